@@ -1,0 +1,124 @@
+"""The command line: start-up cost, one-line usage errors, exit codes."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wsdoctor.cli import Environment, main
+from wsdoctor.exit import ExitStatus
+
+HEAVY = ("kubernetes", "textual", "scapy", "pydantic", "websockets", "aiohttp", "dns")
+
+
+def run_cli(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdout=out, stderr=err, environ=environ or {}, stdout_isatty=False)
+    status = main(list(argv), env)
+    return int(status), out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_nothing_heavy(flag: str) -> None:
+    """`wsdoctor --help` and `--version` load none of the heavy libraries."""
+    code = (
+        "import sys\nfrom wsdoctor.cli import main\n"
+        f"status = main([{flag!r}])\n"
+        f"heavy = [m for m in sys.modules if m.split('.')[0] in {HEAVY!r}]\n"
+        "print(status, heavy, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stderr.strip().endswith("0 []"), proc.stderr
+
+
+def test_help_documents_exit_codes() -> None:
+    """--help lists every exit status."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "wsdoctor", "--help"], capture_output=True, text=True, check=True
+    )
+    for status in ExitStatus:
+        assert f"  {int(status)}  " in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["ftp://x.example"],
+        ["example.com:99999"],
+        ["[::1"],
+        ["wss://user:pw@example.com"],
+        ["example.com", "--timeout", "0"],
+        ["example.com", "--timeout", "-1"],
+        ["example.com", "--timeout", "nan"],
+        ["example.com", "--timeout", "soon"],
+        ["example.com", "--format", "xml"],
+        ["example.com", "--fail-on", "info"],
+        ["example.com", "--resolve", "example.com:443"],
+        ["example.com", "--resolve", "example.com:port:127.0.0.1"],
+        ["example.com", "--resolve", "example.com:443:not-an-ip"],
+        ["example.com", "--dns-server", "resolver.example"],
+        ["example.com", "--dns-server", "127.0.0.1:99999"],
+        ["example.com", "-H", "no colon"],
+        ["example.com", "-H", ": empty name"],
+        ["example.com", "--origin", "app.example.com"],
+        ["example.com", "--cacert", "/nonexistent/ca.pem"],
+        ["example.com", "--only", "nosuchcheck"],
+        ["example.com", "--skip", "dns,bogus"],
+        ["example.com", "--pings", "-3"],
+        ["example.com", "--message-size", "big"],
+        ["example.com", "--no-such-option"],
+        ["explain"],
+        ["explain", "WSD-NOPE-NOTHING"],
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(argv: list[str]) -> None:
+    """Given a malformed target or option, wsdoctor prints one line on stderr and exits 2."""
+    status, out, err = run_cli(*argv)
+    assert status == ExitStatus.USAGE
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("wsdoctor: error: "), err
+    assert "Traceback" not in err
+
+
+def test_explain_prints_the_page_case_insensitively() -> None:
+    """`wsdoctor explain wsd-tcp-refused` prints the page of WSD-TCP-REFUSED."""
+    status, out, _ = run_cli("explain", "wsd-tcp-refused")
+    assert status == ExitStatus.OK
+    assert out.startswith("# WSD-TCP-REFUSED")
+    assert "## How to fix" in out
+
+
+def test_refused_port_exits_1_with_json_report(tmp_path: object) -> None:
+    """A closed loopback port is a fail finding: exit 1, JSON on stdout, report file written."""
+    import socket
+    from pathlib import Path
+
+    with socket.socket() as sock:  # find a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out_file = Path(str(tmp_path)) / "report.json"
+    status, out, err = run_cli(
+        f"ws://127.0.0.1:{port}/", "--only", "tcp", "--format", "json", "-o", str(out_file)
+    )
+    assert status == ExitStatus.FINDINGS, err
+    report = json.loads(out)
+    assert report["findings"][0]["code"] == "WSD-TCP-REFUSED"
+    assert json.loads(out_file.read_text()) == report
+
+
+def test_fail_on_never_exits_0() -> None:
+    """--fail-on never turns findings into exit 0."""
+    status, _, _ = run_cli("ws://127.0.0.1:1/", "--only", "tcp", "--fail-on", "never")
+    assert status == ExitStatus.OK
+
+
+def test_unwritable_report_file_exits_3() -> None:
+    """A report that cannot be written is 'could not run' (3), with one line."""
+    status, _, err = run_cli(
+        "ws://127.0.0.1:1/", "--only", "tcp", "-o", "/nonexistent-dir/report.json"
+    )
+    assert status == ExitStatus.CANNOT_RUN
+    assert "cannot write the report" in err

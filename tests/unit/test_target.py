@@ -1,0 +1,67 @@
+"""Target parsing: every accepted form, and one-line errors for the rest."""
+
+import pytest
+
+from wsdoctor.models import Scheme
+from wsdoctor.target import TargetError, parse_target
+
+
+@pytest.mark.parametrize(
+    ("text", "scheme", "host", "port", "path"),
+    [
+        ("ws.example.com", Scheme.WSS, "ws.example.com", 443, "/"),
+        ("ws.example.com:8443", Scheme.WSS, "ws.example.com", 8443, "/"),
+        ("ws.example.com/chat", Scheme.WSS, "ws.example.com", 443, "/chat"),
+        ("ws://ws.example.com", Scheme.WS, "ws.example.com", 80, "/"),
+        ("wss://ws.example.com/a/b?x=1", Scheme.WSS, "ws.example.com", 443, "/a/b?x=1"),
+        ("http://ws.example.com:8080/ws", Scheme.WS, "ws.example.com", 8080, "/ws"),
+        ("https://WS.Example.COM/ws", Scheme.WSS, "ws.example.com", 443, "/ws"),
+        ("[::1]:8443", Scheme.WSS, "::1", 8443, "/"),
+        ("ws://[::1]/x", Scheme.WS, "::1", 80, "/x"),
+        ("127.0.0.1:9000", Scheme.WSS, "127.0.0.1", 9000, "/"),
+    ],
+)
+def test_accepted_forms(text: str, scheme: Scheme, host: str, port: int, path: str) -> None:
+    """Given a supported form, the target is normalised with the documented defaults."""
+    target = parse_target(text)
+    assert (target.scheme, target.host, target.port, target.path) == (scheme, host, port, path)
+
+
+def test_url_omits_default_port_and_brackets_ipv6() -> None:
+    """The canonical URL is what a browser would use."""
+    assert parse_target("ws.example.com:443/ws").url == "wss://ws.example.com/ws"
+    assert parse_target("[::1]:8443").url == "wss://[::1]:8443/"
+    assert parse_target("[::1]:8443").host_header == "[::1]:8443"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "ftp://example.com",
+        "wss://",
+        "wss://:443",
+        "example.com:99999",
+        "example.com:-1",
+        "example.com:abc",
+        "example.com:0",
+        "::1",
+        "[::1",
+        "[::g]:80",
+        "wss://user:pw@example.com",
+        "exa mple.com",
+        "-bad-.example.com",
+        "example..com",
+        "999.1.1.1",
+        "wss://example.com/#frag",
+        "a" * 300 + ".com",
+        "wss://exa\x00mple.com",
+        "wss://ex_am%ple.com",
+    ],
+)
+def test_malformed_targets_raise_one_line_errors(text: str) -> None:
+    """Given a malformed target, TargetError carries a single-line reason."""
+    with pytest.raises(TargetError) as info:
+        parse_target(text)
+    assert "\n" not in str(info.value) and str(info.value)

@@ -1,0 +1,5 @@
+"""``python -m wsdoctor``."""
+
+from wsdoctor.cli import run
+
+run()

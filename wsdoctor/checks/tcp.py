@@ -1,0 +1,151 @@
+"""tcp: connect to every address the name resolves to; time it, or say why it failed."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from collections.abc import Iterator
+from typing import Literal
+
+from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
+from wsdoctor.checks.dns import DnsObservation, addresses_to_probe
+from wsdoctor.models import Finding, Fix, Model, Resource, Status
+
+ConnectOutcome = Literal["connected", "refused", "timeout", "unreachable", "error"]
+
+
+class TcpAttempt(Model):
+    """One TCP connect to one address."""
+
+    address: str
+    port: int
+    outcome: ConnectOutcome
+    connect_s: float | None = None
+    error: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``addr:port`` with IPv6 brackets."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+class TcpObservation(Observation):
+    """Connect results for every address probed."""
+
+    check: Literal["tcp"] = "tcp"
+    attempts: list[TcpAttempt]
+
+    @property
+    def reachable(self) -> list[TcpAttempt]:
+        """Attempts that connected."""
+        return [a for a in self.attempts if a.outcome == "connected"]
+
+
+REFUSED = Code("WSD-TCP-REFUSED", Status.FAIL, "Connection refused")
+TIMEOUT = Code("WSD-TCP-TIMEOUT", Status.FAIL, "TCP connect timed out")
+UNREACHABLE = Code("WSD-TCP-UNREACHABLE", Status.FAIL, "Address unreachable")
+SOME_DOWN = Code("WSD-TCP-PARTIAL", Status.FAIL, "Some addresses do not accept connections")
+
+
+def _classify(exc: BaseException) -> tuple[ConnectOutcome, str]:
+    if isinstance(exc, TimeoutError):
+        return "timeout", "no answer to SYN"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", "connection refused (RST)"
+    if isinstance(exc, OSError) and exc.errno in (
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EADDRNOTAVAIL,
+        errno.EAFNOSUPPORT,
+    ):
+        return "unreachable", exc.strerror or str(exc)
+    return "error", f"{type(exc).__name__}: {exc}"
+
+
+async def connect_once(address: str, port: int, timeout: float) -> TcpAttempt:
+    """Open and close one TCP connection, timing the three-way handshake."""
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(address, port)
+    except (OSError, TimeoutError) as exc:
+        outcome, error = _classify(exc)
+        return TcpAttempt(address=address, port=port, outcome=outcome, error=error)
+    elapsed = time.perf_counter() - start
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return TcpAttempt(address=address, port=port, outcome="connected", connect_s=round(elapsed, 6))
+
+
+async def probe_tcp(ctx: ProbeContext) -> TcpObservation:
+    """Connect to every address concurrently."""
+    dns = ctx.get(DnsObservation)
+    addresses = addresses_to_probe(ctx.target, ctx.settings, dns)
+    if not addresses:
+        raise Skip("no address to connect to: the name did not resolve")
+    port = ctx.target.port
+    attempts = await asyncio.gather(
+        *(connect_once(a, port, ctx.settings.timeout) for a in addresses)
+    )
+    return TcpObservation(attempts=list(attempts))
+
+
+_CODES = {"refused": REFUSED, "timeout": TIMEOUT, "unreachable": UNREACHABLE}
+_FIXES = {
+    "refused": "Nothing listens on this port at this address: check the LoadBalancer Service's "
+    "ports and that the ingress controller pods are running.",
+    "timeout": "SYNs are dropped: check firewalls/security groups, and that the address is the "
+    "load balancer's (kubectl get svc -A | grep LoadBalancer).",
+    "unreachable": "No route to this address from here: check the address and your network "
+    "(VPN, IPv6 connectivity).",
+}
+
+
+def judge_tcp(facts: Facts) -> Iterator[Finding]:
+    """One finding per address that did not connect; PARTIAL when others did."""
+    obs = facts.get(TcpObservation)
+    if obs is None:
+        return
+    reachable = obs.reachable
+    for attempt in obs.attempts:
+        if attempt.outcome == "connected":
+            continue
+        code = _CODES.get(attempt.outcome, REFUSED)
+        if reachable:
+            code = SOME_DOWN
+        yield code.finding(
+            "tcp",
+            f"{attempt.endpoint}: {attempt.error}"
+            + (
+                f" ({len(reachable)} of {len(obs.attempts)} addresses connect)" if reachable else ""
+            ),
+            evidence={"address": attempt.address, "port": attempt.port, "outcome": attempt.outcome},
+            resource=Resource(kind="Address", name=attempt.endpoint),
+            fix=Fix(summary=_FIXES.get(attempt.outcome, _FIXES["refused"])),
+            title=f"{code.title}: {attempt.endpoint}",
+        )
+
+
+def summarize_tcp(obs: Observation) -> str:
+    """``2/2 addresses connect, 0.3 ms``."""
+    assert isinstance(obs, TcpObservation)
+    times = [a.connect_s for a in obs.reachable if a.connect_s is not None]
+    fastest = f", {min(times) * 1000:.1f} ms" if times else ""
+    return f"{len(obs.reachable)}/{len(obs.attempts)} addresses connect{fastest}"
+
+
+CHECK = Check(
+    id="tcp",
+    title="TCP connect",
+    hop=Hop.NETWORK,
+    probe=probe_tcp,
+    needs=("dns",),
+    rules=(rule(judge_tcp),),
+    codes=(REFUSED, TIMEOUT, UNREACHABLE, SOME_DOWN),
+    summarize=summarize_tcp,
+)

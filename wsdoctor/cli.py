@@ -1,0 +1,441 @@
+"""Command line: ``main(argv, env) -> ExitStatus``. Only argparse is imported at start-up;
+everything heavy is imported by the command that uses it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+from wsdoctor import __version__
+from wsdoctor.exit import ExitStatus
+
+if TYPE_CHECKING:
+    from wsdoctor.report import Report
+    from wsdoctor.settings import Settings
+
+COMMANDS = ("explain", "demo", "show", "lint", "probe")
+
+DESCRIPTION = """\
+Diagnose WebSocket connections end to end: DNS, TCP, TLS, plain HTTP, the upgrade
+handshake and messages (and, on request, idle timeout, affinity and the Kubernetes
+objects behind the host). Each finding says what was seen, why, and the exact fix.
+
+TARGET is host, host:port, host/path, ws://..., wss://..., http(s)://... (mapped to
+ws/wss) or an IPv6 literal in brackets ([::1]:8443). Default scheme wss, path /."""
+
+EPILOG = """\
+other commands:
+  wsdoctor explain CODE       print the documentation page of a finding code
+  wsdoctor demo               diagnose a built-in local deployment with known faults
+  wsdoctor show REPORT.json   render a saved JSON report again (no network)
+
+examples:
+  wsdoctor wss://ws.example.com/chat
+  wsdoctor ws.example.com --resolve ws.example.com:443:203.0.113.7   # one ingress IP
+  wsdoctor wss://ws.example.com/ws -H 'Authorization: Bearer ...' --origin https://app.example.com
+  wsdoctor ws.example.com --format json -o report.json --fail-on warn
+
+exit status:
+  0  no finding at or above --fail-on (default: fail)
+  1  at least one finding at or above --fail-on
+  2  usage error (bad target, option or configuration)
+  3  could not run at all"""
+
+
+@dataclass
+class Environment:
+    """The outside world as ``main`` sees it; tests pass their own."""
+
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdout_isatty: bool | None = None
+
+    @property
+    def is_tty(self) -> bool:
+        """Whether stdout is an interactive terminal."""
+        if self.stdout_isatty is not None:
+            return self.stdout_isatty
+        try:
+            return self.stdout.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def colour(self, no_color_flag: bool) -> bool:
+        """Colour only on a terminal, and never with NO_COLOR or --no-color."""
+        return self.is_tty and not no_color_flag and not self.environ.get("NO_COLOR")
+
+
+class UsageError(Exception):
+    """A wrong command line: one line for the user, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _split_list(values: list[str] | None) -> list[str]:
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for ``wsdoctor TARGET``."""
+    parser = _Parser(
+        prog="wsdoctor",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", metavar="TARGET", help="the WebSocket endpoint to diagnose")
+    parser.add_argument("--version", action="version", version=f"wsdoctor {__version__}")
+    net = parser.add_argument_group("connection")
+    net.add_argument(
+        "--resolve",
+        action="append",
+        metavar="HOST:PORT:ADDR",
+        default=[],
+        help="connect to ADDR for HOST:PORT, keeping SNI and Host (like curl); PORT may be * ",
+    )
+    net.add_argument(
+        "--dns-server",
+        metavar="ADDR[:PORT]",
+        help="query this DNS server instead of the system resolver",
+    )
+    net.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        default=[],
+        help="extra request header, repeatable (values are redacted in reports)",
+    )
+    net.add_argument("--origin", metavar="URL", help="Origin header for the upgrade request")
+    net.add_argument(
+        "--subprotocol",
+        action="append",
+        metavar="NAME",
+        default=[],
+        help="offer this subprotocol (Sec-WebSocket-Protocol), repeatable",
+    )
+    net.add_argument("--cacert", metavar="FILE", help="trust this CA bundle (PEM)")
+    net.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="go on past certificate errors (they are still reported)",
+    )
+    net.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="time limit for each network step (default: 5)",
+    )
+    checks = parser.add_argument_group("checks")
+    checks.add_argument(
+        "--only",
+        action="append",
+        metavar="CHECK[,CHECK]",
+        help="run only these checks (and what they need)",
+    )
+    checks.add_argument(
+        "--skip", action="append", metavar="CHECK[,CHECK]", help="do not run these checks"
+    )
+    checks.add_argument(
+        "--suppress",
+        action="append",
+        metavar="CODE[,CODE]",
+        help="leave these finding codes out (accepted, known issues)",
+    )
+    checks.add_argument(
+        "--message-size",
+        type=_non_negative_int,
+        default=1024 * 1024,
+        metavar="BYTES",
+        help="size of the large test message (default: 1 MiB)",
+    )
+    checks.add_argument(
+        "--pings",
+        type=_non_negative_int,
+        default=5,
+        metavar="N",
+        help="ping/pong round trips to measure (default: 5)",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--format",
+        choices=("auto", "text", "json"),
+        default="auto",
+        help="auto = text when stdout is not a terminal (default: auto)",
+    )
+    out.add_argument(
+        "--short", action="store_true", help="failures only, one line each, for pasting into chat"
+    )
+    out.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report to FILE")
+    out.add_argument(
+        "--fail-on",
+        choices=("warn", "fail", "never"),
+        default="fail",
+        help="exit 1 when a finding is at least this severe (default: fail)",
+    )
+    out.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    out.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
+    out.add_argument(
+        "--debug", action="store_true", help="show tracebacks and details of internal errors"
+    )
+    return parser
+
+
+def _parse_resolve(text: str) -> tuple[str, int, str]:
+    host, sep, rest = text.partition(":")
+    port_text, sep2, address = rest.partition(":")
+    if not (sep and sep2 and host and address):
+        raise UsageError(f"--resolve {text!r}: expected HOST:PORT:ADDR")
+    if port_text == "*":
+        port = 0
+    elif port_text.isdigit() and 0 < int(port_text) < 65536:
+        port = int(port_text)
+    else:
+        raise UsageError(f"--resolve {text!r}: {port_text!r} is not a port")
+    address = address.strip("[]")
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise UsageError(f"--resolve {text!r}: {address!r} is not an IP address") from None
+    return host.lower(), port, address
+
+
+def _parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c in name for c in ' \t()<>@,;\\"/[]?={}'):
+        raise UsageError(f"--header {text!r}: expected 'Name: value'")
+    if "\r" in value or "\n" in value:
+        raise UsageError(f"--header {name}: the value must not contain line breaks")
+    return name, value.strip()
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Validated settings from parsed arguments; UsageError on a bad combination."""
+    from wsdoctor.models import Status
+    from wsdoctor.settings import Header, ResolvePin, Settings
+
+    if args.cacert and not os.path.isfile(args.cacert):
+        raise UsageError(f"--cacert {args.cacert}: no such file")
+    if args.dns_server:
+        _check_dns_server(args.dns_server)
+    if args.origin is not None and "://" not in args.origin:
+        raise UsageError(f"--origin {args.origin!r}: expected a URL such as https://app.example")
+    pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in map(_parse_resolve, args.resolve)]
+    headers = [Header(name=n, value=v) for n, v in map(_parse_header, args.header)]
+    return Settings(
+        resolve=pins,
+        dns_server=args.dns_server,
+        headers=headers,
+        origin=args.origin,
+        subprotocols=_split_list(args.subprotocol),
+        cafile=args.cacert,
+        insecure=args.insecure,
+        timeout=args.timeout,
+        only=_split_list(args.only),
+        skip=_split_list(args.skip),
+        suppress=_split_list(args.suppress),
+        message_size=args.message_size,
+        pings=min(args.pings, 100),
+        fail_on=None if args.fail_on == "never" else Status(args.fail_on),
+    )
+
+
+def _check_dns_server(text: str) -> None:
+    import ipaddress
+
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":") or "53"
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"--dns-server {text!r}: expected an IP address[:port]") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--dns-server {text!r}: {port!r} is not a port")
+
+
+def report_options(settings: Settings) -> dict[str, Any]:
+    """The settings as recorded in the report, secrets redacted."""
+    from wsdoctor.settings import REDACTED
+
+    data = settings.model_dump(mode="json")
+    data["headers"] = [f"{h.name}: {REDACTED}" for h in settings.headers]
+    data["resolve"] = [f"{p.host}:{p.port or '*'}:{p.address}" for p in settings.resolve]
+    return {k: v for k, v in data.items() if not isinstance(v, dict)}
+
+
+def exit_status(report: Report, settings: Settings) -> ExitStatus:
+    """1 when a finding reaches --fail-on, else 0."""
+    if settings.fail_on is None:
+        return ExitStatus.OK
+    threshold = settings.fail_on.rank
+    return (
+        ExitStatus.FINDINGS
+        if any(f.status.rank >= threshold for f in report.findings)
+        else ExitStatus.OK
+    )
+
+
+def write_report_file(report: Report, path: str) -> None:
+    """Write the JSON report atomically (a half-written incident attachment is worse than none)."""
+    from pathlib import Path
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(target)
+
+
+def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor TARGET``."""
+    args = build_parser().parse_args(list(argv))
+    from wsdoctor.target import TargetError, parse_target
+
+    try:
+        target = parse_target(args.target)
+    except TargetError as exc:
+        raise UsageError(f"target {args.target!r}: {exc}") from None
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise UsageError(str(exc).splitlines()[0]) from None
+    return execute(target, settings, args, env)
+
+
+def execute(
+    target: object, settings: Settings, args: argparse.Namespace, env: Environment
+) -> ExitStatus:
+    """Run a diagnosis and render it as asked; shared by ``wsdoctor TARGET`` and ``demo``."""
+    import asyncio
+
+    from wsdoctor.models import Target
+    from wsdoctor.reports.text import TextRenderer, TextStyle, render_short
+    from wsdoctor.runner import SelectionError, diagnose, select_checks
+
+    assert isinstance(target, Target)
+    try:
+        order = [c.id for c in select_checks(settings)]
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "text"
+    style = TextStyle(
+        colour=env.colour(args.no_color), ascii_only=args.ascii or not _can_encode(env.stdout)
+    )
+    sink = None
+    if fmt == "text" and not args.short:
+        sink = TextRenderer(env.stdout, style, order, target.url)
+    report = asyncio.run(diagnose(target, settings, sink=sink, options=report_options(settings)))
+    if fmt == "json":
+        env.stdout.write(report.model_dump_json(indent=2) + "\n")
+    elif args.short:
+        render_short(report, env.stdout, style)
+    if args.output:
+        try:
+            write_report_file(report, args.output)
+        except OSError as exc:
+            env.stderr.write(
+                f"wsdoctor: cannot write the report to {args.output}: {exc.strerror or exc}\n"
+            )
+            return ExitStatus.CANNOT_RUN
+    return exit_status(report, settings)
+
+
+def _can_encode(stream: TextIO) -> bool:
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "√‼×—→".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor explain CODE``: print the documentation page of a finding code."""
+    parser = _Parser(
+        prog="wsdoctor explain", description="Print the documentation page of a finding code."
+    )
+    parser.add_argument("code", metavar="CODE", help="e.g. WSD-TLS-EXPIRED (case-insensitive)")
+    args = parser.parse_args(list(argv))
+    from wsdoctor.docs import DocsError, explain
+
+    try:
+        env.stdout.write(explain(args.code))
+    except DocsError as exc:
+        raise UsageError(str(exc)) from None
+    return ExitStatus.OK
+
+
+def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
+    """Entry point: dispatch to a command, turn every user error into one line and exit 2."""
+    env = env or Environment()
+    debug = "--debug" in argv
+    commands = {"explain": explain_command}
+    try:
+        if argv and argv[0] in commands:
+            return commands[argv[0]](argv[1:], env)
+        return diagnose_command(argv, env)
+    except UsageError as exc:
+        env.stderr.write(f"wsdoctor: error: {exc} (see 'wsdoctor --help')\n")
+        return ExitStatus.USAGE
+    except KeyboardInterrupt:
+        env.stderr.write("wsdoctor: interrupted\n")
+        return ExitStatus.CANNOT_RUN
+    except SystemExit as exc:  # --help / --version
+        return ExitStatus(exc.code) if isinstance(exc.code, int) else ExitStatus.OK
+    except Exception as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc(file=env.stderr)
+        env.stderr.write(
+            f"wsdoctor: could not run: {type(exc).__name__}: {exc}"
+            + ("" if debug else " (run with --debug for details)")
+            + "\n"
+        )
+        return ExitStatus.CANNOT_RUN
+
+
+def run() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(int(main(sys.argv[1:])))

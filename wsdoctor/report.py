@@ -1,0 +1,92 @@
+"""The Report: the canonical result of a run. JSON is ``model_dump_json()``; every other
+format (text, TUI, metrics) is rendered from it, including from a saved file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from wsdoctor import __version__
+from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
+
+SCHEMA_VERSION: Literal[1] = 1
+
+ObservationUnion = Annotated[
+    DnsObservation | TcpObservation,
+    Field(discriminator="check"),
+]
+
+
+class CheckReport(Model):
+    """Whether a check ran (and why not), how long it took and what it observed."""
+
+    id: str
+    title: str
+    hop: str
+    status: CheckStatus
+    summary: str = ""
+    """One-line verdict drawn from the observation."""
+    reason: str | None = None
+    """Why the check was skipped or failed to run."""
+    duration_s: float = 0.0
+    observation: ObservationUnion | None = None
+    traceback: str | None = None
+    """Only for status 'error': the probe's traceback, to attach to a bug report."""
+
+
+class Tool(Model):
+    """Who wrote the report."""
+
+    name: Literal["wsdoctor"] = "wsdoctor"
+    version: str = __version__
+
+
+class Report(Model):
+    """Everything one diagnosis found, in the order a person should read it."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tool: Tool = Field(default_factory=Tool)
+    target: Target
+    started_at: datetime
+    duration_s: float
+    status: Literal["ok", "warn", "fail"]
+    options: dict[str, str | int | float | bool | list[str] | None] = Field(default_factory=dict)
+    """The settings that shaped the run, with secrets redacted."""
+    checks: list[CheckReport]
+    findings: list[Finding]
+
+    def check(self, check_id: str) -> CheckReport | None:
+        """The check with this id, if it was run."""
+        return next((c for c in self.checks if c.id == check_id), None)
+
+    def worst(self) -> Status:
+        """The most severe finding status (ok when there is none)."""
+        return max((f.status for f in self.findings), key=lambda s: s.rank, default=Status.OK)
+
+    @classmethod
+    def load(cls, path: Path) -> Report:
+        """Read a saved JSON report."""
+        return cls.model_validate_json(path.read_bytes())
+
+
+def report_status(findings: list[Finding]) -> Literal["ok", "warn", "fail"]:
+    """Overall status: the worst finding, with info counted as ok."""
+    worst = max((f.status.rank for f in findings), default=0)
+    if worst >= Status.FAIL.rank:
+        return "fail"
+    if worst >= Status.WARN.rank:
+        return "warn"
+    return "ok"
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema of the report, as committed under docs/."""
+    schema = Report.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://github.com/wsdoctor/wsdoctor/docs/report.schema.json"
+    return schema

@@ -1,0 +1,187 @@
+"""The text report, in the manner of ``linkerd check``: one line per check, grouped by hop,
+each finding beneath its check with the fix and the docs link. It streams as checks finish,
+in path order, and renders a saved report identically."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TextIO
+
+from wsdoctor.models import CheckStatus, Finding, Status
+from wsdoctor.report import CheckReport, Report
+from wsdoctor.runner import CheckFinished, Event, RunFinished
+
+_COLOURS = {"green": "32", "yellow": "33", "red": "31", "dim": "2", "bold": "1", "cyan": "36"}
+_CHECK_MARK = {
+    CheckStatus.OK: ("√", "[ok]", "green"),
+    CheckStatus.WARN: ("‼", "[warn]", "yellow"),
+    CheckStatus.FAIL: ("×", "[FAIL]", "red"),
+    CheckStatus.SKIPPED: ("-", "[skip]", "dim"),
+    CheckStatus.ERROR: ("!", "[ERROR]", "red"),
+}
+_FINDING_COLOUR = {
+    Status.OK: "green",
+    Status.INFO: "cyan",
+    Status.WARN: "yellow",
+    Status.FAIL: "red",
+}
+
+
+class TextStyle:
+    """Colour and mark choices: ANSI colour only on a terminal without NO_COLOR; ASCII marks
+    when the output cannot encode the Unicode ones."""
+
+    def __init__(self, colour: bool, ascii_only: bool) -> None:
+        self.colour = colour
+        self.ascii_only = ascii_only
+
+    def paint(self, text: str, colour: str) -> str:
+        if not self.colour:
+            return text
+        return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m"
+
+    def check_mark(self, status: CheckStatus) -> str:
+        uni, asc, colour = _CHECK_MARK[status]
+        return self.paint(asc if self.ascii_only else uni, colour)
+
+    def finding_mark(self, status: Status) -> str:
+        return self.paint(
+            status.ascii_mark if self.ascii_only else status.mark, _FINDING_COLOUR[status]
+        )
+
+
+def check_line(check: CheckReport, style: TextStyle) -> str:
+    """``√ tls  TLS handshake  TLSv1.3, cert valid 89 days   12 ms``."""
+    verdict = (
+        check.summary
+        if check.status not in (CheckStatus.SKIPPED, CheckStatus.ERROR)
+        else f"{check.status.value}: {check.reason or ''}"
+    )
+    duration = (
+        f"{check.duration_s * 1000:.0f} ms"
+        if check.duration_s < 10
+        else f"{check.duration_s:.1f} s"
+    )
+    return (
+        f"{style.check_mark(check.status)} {check.id:<10} {check.title}"
+        + (f" — {verdict}" if verdict else "")
+        + style.paint(f"  [{duration}]", "dim")
+    )
+
+
+def finding_lines(finding: Finding, style: TextStyle) -> list[str]:
+    """A finding under its check: title, what was seen, the fix and where to read more."""
+    pad = "    "
+    lines = [
+        f"{pad}{style.finding_mark(finding.status)} "
+        f"{style.paint(finding.code, 'bold')} {finding.title}"
+    ]
+    if finding.resource is not None:
+        lines.append(f"{pad}  resource: {finding.resource}")
+    lines.extend(f"{pad}  {line}" for line in finding.detail.splitlines())
+    if finding.fix is not None:
+        lines.append(f"{pad}  fix: {finding.fix.summary}")
+        if finding.fix.snippet:
+            lines.extend(f"{pad}      {line}" for line in finding.fix.snippet.rstrip().splitlines())
+    lines.append(f"{pad}  see: {finding.docs}")
+    return lines
+
+
+def summary_line(report: Report, style: TextStyle) -> str:
+    """Closing line: the overall verdict with counts."""
+    counts = {s: sum(1 for f in report.findings if f.status is s) for s in Status}
+    errors = sum(1 for c in report.checks if c.status is CheckStatus.ERROR)
+    parts = [f"{counts[Status.FAIL]} failed", f"{counts[Status.WARN]} warnings"]
+    if errors:
+        parts.append(f"{errors} checks could not run")
+    status = Status(report.status)
+    verdict = {
+        Status.OK: "all checks passed",
+        Status.WARN: "passed with warnings",
+        Status.FAIL: "problems found",
+    }.get(status, "")
+    return (
+        f"{style.finding_mark(status)} {style.paint(report.target.url, 'bold')}: {verdict} "
+        f"({', '.join(parts)}) in {report.duration_s:.2f} s"
+    )
+
+
+class TextRenderer:
+    """Streams check lines in path order as they finish; then the summary."""
+
+    def __init__(self, out: TextIO, style: TextStyle, order: Sequence[str], url: str) -> None:
+        self.out = out
+        self.style = style
+        self.order = list(order)
+        self.finished: dict[str, tuple[CheckReport, tuple[Finding, ...]]] = {}
+        self.printed = 0
+        self.last_hop: str | None = None
+        self.out.write(f"wsdoctor — {url}\n")
+        self.out.flush()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, CheckFinished):
+            self.finished[event.check.id] = (event.result, event.findings)
+            self._flush_ready()
+        elif isinstance(event, RunFinished):
+            self.finish(event.report)
+
+    def _flush_ready(self) -> None:
+        while self.printed < len(self.order) and self.order[self.printed] in self.finished:
+            check, findings = self.finished[self.order[self.printed]]
+            self._write_check(check, findings)
+            self.printed += 1
+        self.out.flush()
+
+    def _write_check(self, check: CheckReport, findings: Sequence[Finding]) -> None:
+        if check.hop != self.last_hop:
+            self.out.write(f"\n{self.style.paint(check.hop, 'bold')}\n{'-' * len(check.hop)}\n")
+            self.last_hop = check.hop
+        self.out.write(check_line(check, self.style) + "\n")
+        for finding in sorted(findings, key=lambda f: -f.status.rank):
+            if finding.status is not Status.OK:
+                self.out.write("\n".join(finding_lines(finding, self.style)) + "\n")
+
+    def finish(self, report: Report) -> None:
+        """Print what the stream has not (cross-check findings), then the summary."""
+        streamed = {(f.code, f.detail) for _, fs in self.finished.values() for f in fs}
+        late = [
+            f
+            for f in report.findings
+            if (f.code, f.detail) not in streamed and f.status is not Status.OK
+        ]
+        for check in report.checks:
+            if check.id not in self.finished:
+                self.finished[check.id] = (check, tuple(f for f in late if f.check == check.id))
+                late = [f for f in late if f.check != check.id]
+        self._flush_ready()
+        if late:
+            self.out.write(f"\n{self.style.paint('cross-checks', 'bold')}\n------------\n")
+            for finding in late:
+                self.out.write("\n".join(finding_lines(finding, self.style)) + "\n")
+        self.out.write("\n" + summary_line(report, self.style) + "\n")
+        self.out.flush()
+
+
+def render_report(report: Report, out: TextIO, style: TextStyle) -> None:
+    """Render a finished (or saved) report exactly as the stream would have."""
+    renderer = TextRenderer(out, style, [c.id for c in report.checks], report.target.url)
+    by_check: dict[str, list[Finding]] = {}
+    for finding in report.findings:
+        by_check.setdefault(finding.check, []).append(finding)
+    for check in report.checks:
+        renderer.finished[check.id] = (check, tuple(by_check.get(check.id, ())))
+    renderer.finish(report)
+
+
+def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
+    """Failures only, one line each, for pasting into chat."""
+    failures = [f for f in report.findings if f.status is Status.FAIL]
+    out.write(summary_line(report, style) + "\n")
+    for finding in failures:
+        where = f" [{finding.resource}]" if finding.resource else ""
+        fix = f" — fix: {finding.fix.summary}" if finding.fix else ""
+        out.write(
+            f"{style.finding_mark(finding.status)} {finding.code} {finding.title}{where}{fix}\n"
+        )
+    out.flush()

@@ -1,0 +1,291 @@
+"""The runner: schedules probes by what they need, runs rules as soon as their inputs exist,
+and publishes events to whoever renders. It knows nothing of any output format."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from wsdoctor.checks import CHECKS
+from wsdoctor.checks.base import Check, Code, Facts, ProbeContext, RuleSpec, Skip
+from wsdoctor.models import CheckResult, CheckStatus, Finding, Status, Target
+from wsdoctor.report import CheckReport, Report, report_status
+from wsdoctor.settings import Settings
+
+RULE_ERROR = Code("WSD-INTERNAL-RULE-ERROR", Status.WARN, "A rule of wsdoctor crashed")
+RUNNER_CODES: tuple[Code, ...] = (RULE_ERROR,)
+
+
+@dataclass(frozen=True)
+class CheckStarted:
+    """A probe began."""
+
+    check: Check
+
+
+@dataclass(frozen=True)
+class CheckProgress:
+    """A long probe says how far it has come."""
+
+    check_id: str
+    message: str
+    fraction: float | None
+
+
+@dataclass(frozen=True)
+class CheckFinished:
+    """A probe ended and its own rules have run; ``findings`` are this check's so far."""
+
+    check: Check
+    result: CheckReport
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class FindingFound:
+    """A rule produced a finding."""
+
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run is complete."""
+
+    report: Report
+
+
+Event = CheckStarted | CheckProgress | CheckFinished | FindingFound | RunFinished
+EventSink = Callable[[Event], None]
+
+
+class SelectionError(ValueError):
+    """``--only``/``--skip`` named an unknown check."""
+
+
+def select_checks(settings: Settings, checks: Sequence[Check] = CHECKS) -> list[Check]:
+    """The checks to run: defaults (or ``only``) plus everything they need, minus ``skip``."""
+    known = {c.id: c for c in checks}
+    for name in (*settings.only, *settings.skip):
+        if name not in known:
+            raise SelectionError(f"unknown check {name!r}; choose from {', '.join(known)}")
+    wanted = set(settings.only) if settings.only else {c.id for c in checks if c.default}
+    pending = list(wanted)
+    while pending:
+        for need in known[pending.pop()].needs:
+            if need not in wanted:
+                wanted.add(need)
+                pending.append(need)
+    wanted -= set(settings.skip)
+    return [c for c in checks if c.id in wanted]
+
+
+def order_findings(findings: Iterable[Finding], hop_of: dict[str, int]) -> list[Finding]:
+    """Most severe first; within a severity, root causes before the symptoms they explain,
+    then in path order (name, network, TLS, upgrade, ...)."""
+    found = list(findings)
+    explained = {code for f in found for code in f.explains}
+    return sorted(
+        found,
+        key=lambda f: (
+            -f.status.rank,
+            0 if f.explains else (2 if f.code in explained else 1),
+            hop_of.get(f.check, 99),
+        ),
+    )
+
+
+def _format_error(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+class _Run:
+    """State of one diagnosis. Never shared between runs."""
+
+    def __init__(
+        self, target: Target, settings: Settings, checks: list[Check], sink: EventSink | None
+    ) -> None:
+        self.target = target
+        self.settings = settings
+        self.checks = checks
+        self.sink = sink
+        self.started_at = datetime.now(UTC)
+        self.results: dict[str, CheckResult] = {}
+        self.findings: list[Finding] = []
+        self.done = {c.id: asyncio.Event() for c in checks}
+        self.selected = {c.id for c in checks}
+        self.pending_rules: list[tuple[Check, RuleSpec]] = [
+            (c, spec) for c in checks for spec in c.rules
+        ]
+        self.rule_errors: dict[str, str] = {}
+
+    def emit(self, event: Event) -> None:
+        if self.sink is not None:
+            self.sink(event)
+
+    def facts(self) -> Facts:
+        return Facts(
+            target=self.target,
+            settings=self.settings,
+            now=self.started_at,
+            results=dict(self.results),
+        )
+
+    def progress(self, check_id: str, fraction: float | None, message: str) -> None:
+        self.emit(CheckProgress(check_id=check_id, message=message, fraction=fraction))
+
+    async def run_check(self, check: Check) -> None:
+        for need in check.needs:
+            if need in self.done:
+                await self.done[need].wait()
+        self.emit(CheckStarted(check=check))
+        start = time.perf_counter()
+        missing = [
+            n
+            for n in check.needs
+            if n in self.results
+            and self.results[n].status in (CheckStatus.SKIPPED, CheckStatus.ERROR)
+        ]
+        if missing:
+            result = CheckResult(
+                id=check.id,
+                status=CheckStatus.SKIPPED,
+                reason=f"needs {', '.join(missing)}, which did not run "
+                f"({'; '.join(self.results[n].reason or '' for n in missing)})",
+            )
+        else:
+            result = await self._probe(check, start)
+        self.results[check.id] = result
+        self.done[check.id].set()
+        own = self.run_ready_rules()
+        self.emit(
+            CheckFinished(
+                check=check,
+                result=self.check_report(check),
+                findings=tuple(f for f in own if f.check == check.id),
+            )
+        )
+
+    async def _probe(self, check: Check, start: float) -> CheckResult:
+        limit = check.time_limit(self.settings)
+        ctx = ProbeContext(check.id, self.facts(), self.progress)
+        try:
+            async with asyncio.timeout(limit):
+                observation = await check.probe(ctx)
+        except Skip as exc:
+            return CheckResult(
+                id=check.id,
+                status=CheckStatus.SKIPPED,
+                reason=str(exc),
+                duration_s=time.perf_counter() - start,
+            )
+        except TimeoutError:
+            return CheckResult(
+                id=check.id,
+                status=CheckStatus.ERROR,
+                reason=f"did not finish within its time limit of {limit:g} s",
+                duration_s=time.perf_counter() - start,
+            )
+        except Exception as exc:
+            return CheckResult(
+                id=check.id,
+                status=CheckStatus.ERROR,
+                reason=_format_error(exc),
+                duration_s=time.perf_counter() - start,
+                traceback=traceback.format_exc(),
+            )
+        return CheckResult(
+            id=check.id,
+            status=CheckStatus.OK,
+            duration_s=time.perf_counter() - start,
+            observation=observation,
+        )
+
+    def run_ready_rules(self) -> list[Finding]:
+        """Run every pending rule whose inputs have all finished; return the new findings."""
+        new: list[Finding] = []
+        still: list[tuple[Check, RuleSpec]] = []
+        for check, spec in self.pending_rules:
+            needs = (check.id, *spec.needs)
+            if any(n in self.selected and n not in self.results for n in needs):
+                still.append((check, spec))
+                continue
+            if self.results[check.id].observation is None and not spec.needs:
+                continue
+            try:
+                produced = [
+                    f for f in spec.fn(self.facts()) if f.code not in self.settings.suppress
+                ]
+            except Exception as exc:
+                produced = [
+                    RULE_ERROR.finding(
+                        check.id,
+                        f"{getattr(spec.fn, '__name__', 'rule')}: {_format_error(exc)}. "
+                        "Please report this with the JSON report attached.",
+                        evidence={"traceback": traceback.format_exc()[-2000:]},
+                    )
+                ]
+            for finding in produced:
+                self.emit(FindingFound(finding=finding))
+            new.extend(produced)
+        self.pending_rules = still
+        self.findings.extend(new)
+        return new
+
+    def check_report(self, check: Check) -> CheckReport:
+        result = self.results[check.id]
+        status = result.status
+        if status is CheckStatus.OK:
+            status = CheckStatus.from_findings(
+                [f.status for f in self.findings if f.check == check.id]
+            )
+        return CheckReport(
+            id=check.id,
+            title=check.title,
+            hop=check.hop.label,
+            status=status,
+            summary=check.summary(result.observation),
+            reason=result.reason,
+            duration_s=round(result.duration_s, 6),
+            observation=result.observation,
+            traceback=result.traceback,
+        )
+
+    def report(self, duration_s: float, options: dict[str, Any]) -> Report:
+        hop_of = {c.id: int(c.hop) for c in self.checks}
+        findings = order_findings(self.findings, hop_of)
+        return Report(
+            target=self.target,
+            started_at=self.started_at,
+            duration_s=round(duration_s, 6),
+            status=report_status(findings),
+            options=options,
+            checks=[self.check_report(c) for c in self.checks],
+            findings=findings,
+        )
+
+
+async def diagnose(
+    target: Target,
+    settings: Settings,
+    *,
+    checks: Sequence[Check] = CHECKS,
+    sink: EventSink | None = None,
+    options: dict[str, Any] | None = None,
+) -> Report:
+    """Run the selected checks against ``target`` concurrently and return the report."""
+    selected = select_checks(settings, checks)
+    run = _Run(target, settings, selected, sink)
+    start = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for check in selected:
+            group.create_task(run.run_check(check), name=f"wsdoctor:{check.id}")
+    report = run.report(time.perf_counter() - start, options or {})
+    run.emit(RunFinished(report=report))
+    return report

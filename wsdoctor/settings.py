@@ -1,0 +1,86 @@
+"""Run settings: everything the user can choose, as one validated model."""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field
+
+from wsdoctor.models import Model, Status
+
+#: Header names whose values are secrets: redacted in every report.
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key", "x-auth-token"}
+)
+REDACTED = "<redacted>"
+
+
+class ResolvePin(Model):
+    """``--resolve HOST:PORT:ADDR``: connect to ADDR for HOST:PORT, keeping SNI and Host."""
+
+    host: str
+    port: int
+    address: str
+
+
+class Header(Model):
+    """An extra request header given on the command line (its value is always redacted)."""
+
+    name: str
+    value: str
+
+
+class Settings(Model):
+    """What to probe and how. Defaults suit an interactive run against a live deployment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    resolve: list[ResolvePin] = Field(default_factory=list)
+    """Pinned addresses, like curl's ``--resolve``; DNS is still queried but not used to connect."""
+    dns_server: str | None = None
+    """Query this DNS server (``ADDR`` or ``ADDR:PORT``) instead of the system resolver."""
+    headers: list[Header] = Field(default_factory=list)
+    """Extra request headers sent with every HTTP request and upgrade."""
+    origin: str | None = None
+    """Origin header for the upgrade request (browsers always send one)."""
+    subprotocols: list[str] = Field(default_factory=list)
+    """Subprotocols offered in ``Sec-WebSocket-Protocol``."""
+    cafile: str | None = None
+    """Trust this CA bundle (PEM) instead of the system store."""
+    insecure: bool = False
+    """Continue past certificate errors (they are still reported)."""
+    timeout: float = Field(default=5.0, gt=0)
+    """Time limit in seconds for each network step (connect, TLS, response, echo)."""
+    only: list[str] = Field(default_factory=list)
+    """Run only these checks (and what they need)."""
+    skip: list[str] = Field(default_factory=list)
+    """Do not run these checks."""
+    suppress: list[str] = Field(default_factory=list)
+    """Finding codes to leave out of the report (for known, accepted issues)."""
+    message_size: int = Field(default=1024 * 1024, ge=0)
+    """Size in bytes of the large message sent by the messages check (0 to skip it)."""
+    pings: int = Field(default=5, ge=0, le=100)
+    """Number of ping/pong round trips the messages check measures."""
+    echo_wait: float = Field(default=1.0, gt=0)
+    """How long to wait for an echo before deciding the application does not echo."""
+    max_addresses: int = Field(default=8, ge=1)
+    """At most this many resolved addresses are probed (gentle on big pools)."""
+    fail_on: Status | None = Status.FAIL
+    """Exit 1 when a finding is at least this severe; ``None`` never fails."""
+
+    def pinned_address(self, host: str, port: int) -> str | None:
+        """The address pinned for ``host:port`` with ``--resolve``, if any."""
+        for pin in self.resolve:
+            if pin.host.lower() == host.lower() and pin.port in (port, 0):
+                return pin.address
+        return None
+
+    def request_headers(self) -> list[tuple[str, str]]:
+        """Extra headers as (name, value) pairs, for sending."""
+        return [(h.name, h.value) for h in self.headers]
+
+
+def redact_header(name: str, value: str, extra: frozenset[str] = frozenset()) -> str:
+    """The header value as it may appear in a report."""
+    lowered = name.lower()
+    if lowered in SENSITIVE_HEADERS or lowered in extra:
+        return REDACTED
+    return value
