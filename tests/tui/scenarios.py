@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.tcp import TcpAttempt, TcpObservation
 from wsdoctor.models import CheckStatus, Finding, Fix, Resource, Status, Target
 from wsdoctor.report import CheckReport, Report, report_status
-from wsdoctor.runner import order_findings
+from wsdoctor.reports.tui.source import Runner
+from wsdoctor.runner import EventSink, order_findings
+from wsdoctor.settings import Settings
 from wsdoctor.target import parse_target
 
 TARGET: Target = parse_target("wss://chat.example.test/ws")
@@ -105,23 +108,49 @@ def failing_report() -> Report:
     )
     checks = [
         _check("dns", "DNS lookup", Hop.NAME, CheckStatus.OK, "1 address (pinned)", 0.002, dns),
-        _check("tcp", "TCP connect", Hop.NETWORK, CheckStatus.OK, "1/1 addresses connect", 4e-4,
-               tcp),
-        _check("capture", "Packet capture", Hop.NETWORK, CheckStatus.SKIPPED,
-               reason="needs root: run with sudo to capture packets"),
-        _check("tls", "TLS handshake", Hop.TLS, CheckStatus.OK, "TLSv1.3, cert valid 89 days",
-               0.031),
-        _check("handshake", "WebSocket upgrade", Hop.UPGRADE, CheckStatus.OK,
-               "101 Switching Protocols", 0.044),
-        _check("messages", "Messages", Hop.MESSAGES, CheckStatus.WARN, "echo ok, 1 MiB in 2.3 s",
-               2.41),
-        _check("idle", "Idle timeout", Hop.IDLE, CheckStatus.FAIL, "closed after 60.0 s idle",
-               60.2),
-        _check("affinity", "Session affinity", Hop.AFFINITY, CheckStatus.FAIL,
-               "3 connections, 3 pods", 0.35),
-        _check("cluster", "Kubernetes objects", Hop.CLUSTER, CheckStatus.ERROR,
-               reason="RuntimeError: the API server said 500",
-               traceback="Traceback (most recent call last):\n  ...\nRuntimeError: 500\n"),
+        _check(
+            "tcp", "TCP connect", Hop.NETWORK, CheckStatus.OK, "1/1 addresses connect", 4e-4, tcp
+        ),
+        _check(
+            "capture",
+            "Packet capture",
+            Hop.NETWORK,
+            CheckStatus.SKIPPED,
+            reason="needs root: run with sudo to capture packets",
+        ),
+        _check(
+            "tls", "TLS handshake", Hop.TLS, CheckStatus.OK, "TLSv1.3, cert valid 89 days", 0.031
+        ),
+        _check(
+            "handshake",
+            "WebSocket upgrade",
+            Hop.UPGRADE,
+            CheckStatus.OK,
+            "101 Switching Protocols",
+            0.044,
+        ),
+        _check(
+            "messages", "Messages", Hop.MESSAGES, CheckStatus.WARN, "echo ok, 1 MiB in 2.3 s", 2.41
+        ),
+        _check(
+            "idle", "Idle timeout", Hop.IDLE, CheckStatus.FAIL, "closed after 60.0 s idle", 60.2
+        ),
+        _check(
+            "affinity",
+            "Session affinity",
+            Hop.AFFINITY,
+            CheckStatus.FAIL,
+            "3 connections, 3 pods",
+            0.35,
+        ),
+        _check(
+            "cluster",
+            "Kubernetes objects",
+            Hop.CLUSTER,
+            CheckStatus.ERROR,
+            reason="RuntimeError: the API server said 500",
+            traceback="Traceback (most recent call last):\n  ...\nRuntimeError: 500\n",
+        ),
     ]
     hop_of = {c.id: i for i, c in enumerate(checks)}
     findings = order_findings([SLOW_ECHO, AFFINITY_FINDING, IDLE_FINDING], hop_of)
@@ -159,7 +188,7 @@ class Gate:
     async def wait(self) -> None:
         self.entered.set()
         try:
-            while not self.opened.is_set():
+            while not self.opened.is_set():  # noqa: ASYNC110 - set from the test's thread
                 await asyncio.sleep(0.005)
         except asyncio.CancelledError:
             self.cancelled.set()
@@ -180,7 +209,7 @@ def judge_connect(facts: Facts) -> Iterator[Finding]:
     yield REFUSED.finding(
         "tcp",
         "127.0.0.1:443: connection refused",
-        fix=Fix(summary="Start the server.", snippet="kubectl -n default get pods", language="shell"),
+        fix=Fix(summary="Start the server.", snippet="kubectl get pods", language="shell"),
     )
 
 
@@ -199,8 +228,81 @@ def fake_checks(gate: Gate | None = None, idle_steps: int = 0, step_s: float = 0
 
     return [
         Check(id="dns", title="DNS lookup", hop=Hop.NAME, probe=probe_name),
-        Check(id="tcp", title="TCP connect", hop=Hop.NETWORK, probe=probe_connect, needs=("dns",),
-              rules=(rule(judge_connect),), codes=(REFUSED,)),
-        Check(id="idle", title="Idle timeout", hop=Hop.IDLE, probe=probe_slow,
-              time_limit=lambda s: 600.0),
+        Check(
+            id="tcp",
+            title="TCP connect",
+            hop=Hop.NETWORK,
+            probe=probe_connect,
+            needs=("dns",),
+            rules=(rule(judge_connect),),
+            codes=(REFUSED,),
+        ),
+        Check(
+            id="idle",
+            title="Idle timeout",
+            hop=Hop.IDLE,
+            probe=probe_slow,
+            time_limit=lambda s: 600.0,
+        ),
     ]
+
+
+# -- scripted runs: the runner's events replayed from a report, with fixed durations ------
+
+
+async def _no_probe(ctx: ProbeContext) -> Observation:
+    raise AssertionError("a replayed check is never probed")
+
+
+def checks_of(report: Report) -> list[Check]:
+    """Check definitions matching the report's checks (for the pending rows)."""
+    return [
+        Check(id=c.id, title=c.title, hop=Hop[c.hop.upper()], probe=_no_probe)
+        for c in report.checks
+    ]
+
+
+def replay(
+    report: Report,
+    *,
+    stop_before: str | None = None,
+    progress: str = "",
+    fraction: float | None = None,
+    gate: Gate | None = None,
+) -> Runner:
+    """A runner that emits ``report``'s events in path order. With ``stop_before`` it starts
+    that check, reports ``progress`` for it and then waits for ``gate`` (forever if None)."""
+    from wsdoctor.runner import (
+        CheckFinished,
+        CheckProgress,
+        CheckStarted,
+        FindingFound,
+        RunFinished,
+    )
+
+    async def run(
+        target: Target,
+        settings: Settings,
+        *,
+        checks: Sequence[Check],
+        sink: EventSink | None,
+        options: dict[str, Any] | None,
+    ) -> Report:
+        assert sink is not None
+        by_id = {c.id: c for c in checks}
+        for result in report.checks:
+            check = by_id[result.id]
+            sink(CheckStarted(check=check))
+            if result.id == stop_before:
+                if progress:
+                    sink(CheckProgress(check_id=result.id, message=progress, fraction=fraction))
+                await (gate or Gate()).wait()
+            own = tuple(f for f in report.findings if f.check == result.id)
+            for finding in own:
+                sink(FindingFound(finding=finding))
+            sink(CheckFinished(check=check, result=result, findings=own))
+            await asyncio.sleep(0)
+        sink(RunFinished(report=report))
+        return report
+
+    return run

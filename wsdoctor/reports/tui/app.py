@@ -82,6 +82,7 @@ class DoctorApp(App[Report | None]):
         self.started = clock()
         self.diagnosis: LiveDiagnosis | None = None
         self.run_error: str | None = None
+        self.checks = CheckTree(id="checklist")
         if no_color and not self.no_color:  # --no-color; NO_COLOR itself Textual handles
             self.no_color = True
             self._filters.append(Monochrome())
@@ -89,15 +90,11 @@ class DoctorApp(App[Report | None]):
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         with Container(id="main"):
-            yield CheckTree(id="checklist")
+            yield self.checks
             yield DetailsPane(id="details")
         yield Static(id="status")
         yield Footer()
 
-    @property
-    def checks(self) -> CheckTree:
-        """The checklist widget."""
-        return self.query_one(CheckTree)
 
     def on_mount(self) -> None:
         self.checks.border_title = "checks (path order)"
@@ -119,8 +116,7 @@ class DoctorApp(App[Report | None]):
     def start_run(self) -> None:
         """Start (or restart) the diagnosis in a worker thread."""
         assert self.live is not None
-        if self.diagnosis is not None:
-            self.diagnosis.cancel()
+        self.cancel_run()
         self.generation += 1
         generation = self.generation
         self.checklist = Checklist.from_checks(self.live.selected())
@@ -349,8 +345,10 @@ class DoctorApp(App[Report | None]):
         self.exit(self.report)
 
     def cancel_run(self) -> None:
-        """Stop the probes of a run still going; their connections close as they unwind."""
-        if self.diagnosis is not None:
+        """Stop the probes of a run still going; their connections close as they unwind.
+        Events it may still post are dropped (they belong to an older generation)."""
+        if self.diagnosis is not None and not self.diagnosis.finished.is_set():
+            self.generation += 1
             self.diagnosis.cancel()
 
     def on_unmount(self) -> None:

@@ -89,10 +89,13 @@ def verdict(row: Row, width: int) -> Text:
         return Text(result.summary or result.title)
     if row.phase is Phase.RUNNING:
         if row.progress_fraction is not None:
-            bar_width = max(4, min(12, width // 4))
-            return Text(bar(row.progress_fraction, bar_width) + " ", style="cyan") + Text(
-                row.progress_message
-            )
+            message = row.progress_message
+            room = width - len(message) - 3
+            if room < 4:  # the message says what is being passed: it wins over the bar
+                percent = f"{min(max(row.progress_fraction, 0.0), 1.0):.0%}"
+                return Text(f"{percent} ", style="cyan") + Text(message)
+            graph = bar(row.progress_fraction, min(12, room))
+            return Text(graph + " ", style="cyan") + Text(message)
         return Text(row.progress_message or f"{row.title}…", style="italic")
     return Text(row.title, style="dim")
 

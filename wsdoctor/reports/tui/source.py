@@ -9,16 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from wsdoctor.checks import CHECKS
 from wsdoctor.checks.base import Check
 from wsdoctor.models import Target
 from wsdoctor.report import Report
-from wsdoctor.runner import Event, diagnose, select_checks
+from wsdoctor.runner import Event, EventSink, diagnose, select_checks
 from wsdoctor.settings import Settings
+
+
+class Runner(Protocol):
+    """The signature of :func:`wsdoctor.runner.diagnose`."""
+
+    def __call__(
+        self,
+        target: Target,
+        settings: Settings,
+        *,
+        checks: Sequence[Check],
+        sink: EventSink | None,
+        options: dict[str, Any] | None,
+    ) -> Awaitable[Report]: ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,8 @@ class LiveRun:
     checks: Sequence[Check] = CHECKS
     options: Mapping[str, Any] = field(default_factory=dict)
     """The settings as recorded in the report (secrets redacted)."""
+    runner: Runner = diagnose
+    """What runs the checks: the real runner, or a scripted stand-in in tests."""
 
     def selected(self) -> list[Check]:
         """The checks this run will execute, in registry (path) order."""
@@ -74,7 +90,7 @@ class LiveDiagnosis:
             self.finished.set()
 
     async def _diagnose(self) -> Report:
-        return await diagnose(
+        return await self._run.runner(
             self._run.target,
             self._run.settings,
             checks=self._run.checks,
