@@ -95,7 +95,6 @@ class DoctorApp(App[Report | None]):
         yield Static(id="status")
         yield Footer()
 
-
     def on_mount(self) -> None:
         self.checks.border_title = "checks (path order)"
         self.set_class(self.size.width < NARROW, "narrow")
