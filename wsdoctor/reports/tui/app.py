@@ -83,16 +83,19 @@ class DoctorApp(App[Report | None]):
         self.diagnosis: LiveDiagnosis | None = None
         self.run_error: str | None = None
         self.checks = CheckTree(id="checklist")
+        self.details = DetailsPane(id="details")
+        self.header = Static(id="header")
+        self.status = Static(id="status")
         if no_color and not self.no_color:  # --no-color; NO_COLOR itself Textual handles
             self.no_color = True
             self._filters.append(Monochrome())
 
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
+        yield self.header
         with Container(id="main"):
             yield self.checks
-            yield DetailsPane(id="details")
-        yield Static(id="status")
+            yield self.details
+        yield self.status
         yield Footer()
 
     def on_mount(self) -> None:
@@ -186,7 +189,7 @@ class DoctorApp(App[Report | None]):
     def refresh_view(self, details: bool = True) -> None:
         """Redraw the header, and the details of what is selected."""
         elapsed = self.report.duration_s if self.report else self.clock() - self.started
-        self.query_one("#header", Static).update(
+        self.header.update(
             header_text(
                 self.checklist,
                 self.url,
@@ -198,15 +201,15 @@ class DoctorApp(App[Report | None]):
         if details:
             selection = self.checks.selection
             row = self.checklist.rows.get(selection.check_id) if selection else None
-            self.query_one(DetailsPane).show(row, selection, self.clock())
+            self.details.show(row, selection, self.clock())
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Selection]) -> None:
         self.refresh_view()
-        self.query_one(DetailsPane).scroll_home(animate=False)
+        self.details.scroll_home(animate=False)
 
     def set_status(self, text: Text) -> None:
         """The line above the footer: what just happened, or what is selected and why."""
-        self.query_one("#status", Static).update(text)
+        self.status.update(text)
 
     def select_first_failure(self) -> None:
         """Put the cursor on the first failure (root causes first) and say so."""

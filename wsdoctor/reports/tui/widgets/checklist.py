@@ -75,7 +75,9 @@ class CheckTree(Tree[Selection]):
     def _fill(self, row: Row, node: Node) -> None:
         node.remove_children()
         for index in range(len(row.findings)):
-            node.add_leaf(finding_label(row, index), data=Selection(row.id, index))
+            label = finding_label(row, index)
+            label.truncate(self._label_width() - 2, overflow="ellipsis")
+            node.add_leaf(label, data=Selection(row.id, index))
         node.allow_expand = bool(row.findings)
         self._shown_findings[row.id] = len(row.findings)
 

@@ -21,11 +21,18 @@ class DetailsPane(VerticalScroll):
     """Head (check, status, time), a progress bar while a long probe runs, then the body:
     observations and findings of a check, or one finding in full."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.head = Static(id="detail-head")
+        self.bar = ProgressBar(total=1.0, show_eta=False, id="detail-progress")
+        self.progress_text = Static(id="detail-progress-text")
+        self.body = Static(id="detail-body")
+
     def compose(self) -> ComposeResult:
-        yield Static(id="detail-head")
-        yield ProgressBar(total=1.0, show_eta=False, id="detail-progress")
-        yield Static(id="detail-progress-text")
-        yield Static(id="detail-body")
+        yield self.head
+        yield self.bar
+        yield self.progress_text
+        yield self.body
 
     def on_mount(self) -> None:
         self.border_title = "details"
@@ -33,8 +40,7 @@ class DetailsPane(VerticalScroll):
 
     def show(self, row: Row | None, selection: Selection | None, now: float) -> None:
         """Render ``row`` (and the finding ``selection`` points at, if any)."""
-        head = self.query_one("#detail-head", Static)
-        body = self.query_one("#detail-body", Static)
+        head, body = self.head, self.body
         if row is None or selection is None:
             head.update(Text("Select a check to see its evidence.", style="dim"))
             body.update("")
@@ -48,8 +54,7 @@ class DetailsPane(VerticalScroll):
         body.update(_body(row, selection.finding))
 
     def _set_progress(self, fraction: float | None, message: str) -> None:
-        bar = self.query_one("#detail-progress", ProgressBar)
-        text = self.query_one("#detail-progress-text", Static)
+        bar, text = self.bar, self.progress_text
         bar.display = fraction is not None
         text.display = bool(message)
         if fraction is not None:

@@ -89,24 +89,15 @@ def evidence_view(evidence: Mapping[str, Any]) -> Table:
     return grid
 
 
-def fix_view(fix: Fix) -> RenderableType:
-    """The fix: its summary, and the snippet highlighted for its language."""
-    parts: list[RenderableType] = [Text(fix.summary)]
-    if fix.snippet:
-        lexer = LEXERS.get(fix.language or "", "text")
-        parts.append(
-            Padding(
-                Syntax(
-                    fix.snippet.rstrip(),
-                    lexer,
-                    theme="ansi_dark",
-                    background_color="default",
-                    word_wrap=True,
-                ),
-                (0, 0, 0, 2),
-            )
-        )
-    return Group(*parts)
+def snippet_view(fix: Fix) -> Syntax:
+    """The fix's snippet, highlighted for its language (YAML, nginx, shell...)."""
+    return Syntax(
+        (fix.snippet or "").rstrip(),
+        LEXERS.get(fix.language or "", "text"),
+        theme="ansi_dark",
+        background_color="default",
+        word_wrap=True,
+    )
 
 
 def docs_link(finding: Finding) -> Text:
@@ -119,24 +110,35 @@ def docs_link(finding: Finding) -> Text:
     return text
 
 
+def _grid() -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True, width=9)
+    grid.add_column(overflow="fold")
+    return grid
+
+
 def finding_view(finding: Finding) -> RenderableType:
     """One finding in full: what was seen and the fix first (they must fit on a small
-    screen), then where, the evidence and the docs."""
+    screen), the snippet at full width, then where, the evidence and the docs."""
     head = Text()
     head.append_text(finding_mark(finding.status))
     head.append(f" {finding.code}", style="bold")
     head.append(f"  {finding.title}")
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", no_wrap=True, width=9)
-    grid.add_column(overflow="fold")
-    grid.add_row("seen", finding.detail)
+    parts: list[RenderableType] = [head]
+    top = _grid()
+    top.add_row("seen", finding.detail)
     if finding.fix is not None:
-        grid.add_row(Text("fix", style="bold green"), fix_view(finding.fix))
+        top.add_row(Text("fix", style="bold green"), finding.fix.summary)
+    parts.append(Padding(top, (0, 0, 0, 2)))
+    if finding.fix is not None and finding.fix.snippet:
+        parts.append(Padding(snippet_view(finding.fix), (0, 0, 0, 4)))
+    rest = _grid()
     if finding.resource is not None:
-        grid.add_row("resource", str(finding.resource))
+        rest.add_row("resource", str(finding.resource))
     if finding.evidence:
-        grid.add_row("evidence", evidence_view(finding.evidence))
+        rest.add_row("evidence", evidence_view(finding.evidence))
     if finding.explains:
-        grid.add_row("explains", ", ".join(finding.explains))
-    grid.add_row("docs", docs_link(finding))
-    return Group(head, Padding(grid, (0, 0, 0, 2)))
+        rest.add_row("explains", ", ".join(finding.explains))
+    rest.add_row("docs", docs_link(finding))
+    parts.append(Padding(rest, (0, 0, 0, 2)))
+    return Group(*parts)
