@@ -74,7 +74,7 @@ def row_label(row: Row, *, show_hop: bool, now: float, frame: int, width: int) -
         text.append(PENDING_MARK, style="dim")
         took = ""
     text.append(f" {row.id:<{ID_WIDTH}}")
-    text.append(f"{took:>{DURATION_WIDTH}}  ", style="dim")
+    text.append(f"{took:>{DURATION_WIDTH}} ", style="dim")
     text.append_text(verdict(row, max(10, width - len(text.plain))))
     text.truncate(max(width, 20), overflow="ellipsis")
     return text
@@ -89,13 +89,13 @@ def verdict(row: Row, width: int) -> Text:
         return Text(result.summary or result.title)
     if row.phase is Phase.RUNNING:
         if row.progress_fraction is not None:
-            message = row.progress_message
-            room = width - len(message) - 3
-            if room < 4:  # the message says what is being passed: it wins over the bar
-                percent = f"{min(max(row.progress_fraction, 0.0), 1.0):.0%}"
-                return Text(f"{percent} ", style="cyan") + Text(message)
-            graph = bar(row.progress_fraction, min(12, room))
-            return Text(graph + " ", style="cyan") + Text(message)
+            message, fraction = row.progress_message, min(max(row.progress_fraction, 0.0), 1.0)
+            room = width - len(message) - 1
+            if room >= 6:  # the message names the defaults passed: it wins over the bar
+                return Text(bar(fraction, min(12, room - 2)) + " ", style="cyan") + message
+            if room >= 4:
+                return Text(message) + Text(f" {fraction:.0%}", style="cyan")
+            return Text(message)
         return Text(row.progress_message or f"{row.title}…", style="italic")
     return Text(row.title, style="dim")
 

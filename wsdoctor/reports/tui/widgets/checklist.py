@@ -75,9 +75,7 @@ class CheckTree(Tree[Selection]):
     def _fill(self, row: Row, node: Node) -> None:
         node.remove_children()
         for index in range(len(row.findings)):
-            label = finding_label(row, index)
-            label.truncate(self._label_width() - 2, overflow="ellipsis")
-            node.add_leaf(label, data=Selection(row.id, index))
+            node.add_leaf(finding_label(row, index), data=Selection(row.id, index))
         node.allow_expand = bool(row.findings)
         self._shown_findings[row.id] = len(row.findings)
 
@@ -96,6 +94,10 @@ class CheckTree(Tree[Selection]):
                 if row.failed:
                     node.expand()
             node.set_label(self._row_label(row, show_hop))
+            for index, leaf in enumerate(node.children):
+                label = finding_label(row, index)
+                label.truncate(self._label_width() - 2, overflow="ellipsis")
+                leaf.set_label(label)
 
     def running_ids(self) -> set[str]:
         """Checks currently running (their labels tick)."""
