@@ -69,7 +69,7 @@ def row_label(row: Row, *, show_hop: bool, now: float, frame: int, width: int) -
         took = duration(row.result.duration_s)
     elif row.phase is Phase.RUNNING:
         text.append(SPINNER[frame % len(SPINNER)], style="bold cyan")
-        took = duration(max(0.0, now - (row.started_at or now)))
+        took = duration(max(0.0, now - (now if row.started_at is None else row.started_at)))
     else:
         text.append(PENDING_MARK, style="dim")
         took = ""

@@ -69,7 +69,7 @@ def _head(row: Row, now: float, with_verdict: bool) -> Text:
         took = f"took {duration(row.result.duration_s)}"
     elif row.phase is Phase.RUNNING:
         text.append("…", style="bold cyan")
-        took = f"running for {duration(max(0.0, now - (row.started_at or now)))}"
+        took = f"running for {duration(max(0.0, now - (now if row.started_at is None else row.started_at)))}"
     else:
         text.append("·", style="dim")
         took = "waiting for the checks it needs"
