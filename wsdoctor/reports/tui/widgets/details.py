@@ -69,7 +69,8 @@ def _head(row: Row, now: float, with_verdict: bool) -> Text:
         took = f"took {duration(row.result.duration_s)}"
     elif row.phase is Phase.RUNNING:
         text.append("…", style="bold cyan")
-        took = f"running for {duration(max(0.0, now - (now if row.started_at is None else row.started_at)))}"
+        since = now if row.started_at is None else row.started_at
+        took = f"running for {duration(max(0.0, now - since))}"
     else:
         text.append("·", style="dim")
         took = "waiting for the checks it needs"
