@@ -359,7 +359,7 @@ def execute(
         raise UsageError(str(exc)) from None
     fmt = args.format
     if fmt == "auto":
-        fmt = "tui" if env.is_tty else "text"
+        fmt = "tui" if env.is_tty and not args.short else "text"
     if fmt == "tui":
         from wsdoctor.reports.tui import LiveRun
 
@@ -400,6 +400,8 @@ def run_tui(
     report = app.run()
     if app.return_code:
         raise RuntimeError("the TUI stopped on an internal error")
+    if report is None and app.run_error:
+        raise RuntimeError(f"the diagnosis failed: {app.run_error}")
     return report
 
 

@@ -71,7 +71,7 @@ class DoctorApp(App[Report | None]):
             else Checklist.from_checks(source.selected())
         )
         self.url = source.target.url
-        self.save_dir = save_dir or Path.cwd()
+        self.save_dir = save_dir
         self.saved_from = saved_from
         self.clock = clock
         self.animated = animate
@@ -306,11 +306,12 @@ class DoctorApp(App[Report | None]):
         self.set_status(Text(f"copied the fix of {code} to the clipboard (OSC 52)"))
 
     def default_save_path(self) -> Path:
-        """``wsdoctor-HOST-YYYYmmdd-HHMMSS.json`` in the save directory."""
+        """``wsdoctor-HOST-YYYYmmdd-HHMMSS.json`` in the save directory (default: here)."""
         report = self.report
         assert report is not None
         host = report.target.host.replace(":", "_").strip("[]") or "report"
-        return self.save_dir / f"wsdoctor-{host}-{report.started_at:%Y%m%d-%H%M%S}.json"
+        name = f"wsdoctor-{host}-{report.started_at:%Y%m%d-%H%M%S}.json"
+        return self.save_dir / name if self.save_dir is not None else Path(name)
 
     def action_save(self) -> None:
         """Ask where, then write the report exactly as ``--format json`` prints it."""
