@@ -11,6 +11,7 @@ from pydantic import Field
 
 from wsdoctor import __version__
 from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
@@ -18,7 +19,7 @@ from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
 SCHEMA_VERSION: Literal[1] = 1
 
 ObservationUnion = Annotated[
-    DnsObservation | TcpObservation | TlsObservation,
+    DnsObservation | TcpObservation | TlsObservation | HttpObservation,
     Field(discriminator="check"),
 ]
 
