@@ -212,6 +212,9 @@ async def fetch(
                     if not chunk:
                         break
                     buffer += chunk
+                    if not b"HTTP/".startswith(buffer[:5]):
+                        return done("bad_response", "the server answered with non-HTTP "
+                                    f"bytes: {buffer[:80]!r}")
         except TimeoutError:
             quoted = f" after {len(buffer)} bytes: {buffer[:80]!r}" if buffer else ""
             return done("timeout", f"no complete response within {timeout:g} s{quoted}")
