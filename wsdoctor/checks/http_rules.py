@@ -82,8 +82,9 @@ def analyse_redirect(request_url: str, location: str, host: str) -> RedirectVerd
 
 
 def _where(exchanges: Sequence[HttpExchange], obs: HttpObservation) -> Resource:
+    """The address when the finding is about one, else the URL all of them answered for."""
     if len(exchanges) == 1:
-        return Resource(kind="URL", name=exchanges[0].url, field=exchanges[0].endpoint)
+        return Resource(kind="Address", name=exchanges[0].endpoint)
     return Resource(kind="URL", name=exchanges[0].url)
 
 
@@ -211,7 +212,7 @@ def _no_https(exchange: HttpExchange, seen: str,
         f"{seen}. ws:// clients would talk in the clear; browsers on an https:// page "
         "cannot use ws:// at all.",
         evidence=evidence,
-        resource=Resource(kind="URL", name=exchange.url, field=exchange.endpoint),
+        resource=Resource(kind="Address", name=exchange.endpoint),
         fix=Fix(summary="Redirect plain HTTP to HTTPS (ingress-nginx does so by default for "
                 "hosts in spec.tls: annotation nginx.ingress.kubernetes.io/ssl-redirect; "
                 "force-ssl-redirect when TLS ends at a load balancer).",
