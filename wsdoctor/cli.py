@@ -192,9 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
-        choices=("auto", "text", "json"),
+        choices=("auto", "text", "json", "markdown", "junit"),
         default="auto",
-        help="auto = text when stdout is not a terminal (default: auto)",
+        help="auto = text when stdout is not a terminal (default: auto); json is the canonical "
+        "report; markdown for incident documents; junit for CI",
     )
     out.add_argument(
         "--short", action="store_true", help="failures only, one line each, for pasting into chat"
@@ -348,7 +349,7 @@ def execute(
     import asyncio
 
     from wsdoctor.models import Target
-    from wsdoctor.reports.text import TextRenderer, TextStyle, render_short
+    from wsdoctor.reports.text import TextRenderer, TextStyle
     from wsdoctor.runner import SelectionError, diagnose, select_checks
 
     assert isinstance(target, Target)
@@ -366,10 +367,10 @@ def execute(
     if fmt == "text" and not args.short:
         sink = TextRenderer(env.stdout, style, order, target.url)
     report = asyncio.run(diagnose(target, settings, sink=sink, options=report_options(settings)))
-    if fmt == "json":
-        env.stdout.write(report.model_dump_json(indent=2) + "\n")
-    elif args.short:
-        render_short(report, env.stdout, style)
+    if sink is None:
+        from wsdoctor.reports import render
+
+        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
     if args.output:
         try:
             write_report_file(report, args.output)
@@ -432,7 +433,8 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     parser.add_argument("--serve", action="store_true",
                         help="keep the deployment running (Ctrl-C stops it) and print how to "
                              "diagnose it by hand")
-    parser.add_argument("--format", choices=("auto", "text", "json"), default="auto")
+    parser.add_argument("--format", choices=("auto", "text", "json", "markdown", "junit"),
+                        default="auto")
     parser.add_argument("--short", action="store_true", help="failures only")
     parser.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report")
     parser.add_argument("--no-color", action="store_true")
