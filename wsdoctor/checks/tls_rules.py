@@ -227,7 +227,7 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
     leaf = first.leaf
     assert leaf is not None
     where = _where(group, obs)
-    prefix = f"{_endpoints(group)}: " if len(group) > 1 or len(obs.attempts) > 1 else ""
+    prefix = f"{_endpoints(group)}: "
     evidence = _leaf_evidence(leaf, group)
     names = ", ".join(leaf.sans) or "no subjectAltName"
     tell = default_certificate(leaf.common_name, leaf.organization, leaf.sans,
