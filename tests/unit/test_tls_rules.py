@@ -271,3 +271,14 @@ def test_parse_certificate_of_a_ca_issued_leaf_is_not_self_signed() -> None:
     assert info.sans == [HOST, "127.0.0.1"]
     assert info.issuer_common_name == "wsdoctor lab CA"
     assert (info.key_type, info.curve, info.self_signed) == ("EC", "secp256r1", False)
+
+
+def test_tls_alert_and_flapping_connect_are_handshake_failures() -> None:
+    """An alert and a connect that fails during the TLS check are both reported, differently."""
+    findings = judge(
+        failed("alert", "the server sent a TLS alert: tlsv1 alert protocol version"),
+        failed("connect_failed", "TCP connect failed: refused", address="10.0.0.2"),
+    )
+    assert codes(findings) == ["WSD-TLS-HANDSHAKE-FAILED", "WSD-TLS-HANDSHAKE-FAILED"]
+    assert "protocol version" in findings[0].detail
+    assert findings[1].title == "TCP connect failed during the TLS check"

@@ -28,7 +28,7 @@ HEAD_LIMIT = 64 * 1024
 BODY_QUOTE = 512
 READ_SIZE = 65536
 #: Port 80 is a side question: give it less time than the target itself.
-PLAIN_HTTP_TIMEOUT = 2.0
+PLAIN_HTTP_TIMEOUT = 1.0
 
 
 class HttpHeader(Model):

@@ -173,7 +173,18 @@ def judge_handshakes(facts: Facts) -> Iterator[Finding]:
                         "enable it on the listener (Service targetPort may point at the "
                         "controller's HTTP port instead of HTTPS)."),
             )
-        elif first.outcome != "connect_failed":
+        elif first.outcome == "connect_failed":
+            yield HANDSHAKE_FAILED.finding(
+                "tls",
+                f"{where}: {first.error}, although the tcp check connected moments before: "
+                "the address accepts connections only intermittently.",
+                title="TCP connect failed during the TLS check",
+                evidence=evidence,
+                resource=_where(group, obs),
+                fix=Fix(summary="Look for a listener that is restarting or overloaded (backlog "
+                        "full, connection limits) and for load-balancer targets that flap."),
+            )
+        else:
             yield HANDSHAKE_FAILED.finding(
                 "tls",
                 f"{where}: {first.error}.",
