@@ -282,3 +282,13 @@ def test_tls_alert_and_flapping_connect_are_handshake_failures() -> None:
     assert codes(findings) == ["WSD-TLS-HANDSHAKE-FAILED", "WSD-TLS-HANDSHAKE-FAILED"]
     assert "protocol version" in findings[0].detail
     assert findings[1].title == "TCP connect failed during the TLS check"
+
+
+def test_unverified_handshake_without_a_readable_chain_is_untrusted() -> None:
+    """A rejected certificate that could not be parsed is still reported, quoting OpenSSL."""
+    broken = attempt(verify_code=7, verify_message="certificate signature failure",
+                     error="a certificate of the chain cannot be parsed: bad encoding")
+    broken = broken.model_copy(update={"chain": []})
+    (finding,) = judge(broken)
+    assert finding.code == "WSD-TLS-UNTRUSTED"
+    assert "certificate signature failure" in finding.detail and "bad encoding" in finding.detail

@@ -296,19 +296,26 @@ def _attempt(address: str, port: int, verdict: HandshakeResult,
              capture: HandshakeResult | None) -> TlsAttempt:
     """Merge the verifying handshake and, when it failed on the certificate, the capturing one."""
     seen = capture if capture is not None and capture.outcome == "completed" else verdict
-    chain = seen.chain or verdict.chain
+    chain: list[CertificateInfo] = []
+    unparsed = None
+    for der in seen.chain or verdict.chain:
+        try:
+            chain.append(parse_certificate(der))
+        except Exception as exc:  # a certificate cryptography rejects is evidence, not a bug
+            unparsed = f"a certificate of the chain cannot be parsed: {exc}"
+            break
     error = verdict.verify_error
     return TlsAttempt(
         address=address,
         port=port,
         outcome=seen.outcome,
-        error=seen.error if seen.outcome != "completed" else None,
+        error=seen.error if seen.outcome != "completed" else unparsed,
         handshake_s=round(seen.handshake_s, 6) if seen.handshake_s is not None else None,
         version=seen.version,
         cipher=seen.cipher,
         cipher_bits=seen.cipher_bits,
         alpn=seen.alpn,
-        chain=[parse_certificate(der) for der in chain],
+        chain=chain,
         verified=(error is None) if seen.outcome == "completed" else None,
         verify_code=error.verify_code if error is not None else None,
         verify_message=(error.verify_message or str(error)) if error is not None else None,

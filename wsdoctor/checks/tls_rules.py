@@ -205,6 +205,20 @@ def judge_certificates(facts: Facts) -> Iterator[Finding]:
     done = [a for a in obs.attempts if a.outcome == "completed" and a.leaf is not None]
     for group in _group(done, "leaf"):
         yield from _judge_leaf(group, obs, facts)
+    blind = [a for a in obs.attempts if a.outcome == "completed" and a.leaf is None
+             and a.verified is False]
+    for group in _group(blind, "outcome"):
+        first = group[0]
+        yield UNTRUSTED.finding(
+            "tls",
+            f"{_endpoints(group)}: verification failed: {first.verify_message} "
+            f"(X509 error {first.verify_code}); {first.error or 'the chain was not captured'}.",
+            evidence={"addresses": [a.endpoint for a in group],
+                      "verify_message": first.verify_message},
+            resource=_where(group, obs),
+            fix=Fix(summary="Inspect the certificate: openssl s_client -connect ADDR:PORT "
+                    f"-servername {obs.host} -showcerts"),
+        )
     yield from _judge_consistency(done, obs)
 
 
