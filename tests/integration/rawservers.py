@@ -9,7 +9,7 @@ import struct
 import threading
 from collections.abc import Iterator
 
-BEHAVIOURS = ("rst", "fin", "silent", "garbage", "huge_head", "half_head")
+BEHAVIOURS = ("rst", "fin", "silent", "garbage", "huge_head", "half_head", "endless_body")
 
 
 def _serve(conn: socket.socket, behaviour: str, stop: threading.Event) -> None:
@@ -28,6 +28,9 @@ def _serve(conn: socket.socket, behaviour: str, stop: threading.Event) -> None:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1024 * 1024) + b"\r\n\r\n")
             elif behaviour == "half_head":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nServer: half")
+            elif behaviour == "endless_body":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n")
+                stop.wait(10)
 
 
 @contextlib.contextmanager

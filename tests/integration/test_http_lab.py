@@ -135,3 +135,16 @@ def test_hostile_servers_yield_a_finding_within_the_time_limit(behaviour: str,
     fails = [f for f in report["findings"] if f["status"] == "fail"]
     assert [f["code"] for f in fails] == [code]
     assert elapsed < 2.5
+
+
+def test_a_body_that_never_ends_does_not_hold_the_check() -> None:
+    """A streaming body is quoted from what came within a short wait, not the whole limit."""
+    with raw_server("endless_body") as port:
+        start = time.perf_counter()
+        status, report = diagnose(f"ws://{LAB_HOST}:{port}/ws", *pinned_args(port),
+                                  "--only", "http", "--timeout", "5")
+        elapsed = time.perf_counter() - start
+    assert status == 0
+    (exchange,) = http_check(report)["observation"]["exchanges"]
+    assert exchange["status"] == 200 and exchange["body_start"] == "data: 1\n"
+    assert elapsed < 2

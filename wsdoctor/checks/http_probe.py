@@ -29,6 +29,8 @@ BODY_QUOTE = 512
 READ_SIZE = 65536
 #: Port 80 is a side question: give it less time than the target itself.
 PLAIN_HTTP_TIMEOUT = 1.0
+#: The body is only quoted: do not wait long for a body that trickles or never ends.
+BODY_WAIT = 0.5
 
 
 class HttpHeader(Model):
@@ -237,7 +239,7 @@ async def fetch(
             status_line, status, headers = _parse_head(head)
         except ValueError as exc:
             return done("bad_response", f"the server answered with non-HTTP bytes: {exc}")
-        body = await _read_body_start(reader, rest, headers, status, timeout)
+        body = await _read_body_start(reader, rest, headers, status, min(timeout, BODY_WAIT))
         return done(
             "response",
             status=status,
