@@ -220,9 +220,10 @@ class DoctorApp(App[Report | None]):
             return
         self.checks.select(first)
         row = self.checklist.rows[first.check_id]
-        text = Text("first failure selected: ")
-        if first.finding is not None:
-            finding = row.findings[first.finding]
+        finding = row.findings[first.finding] if first.finding is not None else None
+        kind = "warning" if finding is not None and finding.status is Status.WARN else "failure"
+        text = Text(f"first {kind} selected: ")
+        if finding is not None:
             text.append_text(finding_mark(finding.status))
             text.append(f" {finding.code}", style="bold")
         else:
