@@ -4,7 +4,9 @@ fixed times, so screens built from them are the same on every machine."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -306,3 +308,46 @@ def replay(
         return report
 
     return run
+
+
+class ConnectionCounter:
+    """A loopback TCP server that says nothing and counts the connections still open."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.open = 0
+        self.accepted = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.open += 1
+                self.accepted += 1
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+        with self._lock:
+            self.open -= 1
+
+    def wait_open(self, count: int, timeout: float = 5.0) -> int:
+        """Wait until exactly ``count`` connections are open; return how many are."""
+        deadline = time.monotonic() + timeout
+        while self.open != count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.open
+
+    def close(self) -> None:
+        self.sock.close()

@@ -7,8 +7,6 @@ import base64
 import io
 import json
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +19,7 @@ from textual.widgets import ProgressBar, Static
 from tests.tui.scenarios import (
     IDLE_SNIPPET,
     TARGET,
+    ConnectionCounter,
     Gate,
     checks_of,
     failing_report,
@@ -238,39 +237,6 @@ async def test_key_press_during_a_long_probe_is_handled_within_100_ms() -> None:
             await pilot.pause(0.05)
         assert app.checklist.rows["idle"].phase is Phase.RUNNING, "the probe ended too early"
     assert max(latencies) < 0.1, latencies
-
-
-class ConnectionCounter:
-    """A loopback TCP server that counts the connections still open."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.open = 0
-        self.accepted = threading.Event()
-        self._lock = threading.Lock()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.open += 1
-            self.accepted.set()
-            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
-
-    def _hold(self, conn: socket.socket) -> None:
-        with conn:
-            while conn.recv(1024):
-                pass
-        with self._lock:
-            self.open -= 1
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 async def test_quit_mid_run_cancels_probes_closes_connections_within_1_s() -> None:
