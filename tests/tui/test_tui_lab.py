@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -12,12 +13,15 @@ from typing import Any
 
 import pytest
 from rich.text import Text
+from textual import events
 
 from tests.helpers import LAB_HOST, pinned_args, run_cli
 from tests.tui.scenarios import ConnectionCounter
 from tests.tui.tmux import WSDOCTOR, Tmux, have_tmux
+from wsdoctor.lab.backend import Backend
 from wsdoctor.lab.proxies import Nginx
 from wsdoctor.reports.tui import LiveRun, make_app
+from wsdoctor.reports.tui.state import Phase
 from wsdoctor.settings import ResolvePin, Settings
 from wsdoctor.target import parse_target
 
@@ -143,3 +147,64 @@ def test_quit_mid_run_leaves_no_connection_open(tmux: Tmux) -> None:
         assert server.accepted >= 1
     finally:
         server.close()
+
+
+def _registered(check_id: str) -> bool:
+    from wsdoctor.checks import CHECKS
+
+    return any(c.id == check_id for c in CHECKS)
+
+
+@pytest.mark.skipif(not _registered("idle"), reason="the idle check is not on this branch yet")
+async def test_idle_measurement_keys_within_100_ms_and_quit_closes_the_websocket(
+    healthy_nginx: Nginx, replicas: list[Backend], lab_ca_file: Path
+) -> None:
+    """During the real idle measurement through nginx a key press is handled in under
+    100 ms; q then exits in under 1 s and the replicas see no WebSocket left open."""
+    port = healthy_nginx.port
+    target = parse_target(f"wss://{LAB_HOST}:{port}/ws")
+    settings = Settings(
+        only=["idle"],
+        resolve=[ResolvePin(host=LAB_HOST, port=port, address="127.0.0.1")],
+        cafile=str(lab_ca_file),
+    )
+    app = make_app(LiveRun(target, settings))
+    handled: list[float] = []
+    toggle = app.action_toggle_failures
+
+    def timed_toggle() -> None:
+        handled.append(time.perf_counter())
+        toggle()
+
+    app.action_toggle_failures = timed_toggle  # type: ignore[method-assign]
+
+    def open_websockets() -> int:
+        return sum(r.open_connections for r in replicas)
+
+    before = open_websockets()
+    async with app.run_test(size=(100, 30)) as pilot:
+        deadline = time.monotonic() + 10
+        while not (
+            app.checklist.rows["idle"].phase is Phase.RUNNING and open_websockets() > before
+        ):
+            assert time.monotonic() < deadline, "the idle probe did not open its WebSocket"
+            await pilot.pause(0.01)
+        latencies = []
+        for _ in range(10):
+            count = len(handled)
+            pressed = time.perf_counter()
+            app.post_message(events.Key("f", "f"))
+            while len(handled) == count:
+                assert time.perf_counter() - pressed < 2
+                await pilot.pause(0.001)
+            latencies.append(handled[-1] - pressed)
+            await pilot.pause(0.05)
+        assert app.checklist.rows["idle"].phase is Phase.RUNNING
+        quit_at = time.perf_counter()
+        await pilot.press("q")
+    assert time.perf_counter() - quit_at < 1.0
+    assert max(latencies) < 0.1, latencies
+    deadline = time.monotonic() + 1
+    while open_websockets() > before and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    assert open_websockets() == before
