@@ -105,7 +105,7 @@ def docs_link(finding: Finding) -> Text:
     from wsdoctor.docs import page_path
 
     path = page_path(finding.code)
-    text = Text(finding.docs, style=Style(link=path.as_uri()) if path else Style(underline=True))
+    text = Text(finding.docs, style=Style(underline=True, link=path.as_uri() if path else None))
     text.append(f"  (wsdoctor explain {finding.code})", style="dim")
     return text
 
