@@ -70,7 +70,10 @@ async def test_rows_change_live_against_nginx(healthy_nginx: Nginx, lab_ca_file:
         assert app.report is not None
         statuses = {c.id: c.status.value for c in app.report.checks}
         finished = {cid: _mark(n.label) for cid, n in app.checks._check_nodes.items()}
+        header = app.header.content
     assert statuses["tls"] == "ok" and statuses["tcp"] == "ok"
+    assert isinstance(header, Text)
+    assert f"→ 127.0.0.1:{port} · nginx (ingress-nginx" in header.plain  # address, controller
     assert finished["tls"] == "√" and finished["tcp"] == "√"
     for check_id in ("tcp", "tls"):
         marks = seen[check_id]

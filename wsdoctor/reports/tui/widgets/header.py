@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.http_probe import HttpObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import CheckStatus, Status
 from wsdoctor.reports.tui.format import SPINNER, duration, finding_mark
@@ -31,12 +32,22 @@ def address_used(checklist: Checklist) -> str | None:
 
 
 def controller_detected(checklist: Checklist) -> str | None:
-    """The ingress controller or proxy a probe recognised (an observation's ``controller``)."""
-    for row in checklist.rows.values():
-        obs = row.result.observation if row.result is not None else None
+    """The ingress controller or proxy recognised: an observation's own ``controller``, else
+    what the plain HTTP answer's headers and body give away (``wsdoctor.fingerprints``)."""
+    from wsdoctor.fingerprints import identify
+
+    observations = [r.result.observation for r in checklist.rows.values() if r.result is not None]
+    for obs in observations:
         controller = getattr(obs, "controller", None)
         if isinstance(controller, str) and controller:
             return controller
+    for obs in observations:
+        if isinstance(obs, HttpObservation):
+            for exchange in obs.target_exchanges:
+                headers = [(h.name, h.value) for h in exchange.headers]
+                found = identify(headers, exchange.body_start or "")
+                if found:
+                    return found[0]
     return None
 
 
