@@ -403,6 +403,12 @@ def run_tui(
         raise RuntimeError("the TUI stopped on an internal error")
     if report is None and app.run_error:
         raise RuntimeError(f"the diagnosis failed: {app.run_error}")
+    if report is not None:  # the verdict stays in the terminal after the screen is gone
+        from wsdoctor.reports.text import TextStyle, summary_line
+
+        style = TextStyle(colour=env.colour(no_color), ascii_only=not _can_encode(env.stdout))
+        env.stdout.write(summary_line(report, style) + "\n")
+        env.stdout.flush()
     return report
 
 

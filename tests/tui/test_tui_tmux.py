@@ -51,6 +51,7 @@ def test_show_displays_failures_and_the_first_fix_then_quits(tmux: Tmux, saved: 
     status, waited = tmux.wait_exit()
     assert status == 1  # the report has failures (--fail-on fail)
     assert waited < 1.0
+    assert "chat.example.test/ws: problems found (2 failed" in tmux.history()  # the verdict stays
 
 
 def _sgr_colours(screen: str) -> list[str]:
