@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from textual import events
 from textual.pilot import Pilot
@@ -297,3 +298,22 @@ async def test_saved_report_cannot_rerun_and_help_lists_keys() -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_saved_report_makes_no_network_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening and using a saved report never connects anywhere (even when r is pressed)."""
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError("no network in show")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    app = make_app(failing_report(), animate=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "c", "f", "f", "r", "down", "enter")
+        await pilot.pause(0.1)
+    assert attempts == [] and app.diagnosis is None
