@@ -193,14 +193,15 @@ async def test_idle_measurement_keys_within_100_ms_and_quit_closes_the_websocket
             assert time.monotonic() < deadline, "the idle probe did not open its WebSocket"
             await pilot.pause(0.01)
         latencies = []
-        for _ in range(10):
+        for press in range(12):
             count = len(handled)
             pressed = time.perf_counter()
             app.post_message(events.Key("f", "f"))
             while len(handled) == count:
                 assert time.perf_counter() - pressed < 2
                 await pilot.pause(0.001)
-            latencies.append(handled[-1] - pressed)
+            if press >= 2:  # the first presses warm Textual's key handling up (caches, imports)
+                latencies.append(handled[-1] - pressed)
             await pilot.pause(0.05)
         assert app.checklist.rows["idle"].phase is Phase.RUNNING
         quit_at = time.perf_counter()
