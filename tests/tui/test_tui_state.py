@@ -128,3 +128,15 @@ def test_live_findings_are_not_duplicated_by_the_final_report() -> None:
     )
     checklist.finish(report)
     assert checklist.rows["dns"].findings == [finding] and checklist.finished
+
+
+def test_a_finding_of_an_unlisted_check_gets_a_row() -> None:
+    """A finding whose check is not among the report's checks is shown, not dropped."""
+    report = failing_report()
+    stray = Finding(
+        code="WSD-X", check="crosscheck", status=Status.FAIL, title="t", detail="d", docs="x"
+    )
+    checklist = Checklist.from_report(report.model_copy(update={"findings": [stray]}))
+    row = checklist.rows["crosscheck"]
+    assert row.findings == [stray] and row.status is CheckStatus.FAIL
+    assert list(checklist.rows)[-1] == "crosscheck"

@@ -159,10 +159,11 @@ class DoctorApp(App[Report | None]):
             self.report = message.event.report
             self.checks.rebuild(self.checklist, self.failures_only)
             self.select_first_failure()
+            self.refresh_view()
         elif changed is not None:
             self.checks.now = self.clock()
             self.checks.relabel({changed})
-        self.refresh_view()
+            self.refresh_view(details=changed == self._selected_id())
 
     def on_run_ended(self, message: RunEnded) -> None:
         if message.generation != self.generation or message.error is None:

@@ -148,8 +148,9 @@ class Checklist:
             row.progress_message, row.progress_fraction = "", None
         for finding in report.findings:
             row = self.rows.get(finding.check)
-            if row is not None:
-                row.findings.append(finding)
+            if row is None:  # a finding about no listed check: shown, never dropped
+                row = self.rows[finding.check] = _orphan_row(finding.check, report)
+            row.findings.append(finding)
 
     def visible(self, failures_only: bool) -> list[Row]:
         """Rows to show, in path order; with ``failures_only`` just failed or broken checks."""
@@ -187,3 +188,16 @@ class Checklist:
                     if row is not None and finding in row.findings:
                         return Selection(row.id, row.findings.index(finding))
         return None
+
+
+def _orphan_row(check_id: str, report: Report) -> Row:
+    """A row for findings whose check is not in the report's checks."""
+    statuses = [f.status for f in report.findings if f.check == check_id]
+    result = CheckReport(
+        id=check_id,
+        title=check_id,
+        hop="cluster",
+        status=CheckStatus.from_findings(statuses),
+        summary="findings of a cross-check",
+    )
+    return Row(id=check_id, title=check_id, hop="cluster", phase=Phase.DONE, result=result)
