@@ -32,6 +32,7 @@ other commands:
   wsdoctor explain CODE       print the documentation page of a finding code
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
+  wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
 
 examples:
   wsdoctor wss://ws.example.com/chat
@@ -406,11 +407,47 @@ def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     return ExitStatus.OK
 
 
+def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor lint PATH...``: the cluster rules on manifests, no network, no cluster."""
+    from wsdoctor.kube.lint import build_lint_parser, lint, render
+    from wsdoctor.kube.manifests import ManifestError
+    from wsdoctor.kube.rulebase import RuleOptions
+    from wsdoctor.models import Status
+
+    args = build_lint_parser(_Parser).parse_args(list(argv))
+    if not args.expect_idle > 0:
+        raise UsageError(f"--expect-idle {args.expect_idle}: must be a positive number of seconds")
+    try:
+        _, report = lint(
+            args.paths,
+            RuleOptions(expect_idle=args.expect_idle),
+            env.stdin,
+            set(_split_list(args.suppress)),
+        )
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from None
+    colour = env.colour(args.no_color) and not args.output
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                render(report, args.format, out, False, args.ascii)
+        except OSError as exc:
+            env.stderr.write(f"wsdoctor: cannot write {args.output}: {exc.strerror or exc}\n")
+            return ExitStatus.CANNOT_RUN
+    else:
+        render(report, args.format, env.stdout, colour, args.ascii or not _can_encode(env.stdout))
+    if args.fail_on == "never":
+        return ExitStatus.OK
+    threshold = Status(args.fail_on).rank
+    failed = any(lf.finding.status.rank >= threshold for lf in report.findings)
+    return ExitStatus.FINDINGS if failed else ExitStatus.OK
+
+
 def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     """Entry point: dispatch to a command, turn every user error into one line and exit 2."""
     env = env or Environment()
     debug = "--debug" in argv
-    commands = {"explain": explain_command}
+    commands = {"explain": explain_command, "lint": lint_command}
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:], env)
