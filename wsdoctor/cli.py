@@ -190,6 +190,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="ping/pong round trips to measure (default: 5)",
     )
+    kube = parser.add_argument_group("kubernetes (read-only)")
+    kube.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+    kube.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    kube.add_argument(
+        "-n", "--namespace", metavar="NS", help="read only this namespace (default: all readable)"
+    )
+    kube.add_argument(
+        "--no-kubernetes", action="store_true", help="do not read the cluster behind the host"
+    )
+    kube.add_argument(
+        "--expect-idle",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="flag configured idle timeouts below this (default: 300)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -274,6 +294,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         message_size=args.message_size,
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
+        kubernetes=not args.no_kubernetes,
+        kubeconfig=args.kubeconfig or getattr(args, "environ_kubeconfig", None),
+        kube_context=args.context,
+        namespace=args.namespace,
+        expect_idle=args.expect_idle,
     )
 
 
@@ -329,6 +354,7 @@ def write_report_file(report: Report, path: str) -> None:
 def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor TARGET``."""
     args = build_parser().parse_args(list(argv))
+    args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
     from wsdoctor.target import TargetError, parse_target
 
     try:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from wsdoctor import __version__
+from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
@@ -17,7 +18,7 @@ from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
 SCHEMA_VERSION: Literal[1] = 1
 
 ObservationUnion = Annotated[
-    DnsObservation | TcpObservation,
+    DnsObservation | TcpObservation | ClusterObservation,
     Field(discriminator="check"),
 ]
 

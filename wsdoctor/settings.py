@@ -65,6 +65,16 @@ class Settings(Model):
     """At most this many resolved addresses are probed (gentle on big pools)."""
     fail_on: Status | None = Status.FAIL
     """Exit 1 when a finding is at least this severe; ``None`` never fails."""
+    kubernetes: bool = True
+    """Read the cluster behind the host (``--no-kubernetes`` turns it off)."""
+    kubeconfig: str | None = None
+    """kubeconfig file(s), ``:``-separated like KUBECONFIG; None: ~/.kube/config or in-cluster."""
+    kube_context: str | None = None
+    """kubeconfig context to use; None: the current context."""
+    namespace: str | None = None
+    """Read only this namespace; None: every namespace the user can read."""
+    expect_idle: float = Field(default=300.0, gt=0)
+    """Seconds a WebSocket may stay silent; configured idle timeouts below it are flagged."""
 
     def pinned_address(self, host: str, port: int) -> str | None:
         """The address pinned for ``host:port`` with ``--resolve``, if any."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from wsdoctor.checks import dns, tcp
+from wsdoctor.checks import cluster, dns, tcp
 from wsdoctor.checks.base import Check, Code
 
 CHECKS: tuple[Check, ...] = (
     dns.CHECK,
     tcp.CHECK,
+    cluster.CHECK,
 )
 
 

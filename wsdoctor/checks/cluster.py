@@ -1,0 +1,226 @@
+"""cluster: the Kubernetes objects behind the host, judged by the per-controller rules and
+held against what the network checks measured."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import Field
+
+from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
+from wsdoctor.kube import crosscheck, measured
+from wsdoctor.kube.affinity import AffinityConfig
+from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
+from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
+from wsdoctor.kube.rules_workloads import NO_READY_ENDPOINTS, no_ready_endpoints
+from wsdoctor.kube.snapshot import ClusterSnapshot
+from wsdoctor.kube.timeouts import ConfiguredTimeout
+from wsdoctor.models import Finding, Fix, Model, Resource, Status
+
+
+class BackendSummary(Model):
+    """A backend Service port and the state of its endpoints."""
+
+    service: str
+    """``namespace/name``."""
+    port: str | int | None = None
+    target_port: str | int | None = None
+    app_protocol: str | None = None
+    exists: bool = True
+    endpoints: dict[str, int] = Field(default_factory=dict)
+    """``total``, ``ready``, ``serving``, ``terminating``."""
+    pods: list[str] = Field(default_factory=list)
+
+
+class RouteSummary(Model):
+    """A route rule that matches the target's host and path."""
+
+    kind: str
+    namespace: str
+    name: str
+    controller: str
+    class_name: str | None = None
+    hosts: list[str] = Field(default_factory=list)
+    path: str = "/"
+    path_type: str = "Prefix"
+    backends: list[BackendSummary] = Field(default_factory=list)
+
+
+class TlsConfig(Model):
+    """A TLS section of a route (Ingress ``spec.tls``, Gateway listener, Istio server)."""
+
+    namespace: str
+    hosts: list[str] = Field(default_factory=list)
+    secret_name: str | None = None
+    secret_exists: bool | None = None
+    """None: not known (wsdoctor does not read Secrets unless asked)."""
+
+
+class ClusterObservation(Observation):
+    """What serves the host in the cluster, and the objects around it."""
+
+    check: Literal["cluster"] = "cluster"
+    context: str | None = None
+    routes: list[RouteSummary] = Field(default_factory=list)
+    """Matching route rules, most specific first; the first one serves the target."""
+    controller: str | None = None
+    lb_addresses: list[str] = Field(default_factory=list)
+    timeouts: list[ConfiguredTimeout] = Field(default_factory=list)
+    affinity: AffinityConfig | None = None
+    tls: list[TlsConfig] = Field(default_factory=list)
+    snapshot: ClusterSnapshot
+    """The relevant objects only (routes, backends, workloads, controller)."""
+    objects_read: int = 0
+    duration_s: float = 0.0
+
+
+NO_ROUTE = Code("WSD-K8S-NO-ROUTE", Status.WARN, "No route in the cluster serves the host")
+FORBIDDEN = Code("WSD-K8S-FORBIDDEN", Status.INFO, "Some objects could not be read (RBAC)")
+
+
+async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
+    """Read the cluster (threads, concurrent requests) and keep what serves the target."""
+    settings = ctx.settings
+    if not settings.kubernetes:
+        raise Skip("--no-kubernetes")
+    from wsdoctor.kube.client import ROUTE_KINDS, read_cluster
+    from wsdoctor.kube.config import NoClusterConfig, load_access
+    from wsdoctor.kube.observe import observe
+
+    start = time.perf_counter()
+    try:
+        access = load_access(settings)
+    except NoClusterConfig as exc:
+        raise Skip(str(exc)) from None
+    try:
+        ctx.progress(f"reading cluster {access.context}", 0.1)
+        snap = await read_cluster(access, lambda message: ctx.progress(message, None))
+    finally:
+        access.api_client.close()
+    blocked = [g for g in snap.permission_gaps if g.resource.split(".")[0] in _ROUTE_PLURALS]
+    readable_routes = [k for k in ROUTE_KINDS if k in snap.listed_kinds]
+    if blocked and not readable_routes:
+        raise Skip(
+            "forbidden: "
+            + "; ".join(str(g) for g in snap.permission_gaps)
+            + " (grant the ClusterRole in docs/rbac.yaml)"
+        )
+    ctx.progress("matching routes", 0.9)
+    return observe(snap, ctx.target, settings, time.perf_counter() - start, access.context)
+
+
+_ROUTE_PLURALS = ("ingresses", "httproutes", "ingressroutes", "virtualservices")
+
+
+def judge_cluster(facts: Facts) -> Iterator[Finding]:
+    """Configuration rules on the objects behind the host; zero ready endpoints is reported as
+    the root cause of a failed upgrade (listed before the handshake's symptom)."""
+    obs = facts.get(ClusterObservation)
+    if obs is None:
+        return
+    options = RuleOptions(expect_idle=facts.settings.expect_idle)
+    status = measured.upgrade_status(facts)
+    for finding in judge_snapshot(obs.snapshot, options):
+        if finding.code == NO_READY_ENDPOINTS.code and status in (502, 503, 504):
+            res = finding.resource
+            svc = obs.snapshot.find(
+                "Service", res.namespace if res else None, res.name if res else ""
+            )
+            if svc is not None:
+                counts = {
+                    k.removeprefix("endpoints_"): int(v)
+                    for k, v in finding.evidence.items()
+                    if isinstance(v, int)
+                }
+                finding = no_ready_endpoints(svc, counts, explains=measured.symptom_codes(facts))
+                finding = finding.model_copy(
+                    update={
+                        "detail": f"The upgrade got HTTP {status} because there are "
+                        + finding.detail[0].lower()
+                        + finding.detail[1:],
+                        "evidence": {**finding.evidence, "upgrade_status": status},
+                    }
+                )
+        yield finding
+    if not obs.routes:
+        yield NO_ROUTE.finding(
+            CHECK_ID,
+            "No Ingress, HTTPRoute, IngressRoute or VirtualService in "
+            f"{obs.context or 'the cluster'} "
+            f"matches {facts.target.host}{facts.target.path}"
+            + (
+                f" (in namespace {', '.join(obs.snapshot.namespaces)})"
+                if obs.snapshot.namespaces
+                else ""
+            )
+            + ".",
+            resource=Resource(kind="Host", name=facts.target.host),
+            fix=Fix(
+                summary="Check the host spelling, the namespace (-n), or the context (--context)."
+            ),
+        )
+    if obs.snapshot.permission_gaps:
+        gaps = obs.snapshot.permission_gaps
+        yield FORBIDDEN.finding(
+            CHECK_ID,
+            "Skipped for lack of permission: "
+            + "; ".join(f"{g} ({g.affects})" for g in gaps)
+            + ".",
+            evidence={"forbidden": [str(g) for g in gaps]},
+            fix=Fix(
+                summary="Bind the read-only ClusterRole of docs/rbac.yaml to your user.",
+                snippet="kubectl apply -f docs/rbac.yaml",
+                language="shell",
+            ),
+        )
+
+
+def judge_cross_checks(facts: Facts) -> Iterator[Finding]:
+    """Configuration held against measurement: DNS, certificate, idle timeout, affinity."""
+    obs = facts.get(ClusterObservation)
+    if obs is None:
+        return
+    yield from crosscheck.cross_check_dns(obs, facts)
+    yield from crosscheck.cross_check_certificate(obs, facts)
+    yield from crosscheck.cross_check_idle(obs, facts)
+    yield from crosscheck.cross_check_affinity(obs, facts)
+
+
+def summarize_cluster(obs: Observation) -> str:
+    """``Ingress chat/chat (ingress-nginx) → Service chat/chat: 2/3 ready``."""
+    assert isinstance(obs, ClusterObservation)
+    if not obs.routes:
+        return f"no route for the host ({obs.objects_read} objects read)"
+    route = obs.routes[0]
+    parts = [f"{route.kind} {route.namespace}/{route.name} ({route.controller})"]
+    for backend in route.backends[:2]:
+        eps = backend.endpoints
+        state = (
+            f"{eps.get('ready', 0)}/{eps.get('total', 0)} ready" if backend.exists else "missing"
+        )
+        parts.append(f"Service {backend.service}: {state}")
+    idle = [t for t in obs.timeouts if t.scope == "idle"]
+    if idle:
+        shortest = min(idle, key=lambda t: t.seconds)
+        parts.append(f"idle timeout {shortest.seconds:g} s ({shortest.setting})")
+    gaps = (
+        f", {len(obs.snapshot.permission_gaps)} forbidden" if obs.snapshot.permission_gaps else ""
+    )
+    return " → ".join(parts) + gaps
+
+
+CHECK = Check(
+    id="cluster",
+    title="Kubernetes objects",
+    hop=Hop.CLUSTER,
+    probe=probe_cluster,
+    rules=(
+        rule(judge_cluster, "handshake", "http"),
+        rule(judge_cross_checks, "dns", "tls", "idle", "affinity"),
+    ),
+    codes=(*CONFIG_CODES, NO_ROUTE, FORBIDDEN, *crosscheck.CODES),
+    time_limit=lambda s: max(s.timeout * 4, 10.0) + 5.0,
+    summarize=summarize_cluster,
+)

@@ -1,0 +1,356 @@
+"""Reading the cluster, read-only: the sync ``kubernetes`` client runs in threads and the
+requests that do not depend on each other run concurrently. A CRD group that is not
+installed is absent, not an error; a 403 becomes a :class:`PermissionGap` naming the verb
+and resource; Secrets are never listed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wsdoctor.kube.config import ClusterAccess
+from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, PermissionGap
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A resource wsdoctor reads, and what it is used for (named in permission gaps)."""
+
+    group: str
+    versions: tuple[str, ...]
+    """Versions wsdoctor understands, preferred first."""
+    plural: str
+    kind: str
+    namespaced: bool
+    affects: str
+
+    @property
+    def resource(self) -> str:
+        """``ingresses.networking.k8s.io`` (RBAC spelling)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("networking.k8s.io", ("v1",), "ingresses", "Ingress", True, "Ingress routes"),
+    Kind("networking.k8s.io", ("v1",), "ingressclasses", "IngressClass", False, "controller"),
+    Kind("", ("v1",), "services", "Service", True, "backend Services, load balancers"),
+    Kind("discovery.k8s.io", ("v1",), "endpointslices", "EndpointSlice", True, "endpoints"),
+    Kind("", ("v1",), "pods", "Pod", True, "pods, controller flags"),
+    Kind("apps", ("v1",), "deployments", "Deployment", True, "workload rules"),
+    Kind("apps", ("v1",), "statefulsets", "StatefulSet", True, "workload rules"),
+    Kind("apps", ("v1",), "daemonsets", "DaemonSet", True, "controller flags"),
+    Kind("", ("v1",), "namespaces", "Namespace", False, "mesh injection labels"),
+    Kind(
+        "autoscaling",
+        ("v2",),
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        "HPA rules",
+    ),
+    Kind("policy", ("v1",), "poddisruptionbudgets", "PodDisruptionBudget", True, "PDB rules"),
+    Kind(
+        "networking.k8s.io",
+        ("v1",),
+        "networkpolicies",
+        "NetworkPolicy",
+        True,
+        "NetworkPolicy rules",
+    ),
+    Kind(
+        "gateway.networking.k8s.io",
+        ("v1", "v1beta1"),
+        "httproutes",
+        "HTTPRoute",
+        True,
+        "HTTPRoutes",
+    ),
+    Kind("gateway.networking.k8s.io", ("v1", "v1beta1"), "gateways", "Gateway", True, "Gateways"),
+    Kind(
+        "gateway.networking.k8s.io",
+        ("v1", "v1beta1"),
+        "gatewayclasses",
+        "GatewayClass",
+        False,
+        "Gateway controller",
+    ),
+    Kind("traefik.io", ("v1alpha1",), "ingressroutes", "IngressRoute", True, "Traefik routes"),
+    Kind("traefik.io", ("v1alpha1",), "middlewares", "Middleware", True, "Traefik middlewares"),
+    Kind(
+        "traefik.io", ("v1alpha1",), "traefikservices", "TraefikService", True, "Traefik stickiness"
+    ),
+    Kind(
+        "traefik.containo.us",
+        ("v1alpha1",),
+        "ingressroutes",
+        "IngressRoute",
+        True,
+        "Traefik v2 routes",
+    ),
+    Kind(
+        "traefik.containo.us",
+        ("v1alpha1",),
+        "middlewares",
+        "Middleware",
+        True,
+        "Traefik v2 middlewares",
+    ),
+    Kind(
+        "networking.istio.io",
+        ("v1", "v1beta1", "v1alpha3"),
+        "virtualservices",
+        "VirtualService",
+        True,
+        "Istio routes",
+    ),
+    Kind(
+        "networking.istio.io",
+        ("v1", "v1beta1", "v1alpha3"),
+        "gateways",
+        "Gateway",
+        True,
+        "Istio gateways",
+    ),
+    Kind(
+        "networking.istio.io",
+        ("v1", "v1beta1", "v1alpha3"),
+        "destinationrules",
+        "DestinationRule",
+        True,
+        "Istio traffic policy",
+    ),
+    Kind(
+        "policy.linkerd.io",
+        ("v1beta3", "v1beta2", "v1beta1"),
+        "servers",
+        "Server",
+        True,
+        "Linkerd Servers",
+    ),
+    Kind(
+        "policy.linkerd.io",
+        ("v1alpha1",),
+        "authorizationpolicies",
+        "AuthorizationPolicy",
+        True,
+        "Linkerd authorization",
+    ),
+    Kind(
+        "policy.linkerd.io",
+        ("v1beta1",),
+        "serverauthorizations",
+        "ServerAuthorization",
+        True,
+        "Linkerd authorization",
+    ),
+    Kind(
+        "cloud.google.com",
+        ("v1", "v1beta1"),
+        "backendconfigs",
+        "BackendConfig",
+        True,
+        "GKE timeouts",
+    ),
+)
+
+#: Kinds without which no route can be found: if all are forbidden, the check is skipped.
+ROUTE_KINDS = ("Ingress", "HTTPRoute", "IngressRoute", "VirtualService")
+
+
+class ApiError(Exception):
+    """A failed request: HTTP status and the Status message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def _get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None = None) -> Any:
+    """One GET, parsed; ApiError on an HTTP error (the body's Status message kept).
+
+    Works with both generations of the client: ``param_serialize`` + ``call_api`` (v34+) and
+    the older ``call_api(path, method, ...)``."""
+    from kubernetes.client.exceptions import ApiException
+
+    api = access.api_client
+    headers = {"Accept": "application/json"}
+    try:
+        if hasattr(api, "param_serialize"):
+            method, url, headers, _, _ = api.param_serialize(
+                "GET",
+                path,
+                query_params=query or [],
+                header_params=headers,
+                auth_settings=["BearerToken"],
+            )
+            response = api.call_api(
+                method, url, header_params=headers, _request_timeout=access.timeout
+            )
+            response.read()
+            status, data = int(response.status), response.data
+        else:
+            response = api.call_api(
+                path,
+                "GET",
+                query_params=query or [],
+                header_params=headers,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=access.timeout,
+            )
+            status, data = int(response.status), response.data
+    except ApiException as exc:
+        status, data = int(exc.status or 0), (exc.body or exc.reason or "")
+    if not 200 <= status <= 299:
+        message = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        try:
+            message = json.loads(message).get("message") or message
+        except (TypeError, ValueError, AttributeError):
+            pass
+        raise ApiError(status, message)
+    return json.loads(data)
+
+
+@dataclass
+class _Listing:
+    kind: Kind
+    version: str
+    namespace: str | None
+    objects: list[KubeObject]
+    gap: PermissionGap | None = None
+
+
+class ClusterReader:
+    """Reads a snapshot of every kind wsdoctor understands, concurrently, in threads."""
+
+    def __init__(self, access: ClusterAccess, progress: Callable[[str], None] | None = None):
+        self.access = access
+        self.progress = progress or (lambda message: None)
+
+    async def call(self, path: str, query: list[tuple[str, str]] | None = None) -> Any:
+        return await asyncio.to_thread(_get, self.access, path, query)
+
+    async def served_versions(self) -> dict[str, list[str]]:
+        """API group → versions served (core is ``""``); one request to ``/apis``."""
+        groups = await self.call("/apis")
+        served = {"": ["v1"]}
+        for group in groups.get("groups") or []:
+            served[group["name"]] = [v["version"] for v in group.get("versions") or []]
+        return served
+
+    async def list_kind(self, kind: Kind, version: str) -> _Listing:
+        """LIST one kind: every namespace, or ``-n``; on a cluster-wide 403, the context's
+        namespace, with the gap recorded."""
+        namespace = self.access.namespace if kind.namespaced else None
+        try:
+            return _Listing(kind, version, namespace, await self._list(kind, version, namespace))
+        except ApiError as exc:
+            if exc.status == 404:
+                return _Listing(kind, version, namespace, [])
+            if exc.status != 403:
+                raise
+        gap = PermissionGap(
+            verb="list", resource=kind.resource, namespace=namespace, affects=kind.affects
+        )
+        fallback = self.access.default_namespace
+        if kind.namespaced and namespace is None:
+            try:
+                objs = await self._list(kind, version, fallback)
+                return _Listing(kind, version, fallback, objs, gap)
+            except ApiError as exc:
+                if exc.status not in (403, 404):
+                    raise
+                gap = PermissionGap(
+                    verb="list", resource=kind.resource, namespace=fallback, affects=kind.affects
+                )
+        return _Listing(kind, version, namespace, [], gap)
+
+    async def _list(self, kind: Kind, version: str, namespace: str | None) -> list[KubeObject]:
+        prefix = f"/apis/{kind.group}/{version}" if kind.group else f"/api/{version}"
+        scope = f"/namespaces/{namespace}" if namespace else ""
+        body = await self.call(f"{prefix}{scope}/{kind.plural}")
+        api_version = f"{kind.group}/{version}" if kind.group else version
+        objs = []
+        for item in body.get("items") or []:
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind.kind)
+            objs.append(KubeObject.from_dict(item))
+        return objs
+
+    async def get_configmap(self, namespace: str, name: str) -> KubeObject | PermissionGap | None:
+        """One named ConfigMap (the controller's); ConfigMaps are never listed."""
+        try:
+            raw = await self.call(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        except ApiError as exc:
+            if exc.status == 403:
+                return PermissionGap(
+                    verb="get",
+                    resource="configmaps",
+                    namespace=namespace,
+                    affects="controller settings",
+                )
+            if exc.status == 404:
+                return None
+            raise
+        raw.setdefault("apiVersion", "v1")
+        raw.setdefault("kind", "ConfigMap")
+        return KubeObject.from_dict(raw)
+
+    async def read(self) -> ClusterSnapshot:
+        """Every kind, concurrently; then the controllers' ConfigMaps."""
+        self.progress("discovering API groups")
+        served = await self.served_versions()
+        jobs = []
+        absent: list[str] = []
+        for kind in KINDS:
+            versions = served.get(kind.group)
+            if versions is None:
+                if kind.group not in absent:
+                    absent.append(kind.group)
+                continue
+            version = next((v for v in kind.versions if v in versions), None)
+            if version is not None:
+                jobs.append(self.list_kind(kind, version))
+        self.progress(f"listing {len(jobs)} kinds")
+        listings = await asyncio.gather(*jobs)
+        objects = [o for listing in listings for o in listing.objects]
+        gaps = [listing.gap for listing in listings if listing.gap is not None]
+        listed = sorted({listing.kind.kind for listing in listings if listing.gap is None})
+        partial = ClusterSnapshot(source="cluster", objects=objects, listed_kinds=listed)
+        from wsdoctor.kube import discover
+
+        wanted = {
+            ref
+            for controller in set(discover.CONTROLLER_IMAGES.values())
+            for ref in discover.controller_configmaps(partial, controller)
+        }
+        if wanted:
+            self.progress("reading controller ConfigMaps")
+            for result in await asyncio.gather(
+                *(self.get_configmap(ns, n) for ns, n in sorted(wanted))
+            ):
+                if isinstance(result, PermissionGap):
+                    gaps.append(result)
+                elif result is not None:
+                    objects.append(result)
+        return ClusterSnapshot(
+            source="cluster",
+            context=self.access.context,
+            namespaces=[self.access.namespace] if self.access.namespace else [],
+            objects=objects,
+            listed_kinds=listed,
+            absent_groups=absent,
+            permission_gaps=gaps,
+        )
+
+
+async def read_cluster(
+    access: ClusterAccess, progress: Callable[[str], None] | None = None
+) -> ClusterSnapshot:
+    """A snapshot of the cluster as ``access`` may see it."""
+    return await ClusterReader(access, progress).read()
