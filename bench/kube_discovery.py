@@ -18,11 +18,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.kubeapi import FakeKubeAPI, serve  # noqa: E402
-from wsdoctor.checks.base import Facts, ProbeContext  # noqa: E402
-from wsdoctor.checks.cluster import ClusterObservation, probe_cluster  # noqa: E402
-from wsdoctor.settings import Settings  # noqa: E402
-from wsdoctor.target import parse_target  # noqa: E402
+from tests.kubeapi import FakeKubeAPI, serve
+from wsdoctor.checks.base import Facts, ProbeContext
+from wsdoctor.checks.cluster import ClusterObservation, probe_cluster
+from wsdoctor.settings import Settings
+from wsdoctor.target import parse_target
 
 NS = "bench"
 
