@@ -85,7 +85,7 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
     settings = ctx.settings
     if not settings.kubernetes:
         raise Skip("--no-kubernetes")
-    from wsdoctor.kube.client import ROUTE_KINDS, read_cluster
+    from wsdoctor.kube.client import ROUTE_KINDS, ApiError, read_cluster
     from wsdoctor.kube.config import NoClusterConfig, load_access
     from wsdoctor.kube.observe import observe
 
@@ -97,6 +97,13 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
     try:
         ctx.progress(f"reading cluster {access.context}", 0.1)
         snap = await read_cluster(access, lambda message: ctx.progress(message, None))
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        raise Skip(
+            f"the API server of context {access.context} rejected the credentials "
+            f"(401 {exc.message}); log in again (kubectl) or fix --kubeconfig"
+        ) from None
     finally:
         access.api_client.close()
     blocked = [g for g in snap.permission_gaps if g.resource.split(".")[0] in _ROUTE_PLURALS]

@@ -1,0 +1,148 @@
+"""Cross-checks on plain data: cluster configuration held against what the network checks
+measured. The stand-in observations carry exactly the fields ``wsdoctor.kube.measured``
+reads from the network checks (status_code, leaf, idle_timeout_s, cookie_names)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from wsdoctor.checks.base import Facts
+from wsdoctor.checks.cluster import ClusterObservation, judge_cluster, judge_cross_checks
+from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.kube.manifests import load_manifests
+from wsdoctor.kube.observe import observe
+from wsdoctor.models import CheckResult, CheckStatus, Finding
+from wsdoctor.runner import order_findings
+from wsdoctor.settings import Settings
+from wsdoctor.target import parse_target
+
+CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "cluster"
+
+
+def cluster_obs(url: str) -> ClusterObservation:
+    snap = load_manifests([str(p) for p in sorted(CLUSTER.glob("*.yaml"))]).snapshot
+    snap = snap.model_copy(update={"source": "cluster"})
+    target = parse_target(url)
+    return observe(snap, target, Settings(), 0.0, "fake")
+
+
+def facts(url: str, **measured: Any) -> Facts:
+    results = {
+        "cluster": CheckResult(id="cluster", status=CheckStatus.OK, observation=cluster_obs(url))
+    }
+    for check_id, obs in measured.items():
+        results[check_id] = CheckResult(id=check_id, status=CheckStatus.OK, observation=obs)
+    return Facts(
+        target=parse_target(url), settings=Settings(), now=datetime.now(UTC), results=results
+    )
+
+
+def codes(findings: list[Finding]) -> list[str]:
+    return [f.code for f in findings]
+
+
+def test_upgrade_502_with_zero_ready_endpoints_names_the_service_as_root_cause() -> None:
+    """Given a 502 on the upgrade and a Service with no ready endpoint, the finding says the
+    502 comes from the missing endpoints of that Service."""
+    found = list(
+        judge_cluster(facts("wss://down.example.com/", handshake=SimpleNamespace(status_code=502)))
+    )
+    finding = next(f for f in found if f.code == "WSD-K8S-NO-READY-ENDPOINTS")
+    assert finding.detail.startswith(
+        "The upgrade got HTTP 502 because there are no ready endpoints for Service down/down"
+    )
+    assert finding.evidence["upgrade_status"] == 502
+
+
+def test_root_cause_with_explains_is_ordered_before_the_symptom() -> None:
+    """A finding that explains the handshake code comes first among failures."""
+    from wsdoctor.checks.base import Code
+    from wsdoctor.kube.rules_workloads import no_ready_endpoints
+    from wsdoctor.models import Status
+
+    symptom = Code("WSD-HANDSHAKE-BAD-STATUS", Status.FAIL, "upgrade refused")
+    obs = cluster_obs("wss://down.example.com/")
+    svc = obs.snapshot.find("Service", "down", "down")
+    assert svc is not None
+    cause = no_ready_endpoints(
+        svc, {"total": 1, "ready": 0, "serving": 0, "terminating": 0}, explains=(symptom,)
+    )
+    ordered = order_findings(
+        [symptom.finding("handshake", "HTTP 502"), cause], {"handshake": 4, "cluster": 8}
+    )
+    assert ordered[0].code == "WSD-K8S-NO-READY-ENDPOINTS"
+
+
+def test_without_a_failed_upgrade_the_endpoint_finding_is_plain() -> None:
+    """No handshake status: the finding carries no upgrade status and explains nothing."""
+    found = list(judge_cluster(facts("wss://down.example.com/")))
+    finding = next(f for f in found if f.code == "WSD-K8S-NO-READY-ENDPOINTS")
+    assert "upgrade_status" not in finding.evidence and finding.explains == []
+
+
+def test_dns_pointing_elsewhere_is_reported() -> None:
+    """DNS answers that miss the LoadBalancer address give WSD-K8S-DNS-ELSEWHERE."""
+    dns = DnsObservation(name="chat.example.com", source="dns", addresses=["203.0.113.9"])
+    found = list(judge_cross_checks(facts("wss://chat.example.com/ws", dns=dns)))
+    assert codes(found) == ["WSD-K8S-DNS-ELSEWHERE"]
+    same = DnsObservation(name="chat.example.com", source="dns", addresses=["127.0.0.1"])
+    assert list(judge_cross_checks(facts("wss://chat.example.com/ws", dns=same))) == []
+
+
+def test_default_certificate_is_explained_by_the_tls_configuration() -> None:
+    """The ingress-nginx fake certificate with a TLS entry for the host blames its Secret."""
+    leaf = SimpleNamespace(
+        subject="CN=Kubernetes Ingress Controller Fake Certificate,O=Acme Co",
+        issuer="CN=Kubernetes Ingress Controller Fake Certificate,O=Acme Co",
+        sans=["ingress.local"],
+    )
+    found = list(
+        judge_cross_checks(facts("wss://chat.example.com/ws", tls=SimpleNamespace(leaf=leaf)))
+    )
+    assert codes(found) == ["WSD-K8S-DEFAULT-CERT"]
+    assert "chat-tls" in found[0].detail
+    nothing = list(
+        judge_cross_checks(facts("wss://down.example.com/", tls=SimpleNamespace(leaf=leaf)))
+    )
+    assert "no TLS section" in nothing[0].detail
+
+
+def test_measured_idle_matching_a_configured_timeout_says_which_binds() -> None:
+    """60 s measured behind ingress-nginx with proxy-send-timeout at its default: it binds."""
+    found = list(
+        judge_cross_checks(
+            facts("wss://chat.example.com/ws", idle=SimpleNamespace(idle_timeout_s=60.2))
+        )
+    )
+    assert codes(found) == ["WSD-K8S-IDLE-BINDS"]
+    assert "proxy-send-timeout" in found[0].detail
+
+
+def test_measured_idle_shorter_than_everything_configured_is_outside_the_cluster() -> None:
+    """100 s measured with every cluster timeout longer: something outside cuts it."""
+    obs = facts("wss://gw.example.com/", idle=SimpleNamespace(idle_timeout_s=100.0))
+    found = list(judge_cross_checks(obs))
+    assert codes(found) == ["WSD-K8S-IDLE-OUTSIDE"]
+    assert "Cloudflare" in found[0].detail
+
+
+def test_affinity_configured_but_no_cookie_and_the_reverse() -> None:
+    """Cookie affinity with no cookie seen warns; a sticky cookie with no config informs."""
+    url = "wss://chat.example.com/ws"
+    none_seen = list(judge_cross_checks(facts(url, affinity=SimpleNamespace(cookie_names=[]))))
+    assert codes(none_seen) == []  # the chat Ingress configures no affinity: nothing expected
+    seen = list(
+        judge_cross_checks(facts(url, affinity=SimpleNamespace(cookie_names=["INGRESSCOOKIE"])))
+    )
+    assert codes(seen) == ["WSD-K8S-COOKIE-UNCONFIGURED"]
+    sticky = "wss://down.example.com/"  # affinity: cookie on the down Ingress
+    missing = list(
+        judge_cross_checks(facts(sticky, affinity=SimpleNamespace(cookie_names=["sid"])))
+    )
+    assert codes(missing) == ["WSD-K8S-AFFINITY-NO-COOKIE"]
+    assert "INGRESSCOOKIE" in missing[0].detail
+    ok = facts(sticky, affinity=SimpleNamespace(cookie_names=["INGRESSCOOKIE"]))
+    assert list(judge_cross_checks(ok)) == []
