@@ -12,13 +12,15 @@ from pydantic import Field
 from wsdoctor import __version__
 from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
 
 SCHEMA_VERSION: Literal[1] = 1
 
 ObservationUnion = Annotated[
-    DnsObservation | TcpObservation | ClusterObservation,
+    DnsObservation | TcpObservation | TlsObservation | HttpObservation | ClusterObservation,
     Field(discriminator="check"),
 ]
 

@@ -12,6 +12,7 @@ from typing import Any
 from wsdoctor.checks.base import Facts
 from wsdoctor.checks.cluster import ClusterObservation, judge_cluster, judge_cross_checks
 from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.tls import CertificateInfo, TlsAttempt, TlsObservation
 from wsdoctor.kube.manifests import load_manifests
 from wsdoctor.kube.observe import observe
 from wsdoctor.models import CheckResult, CheckStatus, Finding
@@ -93,20 +94,32 @@ def test_dns_pointing_elsewhere_is_reported() -> None:
 
 
 def test_default_certificate_is_explained_by_the_tls_configuration() -> None:
-    """The ingress-nginx fake certificate with a TLS entry for the host blames its Secret."""
-    leaf = SimpleNamespace(
-        subject="CN=Kubernetes Ingress Controller Fake Certificate,O=Acme Co",
-        issuer="CN=Kubernetes Ingress Controller Fake Certificate,O=Acme Co",
+    """The ingress-nginx fake certificate with a TLS entry for the host blames its Secret, and
+    is listed before the TLS check's own default-certificate finding."""
+    fake = "CN=Kubernetes Ingress Controller Fake Certificate,O=Acme Co"
+    leaf = CertificateInfo(
+        subject=fake,
+        issuer=fake,
         sans=["ingress.local"],
+        serial="1",
+        not_before=datetime(2026, 1, 1, tzinfo=UTC),
+        not_after=datetime(2027, 1, 1, tzinfo=UTC),
+        sha256="00" * 32,
+        key_type="RSA",
+        self_signed=True,
     )
-    found = list(
-        judge_cross_checks(facts("wss://chat.example.com/ws", tls=SimpleNamespace(leaf=leaf)))
+    tls = TlsObservation(
+        host="chat.example.com",
+        server_name="chat.example.com",
+        trust="system",
+        alpn_offered=["http/1.1"],
+        attempts=[TlsAttempt(address="127.0.0.1", port=443, outcome="completed", chain=[leaf])],
     )
+    found = list(judge_cross_checks(facts("wss://chat.example.com/ws", tls=tls)))
     assert codes(found) == ["WSD-K8S-DEFAULT-CERT"]
     assert "chat-tls" in found[0].detail
-    nothing = list(
-        judge_cross_checks(facts("wss://down.example.com/", tls=SimpleNamespace(leaf=leaf)))
-    )
+    assert found[0].explains == ["WSD-TLS-DEFAULT-CERT"]
+    nothing = list(judge_cross_checks(facts("wss://down.example.com/", tls=tls)))
     assert "no TLS section" in nothing[0].detail
 
 

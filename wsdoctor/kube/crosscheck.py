@@ -129,9 +129,12 @@ def cross_check_certificate(obs: ClusterObservation, facts: Facts) -> Iterator[F
             f"kubectl -n {tls[0].namespace} get secret {tls[0].secret_name}",
             language="shell",
         )
+    from wsdoctor.checks.tls_rules import DEFAULT_CERT as TLS_DEFAULT_CERT
+
     yield DEFAULT_CERT.finding(
         CHECK_ID,
         f"The served certificate is the controller's default ({tell}): {why}.",
+        explains=(TLS_DEFAULT_CERT,),
         resource=_route_resource(obs),
         evidence={"subject": cert.subject, "issuer": cert.issuer},
         fix=fix,

@@ -1,8 +1,9 @@
 """What the cross-checks read from the network checks' observations, in one place.
 
-The network checks (``handshake``, ``http``, ``tls``, ``idle``, ``affinity``) publish their
-own observation types; this module names the fields the cluster cross-checks rely on, so a
-renamed field breaks here (and in tests/unit/test_kube_crosscheck.py), nowhere else.
+The network checks publish their own observation types: ``tls`` and ``http`` are read through
+their types; ``handshake`` (``status_code``), ``idle`` (``idle_timeout_s``) and ``affinity``
+(``cookie_names``) through those field names until their types are registered. A renamed
+field breaks here (and in tests/unit/test_kube_crosscheck.py), nowhere else.
 """
 
 from __future__ import annotations
@@ -30,11 +31,18 @@ def _attr(obj: Any, *path: str) -> Any:
 
 
 def upgrade_status(facts: Facts) -> int | None:
-    """HTTP status the upgrade request got (``handshake`` observation ``status_code``)."""
-    for check_id in ("handshake", "http"):
-        status = _attr(_observation(facts, check_id), "status_code")
-        if isinstance(status, int):
-            return status
+    """HTTP status the upgrade request got (``handshake`` observation ``status_code``), else a
+    gateway error (502/503/504) the plain GET of the URL got (``http`` observation)."""
+    from wsdoctor.checks.http import HttpObservation
+
+    status = _attr(_observation(facts, "handshake"), "status_code")
+    if isinstance(status, int):
+        return status
+    http = facts.get(HttpObservation)
+    if http is not None:
+        for exchange in http.target_exchanges:
+            if exchange.status in (502, 503, 504):
+                return exchange.status
     return None
 
 
@@ -58,18 +66,23 @@ class ServedCertificate:
     subject: str
     issuer: str
     sans: tuple[str, ...]
+    sha256: str
 
 
 def served_certificate(facts: Facts) -> ServedCertificate | None:
-    """``tls`` observation ``leaf`` with ``subject``, ``issuer`` and ``sans``."""
-    leaf = _attr(_observation(facts, "tls"), "leaf")
-    if leaf is None:
+    """The leaf of the first completed handshake of the ``tls`` observation."""
+    from wsdoctor.checks.tls import TlsObservation
+
+    tls = facts.get(TlsObservation)
+    if tls is None:
         return None
-    return ServedCertificate(
-        subject=str(_attr(leaf, "subject") or ""),
-        issuer=str(_attr(leaf, "issuer") or ""),
-        sans=tuple(str(s) for s in _attr(leaf, "sans") or ()),
-    )
+    for attempt in tls.attempts:
+        leaf = attempt.leaf
+        if attempt.outcome == "completed" and leaf is not None:
+            return ServedCertificate(
+                subject=leaf.subject, issuer=leaf.issuer, sans=tuple(leaf.sans), sha256=leaf.sha256
+            )
+    return None
 
 
 def measured_idle(facts: Facts) -> float | None:

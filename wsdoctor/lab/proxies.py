@@ -1,0 +1,326 @@
+"""Real proxies for the lab: nginx configured like ingress-nginx, HAProxy like the HAProxy
+ingress controllers, and dnsmasq as cluster DNS, each started as a child process on loopback
+with a generated configuration, and stopped with everything it started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wsdoctor.lab.certs import CertPair
+
+
+class LabError(RuntimeError):
+    """A lab server could not be started; the message says which and why."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def find_binary(name: str) -> str:
+    """Path of a server binary (also looked up in /usr/sbin, which may not be on PATH)."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/local/sbin")
+    if not found:
+        raise LabError(f"{name} is not installed (Debian: apt-get install {_PACKAGES[name]})")
+    return found
+
+
+_PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "dnsmasq": "dnsmasq-base"}
+
+
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str,
+                   log: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"{what} exited at start: {log.read_text(errors='replace')[-800:]}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise LabError(f"{what} did not listen on {host}:{port} within {timeout} s")
+
+
+class _Process:
+    """A child server process with its own scratch directory."""
+
+    name = "server"
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"wsdoctor-{self.name}-"))
+        os.chmod(self.dir, 0o755)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = self.dir / "log.txt"
+
+    def _spawn(self, argv: list[str], wait_for: tuple[str, int] | None) -> None:
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        if wait_for is not None:
+            _wait_for_port(*wait_for, self.proc, self.name, self.log)
+
+    def stop(self) -> None:
+        """Stop the process group and remove the scratch directory."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> _Process:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class NginxLocation:
+    """One ``location``: a path proxied to upstream replicas, like one Ingress path."""
+
+    path: str = "/ws"
+    upstreams: list[int] = field(default_factory=list)
+    """Backend ports on 127.0.0.1; empty means no ready backend (nginx answers 502)."""
+    forward_upgrade: bool = True
+    """False mimics a proxy that drops the hop-by-hop Upgrade/Connection headers."""
+    read_timeout: float = 60
+    send_timeout: float = 60
+    ip_hash: bool = False
+
+
+@dataclass
+class NginxSite:
+    """An nginx server block configured the way ingress-nginx renders an Ingress."""
+
+    host: str = "ws.lab.test"
+    locations: list[NginxLocation] = field(default_factory=lambda: [NginxLocation()])
+    tls: CertPair | None = None
+    listen: str = "127.0.0.1"
+    port: int = 0
+    http_port: int | None = None
+    """Also listen for plain HTTP here, redirecting to HTTPS like ingress-nginx (308)."""
+
+
+def _duration(seconds: float) -> str:
+    return f"{int(seconds * 1000)}ms"
+
+
+def render_nginx(site: NginxSite, scratch: Path) -> str:
+    """The nginx.conf for ``site`` (ingress-nginx's upgrade map, timeouts and 404 default)."""
+    upstreams, locations = [], []
+    for index, loc in enumerate(site.locations):
+        name = f"upstream_{index}"
+        servers = [f"server 127.0.0.1:{p} max_fails=0;" for p in loc.upstreams] or [
+            f"server 127.0.0.1:{_closed_port()} max_fails=0;"
+        ]
+        balance = "ip_hash;" if loc.ip_hash else ""
+        upstreams.append(f"upstream {name} {{ {balance} {' '.join(servers)} }}")
+        upgrade = (
+            "proxy_set_header Upgrade $http_upgrade;\n"
+            "      proxy_set_header Connection $connection_upgrade;"
+            if loc.forward_upgrade
+            else "proxy_set_header Connection \"\";"
+        )
+        locations.append(
+            f"""    location {loc.path} {{
+      proxy_pass http://{name};
+      proxy_http_version 1.1;
+      {upgrade}
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_connect_timeout 5s;
+      proxy_read_timeout {_duration(loc.read_timeout)};
+      proxy_send_timeout {_duration(loc.send_timeout)};
+      proxy_buffering off;
+    }}"""
+        )
+    listen = f"[{site.listen}]" if ":" in site.listen else site.listen
+    tls = ""
+    listen_line = f"listen {listen}:{site.port};"
+    if site.tls is not None:
+        cert, key = site.tls.write(scratch, "site")
+        listen_line = f"listen {listen}:{site.port} ssl;"
+        tls = f"ssl_certificate {cert};\n    ssl_certificate_key {key};\n" \
+              "    ssl_protocols TLSv1.2 TLSv1.3;"
+    redirect = ""
+    if site.http_port:
+        redirect = f"""  server {{
+    listen {listen}:{site.http_port};
+    server_name {site.host};
+    location / {{ return 308 https://$host$request_uri; }}
+  }}"""
+    temp = scratch / "temp"
+    temp.mkdir(exist_ok=True)
+    os.chmod(temp, 0o777)
+    user = "user root;" if os.geteuid() == 0 else ""
+    return f"""{user}
+worker_processes 1;
+daemon off;
+error_log {scratch}/error.log warn;
+pid {scratch}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {temp}/body;
+  proxy_temp_path {temp}/proxy;
+  fastcgi_temp_path {temp}/fastcgi;
+  uwsgi_temp_path {temp}/uwsgi;
+  scgi_temp_path {temp}/scgi;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  {chr(10).join('  ' + u for u in upstreams)}
+  server {{
+    {listen_line}
+    server_name {site.host};
+    {tls}
+{chr(10).join(locations)}
+    location / {{ default_type text/plain; return 404 "default backend - 404"; }}
+  }}
+{redirect}
+}}
+"""
+
+
+def _closed_port() -> int:
+    return free_port()
+
+
+class Nginx(_Process):
+    """nginx serving one :class:`NginxSite` on loopback."""
+
+    name = "nginx"
+
+    def __init__(self, site: NginxSite) -> None:
+        super().__init__()
+        if not site.port:
+            site.port = free_port(site.listen)
+        self.site = site
+        self.port = site.port
+        conf = self.dir / "nginx.conf"
+        conf.write_text(render_nginx(site, self.dir))
+        self._spawn([find_binary("nginx"), "-c", str(conf), "-p", str(self.dir), "-e",
+                     str(self.dir / "error.log")], (site.listen, site.port))
+
+
+@dataclass
+class HAProxySite:
+    """An HAProxy frontend and backend, as the HAProxy ingress controllers render them."""
+
+    backends: list[tuple[str, int]] = field(default_factory=list)
+    """(server name, port on 127.0.0.1) pairs."""
+    tunnel_timeout: float = 3600
+    cookie: str | None = None
+    """Insert this affinity cookie (``cookie NAME insert indirect nocache``)."""
+    tls: CertPair | None = None
+    listen: str = "127.0.0.1"
+    port: int = 0
+
+
+def render_haproxy(site: HAProxySite, scratch: Path) -> str:
+    """The haproxy.cfg for ``site``."""
+    bind = f"bind {site.listen}:{site.port}"
+    if site.tls is not None:
+        pem = scratch / "site.pem"
+        pem.write_bytes(site.tls.combined())
+        bind += f" ssl crt {pem}"
+    cookie = f"  cookie {site.cookie} insert indirect nocache\n" if site.cookie else ""
+    servers = "\n".join(
+        f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if site.cookie else "")
+        for name, port in site.backends
+    )
+    return f"""global
+  maxconn 1024
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 50s
+  timeout server 50s
+  timeout tunnel {_duration(site.tunnel_timeout)}
+frontend lab
+  {bind}
+  default_backend app
+backend app
+  balance roundrobin
+{cookie}{servers}
+"""
+
+
+class HAProxy(_Process):
+    """HAProxy serving one :class:`HAProxySite` on loopback."""
+
+    name = "haproxy"
+
+    def __init__(self, site: HAProxySite) -> None:
+        super().__init__()
+        if not site.port:
+            site.port = free_port(site.listen)
+        self.site = site
+        self.port = site.port
+        conf = self.dir / "haproxy.cfg"
+        conf.write_text(render_haproxy(site, self.dir))
+        self._spawn([find_binary("haproxy"), "-db", "-f", str(conf)], (site.listen, site.port))
+
+
+@dataclass
+class DnsZone:
+    """Names dnsmasq answers for; everything else is NXDOMAIN (no upstream)."""
+
+    addresses: dict[str, list[str]] = field(default_factory=dict)
+    """name → A/AAAA values."""
+    cnames: dict[str, str] = field(default_factory=dict)
+    """alias → canonical name (the canonical name must be in ``addresses``)."""
+    servfail: list[str] = field(default_factory=list)
+    """Domains forwarded to a dead upstream, so queries for them fail (SERVFAIL/REFUSED)."""
+    ttl: int = 30
+    local_domains: list[str] = field(default_factory=lambda: ["test"])
+    """Domains answered only from this zone: other names in them are NXDOMAIN."""
+
+
+class Dnsmasq(_Process):
+    """dnsmasq on 127.0.0.1, a free UDP/TCP port, answering only for :class:`DnsZone`."""
+
+    name = "dnsmasq"
+
+    def __init__(self, zone: DnsZone, listen: str = "127.0.0.1") -> None:
+        super().__init__()
+        self.listen = listen
+        self.port = free_port(listen)
+        argv = [
+            find_binary("dnsmasq"), "--keep-in-foreground", "--conf-file=/dev/null",
+            "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
+            f"--listen-address={listen}", f"--port={self.port}", "--pid-file=",
+            f"--local-ttl={zone.ttl}", f"--auth-ttl={zone.ttl}", "--log-facility=-",
+        ]
+        if os.geteuid() == 0:
+            argv.append("--user=root")
+        for name, values in zone.addresses.items():
+            argv += [f"--host-record={name},{value}" for value in values]
+        for alias, canonical in zone.cnames.items():
+            argv.append(f"--cname={alias},{canonical}")
+        argv += [f"--local=/{domain}/" for domain in zone.local_domains]
+        dead = free_port(listen)
+        for domain in zone.servfail:
+            argv.append(f"--server=/{domain}/{listen}#{dead}")
+        self._spawn(argv, (listen, self.port))
+
+    @property
+    def server(self) -> str:
+        """``ADDR:PORT`` for ``--dns-server``."""
+        return f"{self.listen}:{self.port}"
