@@ -203,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     kube.add_argument(
         "--no-kubernetes", action="store_true", help="do not read the cluster behind the host"
     )
+    kube.add_argument(
+        "--read-tls-secret",
+        action="store_true",
+        help="read the route's TLS Secret (tls.crt only) to compare with the served certificate",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -292,6 +297,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kubeconfig=args.kubeconfig or getattr(args, "environ_kubeconfig", None),
         kube_context=args.context,
         namespace=args.namespace,
+        read_tls_secret=args.read_tls_secret,
     )
 
 
@@ -487,11 +493,14 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         "configured like ingress-nginx, with deliberate faults) and diagnose it. Everything "
         "it starts is stopped when it ends. Needs nginx (Debian: apt-get install nginx-light).",
     )
-    parser.add_argument("--serve", action="store_true",
-                        help="keep the deployment running (Ctrl-C stops it) and print how to "
-                             "diagnose it by hand")
-    parser.add_argument("--format", choices=("auto", "text", "json", "markdown", "junit"),
-                        default="auto")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the deployment running (Ctrl-C stops it) and print how to diagnose it by hand",
+    )
+    parser.add_argument(
+        "--format", choices=("auto", "text", "json", "markdown", "junit"), default="auto"
+    )
     parser.add_argument("--short", action="store_true", help="failures only")
     parser.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report")
     parser.add_argument("--no-color", action="store_true")
@@ -507,7 +516,8 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
             if args.serve:
                 env.stdout.write(
                     f"demo deployment running; diagnose it with:\n\n  wsdoctor {shown}\n\n"
-                    "Ctrl-C stops it.\n")
+                    "Ctrl-C stops it.\n"
+                )
                 env.stdout.flush()
                 import time
 

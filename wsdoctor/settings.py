@@ -75,6 +75,8 @@ class Settings(Model):
     """Read only this namespace; None: every namespace the user can read."""
     expect_idle: float = Field(default=300.0, gt=0)
     """Seconds a WebSocket may stay silent; configured idle timeouts below it are flagged."""
+    read_tls_secret: bool = False
+    """Read the route's TLS Secret (only its ``tls.crt``) to compare with the served certificate."""
 
     def pinned_address(self, host: str, port: int) -> str | None:
         """The address pinned for ``host:port`` with ``--resolve``, if any."""

@@ -274,3 +274,40 @@ def test_kubeconfig_environment_variable_and_context(
     )
     obs = observation(Report.model_validate_json(out.getvalue()))
     assert obs.context == "staging" and obs.routes[0].name == "chat"
+
+
+def test_read_tls_secret_reads_only_the_named_secret(tmp_path: Path) -> None:
+    """--read-tls-secret GETs only the Secret the route's TLS section names and keeps only
+    the fingerprint and subject of its tls.crt."""
+    import base64
+
+    import trustme
+
+    cert = trustme.CA().issue_cert("chat.example.com")
+    api = FakeKubeAPI()
+    api.load(*sorted(CLUSTER.glob("*.yaml")))
+    api.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": "chat-tls", "namespace": "chat"},
+            "data": {
+                "tls.crt": base64.b64encode(cert.cert_chain_pems[0].bytes()).decode(),
+                "tls.key": base64.b64encode(cert.private_key_pem.bytes()).decode(),
+            },
+        }
+    )
+    with serve(api) as running:
+        settings = Settings(
+            kubeconfig=str(running.kubeconfig(tmp_path / "kc")), read_tls_secret=True
+        )
+        report = diagnose_cluster(settings, "wss://chat.example.com/ws")
+    obs = observation(report)
+    secrets = [p for _, p in api.requests if "/secrets" in p]
+    assert secrets == ["/api/v1/namespaces/chat/secrets/chat-tls"]
+    entry = obs.tls[0]
+    assert entry.secret_exists is True
+    assert entry.secret_cert_subject is not None and entry.secret_cert_sha256
+    assert "PRIVATE KEY" not in report.model_dump_json()
+    assert "tls.key" not in report.model_dump_json()

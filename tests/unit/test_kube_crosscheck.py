@@ -159,3 +159,59 @@ def test_affinity_configured_but_no_cookie_and_the_reverse() -> None:
     assert "INGRESSCOOKIE" in missing[0].detail
     ok = facts(sticky, affinity=SimpleNamespace(cookie_names=["INGRESSCOOKIE"]))
     assert list(judge_cross_checks(ok)) == []
+
+
+def test_served_certificate_differing_from_the_secret_is_reported() -> None:
+    """With the Secret's fingerprint known, a different served certificate is a warning."""
+    from wsdoctor.checks.cluster import TlsConfig
+
+    leaf = CertificateInfo(
+        subject="CN=chat.example.com",
+        issuer="CN=Some CA",
+        sans=["chat.example.com"],
+        serial="2",
+        not_before=datetime(2026, 1, 1, tzinfo=UTC),
+        not_after=datetime(2027, 1, 1, tzinfo=UTC),
+        sha256="aa" * 32,
+        key_type="EC",
+    )
+    tls = TlsObservation(
+        host="chat.example.com",
+        server_name="chat.example.com",
+        trust="system",
+        alpn_offered=[],
+        attempts=[TlsAttempt(address="127.0.0.1", port=443, outcome="completed", chain=[leaf])],
+    )
+    base = facts("wss://chat.example.com/ws", tls=tls)
+    obs = base.results["cluster"].observation
+    secret = TlsConfig(
+        namespace="chat",
+        hosts=["chat.example.com"],
+        secret_name="chat-tls",
+        secret_exists=True,
+        secret_cert_sha256="bb" * 32,
+        secret_cert_subject="CN=chat.example.com",
+    )
+    changed = obs.model_copy(update={"tls": [secret]})
+    results = {
+        **base.results,
+        "cluster": base.results["cluster"].model_copy(update={"observation": changed}),
+    }
+    found = list(
+        judge_cross_checks(
+            Facts(target=base.target, settings=base.settings, now=base.now, results=results)
+        )
+    )
+    assert codes(found) == ["WSD-K8S-CERT-NOT-FROM-SECRET"]
+    same = changed.model_copy(
+        update={"tls": [secret.model_copy(update={"secret_cert_sha256": "aa" * 32})]}
+    )
+    results["cluster"] = results["cluster"].model_copy(update={"observation": same})
+    assert (
+        list(
+            judge_cross_checks(
+                Facts(target=base.target, settings=base.settings, now=base.now, results=results)
+            )
+        )
+        == []
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -15,9 +15,12 @@ from wsdoctor.kube.affinity import AffinityConfig
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
 from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
 from wsdoctor.kube.rules_workloads import NO_READY_ENDPOINTS, no_ready_endpoints
-from wsdoctor.kube.snapshot import ClusterSnapshot
+from wsdoctor.kube.snapshot import ClusterSnapshot, PermissionGap
 from wsdoctor.kube.timeouts import ConfiguredTimeout
 from wsdoctor.models import Finding, Fix, Model, Resource, Status
+
+if TYPE_CHECKING:
+    from wsdoctor.kube.config import ClusterAccess
 
 
 class BackendSummary(Model):
@@ -55,7 +58,10 @@ class TlsConfig(Model):
     hosts: list[str] = Field(default_factory=list)
     secret_name: str | None = None
     secret_exists: bool | None = None
-    """None: not known (wsdoctor does not read Secrets unless asked)."""
+    """None: not known (wsdoctor reads Secrets only with --read-tls-secret)."""
+    secret_cert_sha256: str | None = None
+    """SHA-256 of the first certificate in the Secret's ``tls.crt`` (--read-tls-secret)."""
+    secret_cert_subject: str | None = None
 
 
 class ClusterObservation(Observation):
@@ -85,9 +91,8 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
     settings = ctx.settings
     if not settings.kubernetes:
         raise Skip("--no-kubernetes")
-    from wsdoctor.kube.client import ROUTE_KINDS, ApiError, read_cluster
+    from wsdoctor.kube.client import ApiError
     from wsdoctor.kube.config import NoClusterConfig, load_access
-    from wsdoctor.kube.observe import observe
 
     start = time.perf_counter()
     try:
@@ -96,7 +101,7 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
         raise Skip(str(exc)) from None
     try:
         ctx.progress(f"reading cluster {access.context}", 0.1)
-        snap = await read_cluster(access, lambda message: ctx.progress(message, None))
+        return await _discover(ctx, access, start)
     except ApiError as exc:
         if exc.status != 401:
             raise
@@ -106,6 +111,15 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
         ) from None
     finally:
         access.api_client.close()
+
+
+async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> ClusterObservation:
+    """Read, match the target, and (when asked) read the route's TLS Secrets."""
+    from wsdoctor.kube.client import ROUTE_KINDS, read_cluster
+    from wsdoctor.kube.observe import observe
+
+    settings = ctx.settings
+    snap = await read_cluster(access, lambda message: ctx.progress(message, None))
     blocked = [g for g in snap.permission_gaps if g.resource.split(".")[0] in _ROUTE_PLURALS]
     readable_routes = [k for k in ROUTE_KINDS if k in snap.listed_kinds]
     if blocked and not readable_routes:
@@ -115,7 +129,40 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
             + " (grant the ClusterRole in docs/rbac.yaml)"
         )
     ctx.progress("matching routes", 0.9)
-    return observe(snap, ctx.target, settings, time.perf_counter() - start, access.context)
+    obs = observe(snap, ctx.target, settings, time.perf_counter() - start, access.context)
+    if settings.read_tls_secret and obs.tls:
+        obs = await _read_tls_secrets(access, obs)
+    return obs
+
+
+async def _read_tls_secrets(access: ClusterAccess, obs: ClusterObservation) -> ClusterObservation:
+    """Fill in each TLS section's Secret: exists, and the fingerprint of its tls.crt."""
+    import asyncio
+
+    from wsdoctor.kube.client import ClusterReader
+
+    reader = ClusterReader(access)
+    named = [t for t in obs.tls if t.secret_name]
+    results = await asyncio.gather(
+        *(reader.read_tls_certificate(t.namespace, str(t.secret_name)) for t in named)
+    )
+    tls, gaps = list(obs.tls), list(obs.snapshot.permission_gaps)
+    for entry, result in zip(named, results, strict=True):
+        index = tls.index(entry)
+        if isinstance(result, PermissionGap):
+            gaps.append(result)
+        elif result is None:
+            tls[index] = entry.model_copy(update={"secret_exists": False})
+        else:
+            tls[index] = entry.model_copy(
+                update={
+                    "secret_exists": True,
+                    "secret_cert_sha256": result[0] or None,
+                    "secret_cert_subject": result[1] or None,
+                }
+            )
+    snapshot = obs.snapshot.model_copy(update={"permission_gaps": gaps})
+    return obs.model_copy(update={"tls": tls, "snapshot": snapshot})
 
 
 _ROUTE_PLURALS = ("ingresses", "httproutes", "ingressroutes", "virtualservices")

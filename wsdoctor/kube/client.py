@@ -301,6 +301,25 @@ class ClusterReader:
         raw.setdefault("kind", "ConfigMap")
         return KubeObject.from_dict(raw)
 
+    async def read_tls_certificate(
+        self, namespace: str, name: str
+    ) -> tuple[str, str] | PermissionGap | None:
+        """(sha256, subject) of the first certificate in a TLS Secret's ``tls.crt``; None when
+        the Secret does not exist. Nothing else of the Secret is kept (never ``tls.key``)."""
+        try:
+            raw = await self.call(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except ApiError as exc:
+            if exc.status == 403:
+                return PermissionGap(
+                    verb="get", resource="secrets", namespace=namespace, affects="TLS Secret check"
+                )
+            if exc.status == 404:
+                return None
+            raise
+        crt = str((raw.get("data") or {}).get("tls.crt") or "")
+        del raw
+        return certificate_fingerprint(crt)
+
     async def read(self) -> ClusterSnapshot:
         """Every kind, concurrently; then the controllers' ConfigMaps."""
         self.progress("discovering API groups")
@@ -347,6 +366,21 @@ class ClusterReader:
             absent_groups=absent,
             permission_gaps=gaps,
         )
+
+
+def certificate_fingerprint(tls_crt_base64: str) -> tuple[str, str]:
+    """(sha256 of the DER, subject) of the first PEM certificate; ("", "") if unreadable."""
+    import base64
+    import binascii
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        cert = x509.load_pem_x509_certificate(base64.b64decode(tls_crt_base64))
+    except (ValueError, binascii.Error):
+        return "", ""
+    return cert.fingerprint(hashes.SHA256()).hex(), cert.subject.rfc4514_string()
 
 
 async def read_cluster(

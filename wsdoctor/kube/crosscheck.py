@@ -13,7 +13,7 @@ from wsdoctor.kube.rulebase import CHECK_ID, human_seconds
 from wsdoctor.models import Finding, Fix, Resource, Status
 
 if TYPE_CHECKING:
-    from wsdoctor.checks.cluster import ClusterObservation
+    from wsdoctor.checks.cluster import ClusterObservation, TlsConfig
 
 DNS_ELSEWHERE = Code(
     "WSD-K8S-DNS-ELSEWHERE", Status.WARN, "The name points away from the ingress load balancer"
@@ -35,9 +35,15 @@ COOKIE_UNCONFIGURED = Code(
     Status.INFO,
     "An affinity cookie is set that the route does not configure",
 )
+CERT_NOT_FROM_SECRET = Code(
+    "WSD-K8S-CERT-NOT-FROM-SECRET",
+    Status.WARN,
+    "The served certificate is not the one in the TLS Secret",
+)
 CODES = (
     DNS_ELSEWHERE,
     DEFAULT_CERT,
+    CERT_NOT_FROM_SECRET,
     IDLE_BINDS,
     IDLE_OUTSIDE,
     AFFINITY_NO_COOKIE,
@@ -104,10 +110,11 @@ def cross_check_certificate(obs: ClusterObservation, facts: Facts) -> Iterator[F
     if cert is None:
         return
     tell = next((t for t in DEFAULT_CERT_TELLS if t in cert.subject or t in cert.issuer), None)
-    if tell is None:
-        return
     host = facts.target.host
     tls = [t for t in obs.tls if any(h.lower() == host.lower() for h in t.hosts) or not t.hosts]
+    if tell is None:
+        yield from _compare_with_secret(cert, tls)
+        return
     if not tls:
         why = f"no TLS section of the route lists {host}"
         fix = Fix(
@@ -138,6 +145,34 @@ def cross_check_certificate(obs: ClusterObservation, facts: Facts) -> Iterator[F
         resource=_route_resource(obs),
         evidence={"subject": cert.subject, "issuer": cert.issuer},
         fix=fix,
+    )
+
+
+def _compare_with_secret(
+    cert: measured.ServedCertificate, tls: list[TlsConfig]
+) -> Iterator[Finding]:
+    """With --read-tls-secret: the served leaf must be the Secret's certificate."""
+    read = [t for t in tls if t.secret_cert_sha256]
+    if not read or any(t.secret_cert_sha256 == cert.sha256 for t in read):
+        return
+    entry = read[0]
+    yield CERT_NOT_FROM_SECRET.finding(
+        CHECK_ID,
+        f"The server presents {cert.subject} (sha256 {cert.sha256[:16]}…), but Secret "
+        f"{entry.namespace}/{entry.secret_name} holds {entry.secret_cert_subject} (sha256 "
+        f"{str(entry.secret_cert_sha256)[:16]}…): the controller has not loaded the Secret, "
+        "or another proxy in front terminates TLS.",
+        resource=Resource(
+            kind="Secret",
+            namespace=entry.namespace,
+            name=str(entry.secret_name),
+            field='data["tls.crt"]',
+        ),
+        evidence={"served_sha256": cert.sha256, "secret_sha256": entry.secret_cert_sha256},
+        fix=Fix(
+            summary="Check the controller's logs for the Secret, and what terminates TLS in "
+            "front of it (a CDN or cloud load balancer with its own certificate)."
+        ),
     )
 
 

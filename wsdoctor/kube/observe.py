@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING
 
 from wsdoctor.kube import discover
 from wsdoctor.kube.affinity import configured_affinity
+from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.relevant import relevant_snapshot
 from wsdoctor.kube.snapshot import ClusterSnapshot
 from wsdoctor.kube.timeouts import path_timeouts
 from wsdoctor.models import Target
 
 if TYPE_CHECKING:
-    from wsdoctor.checks.cluster import ClusterObservation
+    from wsdoctor.checks.cluster import ClusterObservation, TlsConfig
     from wsdoctor.settings import Settings
 
 
@@ -24,12 +25,7 @@ def observe(
     context: str | None,
 ) -> ClusterObservation:
     """The routes serving ``target``, their backends, timeouts, affinity and TLS."""
-    from wsdoctor.checks.cluster import (
-        BackendSummary,
-        ClusterObservation,
-        RouteSummary,
-        TlsConfig,
-    )
+    from wsdoctor.checks.cluster import BackendSummary, ClusterObservation, RouteSummary
 
     subset, routes = relevant_snapshot(snap, target.host, target.path)
     summaries = []
@@ -71,18 +67,7 @@ def observe(
             )
         )
     best = routes[0] if routes else None
-    tls: list[TlsConfig] = []
-    if best is not None:
-        obj = subset.find(best.kind, best.namespace, best.name)
-        if obj is not None and obj.kind == "Ingress":
-            for entry in obj.spec.get("tls") or []:
-                tls.append(
-                    TlsConfig(
-                        namespace=best.namespace,
-                        hosts=[str(h) for h in entry.get("hosts") or []],
-                        secret_name=entry.get("secretName"),
-                    )
-                )
+    tls = tls_sections(subset, best, target.host) if best is not None else []
     return ClusterObservation(
         context=context,
         routes=summaries,
@@ -97,3 +82,64 @@ def observe(
         objects_read=len(snap.objects),
         duration_s=round(duration_s, 6),
     )
+
+
+def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[TlsConfig]:
+    """The TLS configuration that applies to ``route``: Ingress ``spec.tls``, IngressRoute
+    ``spec.tls``, Gateway API listener ``certificateRefs``, Istio Gateway ``credentialName``."""
+    from wsdoctor.checks.cluster import TlsConfig
+
+    obj = snap.find(route.kind, route.namespace, route.name)
+    if obj is None:
+        return []
+    found: list[TlsConfig] = []
+    if obj.kind == "Ingress":
+        for entry in obj.spec.get("tls") or []:
+            found.append(
+                TlsConfig(
+                    namespace=route.namespace,
+                    hosts=[str(h) for h in entry.get("hosts") or []],
+                    secret_name=entry.get("secretName"),
+                )
+            )
+    elif obj.kind == "IngressRoute" and obj.spec.get("tls"):
+        found.append(
+            TlsConfig(
+                namespace=route.namespace,
+                hosts=list(route.hosts),
+                secret_name=(obj.spec.get("tls") or {}).get("secretName"),
+            )
+        )
+    elif obj.kind == "HTTPRoute":
+        for parent in obj.spec.get("parentRefs") or []:
+            gw = snap.find(
+                "Gateway", parent.get("namespace") or route.namespace, str(parent.get("name"))
+            )
+            for listener in (gw.spec.get("listeners") or []) if gw is not None else []:
+                name = listener.get("hostname")
+                if name and not discover.host_matches(str(name), host):
+                    continue
+                for ref in (listener.get("tls") or {}).get("certificateRefs") or []:
+                    found.append(
+                        TlsConfig(
+                            namespace=str(ref.get("namespace") or (gw.namespace if gw else "")),
+                            hosts=[str(name)] if name else [],
+                            secret_name=ref.get("name"),
+                        )
+                    )
+    elif obj.kind == "VirtualService":
+        for gw_name in obj.spec.get("gateways") or []:
+            ns, _, name = str(gw_name).rpartition("/")
+            gw = snap.find("Gateway", ns or route.namespace, name)
+            for server in (gw.spec.get("servers") or []) if gw is not None else []:
+                hosts = [str(h).split("/")[-1] for h in server.get("hosts") or []]
+                credential = (server.get("tls") or {}).get("credentialName")
+                if credential and any(discover.host_matches(h, host) for h in hosts):
+                    found.append(
+                        TlsConfig(
+                            namespace=gw.namespace or "default" if gw else "default",
+                            hosts=hosts,
+                            secret_name=credential,
+                        )
+                    )
+    return found
