@@ -243,7 +243,8 @@ def judge_cross_checks(facts: Facts) -> Iterator[Finding]:
 
 
 def summarize_cluster(obs: Observation) -> str:
-    """``Ingress chat/chat (ingress-nginx) → Service chat/chat: 2/3 ready``."""
+    """``Ingress chat/chat (ingress-nginx) → Service chat/chat: 2/3 ready → timeouts
+    proxy-send-timeout 60 s (default), proxy-read-timeout 3600 s``."""
     assert isinstance(obs, ClusterObservation)
     if not obs.routes:
         return f"no route for the host ({obs.objects_read} objects read)"
@@ -255,10 +256,16 @@ def summarize_cluster(obs: Observation) -> str:
             f"{eps.get('ready', 0)}/{eps.get('total', 0)} ready" if backend.exists else "missing"
         )
         parts.append(f"Service {backend.service}: {state}")
-    idle = [t for t in obs.timeouts if t.scope == "idle"]
-    if idle:
-        shortest = min(idle, key=lambda t: t.seconds)
-        parts.append(f"idle timeout {shortest.seconds:g} s ({shortest.setting})")
+    if obs.timeouts:
+        shown = sorted(obs.timeouts, key=lambda t: t.seconds)[:4]
+        parts.append(
+            "timeouts "
+            + ", ".join(
+                f"{t.setting.rsplit('/', 1)[-1]} {t.seconds:g} s"
+                + (" (default)" if t.default else "")
+                for t in shown
+            )
+        )
     gaps = (
         f", {len(obs.snapshot.permission_gaps)} forbidden" if obs.snapshot.permission_gaps else ""
     )
