@@ -311,3 +311,15 @@ def test_read_tls_secret_reads_only_the_named_secret(tmp_path: Path) -> None:
     assert entry.secret_cert_subject is not None and entry.secret_cert_sha256
     assert "PRIVATE KEY" not in report.model_dump_json()
     assert "tls.key" not in report.model_dump_json()
+
+
+def test_namespace_run_still_finds_the_controller_elsewhere(
+    fake_cluster: RunningAPI, tmp_path: Path
+) -> None:
+    """-n down: the ingress-nginx controller (namespace ingress-nginx) is found by its labels,
+    so its ConfigMap timeout and load balancer still count."""
+    settings = Settings(kubeconfig=str(fake_cluster.kubeconfig(tmp_path / "kc")), namespace="down")
+    obs = observation(diagnose_cluster(settings, "wss://down.example.com/"))
+    timeouts = {t.setting: t.seconds for t in obs.timeouts}
+    assert timeouts["proxy-read-timeout"] == 120
+    assert obs.lb_addresses == ["127.0.0.1"]

@@ -156,6 +156,12 @@ KINDS: tuple[Kind, ...] = (
     ),
 )
 
+#: Standard labels of ingress controller pods (and their Services), for ``-n`` runs.
+CONTROLLER_SELECTOR = (
+    "app.kubernetes.io/name in "
+    "(ingress-nginx,traefik,kubernetes-ingress,haproxy-ingress,istio-ingressgateway)"
+)
+
 #: Kinds without which no route can be found: if all are forbidden, the check is skipped.
 ROUTE_KINDS = ("Ingress", "HTTPRoute", "IngressRoute", "VirtualService")
 
@@ -270,10 +276,13 @@ class ClusterReader:
                 )
         return _Listing(kind, version, namespace, [], gap)
 
-    async def _list(self, kind: Kind, version: str, namespace: str | None) -> list[KubeObject]:
+    async def _list(
+        self, kind: Kind, version: str, namespace: str | None, label_selector: str | None = None
+    ) -> list[KubeObject]:
         prefix = f"/apis/{kind.group}/{version}" if kind.group else f"/api/{version}"
         scope = f"/namespaces/{namespace}" if namespace else ""
-        body = await self.call(f"{prefix}{scope}/{kind.plural}")
+        query = [("labelSelector", label_selector)] if label_selector else None
+        body = await self.call(f"{prefix}{scope}/{kind.plural}", query)
         api_version = f"{kind.group}/{version}" if kind.group else version
         objs = []
         for item in body.get("items") or []:
@@ -281,6 +290,27 @@ class ClusterReader:
             item.setdefault("kind", kind.kind)
             objs.append(KubeObject.from_dict(item))
         return objs
+
+    async def controllers_elsewhere(self) -> _Listing:
+        """With ``-n``, the ingress controllers' Pods and Services in their own namespaces
+        (found by their standard labels): their flags, ConfigMap and load balancer matter."""
+        pods = next(k for k in KINDS if k.plural == "pods")
+        if self.access.namespace is None:
+            return _Listing(pods, "v1", None, [])
+        services = next(k for k in KINDS if k.plural == "services")
+        try:
+            found = await asyncio.gather(
+                self._list(pods, "v1", None, CONTROLLER_SELECTOR),
+                self._list(services, "v1", None, CONTROLLER_SELECTOR),
+            )
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            gap = PermissionGap(
+                verb="list", resource="pods", namespace=None, affects="controller settings"
+            )
+            return _Listing(pods, "v1", None, [], gap)
+        return _Listing(pods, "v1", None, [*found[0], *found[1]])
 
     async def get_configmap(self, namespace: str, name: str) -> KubeObject | PermissionGap | None:
         """One named ConfigMap (the controller's); ConfigMaps are never listed."""
@@ -336,9 +366,12 @@ class ClusterReader:
             if version is not None:
                 jobs.append(self.list_kind(kind, version))
         self.progress(f"listing {len(jobs)} kinds")
-        listings = await asyncio.gather(*jobs)
+        listings = await asyncio.gather(*jobs, self.controllers_elsewhere())
+        controllers = listings.pop()
         objects = [o for listing in listings for o in listing.objects]
-        gaps = [listing.gap for listing in listings if listing.gap is not None]
+        seen = {(o.kind, o.namespace, o.name) for o in objects}
+        objects += [o for o in controllers.objects if (o.kind, o.namespace, o.name) not in seen]
+        gaps = [listing.gap for listing in [*listings, controllers] if listing.gap is not None]
         listed = sorted({listing.kind.kind for listing in listings if listing.gap is None})
         partial = ClusterSnapshot(source="cluster", objects=objects, listed_kinds=listed)
         from wsdoctor.kube import discover
