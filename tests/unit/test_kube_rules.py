@@ -60,3 +60,18 @@ def test_every_configuration_code_has_a_case() -> None:
     live_only = {"WSD-K8S-NO-READY-ENDPOINTS", "WSD-K8S-POD-RESTARTS"}
     missing = {c.code for c in CONFIG_CODES} - covered - live_only
     assert not missing, sorted(missing)
+
+
+def test_controller_images_are_recognised_without_false_friends() -> None:
+    """Controller images are told apart from look-alikes (Istio sidecars, traefik/whoami)."""
+    from wsdoctor.kube.discover import image_controller
+
+    assert image_controller("registry.k8s.io/ingress-nginx/controller:v1.12.0@sha256:ab", {}) == (
+        "ingress-nginx"
+    )
+    assert image_controller("docker.io/traefik:v3.3", {}) == "traefik"
+    assert image_controller("traefik/whoami:v1.10", {}) is None
+    assert image_controller("haproxytech/kubernetes-ingress:3.1", {}) == "haproxytech"
+    assert image_controller("quay.io/jcmoraisjr/haproxy-ingress:v0.15", {}) == "haproxy-ingress"
+    assert image_controller("docker.io/istio/proxyv2:1.24", {"istio": "ingressgateway"}) == "istio"
+    assert image_controller("docker.io/istio/proxyv2:1.24", {"app": "chat"}) is None

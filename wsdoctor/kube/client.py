@@ -378,7 +378,7 @@ class ClusterReader:
 
         wanted = {
             ref
-            for controller in set(discover.CONTROLLER_IMAGES.values())
+            for controller in discover.CONTROLLERS_BY_IMAGE
             for ref in discover.controller_configmaps(partial, controller)
         }
         if wanted:

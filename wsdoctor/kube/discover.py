@@ -29,14 +29,8 @@ CONTROLLER_NAMES = {
     "gateway.envoyproxy.io/gatewayclass-controller": "envoy-gateway",
     "ingress.k8s.aws/alb": "aws-alb",
 }
-#: Container image fragments that identify a controller's pods.
-CONTROLLER_IMAGES = {
-    "ingress-nginx/controller": "ingress-nginx",
-    "haproxytech/kubernetes-ingress": "haproxytech",
-    "haproxy-ingress": "haproxy-ingress",
-    "traefik": "traefik",
-    "istio/proxyv2": "istio",
-}
+#: Controllers whose pods wsdoctor recognises by image (see :func:`image_controller`).
+CONTROLLERS_BY_IMAGE = ("ingress-nginx", "haproxytech", "haproxy-ingress", "traefik", "istio")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod")
 
 
@@ -425,15 +419,32 @@ def endpoint_counts(slices: list[KubeObject]) -> dict[str, int]:
     return counts
 
 
+def image_controller(image: str, labels: dict[str, str]) -> str | None:
+    """The controller a container image runs, if it is one. Istio's proxy image also runs
+    every sidecar, so only gateway pods (``istio: ingressgateway``) count as Istio's."""
+    repository = image.split("@")[0].rsplit(":", 1)[0]
+    name = repository.rsplit("/", 1)[-1]
+    if "ingress-nginx/controller" in repository:
+        return "ingress-nginx"
+    if "haproxytech/kubernetes-ingress" in repository:
+        return "haproxytech"
+    if name == "haproxy-ingress":
+        return "haproxy-ingress"
+    if name == "traefik":
+        return "traefik"
+    if name == "proxyv2" and "gateway" in labels.get("istio", labels.get("app", "")):
+        return "istio"
+    return None
+
+
 def controller_workloads(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     """Workloads (or Pods) whose container image is this controller's."""
     found = []
     for owner, tpl, _ in pod_templates(snap):
+        labels = (tpl.get("metadata") or {}).get("labels") or {}
         images = [str(c.get("image", "")) for c in (tpl.get("spec") or {}).get("containers") or []]
-        for fragment, name in CONTROLLER_IMAGES.items():
-            if name == controller and any(fragment in image for image in images):
-                found.append(owner)
-                break
+        if any(image_controller(image, labels) == controller for image in images):
+            found.append(owner)
     return found
 
 
