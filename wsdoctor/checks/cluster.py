@@ -266,10 +266,10 @@ def summarize_cluster(obs: Observation) -> str:
                 for t in shown
             )
         )
-    gaps = (
-        f", {len(obs.snapshot.permission_gaps)} forbidden" if obs.snapshot.permission_gaps else ""
-    )
-    return " → ".join(parts) + gaps
+    gaps = obs.snapshot.permission_gaps
+    more = f" and {len(gaps) - 1} more" if len(gaps) > 1 else ""
+    skipped = f"; partly skipped: {gaps[0]} forbidden{more}" if gaps else ""
+    return " → ".join(parts) + skipped
 
 
 CHECK = Check(
