@@ -250,11 +250,14 @@ def summarize_cluster(obs: Observation) -> str:
         return f"no route for the host ({obs.objects_read} objects read)"
     route = obs.routes[0]
     parts = [f"{route.kind} {route.namespace}/{route.name} ({route.controller})"]
+    endpoints_known = obs.snapshot.knows("EndpointSlice")
     for backend in route.backends[:2]:
         eps = backend.endpoints
-        state = (
-            f"{eps.get('ready', 0)}/{eps.get('total', 0)} ready" if backend.exists else "missing"
-        )
+        state = f"{eps.get('ready', 0)}/{eps.get('total', 0)} ready"
+        if not backend.exists:
+            state = "missing" if obs.snapshot.knows("Service") else "not readable"
+        elif not endpoints_known:
+            state = "endpoints not readable"
         parts.append(f"Service {backend.service}: {state}")
     if obs.timeouts:
         shown = sorted(obs.timeouts, key=lambda t: t.seconds)[:4]

@@ -271,9 +271,6 @@ class ClusterReader:
             except ApiError as exc:
                 if exc.status not in (403, 404):
                     raise
-                gap = PermissionGap(
-                    verb="list", resource=kind.resource, namespace=fallback, affects=kind.affects
-                )
         return _Listing(kind, version, namespace, [], gap)
 
     async def _list(
