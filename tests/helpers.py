@@ -28,9 +28,8 @@ def run_cli(*argv: str, environ: dict[str, str] | None = None) -> CliResult:
     return CliResult(int(status), out.getvalue(), err.getvalue())
 
 
-def pinned_args(
-    port: int, lab_ca_file: Path | None = None, host: str = LAB_HOST, address: str = "127.0.0.1"
-) -> list[str]:
+def pinned_args(port: int, lab_ca_file: Path | None = None, host: str = LAB_HOST,
+                address: str = "127.0.0.1") -> list[str]:
     """CLI arguments that pin ``host:port`` to a loopback address and trust the lab CA."""
     args = ["--resolve", f"{host}:{port}:{address}"]
     if lab_ca_file is not None:

@@ -493,14 +493,11 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         "configured like ingress-nginx, with deliberate faults) and diagnose it. Everything "
         "it starts is stopped when it ends. Needs nginx (Debian: apt-get install nginx-light).",
     )
-    parser.add_argument(
-        "--serve",
-        action="store_true",
-        help="keep the deployment running (Ctrl-C stops it) and print how to diagnose it by hand",
-    )
-    parser.add_argument(
-        "--format", choices=("auto", "text", "json", "markdown", "junit"), default="auto"
-    )
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the deployment running (Ctrl-C stops it) and print how to "
+                             "diagnose it by hand")
+    parser.add_argument("--format", choices=("auto", "text", "json", "markdown", "junit"),
+                        default="auto")
     parser.add_argument("--short", action="store_true", help="failures only")
     parser.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report")
     parser.add_argument("--no-color", action="store_true")
@@ -516,8 +513,7 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
             if args.serve:
                 env.stdout.write(
                     f"demo deployment running; diagnose it with:\n\n  wsdoctor {shown}\n\n"
-                    "Ctrl-C stops it.\n"
-                )
+                    "Ctrl-C stops it.\n")
                 env.stdout.flush()
                 import time
 

@@ -68,7 +68,7 @@ spec:
         - name: <service>
           port: <port>
   tls:
-    secretName: {host.replace(".", "-")}-tls
+    secretName: {host.replace('.', '-')}-tls
 """,
                 language="yaml",
             )
@@ -113,7 +113,9 @@ def default_certificate(
         if key_type == "EC" or "localhost" in sans:
             return HAPROXY_INGRESS
         return INGRESS_NGINX
-    if common_name == "TRAEFIK DEFAULT CERT" or any(s.endswith(".traefik.default") for s in sans):
+    if common_name == "TRAEFIK DEFAULT CERT" or any(
+        s.endswith(".traefik.default") for s in sans
+    ):
         return TRAEFIK
     if issuer_common_name == "kubernetes-ingress-ca":
         return HAPROXYTECH
@@ -186,25 +188,15 @@ class BodyTell:
 
 
 BODY_TELLS: tuple[BodyTell, ...] = (
-    BodyTell(
-        "ingress-nginx default backend",
-        "default backend - 404",
-        "ingress-nginx: the default backend's 404 when no rule matches host and path",
-    ),
-    BodyTell(
-        "HAProxy", "No server is available to handle this request", "HAProxy's built-in 503 page"
-    ),
+    BodyTell("ingress-nginx default backend", "default backend - 404",
+             "ingress-nginx: the default backend's 404 when no rule matches host and path"),
+    BodyTell("HAProxy", "No server is available to handle this request",
+             "HAProxy's built-in 503 page"),
     BodyTell("Envoy", "no healthy upstream", "Envoy's 503 when a cluster has no healthy host"),
-    BodyTell(
-        "Envoy",
-        "upstream connect error or disconnect/reset before headers",
-        "Envoy's 503 when the upstream connection fails",
-    ),
-    BodyTell(
-        "Traefik (or another Go server)",
-        "404 page not found",
-        "Go net/http NotFound, Traefik's answer when no router matches",
-    ),
+    BodyTell("Envoy", "upstream connect error or disconnect/reset before headers",
+             "Envoy's 503 when the upstream connection fails"),
+    BodyTell("Traefik (or another Go server)", "404 page not found",
+             "Go net/http NotFound, Traefik's answer when no router matches"),
 )
 
 

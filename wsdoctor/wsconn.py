@@ -122,13 +122,8 @@ def _format_headers(headers: Headers) -> list[tuple[str, str]]:
 class WsConnection:
     """An upgraded connection: send data, pings and close; receive events with timestamps."""
 
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        protocol: ClientProtocol,
-        attempt: UpgradeAttempt,
-    ) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 protocol: ClientProtocol, attempt: UpgradeAttempt) -> None:
         self.reader = reader
         self.writer = writer
         self.protocol = protocol
@@ -248,11 +243,7 @@ class WsConnection:
 
 
 async def open_stream(
-    target: Target,
-    address: str,
-    settings: Settings,
-    *,
-    verify: bool | None = None,
+    target: Target, address: str, settings: Settings, *, verify: bool | None = None,
     timeout: float | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float, float | None]:
     """TCP (and TLS for wss) to ``address`` with the target's SNI; return the streams and
@@ -265,8 +256,7 @@ async def open_stream(
     tls_s = None
     if target.secure:
         context = client_context(
-            settings,
-            verify=not settings.insecure if verify is None else verify,
+            settings, verify=not settings.insecure if verify is None else verify,
             alpn=["http/1.1"],
         )
         server_hostname = None if _is_ip(target.host) else target.host
@@ -344,10 +334,8 @@ async def upgrade(
                     response = _first_response(protocol)
                     if response is None:
                         attempt.outcome = HandshakeOutcome.CLOSED
-                        attempt.error = (
-                            "the server closed the connection before a complete "
+                        attempt.error = "the server closed the connection before a complete " \
                             "response" + (f" ({len(raw)} bytes received)" if raw else "")
-                        )
                     break
                 if len(raw) < HEAD_LIMIT:
                     raw.extend(data[: HEAD_LIMIT - len(raw)])
@@ -358,8 +346,7 @@ async def upgrade(
     except TimeoutError:
         attempt.outcome = HandshakeOutcome.TIMEOUT
         attempt.error = f"no complete response within {settings.timeout:g} s" + (
-            f" ({len(raw)} bytes received)" if raw else " (nothing received)"
-        )
+            f" ({len(raw)} bytes received)" if raw else " (nothing received)")
     except (OSError, ssl.SSLError) as exc:
         attempt.outcome = HandshakeOutcome.CLOSED
         attempt.error = f"{type(exc).__name__}: {exc}"
@@ -369,9 +356,8 @@ async def upgrade(
     if response is not None:
         attempt.status_code = response.status_code
         attempt.response_headers = _format_headers(response.headers)
-        attempt.body_start = (
-            bytes(response.body[:BODY_QUOTE]) if response.body else attempt.body_start
-        )
+        attempt.body_start = bytes(response.body[:BODY_QUOTE]) if response.body else \
+            attempt.body_start
     failure = protocol.handshake_exc
     if attempt.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.CLOSED) and response is None:
         if failure is not None and not raw.startswith(b"HTTP/"):
@@ -379,9 +365,8 @@ async def upgrade(
         writer.close()
         return attempt, None
     if response is None:
-        attempt.outcome = (
-            HandshakeOutcome.GARBAGE if not raw.startswith(b"HTTP/") else HandshakeOutcome.INVALID
-        )
+        attempt.outcome = HandshakeOutcome.GARBAGE if not raw.startswith(b"HTTP/") \
+            else HandshakeOutcome.INVALID
         attempt.error = _describe(failure)
         attempt.error_type = type(failure).__name__ if failure else None
         writer.close()
@@ -393,9 +378,8 @@ async def upgrade(
         connection = WsConnection(reader, writer, protocol, attempt)
         connection._take_frames()  # frames that arrived with the 101
         return attempt, connection
-    attempt.outcome = (
-        HandshakeOutcome.REFUSED if response.status_code != 101 else HandshakeOutcome.INVALID
-    )
+    attempt.outcome = HandshakeOutcome.REFUSED if response.status_code != 101 \
+        else HandshakeOutcome.INVALID
     attempt.error = _describe(failure)
     attempt.error_type = type(failure).__name__ if failure else None
     writer.close()

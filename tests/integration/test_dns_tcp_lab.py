@@ -8,11 +8,8 @@ from tests.helpers import run_cli
 from wsdoctor.lab.proxies import Dnsmasq, DnsZone
 
 ZONE = DnsZone(
-    addresses={
-        "ws.lab.test": ["127.0.0.1"],
-        "dual.lab.test": ["127.0.0.1", "::1"],
-        "pool.lab.test": ["127.0.0.1", "127.0.0.2", "127.0.0.3"],
-    },
+    addresses={"ws.lab.test": ["127.0.0.1"], "dual.lab.test": ["127.0.0.1", "::1"],
+               "pool.lab.test": ["127.0.0.1", "127.0.0.2", "127.0.0.3"]},
     cnames={"alias.lab.test": "ws.lab.test"},
     servfail=["broken.test"],
 )
@@ -26,9 +23,8 @@ def diagnose_json(*argv: str) -> tuple[int, dict]:  # type: ignore[type-arg]
 def test_nxdomain_is_the_first_failure(start_dnsmasq: Callable[[DnsZone], Dnsmasq]) -> None:
     """A name the server does not know is NXDOMAIN (fail) and tcp is skipped for it."""
     dns = start_dnsmasq(ZONE)
-    status, report = diagnose_json(
-        "ws://nope.lab.test/", "--dns-server", dns.server, "--only", "tcp"
-    )
+    status, report = diagnose_json("ws://nope.lab.test/", "--dns-server", dns.server,
+                                   "--only", "tcp")
     assert status == 1
     assert report["findings"][0]["code"] == "WSD-DNS-NXDOMAIN"
     assert report["checks"][1]["status"] == "skipped"
@@ -37,7 +33,8 @@ def test_nxdomain_is_the_first_failure(start_dnsmasq: Callable[[DnsZone], Dnsmas
 def test_cname_chain_and_ttl_are_recorded(start_dnsmasq: Callable[[DnsZone], Dnsmasq]) -> None:
     """The CNAME chain and the TTLs of the answer are in the observation."""
     dns = start_dnsmasq(ZONE)
-    _, report = diagnose_json("ws://alias.lab.test:1/", "--dns-server", dns.server, "--only", "dns")
+    _, report = diagnose_json("ws://alias.lab.test:1/", "--dns-server", dns.server,
+                              "--only", "dns")
     obs = report["checks"][0]["observation"]
     assert obs["addresses"] == ["127.0.0.1"]
     assert obs["cname_chain"][0]["value"] == "ws.lab.test."
@@ -49,9 +46,8 @@ def test_cname_chain_and_ttl_are_recorded(start_dnsmasq: Callable[[DnsZone], Dns
 def test_servfail_is_reported(start_dnsmasq: Callable[[DnsZone], Dnsmasq]) -> None:
     """A domain whose upstream is dead yields a server-failure finding, not a crash."""
     dns = start_dnsmasq(ZONE)
-    status, report = diagnose_json(
-        "ws://x.broken.test/", "--dns-server", dns.server, "--only", "dns", "--timeout", "1"
-    )
+    status, report = diagnose_json("ws://x.broken.test/", "--dns-server", dns.server,
+                                   "--only", "dns", "--timeout", "1")
     assert status == 1
     assert report["findings"][0]["code"] in ("WSD-DNS-SERVFAIL", "WSD-DNS-TIMEOUT")
 
@@ -59,7 +55,8 @@ def test_servfail_is_reported(start_dnsmasq: Callable[[DnsZone], Dnsmasq]) -> No
 def test_dual_stack_name_has_no_aaaa_finding(start_dnsmasq: Callable[[DnsZone], Dnsmasq]) -> None:
     """A and AAAA both present: both addresses are probed, no AAAA finding."""
     dns = start_dnsmasq(ZONE)
-    _, report = diagnose_json("ws://dual.lab.test:1/", "--dns-server", dns.server, "--only", "tcp")
+    _, report = diagnose_json("ws://dual.lab.test:1/", "--dns-server", dns.server,
+                              "--only", "tcp")
     assert report["checks"][0]["observation"]["addresses"] == ["127.0.0.1", "::1"]
     tcp = report["checks"][1]["observation"]["attempts"]
     assert {a["address"] for a in tcp} == {"127.0.0.1", "::1"}
@@ -78,9 +75,8 @@ def test_one_dead_address_of_three_is_named(start_dnsmasq: Callable[[DnsZone], D
         sock.listen()
         listeners.append(sock)
     try:
-        status, report = diagnose_json(
-            f"ws://pool.lab.test:{port}/", "--dns-server", dns.server, "--only", "tcp"
-        )
+        status, report = diagnose_json(f"ws://pool.lab.test:{port}/", "--dns-server",
+                                       dns.server, "--only", "tcp")
     finally:
         for sock in listeners:
             sock.close()

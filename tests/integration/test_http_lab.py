@@ -39,27 +39,21 @@ def http_check(report: Report) -> dict[str, Any]:
 
 
 @pytest.fixture
-def redirecting_nginx(
-    start_nginx: Callable[[NginxSite], Nginx], lab_ca: LabCA, replicas: list[Backend]
-) -> Nginx:
+def redirecting_nginx(start_nginx: Callable[[NginxSite], Nginx], lab_ca: LabCA,
+                      replicas: list[Backend]) -> Nginx:
     """nginx with TLS for ws.lab.test and a plain port that answers 308 to https."""
-    return start_nginx(
-        NginxSite(
-            host=LAB_HOST,
-            tls=lab_ca.issue([LAB_HOST]),
-            http_port=free_port(),
-            locations=[NginxLocation(path="/ws", upstreams=[b.port for b in replicas])],
-        )
-    )
+    return start_nginx(NginxSite(
+        host=LAB_HOST, tls=lab_ca.issue([LAB_HOST]), http_port=free_port(),
+        locations=[NginxLocation(path="/ws", upstreams=[b.port for b in replicas])],
+    ))
 
 
 def test_ws_url_redirected_to_https_is_found(redirecting_nginx: Nginx) -> None:
     """ws:// to the plain port: the 308 to https is recorded and the finding says use wss://."""
     port = redirecting_nginx.site.http_port
     assert port is not None
-    status, report = diagnose(
-        f"ws://{LAB_HOST}:{port}/ws", *pinned_args(port), "--only", "http", "--fail-on", "warn"
-    )
+    status, report = diagnose(f"ws://{LAB_HOST}:{port}/ws", *pinned_args(port), "--only", "http",
+                              "--fail-on", "warn")
     assert status == 1
     (exchange,) = http_check(report)["observation"]["exchanges"]
     assert exchange["status"] == 308
@@ -75,41 +69,25 @@ def test_plain_http_exchange_to_the_redirect_port_is_judged_fine(redirecting_ngi
     port = redirecting_nginx.site.http_port
     assert port is not None
     target = parse_target(f"wss://{LAB_HOST}/ws")
-    exchange = asyncio.run(
-        fetch(
-            purpose="plain_http",
-            url=f"http://{LAB_HOST}/ws",
-            address="127.0.0.1",
-            port=port,
-            path="/ws",
-            request=build_request(target, Settings(), LAB_HOST),
-            tls=None,
-            server_name=None,
-            timeout=2,
-        )
-    )
+    exchange = asyncio.run(fetch(
+        purpose="plain_http", url=f"http://{LAB_HOST}/ws", address="127.0.0.1", port=port,
+        path="/ws", request=build_request(target, Settings(), LAB_HOST), tls=None,
+        server_name=None, timeout=2,
+    ))
     assert (exchange.status, exchange.location) == (308, f"https://{LAB_HOST}/ws")
     obs = HttpObservation(host=LAB_HOST, request_headers=[], exchanges=[exchange])
-    facts = Facts(
-        target=target,
-        settings=Settings(),
-        now=datetime.now(UTC),
-        results={"http": CheckResult(id="http", status=CheckStatus.OK, observation=obs)},
-    )
+    facts = Facts(target=target, settings=Settings(), now=datetime.now(UTC),
+                  results={"http": CheckResult(id="http", status=CheckStatus.OK,
+                                               observation=obs)})
     assert list(judge_redirects(facts)) == []
 
 
-def test_wss_get_identifies_nginx_and_redacts_secrets(
-    healthy_nginx: Nginx, lab_ca_file: Path
-) -> None:
+def test_wss_get_identifies_nginx_and_redacts_secrets(healthy_nginx: Nginx,
+                                                      lab_ca_file: Path) -> None:
     """GET over TLS with SNI/Host reaches the app through nginx; the secret never appears."""
     status, report = diagnose(
-        f"wss://{LAB_HOST}:{healthy_nginx.port}/ws",
-        *pinned_args(healthy_nginx.port, lab_ca_file),
-        "--only",
-        "http",
-        "--header",
-        "Authorization: Bearer s3cr3t-t0ken",
+        f"wss://{LAB_HOST}:{healthy_nginx.port}/ws", *pinned_args(healthy_nginx.port, lab_ca_file),
+        "--only", "http", "--header", "Authorization: Bearer s3cr3t-t0ken",
     )
     assert status == 0
     obs = http_check(report)["observation"]
@@ -124,13 +102,12 @@ def test_wss_get_identifies_nginx_and_redacts_secrets(
 
 
 def test_haproxy_without_backends_is_identified_by_its_503(
-    start_haproxy: Callable[[HAProxySite], HAProxy],
+    start_haproxy: Callable[[HAProxySite], HAProxy]
 ) -> None:
     """HAProxy's own 503 page names HAProxy even without a Server header."""
     server = start_haproxy(HAProxySite(backends=[]))
-    _, report = diagnose(
-        f"ws://{LAB_HOST}:{server.port}/ws", *pinned_args(server.port), "--only", "http"
-    )
+    _, report = diagnose(f"ws://{LAB_HOST}:{server.port}/ws", *pinned_args(server.port),
+                         "--only", "http")
     finding = next(f for f in report["findings"] if f["code"] == "WSD-HTTP-SERVER")
     assert "HAProxy" in finding["evidence"]["components"]
     assert http_check(report)["observation"]["exchanges"][0]["status"] == 503
@@ -146,13 +123,13 @@ def test_haproxy_without_backends_is_identified_by_its_503(
         ("rst", "WSD-HTTP-CLOSED"),
     ],
 )
-def test_hostile_servers_yield_a_finding_within_the_time_limit(behaviour: str, code: str) -> None:
+def test_hostile_servers_yield_a_finding_within_the_time_limit(behaviour: str,
+                                                               code: str) -> None:
     """Silence, garbage, a 1 MB head, a cut head and a reset each give one fail, on time."""
     with raw_server(behaviour) as port:
         start = time.perf_counter()
-        status, report = diagnose(
-            f"ws://{LAB_HOST}:{port}/ws", *pinned_args(port), "--only", "http", "--timeout", "0.5"
-        )
+        status, report = diagnose(f"ws://{LAB_HOST}:{port}/ws", *pinned_args(port),
+                                  "--only", "http", "--timeout", "0.5")
         elapsed = time.perf_counter() - start
     assert status == 1
     fails = [f for f in report["findings"] if f["status"] == "fail"]
@@ -164,9 +141,8 @@ def test_a_body_that_never_ends_does_not_hold_the_check() -> None:
     """A streaming body is quoted from what came within a short wait, not the whole limit."""
     with raw_server("endless_body") as port:
         start = time.perf_counter()
-        status, report = diagnose(
-            f"ws://{LAB_HOST}:{port}/ws", *pinned_args(port), "--only", "http", "--timeout", "5"
-        )
+        status, report = diagnose(f"ws://{LAB_HOST}:{port}/ws", *pinned_args(port),
+                                  "--only", "http", "--timeout", "5")
         elapsed = time.perf_counter() - start
     assert status == 0
     (exchange,) = http_check(report)["observation"]["exchanges"]

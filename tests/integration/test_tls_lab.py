@@ -48,14 +48,12 @@ def tls_site(start_nginx: Callable[[NginxSite], Nginx], pair: CertPair | None) -
 
 
 def run_tls(port: int, ca_file: Path | None, *extra: str) -> tuple[int, Report]:
-    return diagnose(
-        f"wss://{LAB_HOST}:{port}/ws", *pinned_args(port, ca_file), "--only", "tls", *extra
-    )
+    return diagnose(f"wss://{LAB_HOST}:{port}/ws", *pinned_args(port, ca_file),
+                    "--only", "tls", *extra)
 
 
-def test_healthy_certificate_is_ok_with_chain_details(
-    healthy_nginx: Nginx, lab_ca_file: Path
-) -> None:
+def test_healthy_certificate_is_ok_with_chain_details(healthy_nginx: Nginx,
+                                                      lab_ca_file: Path) -> None:
     """A lab-CA certificate for the host verifies; version, chain and fingerprint are recorded."""
     status, report = run_tls(healthy_nginx.port, lab_ca_file)
     assert status == 0
@@ -77,9 +75,8 @@ def test_expired_certificate_fails_naming_the_expiry(
 ) -> None:
     """An expired certificate: exit 1, the first fail says when it expired and how to renew."""
     server = tls_site(start_nginx, lab_ca.expired([LAB_HOST]))
-    status, report = diagnose(
-        f"wss://{LAB_HOST}:{server.port}/ws", *pinned_args(server.port, lab_ca_file)
-    )
+    status, report = diagnose(f"wss://{LAB_HOST}:{server.port}/ws",
+                              *pinned_args(server.port, lab_ca_file))
     assert status == 1
     first = fails(report)[0]
     assert first["code"] == "WSD-TLS-EXPIRED"
@@ -100,9 +97,8 @@ def test_wrong_san_fails_naming_sans_and_host(
     assert f"the host is {LAB_HOST}" in finding["detail"]
 
 
-def test_self_signed_certificate_fails(
-    start_nginx: Callable[[NginxSite], Nginx], lab_ca_file: Path
-) -> None:
+def test_self_signed_certificate_fails(start_nginx: Callable[[NginxSite], Nginx],
+                                       lab_ca_file: Path) -> None:
     """A self-signed certificate for the right name is reported as self-signed."""
     server = tls_site(start_nginx, certs.self_signed([LAB_HOST]))
     status, report = run_tls(server.port, lab_ca_file)
@@ -115,15 +111,13 @@ def test_ingress_nginx_fake_certificate_is_named_with_the_fix(
 ) -> None:
     """The fake certificate: the first fail of a full run names it outright with spec.tls."""
     server = tls_site(start_nginx, certs.ingress_nginx_fake_certificate())
-    status, report = diagnose(
-        f"wss://{LAB_HOST}:{server.port}/ws", *pinned_args(server.port, lab_ca_file)
-    )
+    status, report = diagnose(f"wss://{LAB_HOST}:{server.port}/ws",
+                              *pinned_args(server.port, lab_ca_file))
     assert status == 1
     first = fails(report)[0]
     assert first["code"] == "WSD-TLS-DEFAULT-CERT"
-    assert (
-        "this is ingress-nginx's fake certificate: no TLS secret serves this host"
-        in (first["detail"])
+    assert "this is ingress-nginx's fake certificate: no TLS secret serves this host" in (
+        first["detail"]
     )
     assert "spec:\n  tls:" in first["fix"]["snippet"]
     assert f"- {LAB_HOST}" in first["fix"]["snippet"]
@@ -152,10 +146,8 @@ def test_haproxy_ingress_default_certificate_through_real_haproxy(
     ],
 )
 def test_other_default_certificates_are_named(
-    start_nginx: Callable[[NginxSite], Nginx],
-    lab_ca_file: Path,
-    pair: Callable[[], CertPair],
-    controller: str,
+    start_nginx: Callable[[NginxSite], Nginx], lab_ca_file: Path,
+    pair: Callable[[], CertPair], controller: str,
 ) -> None:
     """Traefik's default certificate and the haproxytech chart's CA are recognised."""
     server = tls_site(start_nginx, pair())
@@ -231,9 +223,8 @@ def test_ip_literal_target_verifies_the_ip_san(
 ) -> None:
     """wss://127.0.0.1:PORT sends no SNI and verifies against the certificate's IP SAN."""
     server = tls_site(start_nginx, lab_ca.issue(["127.0.0.1"]))
-    status, report = diagnose(
-        f"wss://127.0.0.1:{server.port}/ws", "--cacert", str(lab_ca_file), "--only", "tls"
-    )
+    status, report = diagnose(f"wss://127.0.0.1:{server.port}/ws", "--cacert",
+                              str(lab_ca_file), "--only", "tls")
     assert status == 0
     observation = check(report, "tls")["observation"]
     assert observation["server_name"] is None
@@ -241,37 +232,18 @@ def test_ip_literal_target_verifies_the_ip_san(
 
 
 def test_different_certificates_on_two_addresses(
-    start_nginx: Callable[[NginxSite], Nginx],
-    start_dnsmasq: Callable[[DnsZone], Dnsmasq],
-    lab_ca: LabCA,
-    lab_ca_file: Path,
+    start_nginx: Callable[[NginxSite], Nginx], start_dnsmasq: Callable[[DnsZone], Dnsmasq],
+    lab_ca: LabCA, lab_ca_file: Path,
 ) -> None:
     """Two addresses of one name, one with an expired certificate: named, and inconsistent."""
     port = free_port("127.0.0.1")
-    start_nginx(
-        NginxSite(
-            host=LAB_HOST, tls=lab_ca.issue([LAB_HOST]), locations=[], listen="127.0.0.1", port=port
-        )
-    )
-    start_nginx(
-        NginxSite(
-            host=LAB_HOST,
-            tls=lab_ca.expired([LAB_HOST]),
-            locations=[],
-            listen="127.0.0.2",
-            port=port,
-        )
-    )
+    start_nginx(NginxSite(host=LAB_HOST, tls=lab_ca.issue([LAB_HOST]), locations=[],
+                          listen="127.0.0.1", port=port))
+    start_nginx(NginxSite(host=LAB_HOST, tls=lab_ca.expired([LAB_HOST]), locations=[],
+                          listen="127.0.0.2", port=port))
     dns = start_dnsmasq(DnsZone(addresses={LAB_HOST: ["127.0.0.1", "127.0.0.2"]}))
-    status, report = diagnose(
-        f"wss://{LAB_HOST}:{port}/ws",
-        "--dns-server",
-        dns.server,
-        "--cacert",
-        str(lab_ca_file),
-        "--only",
-        "tls",
-    )
+    status, report = diagnose(f"wss://{LAB_HOST}:{port}/ws", "--dns-server", dns.server,
+                              "--cacert", str(lab_ca_file), "--only", "tls")
     assert status == 1
     by_code = {f["code"]: f for f in report["findings"]}
     assert by_code["WSD-TLS-EXPIRED"]["resource"]["name"] == f"127.0.0.2:{port}"

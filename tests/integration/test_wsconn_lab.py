@@ -14,19 +14,12 @@ from wsdoctor.wsconn import Closed, Ending, HandshakeOutcome, Message, upgrade
 
 
 def test_upgrade_echo_and_proxy_fin(
-    start_nginx: Callable[[NginxSite], Nginx],
-    replicas: list[Backend],
-    lab_ca: LabCA,
+    start_nginx: Callable[[NginxSite], Nginx], replicas: list[Backend], lab_ca: LabCA,
     lab_ca_file: Path,
 ) -> None:
     """Through nginx: 101 with deflate, an echo, then nginx's read timeout ends it with a FIN."""
-    nginx = start_nginx(
-        NginxSite(
-            host=LAB_HOST,
-            tls=lab_ca.issue([LAB_HOST]),
-            locations=[NginxLocation(path="/ws", upstreams=[replicas[0].port], read_timeout=0.5)],
-        )
-    )
+    nginx = start_nginx(NginxSite(host=LAB_HOST, tls=lab_ca.issue([LAB_HOST]), locations=[
+        NginxLocation(path="/ws", upstreams=[replicas[0].port], read_timeout=0.5)]))
     target = parse_target(f"wss://{LAB_HOST}:{nginx.port}/ws")
 
     async def scenario() -> tuple[object, object, float]:
@@ -48,18 +41,11 @@ def test_upgrade_echo_and_proxy_fin(
 
 
 def test_refused_upgrade_keeps_status_line_and_body(
-    start_nginx: Callable[[NginxSite], Nginx],
-    lab_ca: LabCA,
-    lab_ca_file: Path,
+    start_nginx: Callable[[NginxSite], Nginx], lab_ca: LabCA, lab_ca_file: Path,
 ) -> None:
     """A 502 from nginx is REFUSED with its status line and the start of the body."""
-    nginx = start_nginx(
-        NginxSite(
-            host=LAB_HOST,
-            tls=lab_ca.issue([LAB_HOST]),
-            locations=[NginxLocation(path="/ws", upstreams=[])],
-        )
-    )
+    nginx = start_nginx(NginxSite(host=LAB_HOST, tls=lab_ca.issue([LAB_HOST]),
+                                  locations=[NginxLocation(path="/ws", upstreams=[])]))
     target = parse_target(f"wss://{LAB_HOST}:{nginx.port}/ws")
     attempt, conn = asyncio.run(upgrade(target, "127.0.0.1", Settings(cafile=str(lab_ca_file))))
     assert conn is None

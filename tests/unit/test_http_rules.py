@@ -43,29 +43,16 @@ def judge(url: str, obs: HttpObservation, tls: TlsObservation | None = None) -> 
     return [*judge_failures(facts), *judge_redirects(facts), *judge_servers(facts)]
 
 
-def exchange(
-    status: int | None = 200,
-    headers: dict[str, str] | None = None,
-    *,
-    purpose: str = "target",
-    address: str = "10.0.0.1",
-    outcome: str = "response",
-    url: str = "https://ws.example.com/ws",
-    body: str | None = None,
-    error: str | None = None,
-) -> dict[str, object]:
+def exchange(status: int | None = 200, headers: dict[str, str] | None = None, *,
+             purpose: str = "target", address: str = "10.0.0.1", outcome: str = "response",
+             url: str = "https://ws.example.com/ws", body: str | None = None,
+             error: str | None = None) -> dict[str, object]:
     """One exchange as plain data."""
     return dict(
-        purpose=purpose,
-        url=url,
-        address=address,
-        port=80 if purpose == "plain_http" else 443,
-        outcome=outcome,
-        error=error,
-        status=status if outcome == "response" else None,
+        purpose=purpose, url=url, address=address, port=80 if purpose == "plain_http" else 443,
+        outcome=outcome, error=error, status=status if outcome == "response" else None,
         status_line=f"HTTP/1.1 {status} X" if outcome == "response" else None,
-        headers=[{"name": k, "value": v} for k, v in (headers or {}).items()],
-        body_start=body,
+        headers=[{"name": k, "value": v} for k, v in (headers or {}).items()], body_start=body,
     )
 
 
@@ -115,9 +102,8 @@ def test_recorded_websocket_backend_426_is_not_a_problem() -> None:
         ("https://www.example.com/ws", False, False, None, "www.example.com"),
     ],
 )
-def test_analyse_redirect(
-    location: str, broken: bool, loop: bool, new_path: str | None, other_host: str | None
-) -> None:
+def test_analyse_redirect(location: str, broken: bool, loop: bool, new_path: str | None,
+                          other_host: str | None) -> None:
     """Locations are resolved against the request and judged."""
     verdict = analyse_redirect("https://ws.example.com/ws", location, "ws.example.com")
     assert (verdict.broken is not None, verdict.loop) == (broken, loop)
@@ -151,12 +137,8 @@ def test_trailing_slash_redirect_says_so() -> None:
 
 def test_port_80_redirecting_to_https_is_fine_and_serving_plain_is_info() -> None:
     """Port 80 → https is silent; port 80 answering 200 is information."""
-    good = exchange(
-        308,
-        {"Location": "https://ws.example.com/ws"},
-        purpose="plain_http",
-        url="http://ws.example.com/ws",
-    )
+    good = exchange(308, {"Location": "https://ws.example.com/ws"}, purpose="plain_http",
+                    url="http://ws.example.com/ws")
     assert judge("wss://ws.example.com/ws", observation(exchange(426), good)) == []
     plain = exchange(200, purpose="plain_http", url="http://ws.example.com/ws")
     findings = judge("wss://ws.example.com/ws", observation(exchange(426), plain))
@@ -167,26 +149,16 @@ def test_port_80_redirecting_to_https_is_fine_and_serving_plain_is_info() -> Non
 @pytest.mark.parametrize(
     ("headers", "body", "component"),
     [
-        (
-            {"server": "istio-envoy", "x-envoy-upstream-service-time": "3"},
-            "",
-            "Istio gateway (Envoy)",
-        ),
+        ({"server": "istio-envoy", "x-envoy-upstream-service-time": "3"}, "",
+         "Istio gateway (Envoy)"),
         ({"Server": "envoy"}, "no healthy upstream", "Envoy"),
         ({"Server": "cloudflare", "CF-RAY": "8a1b-AMS"}, "", "Cloudflare"),
         ({"Server": "awselb/2.0"}, "", "AWS ALB/ELB"),
         ({"Via": "1.1 google"}, "", "Google Cloud load balancer"),
-        (
-            {},
-            "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle "
-            "this request.",
-            "HAProxy",
-        ),
-        (
-            {"Content-Type": "text/plain; charset=utf-8"},
-            "404 page not found\n",
-            "Traefik (or another Go server)",
-        ),
+        ({}, "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle "
+         "this request.", "HAProxy"),
+        ({"Content-Type": "text/plain; charset=utf-8"}, "404 page not found\n",
+         "Traefik (or another Go server)"),
     ],
 )
 def test_identify_names_the_proxy(headers: dict[str, str], body: str, component: str) -> None:
@@ -215,13 +187,9 @@ def test_no_response_fails_and_tls_failures_are_left_to_tls() -> None:
         exchange(outcome="timeout", error="no complete response within 5 s"),
         exchange(outcome="tls_failed", error="TLS handshake failed", address="10.0.0.2"),
     )
-    tls = TlsObservation(
-        host="ws.example.com",
-        server_name="ws.example.com",
-        trust="system",
-        alpn_offered=[],
-        attempts=[TlsAttempt(address="10.0.0.2", port=443, outcome="reset", error="reset")],
-    )
+    tls = TlsObservation(host="ws.example.com", server_name="ws.example.com", trust="system",
+                         alpn_offered=[], attempts=[TlsAttempt(
+                             address="10.0.0.2", port=443, outcome="reset", error="reset")])
     findings = judge("wss://ws.example.com/ws", obs, tls)
     assert codes(findings) == ["WSD-HTTP-NO-RESPONSE"]
     assert "10.0.0.1:443" in findings[0].detail

@@ -61,38 +61,16 @@ def crashing_rule(facts: Facts) -> Iterator[Finding]:
     raise KeyError("missing")
 
 
-def make(
-    id_: str,
-    probe: object,
-    *,
-    needs: tuple[str, ...] = (),
-    hop: Hop = Hop.NAME,
-    rules: tuple[object, ...] = (),
-    default: bool = True,
-) -> Check:
-    return Check(
-        id=id_,
-        title=id_.upper(),
-        hop=hop,
-        probe=probe,
-        needs=needs,  # type: ignore[arg-type]
-        rules=rules,
-        default=default,
-        time_limit=lambda s: 0.2,
-    )  # type: ignore[arg-type]
+def make(id_: str, probe: object, *, needs: tuple[str, ...] = (), hop: Hop = Hop.NAME,
+         rules: tuple[object, ...] = (), default: bool = True) -> Check:
+    return Check(id=id_, title=id_.upper(), hop=hop, probe=probe, needs=needs,  # type: ignore[arg-type]
+                 rules=rules, default=default, time_limit=lambda s: 0.2)  # type: ignore[arg-type]
 
 
-def run(
-    checks: list[Check], settings: Settings | None = None, events: list[Event] | None = None
-) -> object:
-    return asyncio.run(
-        diagnose(
-            TARGET,
-            settings or Settings(),
-            checks=checks,
-            sink=events.append if events is not None else None,
-        )
-    )
+def run(checks: list[Check], settings: Settings | None = None,
+        events: list[Event] | None = None) -> object:
+    return asyncio.run(diagnose(TARGET, settings or Settings(), checks=checks,
+                                sink=events.append if events is not None else None))
 
 
 def test_needs_run_first_and_pass_their_observation() -> None:
@@ -134,10 +112,7 @@ def test_root_cause_is_listed_before_its_symptom() -> None:
     ]
     report = run(checks)
     assert [f.code for f in report.findings] == [  # type: ignore[attr-defined]
-        "WSD-TEST-CAUSE",
-        "WSD-TEST-SYMPTOM",
-        "WSD-TEST-WARN",
-    ]
+        "WSD-TEST-CAUSE", "WSD-TEST-SYMPTOM", "WSD-TEST-WARN"]
     assert report.status == "fail"  # type: ignore[attr-defined]
 
 
@@ -156,9 +131,8 @@ def test_crashing_rule_becomes_a_finding_not_a_crash() -> None:
 
 def test_suppressed_codes_are_left_out() -> None:
     """--suppress drops a code from the report."""
-    report = run(
-        [make("a", probe_a, rules=(rule(warn_rule),))], Settings(suppress=["WSD-TEST-WARN"])
-    )
+    report = run([make("a", probe_a, rules=(rule(warn_rule),))],
+                 Settings(suppress=["WSD-TEST-WARN"]))
     assert report.findings == []  # type: ignore[attr-defined]
 
 
@@ -172,11 +146,8 @@ def test_events_announce_each_check_with_its_findings() -> None:
 
 def test_selection_adds_needs_and_rejects_unknown_ids() -> None:
     """--only pulls in what a check needs; an unknown id is an error, not ignored."""
-    checks = [
-        make("a", probe_a),
-        make("b", probe_b, needs=("a",)),
-        make("c", probe_a, default=False),
-    ]
+    checks = [make("a", probe_a), make("b", probe_b, needs=("a",)),
+              make("c", probe_a, default=False)]
     assert [c.id for c in select_checks(Settings(only=["b"]), checks)] == ["a", "b"]
     assert [c.id for c in select_checks(Settings(), checks)] == ["a", "b"]
     with pytest.raises(SelectionError):

@@ -28,24 +28,14 @@ async def probe_tcp(ctx: ProbeContext) -> TcpObservation:
 
 
 def judge(facts: Facts) -> Iterator[Finding]:
-    yield BROKEN.finding(
-        "tcp",
-        "it broke",
-        resource=Resource(kind="Address", name="127.0.0.1:1"),
-        fix=Fix(summary="mend it", snippet="key: value", language="yaml"),
-    )
+    yield BROKEN.finding("tcp", "it broke", resource=Resource(kind="Address", name="127.0.0.1:1"),
+                         fix=Fix(summary="mend it", snippet="key: value", language="yaml"))
 
 
 CHECKS = [
     Check(id="dns", title="DNS", hop=Hop.NAME, probe=probe_dns),
-    Check(
-        id="tcp",
-        title="TCP",
-        hop=Hop.NETWORK,
-        probe=probe_tcp,
-        needs=("dns",),
-        rules=(rule(judge),),
-    ),
+    Check(id="tcp", title="TCP", hop=Hop.NETWORK, probe=probe_tcp, needs=("dns",),
+          rules=(rule(judge),)),
 ]
 
 

@@ -24,42 +24,22 @@ HOST = "ws.example.com"
 def cert(**fields: object) -> CertificateInfo:
     """A leaf for HOST issued by a public-looking CA, valid for 60 more days, overridable."""
     base: dict[str, object] = dict(
-        subject=f"CN={HOST}",
-        common_name=HOST,
-        sans=[HOST],
-        issuer="CN=R11,O=Let's Encrypt",
-        issuer_common_name="R11",
-        serial="1",
-        not_before=NOW - timedelta(days=30),
-        not_after=NOW + timedelta(days=60),
-        sha256="aa" * 32,
-        key_type="EC",
-        key_size=256,
+        subject=f"CN={HOST}", common_name=HOST, sans=[HOST], issuer="CN=R11,O=Let's Encrypt",
+        issuer_common_name="R11", serial="1", not_before=NOW - timedelta(days=30),
+        not_after=NOW + timedelta(days=60), sha256="aa" * 32, key_type="EC", key_size=256,
     )
     base.update(fields)
     return CertificateInfo.model_validate(base)
 
 
-def attempt(
-    leaf: CertificateInfo | None = None,
-    *,
-    address: str = "10.0.0.1",
-    verify_code: int | None = None,
-    verify_message: str | None = None,
-    chain_length: int = 2,
-    **fields: object,
-) -> TlsAttempt:
+def attempt(leaf: CertificateInfo | None = None, *, address: str = "10.0.0.1",
+            verify_code: int | None = None, verify_message: str | None = None,
+            chain_length: int = 2, **fields: object) -> TlsAttempt:
     """A completed handshake presenting ``leaf`` (verified unless a verify code is given)."""
     chain = [leaf or cert()] + [cert(subject="CN=R11", sha256="bb" * 32)] * (chain_length - 1)
     base: dict[str, object] = dict(
-        address=address,
-        port=443,
-        outcome="completed",
-        version="TLSv1.3",
-        chain=chain,
-        verified=verify_code is None,
-        verify_code=verify_code,
-        verify_message=verify_message,
+        address=address, port=443, outcome="completed", version="TLSv1.3", chain=chain,
+        verified=verify_code is None, verify_code=verify_code, verify_message=verify_message,
     )
     base.update(fields)
     return TlsAttempt.model_validate(base)
@@ -67,22 +47,17 @@ def attempt(
 
 def failed(outcome: str, error: str, address: str = "10.0.0.1") -> TlsAttempt:
     """A handshake that did not complete."""
-    return TlsAttempt.model_validate(dict(address=address, port=443, outcome=outcome, error=error))
+    return TlsAttempt.model_validate(
+        dict(address=address, port=443, outcome=outcome, error=error)
+    )
 
 
 def judge(*attempts: TlsAttempt, host: str = HOST) -> list[Finding]:
     """Given these attempts, when both tls rules run, then these findings."""
-    obs = TlsObservation(
-        host=host,
-        server_name=host,
-        trust="system",
-        alpn_offered=["h2", "http/1.1"],
-        attempts=list(attempts),
-    )
+    obs = TlsObservation(host=host, server_name=host, trust="system",
+                         alpn_offered=["h2", "http/1.1"], attempts=list(attempts))
     facts = Facts(
-        target=parse_target(f"wss://{host}/ws"),
-        settings=Settings(),
-        now=NOW,
+        target=parse_target(f"wss://{host}/ws"), settings=Settings(), now=NOW,
         results={"tls": CheckResult(id="tls", status=CheckStatus.OK, observation=obs)},
     )
     return [*judge_handshakes(facts), *judge_certificates(facts)]
@@ -120,13 +95,8 @@ def test_certificate_with_20_days_left_is_fine() -> None:
 
 def test_not_yet_valid_certificate_fails() -> None:
     """A notBefore in the future is a fail that suspects the clocks."""
-    findings = judge(
-        attempt(
-            cert(not_before=NOW + timedelta(days=1)),
-            verify_code=9,
-            verify_message="certificate is not yet valid",
-        )
-    )
+    findings = judge(attempt(cert(not_before=NOW + timedelta(days=1)), verify_code=9,
+                             verify_message="certificate is not yet valid"))
     assert codes(findings) == ["WSD-TLS-NOT-YET-VALID"]
 
 
@@ -160,9 +130,8 @@ def test_host_matching_follows_rfc_6125(host: str, sans: list[str], expected: bo
 def test_self_signed_leaf_fails() -> None:
     """A self-signed leaf not in the trust store is reported as self-signed."""
     leaf = cert(issuer=f"CN={HOST}", issuer_common_name=HOST, self_signed=True)
-    findings = judge(
-        attempt(leaf, verify_code=18, verify_message="self-signed certificate", chain_length=1)
-    )
+    findings = judge(attempt(leaf, verify_code=18, verify_message="self-signed certificate",
+                             chain_length=1))
     assert codes(findings) == ["WSD-TLS-SELF-SIGNED"]
 
 
@@ -174,25 +143,16 @@ def test_self_signed_leaf_trusted_with_cacert_is_fine() -> None:
 
 def test_leaf_without_intermediates_is_an_incomplete_chain() -> None:
     """Only the leaf, from an issuer the store cannot find: the chain is incomplete."""
-    findings = judge(
-        attempt(
-            cert(),
-            verify_code=20,
-            chain_length=1,
-            verify_message="unable to get local issuer certificate",
-        )
-    )
+    findings = judge(attempt(cert(), verify_code=20, chain_length=1,
+                             verify_message="unable to get local issuer certificate"))
     assert codes(findings) == ["WSD-TLS-CHAIN-INCOMPLETE"]
     assert "intermediate" in findings[0].fix.summary  # type: ignore[union-attr]
 
 
 def test_private_root_in_chain_is_untrusted() -> None:
     """A chain ending at an unknown root is untrusted, quoting OpenSSL's reason."""
-    findings = judge(
-        attempt(
-            cert(), verify_code=19, verify_message="self-signed certificate in certificate chain"
-        )
-    )
+    findings = judge(attempt(cert(), verify_code=19,
+                             verify_message="self-signed certificate in certificate chain"))
     assert codes(findings) == ["WSD-TLS-UNTRUSTED"]
     assert "self-signed certificate in certificate chain" in findings[0].detail
     assert "--cacert" in findings[0].fix.summary  # type: ignore[union-attr]
@@ -201,14 +161,11 @@ def test_private_root_in_chain_is_untrusted() -> None:
 def _fake(**fields: object) -> CertificateInfo:
     base: dict[str, object] = dict(
         subject="CN=Kubernetes Ingress Controller Fake Certificate,O=Acme Co",
-        common_name="Kubernetes Ingress Controller Fake Certificate",
-        organization="Acme Co",
+        common_name="Kubernetes Ingress Controller Fake Certificate", organization="Acme Co",
         sans=["ingress.local"],
         issuer="CN=Kubernetes Ingress Controller Fake Certificate,O=Acme Co",
-        issuer_common_name="Kubernetes Ingress Controller Fake Certificate",
-        key_type="RSA",
-        key_size=2048,
-        self_signed=True,
+        issuer_common_name="Kubernetes Ingress Controller Fake Certificate", key_type="RSA",
+        key_size=2048, self_signed=True,
     )
     base.update(fields)
     return cert(**base)
@@ -217,9 +174,8 @@ def _fake(**fields: object) -> CertificateInfo:
 def test_ingress_nginx_fake_certificate_is_named_outright() -> None:
     """The fake certificate is one fail naming ingress-nginx and the spec.tls fix, not three
     symptoms."""
-    findings = judge(
-        attempt(_fake(), verify_code=18, verify_message="self-signed certificate", chain_length=1)
-    )
+    findings = judge(attempt(_fake(), verify_code=18, verify_message="self-signed certificate",
+                             chain_length=1))
     assert codes(findings) == ["WSD-TLS-DEFAULT-CERT"]
     finding = findings[0]
     assert "this is ingress-nginx's fake certificate: no TLS secret serves this host" in (
@@ -240,12 +196,8 @@ def test_haproxy_ingress_default_certificate_is_told_apart() -> None:
 
 def test_traefik_default_certificate_is_named() -> None:
     """CN TRAEFIK DEFAULT CERT is Traefik's default, with an IngressRoute fix."""
-    leaf = cert(
-        subject="CN=TRAEFIK DEFAULT CERT",
-        common_name="TRAEFIK DEFAULT CERT",
-        sans=["a1b2.c3d4.traefik.default"],
-        self_signed=True,
-    )
+    leaf = cert(subject="CN=TRAEFIK DEFAULT CERT", common_name="TRAEFIK DEFAULT CERT",
+                sans=["a1b2.c3d4.traefik.default"], self_signed=True)
     (finding,) = judge(attempt(leaf, verify_code=18, chain_length=1))
     assert finding.code == "WSD-TLS-DEFAULT-CERT" and "Traefik" in finding.title
     assert "IngressRoute" in (finding.fix.snippet or "")  # type: ignore[union-attr]
@@ -253,9 +205,8 @@ def test_traefik_default_certificate_is_named() -> None:
 
 def test_haproxytech_issuer_is_named() -> None:
     """A leaf issued by kubernetes-ingress-ca is the haproxytech chart's default."""
-    leaf = cert(
-        issuer="CN=kubernetes-ingress-ca", issuer_common_name="kubernetes-ingress-ca", sans=[HOST]
-    )
+    leaf = cert(issuer="CN=kubernetes-ingress-ca", issuer_common_name="kubernetes-ingress-ca",
+                sans=[HOST])
     (finding,) = judge(attempt(leaf, verify_code=20))
     assert "haproxytech" in finding.title
 
@@ -273,10 +224,8 @@ def test_reset_handshake_names_istio_credential() -> None:
 
 def test_handshake_timeout_and_plain_http_port_are_told_apart() -> None:
     """No answer and a plain-HTTP answer are different findings."""
-    findings = judge(
-        failed("timeout", "no TLS handshake within 5 s"),
-        failed("not_tls", "not TLS: 'HTTP/1.1 400 Bad Request'", "10.0.0.2"),
-    )
+    findings = judge(failed("timeout", "no TLS handshake within 5 s"),
+                     failed("not_tls", "not TLS: 'HTTP/1.1 400 Bad Request'", "10.0.0.2"))
     assert codes(findings) == ["WSD-TLS-HANDSHAKE-TIMEOUT", "WSD-TLS-NOT-TLS"]
     assert "ws://ws.example.com:443" in findings[1].fix.summary  # type: ignore[union-attr]
 
@@ -293,7 +242,8 @@ def test_same_expired_certificate_on_three_addresses_is_one_finding() -> None:
 def test_different_certificates_on_addresses_warn_and_name_the_odd_one() -> None:
     """One address with an expired leaf among good ones: its expiry and an inconsistency."""
     old = cert(not_after=NOW - timedelta(days=1), sha256="cc" * 32)
-    findings = judge(attempt(address="10.0.0.1"), attempt(old, address="10.0.0.2", verify_code=10))
+    findings = judge(attempt(address="10.0.0.1"), attempt(old, address="10.0.0.2",
+                                                          verify_code=10))
     assert codes(findings) == ["WSD-TLS-EXPIRED", "WSD-TLS-INCONSISTENT"]
     assert findings[0].resource is not None and findings[0].resource.name == "10.0.0.2:443"
     assert "10.0.0.2:443" in findings[1].detail and "2 different certificates" in (
@@ -336,11 +286,8 @@ def test_tls_alert_and_flapping_connect_are_handshake_failures() -> None:
 
 def test_unverified_handshake_without_a_readable_chain_is_untrusted() -> None:
     """A rejected certificate that could not be parsed is still reported, quoting OpenSSL."""
-    broken = attempt(
-        verify_code=7,
-        verify_message="certificate signature failure",
-        error="a certificate of the chain cannot be parsed: bad encoding",
-    )
+    broken = attempt(verify_code=7, verify_message="certificate signature failure",
+                     error="a certificate of the chain cannot be parsed: bad encoding")
     broken = broken.model_copy(update={"chain": []})
     (finding,) = judge(broken)
     assert finding.code == "WSD-TLS-UNTRUSTED"

@@ -21,15 +21,8 @@ from wsdoctor.settings import REDACTED, Settings, redact_header
 from wsdoctor.tlsctx import client_context
 
 HttpOutcome = Literal[
-    "response",
-    "connect_failed",
-    "tls_failed",
-    "timeout",
-    "closed",
-    "reset",
-    "bad_response",
-    "too_large",
-    "error",
+    "response", "connect_failed", "tls_failed", "timeout", "closed", "reset", "bad_response",
+    "too_large", "error",
 ]
 HEAD_LIMIT = 64 * 1024
 BODY_QUOTE = 512
@@ -116,12 +109,8 @@ def build_request(target: Target, settings: Settings, host_header: str) -> list[
     """Request headers in order: Host, identity, then the user's (which may replace Host)."""
     user = settings.request_headers()
     user_names = {n.lower() for n, _ in user}
-    base = [
-        ("Host", host_header),
-        ("User-Agent", f"wsdoctor/{__version__}"),
-        ("Accept", "*/*"),
-        ("Connection", "close"),
-    ]
+    base = [("Host", host_header), ("User-Agent", f"wsdoctor/{__version__}"),
+            ("Accept", "*/*"), ("Connection", "close")]
     return [(n, v) for n, v in base if n.lower() not in user_names] + user
 
 
@@ -156,17 +145,12 @@ def _decode_chunked(raw: bytes) -> bytes:
         if size == 0:
             break
         out += rest[:size]
-        raw = rest[size + 2 :]
+        raw = rest[size + 2:]
     return out
 
 
-async def _read_body_start(
-    reader: asyncio.StreamReader,
-    rest: bytes,
-    headers: list[tuple[str, str]],
-    status: int,
-    timeout: float,
-) -> bytes:
+async def _read_body_start(reader: asyncio.StreamReader, rest: bytes,
+                           headers: list[tuple[str, str]], status: int, timeout: float) -> bytes:
     if status < 200 or status in (204, 304):
         return b""
     lookup = {n.lower(): v for n, v in headers}
@@ -201,15 +185,8 @@ async def fetch(
     """GET ``path`` from ``address:port`` (TLS when ``tls`` is given); never raises for I/O."""
 
     def done(outcome: HttpOutcome, error: str | None = None, **seen: object) -> HttpExchange:
-        return HttpExchange(
-            purpose=purpose,
-            url=url,
-            address=address,
-            port=port,
-            outcome=outcome,
-            error=error,
-            **seen,
-        )
+        return HttpExchange(purpose=purpose, url=url, address=address, port=port,
+                            outcome=outcome, error=error, **seen)
 
     try:
         async with asyncio.timeout(timeout):
@@ -238,10 +215,8 @@ async def fetch(
                         break
                     buffer += chunk
                     if not b"HTTP/".startswith(buffer[:5]):
-                        return done(
-                            "bad_response",
-                            f"the server answered with non-HTTP bytes: {buffer[:80]!r}",
-                        )
+                        return done("bad_response", "the server answered with non-HTTP "
+                                    f"bytes: {buffer[:80]!r}")
         except TimeoutError:
             quoted = f" after {len(buffer)} bytes: {buffer[:80]!r}" if buffer else ""
             return done("timeout", f"no complete response within {timeout:g} s{quoted}")
@@ -255,13 +230,11 @@ async def fetch(
             return done("too_large", f"the response head exceeds {HEAD_LIMIT} bytes")
         if not sep:
             if buffer and not buffer.startswith(b"HTTP/"):
-                return done(
-                    "bad_response", f"the server answered with non-HTTP bytes: {buffer[:80]!r}"
-                )
+                return done("bad_response", f"the server answered with non-HTTP bytes: "
+                            f"{buffer[:80]!r}")
             quoted = f" after {len(buffer)} bytes: {buffer[:80]!r}" if buffer else ""
-            return done(
-                "closed", f"the server closed the connection before a complete response{quoted}"
-            )
+            return done("closed", f"the server closed the connection before a complete "
+                        f"response{quoted}")
         try:
             status_line, status, headers = _parse_head(head)
         except ValueError as exc:
@@ -300,17 +273,9 @@ async def probe_http(ctx: ProbeContext) -> HttpObservation:
     url = f"{scheme}://{_authority(target.host, target.port, 443 if target.secure else 80)}"
     request = build_request(target, settings, target.host_header)
     jobs = [
-        fetch(
-            purpose="target",
-            url=url + target.path,
-            address=a,
-            port=target.port,
-            path=target.path,
-            request=request,
-            tls=tls,
-            server_name=target.host,
-            timeout=settings.timeout,
-        )
+        fetch(purpose="target", url=url + target.path, address=a, port=target.port,
+              path=target.path, request=request, tls=tls, server_name=target.host,
+              timeout=settings.timeout)
         for a in reachable
     ]
     plain_note: str | None = None
@@ -322,25 +287,17 @@ async def probe_http(ctx: ProbeContext) -> HttpObservation:
         address = settings.pinned_address(target.host, 80) or reachable[0]
         plain_request = build_request(target, settings, _authority(target.host, 80, 80))
         jobs.append(
-            fetch(
-                purpose="plain_http",
-                url=f"http://{_authority(target.host, 80, 80)}{target.path}",
-                address=address,
-                port=80,
-                path=target.path,
-                request=plain_request,
-                tls=None,
-                server_name=None,
-                timeout=min(settings.timeout, PLAIN_HTTP_TIMEOUT),
-            )
+            fetch(purpose="plain_http", url=f"http://{_authority(target.host, 80, 80)}"
+                  f"{target.path}", address=address, port=80, path=target.path,
+                  request=plain_request, tls=None, server_name=None,
+                  timeout=min(settings.timeout, PLAIN_HTTP_TIMEOUT))
         )
     exchanges = await asyncio.gather(*jobs)
     secret_names = frozenset(h.name.lower() for h in settings.headers)
     return HttpObservation(
         host=target.host,
-        request_headers=[
-            HttpHeader(name=n, value=redact_header(n, v, secret_names)) for n, v in request
-        ],
+        request_headers=[HttpHeader(name=n, value=redact_header(n, v, secret_names))
+                         for n, v in request],
         exchanges=list(exchanges),
         plain_http=plain_note,
     )

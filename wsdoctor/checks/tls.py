@@ -22,10 +22,8 @@ def summarize_tls(obs: Observation) -> str:
     parts = [attempt.version or "TLS"]
     leaf = attempt.leaf
     if leaf is not None:
-        issuer = (
-            "self-signed"
-            if leaf.self_signed
-            else (f"issuer {leaf.issuer_common_name or leaf.issuer}")
+        issuer = "self-signed" if leaf.self_signed else (
+            f"issuer {leaf.issuer_common_name or leaf.issuer}"
         )
         parts.append(f"{leaf.common_name or leaf.subject} ({issuer})")
         parts.append(f"expires {leaf.not_after:%Y-%m-%d}")

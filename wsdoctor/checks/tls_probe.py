@@ -149,13 +149,8 @@ class HandshakeResult:
 def _classify_ssl_error(exc: ssl.SSLError, first: bytes) -> tuple[HandshakeOutcome, str]:
     reason = exc.reason or ""
     text = str(exc)
-    if reason in (
-        "WRONG_VERSION_NUMBER",
-        "PACKET_LENGTH_TOO_LONG",
-        "HTTP_REQUEST",
-        "RECORD_LAYER_FAILURE",
-        "UNKNOWN_PROTOCOL",
-    ) or first.startswith(b"HTTP/"):
+    if reason in ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
+                  "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL") or first.startswith(b"HTTP/"):
         quoted = first[:QUOTE_BYTES].decode("latin-1").split("\r\n")[0]
         return "not_tls", f"the server answered with bytes that are not TLS: {quoted!r}"
     if "ALERT" in reason:
@@ -297,9 +292,8 @@ class TlsObservation(Observation):
     attempts: list[TlsAttempt]
 
 
-def _attempt(
-    address: str, port: int, verdict: HandshakeResult, capture: HandshakeResult | None
-) -> TlsAttempt:
+def _attempt(address: str, port: int, verdict: HandshakeResult,
+             capture: HandshakeResult | None) -> TlsAttempt:
     """Merge the verifying handshake and, when it failed on the certificate, the capturing one."""
     seen = capture if capture is not None and capture.outcome == "completed" else verdict
     chain: list[CertificateInfo] = []
@@ -329,12 +323,8 @@ def _attempt(
 
 
 async def _probe_address(
-    address: str,
-    port: int,
-    server_name: str | None,
-    verifying: ssl.SSLContext,
-    capturing: ssl.SSLContext,
-    timeout: float,
+    address: str, port: int, server_name: str | None,
+    verifying: ssl.SSLContext, capturing: ssl.SSLContext, timeout: float,
 ) -> TlsAttempt:
     """Handshake verifying; if the certificate is rejected, again without verification to
     see version, cipher and chain as an accepting client would."""

@@ -20,49 +20,29 @@ from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
 #: A certificate this close to its end is a warning (renewal is failing).
 EXPIRY_WARNING = timedelta(days=14)
 
-HANDSHAKE_RESET = Code(
-    "WSD-TLS-HANDSHAKE-RESET", Status.FAIL, "The server reset or closed the TLS handshake"
-)
-HANDSHAKE_TIMEOUT = Code(
-    "WSD-TLS-HANDSHAKE-TIMEOUT", Status.FAIL, "No answer to the TLS ClientHello"
-)
+HANDSHAKE_RESET = Code("WSD-TLS-HANDSHAKE-RESET", Status.FAIL,
+                       "The server reset or closed the TLS handshake")
+HANDSHAKE_TIMEOUT = Code("WSD-TLS-HANDSHAKE-TIMEOUT", Status.FAIL,
+                         "No answer to the TLS ClientHello")
 NOT_TLS = Code("WSD-TLS-NOT-TLS", Status.FAIL, "The port does not speak TLS")
 HANDSHAKE_FAILED = Code("WSD-TLS-HANDSHAKE-FAILED", Status.FAIL, "The TLS handshake failed")
-DEFAULT_CERT = Code(
-    "WSD-TLS-DEFAULT-CERT", Status.FAIL, "The ingress controller's default certificate is served"
-)
+DEFAULT_CERT = Code("WSD-TLS-DEFAULT-CERT", Status.FAIL,
+                    "The ingress controller's default certificate is served")
 EXPIRED = Code("WSD-TLS-EXPIRED", Status.FAIL, "The certificate has expired")
 NOT_YET_VALID = Code("WSD-TLS-NOT-YET-VALID", Status.FAIL, "The certificate is not yet valid")
 EXPIRING = Code("WSD-TLS-EXPIRING", Status.WARN, "The certificate expires within 14 days")
-HOSTNAME_MISMATCH = Code(
-    "WSD-TLS-HOSTNAME-MISMATCH", Status.FAIL, "The certificate is not valid for this host name"
-)
+HOSTNAME_MISMATCH = Code("WSD-TLS-HOSTNAME-MISMATCH", Status.FAIL,
+                         "The certificate is not valid for this host name")
 SELF_SIGNED = Code("WSD-TLS-SELF-SIGNED", Status.FAIL, "The certificate is self-signed")
-CHAIN_INCOMPLETE = Code(
-    "WSD-TLS-CHAIN-INCOMPLETE",
-    Status.FAIL,
-    "The server does not send the intermediate certificates",
-)
+CHAIN_INCOMPLETE = Code("WSD-TLS-CHAIN-INCOMPLETE", Status.FAIL,
+                        "The server does not send the intermediate certificates")
 UNTRUSTED = Code("WSD-TLS-UNTRUSTED", Status.FAIL, "The certificate chain is not trusted")
-INCONSISTENT = Code(
-    "WSD-TLS-INCONSISTENT", Status.WARN, "Addresses of the name serve different certificates"
-)
+INCONSISTENT = Code("WSD-TLS-INCONSISTENT", Status.WARN,
+                    "Addresses of the name serve different certificates")
 
-CODES = (
-    HANDSHAKE_RESET,
-    HANDSHAKE_TIMEOUT,
-    NOT_TLS,
-    HANDSHAKE_FAILED,
-    DEFAULT_CERT,
-    EXPIRED,
-    NOT_YET_VALID,
-    EXPIRING,
-    HOSTNAME_MISMATCH,
-    SELF_SIGNED,
-    CHAIN_INCOMPLETE,
-    UNTRUSTED,
-    INCONSISTENT,
-)
+CODES = (HANDSHAKE_RESET, HANDSHAKE_TIMEOUT, NOT_TLS, HANDSHAKE_FAILED, DEFAULT_CERT, EXPIRED,
+         NOT_YET_VALID, EXPIRING, HOSTNAME_MISMATCH, SELF_SIGNED, CHAIN_INCOMPLETE, UNTRUSTED,
+         INCONSISTENT)
 
 # OpenSSL X509_V_ERR codes the name and date rules already explain.
 _DATE_CODES = {9, 10}
@@ -141,20 +121,14 @@ def judge_handshakes(facts: Facts) -> Iterator[Finding]:
         first = group[0]
         where = f"{_endpoints(group)} ({_sni(obs)})"
         evidence: dict[str, EvidenceValue] = {
-            "addresses": [a.endpoint for a in group],
-            "outcome": first.outcome,
-            "error": first.error,
-            "server_name": obs.server_name,
+            "addresses": [a.endpoint for a in group], "outcome": first.outcome,
+            "error": first.error, "server_name": obs.server_name,
         }
         if first.outcome in ("reset", "closed"):
             secret = obs.host.replace(".", "-") + "-tls"
-            no_sni = (
-                ""
-                if obs.server_name
-                else (
-                    " No SNI was sent because the target is an IP address: use the host name "
-                    "with --resolve HOST:PORT:ADDR to test this address."
-                )
+            no_sni = "" if obs.server_name else (
+                " No SNI was sent because the target is an IP address: use the host name "
+                "with --resolve HOST:PORT:ADDR to test this address."
             )
             yield HANDSHAKE_RESET.finding(
                 "tls",
@@ -163,7 +137,7 @@ def judge_handshakes(facts: Facts) -> Iterator[Finding]:
                 "credential: credentialName names a Secret that is missing or not in the "
                 "gateway's namespace (istio#32665). Also possible: no TLS server is configured "
                 "for this SNI, or the listener expects PROXY protocol (ingress-nginx "
-                'use-proxy-protocol: "true" without a load balancer that sends it).' + no_sni,
+                "use-proxy-protocol: \"true\" without a load balancer that sends it)." + no_sni,
                 evidence=evidence,
                 resource=_where(group, obs),
                 fix=Fix(
@@ -182,12 +156,10 @@ def judge_handshakes(facts: Facts) -> Iterator[Finding]:
                 "the TLS ClientHello.",
                 evidence=evidence,
                 resource=_where(group, obs),
-                fix=Fix(
-                    summary="Something accepts TCP but does not speak TLS back: a TCP (L4) "
-                    "load balancer whose backend is gone, a server waiting for a PROXY "
-                    "protocol header, or a firewall that holds TLS. Check what listens on "
-                    "this port (kubectl get svc -A -o wide) and its target pods."
-                ),
+                fix=Fix(summary="Something accepts TCP but does not speak TLS back: a TCP (L4) "
+                        "load balancer whose backend is gone, a server waiting for a PROXY "
+                        "protocol header, or a firewall that holds TLS. Check what listens on "
+                        "this port (kubectl get svc -A -o wide) and its target pods."),
             )
         elif first.outcome == "not_tls":
             yield NOT_TLS.finding(
@@ -196,12 +168,10 @@ def judge_handshakes(facts: Facts) -> Iterator[Finding]:
                 "not TLS.",
                 evidence=evidence,
                 resource=_where(group, obs),
-                fix=Fix(
-                    summary=f"Use ws://{obs.host}:{first.port} if this port is meant to be "
-                    "plain, or the TLS port (usually 443); if TLS should end here, "
-                    "enable it on the listener (Service targetPort may point at the "
-                    "controller's HTTP port instead of HTTPS)."
-                ),
+                fix=Fix(summary=f"Use ws://{obs.host}:{first.port} if this port is meant to be "
+                        "plain, or the TLS port (usually 443); if TLS should end here, "
+                        "enable it on the listener (Service targetPort may point at the "
+                        "controller's HTTP port instead of HTTPS)."),
             )
         elif first.outcome == "connect_failed":
             yield HANDSHAKE_FAILED.finding(
@@ -211,10 +181,8 @@ def judge_handshakes(facts: Facts) -> Iterator[Finding]:
                 title="TCP connect failed during the TLS check",
                 evidence=evidence,
                 resource=_where(group, obs),
-                fix=Fix(
-                    summary="Look for a listener that is restarting or overloaded (backlog "
-                    "full, connection limits) and for load-balancer targets that flap."
-                ),
+                fix=Fix(summary="Look for a listener that is restarting or overloaded (backlog "
+                        "full, connection limits) and for load-balancer targets that flap."),
             )
         else:
             yield HANDSHAKE_FAILED.finding(
@@ -222,12 +190,10 @@ def judge_handshakes(facts: Facts) -> Iterator[Finding]:
                 f"{where}: {first.error}.",
                 evidence=evidence,
                 resource=_where(group, obs),
-                fix=Fix(
-                    summary="Client and server share no protocol version or cipher, or the "
-                    "server requires a client certificate (mTLS). Check the listener's "
-                    "ssl-protocols/ssl-ciphers and client-auth settings; "
-                    "openssl s_client -connect ADDR:PORT -servername HOST shows the alert."
-                ),
+                fix=Fix(summary="Client and server share no protocol version or cipher, or the "
+                        "server requires a client certificate (mTLS). Check the listener's "
+                        "ssl-protocols/ssl-ciphers and client-auth settings; "
+                        "openssl s_client -connect ADDR:PORT -servername HOST shows the alert."),
             )
 
 
@@ -239,26 +205,19 @@ def judge_certificates(facts: Facts) -> Iterator[Finding]:
     done = [a for a in obs.attempts if a.outcome == "completed" and a.leaf is not None]
     for group in _group(done, "leaf"):
         yield from _judge_leaf(group, obs, facts)
-    blind = [
-        a
-        for a in obs.attempts
-        if a.outcome == "completed" and a.leaf is None and a.verified is False
-    ]
+    blind = [a for a in obs.attempts if a.outcome == "completed" and a.leaf is None
+             and a.verified is False]
     for group in _group(blind, "outcome"):
         first = group[0]
         yield UNTRUSTED.finding(
             "tls",
             f"{_endpoints(group)}: verification failed: {first.verify_message} "
             f"(X509 error {first.verify_code}); {first.error or 'the chain was not captured'}.",
-            evidence={
-                "addresses": [a.endpoint for a in group],
-                "verify_message": first.verify_message,
-            },
+            evidence={"addresses": [a.endpoint for a in group],
+                      "verify_message": first.verify_message},
             resource=_where(group, obs),
-            fix=Fix(
-                summary="Inspect the certificate: openssl s_client -connect ADDR:PORT "
-                f"-servername {obs.host} -showcerts"
-            ),
+            fix=Fix(summary="Inspect the certificate: openssl s_client -connect ADDR:PORT "
+                    f"-servername {obs.host} -showcerts"),
         )
     yield from _judge_consistency(done, obs)
 
@@ -296,9 +255,8 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
     prefix = f"{_endpoints(group)}: "
     evidence = _leaf_evidence(leaf, group)
     names = ", ".join(leaf.sans) or "no subjectAltName"
-    tell = default_certificate(
-        leaf.common_name, leaf.organization, leaf.sans, leaf.issuer_common_name, leaf.key_type
-    )
+    tell = default_certificate(leaf.common_name, leaf.organization, leaf.sans,
+                               leaf.issuer_common_name, leaf.key_type)
     if tell is not None:
         yield DEFAULT_CERT.finding(
             "tls",
@@ -319,9 +277,7 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
             "tls",
             f"{prefix}the certificate for {names} expired on {leaf.not_after:%Y-%m-%d %H:%M} "
             f"UTC ({days} days ago); every client rejects it.",
-            evidence=evidence,
-            resource=where,
-            fix=_renew_fix(obs.host),
+            evidence=evidence, resource=where, fix=_renew_fix(obs.host),
         )
     elif leaf.not_before > now:
         yield NOT_YET_VALID.finding(
@@ -329,12 +285,9 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
             f"{prefix}the certificate for {names} is valid only from "
             f"{leaf.not_before:%Y-%m-%d %H:%M} UTC; is this machine's or the issuer's clock "
             "wrong?",
-            evidence=evidence,
-            resource=where,
-            fix=Fix(
-                summary="Check the clocks (timedatectl); reissue the certificate if its "
-                "start date is wrong."
-            ),
+            evidence=evidence, resource=where,
+            fix=Fix(summary="Check the clocks (timedatectl); reissue the certificate if its "
+                    "start date is wrong."),
         )
     elif leaf.not_after - now <= EXPIRY_WARNING:
         left = leaf.not_after - now
@@ -344,9 +297,7 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
             f"UTC, in {left.days} days {left.seconds // 3600} hours. Automated renewal "
             "(cert-manager renews at two thirds of the lifetime) should have replaced it by "
             "now.",
-            evidence=evidence,
-            resource=where,
-            fix=_renew_fix(obs.host),
+            evidence=evidence, resource=where, fix=_renew_fix(obs.host),
         )
     if first.verified:
         return
@@ -375,13 +326,10 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
             "tls",
             f"{prefix}the server presents a self-signed certificate ('{leaf.subject}'), which "
             f"{trust} does not trust: browsers and WebSocket clients refuse it.",
-            evidence=evidence,
-            resource=where,
-            fix=Fix(
-                summary="Serve a certificate from a trusted CA (for example cert-manager "
-                "with Let's Encrypt). If this certificate is intended, trust it "
-                "explicitly: wsdoctor --cacert it.pem, and the same in every client."
-            ),
+            evidence=evidence, resource=where,
+            fix=Fix(summary="Serve a certificate from a trusted CA (for example cert-manager "
+                    "with Let's Encrypt). If this certificate is intended, trust it "
+                    "explicitly: wsdoctor --cacert it.pem, and the same in every client."),
         )
     elif code in _UNKNOWN_ISSUER_CODES and len(first.chain) == 1:
         yield CHAIN_INCOMPLETE.finding(
@@ -390,13 +338,10 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
             f"and {trust} cannot link that issuer to a trusted root ({first.verify_message}). "
             "Browsers may fetch missing intermediates themselves; other WebSocket clients "
             "(Node, Python, Go, mobile) do not.",
-            evidence=evidence,
-            resource=where,
-            fix=Fix(
-                summary="Put the full chain in the Secret's tls.crt: the leaf first, then "
-                "each intermediate (cert-manager does this). If the issuer is your private "
-                "CA, pass its certificate with --cacert instead."
-            ),
+            evidence=evidence, resource=where,
+            fix=Fix(summary="Put the full chain in the Secret's tls.crt: the leaf first, then "
+                    "each intermediate (cert-manager does this). If the issuer is your private "
+                    "CA, pass its certificate with --cacert instead."),
             explains=[UNTRUSTED],
         )
     else:
@@ -404,13 +349,10 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
             "tls",
             f"{prefix}verification against {trust} failed: {first.verify_message} "
             f"(X509 error {code}); issuer '{leaf.issuer}'.",
-            evidence=evidence,
-            resource=where,
-            fix=Fix(
-                summary="If the issuing CA is private, trust it with --cacert CA.pem (and "
-                "in every client). Otherwise serve a chain that leads to a public root: "
-                "leaf then intermediates in the Secret's tls.crt."
-            ),
+            evidence=evidence, resource=where,
+            fix=Fix(summary="If the issuing CA is private, trust it with --cacert CA.pem (and "
+                    "in every client). Otherwise serve a chain that leads to a public root: "
+                    "leaf then intermediates in the Secret's tls.crt."),
         )
 
 
@@ -425,22 +367,16 @@ def _judge_consistency(done: Sequence[TlsAttempt], obs: TlsObservation) -> Itera
     for sha, group in leaves.items():
         leaf = group[0].leaf
         assert leaf is not None
-        lines.append(
-            f"{_endpoints(group)}: '{leaf.subject}' issued by "
-            f"'{leaf.issuer_common_name or leaf.issuer}', expires "
-            f"{leaf.not_after:%Y-%m-%d}, sha256 {sha[:16]}…"
-        )
+        lines.append(f"{_endpoints(group)}: '{leaf.subject}' issued by "
+                     f"'{leaf.issuer_common_name or leaf.issuer}', expires "
+                     f"{leaf.not_after:%Y-%m-%d}, sha256 {sha[:16]}…")
     yield INCONSISTENT.finding(
         "tls",
         f"{obs.host} serves {len(leaves)} different certificates: " + "; ".join(lines) + ".",
-        evidence={
-            "addresses": [a.endpoint for a in done],
-            "fingerprints": [a.leaf.sha256 for a in done if a.leaf is not None],
-        },
+        evidence={"addresses": [a.endpoint for a in done],
+                  "fingerprints": [a.leaf.sha256 for a in done if a.leaf is not None]},
         resource=Resource(kind="Host", name=f"{obs.host}:{done[0].port}"),
-        fix=Fix(
-            summary="Every address of the name should serve the same certificate: look for "
-            "an ingress controller or cluster behind this name that was not updated (a "
-            "stale replica, another region, a different Secret)."
-        ),
+        fix=Fix(summary="Every address of the name should serve the same certificate: look for "
+                "an ingress controller or cluster behind this name that was not updated (a "
+                "stale replica, another region, a different Secret)."),
     )

@@ -28,9 +28,8 @@ class LabLoop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="wsdoctor-lab", daemon=True
-        )
+        self._thread = threading.Thread(target=self.loop.run_forever, name="wsdoctor-lab",
+                                        daemon=True)
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:

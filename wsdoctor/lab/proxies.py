@@ -39,9 +39,8 @@ def find_binary(name: str) -> str:
 _PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "dnsmasq": "dnsmasq-base"}
 
 
-def _wait_for_port(
-    host: str, port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 10
-) -> None:
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str,
+                   log: Path, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -67,13 +66,8 @@ class _Process:
 
     def _spawn(self, argv: list[str], wait_for: tuple[str, int] | None) -> None:
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
         if wait_for is not None:
             _wait_for_port(*wait_for, self.proc, self.name, self.log)
 
@@ -143,7 +137,7 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
             "proxy_set_header Upgrade $http_upgrade;\n"
             "      proxy_set_header Connection $connection_upgrade;"
             if loc.forward_upgrade
-            else 'proxy_set_header Connection "";'
+            else "proxy_set_header Connection \"\";"
         )
         locations.append(
             f"""    location {loc.path} {{
@@ -164,10 +158,8 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
     if site.tls is not None:
         cert, key = site.tls.write(scratch, "site")
         listen_line = f"listen {listen}:{site.port} ssl;"
-        tls = (
-            f"ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
-            "    ssl_protocols TLSv1.2 TLSv1.3;"
-        )
+        tls = f"ssl_certificate {cert};\n    ssl_certificate_key {key};\n" \
+              "    ssl_protocols TLSv1.2 TLSv1.3;"
     redirect = ""
     if site.http_port:
         redirect = f"""  server {{
@@ -193,7 +185,7 @@ http {{
   uwsgi_temp_path {temp}/uwsgi;
   scgi_temp_path {temp}/scgi;
   map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-  {chr(10).join("  " + u for u in upstreams)}
+  {chr(10).join('  ' + u for u in upstreams)}
   server {{
     {listen_line}
     server_name {site.host};
@@ -223,18 +215,8 @@ class Nginx(_Process):
         self.port = site.port
         conf = self.dir / "nginx.conf"
         conf.write_text(render_nginx(site, self.dir))
-        self._spawn(
-            [
-                find_binary("nginx"),
-                "-c",
-                str(conf),
-                "-p",
-                str(self.dir),
-                "-e",
-                str(self.dir / "error.log"),
-            ],
-            (site.listen, site.port),
-        )
+        self._spawn([find_binary("nginx"), "-c", str(conf), "-p", str(self.dir), "-e",
+                     str(self.dir / "error.log")], (site.listen, site.port))
 
 
 @dataclass
@@ -321,19 +303,10 @@ class Dnsmasq(_Process):
         self.listen = listen
         self.port = free_port(listen)
         argv = [
-            find_binary("dnsmasq"),
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--no-poll",
-            "--bind-interfaces",
-            f"--listen-address={listen}",
-            f"--port={self.port}",
-            "--pid-file=",
-            f"--local-ttl={zone.ttl}",
-            f"--auth-ttl={zone.ttl}",
-            "--log-facility=-",
+            find_binary("dnsmasq"), "--keep-in-foreground", "--conf-file=/dev/null",
+            "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
+            f"--listen-address={listen}", f"--port={self.port}", "--pid-file=",
+            f"--local-ttl={zone.ttl}", f"--auth-ttl={zone.ttl}", "--log-facility=-",
         ]
         if os.geteuid() == 0:
             argv.append("--user=root")

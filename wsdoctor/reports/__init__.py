@@ -12,15 +12,8 @@ from wsdoctor.reports.text import TextStyle
 STATIC_FORMATS = ("text", "json", "markdown", "junit")
 
 
-def render(
-    report: Report,
-    fmt: str,
-    out: TextIO,
-    style: TextStyle,
-    *,
-    short: bool = False,
-    fail_on: Status | None = Status.FAIL,
-) -> None:
+def render(report: Report, fmt: str, out: TextIO, style: TextStyle, *, short: bool = False,
+           fail_on: Status | None = Status.FAIL) -> None:
     """Write ``report`` in ``fmt``; ValueError for an unknown format (never a fallback)."""
     if short:
         from wsdoctor.reports.text import render_short

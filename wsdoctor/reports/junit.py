@@ -15,30 +15,19 @@ def render_junit(report: Report, fail_on: Status | None = Status.FAIL) -> str:
     threshold = fail_on.rank if fail_on is not None else Status.FAIL.rank + 1
     suites = ET.Element("testsuites", name="wsdoctor")
     suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name=report.target.url,
-        tests=str(len(report.checks)),
-        time=f"{report.duration_s:.3f}",
-        timestamp=report.started_at.isoformat(),
+        suites, "testsuite", name=report.target.url, tests=str(len(report.checks)),
+        time=f"{report.duration_s:.3f}", timestamp=report.started_at.isoformat(),
     )
     failures = errors = skipped = 0
     for check in report.checks:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=f"wsdoctor.{check.hop}",
-            name=check.id,
-            time=f"{check.duration_s:.3f}",
-        )
-        findings = [
-            f for f in report.findings if f.check == check.id and f.status.rank >= threshold
-        ]
+        case = ET.SubElement(suite, "testcase", classname=f"wsdoctor.{check.hop}",
+                             name=check.id, time=f"{check.duration_s:.3f}")
+        findings = [f for f in report.findings
+                    if f.check == check.id and f.status.rank >= threshold]
         if check.status is CheckStatus.ERROR:
             errors += 1
             ET.SubElement(case, "error", message=check.reason or "error").text = (
-                check.traceback or check.reason or ""
-            )
+                check.traceback or check.reason or "")
         elif check.status is CheckStatus.SKIPPED:
             skipped += 1
             ET.SubElement(case, "skipped", message=check.reason or "skipped")
@@ -51,18 +40,13 @@ def render_junit(report: Report, fail_on: Status | None = Status.FAIL) -> str:
                 + f"\nsee: {f.docs}"
                 for f in findings
             )
-            ET.SubElement(
-                case,
-                "failure",
-                message=f"{findings[0].code}: {findings[0].title}",
-                type=findings[0].code,
-            ).text = body
+            ET.SubElement(case, "failure", message=f"{findings[0].code}: {findings[0].title}",
+                          type=findings[0].code).text = body
         if check.summary:
             ET.SubElement(case, "system-out").text = check.summary
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))
     ET.indent(suites)
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
-    )
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") \
+        + "\n"

@@ -39,9 +39,8 @@ def _finding(finding: Finding) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     """The report as a Markdown document: verdict, checklist, then findings, worst first."""
-    verdict = {"ok": "all checks passed", "warn": "passed with warnings", "fail": "problems found"}[
-        report.status
-    ]
+    verdict = {"ok": "all checks passed", "warn": "passed with warnings",
+               "fail": "problems found"}[report.status]
     lines = [
         f"# wsdoctor: `{report.target.url}` — {verdict}",
         "",
@@ -52,11 +51,8 @@ def render_markdown(report: Report) -> str:
         "|---|---|---|---|---|",
     ]
     for check in report.checks:
-        result = (
-            check.summary
-            if check.status not in (CheckStatus.SKIPPED, CheckStatus.ERROR)
-            else f"{check.status.value}: {check.reason}"
-        )
+        result = check.summary if check.status not in (
+            CheckStatus.SKIPPED, CheckStatus.ERROR) else f"{check.status.value}: {check.reason}"
         lines.append(
             f"| {_CHECK_ICON[check.status]} | `{check.id}` | {check.hop} | {_cell(result)} | "
             f"{human_duration(check.duration_s)} |"
