@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from wsdoctor.checks import dns, tcp
+from wsdoctor.checks import affinity, capture, dns, idle, keepalive, tcp
 from wsdoctor.checks.base import Check, Code
 
 CHECKS: tuple[Check, ...] = (
     dns.CHECK,
     tcp.CHECK,
+    idle.CHECK,
+    keepalive.CHECK,
+    capture.CHECK,
+    affinity.CHECK,
 )
 
 
