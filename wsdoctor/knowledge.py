@@ -61,7 +61,7 @@ IDLE_TIMEOUT_DEFAULTS: tuple[IdleTimeoutDefault, ...] = (
         "# and on the Service: cloud.google.com/backend-config: '{{\"default\": \"ws\"}}'\n",
     ),
     IdleTimeoutDefault(
-        55, "Heroku router", "router idle timeout (fixed)", TimeoutKind.IDLE,
+        55, "Heroku router", "idle timeout (fixed)", TimeoutKind.IDLE,
         "Heroku Dev Center: WebSockets on Heroku",
         "# fixed: send an application heartbeat more often than every 55 s\n",
         language="text",

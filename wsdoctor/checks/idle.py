@@ -10,6 +10,7 @@ from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeCont
 from wsdoctor.checks.lifetime import (
     ClosedBy,
     ProbeAnswer,
+    SilentWatch,
     heartbeat_hint,
     idle_time_limit,
     local_port,
@@ -81,6 +82,7 @@ async def measure_idle_timeout(ctx: ProbeContext) -> IdleObservation:
     address = reachable_address(ctx)
     conn, opened_at = await open_websocket(ctx, address)
     cap = settings.idle_max
+    client_port = local_port(conn)
 
     def report(elapsed: float) -> None:
         ctx.progress(progress_text(elapsed, cap), min(elapsed / cap, 1.0))
@@ -90,11 +92,17 @@ async def measure_idle_timeout(ctx: ProbeContext) -> IdleObservation:
                                      progress=report)
     finally:
         conn.abort()
+    return idle_observation(address, client_port, cap, watch)
+
+
+def idle_observation(address: str, port: int | None, cap: float,
+                     watch: SilentWatch) -> IdleObservation:
+    """The observation of one silent watch, times rounded to the millisecond."""
     closed = watch.closed
     interval = watch.server_ping_interval
     return IdleObservation(
         address=address,
-        local_port=local_port(conn),
+        local_port=port,
         idle_max_s=cap,
         open_s=round(watch.open_s, 3),
         timeout_s=None if watch.timeout_s is None else round(watch.timeout_s, 3),

@@ -114,53 +114,57 @@ async def watch_silently(
     *,
     progress: Callable[[float], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SilentWatch:
     """Send nothing until the connection ends or ``cap`` seconds pass; then one ping.
 
     ``progress`` is called about once a second with the elapsed time; ``stop`` ends the
-    wait early (another measurement already answered the question).
+    wait early (another measurement already answered the question); ``clock`` is the
+    connection's clock (monotonic; tests pass a fake one).
     """
     watch = SilentWatch(opened_at=opened_at, cap=cap, last_traffic_at=opened_at)
     while True:
-        elapsed = time.monotonic() - opened_at
+        elapsed = clock() - opened_at
         if elapsed >= cap or (stop is not None and stop()):
             break
         event = await conn.next_event(min(1.0, cap - elapsed))
         if event is None:
             if progress is not None:
-                progress(time.monotonic() - opened_at)
+                progress(clock() - opened_at)
             continue
         if isinstance(event, Closed):
             watch.closed = event
             watch.ended_at = event.at
             return watch
-        _record_traffic(watch, event)
-    watch.ended_at = time.monotonic()
+        _record_traffic(watch, event, clock())
+    watch.ended_at = clock()
     if stop is not None and stop():
         return watch
-    await _probe_with_ping(conn, watch, wait_for_pong)
+    await _probe_with_ping(conn, watch, wait_for_pong, clock)
     return watch
 
 
-def _record_traffic(watch: SilentWatch, event: Message | Frame) -> None:
-    now = time.monotonic()
+def _record_traffic(watch: SilentWatch, event: Message | Frame, now: float) -> None:
     if isinstance(event, Message):
         watch.messages += 1
         watch.last_traffic_at = event.at
         if watch.first_message is None:
             watch.first_message = event.data[:512]
         return
+    if event.opcode is Opcode.CLOSE:
+        return  # the close itself, not traffic before it (its Closed event follows)
     watch.last_traffic_at = now
     if event.opcode is Opcode.PING:
         watch.server_pings.append(now - watch.opened_at)
 
 
-async def _probe_with_ping(conn: WsConnection, watch: SilentWatch, wait_for_pong: float) -> None:
+async def _probe_with_ping(conn: WsConnection, watch: SilentWatch, wait_for_pong: float,
+                           clock: Callable[[], float]) -> None:
     """One ping at the cap: a pong proves the path still holds the connection."""
-    sent = time.monotonic()
+    sent = clock()
     await conn.ping(PROBE_PAYLOAD)
     deadline = sent + wait_for_pong
-    while (remaining := deadline - time.monotonic()) > 0:
+    while (remaining := deadline - clock()) > 0:
         event = await conn.next_event(remaining)
         if event is None:
             break
@@ -171,9 +175,9 @@ async def _probe_with_ping(conn: WsConnection, watch: SilentWatch, wait_for_pong
         if isinstance(event, Frame) and event.opcode is Opcode.PONG and \
                 bytes(event.data) == PROBE_PAYLOAD:
             watch.probe_answer = "pong"
-            watch.probe_rtt = time.monotonic() - sent
+            watch.probe_rtt = clock() - sent
             return
-        _record_traffic(watch, event)
+        _record_traffic(watch, event, clock())
     watch.probe_answer = "no_pong"
 
 
@@ -205,6 +209,9 @@ def idle_time_limit(idle_max: float, timeout: float) -> float:
 
 
 def local_port(conn: WsConnection) -> int | None:
-    """The client's port of the connection, for matching captured packets."""
-    sockname = conn.writer.get_extra_info("sockname")
+    """The client's port of the connection, for matching captured packets (while open)."""
+    try:
+        sockname = conn.writer.get_extra_info("sockname")
+    except AttributeError:  # a TLS transport that is already closed
+        return None
     return int(sockname[1]) if sockname else None
