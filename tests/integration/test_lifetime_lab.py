@@ -252,3 +252,27 @@ def test_capture_without_privilege_is_skipped_with_the_reason(
     assert capture["status"] == "skipped"
     assert "needs root or CAP_NET_RAW" in capture["reason"] and "sudo" in capture["reason"]
     assert check(report, "idle")["status"] == "ok"  # the measurement itself still runs
+
+
+def test_long_wait_reports_progress(
+    start_nginx: Callable[[NginxSite], Nginx], replicas: list[Backend],
+) -> None:
+    """While waiting, idle publishes progress about once a second: elapsed, cap, fraction."""
+    import asyncio
+
+    from wsdoctor.runner import CheckProgress, Event, diagnose
+    from wsdoctor.settings import Settings
+    from wsdoctor.target import parse_target
+
+    nginx = start_nginx(NginxSite(locations=[
+        NginxLocation("/ws", [replicas[0].port], read_timeout=2.5)]))
+    events: list[Event] = []
+    report = asyncio.run(diagnose(parse_target(f"ws://127.0.0.1:{nginx.port}/ws"),
+                                  Settings(only=["idle"], idle_max=20), sink=events.append))
+    progress = [e for e in events if isinstance(e, CheckProgress) and e.check_id == "idle"]
+    assert [p.message for p in progress] == ["1 s idle of 20 s — next: 15 s (Envoy route "
+                                             "timeout)", "2 s idle of 20 s — next: 15 s "
+                                             "(Envoy route timeout)"]
+    assert [round(p.fraction or 0, 2) for p in progress] == [0.05, 0.1]
+    idle = report.check("idle")
+    assert idle is not None and idle.summary == "closed after 2.5 s idle by the proxy (fin)"

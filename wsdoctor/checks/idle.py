@@ -22,6 +22,7 @@ from wsdoctor.checks.lifetime import (
 )
 from wsdoctor.knowledge import (
     GENERIC_IDLE_FIX_COMPONENTS,
+    IdleTimeoutDefault,
     components_named,
     describe_components,
     idle_timeout_fix,
@@ -128,9 +129,14 @@ def _how(obs: IdleObservation) -> str:
     return "a TCP reset without a close frame"
 
 
+def _short_list(entries: list[IdleTimeoutDefault], most: int = 3) -> str:
+    names = list(dict.fromkeys(e.component for e in entries))
+    return ", ".join(names[:most]) + (", ..." if len(names) > most else "")
+
+
 def _fix_for_short(obs: IdleObservation, expect: float) -> Fix:
     timeout = obs.timeout_s or 0.0
-    heartbeat = f"send a heartbeat (ping) more often than every {heartbeat_hint(timeout):g} s"
+    heartbeat = f"send a heartbeat (ping) every {heartbeat_hint(timeout):g} s or more often"
     if obs.closed_by == "application":
         return Fix(summary=f"The application closed the connection itself: raise its own idle "
                    f"timeout to at least {expect:g} s, or {heartbeat}.")
@@ -184,9 +190,9 @@ def judge_idle(facts: Facts) -> Iterator[Finding]:
             yield TIMEOUT.finding(
                 "idle", seen, evidence=evidence, resource=resource,
                 title=f"Idle connections are closed after {obs.timeout_s:.1f} s by a proxy"
-                + (f" ({matched[0].component} default?)" if matched else ""),
-                fix=Fix(summary=f"Clients must send a heartbeat (ping) more often than every "
-                        f"{heartbeat_hint(obs.timeout_s):g} s, or raise the timeout "
+                + (f" (default of {_short_list(matched)})" if matched else ""),
+                fix=Fix(summary=f"Clients must send a heartbeat (ping) every "
+                        f"{heartbeat_hint(obs.timeout_s):g} s or more often, or raise the timeout "
                         f"({names or 'nginx proxy_read_timeout, HAProxy timeout tunnel'})."),
             )
     elif obs.silent_drop:
