@@ -60,3 +60,11 @@ def test_no_timeout_means_nothing_to_beat() -> None:
 def test_survival_margin_is_small_but_bounded() -> None:
     """The extra wait past the timeout stays between 0.3 s and 2 s."""
     assert survival_margin(2) == 0.3 and survival_margin(3600) == 2.0
+
+
+def test_application_closing_despite_pings_is_named() -> None:
+    """Closed with a close frame while pinging: the app ignores pings as activity."""
+    [finding] = judge(schedule="fixed", ping_interval_s=0.5, reference_timeout_s=1.0,
+                      open_s=1.0, ending="close_frame", survived=False)
+    assert finding.code == "WSD-KEEPALIVE-INEFFECTIVE"
+    assert "application" in finding.title and "pings" in finding.detail

@@ -5,6 +5,7 @@ whether segments were retransmitted. scapy is imported only inside this module's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes.util
 import importlib.util
 import os
@@ -163,8 +164,11 @@ async def capture_idle_connection(ctx: ProbeContext) -> CaptureObservation:
     )
     sniffer.start()
     if not await asyncio.to_thread(started.wait, 5.0):
-        sniffer.stop(join=False)
-        raise Skip(f"the packet capture on {iface} did not start within 5 s")
+        failure = getattr(sniffer, "exception", None)
+        with contextlib.suppress(Exception):
+            sniffer.stop(join=False)
+        raise Skip(f"the packet capture on {iface} could not start"
+                   + (f": {failure}" if failure else " within 5 s") + f"; {ENABLE_HINT}")
     try:
         conn, opened_at = await open_websocket(ctx, address)
         client_port = local_port(conn)

@@ -243,6 +243,16 @@ def judge_keepalive(facts: Facts) -> Iterator[Finding]:
             f"{timeout:.1f} s idle timeout",
         )
         return
+    if obs.ending == "close_frame":
+        yield INEFFECTIVE.finding(
+            "keepalive", f"A connection pinging {tried} was closed by the application with a "
+            f"close frame after {obs.open_s:.1f} s, like the silent one ({timeout:.1f} s): its "
+            "own idle timeout does not count pings as activity.",
+            evidence=evidence, resource=resource,
+            title="The application closes connections that only send pings",
+            fix=Fix(summary="Send application messages as the heartbeat (or make the server "
+                    "count pings as activity), more often than its idle timeout."))
+        return
     yield INEFFECTIVE.finding(
         "keepalive", f"A connection pinging {tried} was closed after {obs.open_s:.1f} s, like "
         f"the silent one ({timeout:.1f} s): the limit counts total lifetime or requests, not "
