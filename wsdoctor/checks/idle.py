@@ -227,9 +227,13 @@ def judge_idle(facts: Facts) -> Iterator[Finding]:
         if expect is not None and expect > obs.idle_max_s:
             unverified = (f" The {expect:g} s the application needs were not verified: run "
                           f"with --idle-max {expect + 10:g}.")
+        busy = ""
+        if obs.server_messages:
+            busy = (f" The server sent {obs.server_messages} messages meanwhile: that traffic "
+                    "re-arms idle timers, so a truly idle client may still be cut.")
         yield NO_TIMEOUT.finding(
             "idle", f"The silent connection stayed open for {obs.idle_max_s:g} s and answered a "
-            f"ping then.{unverified}",
+            f"ping then.{busy}{unverified}",
             evidence={"idle_max_s": obs.idle_max_s, "cap_ping_rtt_s": obs.cap_ping_rtt_s},
             resource=resource,
             title=f"No idle timeout within {obs.idle_max_s:g} s",
@@ -254,6 +258,8 @@ def summarize_idle(obs: Observation) -> str:
         return f"closed after {obs.timeout_s:.1f} s idle by the {obs.closed_by} ({obs.ending})"
     if obs.silent_drop:
         return f"silently dropped within {obs.idle_max_s:g} s ({obs.cap_ping} to a ping)"
+    if obs.cap_ping == "closed":
+        return f"open for {obs.idle_max_s:g} s, then closed ({obs.ending}) when pinged"
     if obs.server_ping_interval_s is not None:
         return f"kept alive by server pings every {obs.server_ping_interval_s:.1f} s"
     return f"no idle timeout within {obs.idle_max_s:g} s"

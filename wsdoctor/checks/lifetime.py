@@ -113,19 +113,17 @@ async def watch_silently(
     wait_for_pong: float,
     *,
     progress: Callable[[float], None] | None = None,
-    stop: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> SilentWatch:
     """Send nothing until the connection ends or ``cap`` seconds pass; then one ping.
 
-    ``progress`` is called about once a second with the elapsed time; ``stop`` ends the
-    wait early (another measurement already answered the question); ``clock`` is the
+    ``progress`` is called about once a second with the elapsed time; ``clock`` is the
     connection's clock (monotonic; tests pass a fake one).
     """
     watch = SilentWatch(opened_at=opened_at, cap=cap, last_traffic_at=opened_at)
     while True:
         elapsed = clock() - opened_at
-        if elapsed >= cap or (stop is not None and stop()):
+        if elapsed >= cap:
             break
         event = await conn.next_event(min(1.0, cap - elapsed))
         if event is None:
@@ -138,8 +136,6 @@ async def watch_silently(
             return watch
         _record_traffic(watch, event, clock())
     watch.ended_at = clock()
-    if stop is not None and stop():
-        return watch
     await _probe_with_ping(conn, watch, wait_for_pong, clock)
     return watch
 
