@@ -239,22 +239,23 @@ AFFINITY_COOKIE_DEFAULTS: tuple[AffinityCookieDefault, ...] = (
         "ingress-nginx annotations.md session-cookie-name; haproxy-ingress affinity docs",
     ),
     AffinityCookieDefault(
-        "_[0-9a-f]{5}", "Traefik (sticky.cookie default name)",
-        "traefik pkg/server/service/loadbalancer (cookie name from a hash of the service)",
+        "_[0-9a-f]{5}", "Traefik",
+        "traefik sticky.cookie default name: '_' + 5 hex of a hash of the service "
+        "(pkg/server/service/loadbalancer)",
     ),
     AffinityCookieDefault(
-        "SERVERID", "HAProxy (configuration.txt 'cookie' examples)", "HAProxy configuration.txt",
+        "SERVERID", "HAProxy", "HAProxy configuration.txt, the 'cookie' keyword's examples",
     ),
     AffinityCookieDefault(
         "AWSALB|AWSALBCORS|AWSALBAPP-[0-9]+|AWSALBTG|AWSALBTGCORS|AWSELB", "AWS ALB/ELB stickiness",
         "AWS ELB docs: sticky sessions for your Application Load Balancer",
     ),
     AffinityCookieDefault(
-        "GCLB", "GCP HTTP(S) load balancer (generated cookie affinity)",
+        "GCLB", "GCP load balancer",
         "GCP docs: backend services, session affinity",
     ),
     AffinityCookieDefault(
-        "ARRAffinity|ARRAffinitySameSite", "Azure App Service / Application Gateway",
+        "ARRAffinity|ARRAffinitySameSite", "Azure Application Gateway",
         "Azure docs: Application Gateway cookie-based affinity",
     ),
     AffinityCookieDefault(
