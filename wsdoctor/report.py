@@ -13,9 +13,11 @@ from wsdoctor import __version__
 from wsdoctor.checks.affinity import AffinityObservation
 from wsdoctor.checks.capture import CaptureObservation
 from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.keepalive import KeepaliveObservation
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -23,6 +25,8 @@ SCHEMA_VERSION: Literal[1] = 1
 ObservationUnion = Annotated[
     DnsObservation
     | TcpObservation
+    | TlsObservation
+    | HttpObservation
     | IdleObservation
     | KeepaliveObservation
     | CaptureObservation

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from wsdoctor.checks import affinity, capture, dns, idle, keepalive, tcp
+from wsdoctor.checks import affinity, capture, dns, http, idle, keepalive, tcp, tls
 from wsdoctor.checks.base import Check, Code
 
 CHECKS: tuple[Check, ...] = (
     dns.CHECK,
     tcp.CHECK,
+    tls.CHECK,
+    http.CHECK,
     idle.CHECK,
     keepalive.CHECK,
     capture.CHECK,
