@@ -232,7 +232,7 @@ def _redirect(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[
     if not location:
         return (f"A {a.status_code} without a Location header.",
                 Fix(summary="Serve the WebSocket path without a redirect."))
-    http_url = ("https" if t.secure else "http") + t.url.split(":", 1)[1]
+    http_url = ("https:" if t.secure else "http:") + t.url.split(":", 1)[1]
     resolved = urljoin(http_url, location)
     cause = f"It points to {resolved}. Browsers and most WebSocket clients do not follow " \
             "redirects on an upgrade, so the connection fails."
@@ -309,8 +309,10 @@ def _ignored(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[s
 
 
 def _wrong_scheme(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
+    host = f"[{t.host}]" if ":" in t.host else t.host
+    port = "" if t.port == 443 else f":{t.port}"
     return ("This port speaks TLS, but the request was sent in the clear.",
-            Fix(summary=f"Use wss://{t.host_header}{t.path}."))
+            Fix(summary=f"Use wss://{host}{port}{t.path}."))
 
 
 def _refused(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
