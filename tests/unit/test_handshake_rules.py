@@ -204,3 +204,23 @@ def test_summary_of_a_refusal_quotes_the_status_line() -> None:
     """The check line shows what the first address answered."""
     obs = HandshakeObservation(url=URL, host_header="ws.example.com", attempts=[answer(502)])
     assert summarize_handshake(obs) == "no upgrade on 1 address: HTTP/1.1 502 Bad Gateway"
+
+
+def test_wrong_accept_states_the_value_expected() -> None:
+    """A wrong Sec-WebSocket-Accept: the detail gives the value RFC 6455 requires for the key."""
+    attempt = answer(101, outcome="invalid", Sec_WebSocket_Accept="bogus=").model_copy(update={
+        "error": "invalid Sec-WebSocket-Accept header: bogus=",
+        "request_headers": [HeaderField(name="Sec-WebSocket-Key",
+                                        value="dGhlIHNhbXBsZSBub25jZQ==")]})
+    (finding,) = judge(attempt)
+    assert finding.code == "WSD-HANDSHAKE-INVALID-101"
+    assert "must be s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in finding.detail  # RFC 6455's own example
+
+
+def test_tls_reset_names_the_step_and_istio() -> None:
+    """A reset during the TLS handshake is named as such, with the Istio secret cause."""
+    attempt = answer(None, outcome="connect_failed").model_copy(update={
+        "failed_step": "tls", "error": "[Errno 104] Connection reset by peer",
+        "error_type": "ConnectionResetError"})
+    (finding,) = judge(attempt)
+    assert "TLS handshake failed" in finding.detail and "credentialName" in finding.detail

@@ -264,7 +264,10 @@ def summarize_handshake(obs: Observation) -> str:
     total = len(obs.attempts)
     if not done:
         first = obs.attempts[0]
-        answer = first.status_line or first.error or first.outcome
+        answer = first.status_line if first.outcome == "refused" else first.error
+        if first.outcome == "invalid" and first.status_code == 101:
+            answer = f"invalid 101: {first.error}"
+        answer = answer or first.outcome
         return f"no upgrade on {total} address{'es' if total > 1 else ''}: {answer}"[:120]
     fastest = min((a.upgrade_s for a in done if a.upgrade_s is not None), default=None)
     parts = [f"101 on {len(done)}/{total} addresses"

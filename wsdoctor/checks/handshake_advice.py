@@ -6,6 +6,8 @@ Pure functions of recorded answers, so every classification is unit-tested on pl
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -61,6 +63,7 @@ _BY_OUTCOME = {"closed": NO_RESPONSE, "timeout": TIMEOUT, "garbage": NOT_HTTP,
 #: Headers worth quoting from a refusal: who answered, where it points, what it wants.
 QUOTED_HEADERS = ("Server", "Location", "WWW-Authenticate", "Retry-After", "Content-Type",
                   "Upgrade", "Connection", "Sec-WebSocket-Accept", "Via", "X-Served-By")
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PLAIN_TO_TLS = "plain http request was sent to https port"
 
 
@@ -75,6 +78,12 @@ def nginx_upgrade_snippet(path: str) -> str:
         "    proxy_set_header Connection $connection_upgrade;\n"
         "}"
     )
+
+
+def expected_accept(key: str) -> str:
+    """The Sec-WebSocket-Accept a server must answer to ``key`` (RFC 6455 §4.2.2)."""
+    digest = hashlib.sha1((key + WEBSOCKET_GUID).encode(), usedforsecurity=False).digest()
+    return base64.b64encode(digest).decode()
 
 
 def classify(attempt: HandshakeAttempt) -> Code | None:
@@ -116,9 +125,12 @@ class Advice:
 
 
 def _seen(attempt: HandshakeAttempt) -> str:
-    if attempt.status_line is None or attempt.outcome in ("closed", "timeout", "connect_failed"):
+    if attempt.outcome == "connect_failed":
+        step = "TLS handshake" if attempt.failed_step == "tls" else "TCP connect"
+        return f"{step} failed: {attempt.error} ({attempt.error_type})"
+    if attempt.status_line is None or attempt.outcome in ("closed", "timeout"):
         text = attempt.error or attempt.outcome
-        if attempt.status_line and attempt.outcome != "connect_failed":
+        if attempt.status_line:
             text += f"; it began '{attempt.status_line}'"
         return text
     quoted = [f"{n}: {v}" for n in ("Server", "Location", "WWW-Authenticate", "Retry-After")
@@ -347,16 +359,22 @@ def _not_http(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[
 
 
 def _malformed(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    return (f"The response could not be parsed ({a.error}). Clients (browsers, websockets) "
-            "reject it the same way; a header line above 8 KB or a broken proxy cause this.",
+    what = "A header line is longer than 8 KB" if "8192 bytes" in (a.error or "") \
+        else "The response head could not be parsed"
+    return (f"{what}. Clients (browsers, websockets) reject such a response the same way; "
+            "oversized headers (huge cookies, debug headers) or a broken proxy cause this.",
             Fix(summary="Find the component that writes this response (quoted above) and fix "
                 "its headers."))
 
 
 def _invalid_101(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    cause = (f"The 101 fails validation ({a.error}). A wrong Sec-WebSocket-Accept means the "
-             "answer was computed for another key — a caching or replaying proxy, or a broken "
-             "server; a missing Upgrade/Connection means a proxy rewrote the response.")
+    cause = ("A wrong Sec-WebSocket-Accept means the answer was computed for another key — a "
+             "caching or replaying proxy, or a broken server; a missing Upgrade/Connection means "
+             "a proxy rewrote the response.")
+    key = next((h.value for h in a.request_headers if h.name.lower() == "sec-websocket-key"),
+               None)
+    if key and a.header("Sec-WebSocket-Accept"):
+        cause += f" For the key sent, the accept value must be {expected_accept(key)}."
     return cause, Fix(summary="Do not cache or rewrite upgrade responses; let the application's "
                       "WebSocket library write the 101.")
 
