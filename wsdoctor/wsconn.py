@@ -383,8 +383,11 @@ async def upgrade(
         writer.close()
         return attempt, None
     if response is None:
-        attempt.outcome = HandshakeOutcome.GARBAGE if not raw.startswith(b"HTTP/") \
-            else HandshakeOutcome.INVALID
+        if _complete_head(attempt, bytes(raw)) and attempt.status_code != 101:
+            attempt.outcome = HandshakeOutcome.REFUSED  # a status, but a body websockets refused
+        else:
+            attempt.outcome = HandshakeOutcome.GARBAGE if not raw.startswith(b"HTTP/") \
+                else HandshakeOutcome.INVALID
         attempt.error = _describe(failure)
         attempt.error_type = type(failure).__name__ if failure else None
         writer.close()

@@ -119,3 +119,13 @@ def test_one_bad_address_of_two_is_named(
     assert finding["resource"]["name"] == f"127.0.0.2:{good.port}"
     assert "(1 of 2 addresses)" in finding["detail"]
     assert check(report, "messages")["observation"]["address"] == "127.0.0.1"
+
+
+def test_plain_ws_to_the_tls_port_says_use_wss(healthy_nginx: Nginx, lab_ca_file: Path) -> None:
+    """ws:// to nginx's TLS port: nginx's 400 is read as the wrong scheme, not a lost upgrade."""
+    status, report = diagnose(f"ws://{LAB_HOST}:{healthy_nginx.port}/ws", healthy_nginx.port,
+                              lab_ca_file)
+    assert status == 1
+    first = report["findings"][0]
+    assert first["code"] == "WSD-HANDSHAKE-WRONG-SCHEME"
+    assert first["fix"]["summary"] == f"Use wss://{LAB_HOST}:{healthy_nginx.port}/ws."
