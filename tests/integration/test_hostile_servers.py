@@ -51,8 +51,11 @@ def test_hostile_server_yields_a_finding_and_a_report(
     report = Report.load(out)
     assert json.loads(result.stdout)["findings"] == json.loads(out.read_text())["findings"]
     fails = [f for f in report.findings if f.status == "fail"]
-    assert fails[0].code == EXPECTED[hostility], [f.code for f in fails]
-    assert fails[0].fix is not None and fails[0].resource is not None
+    assert fails, "no fail finding"
+    # Checks before the upgrade (tls, http) may speak first; the handshake's own is exact.
+    (own,) = [f for f in fails if f.check == "handshake"]
+    assert own.code == EXPECTED[hostility], [f.code for f in fails]
+    assert own.fix is not None and own.resource is not None
     assert all(c.status != "error" for c in report.checks), [c.reason for c in report.checks]
     assert took < 4, f"took {took:.1f} s with --timeout 1"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -136,7 +137,7 @@ def _seen(attempt: HandshakeAttempt) -> str:
     quoted = [f"{n}: {v}" for n in ("Server", "Location", "WWW-Authenticate", "Retry-After")
               if (v := attempt.header(n))]
     text = f"answered '{attempt.status_line}'" + (f" ({'; '.join(quoted)})" if quoted else "")
-    body = " ".join(attempt.body_start.split())[:200]
+    body = " ".join(re.sub(r"<[^>]*>", " ", attempt.body_start).split())[:200]  # text of HTML
     if body:
         text += f", body: '{body}'"
     if attempt.outcome == "invalid" and attempt.error:
