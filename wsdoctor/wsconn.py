@@ -320,7 +320,9 @@ async def upgrade(
         )
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         attempt.failed_step = "tls" if attempt.connect_s is not None else "tcp"
-        attempt.error = str(exc) or type(exc).__name__
+        attempt.error = str(exc) or (
+            "connection reset by the server" if isinstance(exc, ConnectionResetError)
+            else type(exc).__name__)
         if isinstance(exc, TimeoutError):
             attempt.error = f"no {'TLS handshake' if attempt.connect_s else 'TCP connect'} " \
                 f"within {settings.timeout:g} s"

@@ -129,3 +129,17 @@ def test_plain_ws_to_the_tls_port_says_use_wss(healthy_nginx: Nginx, lab_ca_file
     first = report["findings"][0]
     assert first["code"] == "WSD-HANDSHAKE-WRONG-SCHEME"
     assert first["fix"]["summary"] == f"Use wss://{LAB_HOST}:{healthy_nginx.port}/ws."
+
+
+def test_wss_to_a_plain_port_says_use_ws(start_backend: Callable[..., Backend]) -> None:
+    """wss:// to a plain WebSocket server: TLS fails, a plain request is answered, so the
+    scheme is wrong (not a missing certificate)."""
+    backend = start_backend()
+    result = run_cli(f"wss://127.0.0.1:{backend.port}/ws", "--format", "json", "--timeout", "1")
+    report = json.loads(result.stdout)
+    first = report["findings"][0]
+    assert first["code"] == "WSD-HANDSHAKE-WRONG-SCHEME"
+    assert first["fix"]["summary"].startswith(f"Use ws://127.0.0.1:{backend.port}/ws")
+    attempt = check(report, "handshake")["observation"]["attempts"][0]
+    assert attempt["failed_step"] == "tls"
+    assert attempt["plain_http_answer"] == "HTTP/1.1 426 Upgrade Required"

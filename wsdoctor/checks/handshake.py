@@ -40,7 +40,7 @@ from wsdoctor.checks.handshake_advice import (  # re-exported: other checks' rul
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import Finding, Fix, Model, Resource
 from wsdoctor.settings import Settings, redact_header
-from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, upgrade
+from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable, upgrade
 
 Outcome = Literal[
     "upgraded", "refused", "invalid", "closed", "timeout", "garbage", "connect_failed"
@@ -76,6 +76,8 @@ class HandshakeAttempt(Model):
     """For ``connect_failed``: which step failed."""
     certificate_error: str | None = None
     """The certificate failed verification; the upgrade was then tried without verifying."""
+    plain_http_answer: str | None = None
+    """When TLS failed: the status line a plain HTTP request got from the same port."""
     connect_s: float | None = None
     tls_s: float | None = None
     upgrade_s: float | None = None
@@ -132,7 +134,8 @@ def _fields(pairs: list[tuple[str, str]], settings: Settings) -> list[HeaderFiel
 
 
 def record(attempt: UpgradeAttempt, port: int, settings: Settings,
-           certificate_error: str | None = None) -> HandshakeAttempt:
+           certificate_error: str | None = None,
+           plain_http_answer: str | None = None) -> HandshakeAttempt:
     """The report's view of an upgrade attempt, with secrets redacted."""
     step = attempt.failed_step if attempt.failed_step in ("tcp", "tls") else None
     return HandshakeAttempt(
@@ -148,6 +151,7 @@ def record(attempt: UpgradeAttempt, port: int, settings: Settings,
         error_type=attempt.error_type,
         failed_step=step,
         certificate_error=certificate_error,
+        plain_http_answer=plain_http_answer,
         connect_s=_round(attempt.connect_s),
         tls_s=_round(attempt.tls_s),
         upgrade_s=_round(attempt.upgrade_s),
@@ -171,7 +175,28 @@ async def attempt_upgrade(ctx: ProbeContext, address: str) -> HandshakeAttempt:
         attempt, conn = await upgrade(target, address, settings, verify=False)
     if conn is not None:
         await conn.close(wait=min(settings.timeout, 1.0))
-    return record(attempt, target.port, settings, certificate_error)
+    plain = None
+    if attempt.failed_step == "tls":
+        plain = await plain_http_status(address, target.port, target.host_header,
+                                        settings.timeout)
+    return record(attempt, target.port, settings, certificate_error, plain)
+
+
+async def plain_http_status(address: str, port: int, host: str, timeout: float) -> str | None:
+    """The status line a plain ``GET /`` gets on this port, or None: tells a port that speaks
+    plain HTTP (the URL should be ws://) from a TLS server that resets the handshake."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(address, port)
+            try:
+                writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                             .encode("latin-1"))
+                line = await reader.readline()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ValueError):
+        return None
+    return printable(line.rstrip(b"\r\n")) if line.startswith(b"HTTP/") else None
 
 
 async def probe_handshake(ctx: ProbeContext) -> HandshakeObservation:
@@ -265,6 +290,8 @@ def summarize_handshake(obs: Observation) -> str:
     if not done:
         first = obs.attempts[0]
         answer = first.status_line if first.outcome == "refused" else first.error
+        if first.outcome == "connect_failed":
+            answer = f"{first.failed_step or 'connection'} failed: {first.error}"
         if first.outcome == "invalid" and first.status_code == 101:
             answer = f"invalid 101: {first.error}"
         answer = answer or first.outcome

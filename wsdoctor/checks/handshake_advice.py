@@ -36,7 +36,8 @@ GATEWAY_TIMEOUT = Code("WSD-HANDSHAKE-GATEWAY-TIMEOUT", F,
                        "Gateway timeout (504): the backend did not answer the proxy in time")
 UPGRADE_IGNORED = Code("WSD-HANDSHAKE-UPGRADE-IGNORED", F,
                        "The upgrade was answered like a plain HTTP request")
-WRONG_SCHEME = Code("WSD-HANDSHAKE-WRONG-SCHEME", F, "Plain ws:// was sent to a TLS port")
+WRONG_SCHEME = Code("WSD-HANDSHAKE-WRONG-SCHEME", F,
+                    "The URL's scheme does not match the port (ws:// vs wss://)")
 REFUSED = Code("WSD-HANDSHAKE-REFUSED", F, "The upgrade was refused")
 NO_RESPONSE = Code("WSD-HANDSHAKE-NO-RESPONSE", F, "The connection closed without a response")
 TIMEOUT = Code("WSD-HANDSHAKE-TIMEOUT", F, "No response to the upgrade within the time limit")
@@ -93,6 +94,8 @@ def classify(attempt: HandshakeAttempt) -> Code | None:
         return None
     if attempt.outcome == "garbage":
         return WRONG_SCHEME if _looks_like_tls(attempt) else NOT_HTTP
+    if attempt.outcome == "connect_failed" and attempt.plain_http_answer:
+        return WRONG_SCHEME
     if attempt.outcome in _BY_OUTCOME:
         return _BY_OUTCOME[attempt.outcome]
     code = attempt.status_code
@@ -128,7 +131,8 @@ class Advice:
 def _seen(attempt: HandshakeAttempt) -> str:
     if attempt.outcome == "connect_failed":
         step = "TLS handshake" if attempt.failed_step == "tls" else "TCP connect"
-        return f"{step} failed: {attempt.error} ({attempt.error_type})"
+        kind = f" ({attempt.error_type})" if attempt.error_type not in (None, attempt.error) else ""
+        return f"{step} failed: {attempt.error}{kind}"
     if attempt.status_line is None or attempt.outcome in ("closed", "timeout"):
         text = attempt.error or attempt.outcome
         if attempt.status_line:
@@ -323,6 +327,12 @@ def _ignored(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[s
 
 def _wrong_scheme(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
     host = f"[{t.host}]" if ":" in t.host else t.host
+    if a.plain_http_answer:
+        port = "" if t.port == 80 else f":{t.port}"
+        return (f"The TLS handshake failed, and a plain HTTP request to the same port got "
+                f"'{a.plain_http_answer}': this port speaks plain HTTP, not TLS.",
+                Fix(summary=f"Use ws://{host}{port}{t.path}, or the port where TLS is served "
+                    "(usually 443)."))
     port = "" if t.port == 443 else f":{t.port}"
     return ("This port speaks TLS, but the request was sent in the clear.",
             Fix(summary=f"Use wss://{host}{port}{t.path}."))
