@@ -10,6 +10,7 @@ from wsdoctor.checks.messages import (
     LargeMessageResult,
     MessagesObservation,
     PingStats,
+    human_size,
     judge_messages,
     ping_stats,
     summarize_messages,
@@ -110,4 +111,10 @@ def test_summary_reads_like_a_checklist_line() -> None:
     """Echo, ping median and p95, the large message and the close code in one line."""
     obs = observed(large_message=LargeMessageResult(size=1048576, outcome="echoed"))
     assert summarize_messages(obs) == \
-        "echo ok, 5/5 pings median 1.0 ms (p95 1.0 ms), 1024 KiB echoed, closed 1000"
+        "echo ok, 5/5 pings median 1.0 ms (p95 1.0 ms), 1 MiB echoed, closed 1000"
+
+
+def test_sizes_read_naturally() -> None:
+    """Whole MiB and KiB are named so; other sizes in bytes or fractional KiB."""
+    assert [human_size(n) for n in (1 << 20, 65536, 1500, 100)] == \
+        ["1 MiB", "64 KiB", "1.5 KiB", "100 B"]

@@ -291,7 +291,8 @@ def summarize_handshake(obs: Observation) -> str:
         first = obs.attempts[0]
         answer = first.status_line if first.outcome == "refused" else first.error
         if first.outcome == "connect_failed":
-            answer = f"{first.failed_step or 'connection'} failed: {first.error}"
+            step = {"tls": "TLS handshake", "tcp": "TCP connect"}.get(first.failed_step or "")
+            answer = f"{step or 'connection'} failed: {first.error}"
         if first.outcome == "invalid" and first.status_code == 101:
             answer = f"invalid 101: {first.error}"
         answer = answer or first.outcome

@@ -254,6 +254,14 @@ async def _close(conn: WsConnection, timeout: float) -> ConnectionEnd:
                          reason=closed.reason, duration_s=took)
 
 
+def human_size(size: int) -> str:
+    """``1 MiB``, ``64 KiB``, ``1500 B``."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} B" if size < 1 << 10 else f"{size / (1 << 10):.1f} KiB"
+
+
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
 
@@ -323,7 +331,7 @@ def _judge_large(obs: MessagesObservation, where: Resource) -> Iterator[Finding]
     large = obs.large_message
     if large is None or large.outcome in ("echoed", "delivered"):
         return
-    size = f"{large.size} bytes"
+    size = human_size(large.size)
     if large.close_code == 1009:
         yield TOO_BIG.finding(
             "messages", f"{obs.endpoint}: a {size} binary message was refused with close 1009 "
@@ -354,11 +362,11 @@ def summarize_messages(obs: Observation) -> str:
     if obs.upgrade_outcome != "upgraded":
         return f"second upgrade failed: {obs.upgrade_error or obs.upgrade_outcome}"[:120]
     parts = ["echo ok" if obs.echoes else "no echo"]
-    if obs.pings is not None:
+    if obs.pings is not None and obs.pings.sent:
         parts.append(f"{obs.pings.answered}/{obs.pings.sent} pings median "
                      f"{_ms(obs.pings.median_s)} (p95 {_ms(obs.pings.p95_s)})")
     if obs.large_message is not None:
-        parts.append(f"{obs.large_message.size // 1024} KiB {obs.large_message.outcome}")
+        parts.append(f"{human_size(obs.large_message.size)} {obs.large_message.outcome}")
     if obs.end is not None:
         parts.append(f"closed {obs.end.code}" if obs.end.code else f"ended: {obs.end.ending}")
     return ", ".join(parts)
