@@ -1,6 +1,7 @@
 """Hostile servers on loopback: each answers a WebSocket upgrade in one broken way, so that
 tests (and the demo) can show that wsdoctor turns every one of them into a finding within
-its time limit instead of hanging or crashing.
+its time limit instead of hanging or crashing. :class:`CannedServer` answers with one fixed
+refusal (401, 403, 503...) the way a proxy would.
 
 Servers are plain asyncio servers; run them on a :class:`~wsdoctor.lab.backend.LabLoop` when
 the diagnosis runs on another loop (the CLI's ``asyncio.run``).
@@ -13,6 +14,7 @@ import contextlib
 import enum
 import socket
 import struct
+from collections.abc import Sequence
 
 #: Bytes that are not HTTP (what a misdirected SSH or a binary protocol port answers).
 GARBAGE = b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02\xff\xfe binary junk \x9c\x00" * 8
@@ -151,3 +153,44 @@ class HostileServer:
 async def start_hostile(hostility: Hostility, host: str = "127.0.0.1") -> HostileServer:
     """Start one hostile server and return it (``stop()`` it when done)."""
     return await HostileServer(hostility, host).start()
+
+
+class CannedServer:
+    """Answers every request with one fixed HTTP response (a proxy's refusal, recorded), then
+    closes: ``CannedServer(503, "Service Temporarily Unavailable", body=...)``."""
+
+    def __init__(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = (),
+                 body: bytes = b"", host: str = "127.0.0.1") -> None:
+        head = [f"HTTP/1.1 {status} {reason}", *(f"{n}: {v}" for n, v in headers),
+                f"Content-Length: {len(body)}", "Connection: close"]
+        self.response = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        self.host = host
+        self.port = 0
+        self.server: asyncio.Server | None = None
+
+    def url(self, path: str = "/ws") -> str:
+        """The ws:// URL that reaches this server."""
+        return f"ws://{self.host}:{self.port}{path}"
+
+    async def start(self) -> CannedServer:
+        """Listen on a free port."""
+        self.server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if await _read_head(reader):
+                writer.write(self.response)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
