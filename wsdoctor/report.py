@@ -12,14 +12,21 @@ from pydantic import Field
 from wsdoctor import __version__
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
 
 SCHEMA_VERSION: Literal[1] = 1
 
 ObservationUnion = Annotated[
-    DnsObservation | TcpObservation | HandshakeObservation | MessagesObservation,
+    DnsObservation
+    | TcpObservation
+    | TlsObservation
+    | HttpObservation
+    | HandshakeObservation
+    | MessagesObservation,
     Field(discriminator="check"),
 ]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from wsdoctor.checks import dns, handshake, messages, tcp
+from wsdoctor.checks import dns, handshake, http, messages, tcp, tls
 from wsdoctor.checks.base import Check, Code
 
 CHECKS: tuple[Check, ...] = (
     dns.CHECK,
     tcp.CHECK,
+    tls.CHECK,
+    http.CHECK,
     handshake.CHECK,
     messages.CHECK,
 )
