@@ -126,9 +126,9 @@ def test_plain_ws_to_the_tls_port_says_use_wss(healthy_nginx: Nginx, lab_ca_file
     status, report = diagnose(f"ws://{LAB_HOST}:{healthy_nginx.port}/ws", healthy_nginx.port,
                               lab_ca_file)
     assert status == 1
-    first = report["findings"][0]
-    assert first["code"] == "WSD-HANDSHAKE-WRONG-SCHEME"
-    assert first["fix"]["summary"] == f"Use wss://{LAB_HOST}:{healthy_nginx.port}/ws."
+    (own,) = [f for f in report["findings"] if f["check"] == "handshake"]
+    assert own["code"] == "WSD-HANDSHAKE-WRONG-SCHEME"
+    assert own["fix"]["summary"] == f"Use wss://{LAB_HOST}:{healthy_nginx.port}/ws."
 
 
 def test_wss_to_a_plain_port_says_use_ws(start_backend: Callable[..., Backend]) -> None:
@@ -137,9 +137,9 @@ def test_wss_to_a_plain_port_says_use_ws(start_backend: Callable[..., Backend]) 
     backend = start_backend()
     result = run_cli(f"wss://127.0.0.1:{backend.port}/ws", "--format", "json", "--timeout", "1")
     report = json.loads(result.stdout)
-    (own,) = [f for f in report["findings"] if f["check"] == "handshake"]
-    assert own["code"] == "WSD-HANDSHAKE-WRONG-SCHEME"
-    assert own["fix"]["summary"].startswith(f"Use ws://127.0.0.1:{backend.port}/ws")
+    first = report["findings"][0]  # the root cause comes before the tls check's symptom
+    assert first["code"] == "WSD-HANDSHAKE-WRONG-SCHEME"
+    assert first["fix"]["summary"].startswith(f"Use ws://127.0.0.1:{backend.port}/ws")
     attempt = check(report, "handshake")["observation"]["attempts"][0]
     assert attempt["failed_step"] == "tls"
     assert attempt["plain_http_answer"] == "HTTP/1.1 426 Upgrade Required"

@@ -224,3 +224,34 @@ def test_tls_reset_names_the_step_and_istio() -> None:
         "error_type": "ConnectionResetError"})
     (finding,) = judge(attempt)
     assert "TLS handshake failed" in finding.detail and "credentialName" in finding.detail
+
+
+def test_tls_failure_seen_by_the_tls_check_is_not_diagnosed_twice() -> None:
+    """When the tls check also failed on the address, the handshake finding points there."""
+    from wsdoctor.checks.tls import TlsAttempt, TlsObservation
+
+    attempt = answer(None, outcome="connect_failed").model_copy(update={
+        "failed_step": "tls", "error": "[Errno 104] Connection reset by peer"})
+    target = parse_target(URL)
+    obs = HandshakeObservation(url=URL, host_header=target.host_header, attempts=[attempt])
+    tls = TlsObservation(host=target.host, server_name=target.host, trust="system",
+                         alpn_offered=["http/1.1"], attempts=[
+                             TlsAttempt(address="203.0.113.7", port=443, outcome="reset")])
+    facts = handshake.Facts(target=target, settings=Settings(), now=datetime.now(UTC), results={
+        "tls": CheckResult(id="tls", status=CheckStatus.OK, observation=tls),
+        "handshake": CheckResult(id="handshake", status=CheckStatus.OK, observation=obs)})
+    (finding,) = judge_handshake(facts)
+    assert finding.code == "WSD-HANDSHAKE-CONNECT-FAILED"
+    assert "see the tls check's finding" in finding.detail and "Istio" not in finding.detail
+
+
+def test_plain_http_behind_a_failed_tls_explains_the_tls_symptom() -> None:
+    """A TLS port that answers plain HTTP: WRONG-SCHEME is the root cause of the tls finding."""
+    attempt = answer(None, outcome="connect_failed").model_copy(update={
+        "failed_step": "tls", "error": "connection reset by the server",
+        "plain_http_answer": "HTTP/1.1 400 Bad Request"})
+    (finding,) = judge(attempt)
+    assert finding.code == "WSD-HANDSHAKE-WRONG-SCHEME"
+    assert "WSD-TLS-HANDSHAKE-RESET" in finding.explains
+    assert finding.fix is not None
+    assert finding.fix.summary.startswith("Use ws://ws.example.com:443/chat")

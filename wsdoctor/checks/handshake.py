@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Literal
 
 from wsdoctor.checks.base import Check, Facts, Hop, Observation, ProbeContext, Skip, rule
@@ -38,9 +39,14 @@ from wsdoctor.checks.handshake_advice import (  # re-exported: other checks' rul
     classify,
 )
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.checks.tls import TlsObservation
+from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
 from wsdoctor.models import Finding, Fix, Model, Resource
 from wsdoctor.settings import Settings, redact_header
 from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable, upgrade
+
+#: tls findings that a wrong scheme explains.
+TLS_SYMPTOMS = (HANDSHAKE_RESET, NOT_TLS, HANDSHAKE_FAILED)
 
 Outcome = Literal[
     "upgraded", "refused", "invalid", "closed", "timeout", "garbage", "connect_failed"
@@ -222,6 +228,8 @@ def judge_handshake(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(HandshakeObservation)
     if obs is None:
         return
+    tls = facts.get(TlsObservation)
+    tls_failed = {a.address for a in tls.attempts if a.outcome != "completed"} if tls else set()
     groups: dict[tuple[str, int | None], list[HandshakeAttempt]] = {}
     for attempt in obs.attempts:
         code = classify(attempt)
@@ -233,6 +241,11 @@ def judge_handshake(facts: Facts) -> Iterator[Finding]:
         code = classify(first)
         assert code is not None
         advice = advise(code, first, obs, facts.target)
+        if code is CONNECT_FAILED and first.failed_step == "tls" and first.address in tls_failed:
+            # The tls check has the diagnosis of this handshake; do not repeat it here.
+            advice = replace(advice, cause="The upgrade cannot start without TLS: see the tls "
+                             "check's finding for this address.", fix=Fix(
+                                 summary="Fix the TLS handshake (tls check) first."))
         where = _where(members, total)
         share = "" if len(members) == total else f" ({len(members)} of {total} addresses)"
         yield code.finding(
@@ -243,6 +256,8 @@ def judge_handshake(facts: Facts) -> Iterator[Finding]:
             else Resource(kind="URL", name=obs.url),
             fix=advice.fix,
             title=advice.title,
+            # A TLS port that answers plain HTTP: the wrong scheme is why TLS failed.
+            explains=TLS_SYMPTOMS if code is WRONG_SCHEME and first.failed_step == "tls" else (),
         )
     yield from _judge_upgraded(facts, obs)
 
