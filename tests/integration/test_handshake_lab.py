@@ -29,13 +29,13 @@ def check(report: dict[str, Any], check_id: str) -> dict[str, Any]:
 
 
 def test_healthy_lab_passes_and_validates(healthy_nginx: Nginx, lab_ca_file: Path) -> None:
-    """Healthy nginx with TLS: exit 0, handshake and messages ok, JSON valid against the
+    """Healthy nginx with TLS: exit 0, tcp, tls, handshake and messages ok, JSON valid against the
     committed schema, with time to 101, deflate, echo, ping RTTs and close 1000 recorded."""
     status, report = diagnose(f"wss://{LAB_HOST}:{healthy_nginx.port}/ws", healthy_nginx.port,
                               lab_ca_file)
     assert status == 0, report["findings"]
     jsonschema.validate(report, SCHEMA)
-    for check_id in ("tcp", "handshake", "messages"):
+    for check_id in ("tcp", "tls", "handshake", "messages"):
         assert check(report, check_id)["status"] == "ok", check(report, check_id)
     attempt = check(report, "handshake")["observation"]["attempts"][0]
     assert attempt["outcome"] == "upgraded" and attempt["status_code"] == 101
