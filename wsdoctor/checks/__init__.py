@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from wsdoctor.checks import affinity, capture, dns, http, idle, keepalive, tcp, tls
+from wsdoctor.checks import (
+    affinity,
+    capture,
+    dns,
+    handshake,
+    http,
+    idle,
+    keepalive,
+    messages,
+    tcp,
+    tls,
+)
 from wsdoctor.checks.base import Check, Code
 
 CHECKS: tuple[Check, ...] = (
@@ -10,6 +21,8 @@ CHECKS: tuple[Check, ...] = (
     tcp.CHECK,
     tls.CHECK,
     http.CHECK,
+    handshake.CHECK,
+    messages.CHECK,
     idle.CHECK,
     keepalive.CHECK,
     capture.CHECK,
