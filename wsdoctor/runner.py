@@ -71,10 +71,11 @@ class SelectionError(ValueError):
 def select_checks(settings: Settings, checks: Sequence[Check] = CHECKS) -> list[Check]:
     """The checks to run: defaults (or ``only``) plus everything they need, minus ``skip``."""
     known = {c.id: c for c in checks}
-    for name in (*settings.only, *settings.skip):
+    for name in (*settings.only, *settings.skip, *settings.enable):
         if name not in known:
             raise SelectionError(f"unknown check {name!r}; choose from {', '.join(known)}")
     wanted = set(settings.only) if settings.only else {c.id for c in checks if c.default}
+    wanted |= set(settings.enable)
     pending = list(wanted)
     while pending:
         for need in known[pending.pop()].needs:

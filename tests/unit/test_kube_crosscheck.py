@@ -1,17 +1,19 @@
 """Cross-checks on plain data: cluster configuration held against what the network checks
-measured. The stand-in observations carry exactly the fields ``wsdoctor.kube.measured``
-reads from the network checks (status_code, leaf, idle_timeout_s, cookie_names)."""
+measured, given as the network checks' own observation types."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+from wsdoctor.checks.affinity import AffinityObservation
+from wsdoctor.checks.affinity_probe import CookieSeen
 from wsdoctor.checks.base import Facts
 from wsdoctor.checks.cluster import ClusterObservation, judge_cluster, judge_cross_checks
 from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation
+from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.tls import CertificateInfo, TlsAttempt, TlsObservation
 from wsdoctor.kube.manifests import load_manifests
 from wsdoctor.kube.observe import observe
@@ -41,6 +43,34 @@ def facts(url: str, **measured: Any) -> Facts:
     )
 
 
+def upgrade_answer(status: int) -> HandshakeObservation:
+    line = f"HTTP/1.1 {status} Bad Gateway"
+    return HandshakeObservation(
+        url="wss://down.example.com/",
+        host_header="down.example.com",
+        attempts=[
+            HandshakeAttempt(
+                address="127.0.0.1",
+                port=443,
+                outcome="refused",
+                status_code=status,
+                status_line=line,
+            )
+        ],
+    )
+
+
+def idle_closed_after(seconds: float) -> IdleObservation:
+    return IdleObservation(address="127.0.0.1", idle_max_s=600, open_s=seconds, timeout_s=seconds)
+
+
+def cookies_set(*names: str) -> AffinityObservation:
+    return AffinityObservation(
+        address="127.0.0.1",
+        cookies_upgrade=[CookieSeen(name=n, value="sha256:00000000 (32 chars)") for n in names],
+    )
+
+
 def codes(findings: list[Finding]) -> list[str]:
     return [f.code for f in findings]
 
@@ -48,14 +78,13 @@ def codes(findings: list[Finding]) -> list[str]:
 def test_upgrade_502_with_zero_ready_endpoints_names_the_service_as_root_cause() -> None:
     """Given a 502 on the upgrade and a Service with no ready endpoint, the finding says the
     502 comes from the missing endpoints of that Service."""
-    found = list(
-        judge_cluster(facts("wss://down.example.com/", handshake=SimpleNamespace(status_code=502)))
-    )
+    found = list(judge_cluster(facts("wss://down.example.com/", handshake=upgrade_answer(502))))
     finding = next(f for f in found if f.code == "WSD-K8S-NO-READY-ENDPOINTS")
     assert finding.detail.startswith(
         "The upgrade got HTTP 502 because there are no ready endpoints for Service down/down"
     )
     assert finding.evidence["upgrade_status"] == 502
+    assert "WSD-HANDSHAKE-BAD-GATEWAY" in finding.explains
 
 
 def test_root_cause_with_explains_is_ordered_before_the_symptom() -> None:
@@ -126,9 +155,7 @@ def test_default_certificate_is_explained_by_the_tls_configuration() -> None:
 def test_measured_idle_matching_a_configured_timeout_says_which_binds() -> None:
     """60 s measured behind ingress-nginx with proxy-send-timeout at its default: it binds."""
     found = list(
-        judge_cross_checks(
-            facts("wss://chat.example.com/ws", idle=SimpleNamespace(idle_timeout_s=60.2))
-        )
+        judge_cross_checks(facts("wss://chat.example.com/ws", idle=idle_closed_after(60.2)))
     )
     assert codes(found) == ["WSD-K8S-IDLE-BINDS"]
     assert "proxy-send-timeout" in found[0].detail
@@ -136,7 +163,7 @@ def test_measured_idle_matching_a_configured_timeout_says_which_binds() -> None:
 
 def test_measured_idle_shorter_than_everything_configured_is_outside_the_cluster() -> None:
     """100 s measured with every cluster timeout longer: something outside cuts it."""
-    obs = facts("wss://gw.example.com/", idle=SimpleNamespace(idle_timeout_s=100.0))
+    obs = facts("wss://gw.example.com/", idle=idle_closed_after(100.0))
     found = list(judge_cross_checks(obs))
     assert codes(found) == ["WSD-K8S-IDLE-OUTSIDE"]
     assert "Cloudflare" in found[0].detail
@@ -145,19 +172,15 @@ def test_measured_idle_shorter_than_everything_configured_is_outside_the_cluster
 def test_affinity_configured_but_no_cookie_and_the_reverse() -> None:
     """Cookie affinity with no cookie seen warns; a sticky cookie with no config informs."""
     url = "wss://chat.example.com/ws"
-    none_seen = list(judge_cross_checks(facts(url, affinity=SimpleNamespace(cookie_names=[]))))
+    none_seen = list(judge_cross_checks(facts(url, affinity=cookies_set())))
     assert codes(none_seen) == []  # the chat Ingress configures no affinity: nothing expected
-    seen = list(
-        judge_cross_checks(facts(url, affinity=SimpleNamespace(cookie_names=["INGRESSCOOKIE"])))
-    )
+    seen = list(judge_cross_checks(facts(url, affinity=cookies_set("INGRESSCOOKIE"))))
     assert codes(seen) == ["WSD-K8S-COOKIE-UNCONFIGURED"]
     sticky = "wss://down.example.com/"  # affinity: cookie on the down Ingress
-    missing = list(
-        judge_cross_checks(facts(sticky, affinity=SimpleNamespace(cookie_names=["sid"])))
-    )
+    missing = list(judge_cross_checks(facts(sticky, affinity=cookies_set("sid"))))
     assert codes(missing) == ["WSD-K8S-AFFINITY-NO-COOKIE"]
     assert "INGRESSCOOKIE" in missing[0].detail
-    ok = facts(sticky, affinity=SimpleNamespace(cookie_names=["INGRESSCOOKIE"]))
+    ok = facts(sticky, affinity=cookies_set("INGRESSCOOKIE"))
     assert list(judge_cross_checks(ok)) == []
 
 

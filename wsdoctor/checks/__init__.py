@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from wsdoctor.checks import cluster, dns, http, tcp, tls
+from wsdoctor.checks import (
+    affinity,
+    capture,
+    cluster,
+    dns,
+    handshake,
+    http,
+    idle,
+    keepalive,
+    messages,
+    tcp,
+    tls,
+)
 from wsdoctor.checks.base import Check, Code
 
 CHECKS: tuple[Check, ...] = (
@@ -10,6 +22,12 @@ CHECKS: tuple[Check, ...] = (
     tcp.CHECK,
     tls.CHECK,
     http.CHECK,
+    handshake.CHECK,
+    messages.CHECK,
+    idle.CHECK,
+    keepalive.CHECK,
+    capture.CHECK,
+    affinity.CHECK,
     cluster.CHECK,
 )
 

@@ -12,7 +12,7 @@ from pydantic import Field
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.kube import crosscheck, measured
 from wsdoctor.kube.affinity import AffinityConfig
-from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
+from wsdoctor.kube.rulebase import CHECK_ID, DEFAULT_EXPECT_IDLE, RuleOptions
 from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
 from wsdoctor.kube.rules_workloads import NO_READY_ENDPOINTS, no_ready_endpoints
 from wsdoctor.kube.snapshot import ClusterSnapshot, PermissionGap
@@ -174,7 +174,7 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(ClusterObservation)
     if obs is None:
         return
-    options = RuleOptions(expect_idle=facts.settings.expect_idle)
+    options = RuleOptions(expect_idle=facts.settings.expect_idle or DEFAULT_EXPECT_IDLE)
     status = measured.upgrade_status(facts)
     for finding in judge_snapshot(obs.snapshot, options):
         if finding.code == NO_READY_ENDPOINTS.code and status in (502, 503, 504):
@@ -188,7 +188,7 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
                     for k, v in finding.evidence.items()
                     if isinstance(v, int)
                 }
-                finding = no_ready_endpoints(svc, counts, explains=measured.symptom_codes(facts))
+                finding = no_ready_endpoints(svc, counts, explains=measured.symptom_codes())
                 finding = finding.model_copy(
                     update={
                         "detail": f"The upgrade got HTTP {status} because there are "

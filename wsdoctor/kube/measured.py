@@ -1,43 +1,25 @@
-"""What the cross-checks read from the network checks' observations, in one place.
-
-The network checks publish their own observation types: ``tls`` and ``http`` are read through
-their types; ``handshake`` (``status_code``), ``idle`` (``idle_timeout_s``) and ``affinity``
-(``cookie_names``) through those field names until their types are registered. A renamed
-field breaks here (and in tests/unit/test_kube_crosscheck.py), nowhere else.
-"""
+"""What the cross-checks read from the network checks' observations, in one place: the
+upgrade's status (``handshake``, else ``http``), the served leaf certificate (``tls``), the
+measured idle timeout (``idle``) and the cookies set (``affinity``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from wsdoctor.checks.base import Code, Facts
-from wsdoctor.models import CheckStatus, Status
-
-
-def _observation(facts: Facts, check_id: str) -> Any:
-    result = facts.results.get(check_id)
-    if result is None or result.status in (CheckStatus.SKIPPED, CheckStatus.ERROR):
-        return None
-    return result.observation
-
-
-def _attr(obj: Any, *path: str) -> Any:
-    for name in path:
-        if obj is None:
-            return None
-        obj = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-    return obj
 
 
 def upgrade_status(facts: Facts) -> int | None:
-    """HTTP status the upgrade request got (``handshake`` observation ``status_code``), else a
-    gateway error (502/503/504) the plain GET of the URL got (``http`` observation)."""
+    """The gateway error (502/503/504) the upgrade got from any address (``handshake``), else
+    the one the plain GET of the URL got (``http``); None when neither saw one."""
+    from wsdoctor.checks.handshake import HandshakeObservation
     from wsdoctor.checks.http import HttpObservation
 
-    status = _attr(_observation(facts, "handshake"), "status_code")
-    if isinstance(status, int):
-        return status
+    handshake = facts.get(HandshakeObservation)
+    if handshake is not None:
+        for attempt in handshake.attempts:
+            if attempt.status_code in (502, 503, 504):
+                return attempt.status_code
     http = facts.get(HttpObservation)
     if http is not None:
         for exchange in http.target_exchanges:
@@ -46,17 +28,11 @@ def upgrade_status(facts: Facts) -> int | None:
     return None
 
 
-def symptom_codes(facts: Facts) -> tuple[Code, ...]:
-    """The failing codes of the handshake/http checks: what a missing backend explains."""
-    from wsdoctor.checks import CHECKS
+def symptom_codes() -> tuple[Code, ...]:
+    """The handshake's gateway-error codes: what a backend without ready endpoints explains."""
+    from wsdoctor.checks.handshake_advice import BAD_GATEWAY, GATEWAY_TIMEOUT, UNAVAILABLE
 
-    return tuple(
-        code
-        for check in CHECKS
-        if check.id in ("handshake", "http")
-        for code in check.codes
-        if code.status is Status.FAIL
-    )
+    return (BAD_GATEWAY, UNAVAILABLE, GATEWAY_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -86,17 +62,24 @@ def served_certificate(facts: Facts) -> ServedCertificate | None:
 
 
 def measured_idle(facts: Facts) -> float | None:
-    """Seconds of silence after which the connection was closed (``idle`` observation
-    ``idle_timeout_s``; None when it stayed open)."""
-    value = _attr(_observation(facts, "idle"), "idle_timeout_s")
-    return float(value) if isinstance(value, int | float) else None
+    """Seconds of silence after which the connection was closed (None: it stayed open, or
+    the idle check did not run)."""
+    from wsdoctor.checks.idle import IdleObservation
+
+    idle = facts.get(IdleObservation)
+    return idle.timeout_s if idle is not None else None
 
 
 def cookies_seen(facts: Facts) -> list[str] | None:
-    """Names of the cookies set on the upgrade responses (``affinity`` observation
-    ``cookie_names``); None when the affinity check did not run."""
-    obs = _observation(facts, "affinity")
+    """Names of the cookies the upgrade and the plain GET set; None when the affinity check
+    did not run."""
+    from wsdoctor.checks.affinity import AffinityObservation
+
+    obs = facts.get(AffinityObservation)
     if obs is None:
         return None
-    names = _attr(obs, "cookie_names")
-    return [str(n) for n in names or []]
+    names: list[str] = []
+    for cookie in [*obs.cookies_upgrade, *obs.cookies_http]:
+        if cookie.name not in names:
+            names.append(cookie.name)
+    return names
