@@ -75,3 +75,42 @@ def test_controller_images_are_recognised_without_false_friends() -> None:
     assert image_controller("quay.io/jcmoraisjr/haproxy-ingress:v0.15", {}) == "haproxy-ingress"
     assert image_controller("docker.io/istio/proxyv2:1.24", {"istio": "ingressgateway"}) == "istio"
     assert image_controller("docker.io/istio/proxyv2:1.24", {"app": "chat"}) is None
+
+
+def test_host_and_path_matching_follow_kubernetes_and_traefik() -> None:
+    """Wildcards cover one label; Prefix matches by path element; HostRegexp is a regex."""
+    from wsdoctor.kube.discover import _traefik_regexp, host_matches, path_matches
+
+    assert host_matches("*.example.com", "chat.example.com")
+    assert not host_matches("*.example.com", "a.chat.example.com")
+    assert not host_matches("*.example.com", "example.com")
+    assert path_matches("Prefix", "/ws", "/ws/room") and not path_matches("Prefix", "/ws", "/wsx")
+    assert path_matches("Exact", "/ws", "/ws") and not path_matches("Exact", "/ws", "/ws/")
+    assert host_matches(_traefik_regexp(r"^.+\.example\.com$"), "chat.example.com")
+    assert host_matches(_traefik_regexp("{sub:[a-z]+}.example.com"), "chat.example.com")
+    assert not host_matches(_traefik_regexp("{sub:[a-z]+}.example.com"), "chat.example.org")
+
+
+def test_ingressroute_with_host_regexp_is_not_a_catch_all() -> None:
+    """An IngressRoute matching HostRegexp serves its hosts only, not every host."""
+    from wsdoctor.kube.discover import routes_for
+    from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
+
+    route = KubeObject.from_dict(
+        {
+            "apiVersion": "traefik.io/v1alpha1",
+            "kind": "IngressRoute",
+            "metadata": {"name": "r", "namespace": "a"},
+            "spec": {
+                "routes": [
+                    {
+                        "match": r"HostRegexp(`^.+\.example\.com$`) && PathPrefix(`/ws`)",
+                        "services": [{"name": "s", "port": 80}],
+                    }
+                ]
+            },
+        }
+    )
+    snap = ClusterSnapshot(source="manifests", objects=[route])
+    assert [r.name for r in routes_for(snap, "chat.example.com", "/ws")] == ["r"]
+    assert routes_for(snap, "chat.example.org", "/ws") == []

@@ -64,6 +64,11 @@ class RouteRule(Model):
 
 def host_matches(pattern: str, host: str) -> bool:
     """Kubernetes host matching: exact, or ``*.example.com`` covering exactly one label."""
+    if pattern.startswith("~"):  # a regular expression (Traefik HostRegexp)
+        try:
+            return re.fullmatch(pattern[1:], host.rstrip("."), re.IGNORECASE) is not None
+        except re.error:
+            return False
     pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
     if pattern in ("", "*"):
         return True
@@ -227,6 +232,17 @@ def _httproute_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRu
 
 
 _TRAEFIK_HOST = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
+_TRAEFIK_HOST_REGEXP = re.compile(r"HostRegexp\(\s*`([^`]*)`")
+
+
+def _traefik_regexp(expr: str) -> str:
+    """``~regex`` for host_matches: v3 takes a Go regex; v2 ``{name:re}``/``{name}`` forms are
+    rewritten to groups."""
+    expr = re.sub(r"\{[^}:]+:([^}]+)\}", r"(\1)", expr)
+    expr = re.sub(r"\{[^}]+\}", r"[^.]+", expr)
+    return "~" + expr.removeprefix("^").removesuffix("$")
+
+
 _TRAEFIK_PATH = re.compile(r"(PathPrefix|Path)\(\s*`([^`]*)`")
 
 
@@ -237,6 +253,7 @@ def _ingressroute_rules(obj: KubeObject) -> Iterator[RouteRule]:
         hosts = [
             h for group in _TRAEFIK_HOST.findall(match) for h in re.findall(r"`([^`]*)`", group)
         ]
+        hosts += [_traefik_regexp(expr) for expr in _TRAEFIK_HOST_REGEXP.findall(match)]
         paths = _TRAEFIK_PATH.findall(match) or [("PathPrefix", "/")]
         backends = [
             Backend(
