@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from wsdoctor.kube.client import KINDS
+from wsdoctor.kube.kinds import KINDS
 
 RBAC = Path(__file__).resolve().parent.parent.parent / "docs" / "rbac.yaml"
 

@@ -64,7 +64,7 @@ def test_every_configuration_code_has_a_case() -> None:
 
 def test_controller_images_are_recognised_without_false_friends() -> None:
     """Controller images are told apart from look-alikes (Istio sidecars, traefik/whoami)."""
-    from wsdoctor.kube.discover import image_controller
+    from wsdoctor.kube.backends import image_controller
 
     assert image_controller("registry.k8s.io/ingress-nginx/controller:v1.12.0@sha256:ab", {}) == (
         "ingress-nginx"

@@ -115,7 +115,8 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
 
 async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> ClusterObservation:
     """Read, match the target, and (when asked) read the route's TLS Secrets."""
-    from wsdoctor.kube.client import ROUTE_KINDS, read_cluster
+    from wsdoctor.kube.client import read_cluster
+    from wsdoctor.kube.kinds import ROUTE_KINDS
     from wsdoctor.kube.observe import observe
 
     settings = ctx.settings

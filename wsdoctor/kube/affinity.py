@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from wsdoctor.checks.base import Code
-from wsdoctor.kube import discover
+from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
 from wsdoctor.kube.snapshot import ClusterSnapshot
@@ -110,7 +110,7 @@ def rules_for_affinity(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[
             continue
         replicas = sum(
             int(o.spec.get("replicas", 1))
-            for o, _, _ in discover.selected_templates(
+            for o, _, _ in backends.selected_templates(
                 snap, svc.namespace, svc.spec.get("selector") or {}
             )
             if o.kind in ("Deployment", "StatefulSet")

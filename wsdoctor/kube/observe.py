@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wsdoctor.kube import discover
+from wsdoctor.kube import backends, discover
 from wsdoctor.kube.affinity import configured_affinity
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.relevant import relevant_snapshot
@@ -30,26 +30,26 @@ def observe(
     subset, routes = relevant_snapshot(snap, target.host, target.path)
     summaries = []
     for route in routes:
-        backends = []
+        rows = []
         for backend in route.backends:
             svc = subset.find("Service", backend.namespace, backend.service)
-            port = discover.service_port(svc, backend.port) if svc is not None else None
-            slices = discover.endpoint_slices(subset, backend.namespace, backend.service)
+            port = backends.service_port(svc, backend.port) if svc is not None else None
+            slices = backends.endpoint_slices(subset, backend.namespace, backend.service)
             pods = [
                 o.name
-                for o, _, _ in discover.selected_templates(
+                for o, _, _ in backends.selected_templates(
                     subset, backend.namespace, (svc.spec.get("selector") or {}) if svc else {}
                 )
                 if o.kind == "Pod"
             ]
-            backends.append(
+            rows.append(
                 BackendSummary(
                     service=f"{backend.namespace}/{backend.service}",
                     port=backend.port,
                     target_port=(port or {}).get("targetPort"),
                     app_protocol=(port or {}).get("appProtocol"),
                     exists=svc is not None,
-                    endpoints=discover.endpoint_counts(slices),
+                    endpoints=backends.endpoint_counts(slices),
                     pods=pods,
                 )
             )
@@ -63,7 +63,7 @@ def observe(
                 hosts=route.hosts,
                 path=route.path,
                 path_type=route.path_type,
-                backends=backends,
+                backends=rows,
             )
         )
     best = routes[0] if routes else None
@@ -72,7 +72,7 @@ def observe(
         context=context,
         routes=summaries,
         controller=best.controller if best else None,
-        lb_addresses=discover.lb_addresses(discover.load_balancer_services(subset, best.controller))
+        lb_addresses=backends.lb_addresses(backends.load_balancer_services(subset, best.controller))
         if best
         else [],
         timeouts=path_timeouts(subset, best) if best else [],

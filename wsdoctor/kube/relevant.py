@@ -4,7 +4,7 @@ objects around them. Live rules judge only this part."""
 
 from __future__ import annotations
 
-from wsdoctor.kube import discover
+from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.kube.timeouts import destination_rules_for
@@ -59,7 +59,7 @@ def relevant_snapshot(
             namespaces.add(backend.namespace)
             svc = snap.find("Service", backend.namespace, backend.service)
             add(svc)
-            for slice_ in discover.endpoint_slices(snap, backend.namespace, backend.service):
+            for slice_ in backends.endpoint_slices(snap, backend.namespace, backend.service):
                 add(slice_)
             for dr in destination_rules_for(snap, backend.namespace, backend.service):
                 add(dr)
@@ -70,7 +70,7 @@ def relevant_snapshot(
                     for bc in snap.of_kind("BackendConfig"):
                         if bc.namespace == svc.namespace and bc.name in svc.annotations[key]:
                             add(bc)
-            templates = discover.selected_templates(
+            templates = backends.selected_templates(
                 snap, svc.namespace, svc.spec.get("selector") or {}
             )
             for owner, tpl, _ in templates:
@@ -86,17 +86,17 @@ def relevant_snapshot(
                         )
                         or (
                             other.kind == "PodDisruptionBudget"
-                            and discover.selector_matches(other.spec.get("selector") or {}, labels)
+                            and backends.selector_matches(other.spec.get("selector") or {}, labels)
                         )
                         or (
                             other.kind == "NetworkPolicy"
-                            and discover.selector_matches(
+                            and backends.selector_matches(
                                 other.spec.get("podSelector") or {}, labels
                             )
                         )
                         or (
                             other.kind == "Server"
-                            and discover.selector_matches(
+                            and backends.selector_matches(
                                 other.spec.get("podSelector") or {}, labels
                             )
                         )
@@ -107,11 +107,11 @@ def relevant_snapshot(
                     ):
                         add(other)
     for controller in controllers:
-        for owner in discover.controller_workloads(snap, controller):
+        for owner in backends.controller_workloads(snap, controller):
             add(owner)
-        for ns, name in discover.controller_configmaps(snap, controller):
+        for ns, name in backends.controller_configmaps(snap, controller):
             add(snap.find("ConfigMap", ns, name))
-        for svc in discover.load_balancer_services(snap, controller):
+        for svc in backends.load_balancer_services(snap, controller):
             add(svc)
     for ns in namespaces:
         add(snap.find("Namespace", None, ns))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from wsdoctor.checks.base import Code
-from wsdoctor.kube import discover
+from wsdoctor.kube import backends, discover
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds, parse_haproxy_time
 from wsdoctor.kube.snapshot import ClusterSnapshot, annotation_field
 from wsdoctor.kube.timeouts import haproxy_tunnel
@@ -99,7 +99,7 @@ def _is_haproxy_configmap(snap: ClusterSnapshot, namespace: str | None, name: st
         any(
             (ns, n) == (namespace, name)
             for controller in ("haproxytech", "haproxy-ingress")
-            for ns, n in discover.controller_configmaps(snap, controller)
+            for ns, n in backends.controller_configmaps(snap, controller)
         )
         or "haproxy" in name
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from wsdoctor.checks.base import Code
-from wsdoctor.kube import discover
+from wsdoctor.kube import backends, discover
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds, parse_unitless_seconds
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, annotation_field, field_path
 from wsdoctor.kube.timeouts import NGINX, nginx_configmap, nginx_timeout
@@ -266,7 +266,7 @@ def _features(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
 
 def _configmaps(snap: ClusterSnapshot, in_use: bool) -> Iterator[Finding]:
     read = nginx_configmap(snap)
-    named = discover.controller_configmaps(snap, "ingress-nginx")
+    named = backends.controller_configmaps(snap, "ingress-nginx")
     for cm in snap.of_kind("ConfigMap"):
         looks_nginx = any(k in cm.data for k in _NGINX_KEYS) or "ingress-nginx" in cm.name
         if not looks_nginx and cm is not read:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from wsdoctor.checks.base import Code
-from wsdoctor.kube import discover
+from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import Backend, RouteRule
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
@@ -97,7 +97,7 @@ def rules_for_backends(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[
                     fix=Fix(summary="Fix the Service name in the route, or create the Service."),
                 )
             continue
-        port = discover.service_port(svc, backend.port)
+        port = backends.service_port(svc, backend.port)
         if port is None and backend.port is not None:
             have = ", ".join(
                 str(p.get("name") or p.get("port")) for p in svc.spec.get("ports") or []
@@ -127,9 +127,9 @@ def _service_rules(
     snap: ClusterSnapshot, svc: KubeObject, options: RuleOptions
 ) -> Iterator[Finding]:
     selector = svc.spec.get("selector") or {}
-    templates = discover.selected_templates(snap, svc.namespace, selector)
+    templates = backends.selected_templates(snap, svc.namespace, selector)
     workloads = [t for t in templates if t[0].kind != "Pod"] or templates
-    if selector and not templates and any(snap.knows(k) for k in discover.WORKLOAD_KINDS):
+    if selector and not templates and any(snap.knows(k) for k in backends.WORKLOAD_KINDS):
         yield SELECTOR_NO_PODS.finding(
             CHECK_ID,
             f"{svc.ref} selects {selector}, and no Pod or workload in {svc.namespace} has "
@@ -153,8 +153,8 @@ def _service_rules(
                     fix=Fix(summary="Name the container port, or target its number."),
                 )
     if snap.knows("EndpointSlice"):
-        counts = discover.endpoint_counts(
-            discover.endpoint_slices(snap, svc.namespace or "", svc.name)
+        counts = backends.endpoint_counts(
+            backends.endpoint_slices(snap, svc.namespace or "", svc.name)
         )
         if counts["ready"] == 0:
             yield no_ready_endpoints(svc, counts)
@@ -283,7 +283,7 @@ def _pdb(
     pdbs = [p for p in snap.of_kind("PodDisruptionBudget") if p.namespace == svc.namespace]
     for owner, tpl, _ in workloads:
         if not any(
-            discover.selector_matches(p.spec.get("selector") or {}, _labels(tpl)) for p in pdbs
+            backends.selector_matches(p.spec.get("selector") or {}, _labels(tpl)) for p in pdbs
         ):
             yield NO_PDB.finding(
                 CHECK_ID,
@@ -313,7 +313,7 @@ def _netpol(
         selected = [
             o
             for o, tpl, _ in workloads
-            if discover.selector_matches(pol.spec.get("podSelector") or {}, _labels(tpl))
+            if backends.selector_matches(pol.spec.get("podSelector") or {}, _labels(tpl))
         ]
         if not selected:
             continue
@@ -349,7 +349,7 @@ def _netpol(
 def rules_for_pods(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
     """Live only: restarting backend pods (crash loops cut every WebSocket they hold)."""
     for svc in backend_services(snap):
-        for owner, _, _ in discover.selected_templates(
+        for owner, _, _ in backends.selected_templates(
             snap, svc.namespace, svc.spec.get("selector") or {}
         ):
             if owner.kind != "Pod":

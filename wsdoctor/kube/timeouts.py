@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from wsdoctor.kube import discover
+from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.rulebase import parse_go_duration, parse_haproxy_time, parse_unitless_seconds
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, annotation_field, field_path
@@ -41,7 +41,7 @@ class ConfiguredTimeout(Model):
 
 def nginx_configmap(snap: ClusterSnapshot) -> KubeObject | None:
     """The ConfigMap the ingress-nginx controller reads (its ``--configmap`` flag)."""
-    for ns, name in discover.controller_configmaps(snap, "ingress-nginx"):
+    for ns, name in backends.controller_configmaps(snap, "ingress-nginx"):
         found = snap.find("ConfigMap", ns, name)
         if found is not None:
             return found
@@ -97,7 +97,7 @@ def haproxy_tunnel(snap: ClusterSnapshot, controller: str, route: KubeObject) ->
                     annotation_field("haproxy-ingress.github.io/timeout-tunnel")
                 ),
             )
-    for ns, name in discover.controller_configmaps(snap, controller):
+    for ns, name in backends.controller_configmaps(snap, controller):
         cm = snap.find("ConfigMap", ns, name)
         if cm is not None and key in cm.data:
             value = parse_haproxy_time(cm.data[key])
@@ -199,7 +199,7 @@ def path_timeouts(snap: ClusterSnapshot, route: RouteRule) -> list[ConfiguredTim
     if obj is None:
         return []
     found: list[ConfiguredTimeout] = []
-    for svc in discover.load_balancer_services(snap, route.controller):
+    for svc in backends.load_balancer_services(snap, route.controller):
         found.extend(lb_service_timeouts(svc))
     if route.controller == "aws-alb":
         found.append(alb_idle(obj))
