@@ -323,3 +323,15 @@ def test_namespace_run_still_finds_the_controller_elsewhere(
     timeouts = {t.setting: t.seconds for t in obs.timeouts}
     assert timeouts["proxy-read-timeout"] == 120
     assert obs.lb_addresses == ["127.0.0.1"]
+
+
+def test_unreachable_api_server_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    """A kubeconfig pointing at a closed port skips the check, naming the server."""
+    api = FakeKubeAPI()
+    with serve(api) as running:
+        kubeconfig = running.kubeconfig(tmp_path / "kc")
+        url = running.url
+    settings = Settings(kubeconfig=str(kubeconfig), timeout=1.0)
+    check = diagnose_cluster(settings, "wss://chat.example.com/ws").check("cluster")
+    assert check is not None and check.status is CheckStatus.SKIPPED, check
+    assert check.reason is not None and f"cannot reach {url}" in check.reason

@@ -103,6 +103,8 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
         ctx.progress(f"reading cluster {access.context}", 0.1)
         return await _discover(ctx, access, start)
     except ApiError as exc:
+        if exc.status == 0:
+            raise Skip(f"context {access.context}: {exc.message}") from None
         if exc.status != 401:
             raise
         raise Skip(

@@ -30,6 +30,7 @@ def _get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None =
 
     Works with both generations of the client: ``param_serialize`` + ``call_api`` (v34+) and
     the older ``call_api(path, method, ...)``."""
+    import urllib3
     from kubernetes.client.exceptions import ApiException
 
     api = access.api_client
@@ -62,6 +63,9 @@ def _get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None =
             status, data = int(response.status), response.data
     except ApiException as exc:
         status, data = int(exc.status or 0), (exc.body or exc.reason or "")
+    except urllib3.exceptions.HTTPError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ApiError(0, f"cannot reach {api.configuration.host}: {reason}") from None
     if not 200 <= status <= 299:
         message = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
         try:
