@@ -37,7 +37,15 @@ NO_ROUTES = (Rule(resources=("pods", "services")),)
 @pytest.fixture(scope="module")
 def fake_cluster() -> Iterator[RunningAPI]:
     api = FakeKubeAPI(
-        tokens={"admin-token": (Rule(),), "no-slices": NO_SLICES, "no-routes": NO_ROUTES}
+        tokens={
+            "admin-token": (Rule(),),
+            "no-slices": NO_SLICES,
+            "no-routes": NO_ROUTES,
+            "chat-only": (
+                Rule(namespaces=("chat", "ingress-nginx")),
+                Rule(resources=("ingressclasses",)),
+            ),
+        }
     )
     api.load(*sorted(CLUSTER.glob("*.yaml")))
     with serve(api) as running:
@@ -335,3 +343,18 @@ def test_unreachable_api_server_is_skipped_with_the_reason(tmp_path: Path) -> No
     check = diagnose_cluster(settings, "wss://chat.example.com/ws").check("cluster")
     assert check is not None and check.status is CheckStatus.SKIPPED, check
     assert check.reason is not None and f"cannot reach {url}" in check.reason
+
+
+def test_namespaced_role_reads_the_context_namespace(
+    fake_cluster: RunningAPI, tmp_path: Path
+) -> None:
+    """A Role for one namespace only: cluster-wide lists are forbidden, the context's namespace
+    is read instead, the route is found and the gap says what was read."""
+    kubeconfig = fake_cluster.kubeconfig(tmp_path / "kc", token="chat-only", namespace="chat")
+    report = diagnose_cluster(Settings(kubeconfig=str(kubeconfig)), "wss://chat.example.com/ws")
+    obs = observation(report)
+    assert obs.routes[0].name == "chat" and obs.routes[0].backends[0].endpoints["ready"] == 2
+    gap = next(
+        g for g in obs.snapshot.permission_gaps if g.resource == "ingresses.networking.k8s.io"
+    )
+    assert gap.namespace is None and "only namespace chat was read" in gap.affects

@@ -83,6 +83,8 @@ class _Listing:
     namespace: str | None
     objects: list[KubeObject]
     gap: PermissionGap | None = None
+    read: bool = True
+    """Whether the kind was read (in full, or in the context's namespace after a 403)."""
 
 
 class ClusterReader:
@@ -121,11 +123,14 @@ class ClusterReader:
         if kind.namespaced and namespace is None:
             try:
                 objs = await self._list(kind, version, fallback)
-                return _Listing(kind, version, fallback, objs, gap)
+                partial = gap.model_copy(
+                    update={"affects": f"{kind.affects}; only namespace {fallback} was read"}
+                )
+                return _Listing(kind, version, fallback, objs, partial, read=True)
             except ApiError as exc:
                 if exc.status not in (403, 404):
                     raise
-        return _Listing(kind, version, namespace, [], gap)
+        return _Listing(kind, version, namespace, [], gap, read=False)
 
     async def _list(
         self, kind: Kind, version: str, namespace: str | None, label_selector: str | None = None
@@ -223,7 +228,7 @@ class ClusterReader:
         seen = {(o.kind, o.namespace, o.name) for o in objects}
         objects += [o for o in controllers.objects if (o.kind, o.namespace, o.name) not in seen]
         gaps = [listing.gap for listing in [*listings, controllers] if listing.gap is not None]
-        listed = sorted({listing.kind.kind for listing in listings if listing.gap is None})
+        listed = sorted({listing.kind.kind for listing in listings if listing.read})
         partial = ClusterSnapshot(source="cluster", objects=objects, listed_kinds=listed)
         from wsdoctor.kube import backends
 
