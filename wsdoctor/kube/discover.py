@@ -28,6 +28,7 @@ CONTROLLER_NAMES = {
     "istio.io/gateway-controller": "istio",
     "gateway.envoyproxy.io/gatewayclass-controller": "envoy-gateway",
     "ingress.k8s.aws/alb": "aws-alb",
+    "networking.gke.io/ingress-gce": "gce",
 }
 
 
@@ -113,6 +114,7 @@ def ingress_controller(snap: ClusterSnapshot, obj: KubeObject) -> tuple[str, str
             ("haproxy", "haproxytech"),
             ("istio", "istio"),
             ("alb", "aws-alb"),
+            ("gce", "gce"),
         ):
             if word in cls:
                 return controller, cls

@@ -74,7 +74,7 @@ def rules_for_gateway_api(snap: ClusterSnapshot, options: RuleOptions) -> Iterat
             if key in seen or timeout.seconds >= options.expect_idle:
                 continue
             seen.add(key)
-            if timeout.default and timeout.component != "AWS ALB":
+            if timeout.default and timeout.component not in ("AWS ALB", "GCP backend service"):
                 continue
             if timeout.component.startswith("Gateway API"):
                 code, summary = (
@@ -93,7 +93,8 @@ def rules_for_gateway_api(snap: ClusterSnapshot, options: RuleOptions) -> Iterat
             yield code.finding(
                 CHECK_ID,
                 f"{timeout.resource}: {timeout.component} {timeout.setting} is "
-                f"{human_seconds(timeout.seconds)} ({timeout.scope}); WebSockets through "
+                f"{human_seconds(timeout.seconds)} ({'its default, ' if timeout.default else ''}"
+                f"{timeout.scope}); WebSockets through "
                 f"{rule.kind} {rule.namespace}/{rule.name} are closed "
                 + (
                     "after that long even with traffic."
@@ -121,6 +122,7 @@ _LB_SNIPPETS = {
     'service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout: "30"\n',
     "DigitalOcean LB": "metadata:\n  annotations:\n    "
     'service.beta.kubernetes.io/do-loadbalancer-http-idle-timeout-seconds: "3600"\n',
-    "GCP backend service": "apiVersion: cloud.google.com/v1\nkind: BackendConfig\nspec:\n  "
-    "timeoutSec: 86400\n",
+    "GCP backend service": "apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata:\n"
+    "  name: websocket\nspec:\n  timeoutSec: 86400\n---\n# on the Service\nmetadata:\n"
+    '  annotations:\n    cloud.google.com/backend-config: \'{"default": "websocket"}\'\n',
 }

@@ -229,6 +229,19 @@ def path_timeouts(snap: ClusterSnapshot, route: RouteRule) -> list[ConfiguredTim
             bc = backend_config_timeout(snap, backend_svc)
             if bc is not None:
                 found.append(bc)
+            elif route.controller == "gce":
+                found.append(
+                    ConfiguredTimeout(
+                        component="GCP backend service",
+                        setting="timeoutSec",
+                        seconds=30,
+                        scope="lifetime",
+                        default=True,
+                        resource=backend_svc.resource(
+                            f'metadata.annotations["{BACKEND_CONFIG[0]}"]'
+                        ),
+                    )
+                )
         for dr in destination_rules_for(snap, backend.namespace, backend.service):
             tcp = ((dr.spec.get("trafficPolicy") or {}).get("connectionPool") or {}).get("tcp")
             seconds = parse_go_duration(str((tcp or {}).get("idleTimeout", "")))
