@@ -154,7 +154,12 @@ def _timeouts(snap: ClusterSnapshot, ing: KubeObject, options: RuleOptions) -> I
     for key in ("proxy-read-timeout", "proxy-send-timeout"):
         effective = nginx_timeout(snap, ing, key)
         if effective.seconds < options.expect_idle:
-            origin = "its default" if effective.default else f"{effective.resource}"
+            res = effective.resource
+            origin = (
+                "its default"
+                if effective.default or res is None
+                else f"set in {res.kind} {res.namespace}/{res.name}"
+            )
             yield TIMEOUT_SHORT.finding(
                 CHECK_ID,
                 f"{ing.ref}: {key} is {human_seconds(effective.seconds)} ({origin}); a WebSocket "
