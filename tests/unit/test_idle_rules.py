@@ -198,3 +198,27 @@ def test_the_close_frame_itself_is_not_traffic() -> None:
     closed = Closed(ending=Ending.CLOSE_FRAME, at=30.0, code=1001, reason="")
     obs = observe(watch([(30.0, Frame(Opcode.CLOSE, b"\x03\xe9")), (30.0, closed)]))
     assert obs.timeout_s == 30.0 and obs.closed_by == "application"
+
+
+def test_fix_targets_the_proxy_that_answered() -> None:
+    """A 2 s timeout behind a proxy whose headers say HAProxy: the fix is HAProxy's alone."""
+    from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation, HeaderField
+
+    obs = observe(watch([(2.0, Closed(ending=Ending.FIN, at=2.0))]))
+    answered = HandshakeObservation(
+        url="wss://chat.example.com/ws", host_header="chat.example.com", attempts=[
+            HandshakeAttempt(address="192.0.2.10", port=443, outcome="upgraded",
+                             status_code=101, headers=[HeaderField(name="Server",
+                                                                   value="haproxy")])])
+    facts = Facts(
+        target=parse_target("wss://chat.example.com/ws"),
+        settings=Settings(expect_idle=60),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        results={"idle": CheckResult(id="idle", status=CheckStatus.OK, observation=obs),
+                 "handshake": CheckResult(id="handshake", status=CheckStatus.OK,
+                                          observation=answered)},
+    )
+    [finding] = judge_idle(facts)
+    assert finding.fix is not None and finding.fix.snippet is not None
+    assert "HAProxy" in finding.fix.summary and "timeout-tunnel" in finding.fix.snippet
+    assert "proxy_read_timeout" not in finding.fix.snippet

@@ -1,4 +1,7 @@
-"""The explicit registry of checks, in path order. Ids are part of the report contract."""
+"""The explicit registry of checks, in path order. Ids are part of the report contract.
+
+Order matters: reports list checks in this order, and findings of equal severity at the same
+hop are ordered by it (the upgrade's verdict before the plain HTTP request's)."""
 
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ CHECKS: tuple[Check, ...] = (
     dns.CHECK,
     tcp.CHECK,
     tls.CHECK,
-    http.CHECK,
     handshake.CHECK,
+    http.CHECK,
     messages.CHECK,
     idle.CHECK,
     keepalive.CHECK,

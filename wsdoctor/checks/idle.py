@@ -3,7 +3,7 @@ force, how the connection ended and who ended it; match it against the known def
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, rule
@@ -134,16 +134,51 @@ def _short_list(entries: list[IdleTimeoutDefault], most: int = 3) -> str:
     return ", ".join(names[:most]) + (", ..." if len(names) > most else "")
 
 
-def _fix_for_short(obs: IdleObservation, expect: float) -> Fix:
+def proxies_in_use(facts: Facts) -> list[str]:
+    """Components that identified themselves in the upgrade's and plain HTTP responses."""
+    from wsdoctor.checks.handshake import HandshakeObservation
+    from wsdoctor.checks.http import HttpObservation
+    from wsdoctor.fingerprints import identify
+
+    found: list[str] = []
+    handshake = facts.get(HandshakeObservation)
+    http = facts.get(HttpObservation)
+    answers = [[(h.name, h.value) for h in a.headers] for a in handshake.attempts] \
+        if handshake else []
+    answers += [[(h.name, h.value) for h in e.headers] for e in http.exchanges] if http else []
+    for headers in answers:
+        found += [c for c in identify(headers) if c not in found]
+    return found
+
+
+def _entries_in_use(in_use: list[str]) -> list[IdleTimeoutDefault]:
+    from wsdoctor.fingerprints import IDLE_COMPONENTS_OF
+
+    names = [n for component in in_use for n in IDLE_COMPONENTS_OF.get(component, ())]
+    return components_named(dict.fromkeys(names))
+
+
+def _fix_for_short(
+    obs: IdleObservation, expect: float, in_use: Sequence[str] = ()
+) -> Fix:
     timeout = obs.timeout_s or 0.0
     heartbeat = f"send a heartbeat (ping) every {heartbeat_hint(timeout):g} s or more often"
     if obs.closed_by == "application":
         return Fix(summary=f"The application closed the connection itself: raise its own idle "
                    f"timeout to at least {expect:g} s, or {heartbeat}.")
     matched = match_idle_timeout(timeout) if timeout else []
-    entries = matched or components_named(GENERIC_IDLE_FIX_COMPONENTS)
+    answering = _entries_in_use(list(in_use))
+    answering_names = {e.component for e in answering}
+    if matched:
+        entries = [e for e in matched if e.component in answering_names] or matched
+        which = "whose default matches"
+    elif answering:
+        entries = answering
+        which = f"that answered ({', '.join(in_use)}, identified from its response headers)"
+    else:
+        entries = components_named(GENERIC_IDLE_FIX_COMPONENTS)
+        which = "in front (the usual suspects)"
     snippet, language = idle_timeout_fix(entries, expect)
-    which = "whose default matches" if matched else "in front (the usual suspects)"
     return Fix(
         summary=f"Raise the idle timeout of the component {which} to at least {expect:g} s "
         f"({describe_components(entries)}), or {heartbeat}.",
@@ -177,7 +212,7 @@ def judge_idle(facts: Facts) -> Iterator[Finding]:
             yield TIMEOUT_SHORT.finding(
                 "idle", f"{seen} The application needs {expect:g} s.",
                 evidence={**evidence, "expect_idle_s": expect}, resource=resource,
-                fix=_fix_for_short(obs, expect),
+                fix=_fix_for_short(obs, expect, proxies_in_use(facts)),
                 title=f"Idle timeout {obs.timeout_s:.1f} s is shorter than the {expect:g} s "
                 "the application needs",
             )
@@ -271,7 +306,7 @@ CHECK = Check(
     hop=Hop.IDLE,
     probe=measure_idle_timeout,
     needs=("tcp",),
-    rules=(rule(judge_idle),),
+    rules=(rule(judge_idle, "handshake", "http"),),
     codes=(TIMEOUT, TIMEOUT_SHORT, APP_CLOSE, SILENT_DROP, NO_TIMEOUT, SERVER_HEARTBEAT),
     default=False,
     time_limit=lambda s: idle_time_limit(s.idle_max, s.timeout),
