@@ -6,6 +6,7 @@ the background event loop live for the whole session. Every address is on 127.0.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from tests.helpers import LAB_HOST
 from wsdoctor.lab.backend import Backend, BackendOptions, LabLoop
 from wsdoctor.lab.certs import LabCA
+from wsdoctor.lab.faults import SilentDropProxy
 from wsdoctor.lab.proxies import (
     Dnsmasq,
     DnsZone,
@@ -23,6 +25,23 @@ from wsdoctor.lab.proxies import (
     NginxLocation,
     NginxSite,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never reach a developer's real cluster: no ~/.kube/config, KUBECONFIG or
+    in-cluster service account is visible to them (a test that wants a cluster passes the
+    fake API server's kubeconfig explicitly)."""
+    saved = {k: os.environ.get(k) for k in ("HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    os.environ["HOME"] = str(tmp_path_factory.mktemp("home"))
+    os.environ.pop("KUBECONFIG", None)
+    os.environ.pop("KUBERNETES_SERVICE_HOST", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +132,21 @@ def start_dnsmasq() -> Iterator[Callable[[DnsZone], Dnsmasq]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def start_silent_drop(lab_loop: LabLoop) -> Iterator[Callable[[int, float], SilentDropProxy]]:
+    """Start a TCP proxy to a port that silently stops forwarding after T seconds."""
+    started: list[SilentDropProxy] = []
+
+    def start(upstream_port: int, drop_after: float) -> SilentDropProxy:
+        proxy = lab_loop.run(SilentDropProxy(upstream_port, drop_after).start())
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        lab_loop.run(proxy.stop())
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ other commands:
   wsdoctor explain CODE       print the documentation page of a finding code
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
+  wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
 
 examples:
   wsdoctor wss://ws.example.com/chat
@@ -190,6 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="ping/pong round trips to measure (default: 5)",
     )
+    _add_lifetime_options(parser)
+    kube = parser.add_argument_group("kubernetes (read-only)")
+    kube.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+    kube.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    kube.add_argument(
+        "-n", "--namespace", metavar="NS", help="read only this namespace (default: all readable)"
+    )
+    kube.add_argument(
+        "--no-kubernetes", action="store_true", help="do not read the cluster behind the host"
+    )
+    kube.add_argument(
+        "--read-tls-secret",
+        action="store_true",
+        help="read the route's TLS Secret (tls.crt only) to compare with the served certificate",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -275,7 +295,74 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         message_size=args.message_size,
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
+        **_lifetime_settings(args),
+        kubernetes=not args.no_kubernetes,
+        kubeconfig=args.kubeconfig or getattr(args, "environ_kubeconfig", None),
+        kube_context=args.context,
+        namespace=args.namespace,
+        read_tls_secret=args.read_tls_secret,
     )
+
+
+def _add_lifetime_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the idle, keepalive, capture and affinity checks."""
+    idle = parser.add_argument_group(
+        "idle timeout and heartbeats (not run by default: they wait for the timeout)",
+        "--idle holds a silent WebSocket open until something closes it (or --idle-max)\n"
+        "and says who closed it and which known defaults match; alongside, a pinging\n"
+        "connection shows whether heartbeats keep it open. --idle-max, --expect-idle,\n"
+        "--ping-interval and --capture imply --idle (so does --only idle). The wait runs\n"
+        "concurrently with the other checks: a run takes about the timeout found.",
+    )
+    idle.add_argument("--idle", action="store_true",
+                      help="run the idle and keepalive checks")
+    idle.add_argument("--idle-max", type=_positive_float, metavar="SECONDS",
+                      help="longest wait for the idle timeout (default: 90; raise it for AWS "
+                      "NLB 350 s, Azure LB 240 s)")
+    idle.add_argument("--expect-idle", type=_positive_float, metavar="SECONDS",
+                      help="idle seconds the application needs: a shorter timeout fails, with "
+                      "the fix for the component whose default matches")
+    idle.add_argument("--ping-interval", type=_positive_float, metavar="SECONDS",
+                      help="the application's heartbeat interval to try (default: pings at "
+                      "0.5, 1, 2, 4... s, which straddle any timeout)")
+    idle.add_argument("--capture", action="store_true",
+                      help="also sniff a silent connection (root or CAP_NET_RAW, libpcap): "
+                      "which side sent the first FIN/RST and from how many hops")
+    aff = parser.add_argument_group("session affinity")
+    aff.add_argument("--affinity-cookie", action="append", metavar="NAME", default=[],
+                     help="cookie that pins replicas, besides the proxies' default names")
+    aff.add_argument("--backend-header", metavar="NAME",
+                     help="response header naming the replica (default: X-Pod-Name, "
+                     "X-Served-By, X-Backend-Server... if present)")
+    aff.add_argument("--expect-affinity", action="store_true",
+                     help="reconnects must reach the same replica: no affinity fails")
+    aff.add_argument("--affinity-connections", type=_non_negative_int, default=6, metavar="N",
+                     help="handshakes the affinity check makes (default: 6)")
+
+
+def _lifetime_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings of the idle, keepalive, capture and affinity options."""
+    enable: list[str] = []
+    wants_idle = args.idle or args.capture or any(
+        v is not None for v in (args.idle_max, args.expect_idle, args.ping_interval))
+    if wants_idle:
+        enable += ["idle", "keepalive"]
+    if args.capture:
+        enable.append("capture")
+    if not 2 <= args.affinity_connections <= 50:
+        raise UsageError("--affinity-connections must be between 2 and 50")
+    values: dict[str, Any] = {
+        "enable": enable,
+        "expect_idle": args.expect_idle,
+        "ping_interval": args.ping_interval,
+        "affinity_cookie": _split_list(args.affinity_cookie),
+        "backend_header": args.backend_header,
+        "expect_affinity": args.expect_affinity,
+        "affinity_connections": args.affinity_connections,
+    }
+    if args.idle_max is not None:
+        values["idle_max"] = args.idle_max
+    return values
 
 
 def _check_dns_server(text: str) -> None:
@@ -330,6 +417,7 @@ def write_report_file(report: Report, path: str) -> None:
 def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor TARGET``."""
     args = build_parser().parse_args(list(argv))
+    args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
     from wsdoctor.target import TargetError, parse_target
 
     try:
@@ -523,6 +611,42 @@ def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     return ExitStatus.OK
 
 
+def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor lint PATH...``: the cluster rules on manifests, no network, no cluster."""
+    from wsdoctor.kube.lint import build_lint_parser, lint, render
+    from wsdoctor.kube.manifests import ManifestError
+    from wsdoctor.kube.rulebase import RuleOptions
+    from wsdoctor.models import Status
+
+    args = build_lint_parser(_Parser).parse_args(list(argv))
+    if not args.expect_idle > 0:
+        raise UsageError(f"--expect-idle {args.expect_idle}: must be a positive number of seconds")
+    try:
+        _, report = lint(
+            args.paths,
+            RuleOptions(expect_idle=args.expect_idle),
+            env.stdin,
+            set(_split_list(args.suppress)),
+        )
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from None
+    colour = env.colour(args.no_color) and not args.output
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                render(report, args.format, out, False, args.ascii)
+        except OSError as exc:
+            env.stderr.write(f"wsdoctor: cannot write {args.output}: {exc.strerror or exc}\n")
+            return ExitStatus.CANNOT_RUN
+    else:
+        render(report, args.format, env.stdout, colour, args.ascii or not _can_encode(env.stdout))
+    if args.fail_on == "never":
+        return ExitStatus.OK
+    threshold = Status(args.fail_on).rank
+    failed = any(lf.finding.status.rank >= threshold for lf in report.findings)
+    return ExitStatus.FINDINGS if failed else ExitStatus.OK
+
+
 def demo_argv(url: str, pins: list[str], ca_file: str) -> list[str]:
     """The command line the demo runs (printed, so it can be copied and tried by hand)."""
     argv = [url]
@@ -535,6 +659,8 @@ def demo_argv(url: str, pins: list[str], ca_file: str) -> list[str]:
         argv += ["--idle", "--idle-max", "8", "--expect-idle", "60"]
     if "--expect-affinity" in known:
         argv += ["--expect-affinity"]
+    if "--no-kubernetes" in known:
+        argv += ["--no-kubernetes"]  # the demo runs on loopback, not behind the user's cluster
     return argv
 
 
@@ -594,7 +720,12 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     """Entry point: dispatch to a command, turn every user error into one line and exit 2."""
     env = env or Environment()
     debug = "--debug" in argv
-    commands = {"explain": explain_command, "demo": demo_command, "show": show_command}
+    commands = {
+        "explain": explain_command,
+        "demo": demo_command,
+        "lint": lint_command,
+        "show": show_command,
+    }
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:], env)

@@ -212,3 +212,17 @@ def identify(headers: Sequence[tuple[str, str]], body_start: str = "") -> list[s
     if "Istio gateway (Envoy)" in found and "Envoy" in found:
         found.remove("Envoy")
     return found
+
+
+#: Which idle-timeout entries of ``wsdoctor.knowledge`` belong to a component that
+#: :func:`identify` names, so a short timeout gets the fix for the proxy actually answering.
+IDLE_COMPONENTS_OF: dict[str, tuple[str, ...]] = {
+    "nginx (ingress-nginx, NGINX Ingress)": ("ingress-nginx", "nginx"),
+    "OpenResty": ("nginx",),
+    "HAProxy": ("HAProxy",),
+    "Envoy": ("Envoy",),
+    "Istio gateway (Envoy)": ("Istio",),
+    "Cloudflare": ("Cloudflare",),
+    "AWS ALB/ELB": ("AWS ALB", "AWS Classic ELB"),
+    "Heroku router": ("Heroku router",),
+}
