@@ -342,10 +342,13 @@ class ConnectionCounter:
         with self._lock:
             self.open -= 1
 
-    def wait_open(self, count: int, timeout: float = 5.0) -> int:
-        """Wait until exactly ``count`` connections are open; return how many are."""
+    def wait_open(self, count: int, timeout: float = 5.0, at_least: bool = False) -> int:
+        """Wait until ``count`` connections (or more, with ``at_least``) are open; return how
+        many are."""
         deadline = time.monotonic() + timeout
-        while self.open != count and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if self.open == count or (at_least and self.open > count):
+                break
             time.sleep(0.01)
         return self.open
 

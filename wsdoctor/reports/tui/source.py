@@ -35,6 +35,10 @@ class Runner(Protocol):
     ) -> Awaitable[Report]: ...
 
 
+#: While a cancelled run unwinds, its tasks are cancelled again this often.
+RECANCEL_S = 0.02
+
+
 @dataclass(frozen=True)
 class LiveRun:
     """Diagnose ``target`` now, with these settings and checks."""
@@ -103,7 +107,16 @@ class LiveDiagnosis:
         with self._lock:
             self._cancelled = True
             if self._loop is not None and self._task is not None:
-                self._loop.call_soon_threadsafe(self._task.cancel)
+                self._loop.call_soon_threadsafe(self._cancel_everything, self._loop)
+
+    def _cancel_everything(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the run's loop: cancel every task, and again every few milliseconds until the
+        run is over, so that a probe's clean-up that waits on the peer (a TLS close_notify
+        that never comes) cannot hold up quitting. The sockets are closed all the same."""
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        if self._task is not None and not self._task.done():
+            loop.call_later(RECANCEL_S, self._cancel_everything, loop)
 
     @property
     def cancelled(self) -> bool:
