@@ -193,6 +193,7 @@ async def test_rows_change_live_from_running_to_verdicts() -> None:
         gate.opened.set()
         await wait_until(pilot, lambda: app.report is not None)
         assert idle.phase is Phase.DONE
+        assert not app.progress.display
         assert app.checks.selection == Selection("tcp", 0)  # the first failure, once finished
         assert "problems found" in text_of(app, "#header")
 
@@ -213,6 +214,13 @@ async def test_idle_progress_shows_a_bar_and_the_defaults_passed() -> None:
         bar = app.query_one("#detail-progress", ProgressBar)
         assert bar.display and bar.progress == 0.5
         assert message in text_of(app, "#detail-progress-text")
+        assert app.progress.display  # the strip under the checklist, whatever is selected
+        assert "idle ▕██████████          ▏  50%  60 s — ingress-nginx default" in text_of(
+            app, "#progress"
+        )
+        app.checks.select(Selection("dns"))
+        await pilot.pause()
+        assert app.progress.display and not bar.display
 
 
 async def test_key_press_during_a_long_probe_is_handled_within_100_ms() -> None:

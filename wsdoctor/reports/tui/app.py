@@ -19,7 +19,7 @@ from textual.widgets import Footer, Static, Tree
 
 from wsdoctor.models import Status
 from wsdoctor.report import Report
-from wsdoctor.reports.tui.format import finding_mark
+from wsdoctor.reports.tui.format import finding_mark, progress_line
 from wsdoctor.reports.tui.messages import RunEnded, RunnerEvent
 from wsdoctor.reports.tui.screens.help import HelpScreen
 from wsdoctor.reports.tui.screens.save import SaveScreen
@@ -86,6 +86,7 @@ class DoctorApp(App[Report | None]):
         self.details = DetailsPane(id="details")
         self.header = Static(id="header")
         self.status = Static(id="status")
+        self.progress = Static(id="progress")
         if no_color and not self.no_color:  # --no-color; NO_COLOR itself Textual handles
             self.no_color = True
             self._filters.append(Monochrome())
@@ -95,6 +96,7 @@ class DoctorApp(App[Report | None]):
         with Container(id="main"):
             yield self.checks
             yield self.details
+        yield self.progress
         yield self.status
         yield Footer()
 
@@ -188,7 +190,11 @@ class DoctorApp(App[Report | None]):
         return selection.check_id if selection else ""
 
     def refresh_view(self, details: bool = True) -> None:
-        """Redraw the header, and the details of what is selected."""
+        """Redraw the header, the progress strip, and the details of what is selected."""
+        strip = progress_line(self.checklist)
+        self.progress.display = strip is not None
+        if strip is not None:
+            self.progress.update(strip)
         elapsed = self.report.duration_s if self.report else self.clock() - self.started
         self.header.update(
             header_text(

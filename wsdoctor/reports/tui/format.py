@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from wsdoctor.models import CheckStatus, Status
-from wsdoctor.reports.tui.state import Phase, Row
+from wsdoctor.reports.tui.state import Checklist, Phase, Row
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 PENDING_MARK = "·"
@@ -107,4 +107,24 @@ def finding_label(row: Row, index: int) -> Text:
     text.append_text(finding_mark(finding.status))
     text.append(f" {finding.code} ", style="bold")
     text.append(finding.title)
+    return text
+
+
+def progress_line(checklist: Checklist) -> Text | None:
+    """The strip under the checklist while a long probe reports progress (the idle wait):
+    its id, a bar, the percentage and its message (elapsed time, the next known default)."""
+    rows = [
+        r
+        for r in checklist.rows.values()
+        if r.phase is Phase.RUNNING and r.progress_fraction is not None
+    ]
+    if not rows:
+        return None
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        fraction = min(max(row.progress_fraction or 0.0, 0.0), 1.0)
+        text.append(f"{row.id} ", style="bold")
+        text.append(bar(fraction, 20), style="cyan")
+        text.append(f" {fraction:4.0%}  ", style="cyan")
+        text.append(row.progress_message + "   ")
     return text
