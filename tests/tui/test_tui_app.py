@@ -215,7 +215,7 @@ async def test_idle_progress_shows_a_bar_and_the_defaults_passed() -> None:
         assert bar.display and bar.progress == 0.5
         assert message in text_of(app, "#detail-progress-text")
         assert app.progress.display  # the strip under the checklist, whatever is selected
-        assert "idle ▕██████████          ▏  50%  60 s — ingress-nginx default" in text_of(
+        assert "idle ▕██████      ▏ 50% 60 s — ingress-nginx default" in text_of(
             app, "#progress"
         )
         app.checks.select(Selection("dns"))

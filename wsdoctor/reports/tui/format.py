@@ -124,7 +124,7 @@ def progress_line(checklist: Checklist) -> Text | None:
     for row in rows:
         fraction = min(max(row.progress_fraction or 0.0, 0.0), 1.0)
         text.append(f"{row.id} ", style="bold")
-        text.append(bar(fraction, 20), style="cyan")
-        text.append(f" {fraction:4.0%}  ", style="cyan")
+        text.append(bar(fraction, 12), style="cyan")
+        text.append(f" {fraction:.0%} ", style="cyan")
         text.append(row.progress_message + "   ")
     return text
