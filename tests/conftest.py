@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -21,6 +22,7 @@ from wsdoctor.lab.proxies import (
     DnsZone,
     HAProxy,
     HAProxySite,
+    LabProcess,
     Nginx,
     NginxLocation,
     NginxSite,
@@ -89,49 +91,42 @@ def replicas(lab_loop: LabLoop) -> Iterator[list[Backend]]:
         lab_loop.run(backend.stop())
 
 
-@pytest.fixture
-def start_nginx() -> Iterator[Callable[[NginxSite], Nginx]]:
-    """Start nginx configured like ingress-nginx for one site."""
-    started: list[Nginx] = []
+ConfigT = TypeVar("ConfigT")
+ServerT = TypeVar("ServerT", bound=LabProcess)
 
-    def start(site: NginxSite) -> Nginx:
-        server = Nginx(site)
+
+def _process_factory(
+    server_type: Callable[[ConfigT], ServerT],
+) -> Iterator[Callable[[ConfigT], ServerT]]:
+    """A factory that starts lab server processes for one test and stops them all after it."""
+    started: list[ServerT] = []
+
+    def start(config: ConfigT) -> ServerT:
+        server = server_type(config)
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def start_nginx() -> Iterator[Callable[[NginxSite], Nginx]]:
+    """Start nginx configured like ingress-nginx for one site."""
+    yield from _process_factory(Nginx)
 
 
 @pytest.fixture
 def start_haproxy() -> Iterator[Callable[[HAProxySite], HAProxy]]:
     """Start HAProxy configured like the HAProxy ingress controllers."""
-    started: list[HAProxy] = []
-
-    def start(site: HAProxySite) -> HAProxy:
-        server = HAProxy(site)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _process_factory(HAProxy)
 
 
 @pytest.fixture
 def start_dnsmasq() -> Iterator[Callable[[DnsZone], Dnsmasq]]:
     """Start dnsmasq answering for a zone of test names (everything under .test else NXDOMAIN)."""
-    started: list[Dnsmasq] = []
-
-    def start(zone: DnsZone) -> Dnsmasq:
-        server = Dnsmasq(zone)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _process_factory(Dnsmasq)
 
 
 @pytest.fixture
