@@ -95,7 +95,11 @@ class Tmux:
         return self.tmux("show-buffer")
 
     def close(self) -> None:
+        """Stop the session's tmux server and remove its socket file."""
+        path = self.tmux("display-message", "-p", "#{socket_path}", check=False).strip()
         self.tmux("kill-server", check=False)
+        if path:
+            Path(path).unlink(missing_ok=True)
 
 
 def _quote(arg: str) -> str:
