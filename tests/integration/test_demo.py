@@ -21,15 +21,19 @@ def test_demo_shows_failures_with_fixes_and_stops_everything(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     failures = [f for f in report["findings"] if f["status"] == "fail"]
-    assert {f["code"] for f in failures} >= {"WSD-IDLE-TIMEOUT-SHORT", "WSD-AFFINITY-NONE"}
+    assert {f["code"] for f in failures} >= {
+        "WSD-K8S-IDLE-BINDS-SHORT", "WSD-IDLE-TIMEOUT-SHORT", "WSD-AFFINITY-NONE"}
     assert all(f["fix"] and f["fix"]["summary"] for f in failures)
     assert report["findings"][0]["status"] == "fail"
     checks = {c["id"]: c["status"] for c in report["checks"]}
     assert checks["handshake"] == "ok" and checks["messages"] == "ok"
-    # The fake cluster behind the demo: the configured 3 s timeout is named as the one that binds.
-    binds = [f for f in report["findings"] if f["code"] == "WSD-K8S-IDLE-BINDS"]
-    assert binds and binds[0]["resource"]["kind"] == "Ingress"
-    assert binds[0]["resource"]["name"] == "chat"
+    # The fake cluster behind the demo: the configured 3 s timeout is the root cause, first.
+    first = report["findings"][0]
+    assert first["code"] == "WSD-K8S-IDLE-BINDS-SHORT"
+    assert first["explains"] == ["WSD-IDLE-TIMEOUT-SHORT"]
+    assert first["resource"]["kind"] == "Ingress" and first["resource"]["name"] == "chat"
+    assert "proxy-read-timeout" in first["resource"]["field"]
+    assert 'proxy-read-timeout: "60"' in first["fix"]["snippet"]
     assert _processes_using(tmp_path) == [], "the demo left a server running"
     assert list(tmp_path.iterdir()) == [], "the demo left scratch files behind"
 

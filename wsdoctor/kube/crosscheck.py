@@ -14,6 +14,7 @@ from wsdoctor.models import Finding, Fix, Resource, Status
 
 if TYPE_CHECKING:
     from wsdoctor.checks.cluster import ClusterObservation, TlsConfig
+    from wsdoctor.kube.timeouts import ConfiguredTimeout
 
 DNS_ELSEWHERE = Code(
     "WSD-K8S-DNS-ELSEWHERE", Status.WARN, "The name points away from the ingress load balancer"
@@ -23,6 +24,11 @@ DEFAULT_CERT = Code(
 )
 IDLE_BINDS = Code(
     "WSD-K8S-IDLE-BINDS", Status.INFO, "Which configured timeout ended the idle WebSocket"
+)
+IDLE_BINDS_SHORT = Code(
+    "WSD-K8S-IDLE-BINDS-SHORT",
+    Status.FAIL,
+    "A configured timeout cuts idle WebSockets shorter than the application needs",
 )
 IDLE_OUTSIDE = Code(
     "WSD-K8S-IDLE-OUTSIDE", Status.WARN, "Idle timeout comes from outside the cluster"
@@ -45,6 +51,7 @@ CODES = (
     DEFAULT_CERT,
     CERT_NOT_FROM_SECRET,
     IDLE_BINDS,
+    IDLE_BINDS_SHORT,
     IDLE_OUTSIDE,
     AFFINITY_NO_COOKIE,
     COOKIE_UNCONFIGURED,
@@ -182,6 +189,10 @@ def cross_check_idle(obs: ClusterObservation, facts: Facts) -> Iterator[Finding]
     if seconds is None:
         return
     binding = [t for t in obs.timeouts if abs(t.seconds - seconds) <= TOLERANCE]
+    expect = facts.settings.expect_idle
+    if binding and expect is not None and seconds < expect - TOLERANCE:
+        yield _binds_short(binding[0], seconds, expect)
+        return
     if binding:
         t = binding[0]
         yield IDLE_BINDS.finding(
@@ -207,6 +218,35 @@ def cross_check_idle(obs: ClusterObservation, facts: Facts) -> Iterator[Finding]
             summary=f"Raise the idle timeout of the load balancer/CDN in front, or send "
             f"heartbeats more often than every {human_seconds(max(seconds - 5, 1))}."
         ),
+    )
+
+
+def _binds_short(t: ConfiguredTimeout, seconds: float, expect: float) -> Finding:
+    """The configured timeout that cut the measured one, as the root cause of the idle fail."""
+    from wsdoctor.checks.idle import TIMEOUT_SHORT
+    from wsdoctor.knowledge import components_named, idle_timeout_fix
+
+    entries = components_named([t.component])
+    snippet, language = idle_timeout_fix(entries, expect) if entries else (None, None)
+    owner = t.resource
+    where = (f"on {owner.kind} {owner.namespace + '/' if owner.namespace else ''}{owner.name}"
+             if owner else "(the component's default)")
+    return IDLE_BINDS_SHORT.finding(
+        CHECK_ID,
+        f"The connection closed after {seconds:.1f} s of silence because {t.describe()} binds; "
+        f"the application needs {expect:g} s.",
+        resource=t.resource,
+        evidence={"measured_s": seconds, "configured_s": t.seconds, "expect_idle_s": expect,
+                  "component": t.component, "setting": t.setting},
+        fix=Fix(
+            summary=f"Set {t.component} {t.setting} to at least {expect:g} s {where}, or send "
+            f"heartbeats more often than every {human_seconds(max(round(seconds / 2, 1), 0.5))}.",
+            snippet=snippet,
+            language=language if language in ("yaml", "nginx", "haproxy", "text") else "text",
+        ),
+        title=f"{t.component} {t.setting} of {t.seconds:g} s cuts idle WebSockets "
+        f"(the application needs {expect:g} s)",
+        explains=[TIMEOUT_SHORT],
     )
 
 
