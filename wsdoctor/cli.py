@@ -32,6 +32,7 @@ other commands:
   wsdoctor explain CODE       print the documentation page of a finding code
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
+  wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
 
 examples:
   wsdoctor wss://ws.example.com/chat
@@ -206,6 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="fail",
         help="exit 1 when a finding is at least this severe (default: fail)",
     )
+    out.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="also write Prometheus metrics to PATH (node_exporter textfile collector; "
+        "replaced atomically)",
+    )
+    out.add_argument(
+        "--pushgateway", metavar="URL", help="also push Prometheus metrics to this Pushgateway"
+    )
+    out.add_argument(
+        "--push-job", default="wsdoctor", metavar="NAME", help="Pushgateway job (default: wsdoctor)"
+    )
     out.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     out.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
     out.add_argument(
@@ -378,7 +391,33 @@ def execute(
                 f"wsdoctor: cannot write the report to {args.output}: {exc.strerror or exc}\n"
             )
             return ExitStatus.CANNOT_RUN
+    if not write_metrics(report, settings, args, env):
+        return ExitStatus.CANNOT_RUN
     return exit_status(report, settings)
+
+
+def write_metrics(report: Report, settings: Settings, args: argparse.Namespace,
+                  env: Environment) -> bool:
+    """``--textfile`` and ``--pushgateway``; False (and one line on stderr) when one failed."""
+    if getattr(args, "textfile", None):
+        from wsdoctor.exporter.oneshot import write_textfile
+
+        try:
+            write_textfile(report, settings, args.textfile)
+        except OSError as exc:
+            env.stderr.write(
+                f"wsdoctor: cannot write metrics to {args.textfile}: {exc.strerror or exc}\n"
+            )
+            return False
+    if getattr(args, "pushgateway", None):
+        from wsdoctor.exporter.oneshot import push
+
+        try:
+            push(report, settings, args.pushgateway, args.push_job)
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            env.stderr.write(f"wsdoctor: cannot push metrics to {args.pushgateway}: {exc}\n")
+            return False
+    return True
 
 
 def _can_encode(stream: TextIO) -> bool:
@@ -406,11 +445,18 @@ def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     return ExitStatus.OK
 
 
+def probe_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor probe``: the scheduled health probe (Prometheus exporter)."""
+    from wsdoctor.exporter.command import probe_main
+
+    return probe_main(argv, env)
+
+
 def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     """Entry point: dispatch to a command, turn every user error into one line and exit 2."""
     env = env or Environment()
     debug = "--debug" in argv
-    commands = {"explain": explain_command}
+    commands = {"explain": explain_command, "probe": probe_command}
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:], env)

@@ -1,0 +1,469 @@
+"""The exporter's YAML configuration: targets, modules, schedule, validated at start.
+
+Every error is one line naming the file, the line and the key
+(``exporter.yaml:14: targets[2].module: unknown module 'quik' (known: full, quick)``).
+Header values and labels may read the environment with ``${NAME}`` (a Secret mounted as an
+environment variable, the node name from the downward API).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from wsdoctor.models import Status, Target
+from wsdoctor.settings import Header, ResolvePin, Settings
+
+DEFAULT_PORT = 9120
+"""9115 is blackbox_exporter's own port; wsdoctor sits next to it so both can run side by side."""
+DEFAULT_LISTEN = f":{DEFAULT_PORT}"
+
+#: Label names the metrics themselves use: configured labels must not collide with them.
+RESERVED_LABELS = frozenset(
+    {"target", "module", "check", "status", "code", "version", "address", "url", "le", "quantile"}
+)
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Settings keys a module may not set through ``settings:`` (they have their own keys).
+_MANAGED = {"only": "checks", "skip": "skip", "headers": "headers", "resolve": "resolve",
+            "fail_on": "fail_on", "origin": "origin", "subprotocols": "subprotocols"}
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong: one line naming the file, line and key."""
+
+
+def parse_duration(value: object) -> object:
+    """Seconds from a number or a Prometheus-style duration (``500ms``, ``30s``, ``1h30m``)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION_PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _UNITS[u] for n, u in parts)
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 1h30m or seconds)")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)]
+
+
+class _Raw(BaseModel):
+    """Base of the file's models: strict about unknown keys, so typos are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Expectations(_Raw):
+    """What the operator expects; exported as gauges so alerts can compare."""
+
+    idle_timeout: Duration | None = None
+    """The idle timeout the path should allow (e.g. 3600s after raising proxy-read-timeout)."""
+    affinity: bool | None = None
+    """Whether connections should stick to one replica."""
+
+
+class ModuleConfig(_Raw):
+    """How to probe: which checks, how long at most, and the run settings."""
+
+    checks: list[str] | None = None
+    """Checks to run (and what they need); omitted: wsdoctor's default checks."""
+    skip: list[str] = Field(default_factory=list)
+    """Checks not to run."""
+    time_limit: Duration = 30.0
+    """Time limit of one whole run of a target; past it the run is cut and counts as failed."""
+    long: bool | None = None
+    """Runs of this module take long (idle, affinity): they run in their own pool so they never
+    hold up quick probes. Omitted: true when the checks include idle or affinity."""
+    fail_on: Literal["warn", "fail"] = "fail"
+    """probe_success is 0 when a finding is at least this severe."""
+    expect: Expectations = Field(default_factory=Expectations)
+    """Default expectations of targets probed with this module."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Any run setting of wsdoctor (timeout, cafile, insecure, pings, message_size, ...)."""
+
+
+class TargetConfig(_Raw):
+    """One endpoint to watch."""
+
+    name: str
+    """Value of the ``target`` label and the name in /reports/NAME."""
+    url: str
+    """The WebSocket URL, as on the command line."""
+    module: str = "quick"
+    interval: Duration | None = None
+    """How often to probe; omitted: the file's ``interval``."""
+    address: str | None = None
+    """Connect to this address instead of resolving the host (SNI and Host stay the name)."""
+    resolve: list[str] = Field(default_factory=list)
+    """Pins like curl's ``--resolve HOST:PORT:ADDR``."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra request headers (values may use ``${ENV}``; they never appear in reports)."""
+    origin: str | None = None
+    subprotocols: list[str] = Field(default_factory=list)
+    expect: Expectations | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra labels on this target's metrics."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Run settings that override the module's for this target."""
+
+
+class ConfigFile(_Raw):
+    """The whole file."""
+
+    listen: str | None = None
+    """Address to listen on (``HOST:PORT`` or ``:PORT``); ``--listen`` overrides it."""
+    interval: Duration = 30.0
+    jitter: float = Field(default=0.1, ge=0, le=1)
+    """Each run starts up to this fraction of the interval late, at random, so that targets do
+    not all probe in the same second."""
+    concurrency: int = Field(default=10, ge=1, le=10_000)
+    """Quick runs (scheduled and /probe each) at the same time."""
+    long_concurrency: int = Field(default=4, ge=1, le=10_000)
+    """Runs of long modules at the same time, in a pool of their own."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels added to every metric (``node: ${NODE_NAME}`` in a DaemonSet)."""
+    modules: dict[str, ModuleConfig] = Field(default_factory=dict)
+    targets: list[TargetConfig] = Field(default_factory=list)
+
+
+BUILTIN_MODULES: dict[str, ModuleConfig] = {
+    "quick": ModuleConfig(time_limit=30.0),
+    "full": ModuleConfig(
+        checks=["dns", "tcp", "tls", "http", "handshake", "messages", "idle", "affinity"],
+        time_limit=900.0,
+        long=True,
+    ),
+}
+"""``quick``: the default checks (dns, tcp, tls, http, handshake, messages). ``full``: those plus
+the idle timeout measurement and affinity. A module of the same name in the file replaces one."""
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """Everything needed to probe one target once: compiled from a target and its module."""
+
+    name: str
+    module: str
+    target: Target
+    settings: Settings
+    time_limit: float
+    long: bool
+    expect: Expectations
+    labels: tuple[tuple[str, str], ...] = ()
+    interval: float = 30.0
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    """The validated configuration."""
+
+    source: str
+    listen: str
+    interval: float
+    jitter: float
+    concurrency: int
+    long_concurrency: int
+    labels: tuple[tuple[str, str], ...]
+    modules: Mapping[str, ModuleConfig]
+    targets: tuple[ProbeSpec, ...] = field(default=())
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def probe_spec(self, url: str, module: str) -> ProbeSpec:
+        """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong."""
+        from wsdoctor.target import parse_target
+
+        if module not in self.modules:
+            known = ", ".join(sorted(self.modules))
+            raise ValueError(f"unknown module {module!r} (known: {known})")
+        target = parse_target(url)
+        return _compile(
+            TargetConfig(name="probe", url=url, module=module), target, self.modules[module], self
+        )
+
+
+def _env(text: str, environ: Mapping[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return environ[name]
+
+    return _ENV.sub(substitute, text)
+
+
+def _check_labels(labels: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in labels.items():
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise _At(["labels", name], f"{name!r} is not a valid Prometheus label name")
+        if name in RESERVED_LABELS:
+            raise _At(["labels", name], f"{name!r} is a label of wsdoctor's metrics; rename it")
+        try:
+            out[name] = _env(str(value), environ)
+        except ValueError as exc:
+            raise _At(["labels", name], str(exc)) from None
+    return out
+
+
+class _At(ValueError):
+    """A problem at a key below the current one (``path`` is relative to it)."""
+
+    def __init__(self, path: str | list[str | int], message: str) -> None:
+        super().__init__(message)
+        self.path: list[str | int] = [path] if isinstance(path, str) else path
+
+
+def _pins(spec: TargetConfig, target: Target) -> list[ResolvePin]:
+    pins: list[ResolvePin] = []
+    if spec.address is not None:
+        try:
+            pins.append(ResolvePin(host=target.host, port=target.port, address=_ip(spec.address)))
+        except ValueError as exc:
+            raise _At("address", str(exc)) from None
+    for index, text in enumerate(spec.resolve):
+        host, sep, rest = text.partition(":")
+        port_text, sep2, address = rest.partition(":")
+        if not (sep and sep2 and host and address):
+            raise _At(["resolve", index], f"{text!r}: expected HOST:PORT:ADDR")
+        if port_text != "*" and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise _At(["resolve", index], f"{text!r}: {port_text!r} is not a port")
+        try:
+            pins.append(ResolvePin(host=host.lower(), port=0 if port_text == "*" else
+                                   int(port_text), address=_ip(address)))
+        except ValueError as exc:
+            raise _At(["resolve", index], f"{text!r}: {exc}") from None
+    return pins
+
+
+def _ip(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+def _headers(spec: TargetConfig, environ: Mapping[str, str]) -> list[Header]:
+    headers: list[Header] = []
+    for name, value in spec.headers.items():
+        if not _HEADER_NAME.match(name):
+            raise _At(["headers", name], f"{name!r} is not a valid header name")
+        try:
+            text = _env(str(value), environ)
+        except ValueError as exc:
+            raise _At(["headers", name], str(exc)) from None
+        if "\r" in text or "\n" in text:
+            raise _At(["headers", name], "the value must not contain line breaks")
+        headers.append(Header(name=name, value=text))
+    return headers
+
+
+def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
+              pins: list[ResolvePin]) -> Settings:
+    from wsdoctor.runner import SelectionError, select_checks
+
+    merged = {**module.settings, **spec.settings}
+    for key, own in _MANAGED.items():
+        if key in merged:
+            raise _At("settings", f"{key!r} is set with the {own!r} key, not under settings")
+    try:
+        settings = Settings(
+            **merged,
+            only=list(module.checks or []),
+            skip=list(module.skip),
+            fail_on=Status(module.fail_on),
+            headers=headers,
+            resolve=pins,
+            origin=spec.origin,
+            subprotocols=list(spec.subprotocols),
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (a typo?)"
+        raise _At(["settings", *error["loc"]], message) from None
+    try:
+        select_checks(settings)
+    except SelectionError as exc:
+        raise _At("module", f"module {spec.module!r}: {exc}") from None
+    return settings
+
+
+def _compile(spec: TargetConfig, target: Target, module: ModuleConfig,
+             config: ExporterConfig) -> ProbeSpec:
+    environ = config.environ
+    headers = _headers(spec, environ)
+    pins = _pins(spec, target)
+    settings = _settings(module, spec, headers, pins)
+    checks = set(module.checks or [])
+    long = module.long if module.long is not None else bool(checks & {"idle", "affinity"})
+    labels = {**dict(config.labels), **_check_labels(spec.labels, environ)}
+    return ProbeSpec(
+        name=spec.name,
+        module=spec.module,
+        target=target,
+        settings=settings,
+        time_limit=module.time_limit,
+        long=long,
+        expect=spec.expect or module.expect,
+        labels=tuple(sorted(labels.items())),
+        interval=spec.interval or config.interval,
+    )
+
+
+def _loc(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """Line (1-based) of the node at ``loc`` in the composed YAML, or of its deepest parent."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
+              and 0 <= part < len(node.value)):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
+                listen: str | None = None) -> ExporterConfig:
+    """Read and validate the configuration file; :class:`ConfigError` in one line when wrong."""
+    source = str(path)
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ConfigError(f"{source}: cannot read the configuration: {reason}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: the configuration is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the configuration must be a mapping of keys "
+                          "(listen, interval, modules, targets, ...)")
+
+    def fail(loc: Sequence[int | str], message: str) -> ConfigError:
+        line = _line_of(root, loc)
+        return ConfigError(f"{source}{f':{line}' if line else ''}: {_loc(loc)}: {message}")
+
+    try:
+        raw = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (a typo?)"
+        raise fail(error["loc"], message) from None
+    return _build(raw, source, environ, listen, fail)
+
+
+def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str | None,
+           fail: Any) -> ExporterConfig:
+    from wsdoctor.target import TargetError, parse_target
+
+    try:
+        labels = _check_labels(raw.labels, environ)
+    except _At as exc:
+        raise fail(exc.path, str(exc)) from None
+    modules = {**BUILTIN_MODULES, **raw.modules}
+    config = ExporterConfig(
+        source=source,
+        listen=listen or raw.listen or DEFAULT_LISTEN,
+        interval=raw.interval,
+        jitter=raw.jitter,
+        concurrency=raw.concurrency,
+        long_concurrency=raw.long_concurrency,
+        labels=tuple(sorted(labels.items())),
+        modules=modules,
+        environ=environ,
+    )
+    try:
+        parse_listen(config.listen)
+    except ValueError as exc:
+        raise fail(["listen"], str(exc)) from None
+    for name, module in raw.modules.items():
+        bad = sorted(set(module.settings) & set(_MANAGED))
+        if bad:
+            raise fail(["modules", name, "settings", bad[0]],
+                       f"set with the {_MANAGED[bad[0]]!r} key of the module, not under settings")
+        try:
+            probe = TargetConfig(name="check", url="ws://127.0.0.1/", module=name)
+            _settings(module, probe, [], [])
+        except _At as exc:
+            path = ["checks"] if exc.path == ["module"] else exc.path
+            raise fail(["modules", name, *path], str(exc)) from None
+    specs: list[ProbeSpec] = []
+    seen: set[str] = set()
+    for index, spec in enumerate(raw.targets):
+        at = ["targets", index]
+        if not _TARGET_NAME.match(spec.name):
+            raise fail([*at, "name"], f"{spec.name!r}: use letters, digits, '.', '_' or '-'")
+        if spec.name in seen:
+            raise fail([*at, "name"], f"{spec.name!r} is used by another target")
+        seen.add(spec.name)
+        if spec.module not in modules:
+            raise fail([*at, "module"],
+                       f"unknown module {spec.module!r} (known: {', '.join(sorted(modules))})")
+        try:
+            target = parse_target(spec.url)
+        except TargetError as exc:
+            raise fail([*at, "url"], str(exc)) from None
+        try:
+            specs.append(_compile(spec, target, modules[spec.module], config))
+        except _At as exc:
+            raise fail([*at, *exc.path], str(exc)) from None
+        except ValueError as exc:
+            raise fail(at, str(exc)) from None
+    return ExporterConfig(**{**config.__dict__, "targets": tuple(specs)})
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``[::]:PORT`` → (host, port); host '' means all addresses."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{text!r}: expected HOST:PORT or :PORT")
+    return host.strip("[]"), int(port)
