@@ -193,9 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
-        choices=("auto", "text", "json"),
+        choices=("auto", "text", "json", "markdown", "junit"),
         default="auto",
-        help="auto = text when stdout is not a terminal (default: auto)",
+        help="auto = text when stdout is not a terminal (default: auto); json is the canonical "
+        "report; markdown for incident documents; junit for CI",
     )
     out.add_argument(
         "--short", action="store_true", help="failures only, one line each, for pasting into chat"
@@ -361,7 +362,7 @@ def execute(
     import asyncio
 
     from wsdoctor.models import Target
-    from wsdoctor.reports.text import TextRenderer, TextStyle, render_short
+    from wsdoctor.reports.text import TextRenderer, TextStyle
     from wsdoctor.runner import SelectionError, diagnose, select_checks
 
     assert isinstance(target, Target)
@@ -379,10 +380,10 @@ def execute(
     if fmt == "text" and not args.short:
         sink = TextRenderer(env.stdout, style, order, target.url)
     report = asyncio.run(diagnose(target, settings, sink=sink, options=report_options(settings)))
-    if fmt == "json":
-        env.stdout.write(report.model_dump_json(indent=2) + "\n")
-    elif args.short:
-        render_short(report, env.stdout, style)
+    if sink is None:
+        from wsdoctor.reports import render
+
+        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
     if args.output:
         try:
             write_report_file(report, args.output)
@@ -445,6 +446,73 @@ def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     return ExitStatus.OK
 
 
+def demo_argv(url: str, pins: list[str], ca_file: str) -> list[str]:
+    """The command line the demo runs (printed, so it can be copied and tried by hand)."""
+    argv = [url]
+    for pin in pins:
+        argv += ["--resolve", pin]
+    argv += ["--cacert", ca_file]
+    parser = build_parser()
+    known = {opt for action in parser._actions for opt in action.option_strings}
+    if "--expect-idle" in known:
+        argv += ["--idle", "--idle-max", "8", "--expect-idle", "60"]
+    if "--expect-affinity" in known:
+        argv += ["--expect-affinity"]
+    return argv
+
+
+def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor demo``: start a local deployment with known faults and diagnose it."""
+    parser = _Parser(
+        prog="wsdoctor demo",
+        description="Start a small WebSocket deployment on loopback (two replicas behind nginx "
+        "configured like ingress-nginx, with deliberate faults) and diagnose it. Everything "
+        "it starts is stopped when it ends. Needs nginx (Debian: apt-get install nginx-light).",
+    )
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the deployment running (Ctrl-C stops it) and print how to "
+                             "diagnose it by hand")
+    parser.add_argument("--format", choices=("auto", "text", "json", "markdown", "junit"),
+                        default="auto")
+    parser.add_argument("--short", action="store_true", help="failures only")
+    parser.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report")
+    parser.add_argument("--no-color", action="store_true")
+    parser.add_argument("--ascii", action="store_true")
+    args = parser.parse_args(list(argv))
+    from wsdoctor.lab.demo import demo_deployment
+    from wsdoctor.lab.proxies import LabError
+
+    try:
+        with demo_deployment() as demo:
+            run_argv = demo_argv(demo.url, demo.resolve_pins(), str(demo.ca_file))
+            shown = " ".join(run_argv)
+            if args.serve:
+                env.stdout.write(
+                    f"demo deployment running; diagnose it with:\n\n  wsdoctor {shown}\n\n"
+                    "Ctrl-C stops it.\n")
+                env.stdout.flush()
+                import time
+
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    return ExitStatus.OK
+            if args.format != "json":
+                env.stderr.write(f"wsdoctor demo: running  wsdoctor {shown}\n")
+            passthrough = ["--format", args.format]
+            passthrough += ["--short"] if args.short else []
+            passthrough += ["-o", args.output] if args.output else []
+            passthrough += ["--no-color"] if args.no_color else []
+            passthrough += ["--ascii"] if args.ascii else []
+            status = diagnose_command([*run_argv, *passthrough], env)
+    except LabError as exc:
+        env.stderr.write(f"wsdoctor demo: cannot start the demo deployment: {exc}\n")
+        return ExitStatus.CANNOT_RUN
+    # The demo exists to show findings: finding them is success.
+    return ExitStatus.OK if status in (ExitStatus.OK, ExitStatus.FINDINGS) else status
+
+
 def probe_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor probe``: the scheduled health probe (Prometheus exporter)."""
     from wsdoctor.exporter.command import probe_main
@@ -456,7 +524,7 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     """Entry point: dispatch to a command, turn every user error into one line and exit 2."""
     env = env or Environment()
     debug = "--debug" in argv
-    commands = {"explain": explain_command, "probe": probe_command}
+    commands = {"explain": explain_command, "demo": demo_command, "probe": probe_command}
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:], env)

@@ -89,7 +89,10 @@ class Backend:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None
-        return connection.respond(200, f"{self.name}: plain HTTP\n")
+        if request.path.split("?")[0].endswith("/healthz"):
+            return connection.respond(200, f"{self.name}: ok\n")
+        # Like most WebSocket servers: a plain request to the socket path needs an upgrade.
+        return connection.respond(426, "Upgrade Required: this is a WebSocket endpoint\n")
 
     def _process_response(
         self, connection: ServerConnection, request: Request, response: Response

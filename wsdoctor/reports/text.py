@@ -27,6 +27,22 @@ _FINDING_COLOUR = {
 }
 
 
+_ASCII = str.maketrans(
+    {
+        "—": "-",
+        "–": "-",
+        "→": "->",
+        "…": "...",
+        "≤": "<=",
+        "≥": ">=",
+        "×": "x",
+        "√": "v",
+        "‼": "!!",
+        "µ": "u",
+    }
+)
+
+
 class TextStyle:
     """Colour and mark choices: ANSI colour only on a terminal without NO_COLOR; ASCII marks
     when the output cannot encode the Unicode ones."""
@@ -34,6 +50,12 @@ class TextStyle:
     def __init__(self, colour: bool, ascii_only: bool) -> None:
         self.colour = colour
         self.ascii_only = ascii_only
+
+    def plain(self, text: str) -> str:
+        """The text as it may be written: transliterated to ASCII when ASCII is required."""
+        if not self.ascii_only:
+            return text
+        return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
 
     def paint(self, text: str, colour: str) -> str:
         if not self.colour:
@@ -50,6 +72,15 @@ class TextStyle:
         )
 
 
+def human_duration(seconds: float) -> str:
+    """``0.4 ms``, ``12 ms``, ``3.02 s``, ``61.5 s``."""
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
 def check_line(check: CheckReport, style: TextStyle) -> str:
     """``√ tls  TLS handshake  TLSv1.3, cert valid 89 days   12 ms``."""
     verdict = (
@@ -57,11 +88,7 @@ def check_line(check: CheckReport, style: TextStyle) -> str:
         if check.status not in (CheckStatus.SKIPPED, CheckStatus.ERROR)
         else f"{check.status.value}: {check.reason or ''}"
     )
-    duration = (
-        f"{check.duration_s * 1000:.0f} ms"
-        if check.duration_s < 10
-        else f"{check.duration_s:.1f} s"
-    )
+    duration = human_duration(check.duration_s)
     return (
         f"{style.check_mark(check.status)} {check.id:<10} {check.title}"
         + (f" — {verdict}" if verdict else "")
@@ -102,7 +129,7 @@ def summary_line(report: Report, style: TextStyle) -> str:
     }.get(status, "")
     return (
         f"{style.finding_mark(status)} {style.paint(report.target.url, 'bold')}: {verdict} "
-        f"({', '.join(parts)}) in {report.duration_s:.2f} s"
+        f"({', '.join(parts)}) in {human_duration(report.duration_s)}"
     )
 
 
@@ -116,8 +143,11 @@ class TextRenderer:
         self.finished: dict[str, tuple[CheckReport, tuple[Finding, ...]]] = {}
         self.printed = 0
         self.last_hop: str | None = None
-        self.out.write(f"wsdoctor — {url}\n")
+        self._write(f"wsdoctor — {url}\n")
         self.out.flush()
+
+    def _write(self, text: str) -> None:
+        self.out.write(self.style.plain(text))
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CheckFinished):
@@ -135,12 +165,12 @@ class TextRenderer:
 
     def _write_check(self, check: CheckReport, findings: Sequence[Finding]) -> None:
         if check.hop != self.last_hop:
-            self.out.write(f"\n{self.style.paint(check.hop, 'bold')}\n{'-' * len(check.hop)}\n")
+            self._write(f"\n{self.style.paint(check.hop, 'bold')}\n{'-' * len(check.hop)}\n")
             self.last_hop = check.hop
-        self.out.write(check_line(check, self.style) + "\n")
+        self._write(check_line(check, self.style) + "\n")
         for finding in sorted(findings, key=lambda f: -f.status.rank):
             if finding.status is not Status.OK:
-                self.out.write("\n".join(finding_lines(finding, self.style)) + "\n")
+                self._write("\n".join(finding_lines(finding, self.style)) + "\n")
 
     def finish(self, report: Report) -> None:
         """Print what the stream has not (cross-check findings), then the summary."""
@@ -156,10 +186,10 @@ class TextRenderer:
                 late = [f for f in late if f.check != check.id]
         self._flush_ready()
         if late:
-            self.out.write(f"\n{self.style.paint('cross-checks', 'bold')}\n------------\n")
+            self._write(f"\n{self.style.paint('cross-checks', 'bold')}\n------------\n")
             for finding in late:
-                self.out.write("\n".join(finding_lines(finding, self.style)) + "\n")
-        self.out.write("\n" + summary_line(report, self.style) + "\n")
+                self._write("\n".join(finding_lines(finding, self.style)) + "\n")
+        self._write("\n" + summary_line(report, self.style) + "\n")
         self.out.flush()
 
 
@@ -177,11 +207,13 @@ def render_report(report: Report, out: TextIO, style: TextStyle) -> None:
 def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
     """Failures only, one line each, for pasting into chat."""
     failures = [f for f in report.findings if f.status is Status.FAIL]
-    out.write(summary_line(report, style) + "\n")
+    out.write(style.plain(summary_line(report, style) + "\n"))
     for finding in failures:
         where = f" [{finding.resource}]" if finding.resource else ""
         fix = f" — fix: {finding.fix.summary}" if finding.fix else ""
         out.write(
-            f"{style.finding_mark(finding.status)} {finding.code} {finding.title}{where}{fix}\n"
+            style.plain(
+                f"{style.finding_mark(finding.status)} {finding.code} {finding.title}{where}{fix}\n"
+            )
         )
     out.flush()

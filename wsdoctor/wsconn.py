@@ -1,0 +1,426 @@
+"""One WebSocket connection, instrumented: websockets' sans-I/O client protocol over asyncio
+streams, so that every byte and every end of the connection is seen.
+
+It connects to a chosen address (the DNS answer or a ``--resolve`` pin) with the target's
+SNI and Host, records the raw response head of the upgrade (for quoting a refused upgrade),
+and reports how the connection ended: a close frame (with code and reason), a bare TCP FIN,
+or a reset. Used by the handshake, messages, idle, keepalive and affinity checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidHandshake
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.typing import Origin, Subprotocol
+from websockets.uri import parse_uri
+
+from wsdoctor.models import Target
+from wsdoctor.settings import Settings
+from wsdoctor.tlsctx import client_context
+
+READ_SIZE = 65536
+HEAD_LIMIT = 64 * 1024
+BODY_QUOTE = 512
+
+
+class HandshakeOutcome(enum.StrEnum):
+    """How an upgrade attempt ended."""
+
+    UPGRADED = "upgraded"
+    """101 with a valid Sec-WebSocket-Accept."""
+    REFUSED = "refused"
+    """A complete HTTP response other than 101."""
+    INVALID = "invalid"
+    """A 101 (or response) that breaks the protocol: wrong Accept, missing Upgrade..."""
+    CLOSED = "closed"
+    """The connection ended before a complete response."""
+    TIMEOUT = "timeout"
+    """No complete response within the time limit."""
+    GARBAGE = "garbage"
+    """Bytes that are not HTTP."""
+    CONNECT_FAILED = "connect_failed"
+    """TCP or TLS failed before the request was sent."""
+
+
+class Ending(enum.StrEnum):
+    """How an open connection ended."""
+
+    CLOSE_FRAME = "close_frame"
+    FIN = "fin"
+    RESET = "reset"
+
+
+@dataclass
+class UpgradeAttempt:
+    """Everything seen while upgrading: timings, the raw head, the parsed response."""
+
+    address: str
+    outcome: HandshakeOutcome
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    status_line: str | None = None
+    status_code: int | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    body_start: bytes = b""
+    error: str | None = None
+    error_type: str | None = None
+    connect_s: float | None = None
+    tls_s: float | None = None
+    upgrade_s: float | None = None
+    """From sending the request to the complete response head."""
+    subprotocol: str | None = None
+    extensions: list[str] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        """First response header of that name (case-insensitive)."""
+        lowered = name.lower()
+        return next((v for k, v in self.response_headers if k.lower() == lowered), None)
+
+    def headers_named(self, name: str) -> list[str]:
+        """Every response header of that name."""
+        lowered = name.lower()
+        return [v for k, v in self.response_headers if k.lower() == lowered]
+
+
+@dataclass
+class Message:
+    """A complete data message."""
+
+    text: bool
+    data: bytes
+    at: float
+
+
+@dataclass
+class Closed:
+    """The end of a connection as the client saw it."""
+
+    ending: Ending
+    at: float
+    code: int | None = None
+    reason: str | None = None
+
+
+Event = Message | Frame | Closed
+
+
+def _format_headers(headers: Headers) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.raw_items()]
+
+
+class WsConnection:
+    """An upgraded connection: send data, pings and close; receive events with timestamps."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 protocol: ClientProtocol, attempt: UpgradeAttempt) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.protocol = protocol
+        self.attempt = attempt
+        self.closed: Closed | None = None
+        self._pending: list[Event] = []
+        self._fragments: list[bytes] = []
+        self._fragment_text = False
+
+    def _flush(self) -> None:
+        data = self.protocol.data_to_send()
+        for chunk in data:
+            if chunk:
+                self.writer.write(chunk)
+            elif self.writer.can_write_eof():
+                try:
+                    self.writer.write_eof()
+                except OSError:
+                    pass
+
+    async def _drain(self) -> None:
+        self._flush()
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError) as exc:
+            self._ended(Ending.RESET if isinstance(exc, ConnectionResetError) else Ending.FIN)
+
+    async def send_text(self, text: str) -> None:
+        """Send a text message."""
+        self.protocol.send_text(text.encode())
+        await self._drain()
+
+    async def send_binary(self, data: bytes) -> None:
+        """Send a binary message."""
+        self.protocol.send_binary(data)
+        await self._drain()
+
+    async def ping(self, payload: bytes) -> None:
+        """Send a ping frame."""
+        self.protocol.send_ping(payload)
+        await self._drain()
+
+    def _ended(self, ending: Ending) -> None:
+        if self.closed is None:
+            code = reason = None
+            if self.protocol.close_rcvd is not None:
+                ending = Ending.CLOSE_FRAME
+                code = self.protocol.close_rcvd.code
+                reason = self.protocol.close_rcvd.reason
+            self.closed = Closed(ending=ending, at=time.monotonic(), code=code, reason=reason)
+            self._pending.append(self.closed)
+
+    def _take_frames(self) -> None:
+        for event in self.protocol.events_received():
+            if not isinstance(event, Frame):
+                continue
+            now = time.monotonic()
+            if event.opcode in (Opcode.TEXT, Opcode.BINARY):
+                self._fragment_text = event.opcode is Opcode.TEXT
+                self._fragments = [bytes(event.data)]
+            elif event.opcode is Opcode.CONT:
+                self._fragments.append(bytes(event.data))
+            else:
+                self._pending.append(event)
+                continue
+            if event.fin:
+                self._pending.append(Message(self._fragment_text, b"".join(self._fragments), now))
+                self._fragments = []
+        if self.protocol.close_rcvd is not None and self.closed is None:
+            # A close frame from the peer: the closing handshake is answered by the protocol.
+            self._ended(Ending.CLOSE_FRAME)
+        self._flush()
+
+    async def next_event(self, timeout: float | None) -> Event | None:
+        """The next message, control frame or end of connection; None on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._pending:
+            if self.closed is not None:
+                return self.closed
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            try:
+                async with asyncio.timeout(remaining):
+                    data = await self.reader.read(READ_SIZE)
+            except TimeoutError:
+                return None
+            except ConnectionResetError:
+                self._ended(Ending.RESET)
+                break
+            except (OSError, ssl.SSLError):
+                self._ended(Ending.RESET)
+                break
+            if not data:
+                self.protocol.receive_eof()
+                self._take_frames()
+                self._ended(Ending.FIN)
+                break
+            self.protocol.receive_data(data)
+            self._take_frames()
+        return self._pending.pop(0)
+
+    async def close(self, code: int = 1000, reason: str = "", wait: float = 2.0) -> Closed | None:
+        """Send a close frame and wait for the peer's; then close the socket."""
+        if self.closed is None and self.protocol.state is State.OPEN:
+            self.protocol.send_close(code, reason)
+            await self._drain()
+            deadline = time.monotonic() + wait
+            while self.closed is None and time.monotonic() < deadline:
+                await self.next_event(deadline - time.monotonic())
+        self.abort()
+        return self.closed
+
+    def abort(self) -> None:
+        """Close the socket now."""
+        self.writer.close()
+
+
+async def open_stream(
+    target: Target, address: str, settings: Settings, *, verify: bool | None = None,
+    timeout: float | None = None,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float, float | None]:
+    """TCP (and TLS for wss) to ``address`` with the target's SNI; return the streams and
+    the connect and TLS times. ``verify`` defaults to ``not settings.insecure``."""
+    limit = settings.timeout if timeout is None else timeout
+    start = time.perf_counter()
+    async with asyncio.timeout(limit):
+        reader, writer = await asyncio.open_connection(address, target.port, limit=HEAD_LIMIT)
+    connect_s = time.perf_counter() - start
+    tls_s = None
+    if target.secure:
+        context = client_context(
+            settings, verify=not settings.insecure if verify is None else verify,
+            alpn=["http/1.1"],
+        )
+        server_hostname = None if _is_ip(target.host) else target.host
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(limit):
+                await writer.start_tls(context, server_hostname=server_hostname)
+        except BaseException:
+            writer.close()
+            raise
+        tls_s = time.perf_counter() - start
+    return reader, writer, connect_s, tls_s
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def build_protocol(target: Target, settings: Settings, max_size: int | None) -> ClientProtocol:
+    """A client protocol for the target with the user's origin, subprotocols and deflate."""
+    return ClientProtocol(
+        parse_uri(target.url),
+        origin=Origin(settings.origin) if settings.origin else None,
+        extensions=[ClientPerMessageDeflateFactory()],
+        subprotocols=[Subprotocol(s) for s in settings.subprotocols] or None,
+        max_size=max_size,
+    )
+
+
+async def upgrade(
+    target: Target,
+    address: str,
+    settings: Settings,
+    *,
+    extra_headers: Sequence[tuple[str, str]] = (),
+    verify: bool | None = None,
+    max_size: int | None = 16 * 1024 * 1024,
+) -> tuple[UpgradeAttempt, WsConnection | None]:
+    """Connect to ``address`` and upgrade. Returns the attempt, and the open connection when
+    the outcome is UPGRADED (the caller must close it)."""
+    attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.CONNECT_FAILED)
+    try:
+        reader, writer, attempt.connect_s, attempt.tls_s = await open_stream(
+            target, address, settings, verify=verify
+        )
+    except (OSError, TimeoutError, ssl.SSLError) as exc:
+        attempt.error = str(exc) or type(exc).__name__
+        attempt.error_type = type(exc).__name__
+        return attempt, None
+    protocol = build_protocol(target, settings, max_size)
+    request = protocol.connect()
+    if target.host_header != request.headers.get("Host"):
+        del request.headers["Host"]
+        request.headers["Host"] = target.host_header
+    for name, value in (*settings.request_headers(), *extra_headers):
+        request.headers[name] = value
+    attempt.request_headers = _format_headers(request.headers)
+    protocol.send_request(request)
+    start = time.perf_counter()
+    writer.write(b"".join(protocol.data_to_send()))
+    raw = bytearray()
+    response: Response | None = None
+    try:
+        async with asyncio.timeout(settings.timeout):
+            while response is None:
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    protocol.receive_eof()
+                    response = _first_response(protocol)
+                    if response is None:
+                        attempt.outcome = HandshakeOutcome.CLOSED
+                        attempt.error = "the server closed the connection before a complete " \
+                            "response" + (f" ({len(raw)} bytes received)" if raw else "")
+                    break
+                if len(raw) < HEAD_LIMIT:
+                    raw.extend(data[: HEAD_LIMIT - len(raw)])
+                protocol.receive_data(data)
+                response = _first_response(protocol)
+                if response is None and protocol.handshake_exc is not None:
+                    break
+    except TimeoutError:
+        attempt.outcome = HandshakeOutcome.TIMEOUT
+        attempt.error = f"no complete response within {settings.timeout:g} s" + (
+            f" ({len(raw)} bytes received)" if raw else " (nothing received)")
+    except (OSError, ssl.SSLError) as exc:
+        attempt.outcome = HandshakeOutcome.CLOSED
+        attempt.error = f"{type(exc).__name__}: {exc}"
+        attempt.error_type = type(exc).__name__
+    attempt.upgrade_s = time.perf_counter() - start
+    _record_head(attempt, bytes(raw))
+    if response is not None:
+        attempt.status_code = response.status_code
+        attempt.response_headers = _format_headers(response.headers)
+        attempt.body_start = bytes(response.body[:BODY_QUOTE]) if response.body else \
+            attempt.body_start
+    failure = protocol.handshake_exc
+    if attempt.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.CLOSED) and response is None:
+        if failure is not None and not raw.startswith(b"HTTP/"):
+            attempt.outcome = HandshakeOutcome.GARBAGE
+        writer.close()
+        return attempt, None
+    if response is None:
+        attempt.outcome = HandshakeOutcome.GARBAGE if not raw.startswith(b"HTTP/") \
+            else HandshakeOutcome.INVALID
+        attempt.error = _describe(failure)
+        attempt.error_type = type(failure).__name__ if failure else None
+        writer.close()
+        return attempt, None
+    if failure is None and protocol.state is State.OPEN:
+        attempt.outcome = HandshakeOutcome.UPGRADED
+        attempt.subprotocol = protocol.subprotocol
+        attempt.extensions = [e.name for e in protocol.extensions]
+        connection = WsConnection(reader, writer, protocol, attempt)
+        connection._take_frames()  # frames that arrived with the 101
+        return attempt, connection
+    attempt.outcome = HandshakeOutcome.REFUSED if response.status_code != 101 \
+        else HandshakeOutcome.INVALID
+    attempt.error = _describe(failure)
+    attempt.error_type = type(failure).__name__ if failure else None
+    writer.close()
+    return attempt, None
+
+
+def _first_response(protocol: ClientProtocol) -> Response | None:
+    for event in protocol.events_received():
+        if isinstance(event, Response):
+            return event
+    return None
+
+
+def _describe(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    cause = exc.__cause__
+    text = str(exc)
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text}: {cause}"
+    return text
+
+
+def _record_head(attempt: UpgradeAttempt, raw: bytes) -> None:
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    first = head.split(b"\r\n", 1)[0]
+    if first:
+        attempt.status_line = first[:200].decode("latin-1")
+    if sep:
+        attempt.body_start = body[:BODY_QUOTE]
+
+
+__all__ = [
+    "Closed",
+    "Ending",
+    "Event",
+    "HandshakeOutcome",
+    "InvalidHandshake",
+    "Message",
+    "UpgradeAttempt",
+    "WsConnection",
+    "open_stream",
+    "upgrade",
+]
