@@ -75,7 +75,7 @@ class _Pushgateway(http.server.BaseHTTPRequestHandler):
     received: list[tuple[str, str, str]] = []
     status = 200
 
-    def do_PUT(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_PUT(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
         self.received.append(("PUT", self.path, body))

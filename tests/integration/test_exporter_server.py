@@ -180,7 +180,6 @@ targets:
             assert targets["one"].runs["success"] > runs_before
             config.write_text(config.read_text().replace("module: nope", "module: tcp")
                               .replace("name: one", "name: two"))
-            status, _ = await ex.get("/healthz")
             assert ex.exporter.reload() is True
             await wait_for(lambda: "two" in targets and targets["two"].report is not None)
             fixed = await ex.scrape()

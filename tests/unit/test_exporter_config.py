@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
+from wsdoctor.exit import ExitStatus
 from wsdoctor.exporter.config import (
     DEFAULT_LISTEN,
     ConfigError,
@@ -15,7 +16,6 @@ from wsdoctor.exporter.config import (
     parse_duration,
     parse_listen,
 )
-from wsdoctor.exit import ExitStatus
 
 GOOD = """\
 interval: 30s
@@ -86,7 +86,8 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
          "modules.m.settings.timeout: Input should be greater than 0"),
         ("modules:\n  m:\n    settings: {only: [dns]}\n",
          "modules.m.settings.only: set with the 'checks' key of the module"),
-        ("targets:\n  - url: ws://a.example/\n", "exporter.yaml:2: targets[0].name: Field required"),
+        ("targets:\n  - url: ws://a.example/\n",
+         "exporter.yaml:2: targets[0].name: Field required"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    module: quik\n",
          "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick)"),
         ("targets:\n  - name: a\n    url: ftp://a.example/\n",

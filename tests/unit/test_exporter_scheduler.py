@@ -4,6 +4,7 @@ quick ones, runs of one target never overlap, jitter stays in its bounds."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,7 +128,7 @@ async def test_jitter_stays_within_its_fraction_of_the_interval(tmp_path: Path) 
     await wait_for(lambda: len(records) >= 6)
     await scheduler.stop()
     assert 0 <= records[0].due - start <= 0.1 * 0.2 + 0.005
-    for previous, current in zip(records, records[1:], strict=False):
+    for previous, current in itertools.pairwise(records):
         assert 0.1 * 0.8 - 0.005 <= current.due - previous.due <= 0.1 * 1.2 + 0.005
 
 
