@@ -31,7 +31,7 @@ from wsdoctor.exporter.config import (
     parse_listen,
 )
 from wsdoctor.exporter.metrics import Expected, MetricSet, add_report, exposition
-from wsdoctor.exporter.scheduler import Pool, Scheduler, run_probe
+from wsdoctor.exporter.scheduler import Pool, Scheduler, TargetState, run_probe
 from wsdoctor.target import TargetError
 
 #: Seconds kept back from Prometheus' scrape timeout so the answer arrives in time (as blackbox).
@@ -88,10 +88,10 @@ class Exporter:
         self.log(f"reloaded {self.config_path}: {len(config.targets)} targets")
         return True
 
-    def metrics(self) -> bytes:
+    def metrics(self, states: list[tuple[str, TargetState]] | None = None) -> bytes:
         """The /metrics exposition: scheduled targets' last runs and the exporter's health."""
         out = MetricSet()
-        for name, state in sorted(self.scheduler.targets.items()):
+        for name, state in sorted(states or self.scheduler.targets.items()):
             spec = state.spec
             labels = {**dict(spec.labels), "target": name, "module": spec.module}
             if state.report is not None:
@@ -162,8 +162,9 @@ class Exporter:
         return _exposition_response(exposition(out.families()))
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
-        """``/metrics``."""
-        return _exposition_response(self.metrics())
+        """``/metrics``, rendered in a thread so that a big exposition never stalls probes."""
+        states = list(self.scheduler.targets.items())
+        return _exposition_response(await asyncio.to_thread(self.metrics, states))
 
     async def healthz(self, request: web.Request) -> web.Response:
         """``/healthz``: the exporter runs (its configuration may still have failed to reload)."""
