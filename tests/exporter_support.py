@@ -72,10 +72,11 @@ def write_config(tmp_path: Path, text: str, name: str = "exporter.yaml") -> Path
 
 
 @asynccontextmanager
-async def running_exporter(config_path: Path) -> AsyncIterator[RunningExporter]:
+async def running_exporter(config_path: Path, environ: dict[str, str] | None = None,
+                           ) -> AsyncIterator[RunningExporter]:
     """Start the exporter of ``config_path`` on 127.0.0.1 (free port) until the block ends."""
-    config = load_config(config_path, {}, listen="127.0.0.1:0")
-    exporter = Exporter(config, config_path=str(config_path), environ={},
+    config = load_config(config_path, environ or {}, listen="127.0.0.1:0")
+    exporter = Exporter(config, config_path=str(config_path), environ=environ or {},
                         listen_override="127.0.0.1:0")
     stop = asyncio.Event()
     bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()

@@ -59,7 +59,7 @@ def test_sighup_with_a_broken_file_keeps_the_old_configuration(tmp_path: Path) -
 
     try:
         expect("listening on 127.0.0.1:")
-        time.sleep(0.5)
+        expect("target one: probe fails (WSD-TCP-REFUSED: Connection refused")
         assert value(scrape(port), "probe_success", target="one", module="tcp") == 0.0
         config.write_text(config.read_text().replace("module: tcp", "module: tpc"))
         proc.send_signal(signal.SIGHUP)

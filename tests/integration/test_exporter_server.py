@@ -189,3 +189,23 @@ targets:
     assert value(fixed, "wsdoctor_exporter_config_last_reload_successful") == 1.0
     assert ("probe_success", frozenset({("target", "one"), ("module", "tcp")})) not in fixed
     assert value(fixed, "probe_success", target="two", module="tcp") == 1.0
+
+
+async def test_configured_labels_reach_every_metric(tmp_path: Path) -> None:
+    """`labels: {node: ${NODE_NAME}}` (the DaemonSet's) labels scheduled metrics, /probe
+    answers and the exporter's own health alike."""
+    async with tcp_listener() as port:
+        config = write_config(tmp_path, FAST.replace("interval:", "labels: {node: '${NODE_NAME}'}"
+                                                     "\ninterval:") + f"""\
+targets:
+  - name: up
+    url: ws://127.0.0.1:{port}/
+    module: tcp
+""")
+        async with running_exporter(config, {"NODE_NAME": "node-7"}) as ex:
+            await wait_for(lambda: ex.exporter.scheduler.targets["up"].report is not None)
+            scheduled = await ex.scrape()
+            on_demand = await ex.scrape(f"/probe?target=ws://127.0.0.1:{port}/&module=tcp")
+    assert value(scheduled, "probe_success", target="up", module="tcp", node="node-7") == 1.0
+    assert value(scheduled, "wsdoctor_exporter_targets", node="node-7") == 1.0
+    assert value(on_demand, "probe_success", node="node-7") == 1.0

@@ -139,6 +139,8 @@ class TargetState:
     last_finished: float | None = None
     """``time.time()`` when the last run finished."""
     task: asyncio.Task[None] | None = None
+    previous_success: bool | None = None
+    """The outcome of the run before, to log only changes."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from wsdoctor.exporter.config import (
     parse_listen,
 )
 from wsdoctor.exporter.metrics import Expected, MetricSet, add_report, exposition
-from wsdoctor.exporter.scheduler import Pool, Scheduler, TargetState, run_probe
+from wsdoctor.exporter.scheduler import Pool, RunRecord, Scheduler, TargetState, run_probe
 from wsdoctor.target import TargetError
 
 #: Seconds kept back from Prometheus' scrape timeout so the answer arrives in time (as blackbox).
@@ -54,7 +54,7 @@ class Exporter:
         self.environ = dict(environ or {})
         self.log_stream = log
         self.listen_override = listen_override
-        self.scheduler = Scheduler(config)
+        self.scheduler = Scheduler(config, on_run=self._log_change)
         self.on_demand_quick = Pool(config.concurrency)
         self.on_demand_long = Pool(config.long_concurrency)
         self.reload_ok = True
@@ -67,6 +67,24 @@ class Exporter:
         if self.log_stream is not None:
             self.log_stream.write(f"wsdoctor probe: {message}\n")
             self.log_stream.flush()
+
+    def _log_change(self, run: RunRecord) -> None:
+        """Log a target's first result and every change between success and failure."""
+        state = self.scheduler.targets.get(run.name)
+        if state is None:
+            return
+        changed = state.previous_success is None or state.previous_success != run.success
+        state.previous_success = run.success
+        if not changed:
+            return
+        if run.success:
+            self.log(f"target {run.name}: probe succeeds")
+            return
+        first = run.report.findings[0] if run.report.findings else None
+        errors = [c for c in run.report.checks if c.status == "error"]
+        why = (f"{first.code}: {first.title}" if first is not None
+               else f"{errors[0].id}: {errors[0].reason}" if errors else "no finding")
+        self.log(f"target {run.name}: probe fails ({why})")
 
     def reload(self) -> bool:
         """Read the configuration file again; on error keep running the old one and say why."""
