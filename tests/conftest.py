@@ -14,6 +14,7 @@ import pytest
 from tests.helpers import LAB_HOST
 from wsdoctor.lab.backend import Backend, BackendOptions, LabLoop
 from wsdoctor.lab.certs import LabCA
+from wsdoctor.lab.faults import SilentDropProxy
 from wsdoctor.lab.proxies import (
     Dnsmasq,
     DnsZone,
@@ -113,6 +114,21 @@ def start_dnsmasq() -> Iterator[Callable[[DnsZone], Dnsmasq]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def start_silent_drop(lab_loop: LabLoop) -> Iterator[Callable[[int, float], SilentDropProxy]]:
+    """Start a TCP proxy to a port that silently stops forwarding after T seconds."""
+    started: list[SilentDropProxy] = []
+
+    def start(upstream_port: int, drop_after: float) -> SilentDropProxy:
+        proxy = lab_loop.run(SilentDropProxy(upstream_port, drop_after).start())
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        lab_loop.run(proxy.stop())
 
 
 @pytest.fixture

@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="ping/pong round trips to measure (default: 5)",
     )
+    _add_lifetime_options(parser)
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -287,7 +288,69 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         message_size=args.message_size,
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
+        **_lifetime_settings(args),
     )
+
+
+def _add_lifetime_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the idle, keepalive, capture and affinity checks."""
+    idle = parser.add_argument_group(
+        "idle timeout and heartbeats (not run by default: they wait for the timeout)",
+        "--idle holds a silent WebSocket open until something closes it (or --idle-max)\n"
+        "and says who closed it and which known defaults match; alongside, a pinging\n"
+        "connection shows whether heartbeats keep it open. --idle-max, --expect-idle,\n"
+        "--ping-interval and --capture imply --idle (so does --only idle). The wait runs\n"
+        "concurrently with the other checks: a run takes about the timeout found.",
+    )
+    idle.add_argument("--idle", action="store_true",
+                      help="run the idle and keepalive checks")
+    idle.add_argument("--idle-max", type=_positive_float, metavar="SECONDS",
+                      help="longest wait for the idle timeout (default: 90; raise it for AWS "
+                      "NLB 350 s, Azure LB 240 s)")
+    idle.add_argument("--expect-idle", type=_positive_float, metavar="SECONDS",
+                      help="idle seconds the application needs: a shorter timeout fails, with "
+                      "the fix for the component whose default matches")
+    idle.add_argument("--ping-interval", type=_positive_float, metavar="SECONDS",
+                      help="the application's heartbeat interval to try (default: pings at "
+                      "0.5, 1, 2, 4... s, which straddle any timeout)")
+    idle.add_argument("--capture", action="store_true",
+                      help="also sniff a silent connection (root or CAP_NET_RAW, libpcap): "
+                      "which side sent the first FIN/RST and from how many hops")
+    aff = parser.add_argument_group("session affinity")
+    aff.add_argument("--affinity-cookie", action="append", metavar="NAME", default=[],
+                     help="cookie that pins replicas, besides the proxies' default names")
+    aff.add_argument("--backend-header", metavar="NAME",
+                     help="response header naming the replica (default: X-Pod-Name, "
+                     "X-Served-By, X-Backend-Server... if present)")
+    aff.add_argument("--expect-affinity", action="store_true",
+                     help="reconnects must reach the same replica: no affinity fails")
+    aff.add_argument("--affinity-connections", type=_non_negative_int, default=6, metavar="N",
+                     help="handshakes the affinity check makes (default: 6)")
+
+
+def _lifetime_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings of the idle, keepalive, capture and affinity options."""
+    enable: list[str] = []
+    wants_idle = args.idle or args.capture or any(
+        v is not None for v in (args.idle_max, args.expect_idle, args.ping_interval))
+    if wants_idle:
+        enable += ["idle", "keepalive"]
+    if args.capture:
+        enable.append("capture")
+    if not 2 <= args.affinity_connections <= 50:
+        raise UsageError("--affinity-connections must be between 2 and 50")
+    values: dict[str, Any] = {
+        "enable": enable,
+        "expect_idle": args.expect_idle,
+        "ping_interval": args.ping_interval,
+        "affinity_cookie": _split_list(args.affinity_cookie),
+        "backend_header": args.backend_header,
+        "expect_affinity": args.expect_affinity,
+        "affinity_connections": args.affinity_connections,
+    }
+    if args.idle_max is not None:
+        values["idle_max"] = args.idle_max
+    return values
 
 
 def _check_dns_server(text: str) -> None:

@@ -10,14 +10,31 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from wsdoctor import __version__
+from wsdoctor.checks.affinity import AffinityObservation
+from wsdoctor.checks.capture import CaptureObservation
 from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.http import HttpObservation
+from wsdoctor.checks.idle import IdleObservation
+from wsdoctor.checks.keepalive import KeepaliveObservation
+from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
 
 SCHEMA_VERSION: Literal[1] = 1
 
 ObservationUnion = Annotated[
-    DnsObservation | TcpObservation,
+    DnsObservation
+    | TcpObservation
+    | TlsObservation
+    | HttpObservation
+    | HandshakeObservation
+    | MessagesObservation
+    | IdleObservation
+    | KeepaliveObservation
+    | CaptureObservation
+    | AffinityObservation,
     Field(discriminator="check"),
 ]
 

@@ -71,10 +71,11 @@ class SelectionError(ValueError):
 def select_checks(settings: Settings, checks: Sequence[Check] = CHECKS) -> list[Check]:
     """The checks to run: defaults (or ``only``) plus everything they need, minus ``skip``."""
     known = {c.id: c for c in checks}
-    for name in (*settings.only, *settings.skip):
+    for name in (*settings.only, *settings.skip, *settings.enable):
         if name not in known:
             raise SelectionError(f"unknown check {name!r}; choose from {', '.join(known)}")
     wanted = set(settings.only) if settings.only else {c.id for c in checks if c.default}
+    wanted |= set(settings.enable)
     pending = list(wanted)
     while pending:
         for need in known[pending.pop()].needs:
@@ -85,7 +86,9 @@ def select_checks(settings: Settings, checks: Sequence[Check] = CHECKS) -> list[
     return [c for c in checks if c.id in wanted]
 
 
-def order_findings(findings: Iterable[Finding], hop_of: dict[str, int]) -> list[Finding]:
+def order_findings(
+    findings: Iterable[Finding], position: dict[str, tuple[int, int]]
+) -> list[Finding]:
     """Most severe first; within a severity, root causes before the symptoms they explain,
     then in path order (name, network, TLS, upgrade, ...)."""
     found = list(findings)
@@ -95,7 +98,7 @@ def order_findings(findings: Iterable[Finding], hop_of: dict[str, int]) -> list[
         key=lambda f: (
             -f.status.rank,
             0 if f.explains else (2 if f.code in explained else 1),
-            hop_of.get(f.check, 99),
+            position.get(f.check, (99, 99)),
         ),
     )
 
@@ -258,8 +261,9 @@ class _Run:
         )
 
     def report(self, duration_s: float, options: dict[str, Any]) -> Report:
-        hop_of = {c.id: int(c.hop) for c in self.checks}
-        findings = order_findings(self.findings, hop_of)
+        # Path order, then registration order: ties never depend on which probe finished first.
+        position = {c.id: (int(c.hop), index) for index, c in enumerate(self.checks)}
+        findings = order_findings(self.findings, position)
         return Report(
             target=self.target,
             started_at=self.started_at,

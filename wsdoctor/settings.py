@@ -65,6 +65,24 @@ class Settings(Model):
     """At most this many resolved addresses are probed (gentle on big pools)."""
     fail_on: Status | None = Status.FAIL
     """Exit 1 when a finding is at least this severe; ``None`` never fails."""
+    enable: list[str] = Field(default_factory=list)
+    """Non-default checks to run in addition to the defaults (``--idle`` adds idle and
+    keepalive, ``--capture`` adds capture)."""
+    idle_max: float = Field(default=90.0, gt=0)
+    """Longest wait, in seconds, for an idle connection to be closed (raise it for NLB/Azure)."""
+    expect_idle: float | None = Field(default=None, gt=0)
+    """Idle seconds the application needs: a shorter idle timeout is a failure."""
+    ping_interval: float | None = Field(default=None, gt=0)
+    """The application's heartbeat interval, tried by the keepalive check (default: pings at
+    0.5, 1, 2, 4... s, which straddle any timeout)."""
+    affinity_connections: int = Field(default=6, ge=2, le=50)
+    """Handshakes the affinity check makes (the first without a cookie)."""
+    affinity_cookie: list[str] = Field(default_factory=list)
+    """Cookie names that pin a client to a replica, besides the proxies' default names."""
+    backend_header: str | None = None
+    """Response header that names the replica that answered (auto: X-Pod-Name, X-Served-By...)."""
+    expect_affinity: bool = False
+    """The application needs reconnects to reach the same replica: no affinity is a failure."""
 
     def pinned_address(self, host: str, port: int) -> str | None:
         """The address pinned for ``host:port`` with ``--resolve``, if any."""

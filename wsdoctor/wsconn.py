@@ -13,7 +13,7 @@ import asyncio
 import enum
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from websockets.client import ClientProtocol
@@ -81,6 +81,8 @@ class UpgradeAttempt:
     """From sending the request to the complete response head."""
     subprotocol: str | None = None
     extensions: list[str] = field(default_factory=list)
+    failed_step: str | None = None
+    """For CONNECT_FAILED: ``tcp`` or ``tls``."""
 
     def header(self, name: str) -> str | None:
         """First response header of that name (case-insensitive)."""
@@ -244,15 +246,19 @@ class WsConnection:
 
 async def open_stream(
     target: Target, address: str, settings: Settings, *, verify: bool | None = None,
-    timeout: float | None = None,
+    timeout: float | None = None, on_connected: Callable[[float], None] | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float, float | None]:
     """TCP (and TLS for wss) to ``address`` with the target's SNI; return the streams and
-    the connect and TLS times. ``verify`` defaults to ``not settings.insecure``."""
+    the connect and TLS times. ``verify`` defaults to ``not settings.insecure``.
+    ``on_connected`` gets the connect time as soon as TCP is up (so a TLS failure can be told
+    apart from a TCP one)."""
     limit = settings.timeout if timeout is None else timeout
     start = time.perf_counter()
     async with asyncio.timeout(limit):
         reader, writer = await asyncio.open_connection(address, target.port, limit=HEAD_LIMIT)
     connect_s = time.perf_counter() - start
+    if on_connected is not None:
+        on_connected(connect_s)
     tls_s = None
     if target.secure:
         context = client_context(
@@ -304,12 +310,22 @@ async def upgrade(
     """Connect to ``address`` and upgrade. Returns the attempt, and the open connection when
     the outcome is UPGRADED (the caller must close it)."""
     attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.CONNECT_FAILED)
+
+    def connected(seconds: float) -> None:
+        attempt.connect_s = seconds
+
     try:
         reader, writer, attempt.connect_s, attempt.tls_s = await open_stream(
-            target, address, settings, verify=verify
+            target, address, settings, verify=verify, on_connected=connected
         )
     except (OSError, TimeoutError, ssl.SSLError) as exc:
-        attempt.error = str(exc) or type(exc).__name__
+        attempt.failed_step = "tls" if attempt.connect_s is not None else "tcp"
+        attempt.error = str(exc) or (
+            "connection reset by the server" if isinstance(exc, ConnectionResetError)
+            else type(exc).__name__)
+        if isinstance(exc, TimeoutError):
+            attempt.error = f"no {'TLS handshake' if attempt.connect_s else 'TCP connect'} " \
+                f"within {settings.timeout:g} s"
         attempt.error_type = type(exc).__name__
         return attempt, None
     protocol = build_protocol(target, settings, max_size)
@@ -362,11 +378,18 @@ async def upgrade(
     if attempt.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.CLOSED) and response is None:
         if failure is not None and not raw.startswith(b"HTTP/"):
             attempt.outcome = HandshakeOutcome.GARBAGE
+        elif _complete_head(attempt, bytes(raw)):
+            # The head arrived but not the whole body: still a refusal with a status to quote.
+            attempt.outcome = HandshakeOutcome.REFUSED if attempt.status_code != 101 \
+                else HandshakeOutcome.INVALID
         writer.close()
         return attempt, None
     if response is None:
-        attempt.outcome = HandshakeOutcome.GARBAGE if not raw.startswith(b"HTTP/") \
-            else HandshakeOutcome.INVALID
+        if _complete_head(attempt, bytes(raw)) and attempt.status_code != 101:
+            attempt.outcome = HandshakeOutcome.REFUSED  # a status, but a body websockets refused
+        else:
+            attempt.outcome = HandshakeOutcome.GARBAGE if not raw.startswith(b"HTTP/") \
+                else HandshakeOutcome.INVALID
         attempt.error = _describe(failure)
         attempt.error_type = type(failure).__name__ if failure else None
         writer.close()
@@ -403,13 +426,37 @@ def _describe(exc: BaseException | None) -> str | None:
     return text
 
 
+def printable(data: bytes, limit: int = 200) -> str:
+    """Bytes as text fit to quote: latin-1, control characters escaped, at most ``limit``."""
+    text = data[:limit].decode("latin-1")
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def _record_head(attempt: UpgradeAttempt, raw: bytes) -> None:
     head, sep, body = raw.partition(b"\r\n\r\n")
     first = head.split(b"\r\n", 1)[0]
     if first:
-        attempt.status_line = first[:200].decode("latin-1")
+        attempt.status_line = printable(first)
     if sep:
         attempt.body_start = body[:BODY_QUOTE]
+
+
+def _complete_head(attempt: UpgradeAttempt, raw: bytes) -> bool:
+    """Parse a complete ``HTTP/x.y CODE`` head by hand (when the body never finished);
+    fill the status code and headers. False when there is no complete, sane head."""
+    head, sep, _ = raw.partition(b"\r\n\r\n")
+    if not sep or not head.startswith(b"HTTP/"):
+        return False
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not (parts[1].isdigit() and len(parts[1]) == 3):
+        return False
+    attempt.status_code = int(parts[1])
+    attempt.response_headers = [
+        (name.strip(), value.strip()) for name, colon, value in
+        (line.partition(":") for line in lines[1:]) if colon
+    ]
+    return True
 
 
 __all__ = [
@@ -422,5 +469,6 @@ __all__ = [
     "UpgradeAttempt",
     "WsConnection",
     "open_stream",
+    "printable",
     "upgrade",
 ]

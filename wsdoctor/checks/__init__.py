@@ -1,13 +1,35 @@
-"""The explicit registry of checks, in path order. Ids are part of the report contract."""
+"""The explicit registry of checks, in path order. Ids are part of the report contract.
+
+Order matters: reports list checks in this order, and findings of equal severity at the same
+hop are ordered by it (the upgrade's verdict before the plain HTTP request's)."""
 
 from __future__ import annotations
 
-from wsdoctor.checks import dns, tcp
+from wsdoctor.checks import (
+    affinity,
+    capture,
+    dns,
+    handshake,
+    http,
+    idle,
+    keepalive,
+    messages,
+    tcp,
+    tls,
+)
 from wsdoctor.checks.base import Check, Code
 
 CHECKS: tuple[Check, ...] = (
     dns.CHECK,
     tcp.CHECK,
+    tls.CHECK,
+    handshake.CHECK,
+    http.CHECK,
+    messages.CHECK,
+    idle.CHECK,
+    keepalive.CHECK,
+    capture.CHECK,
+    affinity.CHECK,
 )
 
 

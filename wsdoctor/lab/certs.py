@@ -181,3 +181,19 @@ def traefik_default_certificate() -> CertPair:
     return self_signed(
         ["1f2e3d4c5b6a.7f8e9d0c1b2a.traefik.default"], common_name="TRAEFIK DEFAULT CERT"
     )
+
+
+def haproxy_ingress_default_certificate() -> CertPair:
+    """A look-alike of haproxy-ingress's default certificate: the ingress-nginx subject with
+    SANs localhost and ingress.local on an ECDSA P-256 key (KNOWLEDGE §5)."""
+    return self_signed(
+        ["localhost", "ingress.local"],
+        common_name="Kubernetes Ingress Controller Fake Certificate",
+        organization="Acme Co",
+        key_type="ec",
+    )
+
+
+def haproxytech_default_certificate(names: list[str]) -> CertPair:
+    """A leaf signed by a CA named like the haproxytech Helm chart's ``kubernetes-ingress-ca``."""
+    return LabCA("kubernetes-ingress-ca").issue(names)

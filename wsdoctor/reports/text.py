@@ -114,11 +114,15 @@ def finding_lines(finding: Finding, style: TextStyle) -> list[str]:
     return lines
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def summary_line(report: Report, style: TextStyle) -> str:
     """Closing line: the overall verdict with counts."""
     counts = {s: sum(1 for f in report.findings if f.status is s) for s in Status}
     errors = sum(1 for c in report.checks if c.status is CheckStatus.ERROR)
-    parts = [f"{counts[Status.FAIL]} failed", f"{counts[Status.WARN]} warnings"]
+    parts = [f"{counts[Status.FAIL]} failed", _plural(counts[Status.WARN], "warning")]
     if errors:
         parts.append(f"{errors} checks could not run")
     status = Status(report.status)

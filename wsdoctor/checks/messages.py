@@ -1,0 +1,386 @@
+"""messages: after a 101, do frames flow? Text and binary echo (when the app echoes),
+ping/pong round trips, one large message to reveal frame or buffer limits, a clean close.
+
+One fresh connection to the first address that upgraded in the handshake check.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+from websockets.frames import Frame, Opcode
+
+from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
+from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.models import Finding, Fix, Model, Resource, Status
+from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
+
+Ending = Literal["close_frame", "fin", "reset", "timeout"]
+
+
+class EchoResult(Model):
+    """One message sent, and whether the same bytes came back."""
+
+    kind: Literal["text", "binary"]
+    size: int
+    echoed: bool
+    rtt_s: float | None = None
+    other_messages: int = 0
+    """Messages received meanwhile that were not the echo (greetings, pushes)."""
+
+
+class PingStats(Model):
+    """Ping/pong round trips, sent one after another."""
+
+    sent: int
+    answered: int
+    rtts_s: list[float] = []
+    min_s: float | None = None
+    median_s: float | None = None
+    p95_s: float | None = None
+    max_s: float | None = None
+
+
+class LargeMessageResult(Model):
+    """One large binary message: echoed, delivered (a ping after it was answered), or what
+    ended the connection."""
+
+    size: int
+    outcome: Literal["echoed", "delivered", "closed", "fin", "reset", "timeout"]
+    duration_s: float | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+
+
+class ConnectionEnd(Model):
+    """How the connection ended, and who ended it."""
+
+    by: Literal["client", "server"]
+    ending: Ending
+    code: int | None = None
+    reason: str | None = None
+    during: str | None = None
+    """The step under way when the server ended it (``text echo``, ``pings``, …)."""
+    duration_s: float | None = None
+    """For a client close: from sending the close frame to the peer's answer."""
+
+
+class MessagesObservation(Observation):
+    """What flowed over one upgraded connection."""
+
+    check: Literal["messages"] = "messages"
+    address: str
+    port: int
+    upgrade_outcome: str
+    upgrade_error: str | None = None
+    echoes: bool | None = None
+    """Whether the application echoes (None: not tried)."""
+    text_echo: EchoResult | None = None
+    binary_echo: EchoResult | None = None
+    pings: PingStats | None = None
+    large_message: LargeMessageResult | None = None
+    end: ConnectionEnd | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``addr:port`` with IPv6 brackets."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+NO_ECHO = Code("WSD-MESSAGES-NO-ECHO", Status.INFO,
+               "The application does not echo; only pings were measured")
+PING_UNANSWERED = Code("WSD-MESSAGES-PING-UNANSWERED", Status.FAIL, "Pings got no pong")
+TOO_BIG = Code("WSD-MESSAGES-TOO-BIG", Status.WARN, "A large message was refused (close 1009)")
+LARGE_LOST = Code("WSD-MESSAGES-LARGE-LOST", Status.WARN,
+                  "A large message broke the connection or was lost")
+CLOSED_EARLY = Code("WSD-MESSAGES-CLOSED-EARLY", Status.FAIL,
+                    "The server ended the connection during the message test")
+UNCLEAN_CLOSE = Code("WSD-MESSAGES-UNCLEAN-CLOSE", Status.WARN,
+                     "The closing handshake was not answered with a close frame")
+UPGRADE_FAILED = Code("WSD-MESSAGES-UPGRADE-FAILED", Status.FAIL,
+                      "A second upgrade to the same address failed")
+
+
+class _Ended(Exception):
+    """The server ended the connection while a step was under way."""
+
+    def __init__(self, closed: Closed) -> None:
+        super().__init__(closed.ending)
+        self.closed = closed
+
+
+async def _wait_for(conn: WsConnection, wanted: Callable[[Event], bool],
+                    timeout: float) -> tuple[Event | None, int]:
+    """The first event ``wanted`` accepts within ``timeout``, and how many other messages
+    arrived meanwhile. Raises :class:`_Ended` when the connection ends."""
+    deadline = time.monotonic() + timeout
+    others = 0
+    while (remaining := deadline - time.monotonic()) > 0:
+        event = await conn.next_event(remaining)
+        if event is None:
+            break
+        if isinstance(event, Closed):
+            raise _Ended(event)
+        if wanted(event):
+            return event, others
+        others += isinstance(event, Message)
+    return None, others
+
+
+async def _echo(conn: WsConnection, kind: Literal["text", "binary"], wait: float) -> EchoResult:
+    payload = f"wsdoctor {kind} echo {os.urandom(6).hex()}".encode()
+    start = time.perf_counter()
+    if kind == "text":
+        await conn.send_text(payload.decode())
+    else:
+        await conn.send_binary(payload)
+    event, others = await _wait_for(
+        conn, lambda e: isinstance(e, Message) and e.data == payload, wait)
+    return EchoResult(kind=kind, size=len(payload), echoed=event is not None,
+                      rtt_s=round(time.perf_counter() - start, 6) if event else None,
+                      other_messages=others)
+
+
+async def _ping_once(conn: WsConnection, index: int, timeout: float) -> float | None:
+    payload = f"wsdoctor-{index}-{os.urandom(4).hex()}".encode()
+    start = time.perf_counter()
+    await conn.ping(payload)
+    event, _ = await _wait_for(
+        conn, lambda e: isinstance(e, Frame) and e.opcode is Opcode.PONG
+        and bytes(e.data) == payload, timeout)
+    return round(time.perf_counter() - start, 6) if event is not None else None
+
+
+def ping_stats(sent: int, rtts: list[float]) -> PingStats:
+    """Min, median, p95 (nearest rank) and max of the answered round trips."""
+    if not rtts:
+        return PingStats(sent=sent, answered=0)
+    ordered = sorted(rtts)
+    p95 = ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
+    return PingStats(sent=sent, answered=len(rtts), rtts_s=rtts, min_s=ordered[0],
+                     median_s=round(statistics.median(ordered), 6), p95_s=p95, max_s=ordered[-1])
+
+
+async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float
+                 ) -> LargeMessageResult:
+    payload = os.urandom(size)  # incompressible, so the proxy really carries `size` bytes
+    start = time.perf_counter()
+    try:
+        await conn.send_binary(payload)
+        if echoes:
+            event, _ = await _wait_for(
+                conn, lambda e: isinstance(e, Message) and len(e.data) == size, timeout)
+            outcome: Literal["echoed", "delivered", "timeout"] = "echoed" if event else "timeout"
+        else:
+            answered = await _ping_once(conn, -1, timeout)
+            outcome = "delivered" if answered is not None else "timeout"
+    except _Ended as ended:
+        closed = ended.closed
+        return LargeMessageResult(
+            size=size, outcome="closed" if closed.ending == "close_frame" else closed.ending.value,
+            duration_s=round(time.perf_counter() - start, 6),
+            close_code=closed.code, close_reason=closed.reason)
+    return LargeMessageResult(size=size, outcome=outcome,
+                              duration_s=round(time.perf_counter() - start, 6))
+
+
+async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, object]) -> None:
+    """The steps in order; each result goes into ``found`` as soon as it exists."""
+    settings = ctx.settings
+    found["during"] = "text echo"
+    text = await _echo(conn, "text", settings.echo_wait)
+    found["text_echo"], found["echoes"] = text, text.echoed
+    if text.echoed:
+        found["during"] = "binary echo"
+        found["binary_echo"] = await _echo(conn, "binary", settings.echo_wait)
+    found["during"] = "pings"
+    rtts: list[float] = []
+    for index in range(settings.pings):
+        rtt = await _ping_once(conn, index, settings.timeout)
+        if rtt is None:
+            break
+        rtts.append(rtt)
+        ctx.progress(f"ping {index + 1}/{settings.pings}", (index + 1) / (settings.pings + 2))
+    found["pings"] = ping_stats(settings.pings, rtts)
+    if settings.message_size:
+        found["during"] = "large message"
+        found["large_message"] = await _large(conn, settings.message_size, text.echoed,
+                                              settings.timeout)
+
+
+async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
+    """Echo, pings, a large message and a close on one fresh connection."""
+    handshake = ctx.get(HandshakeObservation)
+    upgraded = handshake.upgraded if handshake else []
+    if not upgraded:
+        raise Skip("no address upgraded to WebSocket (see the handshake check)")
+    first = upgraded[0]
+    verify = False if first.certificate_error else None
+    attempt, conn = await upgrade(ctx.target, first.address, ctx.settings, verify=verify)
+    base = {"address": first.address, "port": first.port,
+            "upgrade_outcome": attempt.outcome.value, "upgrade_error": attempt.error}
+    if conn is None:
+        return MessagesObservation.model_validate(base)
+    found: dict[str, object] = {}
+    try:
+        await _exchange(conn, ctx, found)
+    except _Ended as ended:
+        conn.abort()
+        closed = ended.closed
+        found["end"] = ConnectionEnd(by="server", ending=closed.ending.value, code=closed.code,
+                                     reason=closed.reason, during=str(found.get("during")))
+    large = found.get("large_message")
+    if "end" not in found and isinstance(large, LargeMessageResult) \
+            and large.outcome in ("closed", "fin", "reset"):
+        conn.abort()
+    elif "end" not in found:
+        found["end"] = await _close(conn, ctx.settings.timeout)
+    found.pop("during", None)
+    return MessagesObservation.model_validate(base | found)
+
+
+async def _close(conn: WsConnection, timeout: float) -> ConnectionEnd:
+    start = time.perf_counter()
+    closed = await conn.close(1000, "wsdoctor done", wait=timeout)
+    took = round(time.perf_counter() - start, 6)
+    if closed is None:
+        return ConnectionEnd(by="client", ending="timeout", duration_s=took)
+    return ConnectionEnd(by="client", ending=closed.ending.value, code=closed.code,
+                         reason=closed.reason, duration_s=took)
+
+
+def human_size(size: int) -> str:
+    """``1 MiB``, ``64 KiB``, ``1500 B``."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} B" if size < 1 << 10 else f"{size / (1 << 10):.1f} KiB"
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def judge_messages(facts: Facts) -> Iterator[Finding]:
+    """Each step that went wrong, named with the address and what ended the connection."""
+    obs = facts.get(MessagesObservation)
+    if obs is None:
+        return
+    where = Resource(kind="Address", name=obs.endpoint)
+    if obs.upgrade_outcome != "upgraded":
+        yield UPGRADE_FAILED.finding(
+            "messages", f"{obs.endpoint} upgraded in the handshake check, then answered a "
+            f"second upgrade with: {obs.upgrade_error or obs.upgrade_outcome}. Backends behind "
+            "this address answer differently: one replica or one proxy instance is broken.",
+            evidence={"outcome": obs.upgrade_outcome, "error": obs.upgrade_error},
+            resource=where, fix=Fix(summary="Run wsdoctor a few times and compare; check each "
+                                    "replica's readiness and logs."))
+        return
+    if obs.echoes is False and obs.text_echo is not None:
+        others = obs.text_echo.other_messages
+        yield NO_ECHO.finding(
+            "messages", f"Nothing came back within {facts.settings.echo_wait:g} s of a text "
+            "message" + (f" ({others} other messages arrived)" if others else "")
+            + ": the application does not echo, which is normal for most apps; "
+            "ping round trips were measured instead.",
+            evidence={"other_messages": others}, resource=where)
+    yield from _judge_end(obs, where)
+    pings = obs.pings
+    if pings is not None and pings.answered < pings.sent:
+        yield PING_UNANSWERED.finding(
+            "messages", f"{pings.answered} of {pings.sent} pings were answered within "
+            f"{facts.settings.timeout:g} s. RFC 6455 requires a pong; clients with a heartbeat "
+            "(and the websockets library by default) close connections whose pings go unanswered.",
+            evidence={"sent": pings.sent, "answered": pings.answered}, resource=where,
+            fix=Fix(summary="Let the WebSocket library answer pings (do not block its event "
+                    "loop); check that no proxy filters control frames."))
+    yield from _judge_large(obs, where)
+
+
+def _judge_end(obs: MessagesObservation, where: Resource) -> Iterator[Finding]:
+    end = obs.end
+    if end is None:
+        return
+    if end.by == "server":
+        how = f"a close frame (code {end.code}, reason {end.reason!r})" \
+            if end.ending == "close_frame" else f"a TCP {end.ending.upper()}"
+        yield CLOSED_EARLY.finding(
+            "messages", f"{obs.endpoint}: during the {end.during} step the server ended the "
+            f"connection with {how}.",
+            evidence={"ending": end.ending, "code": end.code, "reason": end.reason,
+                      "during": end.during}, resource=where,
+            fix=Fix(summary="A close frame comes from the application (read its reason); a FIN "
+                    "or reset with no close frame comes from a proxy or a crash — read the "
+                    "proxy's and the application's logs."))
+    elif end.ending != "close_frame":
+        yield UNCLEAN_CLOSE.finding(
+            "messages", f"{obs.endpoint}: wsdoctor sent close 1000 and got "
+            + ("no answer" if end.ending == "timeout" else f"a TCP {end.ending.upper()}")
+            + " instead of a close frame. Clients then report close code 1006.",
+            evidence={"ending": end.ending}, resource=where,
+            fix=Fix(summary="Let the WebSocket library complete the closing handshake (answer "
+                    "the close frame) before closing the socket."))
+
+
+def _judge_large(obs: MessagesObservation, where: Resource) -> Iterator[Finding]:
+    large = obs.large_message
+    if large is None or large.outcome in ("echoed", "delivered"):
+        return
+    size = human_size(large.size)
+    if large.close_code == 1009:
+        yield TOO_BIG.finding(
+            "messages", f"{obs.endpoint}: a {size} binary message was refused with close 1009 "
+            f"(message too big{', ' + repr(large.close_reason) if large.close_reason else ''}).",
+            evidence={"size": large.size, "close_code": 1009}, resource=where,
+            fix=Fix(summary="If clients send messages this large, raise the application's "
+                    "max message size (websockets: max_size; ws: maxPayload; Spring: "
+                    "setMaxBinaryMessageBufferSize); otherwise ignore, or test with a smaller "
+                    "--message-size."))
+        return
+    how = {"closed": f"a close frame (code {large.close_code}, {large.close_reason!r})",
+           "fin": "a TCP FIN with no close frame", "reset": "a TCP reset",
+           "timeout": "nothing: no echo or pong came back within the time limit"}[large.outcome]
+    yield LARGE_LOST.finding(
+        "messages", f"{obs.endpoint}: after a {size} binary message the server answered with "
+        f"{how}. Small messages pass, so a size limit on the path (a proxy buffer, a WAF body "
+        "limit, an application read limit) stopped it.",
+        evidence={"size": large.size, "outcome": large.outcome, "close_code": large.close_code},
+        resource=where,
+        fix=Fix(summary="Find the component with a message or buffer limit below this size "
+                "(the application's max message size, a WAF/API gateway body limit) and "
+                "raise it, or keep messages smaller."))
+
+
+def summarize_messages(obs: Observation) -> str:
+    """``echo ok, 5 pings median 0.2 ms (p95 0.3 ms), 1 MiB echoed, closed 1000``."""
+    assert isinstance(obs, MessagesObservation)
+    if obs.upgrade_outcome != "upgraded":
+        return f"second upgrade failed: {obs.upgrade_error or obs.upgrade_outcome}"[:120]
+    parts = ["echo ok" if obs.echoes else "no echo"]
+    if obs.pings is not None and obs.pings.sent:
+        parts.append(f"{obs.pings.answered}/{obs.pings.sent} pings median "
+                     f"{_ms(obs.pings.median_s)} (p95 {_ms(obs.pings.p95_s)})")
+    if obs.large_message is not None:
+        parts.append(f"{human_size(obs.large_message.size)} {obs.large_message.outcome}")
+    if obs.end is not None:
+        parts.append(f"closed {obs.end.code}" if obs.end.code else f"ended: {obs.end.ending}")
+    return ", ".join(parts)
+
+
+CHECK = Check(
+    id="messages",
+    title="Messages over WebSocket",
+    hop=Hop.MESSAGES,
+    probe=probe_messages,
+    needs=("handshake",),
+    rules=(rule(judge_messages),),
+    codes=(NO_ECHO, PING_UNANSWERED, TOO_BIG, LARGE_LOST, CLOSED_EARLY, UNCLEAN_CLOSE,
+           UPGRADE_FAILED),
+    summarize=summarize_messages,
+    time_limit=lambda s: s.timeout * 7 + s.echo_wait * 2 + 2.0,
+)

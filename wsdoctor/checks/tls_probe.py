@@ -1,0 +1,368 @@
+"""The tls probe: one TLS handshake per reachable address over asyncio streams, driven through
+memory BIOs so that every byte the server sends is seen (the chain exactly as presented; the
+first bytes of an answer that is not TLS), and the certificates parsed into plain data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+# Imported here, before the run starts, not inside a probe: a first import of cryptography
+# takes ~25 ms and would stall every concurrent probe on the event loop.
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from wsdoctor.checks.base import Observation, ProbeContext, Skip
+from wsdoctor.checks.dns import is_address
+from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.models import Model
+from wsdoctor.tlsctx import client_context
+
+HandshakeOutcome = Literal[
+    "completed", "reset", "closed", "timeout", "not_tls", "alert", "connect_failed", "error"
+]
+READ_SIZE = 65536
+QUOTE_BYTES = 64
+
+
+class CertificateInfo(Model):
+    """One certificate of the chain, described without anything secret."""
+
+    subject: str
+    common_name: str | None = None
+    organization: str | None = None
+    sans: list[str] = []
+    """DNS names and IP addresses of the subjectAltName extension."""
+    issuer: str
+    issuer_common_name: str | None = None
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    sha256: str
+    """SHA-256 fingerprint of the DER encoding, lower-case hex."""
+    key_type: str
+    """RSA, EC, Ed25519, Ed448, DSA or unknown."""
+    key_size: int | None = None
+    curve: str | None = None
+    signature_algorithm: str | None = None
+    self_signed: bool = False
+    """Subject equals issuer and the certificate's own key verifies its signature."""
+    is_ca: bool = False
+
+
+def _attribute(name: Any, oid: Any) -> str | None:
+    values = name.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else None
+
+
+def parse_certificate(der: bytes) -> CertificateInfo:
+    """Describe a DER certificate: names, validity, fingerprint, key and self-signedness."""
+    cert = x509.load_der_x509_certificate(der)
+    sans: list[str] = []
+    with contextlib.suppress(x509.ExtensionNotFound, ValueError):
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = [*ext.get_values_for_type(x509.DNSName)]
+        sans += [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
+    is_ca = False
+    with contextlib.suppress(x509.ExtensionNotFound, ValueError):
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    key = cert.public_key()
+    key_type, key_size, curve = "unknown", None, None
+    if isinstance(key, rsa.RSAPublicKey):
+        key_type, key_size = "RSA", key.key_size
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key_type, key_size, curve = "EC", key.key_size, key.curve.name
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        key_type, key_size = "Ed25519", 256
+    elif isinstance(key, ed448.Ed448PublicKey):
+        key_type, key_size = "Ed448", 456
+    elif isinstance(key, dsa.DSAPublicKey):
+        key_type, key_size = "DSA", key.key_size
+    self_signed = False
+    if cert.subject == cert.issuer:
+        try:
+            cert.verify_directly_issued_by(cert)
+            self_signed = True
+        except Exception:  # a different key signed it: self-issued, not self-signed
+            self_signed = False
+    signature = cert.signature_hash_algorithm
+    return CertificateInfo(
+        subject=cert.subject.rfc4514_string(),
+        common_name=_attribute(cert.subject, NameOID.COMMON_NAME),
+        organization=_attribute(cert.subject, NameOID.ORGANIZATION_NAME),
+        sans=sans,
+        issuer=cert.issuer.rfc4514_string(),
+        issuer_common_name=_attribute(cert.issuer, NameOID.COMMON_NAME),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        key_type=key_type,
+        key_size=key_size,
+        curve=curve,
+        signature_algorithm=f"{signature.name}-{key_type}" if signature else key_type,
+        self_signed=self_signed,
+        is_ca=is_ca,
+    )
+
+
+def presented_chain(obj: ssl.SSLObject) -> list[bytes]:
+    """DER certificates the server sent, leaf first.
+
+    Python 3.13 has ``get_unverified_chain()``; 3.10-3.12 have it on the private ``_sslobj``;
+    otherwise only the leaf is available.
+    """
+    public = getattr(obj, "get_unverified_chain", None)
+    if public is not None:
+        return [bytes(c) for c in public() or []]
+    private = getattr(getattr(obj, "_sslobj", None), "get_unverified_chain", None)
+    if private is not None:
+        chain = private() or []
+        return [c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]  # type: ignore[attr-defined]
+    leaf = obj.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+@dataclass
+class HandshakeResult:
+    """What one handshake saw."""
+
+    outcome: HandshakeOutcome
+    error: str | None = None
+    connect_s: float | None = None
+    handshake_s: float | None = None
+    version: str | None = None
+    cipher: str | None = None
+    cipher_bits: int | None = None
+    alpn: str | None = None
+    chain: list[bytes] = field(default_factory=list)
+    verify_error: ssl.SSLCertVerificationError | None = None
+    first_bytes: bytes = b""
+    """The start of what the server sent (quoted when it is not TLS)."""
+
+
+def _classify_ssl_error(exc: ssl.SSLError, first: bytes) -> tuple[HandshakeOutcome, str]:
+    reason = exc.reason or ""
+    text = str(exc)
+    if reason in ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
+                  "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL") or first.startswith(b"HTTP/"):
+        quoted = first[:QUOTE_BYTES].decode("latin-1").split("\r\n")[0]
+        return "not_tls", f"the server answered with bytes that are not TLS: {quoted!r}"
+    if "ALERT" in reason:
+        return "alert", f"the server sent a TLS alert: {reason.lower().replace('_', ' ')}"
+    return "error", text
+
+
+async def _pump(
+    obj: ssl.SSLObject,
+    incoming: ssl.MemoryBIO,
+    outgoing: ssl.MemoryBIO,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    result: HandshakeResult,
+) -> None:
+    """Drive ``do_handshake`` to completion, feeding it what the socket delivers."""
+    while True:
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pending = outgoing.read()
+            if pending:
+                writer.write(pending)
+                await writer.drain()
+            data = await reader.read(READ_SIZE)
+            if not data:
+                raise ConnectionAbortedError("the server closed the connection") from None
+            if len(result.first_bytes) < QUOTE_BYTES:
+                result.first_bytes += data[: QUOTE_BYTES - len(result.first_bytes)]
+            incoming.write(data)
+            continue
+        pending = outgoing.read()
+        if pending:
+            writer.write(pending)
+        return
+
+
+async def tls_handshake(
+    address: str, port: int, server_name: str | None, context: ssl.SSLContext, timeout: float
+) -> HandshakeResult:
+    """Connect to ``address:port`` and complete one TLS handshake with SNI ``server_name``.
+
+    ``timeout`` bounds the TCP connect and the handshake, each. A certificate that fails
+    verification ends as ``completed`` with ``verify_error`` set, the chain when Python can
+    give it, and no version or cipher (the handshake was aborted by the client).
+    """
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(address, port)
+    except (OSError, TimeoutError) as exc:
+        return HandshakeResult("connect_failed", f"TCP connect failed: {exc or 'timeout'}")
+    result = HandshakeResult("completed", connect_s=time.perf_counter() - start)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = context.wrap_bio(incoming, outgoing, server_side=False, server_hostname=server_name)
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            await _pump(obj, incoming, outgoing, reader, writer, result)
+    except ssl.SSLCertVerificationError as exc:
+        result.verify_error = exc
+        result.error = exc.verify_message or str(exc)
+        result.chain = presented_chain(obj)
+    except ssl.SSLError as exc:
+        result.outcome, result.error = _classify_ssl_error(exc, result.first_bytes)
+    except TimeoutError:
+        result.outcome = "timeout"
+        result.error = f"no TLS handshake within {timeout:g} s"
+    except ConnectionResetError:
+        result.outcome = "reset"
+        result.error = "the server reset the connection (TCP RST) during the handshake"
+    except (ConnectionAbortedError, BrokenPipeError, EOFError):
+        result.outcome = "closed"
+        result.error = "the server closed the connection during the handshake"
+    except OSError as exc:
+        result.outcome, result.error = "error", f"{type(exc).__name__}: {exc}"
+    else:
+        result.handshake_s = time.perf_counter() - start
+        result.version = obj.version()
+        cipher = obj.cipher()
+        if cipher is not None:
+            result.cipher, _, result.cipher_bits = cipher
+        result.alpn = obj.selected_alpn_protocol()
+        result.chain = presented_chain(obj)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+            async with asyncio.timeout(min(timeout, 0.5)):
+                await writer.wait_closed()
+    return result
+
+
+#: What the probe offers in ALPN: what a browser offers, so the answer shows whether h2 is on.
+ALPN_OFFERED = ["h2", "http/1.1"]
+
+
+class TlsAttempt(Model):
+    """The TLS handshake with one address."""
+
+    address: str
+    port: int
+    outcome: HandshakeOutcome
+    error: str | None = None
+    handshake_s: float | None = None
+    version: str | None = None
+    cipher: str | None = None
+    cipher_bits: int | None = None
+    alpn: str | None = None
+    chain: list[CertificateInfo] = []
+    """Certificates as the server presented them, leaf first."""
+    verified: bool | None = None
+    """Whether the chain and name verified against the trust store (None: no handshake)."""
+    verify_code: int | None = None
+    """OpenSSL's X509_V_ERR code when verification failed (10 expired, 18 self-signed, ...)."""
+    verify_message: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``addr:port`` with IPv6 brackets."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+    @property
+    def leaf(self) -> CertificateInfo | None:
+        """The server's own certificate, if the handshake got that far."""
+        return self.chain[0] if self.chain else None
+
+
+class TlsObservation(Observation):
+    """TLS handshakes with every address that accepted a TCP connection."""
+
+    check: Literal["tls"] = "tls"
+    host: str
+    server_name: str | None
+    """SNI sent (None when the target is an IP address: no SNI is sent then)."""
+    trust: str
+    """``system`` or the path of the ``--cacert`` bundle."""
+    alpn_offered: list[str]
+    attempts: list[TlsAttempt]
+
+
+def _attempt(address: str, port: int, verdict: HandshakeResult,
+             capture: HandshakeResult | None) -> TlsAttempt:
+    """Merge the verifying handshake and, when it failed on the certificate, the capturing one."""
+    seen = capture if capture is not None and capture.outcome == "completed" else verdict
+    chain: list[CertificateInfo] = []
+    unparsed = None
+    for der in seen.chain or verdict.chain:
+        try:
+            chain.append(parse_certificate(der))
+        except Exception as exc:  # a certificate cryptography rejects is evidence, not a bug
+            unparsed = f"a certificate of the chain cannot be parsed: {exc}"
+            break
+    error = verdict.verify_error
+    return TlsAttempt(
+        address=address,
+        port=port,
+        outcome=seen.outcome,
+        error=seen.error if seen.outcome != "completed" else unparsed,
+        handshake_s=round(seen.handshake_s, 6) if seen.handshake_s is not None else None,
+        version=seen.version,
+        cipher=seen.cipher,
+        cipher_bits=seen.cipher_bits,
+        alpn=seen.alpn,
+        chain=chain,
+        verified=(error is None) if seen.outcome == "completed" else None,
+        verify_code=error.verify_code if error is not None else None,
+        verify_message=(error.verify_message or str(error)) if error is not None else None,
+    )
+
+
+async def _probe_address(
+    address: str, port: int, server_name: str | None,
+    verifying: ssl.SSLContext, capturing: ssl.SSLContext, timeout: float,
+) -> TlsAttempt:
+    """Handshake verifying; if the certificate is rejected, again without verification to
+    see version, cipher and chain as an accepting client would."""
+    verdict = await tls_handshake(address, port, server_name, verifying, timeout)
+    capture = None
+    if verdict.verify_error is not None:
+        capture = await tls_handshake(address, port, server_name, capturing, timeout)
+    return _attempt(address, port, verdict, capture)
+
+
+async def probe_tls(ctx: ProbeContext) -> TlsObservation:
+    """Handshake with every reachable address concurrently (skipped for ws:// targets)."""
+    target, settings = ctx.target, ctx.settings
+    if not target.secure:
+        raise Skip("the target is ws:// (no TLS); use wss:// to check TLS")
+    tcp = ctx.get(TcpObservation)
+    reachable = [a.address for a in tcp.reachable] if tcp is not None else []
+    if not reachable:
+        raise Skip("no address accepted a TCP connection")
+    try:
+        verifying = client_context(settings, verify=True, alpn=ALPN_OFFERED)
+        capturing = client_context(settings, verify=False, alpn=ALPN_OFFERED)
+    except (OSError, ssl.SSLError) as exc:
+        raise Skip(f"cannot use --cacert {settings.cafile}: {exc}; give a PEM CA bundle") from exc
+    # Python sends no SNI for an IP address but still checks the IP against the certificate.
+    server_name = target.host
+    attempts = await asyncio.gather(
+        *(
+            _probe_address(a, target.port, server_name, verifying, capturing, settings.timeout)
+            for a in reachable
+        )
+    )
+    return TlsObservation(
+        host=target.host,
+        server_name=None if is_address(target.host) else target.host,
+        trust=settings.cafile or "system",
+        alpn_offered=list(ALPN_OFFERED),
+        attempts=list(attempts),
+    )
