@@ -198,6 +198,13 @@ def test_alerts_cover_the_issue_and_use_metrics_wsdoctor_emits() -> None:
         assert alert["annotations"]["summary"], name
 
 
+def test_every_emitted_metric_is_documented() -> None:
+    """docs/deploy/README.md names every metric the exporter's code emits."""
+    text = (DEPLOY / "README.md").read_text()
+    missing = sorted(n for n in _emitted_names() if f"`{n}" not in text)
+    assert not missing, f"document in docs/deploy/README.md: {missing}"
+
+
 def test_blackbox_style_scrape_config_points_at_probe() -> None:
     """The scrape_config is blackbox's shape: /probe, a module wsdoctor knows, the target as
     a parameter and wsdoctor's port as the address."""
@@ -214,7 +221,9 @@ def test_the_example_config_is_valid() -> None:
     """docs/deploy/probe.yaml passes the exporter's own validation."""
     config = load_config(DEPLOY / "probe.yaml", ENV)
     assert config.listen == f":{DEFAULT_PORT}"
-    assert [t.name for t in config.targets] == ["chat", "chat-ingress-a"]
+    assert [t.name for t in config.targets] == ["chat", "chat-ingress-a", "chat-lifetime"]
+    assert config.targets[1].settings.only == ["dns", "tcp", "tls", "handshake", "messages"]
+    assert config.targets[2].long and config.targets[2].settings.expect_idle == 3600
 
 
 def _dockerfile() -> list[tuple[str, str]]:

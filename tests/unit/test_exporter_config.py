@@ -55,14 +55,16 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
     chat, lan = config.targets
     assert config.listen == DEFAULT_LISTEN == ":9120"
     assert (config.interval, config.jitter, config.concurrency) == (30.0, 0.2, 50)
-    assert chat.module == "quick" and chat.settings.only == [] and chat.time_limit == 30.0
+    assert chat.module == "quick" and chat.time_limit == 30.0 and not chat.long
+    assert chat.settings.only == ["dns", "tcp", "tls", "http", "handshake", "messages"]
     assert chat.settings.pinned_address("ws.example.com", 443) == "127.0.0.1"
     assert chat.settings.request_headers() == [("Authorization", "Bearer s3cret")]
-    assert chat.expect.idle_timeout == 3600.0
+    assert chat.expect.idle_timeout == 3600.0 and chat.settings.expect_idle == 3600.0
     assert chat.labels == (("node", "node-a"),)
     assert lan.settings.only == ["tcp"] and lan.time_limit == 60.0
     assert lan.settings.timeout == 1.0 and lan.settings.max_addresses == 2
     assert lan.interval == 90.0 and lan.expect.affinity is True
+    assert lan.settings.expect_affinity is True and lan.settings.expect_idle is None
     assert lan.settings.pinned_address("10.0.0.7", 8080) == "127.0.0.2"
 
 
@@ -86,6 +88,8 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
          "modules.m.settings.timeout: Input should be greater than 0"),
         ("modules:\n  m:\n    settings: {only: [dns]}\n",
          "modules.m.settings.only: set with the 'checks' key of the module"),
+        ("modules:\n  m:\n    settings: {expect_idle: 60}\n",
+         "modules.m.settings.expect_idle: set with the 'expect' key of the module"),
         ("targets:\n  - url: ws://a.example/\n",
          "exporter.yaml:2: targets[0].name: Field required"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    module: quik\n",
@@ -180,3 +184,13 @@ def test_on_demand_probe_spec_uses_the_module(tmp_path: Path) -> None:
     assert spec.target.port == 8080
     with pytest.raises(ValueError, match="unknown module 'x'"):
         config.probe_spec("ws://127.0.0.1/", "x")
+
+
+def test_full_module_adds_idle_and_affinity_in_the_long_pool(tmp_path: Path) -> None:
+    """The built-in full module measures idle (capped) and affinity, in the long pool."""
+    config = load_config(write(tmp_path, "targets:\n  - {name: a, url: 'ws://a.example/', "
+                                         "module: full}\n"), {})
+    [spec] = config.targets
+    assert {"idle", "affinity"} <= set(spec.settings.only)
+    assert spec.long and spec.settings.idle_max == 120.0
+    assert spec.time_limit > spec.settings.idle_max

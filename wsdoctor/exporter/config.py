@@ -36,8 +36,9 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Settings keys a module may not set through ``settings:`` (they have their own keys).
-_MANAGED = {"only": "checks", "skip": "skip", "headers": "headers", "resolve": "resolve",
-            "fail_on": "fail_on", "origin": "origin", "subprotocols": "subprotocols"}
+_MANAGED = {"only": "checks", "enable": "checks", "skip": "skip", "headers": "headers",
+            "resolve": "resolve", "fail_on": "fail_on", "origin": "origin",
+            "subprotocols": "subprotocols", "expect_idle": "expect", "expect_affinity": "expect"}
 
 
 class ConfigError(ValueError):
@@ -72,26 +73,30 @@ class _Raw(BaseModel):
 
 
 class Expectations(_Raw):
-    """What the operator expects; exported as gauges so alerts can compare."""
+    """What the operator expects: handed to the checks (a shorter idle timeout, or no
+    affinity, is then a failing finding) and exported as gauges so alerts can compare."""
 
     idle_timeout: Duration | None = None
-    """The idle timeout the path should allow (e.g. 3600s after raising proxy-read-timeout)."""
+    """The idle timeout the path should allow (e.g. 1h after raising proxy-read-timeout);
+    wsdoctor's ``--expect-idle``."""
     affinity: bool | None = None
-    """Whether connections should stick to one replica."""
+    """Whether reconnects must reach the same replica; wsdoctor's ``--expect-affinity``."""
 
 
 class ModuleConfig(_Raw):
     """How to probe: which checks, how long at most, and the run settings."""
 
     checks: list[str] | None = None
-    """Checks to run (and what they need); omitted: wsdoctor's default checks."""
+    """Checks to run (and what they need); omitted: wsdoctor's default checks (as
+    ``wsdoctor TARGET`` runs them)."""
     skip: list[str] = Field(default_factory=list)
     """Checks not to run."""
     time_limit: Duration = 30.0
     """Time limit of one whole run of a target; past it the run is cut and counts as failed."""
     long: bool | None = None
-    """Runs of this module take long (idle, affinity): they run in their own pool so they never
-    hold up quick probes. Omitted: true when the checks include idle or affinity."""
+    """Runs of this module take long (idle waits up to its cap): they run in a pool of their
+    own so they never hold up quick probes. Omitted: true when the checks include idle,
+    keepalive or capture."""
     fail_on: Literal["warn", "fail"] = "fail"
     """probe_success is 0 when a finding is at least this severe."""
     expect: Expectations = Field(default_factory=Expectations)
@@ -144,16 +149,22 @@ class ConfigFile(_Raw):
     targets: list[TargetConfig] = Field(default_factory=list)
 
 
+QUICK_CHECKS = ["dns", "tcp", "tls", "http", "handshake", "messages"]
+#: Checks that hold a connection silent for up to a cap: their runs go to the long pool.
+LONG_CHECKS = frozenset({"idle", "keepalive", "capture"})
+
 BUILTIN_MODULES: dict[str, ModuleConfig] = {
-    "quick": ModuleConfig(time_limit=30.0),
+    "quick": ModuleConfig(checks=QUICK_CHECKS, time_limit=30.0),
     "full": ModuleConfig(
-        checks=["dns", "tcp", "tls", "http", "handshake", "messages", "idle", "affinity"],
-        time_limit=900.0,
+        checks=[*QUICK_CHECKS, "idle", "affinity"],
+        time_limit=300.0,
         long=True,
+        settings={"idle_max": 120.0},
     ),
 }
-"""``quick``: the default checks (dns, tcp, tls, http, handshake, messages). ``full``: those plus
-the idle timeout measurement and affinity. A module of the same name in the file replaces one."""
+"""``quick``: dns, tcp, tls, http, handshake, messages. ``full``: those plus the idle timeout
+(waiting up to 120 s, which covers the 60 s and 100 s defaults of common proxies) and
+affinity. A module of the same name in the file replaces a built-in one."""
 
 
 @dataclass(frozen=True)
@@ -282,8 +293,13 @@ def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
     from wsdoctor.runner import SelectionError, select_checks
 
     merged = {**module.settings, **spec.settings}
+    expect = spec.expect or module.expect
+    if expect.idle_timeout is not None:
+        merged["expect_idle"] = expect.idle_timeout
+    if expect.affinity is not None:
+        merged["expect_affinity"] = expect.affinity
     for key, own in _MANAGED.items():
-        if key in merged:
+        if key in {**module.settings, **spec.settings}:
             raise _At("settings", f"{key!r} is set with the {own!r} key, not under settings")
     try:
         settings = Settings(
@@ -316,7 +332,7 @@ def _compile(spec: TargetConfig, target: Target, module: ModuleConfig,
     pins = _pins(spec, target)
     settings = _settings(module, spec, headers, pins)
     checks = set(module.checks or [])
-    long = module.long if module.long is not None else bool(checks & {"idle", "affinity"})
+    long = module.long if module.long is not None else bool(checks & LONG_CHECKS)
     labels = {**dict(config.labels), **_check_labels(spec.labels, environ)}
     return ProbeSpec(
         name=spec.name,

@@ -16,8 +16,13 @@ from typing import Protocol, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from wsdoctor.checks.affinity import AffinityObservation
 from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.idle import IdleObservation
+from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Status
 from wsdoctor.report import Report
 
@@ -159,6 +164,9 @@ def add_report(
         gauge("wsdoctor_findings", "Findings of the run by code and severity.", count,
               code=code, status=status)
     _add_network(report, gauge)
+    _add_tls(report, gauge)
+    _add_websocket(report, gauge)
+    _add_lifetime(report, gauge)
     if expected is not None and expected.idle_timeout_s is not None:
         gauge("wsdoctor_idle_timeout_expected_seconds",
               "The idle timeout the operator expects the path to allow.", expected.idle_timeout_s)
@@ -200,6 +208,98 @@ def _add_network(report: Report, gauge: _Gauge) -> None:
             if attempt.connect_s is not None:
                 gauge("wsdoctor_tcp_connect_seconds", "TCP connect time to each address.",
                       attempt.connect_s, address=attempt.endpoint)
+
+
+def tls_version_label(version: str) -> str:
+    """blackbox's spelling of a TLS version: ``TLSv1.3`` → ``TLS 1.3``."""
+    return version.replace("TLSv", "TLS ") if version.startswith("TLSv") else version
+
+
+def _add_tls(report: Report, gauge: _Gauge) -> None:
+    tls = _observation(report, "tls", TlsObservation)
+    if tls is None:
+        return
+    done = [a for a in tls.attempts if a.outcome == "completed"]
+    expiries = [c.not_after.timestamp() for a in done for c in a.chain]
+    if expiries:
+        gauge("probe_ssl_earliest_cert_expiry",
+              "Returns last SSL chain expiry in unixtime (the earliest not-after of the "
+              "certificates served).", min(expiries))
+    if done:
+        first = done[0]
+        if first.version:
+            gauge("probe_tls_version_info", "Returns the TLS version used or NaN when unknown",
+                  1.0, version=tls_version_label(first.version))
+        if first.cipher:
+            gauge("probe_tls_cipher_info", "Returns the TLS cipher negotiated during handshake",
+                  1.0, cipher=first.cipher)
+        gauge("wsdoctor_tls_verified", "Whether every served chain verified against the "
+              "trusted CAs for the host name.", 1.0 if all(a.verified for a in done) else 0.0)
+    gauge("wsdoctor_tls_handshakes_completed", "Addresses whose TLS handshake completed.",
+          len(done))
+
+
+def _add_websocket(report: Report, gauge: _Gauge) -> None:
+    handshake = _observation(report, "handshake", HandshakeObservation)
+    if handshake is not None and handshake.attempts:
+        attempts = handshake.attempts
+        failed = [a for a in attempts if a.outcome != "upgraded" and a.status_code is not None]
+        answered = failed or [a for a in attempts if a.status_code is not None]
+        gauge("probe_websocket_status_code", "Status code of the upgrade response (101 when the "
+              "upgrade worked, 0 when there was no response); the first failing address's.",
+              (answered[0].status_code or 0) if answered else 0)
+        gauge("probe_websocket_connection_upgraded", "Whether every address upgraded the "
+              "connection (101 with a valid Sec-WebSocket-Accept).",
+              1.0 if all(a.outcome == "upgraded" for a in attempts) else 0.0)
+        for attempt in attempts:
+            if attempt.upgrade_s is not None:
+                gauge("wsdoctor_websocket_upgrade_seconds", "Time from sending the upgrade "
+                      "request to the complete response head, per address.", attempt.upgrade_s,
+                      address=attempt.endpoint)
+    messages = _observation(report, "messages", MessagesObservation)
+    if messages is None:
+        return
+    if messages.pings is not None:
+        if messages.pings.median_s is not None:
+            gauge("wsdoctor_ping_rtt_seconds", "Median ping/pong round trip.",
+                  messages.pings.median_s)
+        gauge("wsdoctor_pings_sent", "Pings sent by the messages check.", messages.pings.sent)
+        gauge("wsdoctor_pings_answered", "Pings answered with a pong.", messages.pings.answered)
+    if messages.echoes is not None:
+        gauge("wsdoctor_websocket_echoes", "Whether the application echoes messages.",
+              1.0 if messages.echoes else 0.0)
+
+
+def _add_lifetime(report: Report, gauge: _Gauge) -> None:
+    idle = _observation(report, "idle", IdleObservation)
+    if idle is not None:
+        if idle.timeout_s is not None:
+            gauge("wsdoctor_idle_timeout_seconds", "Measured idle timeout: seconds without "
+                  "traffic before the connection was closed.", idle.timeout_s)
+        gauge("wsdoctor_idle_open_seconds", "How long the silent connection stayed open (to "
+              "its end, or to the cap).", idle.open_s)
+        gauge("wsdoctor_idle_max_seconds", "The longest the idle check waits (its cap).",
+              idle.idle_max_s)
+        gauge("wsdoctor_idle_silent_drop", "Whether the path dropped the idle connection "
+              "without telling either end.", 1.0 if idle.silent_drop else 0.0)
+    affinity = _observation(report, "affinity", AffinityObservation)
+    if affinity is not None:
+        sticky = affinity_sticky(affinity)
+        if sticky is not None:
+            gauge("wsdoctor_affinity_sticky", "Whether reconnects reach the same replica (1) "
+                  "or not (0).", 1.0 if sticky else 0.0)
+        gauge("wsdoctor_affinity_replicas", "Distinct replicas the affinity check's "
+              "connections reached.", affinity.distinct_replicas)
+
+
+def affinity_sticky(obs: AffinityObservation) -> bool | None:
+    """Whether reconnects stick: the replayed cookie pinned them, or (no cookie) every
+    connection reached one replica. None when it cannot be told (the app names no replica)."""
+    if obs.replay_pinned is not None:
+        return obs.replay_pinned
+    if obs.replica_source is not None and obs.connections:
+        return obs.distinct_replicas <= 1
+    return None
 
 
 def report_families(

@@ -120,7 +120,9 @@ async def run_probe(spec: ProbeSpec, time_limit: float) -> Report:
                            reason=reason)
             for c in checks
         ],
-        findings=order_findings(findings, {c.id: int(c.hop) for c in checks}),
+        findings=order_findings(
+            findings, {c.id: (int(c.hop), index) for index, c in enumerate(checks)}
+        ),
     )
 
 

@@ -137,7 +137,8 @@ class Exporter:
         out.gauge("wsdoctor_exporter_targets", "Scheduled targets.",
                   len(self.scheduler.targets), base)
         pools = (("quick", self.scheduler.quick), ("long", self.scheduler.long),
-                 ("probe_quick", self.on_demand_quick), ("probe_long", self.on_demand_long))
+                 ("on_demand_quick", self.on_demand_quick),
+                 ("on_demand_long", self.on_demand_long))
         for pool_name, pool in pools:
             labels = {**base, "pool": pool_name}
             out.gauge("wsdoctor_exporter_running_probes", "Runs in progress.", pool.running,
