@@ -6,8 +6,10 @@ the background event loop live for the whole session. Every address is on 127.0.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -20,10 +22,28 @@ from wsdoctor.lab.proxies import (
     DnsZone,
     HAProxy,
     HAProxySite,
+    LabProcess,
     Nginx,
     NginxLocation,
     NginxSite,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never reach a developer's real cluster: no ~/.kube/config, KUBECONFIG or
+    in-cluster service account is visible to them (a test that wants a cluster passes the
+    fake API server's kubeconfig explicitly)."""
+    saved = {k: os.environ.get(k) for k in ("HOME", "KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    os.environ["HOME"] = str(tmp_path_factory.mktemp("home"))
+    os.environ.pop("KUBECONFIG", None)
+    os.environ.pop("KUBERNETES_SERVICE_HOST", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
@@ -71,49 +91,42 @@ def replicas(lab_loop: LabLoop) -> Iterator[list[Backend]]:
         lab_loop.run(backend.stop())
 
 
-@pytest.fixture
-def start_nginx() -> Iterator[Callable[[NginxSite], Nginx]]:
-    """Start nginx configured like ingress-nginx for one site."""
-    started: list[Nginx] = []
+ConfigT = TypeVar("ConfigT")
+ServerT = TypeVar("ServerT", bound=LabProcess)
 
-    def start(site: NginxSite) -> Nginx:
-        server = Nginx(site)
+
+def _process_factory(
+    server_type: Callable[[ConfigT], ServerT],
+) -> Iterator[Callable[[ConfigT], ServerT]]:
+    """A factory that starts lab server processes for one test and stops them all after it."""
+    started: list[ServerT] = []
+
+    def start(config: ConfigT) -> ServerT:
+        server = server_type(config)
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def start_nginx() -> Iterator[Callable[[NginxSite], Nginx]]:
+    """Start nginx configured like ingress-nginx for one site."""
+    yield from _process_factory(Nginx)
 
 
 @pytest.fixture
 def start_haproxy() -> Iterator[Callable[[HAProxySite], HAProxy]]:
     """Start HAProxy configured like the HAProxy ingress controllers."""
-    started: list[HAProxy] = []
-
-    def start(site: HAProxySite) -> HAProxy:
-        server = HAProxy(site)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _process_factory(HAProxy)
 
 
 @pytest.fixture
 def start_dnsmasq() -> Iterator[Callable[[DnsZone], Dnsmasq]]:
     """Start dnsmasq answering for a zone of test names (everything under .test else NXDOMAIN)."""
-    started: list[Dnsmasq] = []
-
-    def start(zone: DnsZone) -> Dnsmasq:
-        server = Dnsmasq(zone)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _process_factory(Dnsmasq)
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ other commands:
   wsdoctor explain CODE       print the documentation page of a finding code
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
+  wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
   wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
 
 examples:
@@ -191,6 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="ping/pong round trips to measure (default: 5)",
     )
     _add_lifetime_options(parser)
+    kube = parser.add_argument_group("kubernetes (read-only)")
+    kube.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+    kube.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    kube.add_argument(
+        "-n", "--namespace", metavar="NS", help="read only this namespace (default: all readable)"
+    )
+    kube.add_argument(
+        "--no-kubernetes", action="store_true", help="do not read the cluster behind the host"
+    )
+    kube.add_argument(
+        "--read-tls-secret",
+        action="store_true",
+        help="read the route's TLS Secret (tls.crt only) to compare with the served certificate",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -289,6 +308,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
         **_lifetime_settings(args),
+        kubernetes=not args.no_kubernetes,
+        kubeconfig=args.kubeconfig or getattr(args, "environ_kubeconfig", None),
+        kube_context=args.context,
+        namespace=args.namespace,
+        read_tls_secret=args.read_tls_secret,
     )
 
 
@@ -405,6 +429,7 @@ def write_report_file(report: Report, path: str) -> None:
 def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor TARGET``."""
     args = build_parser().parse_args(list(argv))
+    args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
     from wsdoctor.target import TargetError, parse_target
 
     try:
@@ -509,6 +534,42 @@ def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     return ExitStatus.OK
 
 
+def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor lint PATH...``: the cluster rules on manifests, no network, no cluster."""
+    from wsdoctor.kube.lint import build_lint_parser, lint, render
+    from wsdoctor.kube.manifests import ManifestError
+    from wsdoctor.kube.rulebase import RuleOptions
+    from wsdoctor.models import Status
+
+    args = build_lint_parser(_Parser).parse_args(list(argv))
+    if not args.expect_idle > 0:
+        raise UsageError(f"--expect-idle {args.expect_idle}: must be a positive number of seconds")
+    try:
+        _, report = lint(
+            args.paths,
+            RuleOptions(expect_idle=args.expect_idle),
+            env.stdin,
+            set(_split_list(args.suppress)),
+        )
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from None
+    colour = env.colour(args.no_color) and not args.output
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                render(report, args.format, out, False, args.ascii)
+        except OSError as exc:
+            env.stderr.write(f"wsdoctor: cannot write {args.output}: {exc.strerror or exc}\n")
+            return ExitStatus.CANNOT_RUN
+    else:
+        render(report, args.format, env.stdout, colour, args.ascii or not _can_encode(env.stdout))
+    if args.fail_on == "never":
+        return ExitStatus.OK
+    threshold = Status(args.fail_on).rank
+    failed = any(lf.finding.status.rank >= threshold for lf in report.findings)
+    return ExitStatus.FINDINGS if failed else ExitStatus.OK
+
+
 def demo_argv(url: str, pins: list[str], ca_file: str) -> list[str]:
     """The command line the demo runs (printed, so it can be copied and tried by hand)."""
     argv = [url]
@@ -521,6 +582,8 @@ def demo_argv(url: str, pins: list[str], ca_file: str) -> list[str]:
         argv += ["--idle", "--idle-max", "8", "--expect-idle", "60"]
     if "--expect-affinity" in known:
         argv += ["--expect-affinity"]
+    if "--no-kubernetes" in known:
+        argv += ["--no-kubernetes"]  # the demo runs on loopback, not behind the user's cluster
     return argv
 
 
@@ -587,7 +650,12 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     """Entry point: dispatch to a command, turn every user error into one line and exit 2."""
     env = env or Environment()
     debug = "--debug" in argv
-    commands = {"explain": explain_command, "demo": demo_command, "probe": probe_command}
+    commands = {
+        "explain": explain_command,
+        "demo": demo_command,
+        "lint": lint_command,
+        "probe": probe_command,
+    }
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:], env)

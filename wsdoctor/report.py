@@ -12,6 +12,7 @@ from pydantic import Field
 from wsdoctor import __version__
 from wsdoctor.checks.affinity import AffinityObservation
 from wsdoctor.checks.capture import CaptureObservation
+from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.handshake import HandshakeObservation
 from wsdoctor.checks.http import HttpObservation
@@ -34,7 +35,8 @@ ObservationUnion = Annotated[
     | IdleObservation
     | KeepaliveObservation
     | CaptureObservation
-    | AffinityObservation,
+    | AffinityObservation
+    | ClusterObservation,
     Field(discriminator="check"),
 ]
 

@@ -83,6 +83,16 @@ class Settings(Model):
     """Response header that names the replica that answered (auto: X-Pod-Name, X-Served-By...)."""
     expect_affinity: bool = False
     """The application needs reconnects to reach the same replica: no affinity is a failure."""
+    kubernetes: bool = True
+    """Read the cluster behind the host (``--no-kubernetes`` turns it off)."""
+    kubeconfig: str | None = None
+    """kubeconfig file(s), ``:``-separated like KUBECONFIG; None: ~/.kube/config or in-cluster."""
+    kube_context: str | None = None
+    """kubeconfig context to use; None: the current context."""
+    namespace: str | None = None
+    """Read only this namespace; None: every namespace the user can read."""
+    read_tls_secret: bool = False
+    """Read the route's TLS Secret (only its ``tls.crt``) to compare with the served certificate."""
 
     def pinned_address(self, host: str, port: int) -> str | None:
         """The address pinned for ``host:port`` with ``--resolve``, if any."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from wsdoctor.checks import (
     affinity,
     capture,
+    cluster,
     dns,
     handshake,
     http,
@@ -30,6 +31,7 @@ CHECKS: tuple[Check, ...] = (
     keepalive.CHECK,
     capture.CHECK,
     affinity.CHECK,
+    cluster.CHECK,
 )
 
 

@@ -53,7 +53,7 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], what: st
     raise LabError(f"{what} did not listen on {host}:{port} within {timeout} s")
 
 
-class _Process:
+class LabProcess:
     """A child server process with its own scratch directory."""
 
     name = "server"
@@ -85,7 +85,7 @@ class _Process:
                 self.proc.wait(5)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> _Process:
+    def __enter__(self) -> LabProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -202,7 +202,7 @@ def _closed_port() -> int:
     return free_port()
 
 
-class Nginx(_Process):
+class Nginx(LabProcess):
     """nginx serving one :class:`NginxSite` on loopback."""
 
     name = "nginx"
@@ -262,7 +262,7 @@ backend app
 """
 
 
-class HAProxy(_Process):
+class HAProxy(LabProcess):
     """HAProxy serving one :class:`HAProxySite` on loopback."""
 
     name = "haproxy"
@@ -293,7 +293,7 @@ class DnsZone:
     """Domains answered only from this zone: other names in them are NXDOMAIN."""
 
 
-class Dnsmasq(_Process):
+class Dnsmasq(LabProcess):
     """dnsmasq on 127.0.0.1, a free UDP/TCP port, answering only for :class:`DnsZone`."""
 
     name = "dnsmasq"

@@ -1,0 +1,116 @@
+"""Cluster rules on small manifest fixtures named by case: ``<case>-FAILED.yaml`` must raise
+the code named on its first line, ``<case>-PASSED.yaml`` must not."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from wsdoctor.kube.manifests import load_manifests
+from wsdoctor.kube.rulebase import RuleOptions
+from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
+from wsdoctor.models import Finding
+
+RULES = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "rules"
+EXPECT = re.compile(r"^# expect (no )?(WSD-[A-Z0-9-]+)")
+
+
+def _cases(suffix: str) -> list[Path]:
+    return sorted(RULES.glob(f"*-{suffix}.yaml"))
+
+
+def _judge(path: Path) -> tuple[str, list[Finding]]:
+    match = EXPECT.match(path.read_text(encoding="utf-8"))
+    assert match, f"{path.name}: first line must be '# expect [no] CODE'"
+    snap = load_manifests([str(path)]).snapshot
+    return match.group(2), list(judge_snapshot(snap, RuleOptions()))
+
+
+@pytest.mark.parametrize("path", _cases("FAILED"), ids=lambda p: p.stem)
+def test_failed_case_raises_its_code_naming_resource_field_and_fix(path: Path) -> None:
+    """Given a manifest with one problem, its code is reported with resource, field and fix."""
+    code, findings = _judge(path)
+    hits = [f for f in findings if f.code == code]
+    assert hits, f"{code} not raised; got {[f.code for f in findings]}"
+    for finding in hits:
+        assert finding.resource is not None and finding.resource.field, finding
+        assert finding.resource.kind and finding.resource.name
+        assert finding.fix is not None and finding.fix.summary
+
+
+@pytest.mark.parametrize("path", _cases("PASSED"), ids=lambda p: p.stem)
+def test_passed_case_does_not_raise_its_code(path: Path) -> None:
+    """Given the corrected manifest, the code is not reported."""
+    code, findings = _judge(path)
+    assert code not in [f.code for f in findings], [f.detail for f in findings if f.code == code]
+
+
+def test_every_case_has_both_halves() -> None:
+    """Each case has a FAILED and a PASSED fixture."""
+    failed = {p.name.removesuffix("-FAILED.yaml") for p in _cases("FAILED")}
+    passed = {p.name.removesuffix("-PASSED.yaml") for p in _cases("PASSED")}
+    assert failed == passed
+
+
+def test_every_configuration_code_has_a_case() -> None:
+    """Every configuration rule code (those lint can raise) is covered by a FAILED fixture."""
+    covered = {EXPECT.match(p.read_text()).group(2) for p in _cases("FAILED")}  # type: ignore[union-attr]
+    live_only = {"WSD-K8S-NO-READY-ENDPOINTS", "WSD-K8S-POD-RESTARTS"}
+    missing = {c.code for c in CONFIG_CODES} - covered - live_only
+    assert not missing, sorted(missing)
+
+
+def test_controller_images_are_recognised_without_false_friends() -> None:
+    """Controller images are told apart from look-alikes (Istio sidecars, traefik/whoami)."""
+    from wsdoctor.kube.backends import image_controller
+
+    assert image_controller("registry.k8s.io/ingress-nginx/controller:v1.12.0@sha256:ab", {}) == (
+        "ingress-nginx"
+    )
+    assert image_controller("docker.io/traefik:v3.3", {}) == "traefik"
+    assert image_controller("traefik/whoami:v1.10", {}) is None
+    assert image_controller("haproxytech/kubernetes-ingress:3.1", {}) == "haproxytech"
+    assert image_controller("quay.io/jcmoraisjr/haproxy-ingress:v0.15", {}) == "haproxy-ingress"
+    assert image_controller("docker.io/istio/proxyv2:1.24", {"istio": "ingressgateway"}) == "istio"
+    assert image_controller("docker.io/istio/proxyv2:1.24", {"app": "chat"}) is None
+
+
+def test_host_and_path_matching_follow_kubernetes_and_traefik() -> None:
+    """Wildcards cover one label; Prefix matches by path element; HostRegexp is a regex."""
+    from wsdoctor.kube.discover import _traefik_regexp, host_matches, path_matches
+
+    assert host_matches("*.example.com", "chat.example.com")
+    assert not host_matches("*.example.com", "a.chat.example.com")
+    assert not host_matches("*.example.com", "example.com")
+    assert path_matches("Prefix", "/ws", "/ws/room") and not path_matches("Prefix", "/ws", "/wsx")
+    assert path_matches("Exact", "/ws", "/ws") and not path_matches("Exact", "/ws", "/ws/")
+    assert host_matches(_traefik_regexp(r"^.+\.example\.com$"), "chat.example.com")
+    assert host_matches(_traefik_regexp("{sub:[a-z]+}.example.com"), "chat.example.com")
+    assert not host_matches(_traefik_regexp("{sub:[a-z]+}.example.com"), "chat.example.org")
+
+
+def test_ingressroute_with_host_regexp_is_not_a_catch_all() -> None:
+    """An IngressRoute matching HostRegexp serves its hosts only, not every host."""
+    from wsdoctor.kube.discover import routes_for
+    from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
+
+    route = KubeObject.from_dict(
+        {
+            "apiVersion": "traefik.io/v1alpha1",
+            "kind": "IngressRoute",
+            "metadata": {"name": "r", "namespace": "a"},
+            "spec": {
+                "routes": [
+                    {
+                        "match": r"HostRegexp(`^.+\.example\.com$`) && PathPrefix(`/ws`)",
+                        "services": [{"name": "s", "port": 80}],
+                    }
+                ]
+            },
+        }
+    )
+    snap = ClusterSnapshot(source="manifests", objects=[route])
+    assert [r.name for r in routes_for(snap, "chat.example.com", "/ws")] == ["r"]
+    assert routes_for(snap, "chat.example.org", "/ws") == []

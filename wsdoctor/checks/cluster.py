@@ -1,0 +1,293 @@
+"""cluster: the Kubernetes objects behind the host, judged by the per-controller rules and
+held against what the network checks measured."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
+from wsdoctor.kube import crosscheck, measured
+from wsdoctor.kube.affinity import AffinityConfig
+from wsdoctor.kube.rulebase import CHECK_ID, DEFAULT_EXPECT_IDLE, RuleOptions
+from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
+from wsdoctor.kube.rules_workloads import NO_READY_ENDPOINTS, no_ready_endpoints
+from wsdoctor.kube.snapshot import ClusterSnapshot, PermissionGap
+from wsdoctor.kube.timeouts import ConfiguredTimeout
+from wsdoctor.models import Finding, Fix, Model, Resource, Status
+
+if TYPE_CHECKING:
+    from wsdoctor.kube.config import ClusterAccess
+
+
+class BackendSummary(Model):
+    """A backend Service port and the state of its endpoints."""
+
+    service: str
+    """``namespace/name``."""
+    port: str | int | None = None
+    target_port: str | int | None = None
+    app_protocol: str | None = None
+    exists: bool = True
+    endpoints: dict[str, int] = Field(default_factory=dict)
+    """``total``, ``ready``, ``serving``, ``terminating``."""
+    pods: list[str] = Field(default_factory=list)
+
+
+class RouteSummary(Model):
+    """A route rule that matches the target's host and path."""
+
+    kind: str
+    namespace: str
+    name: str
+    controller: str
+    class_name: str | None = None
+    hosts: list[str] = Field(default_factory=list)
+    path: str = "/"
+    path_type: str = "Prefix"
+    backends: list[BackendSummary] = Field(default_factory=list)
+
+
+class TlsConfig(Model):
+    """A TLS section of a route (Ingress ``spec.tls``, Gateway listener, Istio server)."""
+
+    namespace: str
+    hosts: list[str] = Field(default_factory=list)
+    secret_name: str | None = None
+    secret_exists: bool | None = None
+    """None: not known (wsdoctor reads Secrets only with --read-tls-secret)."""
+    secret_cert_sha256: str | None = None
+    """SHA-256 of the first certificate in the Secret's ``tls.crt`` (--read-tls-secret)."""
+    secret_cert_subject: str | None = None
+
+
+class ClusterObservation(Observation):
+    """What serves the host in the cluster, and the objects around it."""
+
+    check: Literal["cluster"] = "cluster"
+    context: str | None = None
+    routes: list[RouteSummary] = Field(default_factory=list)
+    """Matching route rules, most specific first; the first one serves the target."""
+    controller: str | None = None
+    lb_addresses: list[str] = Field(default_factory=list)
+    timeouts: list[ConfiguredTimeout] = Field(default_factory=list)
+    affinity: AffinityConfig | None = None
+    tls: list[TlsConfig] = Field(default_factory=list)
+    snapshot: ClusterSnapshot
+    """The relevant objects only (routes, backends, workloads, controller)."""
+    objects_read: int = 0
+    duration_s: float = 0.0
+
+
+NO_ROUTE = Code("WSD-K8S-NO-ROUTE", Status.WARN, "No route in the cluster serves the host")
+FORBIDDEN = Code("WSD-K8S-FORBIDDEN", Status.INFO, "Some objects could not be read (RBAC)")
+
+
+async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
+    """Read the cluster (threads, concurrent requests) and keep what serves the target."""
+    settings = ctx.settings
+    if not settings.kubernetes:
+        raise Skip("--no-kubernetes")
+    from wsdoctor.kube.client import ApiError
+    from wsdoctor.kube.config import NoClusterConfig, load_access
+
+    start = time.perf_counter()
+    try:
+        access = load_access(settings)
+    except NoClusterConfig as exc:
+        raise Skip(str(exc)) from None
+    try:
+        ctx.progress(f"reading cluster {access.context}", 0.1)
+        return await _discover(ctx, access, start)
+    except ApiError as exc:
+        if exc.status == 0:
+            raise Skip(f"context {access.context}: {exc.message}") from None
+        if exc.status != 401:
+            raise
+        raise Skip(
+            f"the API server of context {access.context} rejected the credentials "
+            f"(401 {exc.message}); log in again (kubectl) or fix --kubeconfig"
+        ) from None
+    finally:
+        access.api_client.close()
+
+
+async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> ClusterObservation:
+    """Read, match the target, and (when asked) read the route's TLS Secrets."""
+    from wsdoctor.kube.client import read_cluster
+    from wsdoctor.kube.kinds import ROUTE_KINDS
+    from wsdoctor.kube.observe import observe
+
+    settings = ctx.settings
+    snap = await read_cluster(access, lambda message: ctx.progress(message, None))
+    blocked = [g for g in snap.permission_gaps if g.resource.split(".")[0] in _ROUTE_PLURALS]
+    readable_routes = [k for k in ROUTE_KINDS if k in snap.listed_kinds]
+    if blocked and not readable_routes:
+        raise Skip(
+            "forbidden: "
+            + "; ".join(str(g) for g in snap.permission_gaps)
+            + " (grant the ClusterRole in docs/rbac.yaml)"
+        )
+    ctx.progress("matching routes", 0.9)
+    obs = observe(snap, ctx.target, settings, time.perf_counter() - start, access.context)
+    if settings.read_tls_secret and obs.tls:
+        obs = await _read_tls_secrets(access, obs)
+    return obs
+
+
+async def _read_tls_secrets(access: ClusterAccess, obs: ClusterObservation) -> ClusterObservation:
+    """Fill in each TLS section's Secret: exists, and the fingerprint of its tls.crt."""
+    import asyncio
+
+    from wsdoctor.kube.client import ClusterReader
+
+    reader = ClusterReader(access)
+    named = [t for t in obs.tls if t.secret_name]
+    results = await asyncio.gather(
+        *(reader.read_tls_certificate(t.namespace, str(t.secret_name)) for t in named)
+    )
+    tls, gaps = list(obs.tls), list(obs.snapshot.permission_gaps)
+    for entry, result in zip(named, results, strict=True):
+        index = tls.index(entry)
+        if isinstance(result, PermissionGap):
+            gaps.append(result)
+        elif result is None:
+            tls[index] = entry.model_copy(update={"secret_exists": False})
+        else:
+            tls[index] = entry.model_copy(
+                update={
+                    "secret_exists": True,
+                    "secret_cert_sha256": result[0] or None,
+                    "secret_cert_subject": result[1] or None,
+                }
+            )
+    snapshot = obs.snapshot.model_copy(update={"permission_gaps": gaps})
+    return obs.model_copy(update={"tls": tls, "snapshot": snapshot})
+
+
+_ROUTE_PLURALS = ("ingresses", "httproutes", "ingressroutes", "virtualservices")
+
+
+def judge_cluster(facts: Facts) -> Iterator[Finding]:
+    """Configuration rules on the objects behind the host; zero ready endpoints is reported as
+    the root cause of a failed upgrade (listed before the handshake's symptom)."""
+    obs = facts.get(ClusterObservation)
+    if obs is None:
+        return
+    options = RuleOptions(expect_idle=facts.settings.expect_idle or DEFAULT_EXPECT_IDLE)
+    status = measured.upgrade_status(facts)
+    for finding in judge_snapshot(obs.snapshot, options):
+        if finding.code == NO_READY_ENDPOINTS.code and status in (502, 503, 504):
+            res = finding.resource
+            svc = obs.snapshot.find(
+                "Service", res.namespace if res else None, res.name if res else ""
+            )
+            if svc is not None:
+                counts = {
+                    k.removeprefix("endpoints_"): int(v)
+                    for k, v in finding.evidence.items()
+                    if isinstance(v, int)
+                }
+                finding = no_ready_endpoints(svc, counts, explains=measured.symptom_codes())
+                finding = finding.model_copy(
+                    update={
+                        "detail": f"The upgrade got HTTP {status} because there are "
+                        + finding.detail[0].lower()
+                        + finding.detail[1:],
+                        "evidence": {**finding.evidence, "upgrade_status": status},
+                    }
+                )
+        yield finding
+    if not obs.routes:
+        yield NO_ROUTE.finding(
+            CHECK_ID,
+            "No Ingress, HTTPRoute, IngressRoute or VirtualService in "
+            f"{obs.context or 'the cluster'} "
+            f"matches {facts.target.host}{facts.target.path}"
+            + (
+                f" (in namespace {', '.join(obs.snapshot.namespaces)})"
+                if obs.snapshot.namespaces
+                else ""
+            )
+            + ".",
+            resource=Resource(kind="Host", name=facts.target.host),
+            fix=Fix(
+                summary="Check the host spelling, the namespace (-n), or the context (--context)."
+            ),
+        )
+    if obs.snapshot.permission_gaps:
+        gaps = obs.snapshot.permission_gaps
+        yield FORBIDDEN.finding(
+            CHECK_ID,
+            "Skipped for lack of permission: "
+            + "; ".join(f"{g} ({g.affects})" for g in gaps)
+            + ".",
+            evidence={"forbidden": [str(g) for g in gaps]},
+            fix=Fix(
+                summary="Bind the read-only ClusterRole of docs/rbac.yaml to your user.",
+                snippet="kubectl apply -f docs/rbac.yaml",
+                language="shell",
+            ),
+        )
+
+
+def judge_cross_checks(facts: Facts) -> Iterator[Finding]:
+    """Configuration held against measurement: DNS, certificate, idle timeout, affinity."""
+    obs = facts.get(ClusterObservation)
+    if obs is None:
+        return
+    yield from crosscheck.cross_check_dns(obs, facts)
+    yield from crosscheck.cross_check_certificate(obs, facts)
+    yield from crosscheck.cross_check_idle(obs, facts)
+    yield from crosscheck.cross_check_affinity(obs, facts)
+
+
+def summarize_cluster(obs: Observation) -> str:
+    """``Ingress chat/chat (ingress-nginx) → Service chat/chat: 2/3 ready → timeouts
+    proxy-send-timeout 60 s (default), proxy-read-timeout 3600 s``."""
+    assert isinstance(obs, ClusterObservation)
+    if not obs.routes:
+        return f"no route for the host ({obs.objects_read} objects read)"
+    route = obs.routes[0]
+    parts = [f"{route.kind} {route.namespace}/{route.name} ({route.controller})"]
+    endpoints_known = obs.snapshot.knows("EndpointSlice")
+    for backend in route.backends[:2]:
+        eps = backend.endpoints
+        state = f"{eps.get('ready', 0)}/{eps.get('total', 0)} ready"
+        if not backend.exists:
+            state = "missing" if obs.snapshot.knows("Service") else "not readable"
+        elif not endpoints_known:
+            state = "endpoints not readable"
+        parts.append(f"Service {backend.service}: {state}")
+    if obs.timeouts:
+        shown = sorted(obs.timeouts, key=lambda t: t.seconds)[:4]
+        parts.append(
+            "timeouts "
+            + ", ".join(
+                f"{t.setting.rsplit('/', 1)[-1]} {t.seconds:g} s"
+                + (" (default)" if t.default else "")
+                for t in shown
+            )
+        )
+    gaps = obs.snapshot.permission_gaps
+    more = f" and {len(gaps) - 1} more" if len(gaps) > 1 else ""
+    skipped = f"; partly skipped: {gaps[0]} forbidden{more}" if gaps else ""
+    return " → ".join(parts) + skipped
+
+
+CHECK = Check(
+    id="cluster",
+    title="Kubernetes objects",
+    hop=Hop.CLUSTER,
+    probe=probe_cluster,
+    rules=(
+        rule(judge_cluster, "handshake", "http"),
+        rule(judge_cross_checks, "dns", "tls", "idle", "affinity"),
+    ),
+    codes=(*CONFIG_CODES, NO_ROUTE, FORBIDDEN, *crosscheck.CODES),
+    time_limit=lambda s: max(s.timeout * 4, 10.0) + 5.0,
+    summarize=summarize_cluster,
+)

@@ -1,0 +1,149 @@
+"""Session affinity as each controller configures it (KNOWLEDGE.md §4): whether a route is
+sticky, and the cookie name to expect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from wsdoctor.checks.base import Code
+from wsdoctor.kube import backends, discover
+from wsdoctor.kube.discover import RouteRule
+from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
+from wsdoctor.kube.snapshot import ClusterSnapshot
+from wsdoctor.kube.timeouts import destination_rules_for
+from wsdoctor.models import Finding, Fix, Model, Resource, Status
+
+NO_AFFINITY = Code(
+    "WSD-K8S-NO-AFFINITY", Status.INFO, "No session affinity across several replicas"
+)
+CODES = (NO_AFFINITY,)
+
+
+class AffinityConfig(Model):
+    """Cookie affinity configured on a route."""
+
+    controller: str
+    cookie: str | None
+    """Expected cookie name (None: generated, e.g. Traefik's ``_<hash>``)."""
+    resource: Resource
+
+
+def configured_affinity(snap: ClusterSnapshot, route: RouteRule) -> AffinityConfig | None:
+    """The cookie affinity that applies to ``route``, if any."""
+    obj = snap.find(route.kind, route.namespace, route.name)
+    if obj is None:
+        return None
+    a = obj.annotations
+    if (
+        route.controller == "ingress-nginx"
+        and a.get("nginx.ingress.kubernetes.io/affinity") == "cookie"
+    ):
+        key = "nginx.ingress.kubernetes.io/session-cookie-name"
+        return AffinityConfig(
+            controller=route.controller,
+            cookie=a.get(key, "INGRESSCOOKIE"),
+            resource=obj.resource('metadata.annotations["nginx.ingress.kubernetes.io/affinity"]'),
+        )
+    if (
+        route.controller == "haproxy-ingress"
+        and a.get("haproxy-ingress.github.io/affinity") == "cookie"
+    ):
+        return AffinityConfig(
+            controller=route.controller,
+            cookie=a.get("haproxy-ingress.github.io/session-cookie-name", "INGRESSCOOKIE"),
+            resource=obj.resource('metadata.annotations["haproxy-ingress.github.io/affinity"]'),
+        )
+    if obj.kind == "IngressRoute":
+        for i, svc in enumerate(obj.spec.get("routes", [{}])[0].get("services") or []):
+            cookie = (svc.get("sticky") or {}).get("cookie")
+            if cookie is not None:
+                return AffinityConfig(
+                    controller="traefik",
+                    cookie=(cookie or {}).get("name"),
+                    resource=obj.resource(f"spec.routes[0].services[{i}].sticky.cookie"),
+                )
+    for backend in route.backends:
+        svc = snap.find("Service", backend.namespace, backend.service)
+        if svc is None:
+            continue
+        if route.controller == "traefik":
+            key = "traefik.ingress.kubernetes.io/service.sticky.cookie"
+            if svc.annotations.get(key) == "true":
+                return AffinityConfig(
+                    controller="traefik",
+                    cookie=svc.annotations.get(key + ".name"),
+                    resource=svc.resource(f'metadata.annotations["{key}"]'),
+                )
+        if route.controller == "haproxytech":
+            key = "haproxy.org/cookie-persistence"
+            if svc.annotations.get(key):
+                return AffinityConfig(
+                    controller="haproxytech",
+                    cookie=svc.annotations[key],
+                    resource=svc.resource(f'metadata.annotations["{key}"]'),
+                )
+        for dr in destination_rules_for(snap, backend.namespace, backend.service):
+            lb = (dr.spec.get("trafficPolicy") or {}).get("loadBalancer") or {}
+            cookie = (lb.get("consistentHash") or {}).get("httpCookie")
+            if cookie:
+                return AffinityConfig(
+                    controller="istio",
+                    cookie=cookie.get("name"),
+                    resource=dr.resource(
+                        "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie"
+                    ),
+                )
+    return None
+
+
+def rules_for_affinity(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
+    """Information when several replicas serve a route with no affinity (socket.io needs it)."""
+    seen: set[tuple[str, str, str]] = set()
+    for route in discover.route_rules(snap):
+        key = (route.kind, route.namespace, route.name)
+        if key in seen or not route.backends:
+            continue
+        seen.add(key)
+        backend = route.backends[0]
+        svc = snap.find("Service", backend.namespace, backend.service)
+        if svc is None:
+            continue
+        replicas = sum(
+            int(o.spec.get("replicas", 1))
+            for o, _, _ in backends.selected_templates(
+                snap, svc.namespace, svc.spec.get("selector") or {}
+            )
+            if o.kind in ("Deployment", "StatefulSet")
+        )
+        if replicas > 1 and configured_affinity(snap, route) is None:
+            obj = snap.find(*key)
+            assert obj is not None
+            yield NO_AFFINITY.finding(
+                CHECK_ID,
+                f"{obj.ref} spreads connections over {replicas} replicas of {svc.ref} without "
+                "affinity: fine for plain WebSocket, but socket.io/SockJS long-polling fallbacks "
+                "fail with 'Session ID unknown'.",
+                resource=obj.resource(route.field),
+                evidence={"replicas": replicas, "controller": route.controller},
+                fix=Fix(
+                    summary="If the protocol needs stickiness, enable cookie affinity for "
+                    f"{route.controller}.",
+                    snippet=_AFFINITY_SNIPPETS.get(route.controller),
+                    language="yaml",
+                ),
+            )
+
+
+_AFFINITY_SNIPPETS = {
+    "ingress-nginx": "metadata:\n  annotations:\n    nginx.ingress.kubernetes.io/affinity: "
+    "cookie\n",
+    "traefik": "# on the Service\nmetadata:\n  annotations:\n"
+    '    traefik.ingress.kubernetes.io/service.sticky.cookie: "true"\n',
+    "haproxytech": "# on the Service\nmetadata:\n  annotations:\n    "
+    "haproxy.org/cookie-persistence: SERVERID\n",
+    "haproxy-ingress": "metadata:\n  annotations:\n    haproxy-ingress.github.io/affinity: "
+    "cookie\n",
+    "istio": "# DestinationRule\nspec:\n  trafficPolicy:\n    loadBalancer:\n      "
+    "consistentHash:\n"
+    "        httpCookie:\n          name: WSD-AFFINITY\n          ttl: 0s\n",
+}

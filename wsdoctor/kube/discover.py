@@ -1,0 +1,359 @@
+"""From host and path to the routes that serve them: Ingress, HTTPRoute, IngressRoute and
+VirtualService rules, with their hosts, paths, backends and controller.
+
+Pure functions over a :class:`ClusterSnapshot`; the live client and the lint command both
+use them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
+from wsdoctor.models import Model
+
+TRAEFIK_GROUPS = ("traefik.io", "traefik.containo.us")
+ISTIO_GROUP = "networking.istio.io"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+#: IngressClass ``spec.controller`` / GatewayClass ``spec.controllerName`` → controller id.
+CONTROLLER_NAMES = {
+    "k8s.io/ingress-nginx": "ingress-nginx",
+    "traefik.io/ingress-controller": "traefik",
+    "traefik.io/gateway-controller": "traefik",
+    "haproxy.org/ingress-controller": "haproxytech",
+    "haproxy-ingress.github.io/controller": "haproxy-ingress",
+    "istio.io/ingress-controller": "istio",
+    "istio.io/gateway-controller": "istio",
+    "gateway.envoyproxy.io/gatewayclass-controller": "envoy-gateway",
+    "ingress.k8s.aws/alb": "aws-alb",
+    "networking.gke.io/ingress-gce": "gce",
+}
+
+
+class Backend(Model):
+    """A Service port a route sends traffic to."""
+
+    namespace: str
+    service: str
+    port: str | int | None = None
+    field: str
+    """Where the route names it (``spec.rules[0].http.paths[0].backend``)."""
+
+
+class RouteRule(Model):
+    """One routing rule of a route object: hosts, a path and its backends."""
+
+    kind: str
+    api_version: str
+    namespace: str
+    name: str
+    hosts: list[str]
+    """Host patterns; empty matches every host."""
+    path: str = "/"
+    path_type: str = "Prefix"
+    backends: list[Backend]
+    field: str
+    controller: str = "unknown"
+    class_name: str | None = None
+    """IngressClass, GatewayClass or Istio Gateway the route binds to."""
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Kubernetes host matching: exact, or ``*.example.com`` covering exactly one label."""
+    if pattern.startswith("~"):  # a regular expression (Traefik HostRegexp)
+        try:
+            return re.fullmatch(pattern[1:], host.rstrip("."), re.IGNORECASE) is not None
+        except re.error:
+            return False
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern in ("", "*"):
+        return True
+    if pattern.startswith("*."):
+        head, _, rest = host.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == host
+
+
+def path_matches(path_type: str, pattern: str, path: str) -> bool:
+    """Ingress/Gateway path matching: Exact, element-wise Prefix, or a regular expression."""
+    if path_type in ("Exact",):
+        return path == pattern
+    if path_type in ("RegularExpression", "Regex"):
+        try:
+            return re.match(pattern, path) is not None
+        except re.error:
+            return False
+    prefix = pattern.rstrip("/")
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def ingress_controller(snap: ClusterSnapshot, obj: KubeObject) -> tuple[str, str | None]:
+    cls = obj.spec.get("ingressClassName") or obj.annotations.get("kubernetes.io/ingress.class")
+    if cls is None:
+        default = next(
+            (
+                c
+                for c in snap.of_kind("IngressClass")
+                if c.annotations.get("ingressclass.kubernetes.io/is-default-class") == "true"
+            ),
+            None,
+        )
+        cls = default.name if default else None
+    if cls:
+        klass = snap.find("IngressClass", None, cls)
+        if klass is not None:
+            name = str(klass.spec.get("controller", ""))
+            for prefix, controller in CONTROLLER_NAMES.items():
+                if name.startswith(prefix):
+                    return controller, cls
+        for word, controller in (
+            ("nginx", "ingress-nginx"),
+            ("traefik", "traefik"),
+            ("haproxy", "haproxytech"),
+            ("istio", "istio"),
+            ("alb", "aws-alb"),
+            ("gce", "gce"),
+        ):
+            if word in cls:
+                return controller, cls
+    for key in obj.annotations:
+        if key.startswith("nginx.ingress.kubernetes.io/"):
+            return "ingress-nginx", cls
+        if key.startswith("haproxy.org/"):
+            return "haproxytech", cls
+        if key.startswith("haproxy-ingress.github.io/"):
+            return "haproxy-ingress", cls
+        if key.startswith("traefik.ingress.kubernetes.io/"):
+            return "traefik", cls
+    return "unknown", cls
+
+
+def ingress_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRule]:
+    ns = obj.namespace or "default"
+    controller, cls = ingress_controller(snap, obj)
+    base = {
+        "kind": obj.kind,
+        "api_version": obj.api_version,
+        "namespace": ns,
+        "name": obj.name,
+        "controller": controller,
+        "class_name": cls,
+    }
+
+    def backend(raw: Any, where: str) -> list[Backend]:
+        svc = (raw or {}).get("service") or {}
+        if not svc.get("name"):
+            return []
+        port = svc.get("port") or {}
+        return [
+            Backend(
+                namespace=ns,
+                service=str(svc["name"]),
+                port=port.get("name") or port.get("number"),
+                field=where,
+            )
+        ]
+
+    if obj.spec.get("defaultBackend"):
+        where = field_path("spec", "defaultBackend")
+        yield RouteRule(
+            **base, hosts=[], backends=backend(obj.spec["defaultBackend"], where), field=where
+        )
+    for i, rule in enumerate(obj.spec.get("rules") or []):
+        host = rule.get("host")
+        for j, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            where = field_path("spec", "rules", i, "http", "paths", j)
+            yield RouteRule(
+                **base,
+                hosts=[host] if host else [],
+                path=str(path.get("path") or "/"),
+                path_type=str(path.get("pathType") or "Prefix"),
+                backends=backend(path.get("backend"), f"{where}.backend"),
+                field=where,
+            )
+
+
+def gateway_controller(snap: ClusterSnapshot, gateway: KubeObject | None) -> str:
+    """Controller of a Gateway API Gateway, from its GatewayClass."""
+    if gateway is None:
+        return "unknown"
+    klass = snap.find("GatewayClass", None, str(gateway.spec.get("gatewayClassName", "")))
+    name = str(klass.spec.get("controllerName", "")) if klass else ""
+    return next((c for p, c in CONTROLLER_NAMES.items() if name.startswith(p)), "unknown")
+
+
+def _httproute_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRule]:
+    ns = obj.namespace or "default"
+    parents = obj.spec.get("parentRefs") or []
+    gateway = None
+    for parent in parents:
+        if parent.get("kind", "Gateway") == "Gateway":
+            gateway = snap.find("Gateway", parent.get("namespace") or ns, str(parent.get("name")))
+            if gateway is not None and gateway.group == GATEWAY_GROUP:
+                break
+            gateway = None
+    hosts = [str(h) for h in obj.spec.get("hostnames") or []]
+    if not hosts and gateway is not None:
+        hosts = [
+            str(li["hostname"]) for li in gateway.spec.get("listeners") or [] if li.get("hostname")
+        ]
+    for i, rule in enumerate(obj.spec.get("rules") or []):
+        backends = [
+            Backend(
+                namespace=str(ref.get("namespace") or ns),
+                service=str(ref["name"]),
+                port=ref.get("port"),
+                field=field_path("spec", "rules", i, "backendRefs", k),
+            )
+            for k, ref in enumerate(rule.get("backendRefs") or [])
+            if ref.get("name") and ref.get("kind", "Service") == "Service"
+        ]
+        matches = rule.get("matches") or [{}]
+        for match in matches:
+            path = match.get("path") or {}
+            yield RouteRule(
+                kind=obj.kind,
+                api_version=obj.api_version,
+                namespace=ns,
+                name=obj.name,
+                hosts=hosts,
+                path=str(path.get("value") or "/"),
+                path_type={"PathPrefix": "Prefix"}.get(str(path.get("type")), "Prefix")
+                if path.get("type") != "Exact"
+                else "Exact",
+                backends=backends,
+                field=field_path("spec", "rules", i),
+                controller=gateway_controller(snap, gateway),
+                class_name=gateway.name if gateway else None,
+            )
+
+
+_TRAEFIK_HOST = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
+_TRAEFIK_HOST_REGEXP = re.compile(r"HostRegexp\(\s*`([^`]*)`")
+
+
+def _traefik_regexp(expr: str) -> str:
+    """``~regex`` for host_matches: v3 takes a Go regex; v2 ``{name:re}``/``{name}`` forms are
+    rewritten to groups."""
+    expr = re.sub(r"\{[^}:]+:([^}]+)\}", r"(\1)", expr)
+    expr = re.sub(r"\{[^}]+\}", r"[^.]+", expr)
+    return "~" + expr.removeprefix("^").removesuffix("$")
+
+
+_TRAEFIK_PATH = re.compile(r"(PathPrefix|Path)\(\s*`([^`]*)`")
+
+
+def _ingressroute_rules(obj: KubeObject) -> Iterator[RouteRule]:
+    ns = obj.namespace or "default"
+    for i, route in enumerate(obj.spec.get("routes") or []):
+        match = str(route.get("match") or "")
+        hosts = [
+            h for group in _TRAEFIK_HOST.findall(match) for h in re.findall(r"`([^`]*)`", group)
+        ]
+        hosts += [_traefik_regexp(expr) for expr in _TRAEFIK_HOST_REGEXP.findall(match)]
+        paths = _TRAEFIK_PATH.findall(match) or [("PathPrefix", "/")]
+        backends = [
+            Backend(
+                namespace=str(svc.get("namespace") or ns),
+                service=str(svc["name"]),
+                port=svc.get("port"),
+                field=field_path("spec", "routes", i, "services", k),
+            )
+            for k, svc in enumerate(route.get("services") or [])
+            if svc.get("name") and svc.get("kind", "Service") == "Service"
+        ]
+        for kind, path in paths:
+            yield RouteRule(
+                kind=obj.kind,
+                api_version=obj.api_version,
+                namespace=ns,
+                name=obj.name,
+                hosts=hosts,
+                path=path,
+                path_type="Exact" if kind == "Path" else "Prefix",
+                backends=backends,
+                field=field_path("spec", "routes", i),
+                controller="traefik",
+            )
+
+
+def istio_service(host: str, namespace: str) -> tuple[str, str]:
+    """(namespace, name) of the Service an Istio destination host names."""
+    parts = host.split(".")
+    if len(parts) >= 2 and (len(parts) == 2 or parts[2] == "svc"):
+        return parts[1], parts[0]
+    return namespace, parts[0]
+
+
+def _virtualservice_rules(obj: KubeObject) -> Iterator[RouteRule]:
+    ns = obj.namespace or "default"
+    hosts = [str(h) for h in obj.spec.get("hosts") or []]
+    gateways = [str(g) for g in obj.spec.get("gateways") or []]
+    for i, http in enumerate(obj.spec.get("http") or []):
+        backends = []
+        for k, route in enumerate(http.get("route") or []):
+            dest = route.get("destination") or {}
+            if not dest.get("host"):
+                continue
+            svc_ns, svc = istio_service(str(dest["host"]), ns)
+            port = (dest.get("port") or {}).get("number")
+            backends.append(
+                Backend(
+                    namespace=svc_ns,
+                    service=svc,
+                    port=port,
+                    field=field_path("spec", "http", i, "route", k, "destination"),
+                )
+            )
+        for match in http.get("match") or [{}]:
+            uri = match.get("uri") or {}
+            kind = next(iter(uri), "prefix")
+            yield RouteRule(
+                kind=obj.kind,
+                api_version=obj.api_version,
+                namespace=ns,
+                name=obj.name,
+                hosts=hosts,
+                path=str(uri.get(kind) or "/"),
+                path_type={"exact": "Exact", "regex": "Regex"}.get(kind, "Prefix"),
+                backends=backends,
+                field=field_path("spec", "http", i),
+                controller="istio",
+                class_name=gateways[0] if gateways else None,
+            )
+
+
+def route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
+    """Every routing rule of every route object in the snapshot."""
+    rules: list[RouteRule] = []
+    for obj in snap.objects:
+        if obj.kind == "Ingress":
+            rules.extend(ingress_rules(snap, obj))
+        elif obj.kind == "HTTPRoute" and obj.group == GATEWAY_GROUP:
+            rules.extend(_httproute_rules(snap, obj))
+        elif obj.kind == "IngressRoute" and obj.group in TRAEFIK_GROUPS:
+            rules.extend(_ingressroute_rules(obj))
+        elif obj.kind == "VirtualService" and obj.group == ISTIO_GROUP:
+            rules.extend(_virtualservice_rules(obj))
+    return rules
+
+
+def routes_for(snap: ClusterSnapshot, host: str, path: str) -> list[RouteRule]:
+    """The rules that match host and path, most specific first (exact host, longest path)."""
+    found = [
+        r
+        for r in route_rules(snap)
+        if (not r.hosts or any(host_matches(h, host) for h in r.hosts))
+        and path_matches(r.path_type, r.path, path)
+    ]
+    return sorted(
+        found,
+        key=lambda r: (
+            not any(h.lower() == host.lower() for h in r.hosts),
+            not r.hosts,
+            -len(r.path),
+            r.path_type != "Exact",
+        ),
+    )

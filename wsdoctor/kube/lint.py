@@ -1,0 +1,206 @@
+"""``wsdoctor lint PATH...``: the cluster rules on manifests, with no network and no cluster.
+Formats: text, JSON (:class:`LintReport`) and SARIF 2.1.0 for code-scanning UIs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Literal, TextIO
+
+from pydantic import Field
+
+from wsdoctor import __version__
+from wsdoctor.kube.manifests import ManifestSet, load_manifests
+from wsdoctor.kube.rulebase import DEFAULT_EXPECT_IDLE, RuleOptions
+from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
+from wsdoctor.models import Finding, Model, Status
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+DOCS_BASE = "https://github.com/wsdoctor/wsdoctor/blob/main/"
+_SARIF_LEVEL = {
+    Status.FAIL: "error",
+    Status.WARN: "warning",
+    Status.INFO: "note",
+    Status.OK: "none",
+}
+
+
+class LintLocation(Model):
+    """Where a finding's resource is defined."""
+
+    file: str
+    line: int
+
+
+class LintFinding(Model):
+    """A finding and the file/line of the offending key."""
+
+    finding: Finding
+    location: LintLocation | None = None
+
+
+class LintReport(Model):
+    """The result of ``wsdoctor lint``."""
+
+    schema_version: Literal[1] = 1
+    tool: str = f"wsdoctor {__version__}"
+    files: list[str]
+    objects: int
+    status: Literal["ok", "warn", "fail"]
+    findings: list[LintFinding] = Field(default_factory=list)
+
+
+def build_lint_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """The parser of ``wsdoctor lint`` (``parser_class`` raises instead of exiting)."""
+    parser = parser_class(
+        prog="wsdoctor lint",
+        description="Check Kubernetes manifests for WebSocket problems (no network, no "
+        "cluster): Ingress, Gateway API, Traefik, HAProxy, Istio, Linkerd and workloads.",
+        epilog="PATH is a file, a directory (its *.yaml, *.yml, *.json) or - for stdin; "
+        "multi-document YAML, List kinds and Helm output are read.\n"
+        "exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable file.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="manifests to check")
+    parser.add_argument(
+        "--format", choices=("text", "json", "sarif"), default="text", help="(default: text)"
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    parser.add_argument(
+        "--fail-on",
+        choices=("warn", "fail", "never"),
+        default="fail",
+        help="exit 1 when a finding is at least this severe (default: fail)",
+    )
+    parser.add_argument(
+        "--expect-idle",
+        type=float,
+        default=DEFAULT_EXPECT_IDLE,
+        metavar="SECONDS",
+        help="flag idle timeouts below this many seconds (default: 300)",
+    )
+    parser.add_argument(
+        "--suppress", action="append", default=[], metavar="CODE[,CODE]", help="leave codes out"
+    )
+    parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
+    return parser
+
+
+def lint(
+    paths: list[str], options: RuleOptions, stdin: TextIO | None, suppress: set[str]
+) -> tuple[ManifestSet, LintReport]:
+    """Load the manifests and judge them; ManifestError when a file cannot be read."""
+    manifests = load_manifests(paths, stdin)
+    findings = [f for f in judge_snapshot(manifests.snapshot, options) if f.code not in suppress]
+    findings.sort(key=lambda f: -f.status.rank)
+    located = []
+    for finding in findings:
+        location = None
+        res = finding.resource
+        if res is not None:
+            loc = manifests.location(res.kind, res.namespace, res.name)
+            if loc is not None:
+                location = LintLocation(file=loc.file, line=loc.line_of(res.field))
+        located.append(LintFinding(finding=finding, location=location))
+    worst = max((f.status.rank for f in findings), default=0)
+    status: Literal["ok", "warn", "fail"] = (
+        "fail" if worst >= Status.FAIL.rank else "warn" if worst >= Status.WARN.rank else "ok"
+    )
+    report = LintReport(
+        files=manifests.files,
+        objects=len(manifests.snapshot.objects),
+        status=status,
+        findings=located,
+    )
+    return manifests, report
+
+
+def to_sarif(report: LintReport) -> dict[str, Any]:
+    """The report as a SARIF 2.1.0 log: one rule per code, one result per finding."""
+    codes = {c.code: c for c in CONFIG_CODES}
+    used = sorted({lf.finding.code for lf in report.findings})
+    rules = [
+        {
+            "id": code,
+            "name": code.removeprefix("WSD-").title().replace("-", ""),
+            "shortDescription": {"text": codes[code].title if code in codes else code},
+            "helpUri": f"{DOCS_BASE}docs/findings/{code}.md",
+            "defaultConfiguration": {
+                "level": _SARIF_LEVEL[codes[code].status] if code in codes else "warning"
+            },
+        }
+        for code in used
+    ]
+    results = []
+    for lf in report.findings:
+        f = lf.finding
+        text = f.detail + (f" Fix: {f.fix.summary}" if f.fix else "")
+        result: dict[str, Any] = {
+            "ruleId": f.code,
+            "ruleIndex": used.index(f.code),
+            "level": _SARIF_LEVEL[f.status],
+            "message": {"text": text},
+        }
+        location: dict[str, Any] = {}
+        if lf.location is not None:
+            location["physicalLocation"] = {
+                "artifactLocation": {"uri": lf.location.file},
+                "region": {"startLine": lf.location.line},
+            }
+        if f.resource is not None:
+            location["logicalLocations"] = [
+                {"fullyQualifiedName": str(f.resource), "kind": "resource"}
+            ]
+        if location:
+            result["locations"] = [location]
+        if f.fix is not None and f.fix.snippet:
+            result["properties"] = {"fix": f.fix.snippet}
+        results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "wsdoctor",
+                        "version": __version__,
+                        "informationUri": "https://github.com/wsdoctor/wsdoctor",
+                        "rules": rules,
+                    }
+                },
+                "artifacts": [{"location": {"uri": name}} for name in report.files if name != "-"],
+                "results": results,
+            }
+        ],
+    }
+
+
+def render_text(report: LintReport, out: TextIO, colour: bool, ascii_only: bool) -> None:
+    """Findings in the style of the diagnosis text report, each with its file:line."""
+    from wsdoctor.reports.text import TextStyle, finding_lines
+
+    style = TextStyle(colour=colour, ascii_only=ascii_only)
+    out.write(f"wsdoctor lint — {len(report.files)} files, {report.objects} objects\n")
+    for lf in report.findings:
+        out.write("\n")
+        lines = finding_lines(lf.finding, style)
+        if lf.location is not None:
+            lines.insert(1, f"      at: {lf.location.file}:{lf.location.line}")
+        out.write("\n".join(lines) + "\n")
+    counts = {s: sum(1 for lf in report.findings if lf.finding.status is s) for s in Status}
+    mark = style.finding_mark(Status(report.status))
+    out.write(
+        f"\n{mark} {counts[Status.FAIL]} failed, {counts[Status.WARN]} warnings, "
+        f"{counts[Status.INFO]} notes\n"
+    )
+
+
+def render(report: LintReport, fmt: str, out: TextIO, colour: bool, ascii_only: bool) -> None:
+    """Write the report in ``fmt`` (text, json, sarif)."""
+    if fmt == "json":
+        out.write(report.model_dump_json(indent=2) + "\n")
+    elif fmt == "sarif":
+        out.write(json.dumps(to_sarif(report), indent=2) + "\n")
+    else:
+        render_text(report, out, colour, ascii_only)

@@ -1,0 +1,145 @@
+"""From a full cluster snapshot to the cluster check's observation for one target."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wsdoctor.kube import backends, discover
+from wsdoctor.kube.affinity import configured_affinity
+from wsdoctor.kube.discover import RouteRule
+from wsdoctor.kube.relevant import relevant_snapshot
+from wsdoctor.kube.snapshot import ClusterSnapshot
+from wsdoctor.kube.timeouts import path_timeouts
+from wsdoctor.models import Target
+
+if TYPE_CHECKING:
+    from wsdoctor.checks.cluster import ClusterObservation, TlsConfig
+    from wsdoctor.settings import Settings
+
+
+def observe(
+    snap: ClusterSnapshot,
+    target: Target,
+    settings: Settings,
+    duration_s: float,
+    context: str | None,
+) -> ClusterObservation:
+    """The routes serving ``target``, their backends, timeouts, affinity and TLS."""
+    from wsdoctor.checks.cluster import BackendSummary, ClusterObservation, RouteSummary
+
+    subset, routes = relevant_snapshot(snap, target.host, target.path)
+    summaries = []
+    for route in routes:
+        rows = []
+        for backend in route.backends:
+            svc = subset.find("Service", backend.namespace, backend.service)
+            port = backends.service_port(svc, backend.port) if svc is not None else None
+            slices = backends.endpoint_slices(subset, backend.namespace, backend.service)
+            pods = [
+                o.name
+                for o, _, _ in backends.selected_templates(
+                    subset, backend.namespace, (svc.spec.get("selector") or {}) if svc else {}
+                )
+                if o.kind == "Pod"
+            ]
+            rows.append(
+                BackendSummary(
+                    service=f"{backend.namespace}/{backend.service}",
+                    port=backend.port,
+                    target_port=(port or {}).get("targetPort"),
+                    app_protocol=(port or {}).get("appProtocol"),
+                    exists=svc is not None,
+                    endpoints=backends.endpoint_counts(slices),
+                    pods=pods,
+                )
+            )
+        summaries.append(
+            RouteSummary(
+                kind=route.kind,
+                namespace=route.namespace,
+                name=route.name,
+                controller=route.controller,
+                class_name=route.class_name,
+                hosts=route.hosts,
+                path=route.path,
+                path_type=route.path_type,
+                backends=rows,
+            )
+        )
+    best = routes[0] if routes else None
+    tls = tls_sections(subset, best, target.host) if best is not None else []
+    return ClusterObservation(
+        context=context,
+        routes=summaries,
+        controller=best.controller if best else None,
+        lb_addresses=backends.lb_addresses(backends.load_balancer_services(subset, best.controller))
+        if best
+        else [],
+        timeouts=path_timeouts(subset, best) if best else [],
+        affinity=configured_affinity(subset, best) if best else None,
+        tls=tls,
+        snapshot=subset,
+        objects_read=len(snap.objects),
+        duration_s=round(duration_s, 6),
+    )
+
+
+def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[TlsConfig]:
+    """The TLS configuration that applies to ``route``: Ingress ``spec.tls``, IngressRoute
+    ``spec.tls``, Gateway API listener ``certificateRefs``, Istio Gateway ``credentialName``."""
+    from wsdoctor.checks.cluster import TlsConfig
+
+    obj = snap.find(route.kind, route.namespace, route.name)
+    if obj is None:
+        return []
+    found: list[TlsConfig] = []
+    if obj.kind == "Ingress":
+        for entry in obj.spec.get("tls") or []:
+            found.append(
+                TlsConfig(
+                    namespace=route.namespace,
+                    hosts=[str(h) for h in entry.get("hosts") or []],
+                    secret_name=entry.get("secretName"),
+                )
+            )
+    elif obj.kind == "IngressRoute" and obj.spec.get("tls"):
+        found.append(
+            TlsConfig(
+                namespace=route.namespace,
+                hosts=list(route.hosts),
+                secret_name=(obj.spec.get("tls") or {}).get("secretName"),
+            )
+        )
+    elif obj.kind == "HTTPRoute":
+        for parent in obj.spec.get("parentRefs") or []:
+            gw = snap.find(
+                "Gateway", parent.get("namespace") or route.namespace, str(parent.get("name"))
+            )
+            for listener in (gw.spec.get("listeners") or []) if gw is not None else []:
+                name = listener.get("hostname")
+                if name and not discover.host_matches(str(name), host):
+                    continue
+                for ref in (listener.get("tls") or {}).get("certificateRefs") or []:
+                    found.append(
+                        TlsConfig(
+                            namespace=str(ref.get("namespace") or (gw.namespace if gw else "")),
+                            hosts=[str(name)] if name else [],
+                            secret_name=ref.get("name"),
+                        )
+                    )
+    elif obj.kind == "VirtualService":
+        for gw_name in obj.spec.get("gateways") or []:
+            ns, _, name = str(gw_name).rpartition("/")
+            gw = snap.find("Gateway", ns or route.namespace, name)
+            for server in (gw.spec.get("servers") or []) if gw is not None else []:
+                hosts = [str(h).split("/")[-1] for h in server.get("hosts") or []]
+                credential = (server.get("tls") or {}).get("credentialName")
+                if credential and any(discover.host_matches(h, host) for h in hosts):
+                    found.append(
+                        TlsConfig(
+                            namespace=gw.namespace or "default" if gw else "default",
+                            hosts=hosts,
+                            secret_name=credential,
+                        )
+                    )
+    return found

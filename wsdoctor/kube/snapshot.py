@@ -1,0 +1,152 @@
+"""The ClusterSnapshot: the Kubernetes objects relevant to a diagnosis, as plain typed data.
+
+The same snapshot is built from a live cluster (``wsdoctor.kube.client``) or from manifest
+files (``wsdoctor.kube.manifests``); the rules read only this, never a client.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import Field
+
+from wsdoctor.models import Model, Resource
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def field_path(*parts: str | int) -> str:
+    """``spec.rules[0].http`` or ``metadata.annotations["a.b/c"]``: the one spelling of a field
+    used in findings and in the manifest line index (SARIF locations)."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENT.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+def annotation_field(name: str) -> str:
+    """The field path of an annotation."""
+    return field_path("metadata", "annotations", name)
+
+
+class KubeObject(Model):
+    """One Kubernetes object: identity and metadata typed, the body kept as plain data."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    spec: dict[str, Any] = Field(default_factory=dict)
+    status: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, str] = Field(default_factory=dict)
+    """ConfigMap data (never Secret data)."""
+    body: dict[str, Any] = Field(default_factory=dict)
+    """Other top-level fields (EndpointSlice ``endpoints``/``ports``, Secret ``type``...)."""
+
+    @property
+    def group(self) -> str:
+        """API group ('' for core)."""
+        return self.api_version.rpartition("/")[0] if "/" in self.api_version else ""
+
+    @property
+    def ref(self) -> str:
+        """``Ingress default/chat``."""
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}"
+
+    def resource(self, field: str | None = None) -> Resource:
+        """The finding resource for this object and one of its fields."""
+        return Resource(kind=self.kind, name=self.name, namespace=self.namespace, field=field)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], default_namespace: str | None = None) -> KubeObject:
+        """Build from an API or YAML object; Secret data is dropped here, always."""
+        meta = raw.get("metadata") or {}
+        kind = str(raw.get("kind") or "")
+        body = {
+            k: v
+            for k, v in raw.items()
+            if k not in ("apiVersion", "kind", "metadata", "spec", "status", "data", "stringData")
+        }
+        data = raw.get("data") if kind == "ConfigMap" else None
+        return cls(
+            api_version=str(raw.get("apiVersion") or ""),
+            kind=kind,
+            name=str(meta.get("name") or meta.get("generateName") or ""),
+            namespace=meta.get("namespace") or default_namespace,
+            labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+            annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+            spec=raw.get("spec") if isinstance(raw.get("spec"), dict) else {},
+            status=raw.get("status") if isinstance(raw.get("status"), dict) else {},
+            data={str(k): str(v) for k, v in (data or {}).items()},
+            body=body,
+        )
+
+
+class PermissionGap(Model):
+    """A request RBAC refused: what was missing and what could not be judged because of it."""
+
+    verb: str
+    resource: str
+    """``ingresses.networking.k8s.io`` (plural.group; core resources have no group)."""
+    namespace: str | None = None
+    """None: cluster-wide."""
+    affects: str = ""
+    """What is not judged without it."""
+
+    def __str__(self) -> str:
+        scope = f"in namespace {self.namespace}" if self.namespace else "cluster-wide"
+        return f"{self.verb} {self.resource} {scope}"
+
+
+class ClusterSnapshot(Model):
+    """The objects the rules read, from a cluster or from manifests."""
+
+    source: Literal["cluster", "manifests"]
+    context: str | None = None
+    """kubeconfig context (cluster source), or the manifest paths."""
+    namespaces: list[str] = Field(default_factory=list)
+    """Namespaces read; empty: every namespace."""
+    objects: list[KubeObject] = Field(default_factory=list)
+    listed_kinds: list[str] = Field(default_factory=list)
+    """Kinds whose whole set was read: only for these can an absent object be called missing."""
+    absent_groups: list[str] = Field(default_factory=list)
+    """API groups not installed in the cluster (a CRD group that is absent is not an error)."""
+    permission_gaps: list[PermissionGap] = Field(default_factory=list)
+
+    def of_kind(self, *kinds: str) -> Iterator[KubeObject]:
+        """Objects of these kinds, in snapshot order."""
+        for obj in self.objects:
+            if obj.kind in kinds:
+                yield obj
+
+    def find(self, kind: str, namespace: str | None, name: str) -> KubeObject | None:
+        """The object of this kind and name (namespace ignored for cluster-scoped kinds)."""
+        for obj in self.objects:
+            if (
+                obj.kind == kind
+                and obj.name == name
+                and (obj.namespace == namespace or obj.namespace is None)
+            ):
+                return obj
+        return None
+
+    def knows(self, kind: str) -> bool:
+        """Whether every object of ``kind`` is in the snapshot (so absence means missing)."""
+        return kind in self.listed_kinds
+
+    def counts(self) -> dict[str, int]:
+        """Objects per kind."""
+        counts: dict[str, int] = {}
+        for obj in self.objects:
+            counts[obj.kind] = counts.get(obj.kind, 0) + 1
+        return counts
