@@ -168,6 +168,9 @@ def test_rbac_is_read_only_and_never_reads_secrets() -> None:
         assert "*" not in rule["apiGroups"], rule
     resources = {r for rule in role["rules"] for r in rule["resources"]}
     assert {"ingresses", "services", "endpointslices", "pods", "configmaps"} <= resources
+    shipped = yaml.safe_load((DEPLOY.parent / "rbac.yaml").read_text())
+    assert role["metadata"]["name"] == shipped["metadata"]["name"]
+    assert role["rules"] == shipped["rules"], "keep docs/deploy/rbac.yaml equal to docs/rbac.yaml"
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                                   "name": role["metadata"]["name"]}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
@@ -223,6 +226,7 @@ def test_the_example_config_is_valid() -> None:
     assert config.listen == f":{DEFAULT_PORT}"
     assert [t.name for t in config.targets] == ["chat", "chat-ingress-a", "chat-lifetime"]
     assert config.targets[1].settings.only == ["dns", "tcp", "tls", "handshake", "messages"]
+    assert "cluster" in config.targets[0].settings.only
     assert config.targets[2].long and config.targets[2].settings.expect_idle == 3600
 
 
