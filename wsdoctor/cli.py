@@ -440,7 +440,19 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         settings = settings_from_args(args)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(str(exc).splitlines()[0]) from None
+    check_metrics_options(args)
     return execute(target, settings, args, env)
+
+
+def check_metrics_options(args: argparse.Namespace) -> None:
+    """``--textfile`` must be a ``.prom`` file (the only ones node_exporter reads) and
+    ``--pushgateway`` an http(s) URL, before anything runs."""
+    if args.textfile and not args.textfile.endswith(".prom"):
+        raise UsageError(f"--textfile {args.textfile}: node_exporter's textfile collector reads "
+                         "only files ending in .prom")
+    gateway = args.pushgateway
+    if gateway and "://" in gateway and not gateway.startswith(("http://", "https://")):
+        raise UsageError(f"--pushgateway {gateway!r}: expected an http:// or https:// URL")
 
 
 def execute(

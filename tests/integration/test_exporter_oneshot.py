@@ -62,6 +62,17 @@ def test_readers_never_see_a_partial_textfile(tmp_path: Path) -> None:
         parse_exposition(text)
 
 
+@pytest.mark.parametrize(("option", "value"), [("--textfile", "metrics.txt"),
+                                               ("--pushgateway", "ftp://gw:9091")])
+def test_metrics_options_are_checked_before_running(option: str, value: str) -> None:
+    """A textfile the collector would ignore, or a Pushgateway URL that is not http(s), is a
+    one-line usage error (exit 2)."""
+    result = run_cli("ws://127.0.0.1:1/", option, value)
+    assert result.status == 2
+    assert result.stderr.startswith(f"wsdoctor: error: {option} ")
+    assert result.stderr.count("\n") == 1
+
+
 def test_textfile_in_a_missing_directory_exits_3(tmp_path: Path) -> None:
     """A textfile that cannot be written is one line on stderr and exit 3."""
     result = run_cli(f"ws://127.0.0.1:{closed_port()}/", "--only", "tcp", "--textfile",

@@ -79,7 +79,7 @@ targets:
     assert value(samples, "probe_success", target="healthy", module="tcp") == 1.0
     assert value(samples, "probe_success", target="dead", module="cut") == 0.0
     assert growth < 10 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
-    assert max(fds[len(fds) // 2:]) <= max(fds[: len(fds) // 2]) + 2, fds
+    assert max(fds[len(fds) // 2:]) <= max(fds[: len(fds) // 2]) + 8, fds  # in-flight runs
     assert after == baseline_fds, "every socket the exporter opened is closed when it stops"
 
 
