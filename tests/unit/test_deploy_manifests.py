@@ -14,7 +14,8 @@ import yaml
 
 from wsdoctor import __version__
 from wsdoctor.cli import build_parser
-from wsdoctor.exporter.config import BUILTIN_MODULES, DEFAULT_PORT, load_config
+from wsdoctor.exporter.config import load_config
+from wsdoctor.exporter.schema import BUILTIN_MODULES, DEFAULT_PORT
 
 DEPLOY = Path(__file__).resolve().parents[2] / "docs" / "deploy"
 IMAGE = f"ghcr.io/wsdoctor/wsdoctor:{__version__}"

@@ -9,13 +9,8 @@ import pytest
 
 from tests.helpers import run_cli
 from wsdoctor.exit import ExitStatus
-from wsdoctor.exporter.config import (
-    DEFAULT_LISTEN,
-    ConfigError,
-    load_config,
-    parse_duration,
-    parse_listen,
-)
+from wsdoctor.exporter.config import ConfigError, load_config, parse_listen
+from wsdoctor.exporter.schema import DEFAULT_LISTEN, parse_duration
 
 GOOD = """\
 interval: 30s

@@ -29,7 +29,7 @@ Kubernetes manifests and Prometheus alerts."""
 def build_probe_parser() -> argparse.ArgumentParser:
     """The parser of ``wsdoctor probe``."""
     from wsdoctor.cli import _Parser
-    from wsdoctor.exporter.config import DEFAULT_LISTEN
+    from wsdoctor.exporter.schema import DEFAULT_LISTEN
 
     parser = _Parser(prog="wsdoctor probe", description=DESCRIPTION,
                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -23,15 +23,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 
 from wsdoctor import __version__
-from wsdoctor.exporter.config import (
-    ConfigError,
-    Expectations,
-    ExporterConfig,
-    load_config,
-    parse_listen,
-)
+from wsdoctor.exporter.config import ConfigError, ExporterConfig, load_config, parse_listen
 from wsdoctor.exporter.metrics import Expected, MetricSet, add_report, exposition
 from wsdoctor.exporter.scheduler import Pool, RunRecord, Scheduler, TargetState, run_probe
+from wsdoctor.exporter.schema import Expectations
 from wsdoctor.target import TargetError
 
 #: Seconds kept back from Prometheus' scrape timeout so the answer arrives in time (as blackbox).
