@@ -25,11 +25,12 @@ def lab_dns(start_dnsmasq: Callable[[DnsZone], Dnsmasq]) -> Dnsmasq:
 
 
 def lab_config(tmp_path: Path, dns: Dnsmasq, ca_file: Path, targets: str = "") -> Path:
-    """A config whose `lab` module is quick's checks with the lab's DNS server and CA."""
+    """A config whose `quick` module (replacing the built-in one, same checks) uses the lab's
+    DNS server and CA, as a cluster's exporter would use cluster DNS and its CA bundle."""
     return write_config(tmp_path, f"""\
 interval: 1s
 modules:
-  lab:
+  quick:
     checks: [dns, tcp, tls, http, handshake, messages]
     time_limit: 20s
     settings: {{dns_server: '{dns.server}', cafile: '{ca_file}', timeout: 3,
@@ -46,7 +47,7 @@ async def test_probe_scrape_of_healthy_and_broken_labs(
     start_nginx: Callable[[NginxSite], Nginx], healthy_nginx: Nginx, replicas: list[Backend],
     lab_ca: LabCA, lab_ca_file: Path, lab_dns: Dnsmasq, tmp_path: Path,
 ) -> None:
-    """/probe?target=wss://…&module=lab: probe_success 1 for the healthy lab and 0 for one whose
+    """/probe?target=wss://…&module=quick: probe_success 1 for the healthy lab and 0 for one whose
     proxy drops the Upgrade header, both with probe_websocket_status_code and the certificate's
     expiry (probe_ssl_earliest_cert_expiry); an expired certificate is 0 with a past expiry."""
     ports = [r.port for r in replicas]
@@ -56,9 +57,9 @@ async def test_probe_scrape_of_healthy_and_broken_labs(
         NginxLocation(path="/ws", upstreams=ports)]))
     async with running_exporter(lab_config(tmp_path, lab_dns, lab_ca_file)) as ex:
         good = await ex.scrape(f"/probe?target=wss://{LAB_HOST}:{healthy_nginx.port}/ws"
-                               "&module=lab")
-        bad = await ex.scrape(f"/probe?target=wss://{LAB_HOST}:{broken.port}/ws&module=lab")
-        old = await ex.scrape(f"/probe?target=wss://{LAB_HOST}:{expired.port}/ws&module=lab")
+                               "&module=quick")
+        bad = await ex.scrape(f"/probe?target=wss://{LAB_HOST}:{broken.port}/ws&module=quick")
+        old = await ex.scrape(f"/probe?target=wss://{LAB_HOST}:{expired.port}/ws&module=quick")
     now = time.time()
     assert value(good, "probe_success") == 1.0
     assert value(good, "probe_websocket_status_code") == 101.0
