@@ -15,6 +15,7 @@ from wsdoctor.exit import ExitStatus
 
 if TYPE_CHECKING:
     from wsdoctor.report import Report
+    from wsdoctor.reports.tui.source import Source
     from wsdoctor.settings import Settings
 
 COMMANDS = ("explain", "demo", "show", "lint", "probe")
@@ -213,10 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
-        choices=("auto", "text", "json", "markdown", "junit"),
+        choices=("auto", "text", "json", "markdown", "junit", "tui"),
         default="auto",
-        help="auto = text when stdout is not a terminal (default: auto); json is the canonical "
-        "report; markdown for incident documents; junit for CI",
+        help="auto = the interactive TUI on a terminal, text otherwise (default: auto); json is "
+        "the canonical report; markdown for incident documents; junit for CI",
     )
     out.add_argument(
         "--short", action="store_true", help="failures only, one line each, for pasting into chat"
@@ -472,7 +473,12 @@ def execute(
         raise UsageError(str(exc)) from None
     fmt = args.format
     if fmt == "auto":
-        fmt = "text"
+        fmt = "tui" if env.is_tty and not args.short else "text"
+    if fmt == "tui":
+        from wsdoctor.reports.tui import LiveRun
+
+        live = LiveRun(target, settings, options=report_options(settings))
+        return _finish_tui(run_tui(live, env, args.no_color), settings, args, env)
     style = TextStyle(
         colour=env.colour(args.no_color), ascii_only=args.ascii or not _can_encode(env.stdout)
     )
@@ -519,6 +525,118 @@ def write_metrics(report: Report, settings: Settings, args: argparse.Namespace,
             env.stderr.write(f"wsdoctor: cannot push metrics to {args.pushgateway}: {exc}\n")
             return False
     return True
+
+
+def run_tui(
+    source: Source, env: Environment, no_color: bool, saved_from: str | None = None
+) -> Report | None:
+    """Run the Textual TUI on the terminal; the final report, or None if quit before it."""
+    if not env.is_tty:
+        raise UsageError("--format tui needs a terminal (use --format text or json)")
+    from wsdoctor.reports.tui import make_app
+
+    no_color = no_color or bool(env.environ.get("NO_COLOR"))
+    app = make_app(source, saved_from=saved_from, no_color=no_color)
+    report = app.run()
+    if app.return_code:
+        raise RuntimeError("the TUI stopped on an internal error")
+    if report is None and app.run_error:
+        raise RuntimeError(f"the diagnosis failed: {app.run_error}")
+    if report is not None:  # the verdict stays in the terminal after the screen is gone
+        from wsdoctor.reports.text import TextStyle, summary_line
+
+        style = TextStyle(colour=env.colour(no_color), ascii_only=not _can_encode(env.stdout))
+        env.stdout.write(summary_line(report, style) + "\n")
+        env.stdout.flush()
+    return report
+
+
+def _finish_tui(
+    report: Report | None, settings: Settings, args: argparse.Namespace, env: Environment
+) -> ExitStatus:
+    """After a live TUI run: write -o, and the exit status of the run."""
+    if report is None:
+        env.stderr.write("wsdoctor: quit before the diagnosis finished (no report)\n")
+        return ExitStatus.CANNOT_RUN
+    if args.output:
+        try:
+            write_report_file(report, args.output)
+        except OSError as exc:
+            env.stderr.write(
+                f"wsdoctor: cannot write the report to {args.output}: {exc.strerror or exc}\n"
+            )
+            return ExitStatus.CANNOT_RUN
+    if not write_metrics(report, settings, args, env):
+        return ExitStatus.CANNOT_RUN
+    return exit_status(report, settings)
+
+
+def load_report(path: str) -> Report:
+    """A saved JSON report; UsageError (one line) when missing or not a wsdoctor report."""
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from wsdoctor.report import Report
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return Report.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(
+            f"{path}: not a wsdoctor JSON report ({where + ': ' if where else ''}{first['msg']})"
+        ) from None
+
+
+def show_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor show REPORT.json``: a saved report again, the TUI on a terminal, no network."""
+    parser = _Parser(
+        prog="wsdoctor show",
+        description="Open a saved JSON report again (no network): the interactive TUI on a "
+        "terminal, the text report otherwise.",
+    )
+    parser.add_argument("report", metavar="REPORT.json", help="a report from --format json or -o")
+    parser.add_argument(
+        "--format",
+        choices=("auto", "text", "json", "markdown", "junit", "tui"),
+        default="auto",
+        help="auto = the TUI on a terminal, text otherwise (default: auto)",
+    )
+    parser.add_argument("--short", action="store_true", help="failures only, one line each")
+    parser.add_argument(
+        "--fail-on",
+        choices=("warn", "fail", "never"),
+        default="fail",
+        help="exit 1 when a finding is at least this severe (default: fail)",
+    )
+    parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
+    args = parser.parse_args(list(argv))
+    report = load_report(args.report)
+    from wsdoctor.models import Status
+    from wsdoctor.reports import render
+    from wsdoctor.reports.text import TextStyle
+    from wsdoctor.settings import Settings
+
+    settings = Settings(fail_on=None if args.fail_on == "never" else Status(args.fail_on))
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "tui" if env.is_tty and not args.short else "text"
+    if fmt == "tui":
+        from pathlib import Path
+
+        run_tui(report, env, args.no_color, saved_from=Path(args.report).name)
+    else:
+        style = TextStyle(
+            colour=env.colour(args.no_color), ascii_only=args.ascii or not _can_encode(env.stdout)
+        )
+        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
+    return exit_status(report, settings)
 
 
 def _can_encode(stream: TextIO) -> bool:
@@ -610,7 +728,7 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     parser.add_argument("--serve", action="store_true",
                         help="keep the deployment running (Ctrl-C stops it) and print how to "
                              "diagnose it by hand")
-    parser.add_argument("--format", choices=("auto", "text", "json", "markdown", "junit"),
+    parser.add_argument("--format", choices=("auto", "text", "json", "markdown", "junit", "tui"),
                         default="auto")
     parser.add_argument("--short", action="store_true", help="failures only")
     parser.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report")
@@ -667,6 +785,7 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
         "demo": demo_command,
         "lint": lint_command,
         "probe": probe_command,
+        "show": show_command,
     }
     try:
         if argv and argv[0] in commands:

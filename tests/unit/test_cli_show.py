@@ -1,0 +1,99 @@
+"""`wsdoctor show REPORT.json` off a terminal, and how --format picks the TUI."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.tui.scenarios import failing_report, save_report
+from wsdoctor.cli import Environment, main
+from wsdoctor.exit import ExitStatus
+from wsdoctor.reports.text import TextStyle, render_report, render_short
+
+
+def run_cli(*argv: str, tty: bool = False) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdout=out, stderr=err, environ={}, stdout_isatty=tty)
+    status = main(list(argv), env)
+    return int(status), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    return save_report(failing_report(), tmp_path)
+
+
+def test_show_off_a_terminal_prints_the_text_report(saved: Path) -> None:
+    """Piped, `show` renders the saved report as text, exactly like the text renderer, and exits
+    1 because the report has failures."""
+    status, out, err = run_cli("show", str(saved))
+    expected = io.StringIO()
+    render_report(failing_report(), expected, TextStyle(colour=False, ascii_only=True))
+    assert (status, err) == (ExitStatus.FINDINGS, "")
+    assert out == expected.getvalue()
+    assert "WSD-IDLE-TIMEOUT-SHORT" in out
+
+
+def test_show_short_and_fail_on(saved: Path) -> None:
+    """--short gives the one-line-per-failure form; --fail-on never exits 0."""
+    status, out, _ = run_cli("show", str(saved), "--short", "--fail-on", "never")
+    expected = io.StringIO()
+    render_short(failing_report(), expected, TextStyle(colour=False, ascii_only=True))
+    assert status == ExitStatus.OK and out == expected.getvalue()
+
+
+def test_show_json_is_the_saved_file_byte_for_byte(saved: Path) -> None:
+    """--format json prints the report exactly as it was saved."""
+    _, out, _ = run_cli("show", str(saved), "--format", "json")
+    assert out == saved.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "No such file or directory"),
+        (b"not json", "not a wsdoctor JSON report (Invalid JSON"),
+        (b'{"schema_version": 1}', "not a wsdoctor JSON report (target: Field required)"),
+    ],
+)
+def test_show_bad_file_is_one_line_and_exit_2(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    """A missing or invalid report is one line on stderr and exit 2."""
+    path = tmp_path / "report.json"
+    if content is not None:
+        path.write_bytes(content)
+    status, out, err = run_cli("show", str(path))
+    assert status == ExitStatus.USAGE and out == ""
+    assert err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    "argv", [["show", "REPORT", "--format", "tui"], ["127.0.0.1:1", "--format", "tui"]]
+)
+def test_tui_format_needs_a_terminal(argv: list[str], saved: Path) -> None:
+    """--format tui off a terminal is a usage error, not a screen full of escapes."""
+    argv = [str(saved) if a == "REPORT" else a for a in argv]
+    status, out, err = run_cli(*argv)
+    assert status == ExitStatus.USAGE and out == "" and "needs a terminal" in err
+
+
+def test_auto_format_off_a_terminal_is_text() -> None:
+    """Piped, `wsdoctor TARGET` prints the text checklist (the TUI is for terminals)."""
+    status, out, _ = run_cli("ws://127.0.0.1:1/")
+    assert status == ExitStatus.FINDINGS and "[FAIL] tcp" in out
+
+
+def test_show_help_does_not_import_textual() -> None:
+    """`wsdoctor show --help` stays light: Textual is imported only to run the TUI."""
+    code = (
+        "import sys\nfrom wsdoctor.cli import main\nmain(['show', '--help'])\n"
+        "print('textual' in sys.modules, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stderr.strip().endswith("False")
+    assert "REPORT.json" in proc.stdout
