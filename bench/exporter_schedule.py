@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wsdoctor.exporter.config import load_config
 from wsdoctor.exporter.scheduler import RunRecord
+from wsdoctor.exporter.schema import QUICK_CHECKS
 from wsdoctor.exporter.server import Exporter, serve
 from wsdoctor.lab.backend import Backend, BackendOptions, LabLoop
 from wsdoctor.lab.certs import LabCA
@@ -82,6 +83,7 @@ def config_text(args: argparse.Namespace, nginx: int, replicas: list[int], ca_fi
         f"concurrency: {args.concurrency}",
         "modules:",
         "  quick:",
+        f"    checks: [{', '.join(QUICK_CHECKS)}]",
         f"    time_limit: {args.time_limit}s",
         f"    settings: {{timeout: {args.timeout}, cafile: '{ca_file}'}}",
         "targets:",
