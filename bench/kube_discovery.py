@@ -18,9 +18,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.kubeapi import FakeKubeAPI, serve
 from wsdoctor.checks.base import Facts, ProbeContext
 from wsdoctor.checks.cluster import ClusterObservation, probe_cluster
+from wsdoctor.lab.kubeapi import FakeKubeAPI, serve
 from wsdoctor.settings import Settings
 from wsdoctor.target import parse_target
 

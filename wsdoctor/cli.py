@@ -700,21 +700,18 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     return ExitStatus.FINDINGS if failed else ExitStatus.OK
 
 
-def demo_argv(url: str, pins: list[str], ca_file: str) -> list[str]:
+def demo_argv(url: str, pins: list[str], ca_file: str, kubeconfig: str) -> list[str]:
     """The command line the demo runs (printed, so it can be copied and tried by hand)."""
     argv = [url]
     for pin in pins:
         argv += ["--resolve", pin]
-    argv += ["--cacert", ca_file]
-    parser = build_parser()
-    known = {opt for action in parser._actions for opt in action.option_strings}
-    if "--expect-idle" in known:
-        argv += ["--idle", "--idle-max", "8", "--expect-idle", "60"]
-    if "--expect-affinity" in known:
-        argv += ["--expect-affinity"]
-    if "--no-kubernetes" in known:
-        argv += ["--no-kubernetes"]  # the demo runs on loopback, not behind the user's cluster
-    return argv
+    return [
+        *argv,
+        "--cacert", ca_file,
+        "--kubeconfig", kubeconfig,  # the demo's fake cluster, never the user's own
+        "--idle", "--idle-max", "8", "--expect-idle", "60",
+        "--expect-affinity",
+    ]
 
 
 def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
@@ -740,7 +737,9 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
 
     try:
         with demo_deployment() as demo:
-            run_argv = demo_argv(demo.url, demo.resolve_pins(), str(demo.ca_file))
+            run_argv = demo_argv(
+                demo.url, demo.resolve_pins(), str(demo.ca_file), str(demo.kubeconfig)
+            )
             shown = " ".join(run_argv)
             if args.serve:
                 env.stdout.write(

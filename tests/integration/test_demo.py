@@ -26,6 +26,10 @@ def test_demo_shows_failures_with_fixes_and_stops_everything(tmp_path: Path) -> 
     assert report["findings"][0]["status"] == "fail"
     checks = {c["id"]: c["status"] for c in report["checks"]}
     assert checks["handshake"] == "ok" and checks["messages"] == "ok"
+    # The fake cluster behind the demo: the configured 3 s timeout is named as the one that binds.
+    binds = [f for f in report["findings"] if f["code"] == "WSD-K8S-IDLE-BINDS"]
+    assert binds and binds[0]["resource"]["kind"] == "Ingress"
+    assert binds[0]["resource"]["name"] == "chat"
     assert _processes_using(tmp_path) == [], "the demo left a server running"
     assert list(tmp_path.iterdir()) == [], "the demo left scratch files behind"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import pinned_args, run_cli
-from tests.kubeapi import FakeKubeAPI, RunningAPI, serve
 from wsdoctor.checks import CHECKS
+from wsdoctor.lab.kubeapi import FakeKubeAPI, RunningAPI, serve
 from wsdoctor.lab.proxies import Nginx, NginxLocation, NginxSite
 
 CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "cluster"

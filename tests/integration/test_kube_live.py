@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.kubeapi import FakeKubeAPI, Rule, RunningAPI, serve
 from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.cli import Environment, main
 from wsdoctor.exit import ExitStatus
+from wsdoctor.lab.kubeapi import FakeKubeAPI, Rule, RunningAPI, serve
 from wsdoctor.models import CheckStatus
 from wsdoctor.report import Report
 from wsdoctor.runner import diagnose

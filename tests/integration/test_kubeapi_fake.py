@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from tests.kubeapi import FakeKubeAPI, Rule, RunningAPI, serve
+from wsdoctor.lab.kubeapi import FakeKubeAPI, Rule, RunningAPI, serve
 
 CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "cluster"
 

@@ -2,7 +2,9 @@
 
 Two replicas of a chat app behind nginx configured like ingress-nginx, with three faults a
 real cluster often has: a short ``proxy-read-timeout``, round-robin without session
-affinity, and a certificate about to expire. Everything started here is stopped on exit.
+affinity, and a certificate about to expire. A fake Kubernetes API serves the objects a real
+cluster would show for it (``demo-cluster.yaml``), so the cluster check and its cross-checks
+run too. Everything started here is stopped on exit.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class DemoDeployment:
     port: int
     http_port: int
     ca_file: Path
+    kubeconfig: Path
     replicas: tuple[Backend, ...]
 
     def resolve_pins(self) -> list[str]:
@@ -40,10 +43,17 @@ class DemoDeployment:
 @contextlib.contextmanager
 def demo_deployment() -> Iterator[DemoDeployment]:
     """Start the demo deployment; stop all of it when the block ends."""
+    from wsdoctor.lab.kubeapi import FakeKubeAPI, serve
     from wsdoctor.lab.proxies import free_port
 
     ca = LabCA("wsdoctor demo CA")
-    with tempfile.TemporaryDirectory(prefix="wsdoctor-demo-") as scratch, LabLoop() as loop:
+    cluster = FakeKubeAPI()
+    cluster.load(Path(__file__).with_name("demo-cluster.yaml"))
+    with (
+        tempfile.TemporaryDirectory(prefix="wsdoctor-demo-") as scratch,
+        LabLoop() as loop,
+        serve(cluster) as api,
+    ):
         ca_file = Path(scratch) / "demo-ca.pem"
         ca_file.write_bytes(ca.cert_pem)
         replicas = tuple(
@@ -70,6 +80,7 @@ def demo_deployment() -> Iterator[DemoDeployment]:
                 port=nginx.port,
                 http_port=site.http_port,
                 ca_file=ca_file,
+                kubeconfig=api.kubeconfig(Path(scratch) / "kubeconfig", context="demo"),
                 replicas=replicas,
             )
         finally:

@@ -1,4 +1,4 @@
-"""An in-process Kubernetes API server for tests, faithful to what the real client relies on.
+"""An in-process Kubernetes API server (tests, demo), faithful to what the real client relies on.
 
 It serves discovery (``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>``,
 ``/apis/<group>/<version>``), GET of one object and LIST (cluster-wide or per namespace) with
@@ -475,12 +475,15 @@ class RunningAPI:
 @contextmanager
 def serve(api: FakeKubeAPI) -> Iterator[RunningAPI]:
     """Serve ``api`` over HTTPS on 127.0.0.1 (a free port) for the duration of the block."""
-    import trustme
+    import tempfile
 
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
+    from wsdoctor.lab.certs import LabCA
+
+    ca = LabCA("fake kube-apiserver CA")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    cert.configure_cert(context)
+    with tempfile.TemporaryDirectory(prefix="wsdoctor-kubeapi-") as scratch:
+        cert_file, key_file = ca.issue(["127.0.0.1", "localhost"]).write(Path(scratch), "api")
+        context.load_cert_chain(cert_file, key_file)
     server = _Server(("127.0.0.1", 0), _Handler)
     server.api = api
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -488,7 +491,7 @@ def serve(api: FakeKubeAPI) -> Iterator[RunningAPI]:
     thread.start()
     try:
         yield RunningAPI(
-            api=api, url=f"https://127.0.0.1:{server.server_address[1]}", ca_pem=ca.cert_pem.bytes()
+            api=api, url=f"https://127.0.0.1:{server.server_address[1]}", ca_pem=ca.cert_pem
         )
     finally:
         server.shutdown()
