@@ -34,6 +34,7 @@ other commands:
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
+  wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
 
 examples:
   wsdoctor wss://ws.example.com/chat
@@ -227,6 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("warn", "fail", "never"),
         default="fail",
         help="exit 1 when a finding is at least this severe (default: fail)",
+    )
+    out.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="also write Prometheus metrics to PATH (node_exporter textfile collector; "
+        "replaced atomically)",
+    )
+    out.add_argument(
+        "--pushgateway", metavar="URL", help="also push Prometheus metrics to this Pushgateway"
+    )
+    out.add_argument(
+        "--push-job", default="wsdoctor", metavar="NAME", help="Pushgateway job (default: wsdoctor)"
     )
     out.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     out.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
@@ -428,7 +441,19 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         settings = settings_from_args(args)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(str(exc).splitlines()[0]) from None
+    check_metrics_options(args)
     return execute(target, settings, args, env)
+
+
+def check_metrics_options(args: argparse.Namespace) -> None:
+    """``--textfile`` must be a ``.prom`` file (the only ones node_exporter reads) and
+    ``--pushgateway`` an http(s) URL, before anything runs."""
+    if args.textfile and not args.textfile.endswith(".prom"):
+        raise UsageError(f"--textfile {args.textfile}: node_exporter's textfile collector reads "
+                         "only files ending in .prom")
+    gateway = args.pushgateway
+    if gateway and "://" in gateway and not gateway.startswith(("http://", "https://")):
+        raise UsageError(f"--pushgateway {gateway!r}: expected an http:// or https:// URL")
 
 
 def execute(
@@ -473,7 +498,33 @@ def execute(
                 f"wsdoctor: cannot write the report to {args.output}: {exc.strerror or exc}\n"
             )
             return ExitStatus.CANNOT_RUN
+    if not write_metrics(report, settings, args, env):
+        return ExitStatus.CANNOT_RUN
     return exit_status(report, settings)
+
+
+def write_metrics(report: Report, settings: Settings, args: argparse.Namespace,
+                  env: Environment) -> bool:
+    """``--textfile`` and ``--pushgateway``; False (and one line on stderr) when one failed."""
+    if getattr(args, "textfile", None):
+        from wsdoctor.exporter.oneshot import write_textfile
+
+        try:
+            write_textfile(report, settings, args.textfile)
+        except OSError as exc:
+            env.stderr.write(
+                f"wsdoctor: cannot write metrics to {args.textfile}: {exc.strerror or exc}\n"
+            )
+            return False
+    if getattr(args, "pushgateway", None):
+        from wsdoctor.exporter.oneshot import push
+
+        try:
+            push(report, settings, args.pushgateway, args.push_job)
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            env.stderr.write(f"wsdoctor: cannot push metrics to {args.pushgateway}: {exc}\n")
+            return False
+    return True
 
 
 def run_tui(
@@ -515,6 +566,8 @@ def _finish_tui(
                 f"wsdoctor: cannot write the report to {args.output}: {exc.strerror or exc}\n"
             )
             return ExitStatus.CANNOT_RUN
+    if not write_metrics(report, settings, args, env):
+        return ExitStatus.CANNOT_RUN
     return exit_status(report, settings)
 
 
@@ -715,6 +768,13 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     return ExitStatus.OK if status in (ExitStatus.OK, ExitStatus.FINDINGS) else status
 
 
+def probe_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor probe``: the scheduled health probe (Prometheus exporter)."""
+    from wsdoctor.exporter.command import probe_main
+
+    return probe_main(argv, env)
+
+
 def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     """Entry point: dispatch to a command, turn every user error into one line and exit 2."""
     env = env or Environment()
@@ -723,6 +783,7 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
         "explain": explain_command,
         "demo": demo_command,
         "lint": lint_command,
+        "probe": probe_command,
         "show": show_command,
     }
     try:

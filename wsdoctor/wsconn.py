@@ -229,14 +229,17 @@ class WsConnection:
         return self._pending.pop(0)
 
     async def close(self, code: int = 1000, reason: str = "", wait: float = 2.0) -> Closed | None:
-        """Send a close frame and wait for the peer's; then close the socket."""
-        if self.closed is None and self.protocol.state is State.OPEN:
-            self.protocol.send_close(code, reason)
-            await self._drain()
-            deadline = time.monotonic() + wait
-            while self.closed is None and time.monotonic() < deadline:
-                await self.next_event(deadline - time.monotonic())
-        self.abort()
+        """Send a close frame and wait for the peer's; then close the socket (also when
+        cancelled while waiting)."""
+        try:
+            if self.closed is None and self.protocol.state is State.OPEN:
+                self.protocol.send_close(code, reason)
+                await self._drain()
+                deadline = time.monotonic() + wait
+                while self.closed is None and time.monotonic() < deadline:
+                    await self.next_event(deadline - time.monotonic())
+        finally:
+            self.abort()
         return self.closed
 
     def abort(self) -> None:
@@ -367,6 +370,9 @@ async def upgrade(
         attempt.outcome = HandshakeOutcome.CLOSED
         attempt.error = f"{type(exc).__name__}: {exc}"
         attempt.error_type = type(exc).__name__
+    except BaseException:  # cancelled (a time limit above us): never leave the socket open
+        writer.close()
+        raise
     attempt.upgrade_s = time.perf_counter() - start
     _record_head(attempt, bytes(raw))
     if response is not None:

@@ -92,7 +92,11 @@ async def probe_affinity(ctx: ProbeContext) -> AffinityObservation:
             header_name, replica = found
             source = "header"
         elif conn is not None and wait_for_greeting > 0:
-            data = await first_message(conn, wait_for_greeting)
+            try:
+                data = await first_message(conn, wait_for_greeting)
+            except BaseException:  # cancelled by a time limit: never leave the socket open
+                conn.abort()
+                raise
             replica = replica_in_message(data) if data is not None else None
             if replica is not None:
                 source = "message"

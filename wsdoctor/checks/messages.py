@@ -234,6 +234,9 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
         closed = ended.closed
         found["end"] = ConnectionEnd(by="server", ending=closed.ending.value, code=closed.code,
                                      reason=closed.reason, during=str(found.get("during")))
+    except BaseException:  # cancelled (a time limit above us): never leave the socket open
+        conn.abort()
+        raise
     large = found.get("large_message")
     if "end" not in found and isinstance(large, LargeMessageResult) \
             and large.outcome in ("closed", "fin", "reset"):

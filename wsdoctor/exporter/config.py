@@ -1,0 +1,366 @@
+"""The exporter's YAML configuration: targets, modules, schedule, validated at start.
+
+Every error is one line naming the file, the line and the key
+(``exporter.yaml:14: targets[2].module: unknown module 'quik' (known: full, quick)``).
+Header values and labels may read the environment with ``${NAME}`` (a Secret mounted as an
+environment variable, the node name from the downward API).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from wsdoctor.exporter.schema import (
+    BUILTIN_MODULES,
+    DEFAULT_LISTEN,
+    LONG_CHECKS,
+    ConfigFile,
+    Expectations,
+    ModuleConfig,
+    TargetConfig,
+)
+from wsdoctor.models import Status, Target
+from wsdoctor.settings import Header, ResolvePin, Settings
+
+#: Label names the metrics themselves use: configured labels must not collide with them.
+RESERVED_LABELS = frozenset(
+    {"target", "module", "check", "status", "code", "version", "address", "url", "le", "quantile"}
+)
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Settings keys a module may not set through ``settings:`` (they have their own keys).
+_MANAGED = {"only": "checks", "enable": "checks", "skip": "skip", "headers": "headers",
+            "resolve": "resolve", "fail_on": "fail_on", "origin": "origin",
+            "subprotocols": "subprotocols", "expect_idle": "expect", "expect_affinity": "expect"}
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong: one line naming the file, line and key."""
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """Everything needed to probe one target once: compiled from a target and its module."""
+
+    name: str
+    module: str
+    target: Target
+    settings: Settings
+    time_limit: float
+    long: bool
+    expect: Expectations
+    labels: tuple[tuple[str, str], ...] = ()
+    interval: float = 30.0
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    """The validated configuration."""
+
+    source: str
+    listen: str
+    interval: float
+    jitter: float
+    concurrency: int
+    long_concurrency: int
+    labels: tuple[tuple[str, str], ...]
+    modules: Mapping[str, ModuleConfig]
+    targets: tuple[ProbeSpec, ...] = field(default=())
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def probe_spec(self, url: str, module: str) -> ProbeSpec:
+        """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong."""
+        from wsdoctor.target import parse_target
+
+        if module not in self.modules:
+            known = ", ".join(sorted(self.modules))
+            raise ValueError(f"unknown module {module!r} (known: {known})")
+        target = parse_target(url)
+        return _compile(
+            TargetConfig(name="probe", url=url, module=module), target, self.modules[module], self
+        )
+
+
+def _env(text: str, environ: Mapping[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return environ[name]
+
+    return _ENV.sub(substitute, text)
+
+
+def _check_labels(labels: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in labels.items():
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise _At(["labels", name], f"{name!r} is not a valid Prometheus label name")
+        if name in RESERVED_LABELS:
+            raise _At(["labels", name], f"{name!r} is a label of wsdoctor's metrics; rename it")
+        try:
+            out[name] = _env(str(value), environ)
+        except ValueError as exc:
+            raise _At(["labels", name], str(exc)) from None
+    return out
+
+
+class _At(ValueError):
+    """A problem at a key below the current one (``path`` is relative to it)."""
+
+    def __init__(self, path: str | list[str | int], message: str) -> None:
+        super().__init__(message)
+        self.path: list[str | int] = [path] if isinstance(path, str) else path
+
+
+def _pins(spec: TargetConfig, target: Target) -> list[ResolvePin]:
+    pins: list[ResolvePin] = []
+    if spec.address is not None:
+        try:
+            pins.append(ResolvePin(host=target.host, port=target.port, address=_ip(spec.address)))
+        except ValueError as exc:
+            raise _At("address", str(exc)) from None
+    for index, text in enumerate(spec.resolve):
+        host, sep, rest = text.partition(":")
+        port_text, sep2, address = rest.partition(":")
+        if not (sep and sep2 and host and address):
+            raise _At(["resolve", index], f"{text!r}: expected HOST:PORT:ADDR")
+        if port_text != "*" and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise _At(["resolve", index], f"{text!r}: {port_text!r} is not a port")
+        try:
+            pins.append(ResolvePin(host=host.lower(), port=0 if port_text == "*" else
+                                   int(port_text), address=_ip(address)))
+        except ValueError as exc:
+            raise _At(["resolve", index], f"{text!r}: {exc}") from None
+    return pins
+
+
+def _ip(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+def _headers(spec: TargetConfig, environ: Mapping[str, str]) -> list[Header]:
+    headers: list[Header] = []
+    for name, value in spec.headers.items():
+        if not _HEADER_NAME.match(name):
+            raise _At(["headers", name], f"{name!r} is not a valid header name")
+        try:
+            text = _env(str(value), environ)
+        except ValueError as exc:
+            raise _At(["headers", name], str(exc)) from None
+        if "\r" in text or "\n" in text:
+            raise _At(["headers", name], "the value must not contain line breaks")
+        headers.append(Header(name=name, value=text))
+    return headers
+
+
+def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
+              pins: list[ResolvePin]) -> Settings:
+    from wsdoctor.runner import SelectionError, select_checks
+
+    merged = {**module.settings, **spec.settings}
+    expect = spec.expect or module.expect
+    if expect.idle_timeout is not None:
+        merged["expect_idle"] = expect.idle_timeout
+    if expect.affinity is not None:
+        merged["expect_affinity"] = expect.affinity
+    for key, own in _MANAGED.items():
+        if key in {**module.settings, **spec.settings}:
+            raise _At("settings", f"{key!r} is set with the {own!r} key, not under settings")
+    try:
+        settings = Settings(
+            **merged,
+            only=list(module.checks or []),
+            skip=list(module.skip),
+            fail_on=Status(module.fail_on),
+            headers=headers,
+            resolve=pins,
+            origin=spec.origin,
+            subprotocols=list(spec.subprotocols),
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (a typo?)"
+        raise _At(["settings", *error["loc"]], message) from None
+    try:
+        select_checks(settings)
+    except SelectionError as exc:
+        raise _At("module", f"module {spec.module!r}: {exc}") from None
+    return settings
+
+
+def _compile(spec: TargetConfig, target: Target, module: ModuleConfig,
+             config: ExporterConfig) -> ProbeSpec:
+    environ = config.environ
+    headers = _headers(spec, environ)
+    pins = _pins(spec, target)
+    settings = _settings(module, spec, headers, pins)
+    checks = set(module.checks or [])
+    long = module.long if module.long is not None else bool(checks & LONG_CHECKS)
+    labels = {**dict(config.labels), **_check_labels(spec.labels, environ)}
+    return ProbeSpec(
+        name=spec.name,
+        module=spec.module,
+        target=target,
+        settings=settings,
+        time_limit=module.time_limit,
+        long=long,
+        expect=spec.expect or module.expect,
+        labels=tuple(sorted(labels.items())),
+        interval=spec.interval or config.interval,
+    )
+
+
+def _loc(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """Line (1-based) of the node at ``loc`` in the composed YAML, or of its deepest parent."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
+              and 0 <= part < len(node.value)):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
+                listen: str | None = None) -> ExporterConfig:
+    """Read and validate the configuration file; :class:`ConfigError` in one line when wrong."""
+    source = str(path)
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ConfigError(f"{source}: cannot read the configuration: {reason}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: the configuration is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the configuration must be a mapping of keys "
+                          "(listen, interval, modules, targets, ...)")
+
+    def fail(loc: Sequence[int | str], message: str) -> ConfigError:
+        line = _line_of(root, loc)
+        return ConfigError(f"{source}{f':{line}' if line else ''}: {_loc(loc)}: {message}")
+
+    try:
+        raw = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (a typo?)"
+        raise fail(error["loc"], message) from None
+    return _build(raw, source, environ, listen, fail)
+
+
+def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str | None,
+           fail: Any) -> ExporterConfig:
+    from wsdoctor.target import TargetError, parse_target
+
+    try:
+        labels = _check_labels(raw.labels, environ)
+    except _At as exc:
+        raise fail(exc.path, str(exc)) from None
+    modules = {**BUILTIN_MODULES, **raw.modules}
+    config = ExporterConfig(
+        source=source,
+        listen=listen or raw.listen or DEFAULT_LISTEN,
+        interval=raw.interval,
+        jitter=raw.jitter,
+        concurrency=raw.concurrency,
+        long_concurrency=raw.long_concurrency,
+        labels=tuple(sorted(labels.items())),
+        modules=modules,
+        environ=environ,
+    )
+    try:
+        parse_listen(config.listen)
+    except ValueError as exc:
+        raise fail(["listen"], str(exc)) from None
+    for name, module in raw.modules.items():
+        bad = sorted(set(module.settings) & set(_MANAGED))
+        if bad:
+            raise fail(["modules", name, "settings", bad[0]],
+                       f"set with the {_MANAGED[bad[0]]!r} key of the module, not under settings")
+        try:
+            probe = TargetConfig(name="check", url="ws://127.0.0.1/", module=name)
+            _settings(module, probe, [], [])
+        except _At as exc:
+            path = ["checks"] if exc.path == ["module"] else exc.path
+            raise fail(["modules", name, *path], str(exc)) from None
+    specs: list[ProbeSpec] = []
+    seen: set[str] = set()
+    for index, spec in enumerate(raw.targets):
+        at = ["targets", index]
+        if not _TARGET_NAME.match(spec.name):
+            raise fail([*at, "name"], f"{spec.name!r}: use letters, digits, '.', '_' or '-'")
+        if spec.name in seen:
+            raise fail([*at, "name"], f"{spec.name!r} is used by another target")
+        seen.add(spec.name)
+        if spec.module not in modules:
+            raise fail([*at, "module"],
+                       f"unknown module {spec.module!r} (known: {', '.join(sorted(modules))})")
+        try:
+            target = parse_target(spec.url)
+        except TargetError as exc:
+            raise fail([*at, "url"], str(exc)) from None
+        try:
+            specs.append(_compile(spec, target, modules[spec.module], config))
+        except _At as exc:
+            raise fail([*at, *exc.path], str(exc)) from None
+        except ValueError as exc:
+            raise fail(at, str(exc)) from None
+    return ExporterConfig(**{**config.__dict__, "targets": tuple(specs)})
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``[::]:PORT`` → (host, port); host '' means all addresses."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{text!r}: expected HOST:PORT or :PORT")
+    return host.strip("[]"), int(port)

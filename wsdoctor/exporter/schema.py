@@ -1,0 +1,138 @@
+"""The schema of the exporter's YAML file: pydantic models strict about unknown keys (a typo is
+an error), Prometheus-style durations, and the built-in modules."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+DEFAULT_PORT = 9120
+"""9115 is blackbox_exporter's own port; wsdoctor sits next to it so both can run side by side."""
+DEFAULT_LISTEN = f":{DEFAULT_PORT}"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> object:
+    """Seconds from a number or a Prometheus-style duration (``500ms``, ``30s``, ``1h30m``)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION_PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _UNITS[u] for n, u in parts)
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 1h30m or seconds)")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)]
+
+
+class _Raw(BaseModel):
+    """Base of the file's models: strict about unknown keys, so typos are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Expectations(_Raw):
+    """What the operator expects: handed to the checks (a shorter idle timeout, or no
+    affinity, is then a failing finding) and exported as gauges so alerts can compare."""
+
+    idle_timeout: Duration | None = None
+    """The idle timeout the path should allow (e.g. 1h after raising proxy-read-timeout);
+    wsdoctor's ``--expect-idle``."""
+    affinity: bool | None = None
+    """Whether reconnects must reach the same replica; wsdoctor's ``--expect-affinity``."""
+
+
+class ModuleConfig(_Raw):
+    """How to probe: which checks, how long at most, and the run settings."""
+
+    checks: list[str] | None = None
+    """Checks to run (and what they need); omitted: wsdoctor's default checks (as
+    ``wsdoctor TARGET`` runs them)."""
+    skip: list[str] = Field(default_factory=list)
+    """Checks not to run."""
+    time_limit: Duration = 30.0
+    """Time limit of one whole run of a target; past it the run is cut and counts as failed."""
+    long: bool | None = None
+    """Runs of this module take long (idle waits up to its cap): they run in a pool of their
+    own so they never hold up quick probes. Omitted: true when the checks include idle,
+    keepalive or capture."""
+    fail_on: Literal["warn", "fail"] = "fail"
+    """probe_success is 0 when a finding is at least this severe."""
+    expect: Expectations = Field(default_factory=Expectations)
+    """Default expectations of targets probed with this module."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Any run setting of wsdoctor (timeout, cafile, insecure, pings, message_size, ...)."""
+
+
+class TargetConfig(_Raw):
+    """One endpoint to watch."""
+
+    name: str
+    """Value of the ``target`` label and the name in /reports/NAME."""
+    url: str
+    """The WebSocket URL, as on the command line."""
+    module: str = "quick"
+    interval: Duration | None = None
+    """How often to probe; omitted: the file's ``interval``."""
+    address: str | None = None
+    """Connect to this address instead of resolving the host (SNI and Host stay the name)."""
+    resolve: list[str] = Field(default_factory=list)
+    """Pins like curl's ``--resolve HOST:PORT:ADDR``."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra request headers (values may use ``${ENV}``; they never appear in reports)."""
+    origin: str | None = None
+    subprotocols: list[str] = Field(default_factory=list)
+    expect: Expectations | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra labels on this target's metrics."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Run settings that override the module's for this target."""
+
+
+class ConfigFile(_Raw):
+    """The whole file."""
+
+    listen: str | None = None
+    """Address to listen on (``HOST:PORT`` or ``:PORT``); ``--listen`` overrides it."""
+    interval: Duration = 30.0
+    jitter: float = Field(default=0.1, ge=0, le=1)
+    """Each run starts up to this fraction of the interval late, at random, so that targets do
+    not all probe in the same second."""
+    concurrency: int = Field(default=10, ge=1, le=10_000)
+    """Quick runs (scheduled and /probe each) at the same time."""
+    long_concurrency: int = Field(default=4, ge=1, le=10_000)
+    """Runs of long modules at the same time, in a pool of their own."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels added to every metric (``node: ${NODE_NAME}`` in a DaemonSet)."""
+    modules: dict[str, ModuleConfig] = Field(default_factory=dict)
+    targets: list[TargetConfig] = Field(default_factory=list)
+
+
+QUICK_CHECKS = ["dns", "tcp", "tls", "http", "handshake", "messages"]
+#: Checks that hold a connection silent for up to a cap: their runs go to the long pool.
+LONG_CHECKS = frozenset({"idle", "keepalive", "capture"})
+
+BUILTIN_MODULES: dict[str, ModuleConfig] = {
+    "quick": ModuleConfig(checks=QUICK_CHECKS, time_limit=30.0),
+    "full": ModuleConfig(
+        checks=[*QUICK_CHECKS, "idle", "affinity"],
+        time_limit=300.0,
+        long=True,
+        settings={"idle_max": 120.0},
+    ),
+}
+"""``quick``: dns, tcp, tls, http, handshake, messages. ``full``: those plus the idle timeout
+(waiting up to 120 s, which covers the 60 s and 100 s defaults of common proxies) and
+affinity. A module of the same name in the file replaces a built-in one."""
