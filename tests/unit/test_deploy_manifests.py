@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from wsdoctor import __version__
-from wsdoctor.cli import build_parser
+from wsdoctor.commands.options import build_parser
 from wsdoctor.exporter.config import load_config
 from wsdoctor.exporter.schema import BUILTIN_MODULES, DEFAULT_PORT
 

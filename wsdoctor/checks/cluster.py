@@ -3,6 +3,7 @@ held against what the network checks measured."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
@@ -96,7 +97,9 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
 
     start = time.perf_counter()
     try:
-        access = load_access(settings)
+        # In a thread: importing the client and parsing the kubeconfig must not stall the
+        # network probes running concurrently on the event loop.
+        access = await asyncio.to_thread(load_access, settings)
     except NoClusterConfig as exc:
         raise Skip(str(exc)) from None
     try:

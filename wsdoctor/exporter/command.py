@@ -28,10 +28,10 @@ Kubernetes manifests and Prometheus alerts."""
 
 def build_probe_parser() -> argparse.ArgumentParser:
     """The parser of ``wsdoctor probe``."""
-    from wsdoctor.cli import _Parser
+    from wsdoctor.cli import Parser
     from wsdoctor.exporter.schema import DEFAULT_LISTEN
 
-    parser = _Parser(prog="wsdoctor probe", description=DESCRIPTION,
+    parser = Parser(prog="wsdoctor probe", description=DESCRIPTION,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", "-c", required=True, metavar="FILE",
                         help="the exporter's YAML configuration")

@@ -78,7 +78,7 @@ ProbeFn = Callable[[ProbeSpec, float], Awaitable[Report]]
 async def run_probe(spec: ProbeSpec, time_limit: float) -> Report:
     """Diagnose ``spec`` once within ``time_limit``. Past the limit (or on a crash) the report
     holds what finished; every other check is an ``error`` saying why, so probe_success is 0."""
-    from wsdoctor.cli import report_options
+    from wsdoctor.commands.options import report_options
     from wsdoctor.runner import (
         CheckFinished,
         Event,

@@ -48,14 +48,20 @@ def in_cluster(environ: dict[str, str] | None = None) -> bool:
 
 def load_access(settings: Settings) -> ClusterAccess:
     """An API client for the chosen kubeconfig/context, or in-cluster; NoClusterConfig if none."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    configuration = client.Configuration()
     paths = kubeconfig_paths(settings)
     missing = [p for p in paths if not Path(p).is_file()]
     if paths and len(missing) == len(paths):
         raise NoClusterConfig(f"kubeconfig {', '.join(missing)} does not exist")
+    if not paths and not in_cluster():
+        raise NoClusterConfig(
+            "no kubeconfig found (set KUBECONFIG or --kubeconfig, or create ~/.kube/config); "
+            "use --no-kubernetes to silence this"
+        )
+    # Imported only once there is a cluster to talk to: the client takes ~150 ms to import.
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
     if paths:
         try:
             config.load_kube_config(  # type: ignore[no-untyped-call]

@@ -221,3 +221,13 @@ def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
             )
         )
     out.flush()
+
+
+def can_encode(stream: TextIO) -> bool:
+    """Whether ``stream`` can show the Unicode marks (else the ASCII fallback is used)."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "√‼×—→".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True

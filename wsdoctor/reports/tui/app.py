@@ -329,7 +329,7 @@ class DoctorApp(App[Report | None]):
         self.push_screen(SaveScreen(str(self.default_save_path())), self._save_to)
 
     def _save_to(self, path: str | None) -> None:
-        from wsdoctor.cli import write_report_file
+        from wsdoctor.commands.diagnose import write_report_file
 
         if path is None or self.report is None:
             return

@@ -1,0 +1,87 @@
+"""``wsdoctor demo``: start the built-in deployment with known faults and diagnose it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wsdoctor.cli import Environment, Parser
+from wsdoctor.commands.diagnose import diagnose_command
+from wsdoctor.exit import ExitStatus
+
+
+def demo_argv(url: str, pins: list[str], ca_file: str, kubeconfig: str) -> list[str]:
+    """The command line the demo runs (printed, so it can be copied and tried by hand)."""
+    argv = [url]
+    for pin in pins:
+        argv += ["--resolve", pin]
+    return [
+        *argv,
+        "--cacert",
+        ca_file,
+        "--kubeconfig",
+        kubeconfig,  # the demo's fake cluster, never the user's own
+        "--idle",
+        "--idle-max",
+        "8",
+        "--expect-idle",
+        "60",
+        "--expect-affinity",
+    ]
+
+
+def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor demo``: start a local deployment with known faults and diagnose it."""
+    parser = Parser(
+        prog="wsdoctor demo",
+        description="Start a small WebSocket deployment on loopback (two replicas behind nginx "
+        "configured like ingress-nginx, with deliberate faults) and diagnose it. Everything "
+        "it starts is stopped when it ends. Needs nginx (Debian: apt-get install nginx-light).",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the deployment running (Ctrl-C stops it) and print how to diagnose it by hand",
+    )
+    parser.add_argument(
+        "--format", choices=("auto", "text", "json", "markdown", "junit", "tui"), default="auto"
+    )
+    parser.add_argument("--short", action="store_true", help="failures only")
+    parser.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report")
+    parser.add_argument("--no-color", action="store_true")
+    parser.add_argument("--ascii", action="store_true")
+    args = parser.parse_args(list(argv))
+    from wsdoctor.lab.demo import demo_deployment
+    from wsdoctor.lab.proxies import LabError
+
+    try:
+        with demo_deployment() as demo:
+            run_argv = demo_argv(
+                demo.url, demo.resolve_pins(), str(demo.ca_file), str(demo.kubeconfig)
+            )
+            shown = " ".join(run_argv)
+            if args.serve:
+                env.stdout.write(
+                    f"demo deployment running; diagnose it with:\n\n  wsdoctor {shown}\n\n"
+                    "Ctrl-C stops it.\n"
+                )
+                env.stdout.flush()
+                import time
+
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    return ExitStatus.OK
+            if args.format != "json":
+                env.stderr.write(f"wsdoctor demo: running  wsdoctor {shown}\n")
+            passthrough = ["--format", args.format]
+            passthrough += ["--short"] if args.short else []
+            passthrough += ["-o", args.output] if args.output else []
+            passthrough += ["--no-color"] if args.no_color else []
+            passthrough += ["--ascii"] if args.ascii else []
+            status = diagnose_command([*run_argv, *passthrough], env)
+    except LabError as exc:
+        env.stderr.write(f"wsdoctor demo: cannot start the demo deployment: {exc}\n")
+        return ExitStatus.CANNOT_RUN
+    # The demo exists to show findings: finding them is success.
+    return ExitStatus.OK if status in (ExitStatus.OK, ExitStatus.FINDINGS) else status

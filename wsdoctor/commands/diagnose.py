@@ -1,0 +1,177 @@
+"""``wsdoctor TARGET``: run a diagnosis and render it (text, JSON, TUI...), write the report
+and metrics files, and decide the exit status."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from wsdoctor.cli import Environment, UsageError
+from wsdoctor.commands.options import build_parser, report_options, settings_from_args
+from wsdoctor.exit import ExitStatus
+
+if TYPE_CHECKING:
+    from wsdoctor.report import Report
+    from wsdoctor.reports.tui.source import Source
+    from wsdoctor.settings import Settings
+
+
+def exit_status(report: Report, settings: Settings) -> ExitStatus:
+    """1 when a finding reaches --fail-on, else 0."""
+    if settings.fail_on is None:
+        return ExitStatus.OK
+    threshold = settings.fail_on.rank
+    return (
+        ExitStatus.FINDINGS
+        if any(f.status.rank >= threshold for f in report.findings)
+        else ExitStatus.OK
+    )
+
+
+def write_report_file(report: Report, path: str) -> None:
+    """Write the JSON report atomically (a half-written incident attachment is worse than none)."""
+    from pathlib import Path
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(target)
+
+
+def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor TARGET``."""
+    args = build_parser().parse_args(list(argv))
+    args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
+    from wsdoctor.target import TargetError, parse_target
+
+    try:
+        target = parse_target(args.target)
+    except TargetError as exc:
+        raise UsageError(f"target {args.target!r}: {exc}") from None
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise UsageError(str(exc).splitlines()[0]) from None
+    check_metrics_options(args)
+    return execute(target, settings, args, env)
+
+
+def check_metrics_options(args: argparse.Namespace) -> None:
+    """``--textfile`` must be a ``.prom`` file (the only ones node_exporter reads) and
+    ``--pushgateway`` an http(s) URL, before anything runs."""
+    if args.textfile and not args.textfile.endswith(".prom"):
+        raise UsageError(
+            f"--textfile {args.textfile}: node_exporter's textfile collector reads "
+            "only files ending in .prom"
+        )
+    gateway = args.pushgateway
+    if gateway and "://" in gateway and not gateway.startswith(("http://", "https://")):
+        raise UsageError(f"--pushgateway {gateway!r}: expected an http:// or https:// URL")
+
+
+def execute(
+    target: object, settings: Settings, args: argparse.Namespace, env: Environment
+) -> ExitStatus:
+    """Run a diagnosis and render it as asked; shared by ``wsdoctor TARGET`` and ``demo``."""
+    import asyncio
+
+    from wsdoctor.models import Target
+    from wsdoctor.reports.text import TextRenderer, TextStyle, can_encode
+    from wsdoctor.runner import SelectionError, diagnose, select_checks
+
+    assert isinstance(target, Target)
+    try:
+        order = [c.id for c in select_checks(settings)]
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "tui" if env.is_tty and not args.short else "text"
+    if fmt == "tui":
+        from wsdoctor.reports.tui import LiveRun
+
+        live = LiveRun(target, settings, options=report_options(settings))
+        tui_report = run_tui(live, env, args.no_color)
+        if tui_report is None:
+            env.stderr.write("wsdoctor: quit before the diagnosis finished (no report)\n")
+            return ExitStatus.CANNOT_RUN
+        return finish(tui_report, settings, args, env)
+    style = TextStyle(
+        colour=env.colour(args.no_color), ascii_only=args.ascii or not can_encode(env.stdout)
+    )
+    sink = None
+    if fmt == "text" and not args.short:
+        sink = TextRenderer(env.stdout, style, order, target.url)
+    report = asyncio.run(diagnose(target, settings, sink=sink, options=report_options(settings)))
+    if sink is None:
+        from wsdoctor.reports import render
+
+        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
+    return finish(report, settings, args, env)
+
+
+def finish(
+    report: Report, settings: Settings, args: argparse.Namespace, env: Environment
+) -> ExitStatus:
+    """After a run, whatever showed it: write -o and the metrics files; the exit status."""
+    if args.output:
+        try:
+            write_report_file(report, args.output)
+        except OSError as exc:
+            env.stderr.write(
+                f"wsdoctor: cannot write the report to {args.output}: {exc.strerror or exc}\n"
+            )
+            return ExitStatus.CANNOT_RUN
+    if not write_metrics(report, settings, args, env):
+        return ExitStatus.CANNOT_RUN
+    return exit_status(report, settings)
+
+
+def write_metrics(
+    report: Report, settings: Settings, args: argparse.Namespace, env: Environment
+) -> bool:
+    """``--textfile`` and ``--pushgateway``; False (and one line on stderr) when one failed."""
+    if getattr(args, "textfile", None):
+        from wsdoctor.exporter.oneshot import write_textfile
+
+        try:
+            write_textfile(report, settings, args.textfile)
+        except OSError as exc:
+            env.stderr.write(
+                f"wsdoctor: cannot write metrics to {args.textfile}: {exc.strerror or exc}\n"
+            )
+            return False
+    if getattr(args, "pushgateway", None):
+        from wsdoctor.exporter.oneshot import push
+
+        try:
+            push(report, settings, args.pushgateway, args.push_job)
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            env.stderr.write(f"wsdoctor: cannot push metrics to {args.pushgateway}: {exc}\n")
+            return False
+    return True
+
+
+def run_tui(
+    source: Source, env: Environment, no_color: bool, saved_from: str | None = None
+) -> Report | None:
+    """Run the Textual TUI on the terminal; the final report, or None if quit before it."""
+    if not env.is_tty:
+        raise UsageError("--format tui needs a terminal (use --format text or json)")
+    from wsdoctor.reports.tui import make_app
+
+    no_color = no_color or bool(env.environ.get("NO_COLOR"))
+    app = make_app(source, saved_from=saved_from, no_color=no_color)
+    report = app.run()
+    if app.return_code:
+        raise RuntimeError("the TUI stopped on an internal error")
+    if report is None and app.run_error:
+        raise RuntimeError(f"the diagnosis failed: {app.run_error}")
+    if report is not None:  # the verdict stays in the terminal after the screen is gone
+        from wsdoctor.reports.text import TextStyle, can_encode, summary_line
+
+        style = TextStyle(colour=env.colour(no_color), ascii_only=not can_encode(env.stdout))
+        env.stdout.write(summary_line(report, style) + "\n")
+        env.stdout.flush()
+    return report

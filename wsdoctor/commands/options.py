@@ -1,0 +1,396 @@
+"""The options of ``wsdoctor TARGET``: the parser, validation of each value, and the
+:class:`~wsdoctor.settings.Settings` built from them. Only argparse at import time."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING, Any
+
+from wsdoctor import __version__
+from wsdoctor.cli import Parser, UsageError
+
+if TYPE_CHECKING:
+    from wsdoctor.settings import Settings
+
+
+DESCRIPTION = """\
+Diagnose WebSocket connections end to end: DNS, TCP, TLS, plain HTTP, the upgrade
+handshake and messages (and, on request, idle timeout, affinity and the Kubernetes
+objects behind the host). Each finding says what was seen, why, and the exact fix.
+
+TARGET is host, host:port, host/path, ws://..., wss://..., http(s)://... (mapped to
+ws/wss) or an IPv6 literal in brackets ([::1]:8443). Default scheme wss, path /."""
+
+EPILOG = """\
+other commands:
+  wsdoctor explain CODE       print the documentation page of a finding code
+  wsdoctor demo               diagnose a built-in local deployment with known faults
+  wsdoctor show REPORT.json   render a saved JSON report again (no network)
+  wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
+  wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
+
+examples:
+  wsdoctor wss://ws.example.com/chat
+  wsdoctor ws.example.com --resolve ws.example.com:443:203.0.113.7   # one ingress IP
+  wsdoctor wss://ws.example.com/ws -H 'Authorization: Bearer ...' --origin https://app.example.com
+  wsdoctor ws.example.com --format json -o report.json --fail-on warn
+
+exit status:
+  0  no finding at or above --fail-on (default: fail)
+  1  at least one finding at or above --fail-on
+  2  usage error (bad target, option or configuration)
+  3  could not run at all"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for ``wsdoctor TARGET``."""
+    parser = Parser(
+        prog="wsdoctor",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", metavar="TARGET", help="the WebSocket endpoint to diagnose")
+    parser.add_argument("--version", action="version", version=f"wsdoctor {__version__}")
+    net = parser.add_argument_group("connection")
+    net.add_argument(
+        "--resolve",
+        action="append",
+        metavar="HOST:PORT:ADDR",
+        default=[],
+        help="connect to ADDR for HOST:PORT, keeping SNI and Host (like curl); PORT may be * ",
+    )
+    net.add_argument(
+        "--dns-server",
+        metavar="ADDR[:PORT]",
+        help="query this DNS server instead of the system resolver",
+    )
+    net.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        default=[],
+        help="extra request header, repeatable (values are redacted in reports)",
+    )
+    net.add_argument("--origin", metavar="URL", help="Origin header for the upgrade request")
+    net.add_argument(
+        "--subprotocol",
+        action="append",
+        metavar="NAME",
+        default=[],
+        help="offer this subprotocol (Sec-WebSocket-Protocol), repeatable",
+    )
+    net.add_argument("--cacert", metavar="FILE", help="trust this CA bundle (PEM)")
+    net.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="go on past certificate errors (they are still reported)",
+    )
+    net.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="time limit for each network step (default: 5)",
+    )
+    checks = parser.add_argument_group("checks")
+    checks.add_argument(
+        "--only",
+        action="append",
+        metavar="CHECK[,CHECK]",
+        help="run only these checks (and what they need)",
+    )
+    checks.add_argument(
+        "--skip", action="append", metavar="CHECK[,CHECK]", help="do not run these checks"
+    )
+    checks.add_argument(
+        "--suppress",
+        action="append",
+        metavar="CODE[,CODE]",
+        help="leave these finding codes out (accepted, known issues)",
+    )
+    checks.add_argument(
+        "--message-size",
+        type=_non_negative_int,
+        default=1024 * 1024,
+        metavar="BYTES",
+        help="size of the large test message (default: 1 MiB)",
+    )
+    checks.add_argument(
+        "--pings",
+        type=_non_negative_int,
+        default=5,
+        metavar="N",
+        help="ping/pong round trips to measure (default: 5)",
+    )
+    _add_lifetime_options(parser)
+    kube = parser.add_argument_group("kubernetes (read-only)")
+    kube.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+    kube.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    kube.add_argument(
+        "-n", "--namespace", metavar="NS", help="read only this namespace (default: all readable)"
+    )
+    kube.add_argument(
+        "--no-kubernetes", action="store_true", help="do not read the cluster behind the host"
+    )
+    kube.add_argument(
+        "--read-tls-secret",
+        action="store_true",
+        help="read the route's TLS Secret (tls.crt only) to compare with the served certificate",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--format",
+        choices=("auto", "text", "json", "markdown", "junit", "tui"),
+        default="auto",
+        help="auto = the interactive TUI on a terminal, text otherwise (default: auto); json is "
+        "the canonical report; markdown for incident documents; junit for CI",
+    )
+    out.add_argument(
+        "--short", action="store_true", help="failures only, one line each, for pasting into chat"
+    )
+    out.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report to FILE")
+    out.add_argument(
+        "--fail-on",
+        choices=("warn", "fail", "never"),
+        default="fail",
+        help="exit 1 when a finding is at least this severe (default: fail)",
+    )
+    out.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="also write Prometheus metrics to PATH (node_exporter textfile collector; "
+        "replaced atomically)",
+    )
+    out.add_argument(
+        "--pushgateway", metavar="URL", help="also push Prometheus metrics to this Pushgateway"
+    )
+    out.add_argument(
+        "--push-job", default="wsdoctor", metavar="NAME", help="Pushgateway job (default: wsdoctor)"
+    )
+    out.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    out.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
+    out.add_argument(
+        "--debug", action="store_true", help="show tracebacks and details of internal errors"
+    )
+    return parser
+
+
+def _parse_resolve(text: str) -> tuple[str, int, str]:
+    host, sep, rest = text.partition(":")
+    port_text, sep2, address = rest.partition(":")
+    if not (sep and sep2 and host and address):
+        raise UsageError(f"--resolve {text!r}: expected HOST:PORT:ADDR")
+    if port_text == "*":
+        port = 0
+    elif port_text.isdigit() and 0 < int(port_text) < 65536:
+        port = int(port_text)
+    else:
+        raise UsageError(f"--resolve {text!r}: {port_text!r} is not a port")
+    address = address.strip("[]")
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise UsageError(f"--resolve {text!r}: {address!r} is not an IP address") from None
+    return host.lower(), port, address
+
+
+def _parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c in name for c in ' \t()<>@,;\\"/[]?={}'):
+        raise UsageError(f"--header {text!r}: expected 'Name: value'")
+    if "\r" in value or "\n" in value:
+        raise UsageError(f"--header {name}: the value must not contain line breaks")
+    return name, value.strip()
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Validated settings from parsed arguments; UsageError on a bad combination."""
+    from wsdoctor.models import Status
+    from wsdoctor.settings import Header, ResolvePin, Settings
+
+    if args.cacert and not os.path.isfile(args.cacert):
+        raise UsageError(f"--cacert {args.cacert}: no such file")
+    if args.dns_server:
+        _check_dns_server(args.dns_server)
+    if args.origin is not None and "://" not in args.origin:
+        raise UsageError(f"--origin {args.origin!r}: expected a URL such as https://app.example")
+    pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in map(_parse_resolve, args.resolve)]
+    headers = [Header(name=n, value=v) for n, v in map(_parse_header, args.header)]
+    return Settings(
+        resolve=pins,
+        dns_server=args.dns_server,
+        headers=headers,
+        origin=args.origin,
+        subprotocols=split_list(args.subprotocol),
+        cafile=args.cacert,
+        insecure=args.insecure,
+        timeout=args.timeout,
+        only=split_list(args.only),
+        skip=split_list(args.skip),
+        suppress=split_list(args.suppress),
+        message_size=args.message_size,
+        pings=min(args.pings, 100),
+        fail_on=None if args.fail_on == "never" else Status(args.fail_on),
+        **_lifetime_settings(args),
+        kubernetes=not args.no_kubernetes,
+        kubeconfig=args.kubeconfig or getattr(args, "environ_kubeconfig", None),
+        kube_context=args.context,
+        namespace=args.namespace,
+        read_tls_secret=args.read_tls_secret,
+    )
+
+
+def _add_lifetime_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the idle, keepalive, capture and affinity checks."""
+    idle = parser.add_argument_group(
+        "idle timeout and heartbeats (not run by default: they wait for the timeout)",
+        "--idle holds a silent WebSocket open until something closes it (or --idle-max)\n"
+        "and says who closed it and which known defaults match; alongside, a pinging\n"
+        "connection shows whether heartbeats keep it open. --idle-max, --expect-idle,\n"
+        "--ping-interval and --capture imply --idle (so does --only idle). The wait runs\n"
+        "concurrently with the other checks: a run takes about the timeout found.",
+    )
+    idle.add_argument("--idle", action="store_true", help="run the idle and keepalive checks")
+    idle.add_argument(
+        "--idle-max",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="longest wait for the idle timeout (default: 90; raise it for AWS "
+        "NLB 350 s, Azure LB 240 s)",
+    )
+    idle.add_argument(
+        "--expect-idle",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="idle seconds the application needs: a shorter timeout fails, with "
+        "the fix for the component whose default matches",
+    )
+    idle.add_argument(
+        "--ping-interval",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="the application's heartbeat interval to try (default: pings at "
+        "0.5, 1, 2, 4... s, which straddle any timeout)",
+    )
+    idle.add_argument(
+        "--capture",
+        action="store_true",
+        help="also sniff a silent connection (root or CAP_NET_RAW, libpcap): "
+        "which side sent the first FIN/RST and from how many hops",
+    )
+    aff = parser.add_argument_group("session affinity")
+    aff.add_argument(
+        "--affinity-cookie",
+        action="append",
+        metavar="NAME",
+        default=[],
+        help="cookie that pins replicas, besides the proxies' default names",
+    )
+    aff.add_argument(
+        "--backend-header",
+        metavar="NAME",
+        help="response header naming the replica (default: X-Pod-Name, "
+        "X-Served-By, X-Backend-Server... if present)",
+    )
+    aff.add_argument(
+        "--expect-affinity",
+        action="store_true",
+        help="reconnects must reach the same replica: no affinity fails",
+    )
+    aff.add_argument(
+        "--affinity-connections",
+        type=_non_negative_int,
+        default=6,
+        metavar="N",
+        help="handshakes the affinity check makes (default: 6)",
+    )
+
+
+def _lifetime_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings of the idle, keepalive, capture and affinity options."""
+    enable: list[str] = []
+    wants_idle = (
+        args.idle
+        or args.capture
+        or any(v is not None for v in (args.idle_max, args.expect_idle, args.ping_interval))
+    )
+    if wants_idle:
+        enable += ["idle", "keepalive"]
+    if args.capture:
+        enable.append("capture")
+    if not 2 <= args.affinity_connections <= 50:
+        raise UsageError("--affinity-connections must be between 2 and 50")
+    values: dict[str, Any] = {
+        "enable": enable,
+        "expect_idle": args.expect_idle,
+        "ping_interval": args.ping_interval,
+        "affinity_cookie": split_list(args.affinity_cookie),
+        "backend_header": args.backend_header,
+        "expect_affinity": args.expect_affinity,
+        "affinity_connections": args.affinity_connections,
+    }
+    if args.idle_max is not None:
+        values["idle_max"] = args.idle_max
+    return values
+
+
+def _check_dns_server(text: str) -> None:
+    import ipaddress
+
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":") or "53"
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"--dns-server {text!r}: expected an IP address[:port]") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--dns-server {text!r}: {port!r} is not a port")
+
+
+def report_options(settings: Settings) -> dict[str, Any]:
+    """The settings as recorded in the report, secrets redacted."""
+    from wsdoctor.settings import REDACTED
+
+    data = settings.model_dump(mode="json")
+    data["headers"] = [f"{h.name}: {REDACTED}" for h in settings.headers]
+    data["resolve"] = [f"{p.host}:{p.port or '*'}:{p.address}" for p in settings.resolve]
+    return {k: v for k, v in data.items() if not isinstance(v, dict)}

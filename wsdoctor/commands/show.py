@@ -1,0 +1,81 @@
+"""``wsdoctor show REPORT.json``: a saved report again, with no network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from wsdoctor.cli import Environment, Parser, UsageError
+from wsdoctor.commands.diagnose import exit_status, run_tui
+from wsdoctor.exit import ExitStatus
+
+if TYPE_CHECKING:
+    from wsdoctor.report import Report
+
+
+def load_report(path: str) -> Report:
+    """A saved JSON report; UsageError (one line) when missing or not a wsdoctor report."""
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from wsdoctor.report import Report
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return Report.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(
+            f"{path}: not a wsdoctor JSON report ({where + ': ' if where else ''}{first['msg']})"
+        ) from None
+
+
+def show_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor show REPORT.json``: a saved report again, the TUI on a terminal, no network."""
+    parser = Parser(
+        prog="wsdoctor show",
+        description="Open a saved JSON report again (no network): the interactive TUI on a "
+        "terminal, the text report otherwise.",
+    )
+    parser.add_argument("report", metavar="REPORT.json", help="a report from --format json or -o")
+    parser.add_argument(
+        "--format",
+        choices=("auto", "text", "json", "markdown", "junit", "tui"),
+        default="auto",
+        help="auto = the TUI on a terminal, text otherwise (default: auto)",
+    )
+    parser.add_argument("--short", action="store_true", help="failures only, one line each")
+    parser.add_argument(
+        "--fail-on",
+        choices=("warn", "fail", "never"),
+        default="fail",
+        help="exit 1 when a finding is at least this severe (default: fail)",
+    )
+    parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
+    args = parser.parse_args(list(argv))
+    report = load_report(args.report)
+    from wsdoctor.models import Status
+    from wsdoctor.reports import render
+    from wsdoctor.reports.text import TextStyle, can_encode
+    from wsdoctor.settings import Settings
+
+    settings = Settings(fail_on=None if args.fail_on == "never" else Status(args.fail_on))
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "tui" if env.is_tty and not args.short else "text"
+    if fmt == "tui":
+        from pathlib import Path
+
+        run_tui(report, env, args.no_color, saved_from=Path(args.report).name)
+    else:
+        style = TextStyle(
+            colour=env.colour(args.no_color), ascii_only=args.ascii or not can_encode(env.stdout)
+        )
+        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
+    return exit_status(report, settings)
