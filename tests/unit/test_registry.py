@@ -42,3 +42,10 @@ def test_no_orphan_documentation_pages() -> None:
     registered = {c.code for c in all_codes()}
     pages = {p.stem for d in docs_dirs() if d.is_dir() for p in d.glob("WSD-*.md")}
     assert pages <= registered, sorted(pages - registered)
+
+
+def test_help_lists_every_check_id() -> None:
+    """The check ids --help names (without importing the registry) are the registered ones."""
+    from wsdoctor.commands.options import CHECK_IDS
+
+    assert tuple(c.id for c in CHECKS) == CHECK_IDS

@@ -63,6 +63,11 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+#: The check ids, for --help (which must not import the registry); a test keeps them in step.
+CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "messages", "idle", "keepalive",
+             "capture", "affinity", "cluster")
+
+
 def split_list(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
 
@@ -125,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         action="append",
         metavar="CHECK[,CHECK]",
-        help="run only these checks (and what they need)",
+        help="run only these checks (and what they need); CHECK is one of "
+        + ", ".join(CHECK_IDS),
     )
     checks.add_argument(
         "--skip", action="append", metavar="CHECK[,CHECK]", help="do not run these checks"
