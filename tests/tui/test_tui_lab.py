@@ -153,13 +153,6 @@ def test_quit_mid_run_leaves_no_connection_open(tmux: Tmux) -> None:
         server.close()
 
 
-def _registered(check_id: str) -> bool:
-    from wsdoctor.checks import CHECKS
-
-    return any(c.id == check_id for c in CHECKS)
-
-
-@pytest.mark.skipif(not _registered("idle"), reason="the idle check is not on this branch yet")
 async def test_idle_measurement_keys_within_100_ms_and_quit_closes_the_websocket(
     healthy_nginx: Nginx, replicas: list[Backend], lab_ca_file: Path
 ) -> None:
