@@ -358,3 +358,24 @@ def test_namespaced_role_reads_the_context_namespace(
         g for g in obs.snapshot.permission_gaps if g.resource == "ingresses.networking.k8s.io"
     )
     assert gap.namespace is None and "only namespace chat was read" in gap.affects
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["garbage: [\n", "apiVersion: v1\nkind: Config\ncontexts: 7\n", "\x00\x01 not yaml at all"],
+)
+def test_malformed_kubeconfig_is_skipped_with_one_line(tmp_path: Path, content: str) -> None:
+    """A kubeconfig that is not valid is 'skipped' naming the file, in one line, not an error."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(content)
+    out, err = io.StringIO(), io.StringIO()
+    status = main(
+        ["ws://127.0.0.1:9/", "--only", "cluster", "--kubeconfig", str(path), "--format", "json"],
+        Environment(stdout=out, stderr=err, environ={}, stdout_isatty=False),
+    )
+    report = Report.model_validate_json(out.getvalue())
+    cluster = report.check("cluster")
+    assert cluster is not None and cluster.status is CheckStatus.SKIPPED, cluster
+    assert cluster.reason is not None and str(path) in cluster.reason
+    assert "\n" not in cluster.reason
+    assert status == ExitStatus.OK and err.getvalue() == ""

@@ -58,6 +58,7 @@ def load_access(settings: Settings) -> ClusterAccess:
             "use --no-kubernetes to silence this"
         )
     # Imported only once there is a cluster to talk to: the client takes ~150 ms to import.
+    import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -73,8 +74,9 @@ def load_access(settings: Settings) -> ClusterAccess:
             contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
                 config_file=os.pathsep.join(p for p in paths if p not in missing)
             )
-        except (ConfigException, OSError, ValueError, TypeError) as exc:
-            raise NoClusterConfig(f"kubeconfig {', '.join(paths)}: {exc}") from None
+        except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+            first_line = " ".join(str(exc).split())  # parser messages span several lines
+            raise NoClusterConfig(f"kubeconfig {', '.join(paths)}: {first_line}") from None
         chosen = next((c for c in contexts if c["name"] == settings.kube_context), active) or {
             "name": "?",
             "context": {},

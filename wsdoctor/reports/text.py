@@ -124,7 +124,7 @@ def summary_line(report: Report, style: TextStyle) -> str:
     errors = sum(1 for c in report.checks if c.status is CheckStatus.ERROR)
     parts = [f"{counts[Status.FAIL]} failed", _plural(counts[Status.WARN], "warning")]
     if errors:
-        parts.append(f"{errors} checks could not run")
+        parts.append(f"{_plural(errors, 'check')} could not run")
     status = Status(report.status)
     verdict = {
         Status.OK: "all checks passed",
