@@ -299,8 +299,9 @@ def summarize_affinity(obs: Observation) -> str:
     if obs.affinity_cookie is not None:
         state = {True: "pins reconnects", False: "not honoured", None: "not replayed"}
         return f"cookie {obs.affinity_cookie} {state[obs.replay_pinned]}"
-    return f"no affinity cookie, {obs.distinct_replicas} replica(s) in " \
-        f"{len(obs.connections)} connections"
+    replicas = obs.distinct_replicas
+    noun = "replica" if replicas == 1 else "replicas"
+    return f"no affinity cookie, {replicas} {noun} in {len(obs.connections)} connections"
 
 
 CHECK = Check(
