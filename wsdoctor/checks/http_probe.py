@@ -249,10 +249,14 @@ async def fetch(
             response_s=response_s,
         )
     finally:
-        writer.close()
-        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-            async with asyncio.timeout(min(timeout, 0.5)):
-                await writer.wait_closed()
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            writer.transport.abort()  # cancelled (quit, time limit): do not wait for the peer
+        else:
+            writer.close()
+            with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+                async with asyncio.timeout(min(timeout, 0.5)):
+                    await writer.wait_closed()
 
 
 def _authority(host: str, port: int, default: int) -> str:
