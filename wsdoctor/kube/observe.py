@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.affinity import configured_affinity
-from wsdoctor.kube.discover import RouteRule
+from wsdoctor.kube.discover import GATEWAY_GROUP, ISTIO_GROUP, RouteRule
 from wsdoctor.kube.relevant import relevant_snapshot
 from wsdoctor.kube.snapshot import ClusterSnapshot
 from wsdoctor.kube.timeouts import path_timeouts
@@ -113,7 +113,10 @@ def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[Tls
     elif obj.kind == "HTTPRoute":
         for parent in obj.spec.get("parentRefs") or []:
             gw = snap.find(
-                "Gateway", parent.get("namespace") or route.namespace, str(parent.get("name"))
+                "Gateway",
+                parent.get("namespace") or route.namespace,
+                str(parent.get("name")),
+                group=GATEWAY_GROUP,
             )
             for listener in (gw.spec.get("listeners") or []) if gw is not None else []:
                 name = listener.get("hostname")
@@ -130,7 +133,7 @@ def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[Tls
     elif obj.kind == "VirtualService":
         for gw_name in obj.spec.get("gateways") or []:
             ns, _, name = str(gw_name).rpartition("/")
-            gw = snap.find("Gateway", ns or route.namespace, name)
+            gw = snap.find("Gateway", ns or route.namespace, name, group=ISTIO_GROUP)
             for server in (gw.spec.get("servers") or []) if gw is not None else []:
                 hosts = [str(h).split("/")[-1] for h in server.get("hosts") or []]
                 credential = (server.get("tls") or {}).get("credentialName")

@@ -5,7 +5,7 @@ objects around them. Live rules judge only this part."""
 from __future__ import annotations
 
 from wsdoctor.kube import backends, discover
-from wsdoctor.kube.discover import RouteRule
+from wsdoctor.kube.discover import GATEWAY_GROUP, ISTIO_GROUP, RouteRule
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.kube.timeouts import destination_rules_for
 
@@ -34,7 +34,10 @@ def relevant_snapshot(
         if obj is not None and obj.kind == "HTTPRoute":
             for parent in obj.spec.get("parentRefs") or []:
                 gw = snap.find(
-                    "Gateway", parent.get("namespace") or route.namespace, str(parent.get("name"))
+                    "Gateway",
+                    parent.get("namespace") or route.namespace,
+                    str(parent.get("name")),
+                    group=GATEWAY_GROUP,
                 )
                 add(gw)
                 if gw is not None:
@@ -42,7 +45,7 @@ def relevant_snapshot(
         if obj is not None and obj.kind == "VirtualService":
             for name in obj.spec.get("gateways") or []:
                 ns, _, gw_name = str(name).rpartition("/")
-                add(snap.find("Gateway", ns or route.namespace, gw_name))
+                add(snap.find("Gateway", ns or route.namespace, gw_name, group=ISTIO_GROUP))
         if obj is not None and obj.kind == "IngressRoute":
             for r in obj.spec.get("routes") or []:
                 for mw in r.get("middlewares") or []:

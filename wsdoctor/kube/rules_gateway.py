@@ -35,7 +35,7 @@ def rules_for_gateway_api(snap: ClusterSnapshot, options: RuleOptions) -> Iterat
             if parent.get("kind", "Gateway") != "Gateway":
                 continue
             ns = parent.get("namespace") or route.namespace
-            gateway = snap.find("Gateway", ns, str(parent.get("name")))
+            gateway = snap.find("Gateway", ns, str(parent.get("name")), group=GATEWAY_GROUP)
             if gateway is None or gateway.group != GATEWAY_GROUP:
                 if snap.knows("Gateway"):
                     yield PARENT_MISSING.finding(

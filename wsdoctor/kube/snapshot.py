@@ -129,13 +129,18 @@ class ClusterSnapshot(Model):
             if obj.kind in kinds:
                 yield obj
 
-    def find(self, kind: str, namespace: str | None, name: str) -> KubeObject | None:
-        """The object of this kind and name (namespace ignored for cluster-scoped kinds)."""
+    def find(
+        self, kind: str, namespace: str | None, name: str, group: str | None = None
+    ) -> KubeObject | None:
+        """The object of this kind and name (namespace ignored for cluster-scoped kinds).
+
+        ``group`` tells apart kinds two APIs share: Istio's and Gateway API's ``Gateway``."""
         for obj in self.objects:
             if (
                 obj.kind == kind
                 and obj.name == name
                 and (obj.namespace == namespace or obj.namespace is None)
+                and (group is None or obj.group == group)
             ):
                 return obj
         return None
