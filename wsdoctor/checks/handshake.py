@@ -38,6 +38,7 @@ from wsdoctor.checks.handshake_advice import (  # re-exported: other checks' rul
     advise,
     classify,
 )
+from wsdoctor.checks.handshake_refusals import BAD_REQUEST, HEADERS_TOO_LARGE
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
@@ -336,11 +337,13 @@ CHECK = Check(
 
 __all__ = [
     "BAD_GATEWAY",
+    "BAD_REQUEST",
     "CERT_UNTRUSTED",
     "CHECK",
     "CONNECT_FAILED",
     "FORBIDDEN",
     "GATEWAY_TIMEOUT",
+    "HEADERS_TOO_LARGE",
     "INVALID_101",
     "MALFORMED_RESPONSE",
     "NOT_FOUND",

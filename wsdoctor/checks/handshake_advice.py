@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from wsdoctor.checks.base import Code
+from wsdoctor.checks.handshake_refusals import (
+    BAD_REQUEST,
+    HEADERS_TOO_LARGE,
+    bad_request,
+    classify_by_body,
+    headers_too_large,
+)
 from wsdoctor.models import EvidenceValue, Fix, Status, Target
 
 if TYPE_CHECKING:
@@ -55,7 +62,7 @@ NO_SUBPROTOCOL = Code("WSD-HANDSHAKE-NO-SUBPROTOCOL", Status.WARN,
 ALL_CODES = (UPGRADE_NOT_FORWARDED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, REDIRECT, RATE_LIMITED,
              UNAVAILABLE, BAD_GATEWAY, GATEWAY_TIMEOUT, UPGRADE_IGNORED, WRONG_SCHEME, REFUSED,
              NO_RESPONSE, TIMEOUT, NOT_HTTP, MALFORMED_RESPONSE, INVALID_101, CONNECT_FAILED,
-             CERT_UNTRUSTED, NO_SUBPROTOCOL)
+             CERT_UNTRUSTED, NO_SUBPROTOCOL, HEADERS_TOO_LARGE, BAD_REQUEST)
 
 _BY_STATUS = {400: UPGRADE_NOT_FORWARDED, 426: UPGRADE_NOT_FORWARDED, 401: UNAUTHORIZED,
               403: FORBIDDEN, 404: NOT_FOUND, 429: RATE_LIMITED, 503: UNAVAILABLE,
@@ -105,6 +112,8 @@ def classify(attempt: HandshakeAttempt) -> Code | None:
         return INVALID_101
     if code == 400 and PLAIN_TO_TLS in attempt.body_start.lower():
         return WRONG_SCHEME
+    if code in (400, 431) and (by_body := classify_by_body(code, attempt.body_start)):
+        return by_body
     if 300 <= code < 400:
         return REDIRECT
     if 200 <= code < 300:
@@ -414,5 +423,6 @@ _CAUSES = {
     UPGRADE_IGNORED.code: _ignored, WRONG_SCHEME.code: _wrong_scheme,
     NO_RESPONSE.code: _no_response, TIMEOUT.code: _timeout, NOT_HTTP.code: _not_http,
     MALFORMED_RESPONSE.code: _malformed, INVALID_101.code: _invalid_101,
-    CONNECT_FAILED.code: _connect_failed,
+    CONNECT_FAILED.code: _connect_failed, HEADERS_TOO_LARGE.code: headers_too_large,
+    BAD_REQUEST.code: bad_request,
 }
