@@ -17,6 +17,7 @@ from wsdoctor.checks.affinity_probe import (
     replica_header,
     replica_in_message,
 )
+from wsdoctor.checks.affinity_replay import replay_unknown, unknown_cookies
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.lifetime import reachable_address
 from wsdoctor.knowledge import (
@@ -55,7 +56,14 @@ class AffinityObservation(Observation):
     affinity_cookie: str | None = None
     """Name of the affinity cookie found (a known default or ``--affinity-cookie``)."""
     affinity_component: str | None = None
-    """Whose default name it is (None when named by the user)."""
+    """Whose default name it is (None when named by the user or recognised by behaviour)."""
+    affinity_by_behaviour: bool = False
+    """The cookie's name is not a known one: replaying it pinned the replica that set it."""
+    replayed_cookies: list[str] = []
+    """With no known affinity cookie, the names of the cookies set that were replayed (all
+    together) to see whether one of them pins the replica."""
+    replayed_pinned_together: bool | None = None
+    """Those cookies, replayed together, kept reconnects on one replica (None: not replayed)."""
     replica_source: ReplicaSource | None = None
     replica_header: str | None = None
     connections: list[AffinityConnection] = []
@@ -114,6 +122,21 @@ async def probe_affinity(ctx: ProbeContext) -> AffinityObservation:
         connections.append(AffinityConnection(
             cookie_sent=bool(extra), status_code=attempt.status_code,
             upgraded=conn is not None, replica=replica))
+    by_behaviour = False
+    replayed: list[str] = []
+    together: bool | None = None
+    unknown = unknown_cookies(first_cookies, http_cookies) if chosen is None else []
+    if unknown and source in ("header", "message"):
+        first_names = {c.name for c in first_cookies}
+        replay = await replay_unknown(
+            ctx.target, address, settings, unknown,
+            {c.name: connections[0].replica if c.name in first_names else None for c in unknown},
+            source or "header", header_name, max(2, settings.affinity_connections - 1))
+        replayed, together = [c.name for c in unknown], replay.pinned_together
+        chosen, by_behaviour = replay.cookie, replay.cookie is not None
+        connections += [AffinityConnection(cookie_sent=True, status_code=r.status_code,
+                                           upgraded=r.upgraded, replica=r.replica)
+                        for r in replay.reached]
     replicas = {c.replica for c in connections if c.replica is not None}
     pinned = None
     replays = [c for c in connections if c.cookie_sent]
@@ -130,6 +153,9 @@ async def probe_affinity(ctx: ProbeContext) -> AffinityObservation:
         affinity_cookie=chosen.name if chosen is not None else None,
         affinity_component=affinity_cookie_component(chosen.name) if chosen is not None and
         chosen.name not in settings.affinity_cookie else None,
+        affinity_by_behaviour=by_behaviour,
+        replayed_cookies=replayed,
+        replayed_pinned_together=together,
         replica_source=source,
         replica_header=header_name,
         connections=connections,
@@ -214,6 +240,9 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
     seen = cookie or http_cookie
     if name is not None and seen is not None:
         whose = f" ({obs.affinity_component})" if obs.affinity_component else ""
+        if obs.affinity_by_behaviour:
+            whose = (" (recognised by behaviour, not by name: replaying it kept reconnects on "
+                     "the replica that set it)")
         evidence: dict[str, EvidenceValue] = {
                     "cookie": name, "value": seen.value, "on_upgrade": cookie is not None,
                     "on_http": http_cookie is not None, "secure": seen.secure,
@@ -260,7 +289,17 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
     candidates = sorted({c.name for c in (*obs.cookies_upgrade, *obs.cookies_http)})
     hint = (f" Cookies set that might pin replicas: {', '.join(candidates)} (name one with "
             "--affinity-cookie NAME)." if candidates else "")
+    if obs.replayed_cookies and obs.replayed_pinned_together:
+        hint = (f" Replaying the cookies set ({', '.join(obs.replayed_cookies)}) together kept "
+                "reconnects on one replica, but none of them alone did: name the affinity "
+                "cookie with --affinity-cookie NAME.")
+    elif obs.replayed_cookies:
+        hint = (f" Replaying the cookies set ({', '.join(obs.replayed_cookies)}) on reconnects "
+                "did not keep them on one replica either: none of them pins.")
     count = len(obs.connections)
+    replayed = sum(c.cookie_sent for c in obs.connections)
+    without = (f"{count} connections ({replayed} replaying the cookies set)" if replayed
+               else f"{count} connections without a cookie")
     evidence_spread: dict[str, EvidenceValue] = {
         "connections": count, "distinct_replicas": obs.distinct_replicas,
         "replica_source": obs.replica_source, "cookies": list[Scalar](candidates)}
@@ -274,8 +313,8 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
                     "the app send it (e.g. X-Pod-Name from the downward API)."))
         return
     if obs.distinct_replicas > 1:
-        detail = (f"{count} connections without a cookie reached {obs.distinct_replicas} "
-                  f"replicas (by {obs.replica_source}) and no affinity cookie was set.{hint}")
+        detail = (f"{without} reached {obs.distinct_replicas} replicas (by "
+                  f"{obs.replica_source}) and no affinity cookie was set.{hint}")
         if facts.settings.expect_affinity:
             yield NONE.finding("affinity", detail + " The application needs reconnects to "
                                "reach the same replica.", evidence=evidence_spread,
@@ -288,7 +327,7 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
                                  f"{obs.distinct_replicas} replicas")
     else:
         yield SPREAD.finding(
-            "affinity", f"{count} connections without a cookie all reached one replica; no "
+            "affinity", f"{without} all reached one replica; no "
             f"affinity cookie was set.{hint}", evidence=evidence_spread, resource=resource,
             title=f"All {count} connections reached one replica (no affinity cookie)")
 
@@ -312,6 +351,6 @@ CHECK = Check(
     needs=("tcp",),
     rules=(rule(judge_affinity),),
     codes=(PINNED, NOT_HONOURED, NOT_ON_UPGRADE, COOKIE_PATH, COOKIE_INSECURE, NONE, SPREAD),
-    time_limit=lambda s: s.timeout * (s.affinity_connections + 2) + 10.0,
+    time_limit=lambda s: s.timeout * (2 * s.affinity_connections + 2) + 10.0,
     summarize=summarize_affinity,
 )
