@@ -92,6 +92,11 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     except KeyboardInterrupt:
         env.stderr.write("wsdoctor: interrupted\n")
         return ExitStatus.CANNOT_RUN
+    except BrokenPipeError:  # `wsdoctor lint ... | head`: the reader left; nothing to say
+        from wsdoctor.reports.text import silence
+
+        silence(env.stdout)
+        return ExitStatus.CANNOT_RUN
     except SystemExit as exc:  # --help / --version
         return ExitStatus(exc.code) if isinstance(exc.code, int) else ExitStatus.OK
     except Exception as exc:

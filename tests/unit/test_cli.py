@@ -122,3 +122,18 @@ def test_unwritable_report_file_exits_3() -> None:
     )
     assert status == ExitStatus.CANNOT_RUN
     assert "cannot write the report" in err
+
+
+def test_a_reader_that_leaves_early_is_not_an_error() -> None:
+    """`wsdoctor ... | head -1`: no traceback and no 'could not run' when the pipe closes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsdoctor", "ws://127.0.0.1:1/", "--format", "text",
+         "--no-kubernetes", "--skip", "affinity"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith("wsdoctor")
+    proc.stdout.close()  # the reader goes away, as `head -1` does
+    err = proc.stderr.read()
+    proc.wait(timeout=30)
+    assert "Traceback" not in err and "could not run" not in err and "Exception" not in err, err
