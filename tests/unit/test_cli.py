@@ -133,14 +133,11 @@ def test_unwritable_report_file_exits_3() -> None:
 
 
 def test_unwritable_report_file_is_found_before_a_long_run() -> None:
-    """With --idle (a long wait), an impossible -o is reported at once, before probing."""
-    import time
-
-    start = time.monotonic()
+    """With --idle (a long wait), an impossible -o is reported before probing: nothing of a
+    run (not even the text header) is printed."""
     status, out, err = run_cli("ws://127.0.0.1:1/", "--idle", "-o", "/nonexistent-dir/r.json")
     assert status == ExitStatus.CANNOT_RUN and out == ""
     assert err.count("\n") == 1 and "cannot write the report" in err
-    assert time.monotonic() - start < 1.0
 
 
 def test_a_reader_that_leaves_early_is_not_an_error() -> None:
