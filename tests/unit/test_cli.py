@@ -54,6 +54,8 @@ def test_help_documents_exit_codes() -> None:
         ["example.com", "--timeout", "-1"],
         ["example.com", "--timeout", "nan"],
         ["example.com", "--timeout", "soon"],
+        ["example.com", "--timeout", "1d"],
+        ["example.com", "--kubeconfig", "/nonexistent/kubeconfig"],
         ["example.com", "--format", "xml"],
         ["example.com", "--fail-on", "info"],
         ["example.com", "--resolve", "example.com:443"],
@@ -153,3 +155,13 @@ def test_a_reader_that_leaves_early_is_not_an_error() -> None:
     err = proc.stderr.read()
     proc.wait(timeout=30)
     assert "Traceback" not in err and "could not run" not in err and "Exception" not in err, err
+
+
+def test_durations_take_units_like_the_probe_config() -> None:
+    """--expect-idle 1h and --idle-max 5m are seconds with a unit, as in the exporter's YAML."""
+    from wsdoctor.commands.options import build_parser, settings_from_args
+
+    args = build_parser().parse_args(["example.com", "--expect-idle", "1h", "--idle-max", "5m",
+                                      "--timeout", "250ms"])
+    settings = settings_from_args(args)
+    assert (settings.expect_idle, settings.idle_max, settings.timeout) == (3600.0, 300.0, 0.25)

@@ -45,11 +45,19 @@ exit status:
   3  could not run at all"""
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
 def _positive_float(text: str) -> float:
+    """Seconds, plain (``90``, ``0.5``) or with a unit as in the probe config (``90s``,
+    ``5m``, ``1h``, ``250ms``)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|min|m|h)?\s*", text)
     try:
-        value = float(text)
+        value = float(text) if match is None else float(match[1]) * _UNITS[match[2] or "s"]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration (seconds, or with a unit: 90s, 5m, 1h)"
+        ) from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
@@ -281,6 +289,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
     if args.cacert:
         _check_cafile(args.cacert)
+    if args.kubeconfig and not any(
+        os.path.isfile(p) for p in args.kubeconfig.split(os.pathsep) if p
+    ):  # a flag names the file on purpose: a typo is an error, not a quiet skip
+        raise UsageError(f"--kubeconfig {args.kubeconfig}: no such file")
     if args.dns_server:
         _check_dns_server(args.dns_server)
     if args.origin is not None and (
