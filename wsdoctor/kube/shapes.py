@@ -24,18 +24,32 @@ CODES: tuple[Code, ...] = (MALFORMED,)
 #: ``{}`` must be a mapping, ``[]`` a list; a list's item shape is its only element.
 Shape = dict[str, Any] | list[Any]
 
+_SELECTOR: Shape = {"matchLabels": {}, "matchExpressions": [{"values": []}]}
 _BACKEND: Shape = {"service": {"port": {}}, "resource": {}}
 _POD: Shape = {
-    "containers": [{"ports": [{}], "readinessProbe": {}, "lifecycle": {"preStop": {}}}],
+    "containers": [
+        {
+            "ports": [{}],
+            "args": [],
+            "command": [],
+            "env": [{}],
+            "readinessProbe": {},
+            "lifecycle": {"preStop": {}},
+        }
+    ],
     "initContainers": [{"ports": [{}]}],
 }
 _WORKLOAD: Shape = {
-    "spec": {"selector": {}, "template": {"metadata": {"labels": {}}, "spec": _POD}}
+    "spec": {"selector": _SELECTOR, "template": {"metadata": {"labels": {}}, "spec": _POD}}
 }
 _HTTP_ROUTE_RULE: Shape = {"matches": [{"path": {}}], "backendRefs": [{}], "timeouts": {}}
-_ISTIO_ROUTE: Shape = {"match": [{}], "route": [{"destination": {"port": {}}}]}
+_ISTIO_ROUTE: Shape = {
+    "match": [{"uri": {}, "authority": {}, "headers": {}}],
+    "route": [{"destination": {"port": {}}}],
+}
 _TRAFFIC_POLICY: Shape = {
     "connectionPool": {"tcp": {}, "http": {}},
+    "outlierDetection": {},
     "loadBalancer": {"consistentHash": {"httpCookie": {}}},
     "portLevelSettings": [{}],
 }
@@ -86,11 +100,20 @@ SHAPES: dict[str, Shape] = {
     "HorizontalPodAutoscaler": {
         "spec": {"scaleTargetRef": {}, "behavior": {"scaleDown": {"policies": [{}]}}}
     },
-    "PodDisruptionBudget": {"spec": {"selector": {}}},
+    "PodDisruptionBudget": {"spec": {"selector": _SELECTOR}},
     "NetworkPolicy": {
-        "spec": {"podSelector": {}, "policyTypes": [], "ingress": [{"from": [{}], "ports": [{}]}]}
+        "spec": {
+            "podSelector": _SELECTOR,
+            "policyTypes": [],
+            "ingress": [
+                {
+                    "from": [{"podSelector": _SELECTOR, "namespaceSelector": _SELECTOR}],
+                    "ports": [{}],
+                }
+            ],
+        }
     },
-    "Server": {"spec": {"podSelector": {}}},
+    "Server": {"spec": {"podSelector": _SELECTOR}},
     "ServerAuthorization": {"spec": {"server": {}, "client": {}}},
     "AuthorizationPolicy": {"spec": {"targetRef": {}, "requiredAuthenticationRefs": [{}]}},
     "BackendConfig": {"spec": {}},
