@@ -205,4 +205,8 @@ def split_malformed(
             good.append(obj)
     if not bad:
         return snap, [], []
-    return snap.model_copy(update={"objects": good}), bad, findings
+    # An unread object may be the one another names: its kind no longer counts as fully
+    # listed, so no rule calls that object missing.
+    unread = {o.kind for o in bad}
+    listed = [k for k in snap.listed_kinds if k not in unread]
+    return snap.model_copy(update={"objects": good, "listed_kinds": listed}), bad, findings
