@@ -82,15 +82,24 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     """Entry point: dispatch to a command, turn every user error into one line and exit 2."""
     env = env or Environment()
     debug = "--debug" in argv
+    command = argv[0] if argv and argv[0] in COMMANDS else None
     try:
-        if argv and argv[0] in COMMANDS:
-            return _command(argv[0])(argv[1:], env)
+        if argv and argv[0] == "help":  # `wsdoctor help` is not a host named help
+            return _command("diagnose")(["--help"], env)
+        if command is not None:
+            return _command(command)(argv[1:], env)
         return _command("diagnose")(argv, env)
     except UsageError as exc:
-        env.stderr.write(f"wsdoctor: error: {exc} (see 'wsdoctor --help')\n")
+        where = f"wsdoctor {command} --help" if command else "wsdoctor --help"
+        env.stderr.write(f"wsdoctor: error: {exc} (see '{where}')\n")
         return ExitStatus.USAGE
     except KeyboardInterrupt:
         env.stderr.write("wsdoctor: interrupted\n")
+        return ExitStatus.CANNOT_RUN
+    except BrokenPipeError:  # `wsdoctor lint ... | head`: the reader left; nothing to say
+        from wsdoctor.reports.text import silence
+
+        silence(env.stdout)
         return ExitStatus.CANNOT_RUN
     except SystemExit as exc:  # --help / --version
         return ExitStatus(exc.code) if isinstance(exc.code, int) else ExitStatus.OK

@@ -126,7 +126,8 @@ class _Run:
         self.pending_rules: list[tuple[Check, RuleSpec]] = [
             (c, spec) for c in checks for spec in c.rules
         ]
-        self.rule_errors: dict[str, str] = {}
+        self.judging: list[Check] = []
+        """Checks whose probe finished but whose own rules still wait for other checks."""
 
     def emit(self, event: Event) -> None:
         if self.sink is not None:
@@ -166,14 +167,23 @@ class _Run:
             result = await self._probe(check, start)
         self.results[check.id] = result
         self.done[check.id].set()
-        own = self.run_ready_rules()
-        self.emit(
-            CheckFinished(
-                check=check,
-                result=self.check_report(check),
-                findings=tuple(f for f in own if f.check == check.id),
+        self.judging.append(check)
+        self.run_ready_rules()
+
+    def announce_judged(self) -> None:
+        """Announce each finished check once every rule it owns has run: a cross-check that
+        waits for a later probe can still change its verdict, so it is not final before."""
+        for check in list(self.judging):
+            if any(owner.id == check.id for owner, _ in self.pending_rules):
+                continue
+            self.judging.remove(check)
+            self.emit(
+                CheckFinished(
+                    check=check,
+                    result=self.check_report(check),
+                    findings=tuple(f for f in self.findings if f.check == check.id),
+                )
             )
-        )
 
     async def _probe(self, check: Check, start: float) -> CheckResult:
         limit = check.time_limit(self.settings)
@@ -239,6 +249,7 @@ class _Run:
             new.extend(produced)
         self.pending_rules = still
         self.findings.extend(new)
+        self.announce_judged()
         return new
 
     def check_report(self, check: Check) -> CheckReport:

@@ -45,3 +45,26 @@ def test_demo_text_names_the_command_it_runs() -> None:
     assert proc.returncode == 0
     assert "running  wsdoctor wss://chat.demo.test:" in proc.stderr
     assert "WSD-IDLE-TIMEOUT-SHORT" in proc.stdout
+
+
+def test_demo_serve_stopped_by_sigterm_stops_everything(tmp_path: Path) -> None:
+    """`wsdoctor demo --serve` killed with SIGTERM stops nginx and removes its scratch files."""
+    import signal
+    import time
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "wsdoctor", "demo", "--serve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        assert "diagnose it with" in proc.stdout.readline()
+        deadline = time.monotonic() + 10
+        while not _processes_using(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_using(tmp_path), "nginx should be running while serving"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        proc.kill()
+    assert _processes_using(tmp_path) == [], "SIGTERM left a server running"
+    assert list(tmp_path.iterdir()) == [], "SIGTERM left scratch files behind"

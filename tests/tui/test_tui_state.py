@@ -39,6 +39,17 @@ def test_failure_stops_include_checks_that_could_not_run() -> None:
     assert stops == [Selection("idle", 0), Selection("affinity", 0), Selection("cluster")]
 
 
+def test_failure_stops_start_with_the_first_failure_shown() -> None:
+    """n/N step through failures in the report's order, so the first failure shown (the root
+    cause) is stop 1, whatever row it sits in."""
+    report = failing_report()
+    reordered = report.model_copy(update={"findings": list(reversed(report.findings))})
+    checklist = Checklist.from_report(reordered)
+    first = checklist.first_failure()
+    stops = checklist.failure_stops()
+    assert first is not None and stops[0] == first
+
+
 def test_failures_only_keeps_failed_and_broken_checks() -> None:
     """The failures-only view hides ok, warned and skipped checks."""
     visible = Checklist.from_report(failing_report()).visible(failures_only=True)

@@ -54,6 +54,8 @@ def test_help_documents_exit_codes() -> None:
         ["example.com", "--timeout", "-1"],
         ["example.com", "--timeout", "nan"],
         ["example.com", "--timeout", "soon"],
+        ["example.com", "--timeout", "1d"],
+        ["example.com", "--kubeconfig", "/nonexistent/kubeconfig"],
         ["example.com", "--format", "xml"],
         ["example.com", "--fail-on", "info"],
         ["example.com", "--resolve", "example.com:443"],
@@ -65,6 +67,14 @@ def test_help_documents_exit_codes() -> None:
         ["example.com", "-H", ": empty name"],
         ["example.com", "--origin", "app.example.com"],
         ["example.com", "--cacert", "/nonexistent/ca.pem"],
+        ["example.com", "--cacert", "/etc/passwd"],
+        ["example.com", "--cacert", "/tmp"],
+        ["example.com", "--origin", "https://a\r\nX-Injected: y"],
+        ["example.com", "--subprotocol", "chat v2"],
+        ["example.com", "-H", "Host: other.example"],
+        ["example.com", "-H", "Sec-WebSocket-Key: abc"],
+        ["example.com", "--format", "json", "--short"],
+        ["example.com", "--only", "idle", "--skip", "idle"],
         ["example.com", "--only", "nosuchcheck"],
         ["example.com", "--skip", "dns,bogus"],
         ["example.com", "--pings", "-3"],
@@ -122,3 +132,36 @@ def test_unwritable_report_file_exits_3() -> None:
     )
     assert status == ExitStatus.CANNOT_RUN
     assert "cannot write the report" in err
+
+
+def test_unwritable_report_file_is_found_before_a_long_run() -> None:
+    """With --idle (a long wait), an impossible -o is reported before probing: nothing of a
+    run (not even the text header) is printed."""
+    status, out, err = run_cli("ws://127.0.0.1:1/", "--idle", "-o", "/nonexistent-dir/r.json")
+    assert status == ExitStatus.CANNOT_RUN and out == ""
+    assert err.count("\n") == 1 and "cannot write the report" in err
+
+
+def test_a_reader_that_leaves_early_is_not_an_error() -> None:
+    """`wsdoctor ... | head -1`: no traceback and no 'could not run' when the pipe closes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsdoctor", "ws://127.0.0.1:1/", "--format", "text",
+         "--no-kubernetes", "--skip", "affinity"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith("wsdoctor")
+    proc.stdout.close()  # the reader goes away, as `head -1` does
+    err = proc.stderr.read()
+    proc.wait(timeout=30)
+    assert "Traceback" not in err and "could not run" not in err and "Exception" not in err, err
+
+
+def test_durations_take_units_like_the_probe_config() -> None:
+    """--expect-idle 1h and --idle-max 5m are seconds with a unit, as in the exporter's YAML."""
+    from wsdoctor.commands.options import build_parser, settings_from_args
+
+    args = build_parser().parse_args(["example.com", "--expect-idle", "1h", "--idle-max", "5m",
+                                      "--timeout", "250ms"])
+    settings = settings_from_args(args)
+    assert (settings.expect_idle, settings.idle_max, settings.timeout) == (3600.0, 300.0, 0.25)

@@ -153,11 +153,15 @@ def test_reset_on_the_ping_at_the_cap_is_a_silent_drop() -> None:
 
 
 def test_pong_at_the_cap_means_no_timeout_within_the_wait() -> None:
-    """A pong at the cap: the connection is alive, no idle timeout within the wait."""
+    """A pong at the cap: the connection is alive, no idle timeout within the wait; the 3600 s
+    the application needs were not verified, which is a warning naming the --idle-max to use."""
     obs = observe(watch([], cap=90, pong_after=0.02))
     assert obs.cap_ping == "pong" and not obs.silent_drop
-    [finding] = judge(obs, expect_idle=3600)
-    assert finding.code == "WSD-IDLE-NONE" and "--idle-max 3610" in finding.detail
+    unverified, none = judge(obs, expect_idle=3600)
+    assert unverified.code == "WSD-IDLE-UNVERIFIED" and unverified.status is Status.WARN
+    assert unverified.fix is not None and "--idle-max 3610" in unverified.fix.summary
+    assert none.code == "WSD-IDLE-NONE"
+    assert [f.code for f in judge(obs, expect_idle=60)] == ["WSD-IDLE-NONE"]
 
 
 def test_server_pings_are_reported_with_their_interval() -> None:

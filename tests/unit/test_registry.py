@@ -49,3 +49,17 @@ def test_help_lists_every_check_id() -> None:
     from wsdoctor.commands.options import CHECK_IDS
 
     assert tuple(c.id for c in CHECKS) == CHECK_IDS
+
+
+def test_finding_pages_ship_inside_the_package() -> None:
+    """wsdoctor/_docs/findings is docs/findings (a link), so a wheel carries every page and
+    `wsdoctor explain` works after `pip install .`, not only in a checkout."""
+    from pathlib import Path
+
+    import wsdoctor
+
+    packaged = Path(wsdoctor.__file__).parent / "_docs" / "findings"
+    repo = Path(wsdoctor.__file__).parent.parent / "docs" / "findings"
+    assert packaged.is_dir() and packaged.resolve() == repo.resolve()
+    pyproject = (Path(wsdoctor.__file__).parent.parent / "pyproject.toml").read_text()
+    assert '"**/*.md"' in pyproject  # package data that picks the pages up

@@ -85,3 +85,29 @@ def test_short_lists_failures_only() -> None:
     assert len(lines) == 2
     assert lines[1].startswith("× WSD-TEST-BROKEN Broken thing [Address 127.0.0.1:1]")
     assert lines[1].endswith("fix: mend it")
+
+
+CROSS = Code("WSD-TEST-CROSS", Status.FAIL, "Cross-check")
+
+
+def cross_rule(facts: Facts) -> Iterator[Finding]:
+    yield CROSS.finding("dns", "judged with tcp's result")
+
+
+def test_cross_check_lands_under_its_check_live_as_in_the_saved_report() -> None:
+    """A rule owned by an earlier check that needs a later one: the live text shows its
+    finding under that check with the final mark, exactly as the saved report renders."""
+    checks = [
+        Check(id="dns", title="DNS", hop=Hop.NAME, probe=probe_dns,
+              rules=(rule(cross_rule, "tcp"),)),
+        CHECKS[1],
+    ]
+    out = io.StringIO()
+    target = parse_target("ws://127.0.0.1:1/")
+    style = TextStyle(colour=False, ascii_only=False)
+    renderer = TextRenderer(out, style, [c.id for c in checks], target.url)
+    report = asyncio.run(diagnose(target, Settings(), checks=checks, sink=renderer))
+    again = io.StringIO()
+    render_report(Report.model_validate_json(report.model_dump_json()), again, style)
+    assert out.getvalue() == again.getvalue()
+    assert "× dns" in out.getvalue() and "cross-checks" not in out.getvalue()

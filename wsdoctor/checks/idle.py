@@ -72,6 +72,9 @@ SILENT_DROP = Code(
     "WSD-IDLE-SILENT-DROP", Status.WARN, "Idle connection dropped silently (no FIN, no RST)"
 )
 NO_TIMEOUT = Code("WSD-IDLE-NONE", Status.OK, "No idle timeout within the wait")
+UNVERIFIED = Code(
+    "WSD-IDLE-UNVERIFIED", Status.WARN, "The idle time the application needs was not verified"
+)
 SERVER_HEARTBEAT = Code(
     "WSD-IDLE-SERVER-HEARTBEAT", Status.OK, "The server's pings keep connections alive"
 )
@@ -258,10 +261,19 @@ def judge_idle(facts: Facts) -> Iterator[Finding]:
                         f"{expect:g} s, or send heartbeats (see WSD-IDLE-SILENT-DROP)."),
             )
     elif obs.cap_ping == "pong":
-        unverified = ""
         if expect is not None and expect > obs.idle_max_s:
-            unverified = (f" The {expect:g} s the application needs were not verified: run "
-                          f"with --idle-max {expect + 10:g}.")
+            yield UNVERIFIED.finding(
+                "idle", f"The silent connection stayed open for the whole {obs.idle_max_s:g} s "
+                f"wait, but the application needs {expect:g} s: a timeout between the two "
+                "would go unnoticed.",
+                evidence={"idle_max_s": obs.idle_max_s, "expect_idle_s": expect},
+                resource=resource,
+                fix=Fix(summary=f"Run again with --idle-max {expect + 10:g} to verify it (the "
+                        "measurement waits that long)."),
+                title=f"No idle timeout within {obs.idle_max_s:g} s, but {expect:g} s were "
+                "not verified",
+            )
+        unverified = ""
         busy = ""
         if obs.server_messages:
             busy = (f" The server sent {obs.server_messages} messages meanwhile: that traffic "
@@ -307,7 +319,8 @@ CHECK = Check(
     probe=measure_idle_timeout,
     needs=("tcp",),
     rules=(rule(judge_idle, "handshake", "http"),),
-    codes=(TIMEOUT, TIMEOUT_SHORT, APP_CLOSE, SILENT_DROP, NO_TIMEOUT, SERVER_HEARTBEAT),
+    codes=(TIMEOUT, TIMEOUT_SHORT, APP_CLOSE, SILENT_DROP, NO_TIMEOUT, UNVERIFIED,
+           SERVER_HEARTBEAT),
     default=False,
     time_limit=lambda s: idle_time_limit(s.idle_max, s.timeout),
     summarize=summarize_idle,

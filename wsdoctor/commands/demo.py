@@ -29,13 +29,30 @@ def demo_argv(url: str, pins: list[str], ca_file: str, kubeconfig: str) -> list[
     ]
 
 
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so the deployment's context managers stop nginx
+    and remove the scratch files as they do on Ctrl-C (kill, systemd, a CI timeout)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor demo``: start a local deployment with known faults and diagnose it."""
     parser = Parser(
         prog="wsdoctor demo",
         description="Start a small WebSocket deployment on loopback (two replicas behind nginx "
         "configured like ingress-nginx, with deliberate faults) and diagnose it. Everything "
-        "it starts is stopped when it ends. Needs nginx (Debian: apt-get install nginx-light).",
+        "it starts is stopped when it ends (also on Ctrl-C or SIGTERM). Needs nginx (Debian: "
+        "apt-get install nginx-light). Finding the faults is the point: it exits 0 when the "
+        "diagnosis ran, whatever it found.",
     )
     parser.add_argument(
         "--serve",
@@ -43,13 +60,17 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         help="keep the deployment running (Ctrl-C stops it) and print how to diagnose it by hand",
     )
     parser.add_argument(
-        "--format", choices=("auto", "text", "json", "markdown", "junit", "tui"), default="auto"
+        "--format",
+        choices=("auto", "text", "json", "markdown", "junit", "tui"),
+        default="auto",
+        help="as for wsdoctor TARGET: the TUI on a terminal, text otherwise (default: auto)",
     )
     parser.add_argument("--short", action="store_true", help="failures only")
     parser.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report")
-    parser.add_argument("--no-color", action="store_true")
-    parser.add_argument("--ascii", action="store_true")
+    parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
     args = parser.parse_args(list(argv))
+    _stop_on_sigterm()
     from wsdoctor.lab.demo import demo_deployment
     from wsdoctor.lab.proxies import LabError
 

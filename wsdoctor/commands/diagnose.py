@@ -54,7 +54,26 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(str(exc).splitlines()[0]) from None
     check_metrics_options(args)
+    for path, what in ((args.output, "the report"), (args.textfile, "metrics")):
+        problem = unwritable(path) if path else None
+        if problem:  # say so now, not after a long idle measurement
+            env.stderr.write(f"wsdoctor: cannot write {what} to {path}: {problem}\n")
+            return ExitStatus.CANNOT_RUN
     return execute(target, settings, args, env)
+
+
+def unwritable(path: str) -> str | None:
+    """Why ``path`` cannot be written (None when it can): checked before a run starts."""
+    import os
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "it is a directory"
+    if not os.path.isdir(directory):
+        return "No such file or directory"
+    if not os.access(directory, os.W_OK):
+        return "Permission denied"
+    return None
 
 
 def check_metrics_options(args: argparse.Namespace) -> None:

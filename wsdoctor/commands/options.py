@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from wsdoctor import __version__
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 Diagnose WebSocket connections end to end: DNS, TCP, TLS, plain HTTP, the upgrade
-handshake and messages (and, on request, idle timeout, affinity and the Kubernetes
-objects behind the host). Each finding says what was seen, why, and the exact fix.
+handshake, messages, session affinity and (with a kubeconfig) the Kubernetes objects
+behind the host; with --idle, the idle timeout really in force. Each finding says what
+was seen, why, and the exact fix.
 
 TARGET is host, host:port, host/path, ws://..., wss://..., http(s)://... (mapped to
 ws/wss) or an IPv6 literal in brackets ([::1]:8443). Default scheme wss, path /."""
@@ -43,11 +45,19 @@ exit status:
   3  could not run at all"""
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
 def _positive_float(text: str) -> float:
+    """Seconds, plain (``90``, ``0.5``) or with a unit as in the probe config (``90s``,
+    ``5m``, ``1h``, ``250ms``)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|min|m|h)?\s*", text)
     try:
-        value = float(text)
+        value = float(text) if match is None else float(match[1]) * _UNITS[match[2] or "s"]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration (seconds, or with a unit: 90s, 5m, 1h)"
+        ) from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
@@ -241,7 +251,35 @@ def _parse_header(text: str) -> tuple[str, str]:
         raise UsageError(f"--header {text!r}: expected 'Name: value'")
     if "\r" in value or "\n" in value:
         raise UsageError(f"--header {name}: the value must not contain line breaks")
+    if name.lower() in HANDSHAKE_HEADERS:
+        hint = "use --resolve HOST:PORT:ADDR to reach an address under the right Host" \
+            if name.lower() == "host" else "use --origin" if name.lower() == "origin" \
+            else "use --subprotocol" if name.lower() == "sec-websocket-protocol" \
+            else "a fresh, valid one is sent with every handshake"
+        raise UsageError(f"--header {name}: wsdoctor sets this header itself ({hint})")
     return name, value.strip()
+
+
+#: Headers the upgrade request is made of: overriding them would test a broken handshake.
+HANDSHAKE_HEADERS = frozenset({
+    "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-extensions", "sec-websocket-protocol", "sec-websocket-accept", "origin",
+})
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_cafile(path: str) -> None:
+    """--cacert must be a readable PEM bundle: a wrong file would silently disable TLS checks."""
+    import ssl
+
+    if os.path.isdir(path):
+        raise UsageError(f"--cacert {path}: is a directory; give a PEM file")
+    if not os.path.isfile(path):
+        raise UsageError(f"--cacert {path}: no such file")
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise UsageError(f"--cacert {path}: not a PEM certificate bundle ({exc})") from None
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -249,12 +287,27 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     from wsdoctor.models import Status
     from wsdoctor.settings import Header, ResolvePin, Settings
 
-    if args.cacert and not os.path.isfile(args.cacert):
-        raise UsageError(f"--cacert {args.cacert}: no such file")
+    if args.cacert:
+        _check_cafile(args.cacert)
+    if args.kubeconfig and not any(
+        os.path.isfile(p) for p in args.kubeconfig.split(os.pathsep) if p
+    ):  # a flag names the file on purpose: a typo is an error, not a quiet skip
+        raise UsageError(f"--kubeconfig {args.kubeconfig}: no such file")
     if args.dns_server:
         _check_dns_server(args.dns_server)
-    if args.origin is not None and "://" not in args.origin:
+    if args.origin is not None and (
+        "://" not in args.origin or any(c.isspace() or ord(c) < 32 for c in args.origin)
+    ):
         raise UsageError(f"--origin {args.origin!r}: expected a URL such as https://app.example")
+    for name in split_list(args.subprotocol):
+        if not _TOKEN.match(name):
+            raise UsageError(f"--subprotocol {name!r}: a subprotocol is one token (RFC 6455), "
+                             "with no spaces or separators")
+    if args.format == "json" and args.short:
+        raise UsageError("--short is a text view: use it without --format json (or use -o)")
+    both = set(split_list(args.only)) & set(split_list(args.skip))
+    if both:
+        raise UsageError(f"{', '.join(sorted(both))}: given to both --only and --skip")
     pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in map(_parse_resolve, args.resolve)]
     headers = [Header(name=n, value=v) for n, v in map(_parse_header, args.header)]
     return Settings(

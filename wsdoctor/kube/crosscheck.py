@@ -224,6 +224,7 @@ def cross_check_idle(obs: ClusterObservation, facts: Facts) -> Iterator[Finding]
 def _binds_short(t: ConfiguredTimeout, seconds: float, expect: float) -> Finding:
     """The configured timeout that cut the measured one, as the root cause of the idle fail."""
     from wsdoctor.checks.idle import TIMEOUT_SHORT
+    from wsdoctor.checks.lifetime import heartbeat_hint
     from wsdoctor.knowledge import components_named, idle_timeout_fix
 
     entries = components_named([t.component])
@@ -240,7 +241,7 @@ def _binds_short(t: ConfiguredTimeout, seconds: float, expect: float) -> Finding
                   "component": t.component, "setting": t.setting},
         fix=Fix(
             summary=f"Set {t.component} {t.setting} to at least {expect:g} s {where}, or send "
-            f"heartbeats more often than every {human_seconds(max(round(seconds / 2, 1), 0.5))}.",
+            f"heartbeats more often than every {human_seconds(heartbeat_hint(seconds))}.",
             snippet=snippet,
             language=language if language in ("yaml", "nginx", "haproxy", "text") else "text",
         ),

@@ -147,11 +147,26 @@ class TextRenderer:
         self.finished: dict[str, tuple[CheckReport, tuple[Finding, ...]]] = {}
         self.printed = 0
         self.last_hop: str | None = None
+        self.reader_gone = False
         self._write(f"wsdoctor — {url}\n")
-        self.out.flush()
+        self._flush()
 
     def _write(self, text: str) -> None:
-        self.out.write(self.style.plain(text))
+        if self.reader_gone:
+            return
+        try:
+            self.out.write(self.style.plain(text))
+        except BrokenPipeError:  # `wsdoctor ... | head`: stop writing, let the run finish
+            self.reader_gone = True
+            silence(self.out)
+
+    def _flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self.reader_gone = True
+                silence(self.out)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CheckFinished):
@@ -165,7 +180,7 @@ class TextRenderer:
             check, findings = self.finished[self.order[self.printed]]
             self._write_check(check, findings)
             self.printed += 1
-        self.out.flush()
+        self._flush()
 
     def _write_check(self, check: CheckReport, findings: Sequence[Finding]) -> None:
         if check.hop != self.last_hop:
@@ -194,7 +209,7 @@ class TextRenderer:
             for finding in late:
                 self._write("\n".join(finding_lines(finding, self.style)) + "\n")
         self._write("\n" + summary_line(report, self.style) + "\n")
-        self.out.flush()
+        self._flush()
 
 
 def render_report(report: Report, out: TextIO, style: TextStyle) -> None:
@@ -221,6 +236,20 @@ def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
             )
         )
     out.flush()
+
+
+def silence(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor at /dev/null after its reader went away, so that
+    the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def can_encode(stream: TextIO) -> bool:

@@ -252,17 +252,11 @@ class DoctorApp(App[Report | None]):
         if not stops:
             self.notify("no failures", timeout=2)
             return
-        ids = list(self.checklist.rows)
-
-        def position(s: Selection) -> tuple[int, int]:
-            return ids.index(s.check_id), -1 if s.finding is None else s.finding
-
         selection = self.checks.selection
-        here = position(selection) if selection is not None else (-1, -2)
-        if step > 0:
-            target = next((s for s in stops if position(s) > here), stops[0])
+        if selection in stops:
+            target = stops[(stops.index(selection) + step) % len(stops)]
         else:
-            target = next((s for s in reversed(stops) if position(s) < here), stops[-1])
+            target = stops[0] if step > 0 else stops[-1]
         self.checks.select(target)
         row = self.checklist.rows[target.check_id]
         what = row.findings[target.finding].code if target.finding is not None else row.id

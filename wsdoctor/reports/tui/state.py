@@ -157,15 +157,25 @@ class Checklist:
         return [r for r in self.rows.values() if r.failed or not failures_only]
 
     def failure_stops(self, failures_only: bool = False) -> list[Selection]:
-        """Where "next failure" stops, in display order: every failing finding, and every
-        check that could not run (it has no finding to stop at)."""
+        """Where "next failure" stops: every failing finding in the report's order (root
+        causes first, as the first failure shown), then every check that could not run."""
         stops: list[Selection] = []
         for row in self.visible(failures_only):
             hits = [i for i, f in enumerate(row.findings) if f.status is Status.FAIL]
             stops.extend(Selection(row.id, i) for i in hits)
             if not hits and row.failed:
                 stops.append(Selection(row.id))
-        return stops
+        if self.report is None:
+            return stops
+        order = {(f.check, f.code, f.detail): i for i, f in enumerate(self.report.findings)}
+
+        def rank(stop: Selection) -> int:
+            if stop.finding is None:
+                return len(order)
+            f = self.rows[stop.check_id].findings[stop.finding]
+            return order.get((f.check, f.code, f.detail), len(order))
+
+        return sorted(stops, key=rank)
 
     def first_failure(self) -> Selection | None:
         """The failure to show first: the report's first finding (the runner puts the most
