@@ -46,6 +46,11 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         )
     except ManifestError as exc:
         raise UsageError(str(exc)) from None
+    if args.debug:
+        for lf in report.findings:
+            trace = lf.finding.evidence.get("traceback")
+            if lf.finding.code == "WSD-INTERNAL-RULE-ERROR" and isinstance(trace, str):
+                env.stderr.write(f"wsdoctor: {lf.finding.detail}\n{trace}")
     colour = env.colour(args.no_color) and not args.output
     if args.output:
         try:

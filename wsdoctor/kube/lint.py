@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path, PurePath
 from typing import Any, Literal, TextIO
+from urllib.parse import quote
 
 from pydantic import Field
 
 from wsdoctor import __version__
-from wsdoctor.kube.manifests import ManifestSet, load_manifests
+from wsdoctor.kube.manifests import STDIN_NAME, ManifestSet, load_manifests
 from wsdoctor.kube.rulebase import DEFAULT_EXPECT_IDLE, RuleOptions
 from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
 from wsdoctor.models import Finding, Model, Status
@@ -83,6 +85,9 @@ def build_lint_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.A
     )
     parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an internal error, print its traceback"
+    )
     return parser
 
 
@@ -115,6 +120,29 @@ def lint(
     return manifests, report
 
 
+#: The artifact name of standard input: a valid relative URI reference (``<stdin>`` and
+#: ``-`` are not usable as one), explained by the artifact's description.
+STDIN_URI = "stdin.yaml"
+
+
+def artifact_uri(file: str) -> str:
+    """A file name as a SARIF URI reference: relative paths percent-encoded, absolute ones
+    as ``file://`` URIs, standard input as :data:`STDIN_URI`."""
+    if file in ("-", STDIN_NAME):
+        return STDIN_URI
+    path = PurePath(file)
+    if path.is_absolute():
+        return Path(file).as_uri()
+    return quote(path.as_posix())
+
+
+def _artifact(file: str) -> dict[str, Any]:
+    artifact: dict[str, Any] = {"location": {"uri": artifact_uri(file)}}
+    if file == "-":
+        artifact["description"] = {"text": "the manifests read from standard input"}
+    return artifact
+
+
 def to_sarif(report: LintReport) -> dict[str, Any]:
     """The report as a SARIF 2.1.0 log: one rule per code, one result per finding."""
     codes = {c.code: c for c in CONFIG_CODES}
@@ -144,7 +172,7 @@ def to_sarif(report: LintReport) -> dict[str, Any]:
         location: dict[str, Any] = {}
         if lf.location is not None:
             location["physicalLocation"] = {
-                "artifactLocation": {"uri": lf.location.file},
+                "artifactLocation": {"uri": artifact_uri(lf.location.file)},
                 "region": {"startLine": lf.location.line},
             }
         if f.resource is not None:
@@ -169,11 +197,16 @@ def to_sarif(report: LintReport) -> dict[str, Any]:
                         "rules": rules,
                     }
                 },
-                "artifacts": [{"location": {"uri": name}} for name in report.files if name != "-"],
+                "artifacts": [_artifact(name) for name in report.files],
                 "results": results,
             }
         ],
     }
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``0 notes``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def render_text(report: LintReport, out: TextIO, colour: bool, ascii_only: bool) -> None:
@@ -181,7 +214,10 @@ def render_text(report: LintReport, out: TextIO, colour: bool, ascii_only: bool)
     from wsdoctor.reports.text import TextStyle, finding_lines
 
     style = TextStyle(colour=colour, ascii_only=ascii_only)
-    out.write(f"wsdoctor lint — {len(report.files)} files, {report.objects} objects\n")
+    out.write(
+        f"wsdoctor lint — {_count(len(report.files), 'file')}, "
+        f"{_count(report.objects, 'object')}\n"
+    )
     for lf in report.findings:
         out.write("\n")
         lines = finding_lines(lf.finding, style)
@@ -191,8 +227,8 @@ def render_text(report: LintReport, out: TextIO, colour: bool, ascii_only: bool)
     counts = {s: sum(1 for lf in report.findings if lf.finding.status is s) for s in Status}
     mark = style.finding_mark(Status(report.status))
     out.write(
-        f"\n{mark} {counts[Status.FAIL]} failed, {counts[Status.WARN]} warnings, "
-        f"{counts[Status.INFO]} notes\n"
+        f"\n{mark} {counts[Status.FAIL]} failed, {_count(counts[Status.WARN], 'warning')}, "
+        f"{_count(counts[Status.INFO], 'note')}\n"
     )
 
 

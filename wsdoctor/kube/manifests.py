@@ -31,6 +31,9 @@ CLUSTER_SCOPED = frozenset(
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
+#: How standard input is named in findings (``at: <stdin>:3``).
+STDIN_NAME = "<stdin>"
+
 
 class ManifestError(ValueError):
     """A file that cannot be read or parsed; the message names file and line."""
@@ -127,19 +130,33 @@ def _objects(node: Any, data: Any, name: str) -> Iterator[tuple[dict[str, Any], 
 
 
 def expand_paths(paths: Sequence[str]) -> list[str]:
-    """Files named, and the YAML/JSON files under directories named (sorted); ``-`` is stdin."""
+    """Files named, and the YAML/JSON files under directories named (sorted); ``-`` is stdin.
+
+    A file named twice (or also found under a directory named) is read once; a directory
+    with no manifest files is an error, since a mistyped path is likelier than an empty lint."""
     found: list[str] = []
+    seen: set[str] = set()
+
+    def add(name: str, key: str) -> None:
+        if key not in seen:
+            seen.add(key)
+            found.append(name)
+
     for raw in paths:
         if raw == "-":
-            found.append(raw)
+            add(raw, raw)
             continue
         path = Path(raw)
         if path.is_dir():
-            found.extend(
-                str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in SUFFIXES
-            )
+            inside = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in SUFFIXES]
+            if not inside:
+                raise ManifestError(
+                    f"{raw}: no manifest files (*.yaml, *.yml, *.json) in this directory"
+                )
+            for p in inside:
+                add(str(p), str(p.resolve()))
         elif path.is_file():
-            found.append(str(path))
+            add(str(path), str(path.resolve()))
         else:
             raise ManifestError(f"{raw}: no such file or directory")
     return found
@@ -154,7 +171,7 @@ def load_manifests(paths: Sequence[str], stdin: TextIO | None = None) -> Manifes
         if name == "-":
             if stdin is None:
                 raise ManifestError("-: no standard input")
-            text, shown = stdin.read(), "<stdin>"
+            text, shown = stdin.read(), STDIN_NAME
         else:
             try:
                 text = Path(name).read_text(encoding="utf-8")

@@ -8,7 +8,8 @@ from wsdoctor.kube import backends, discover
 from wsdoctor.kube.affinity import configured_affinity
 from wsdoctor.kube.discover import GATEWAY_GROUP, ISTIO_GROUP, RouteRule
 from wsdoctor.kube.relevant import relevant_snapshot
-from wsdoctor.kube.snapshot import ClusterSnapshot
+from wsdoctor.kube.shapes import split_malformed
+from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.kube.timeouts import path_timeouts
 from wsdoctor.models import Target
 
@@ -27,7 +28,10 @@ def observe(
     """The routes serving ``target``, their backends, timeouts, affinity and TLS."""
     from wsdoctor.checks.cluster import BackendSummary, ClusterObservation, RouteSummary
 
-    subset, routes = relevant_snapshot(snap, target.host, target.path)
+    # Malformed objects are matched against nothing, but stay in the observation's snapshot
+    # when in a namespace it covers, so the rules report them (WSD-K8S-MALFORMED).
+    clean, malformed, _ = split_malformed(snap)
+    subset, routes = relevant_snapshot(clean, target.host, target.path)
     summaries = []
     for route in routes:
         rows = []
@@ -78,10 +82,20 @@ def observe(
         timeouts=path_timeouts(subset, best) if best else [],
         affinity=configured_affinity(subset, best) if best else None,
         tls=tls,
-        snapshot=subset,
+        snapshot=_with_malformed(subset, malformed),
         objects_read=len(snap.objects),
         duration_s=round(duration_s, 6),
     )
+
+
+def _with_malformed(subset: ClusterSnapshot, malformed: list[KubeObject]) -> ClusterSnapshot:
+    """``subset`` plus the malformed objects of its namespaces (all of them when the subset
+    is empty: nothing matched, and a malformed route may be why)."""
+    if not malformed:
+        return subset
+    namespaces = {o.namespace for o in subset.objects if o.namespace}
+    extra = [o for o in malformed if not namespaces or o.namespace in namespaces]
+    return subset.model_copy(update={"objects": [*subset.objects, *extra]})
 
 
 def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[TlsConfig]:

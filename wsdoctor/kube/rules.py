@@ -3,6 +3,7 @@ order findings are reported (the path: routes, controllers, mesh, backends)."""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 
 from wsdoctor.checks.base import Code
@@ -15,9 +16,10 @@ from wsdoctor.kube import (
     rules_nginx,
     rules_traefik,
     rules_workloads,
+    shapes,
 )
-from wsdoctor.kube.rulebase import ClusterRule, RuleOptions
-from wsdoctor.kube.snapshot import ClusterSnapshot
+from wsdoctor.kube.rulebase import CHECK_ID, ClusterRule, RuleOptions
+from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.models import Finding
 
 CONFIG_RULES: tuple[ClusterRule, ...] = (
@@ -41,15 +43,54 @@ CONFIG_CODES: tuple[Code, ...] = (
     *rules_linkerd.CODES,
     *rules_workloads.CODES,
     *affinity.CODES,
+    *shapes.CODES,
 )
 
 
 def judge_snapshot(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
-    """Every configuration finding for the snapshot, each (code, resource, detail) once."""
+    """Every configuration finding for the snapshot, each (code, resource, detail) once.
+
+    Malformed objects are reported and left out; a rule that still crashes is reported
+    (``WSD-INTERNAL-RULE-ERROR``) without stopping the other rules or objects."""
+    clean, _, malformed = shapes.split_malformed(snap)
     seen: set[tuple[str, str, str]] = set()
     for rule in CONFIG_RULES:
-        for finding in rule(snap, options):
+        for finding in _run_rule(rule, clean, options):
             key = (finding.code, str(finding.resource), finding.detail)
             if key not in seen:
                 seen.add(key)
                 yield finding
+    yield from malformed
+
+
+def _run_rule(rule: ClusterRule, snap: ClusterSnapshot, options: RuleOptions) -> list[Finding]:
+    """The rule's findings; when it crashes, find the object it crashes on (by leaving out
+    one object at a time), report that, and keep the findings on every other object."""
+    try:
+        return list(rule(snap, options))
+    except Exception as exc:  # a bug in a rule must not stop the others
+        error = (f"{type(exc).__name__}: {exc}", traceback.format_exc()[-2000:])
+    for obj in snap.objects:
+        rest = snap.model_copy(update={"objects": [o for o in snap.objects if o is not obj]})
+        try:
+            found = list(rule(rest, options))
+        except Exception:  # not this object: try the next one
+            continue
+        return [*found, _rule_error(rule, error, obj)]
+    return [_rule_error(rule, error, None)]
+
+
+def _rule_error(rule: ClusterRule, error: tuple[str, str], obj: KubeObject | None) -> Finding:
+    """``WSD-INTERNAL-RULE-ERROR`` naming the rule and, when known, the object."""
+    from wsdoctor.runner import RULE_ERROR
+
+    name = getattr(rule, "__name__", "rule")
+    where = f" on {obj.ref}" if obj is not None else ""
+    kept = "its findings on the other objects are kept. " if obj is not None else ""
+    return RULE_ERROR.finding(
+        CHECK_ID,
+        f"{name} crashed{where}: {error[0]}; {kept}"
+        "Please report this with the JSON report attached.",
+        evidence={"traceback": error[1]},
+        resource=obj.resource() if obj is not None else None,
+    )

@@ -36,6 +36,11 @@ def annotation_field(name: str) -> str:
     return field_path("metadata", "annotations", name)
 
 
+def _string_map(value: Any) -> dict[str, str]:
+    """A mapping as strings; anything else (a malformed field) as empty."""
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 class KubeObject(Model):
     """One Kubernetes object: identity and metadata typed, the body kept as plain data."""
 
@@ -70,24 +75,37 @@ class KubeObject(Model):
     @classmethod
     def from_dict(cls, raw: dict[str, Any], default_namespace: str | None = None) -> KubeObject:
         """Build from an API or YAML object; Secret data is dropped here, always."""
-        meta = raw.get("metadata") or {}
+        raw_meta = raw.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         kind = str(raw.get("kind") or "")
         body = {
             k: v
             for k, v in raw.items()
             if k not in ("apiVersion", "kind", "metadata", "spec", "status", "data", "stringData")
         }
+        # A part of the wrong type stays in ``body`` so the shape check can name it.
+        for key in ("spec", "status", "data"):
+            if raw.get(key) is not None and not isinstance(raw[key], dict):
+                body[key] = raw[key] if key != "data" or kind == "ConfigMap" else "(not read)"
+        bad_meta = {
+            k: meta[k]
+            for k in ("labels", "annotations")
+            if meta.get(k) is not None and not isinstance(meta[k], dict)
+        }
+        if bad_meta:
+            body["metadata"] = bad_meta
         data = raw.get("data") if kind == "ConfigMap" else None
+        namespace = meta.get("namespace")
         return cls(
             api_version=str(raw.get("apiVersion") or ""),
             kind=kind,
             name=str(meta.get("name") or meta.get("generateName") or ""),
-            namespace=meta.get("namespace") or default_namespace,
-            labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
-            annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+            namespace=str(namespace) if namespace else default_namespace,
+            labels=_string_map(meta.get("labels")),
+            annotations=_string_map(meta.get("annotations")),
             spec=raw.get("spec") if isinstance(raw.get("spec"), dict) else {},
             status=raw.get("status") if isinstance(raw.get("status"), dict) else {},
-            data={str(k): str(v) for k, v in (data or {}).items()},
+            data=_string_map(data),
             body=body,
         )
 
