@@ -76,6 +76,12 @@ async def probe_affinity(ctx: ProbeContext) -> AffinityObservation:
     """A plain GET, one handshake without a cookie, then replays with the cookie (or more
     handshakes without one)."""
     settings = ctx.settings
+    from wsdoctor.checks.handshake import HandshakeObservation
+
+    handshake = ctx.get(HandshakeObservation)
+    if handshake is not None and not any(a.outcome == "upgraded" for a in handshake.attempts):
+        # Six more doomed upgrades would only wait out the same time limits again.
+        raise Skip("no address upgraded to WebSocket; the handshake check says why")
     address = reachable_address(ctx)
     http = await plain_get(ctx.target, address, settings)
     http_cookies = cookies_in(http.headers)
@@ -348,7 +354,7 @@ CHECK = Check(
     title="Session affinity",
     hop=Hop.AFFINITY,
     probe=probe_affinity,
-    needs=("tcp",),
+    needs=("tcp", "handshake"),
     rules=(rule(judge_affinity),),
     codes=(PINNED, NOT_HONOURED, NOT_ON_UPGRADE, COOKIE_PATH, COOKIE_INSECURE, NONE, SPREAD),
     time_limit=lambda s: s.timeout * (2 * s.affinity_connections + 2) + 10.0,
