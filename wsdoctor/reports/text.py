@@ -192,35 +192,22 @@ class TextRenderer:
                 self._write("\n".join(finding_lines(finding, self.style)) + "\n")
 
     def finish(self, report: Report) -> None:
-        """Print what the stream has not (cross-check findings), then the summary."""
-        streamed = {(f.code, f.detail) for _, fs in self.finished.values() for f in fs}
-        late = [
-            f
-            for f in report.findings
-            if (f.code, f.detail) not in streamed and f.status is not Status.OK
-        ]
+        """Print the checks the stream has not announced (all of them when rendering a saved
+        report), from the report, then the summary."""
+        by_check: dict[str, list[Finding]] = {}
+        for finding in report.findings:
+            by_check.setdefault(finding.check, []).append(finding)
         for check in report.checks:
             if check.id not in self.finished:
-                self.finished[check.id] = (check, tuple(f for f in late if f.check == check.id))
-                late = [f for f in late if f.check != check.id]
+                self.finished[check.id] = (check, tuple(by_check.get(check.id, ())))
         self._flush_ready()
-        if late:
-            self._write(f"\n{self.style.paint('cross-checks', 'bold')}\n------------\n")
-            for finding in late:
-                self._write("\n".join(finding_lines(finding, self.style)) + "\n")
         self._write("\n" + summary_line(report, self.style) + "\n")
         self._flush()
 
 
 def render_report(report: Report, out: TextIO, style: TextStyle) -> None:
     """Render a finished (or saved) report exactly as the stream would have."""
-    renderer = TextRenderer(out, style, [c.id for c in report.checks], report.target.url)
-    by_check: dict[str, list[Finding]] = {}
-    for finding in report.findings:
-        by_check.setdefault(finding.check, []).append(finding)
-    for check in report.checks:
-        renderer.finished[check.id] = (check, tuple(by_check.get(check.id, ())))
-    renderer.finish(report)
+    TextRenderer(out, style, [c.id for c in report.checks], report.target.url).finish(report)
 
 
 def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
