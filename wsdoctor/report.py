@@ -94,11 +94,11 @@ class Report(Model):
 
 
 def report_status(findings: list[Finding]) -> Literal["ok", "warn", "fail"]:
-    """Overall status: the worst finding, with info counted as ok."""
-    worst = max((f.status.rank for f in findings), default=0)
-    if worst >= Status.FAIL.rank:
+    """Overall status: the worst finding, with info counted as ok (as for one check)."""
+    verdict = CheckStatus.from_findings([f.status for f in findings])
+    if verdict is CheckStatus.FAIL:
         return "fail"
-    if worst >= Status.WARN.rank:
+    if verdict is CheckStatus.WARN:
         return "warn"
     return "ok"
 
