@@ -75,6 +75,12 @@ Scalar = str | int | float | bool | None
 EvidenceValue = Scalar | list[Scalar]
 
 
+def endpoint(address: str, port: int) -> str:
+    """``addr:port``, with brackets around an IPv6 address (``[::1]:443``)."""
+    host = f"[{address}]" if ":" in address else address
+    return f"{host}:{port}"
+
+
 class Resource(Model):
     """What a finding is about: a Kubernetes object and field, or a network hop.
 

@@ -42,7 +42,7 @@ from wsdoctor.checks.handshake_refusals import BAD_REQUEST, HEADERS_TOO_LARGE
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
-from wsdoctor.models import Finding, Fix, Model, Resource
+from wsdoctor.models import Finding, Fix, Model, Resource, endpoint
 from wsdoctor.settings import Settings, redact_header
 from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable, upgrade
 
@@ -95,8 +95,7 @@ class HandshakeAttempt(Model):
     @property
     def endpoint(self) -> str:
         """``addr:port`` with IPv6 brackets."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return endpoint(self.address, self.port)
 
     def header(self, name: str) -> str | None:
         """First response header of that name (case-insensitive)."""

@@ -16,7 +16,7 @@ from typing import Literal
 from wsdoctor import __version__
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.tcp import TcpObservation
-from wsdoctor.models import Model, Target
+from wsdoctor.models import Model, Target, endpoint
 from wsdoctor.settings import REDACTED, Settings, redact_header
 from wsdoctor.tlsctx import client_context
 
@@ -61,8 +61,7 @@ class HttpExchange(Model):
     @property
     def endpoint(self) -> str:
         """``addr:port`` with IPv6 brackets."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return endpoint(self.address, self.port)
 
     def header(self, name: str) -> str | None:
         """The first response header of that name (case-insensitive)."""

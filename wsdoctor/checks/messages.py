@@ -16,7 +16,7 @@ from websockets.frames import Frame, Opcode
 
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.handshake import HandshakeObservation
-from wsdoctor.models import Finding, Fix, Model, Resource, Status
+from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
 from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
 
 Ending = Literal["close_frame", "fin", "reset", "timeout"]
@@ -88,8 +88,7 @@ class MessagesObservation(Observation):
     @property
     def endpoint(self) -> str:
         """``addr:port`` with IPv6 brackets."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return endpoint(self.address, self.port)
 
 
 NO_ECHO = Code("WSD-MESSAGES-NO-ECHO", Status.INFO,

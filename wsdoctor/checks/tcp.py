@@ -10,7 +10,7 @@ from typing import Literal
 
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.dns import DnsObservation, addresses_to_probe
-from wsdoctor.models import Finding, Fix, Model, Resource, Status
+from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
 
 ConnectOutcome = Literal["connected", "refused", "timeout", "unreachable", "error"]
 
@@ -27,8 +27,7 @@ class TcpAttempt(Model):
     @property
     def endpoint(self) -> str:
         """``addr:port`` with IPv6 brackets."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return endpoint(self.address, self.port)
 
 
 class TcpObservation(Observation):

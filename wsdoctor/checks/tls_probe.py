@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.dns import is_address
 from wsdoctor.checks.tcp import TcpObservation
-from wsdoctor.models import Model
+from wsdoctor.models import Model, endpoint
 from wsdoctor.tlsctx import client_context
 
 HandshakeOutcome = Literal[
@@ -272,8 +272,7 @@ class TlsAttempt(Model):
     @property
     def endpoint(self) -> str:
         """``addr:port`` with IPv6 brackets."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return endpoint(self.address, self.port)
 
     @property
     def leaf(self) -> CertificateInfo | None:
