@@ -43,6 +43,9 @@ class APIServer(ThreadingHTTPServer):
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up or rejects the certificate is not the server's error."""
+
 
 @dataclass
 class RunningAPI:
