@@ -70,6 +70,7 @@ def judge_access(failure: AccessFailure | None, failures: list[ReadFailure]) -> 
         yield UNREADABLE.finding(
             CHECK_ID,
             f"The cluster could not be read, so its objects were not judged: {failure.message}",
+            title=_cut(f"{UNREADABLE.title}: {failure.message}"),
             evidence={
                 k: v
                 for k, v in {
@@ -87,7 +88,7 @@ def judge_access(failure: AccessFailure | None, failures: list[ReadFailure]) -> 
             CHECK_ID,
             f"{read.kind} could not be read ({read}); what needs it ({read.affects}) was not "
             "judged, the rest was.",
-            title=f"{read.kind} could not be read",
+            title=_cut(f"{read.kind} could not be read: {read.message}"),
             resource=Resource(kind=read.kind, name="*", namespace=read.namespace),
             evidence={
                 k: v
@@ -108,3 +109,7 @@ def judge_access(failure: AccessFailure | None, failures: list[ReadFailure]) -> 
                 )
             ),
         )
+
+
+def _cut(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,9 +1,10 @@
 """Talking to kube-apiserver like client-go does, read-only, within the check's time limit.
 
 Each GET runs in a thread (the ``kubernetes`` client is synchronous) with a per-request
-timeout that never passes the access's deadline. 429, 503, and other 5xx answers that
-carry ``Retry-After`` are retried after the time the server asks for, a bounded number of
-times and only while the deadline allows; a reset connection is retried twice. Lists are
+timeout that never passes the access's deadline. 429 and 5xx answers that carry
+``Retry-After`` (API Priority and Fairness, an overloaded server) are retried after the time
+the server asks for, at most five times and only while the deadline allows; a reset
+connection is retried twice. Lists are
 paged (``limit``/``continue``, a full relist when the continue token expired). Every
 failure is an :class:`ApiError` whose message says precisely what happened: unreachable
 (which URL), certificate rejected, slow (which request, how long), throttled, an odd
@@ -59,8 +60,13 @@ def classify(exc: BaseException, access: ClusterAccess, path: str, timeout: floa
     server = access.server or str(access.api_client.configuration.host)
     if isinstance(reason, errors.NewConnectionError):  # a ConnectTimeoutError subclass
         text = _short(reason)
-        cause: Cause = "proxy" if "socks" in text.lower() else "unreachable"
-        return ApiError(0, f"cannot connect to {server}: {text}", cause, path)
+        conn = getattr(reason, "conn", None)
+        if "socks" in type(conn).__name__.lower() or "socks" in text.lower():
+            proxy = access.api_client.configuration.proxy
+            return ApiError(
+                0, f"cannot reach {server} through the SOCKS proxy {proxy}: {text}", "proxy", path
+            )
+        return ApiError(0, f"cannot connect to {server}: {text}", "unreachable", path)
     if isinstance(reason, errors.ConnectTimeoutError):
         return ApiError(
             0,
@@ -191,14 +197,13 @@ def get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None = 
                     shown,
                 ) from None
         wait = _retry_after(headers)
-        retryable = status in (429, 503) or (500 <= status <= 599 and wait is not None)
-        if retryable:
-            wait = 1.0 if wait is None else wait
-            if attempt < MAX_RETRIES and wait < left - 0.1:
-                attempt += 1
-                time.sleep(wait)
-                continue
-        raise _status_error(status, data, shown, attempt, wait if retryable else None)
+        # client-go's rule: 429 and 5xx are retried when the server says when (Retry-After).
+        retryable = wait is not None and (status == 429 or 500 <= status <= 599)
+        if retryable and wait is not None and attempt < MAX_RETRIES and wait < left - 0.1:
+            attempt += 1
+            time.sleep(wait)
+            continue
+        raise _status_error(status, data, shown, attempt, wait)
 
 
 def _status_error(
@@ -208,11 +213,14 @@ def _status_error(
     tried = f" (tried {attempt + 1} times" + (
         f", the server asked to wait {wait:g} s more)" if wait is not None else ")"
     )
+    if attempt == 0 and wait is None:
+        tried = ""
     if status == 429:
         return ApiError(status, f"GET {shown} throttled: {message}{tried}", "throttled", shown)
     if 500 <= status <= 599:
-        suffix = tried if wait is not None else ""
-        return ApiError(status, f"GET {shown}: {message}{suffix}", "server-error", shown)
+        return ApiError(
+            status, f"GET {shown}: HTTP {status} {message}{tried}", "server-error", shown
+        )
     if status == 401:
         return ApiError(status, message, "unauthorized", shown)
     if status in (400, 403, 404, 405, 409, 410, 422):

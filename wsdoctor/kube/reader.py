@@ -298,7 +298,14 @@ class ClusterReader:
                 elif result is not None:
                     objects.append(result)
         gaps = [x.gap for x in [*listings, *controllers] if x.gap is not None]
-        failures = [x.failure for x in [*listings, *controllers] if x.failure is not None]
+        failures: list[ReadFailure] = []
+        for x in [*listings, *controllers]:
+            if x.failure is not None and not any(
+                (f.resource, f.cause, f.status)
+                == (x.failure.resource, x.failure.cause, x.failure.status)
+                for f in failures
+            ):
+                failures.append(x.failure)
         failed = {x.kind.kind for x in listings if not x.read}
         listed = sorted({x.kind.kind for x in listings if self.version(x.kind)} - failed)
         snapshot = ClusterSnapshot(
