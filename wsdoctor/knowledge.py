@@ -240,8 +240,9 @@ AFFINITY_COOKIE_DEFAULTS: tuple[AffinityCookieDefault, ...] = (
     ),
     AffinityCookieDefault(
         "_[0-9a-f]{5}", "Traefik",
-        "traefik sticky.cookie default name: '_' + 5 hex of a hash of the service "
-        "(pkg/server/service/loadbalancer)",
+        "Traefik sticky.cookie default name, measured on Traefik 3.7.15: '_' + the first 5 hex "
+        "of SHA-1('_TRAEFIK_BACKEND_' + service name), attributes Path=/ only "
+        "(wsdoctor.knowledge_traefik; test_traefik_affinity_lab)",
     ),
     AffinityCookieDefault(
         "SERVERID", "HAProxy", "HAProxy configuration.txt, the 'cookie' keyword's examples",

@@ -115,6 +115,25 @@ STICKY_COOKIE_DEFAULT_ATTRIBUTES = ("Path=/",)
 Max-Age (a session cookie)."""
 
 
+STICKY_COOKIE_FIX = """apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+spec:
+  routes:
+    - match: Host(`<host>`) && PathPrefix(`<path>`)
+      services:
+        - name: <service>
+          port: <port>
+          sticky:
+            cookie:
+              name: <name>       # default: _ + 5 hex of a hash of the service name
+              secure: true
+              httpOnly: true
+              sameSite: lax
+# file provider: http.services.<name>.loadBalancer.sticky.cookie (or weighted.sticky.cookie)
+"""
+"""Traefik's sticky cookie as the CRD configures it (traefik.io/v1alpha1 IngressRoute)."""
+
+
 def sticky_cookie_name(service: str) -> str:
     """The name Traefik gives a sticky cookie that configures none, for the service's full
     name (``ws@file``, ``<namespace>-<route>-<hash>@kubernetescrd``)."""
