@@ -48,6 +48,17 @@ class IdleTimeoutDefault:
 
 IDLE_TIMEOUT_DEFAULTS: tuple[IdleTimeoutDefault, ...] = (
     IdleTimeoutDefault(
+        10, "Traefik", "entryPoints.<name>.transport.lifeCycle.graceTimeOut",
+        TimeoutKind.AFTER_RELOAD,
+        "measured on Traefik 3.7.15: open WebSockets are cut (1006, no close frame) "
+        "graceTimeOut after Traefik gets SIGTERM (a rollout); no other Traefik timeout ends an "
+        "upgraded WebSocket (wsdoctor.knowledge_traefik; test_traefik_timeouts_lab)",
+        "# Traefik static configuration (Helm: additionalArguments)\n"
+        "--entryPoints.websecure.transport.lifeCycle.graceTimeOut={seconds}s\n"
+        "# and terminationGracePeriodSeconds above it on the Traefik pods\n",
+        language="text",
+    ),
+    IdleTimeoutDefault(
         15, "Envoy", "route timeout", TimeoutKind.PER_REQUEST,
         "Envoy FAQ 'How do I configure timeouts?'; envoyproxy/envoy#20062",
         "# Envoy route (plain Envoy, Envoy Gateway, Contour...): no timeout on the WS route\n"
