@@ -152,6 +152,8 @@ class TraefikSite:
     port: int = 0
     providers: dict[str, Any] = field(default_factory=dict)
     """More static providers (the Kubernetes CRD provider, for the fake cluster)."""
+    http_redirect: bool = False
+    """Also a plain ``web`` entry point (``Traefik.ports["web"]``) redirecting to websecure."""
 
 
 def healthy_site(host: str, replicas: list[int], cert: CertPair | None) -> TraefikSite:
@@ -265,6 +267,9 @@ def render_static(site: TraefikSite, scratch: Path, api_port: int,
         main["transport"] = transport
     entry_points: dict[str, Any] = {"websecure" if site.secure else "web": main,
                                     "traefik": {"address": f"127.0.0.1:{api_port}"}}
+    if site.http_redirect:
+        entry_points["web"] = {"address": f"{listen}:{extra_ports['web']}", "http": {
+            "redirections": {"entryPoint": {"to": "websecure", "scheme": "https"}}}}
     for name, timeouts in site.extra_entry_points.items():
         entry_points[name] = {"address": f"{listen}:{extra_ports[name]}"}
         if transport := timeouts.config():
@@ -292,6 +297,8 @@ class Traefik(LabProcess):
         self.port = site.port
         self.api_port = free_port()
         self.ports = {name: free_port(site.listen) for name in site.extra_entry_points}
+        if site.http_redirect:
+            self.ports["web"] = free_port(site.listen)
         (self.dir / "dynamic.yaml").write_text(yaml.safe_dump(render_dynamic(site, self.dir)))
         static = self.dir / "traefik.yaml"
         static.write_text(yaml.safe_dump(render_static(site, self.dir, self.api_port,
