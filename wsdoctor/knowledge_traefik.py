@@ -110,6 +110,12 @@ STICKY_COOKIE_SOURCE = (
     "hex of SHA-256 of the server URL (of the child service name under a weighted service); "
     "secure/httpOnly/sameSite appear only when configured (test_traefik_affinity_lab)"
 )
+STICKY_PLACEMENT_SOURCE = (
+    f"{LAB}, through its Kubernetes CRD provider reading the fake API: a Service annotated "
+    "traefik.ingress.kubernetes.io/service.sticky.cookie behind an IngressRoute got no cookie; "
+    "a cookie on a weighted TraefikService alone was set but replays reached both pods; one on "
+    "the weighted service's service pinned the pod (test_traefik_crd_lab)"
+)
 STICKY_COOKIE_DEFAULT_ATTRIBUTES = ("Path=/",)
 """The only attribute of an unconfigured sticky cookie: no Secure, HttpOnly, SameSite or
 Max-Age (a session cookie)."""

@@ -71,8 +71,8 @@ def test_sticky_cookie_configured_on_the_traefikservice_but_not_set(
     start_traefik: Callable[[TraefikSite], Traefik], replicas: list[Backend], lab_ca: LabCA,
     lab_ca_file: Path, kubeconfig: Path,
 ) -> None:
-    """Given the TraefikService configuring sticky cookie lab_sticky and a Traefik that sets
-    none, the cross-check names the TraefikService's field; when Traefik does set it, the
+    """Given the TraefikService's service configuring sticky cookie lab_sticky and a Traefik
+    that sets none, the cross-check names the TraefikService's field; when Traefik sets it, the
     cross-check is quiet and the cookie pins."""
     site = healthy_site(LAB_HOST, [r.port for r in replicas], lab_ca.issue([LAB_HOST]))
     site.routes[0].sticky = None
@@ -82,7 +82,7 @@ def test_sticky_cookie_configured_on_the_traefikservice_but_not_set(
     missing = by_code(findings, "WSD-K8S-AFFINITY-NO-COOKIE")
     assert missing["resource"] == {"kind": "TraefikService", "namespace": "lab",
                                    "name": "ws-weighted",
-                                   "field": "spec.weighted.sticky.cookie"}
+                                   "field": "spec.weighted.services[0].sticky.cookie"}
     assert missing["evidence"]["expected"] == "lab_sticky"
     sticky = start_traefik(healthy_site(LAB_HOST, [r.port for r in replicas],
                                         lab_ca.issue([LAB_HOST])))

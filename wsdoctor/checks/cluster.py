@@ -249,6 +249,7 @@ def judge_cross_checks(facts: Facts) -> Iterator[Finding]:
     yield from crosscheck.cross_check_affinity(obs, facts)
     yield from cluster_traefik.cross_check_traefik_timeouts(obs, facts)
     yield from cluster_traefik.cross_check_traefik_sticky(obs, facts)
+    yield from cluster_traefik.cross_check_traefik_weighted(obs, facts)
 
 
 def summarize_cluster(obs: Observation) -> str:

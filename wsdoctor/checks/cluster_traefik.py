@@ -23,7 +23,9 @@ TIMEOUTS = Code("WSD-K8S-TRAEFIK-TIMEOUTS", Status.INFO,
                 "Traefik's timeouts do not end upgraded WebSockets")
 STICKY_IGNORED = Code("WSD-K8S-TRAEFIK-STICKY-IGNORED", Status.FAIL,
                       "Traefik ignores the sticky-cookie annotation for an IngressRoute")
-CODES = (TIMEOUTS, STICKY_IGNORED)
+STICKY_WEIGHTED = Code("WSD-K8S-TRAEFIK-STICKY-WEIGHTED", Status.FAIL,
+                       "Traefik's weighted sticky cookie pins the service, not the pod")
+CODES = (TIMEOUTS, STICKY_IGNORED, STICKY_WEIGHTED)
 
 STICKY_ANNOTATION = "traefik.ingress.kubernetes.io/service.sticky.cookie"
 _PREFIX = "--entrypoints."
@@ -162,4 +164,33 @@ def cross_check_traefik_sticky(obs: ClusterObservation, facts: Facts) -> Iterato
                 "              httpOnly: true\n              sameSite: lax\n",
                 language="yaml"),
         explains=(NONE, NOT_HONOURED),
+    )
+
+
+def cross_check_traefik_weighted(obs: ClusterObservation, facts: Facts) -> Iterator[Finding]:
+    """Stickiness only on a weighted TraefikService, measured not to pin: the weighted cookie
+    picks the child service; each child needs its own sticky cookie to pin the pod."""
+    from wsdoctor.checks.affinity import NOT_HONOURED, AffinityObservation
+
+    config = obs.affinity
+    seen = facts.get(AffinityObservation)
+    if config is None or config.controller != "traefik" or seen is None:
+        return
+    if config.resource.field != "spec.weighted.sticky.cookie" or seen.replay_pinned is not False:
+        return
+    yield STICKY_WEIGHTED.finding(
+        CHECK_ID,
+        f"{config.resource.kind} {config.resource.namespace}/{config.resource.name} sets the "
+        f"sticky cookie {config.cookie or '(generated)'} on the weighted service only: Traefik "
+        "uses it to keep a client on one of the weighted services, and each of those still "
+        f"balances over its pods. Reconnects replaying it reached {seen.distinct_replicas} "
+        "replicas.",
+        resource=config.resource,
+        evidence={"cookie": config.cookie, "replicas": seen.distinct_replicas},
+        fix=Fix(summary="Add a sticky cookie to each service of the weighted TraefikService "
+                "(spec.weighted.services[].sticky.cookie), which pins the pod.",
+                snippet="spec:\n  weighted:\n    services:\n      - name: <service>\n"
+                "        port: <port>\n        sticky:\n          cookie:\n"
+                "            secure: true\n            httpOnly: true\n", language="yaml"),
+        explains=(NOT_HONOURED,),
     )

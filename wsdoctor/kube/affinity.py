@@ -109,6 +109,13 @@ def ingressroute_sticky(
             weighted = (target.spec.get("weighted") or {}) if target is not None else {}
             cookie = (weighted.get("sticky") or {}).get("cookie")
             field = "spec.weighted.sticky.cookie"
+            # A child's cookie pins the pod; the weighted one only pins the child service.
+            for j, child in enumerate(weighted.get("services") or []):
+                child_cookie = ((child.get("sticky") or {}).get("cookie")
+                                if isinstance(child, dict) else None)
+                if child_cookie is not None:
+                    cookie, field = child_cookie, f"spec.weighted.services[{j}].sticky.cookie"
+                    break
         elif cookie is not None:
             field += ".sticky.cookie"
         if cookie is not None and target is not None:

@@ -246,16 +246,26 @@ def render_dynamic(site: TraefikSite, scratch: Path) -> dict[str, Any]:
             router["tls"] = {}
         routers[route.name] = router
         services.update(_services(route))
-    http: dict[str, Any] = {"routers": routers, "services": services}
-    if middlewares:
-        http["middlewares"] = middlewares
-    if transports:
-        http["serversTransports"] = transports
-    config: dict[str, Any] = {"http": http}
+    config: dict[str, Any] = {}
+    if routers:
+        http: dict[str, Any] = {"routers": routers, "services": services}
+        if middlewares:
+            http["middlewares"] = middlewares
+        if transports:
+            http["serversTransports"] = transports
+        config["http"] = http
     if site.tls is not None:
         cert, key = site.tls.write(scratch, "site")
         config["tls"] = {"certificates": [{"certFile": str(cert), "keyFile": str(key)}]}
     return config
+
+
+def crd_provider(endpoint: str, token: str, ca_file: Path) -> dict[str, Any]:
+    """Static configuration of Traefik's Kubernetes CRD provider for an API server (the lab's
+    fake one): it lists and watches IngressRoutes, Middlewares, TraefikServices, Services,
+    EndpointSlices and Secrets there."""
+    return {"kubernetesCRD": {"endpoint": endpoint, "token": token,
+                              "certAuthFilePath": str(ca_file)}}
 
 
 def render_static(site: TraefikSite, scratch: Path, api_port: int,
@@ -311,6 +321,23 @@ class Traefik(LabProcess):
         except BaseException:
             self.stop()
             raise
+
+    def wait_for_provider(self, provider: str, count: int, timeout: float = 15.0) -> list[str]:
+        """Wait until ``count`` routers of ``provider`` (``kubernetescrd``) are loaded; their
+        names. LabError with Traefik's log if they are not within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        names: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                names = [str(r.get("name")) for r in self.routers()
+                         if r.get("provider") == provider]
+            except (OSError, urllib.error.URLError, ValueError):
+                names = []
+            if len(names) >= count:
+                return names
+            time.sleep(0.05)
+        raise LabError(f"traefik loaded {len(names)} of {count} routers from {provider} within "
+                       f"{timeout:g} s: {self.log_text()[-1500:]}")
 
     def stop(self) -> None:
         """Kill Traefik at once (its graceful stop takes seconds; the lab keeps no state) and
