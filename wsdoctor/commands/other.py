@@ -53,9 +53,14 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
                 env.stderr.write(f"wsdoctor: {lf.finding.detail}\n{trace}")
     colour = env.colour(args.no_color) and not args.output
     if args.output:
+        import io
+
+        from wsdoctor.files import write_replacing
+
         try:
-            with open(args.output, "w", encoding="utf-8") as out:
-                render(report, args.format, out, False, args.ascii)
+            out = io.StringIO()
+            render(report, args.format, out, False, args.ascii)
+            write_replacing(args.output, out.getvalue().encode("utf-8"))
         except OSError as exc:
             env.stderr.write(f"wsdoctor: cannot write {args.output}: {exc.strerror or exc}\n")
             return ExitStatus.CANNOT_RUN
