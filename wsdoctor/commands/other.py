@@ -50,7 +50,10 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         for lf in report.findings:
             trace = lf.finding.evidence.get("traceback")
             if lf.finding.code == "WSD-INTERNAL-RULE-ERROR" and isinstance(trace, str):
-                env.stderr.write(f"wsdoctor: {lf.finding.detail}\n{trace}")
+                from wsdoctor.untrusted import printable
+
+                env.stderr.write(printable(f"wsdoctor: {lf.finding.detail}\n{trace}",
+                                           multiline=True, limit=None))
     colour = env.colour(args.no_color) and not args.output
     if args.output:
         import io

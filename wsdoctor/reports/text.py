@@ -196,6 +196,7 @@ class TextRenderer:
     def finish(self, report: Report) -> None:
         """Print the checks the stream has not announced (all of them when rendering a saved
         report), from the report, then the summary."""
+        report = safe(report)
         by_check: dict[str, list[Finding]] = {}
         for finding in report.findings:
             by_check.setdefault(finding.check, []).append(finding)
