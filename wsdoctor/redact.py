@@ -126,7 +126,7 @@ class Redactor:
                  if len(f) >= MIN_SECRET and f.lower() not in REDACTED}
         # Pieces of a secret are looked for only in a bare secret: "Bearer" or "session" cut
         # from "Bearer TOKEN" or "session=VALUE" is not one (the credential is, on its own).
-        self._whole = sorted((s for s in wanted if len(s) >= SHORT_SECRET
+        self._whole = sorted((s.lower() for s in wanted if len(s) >= SHORT_SECRET
                               and not _LABELLED.match(s)), key=len)
         patterns = [
             re.escape(f) if len(f) >= SHORT_SECRET
@@ -140,7 +140,7 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """``text`` with every secret (and a secret cut at either end of it) replaced."""
-        if self._pattern is None or not text:
+        if self._pattern is None or len(text) < MIN_SECRET:
             return text
         text = self._pattern.sub(REDACTED, text)
         return self._cut_ends(text)
@@ -149,14 +149,16 @@ class Redactor:
         """A quote cut in the middle of a secret (a body's first 512 bytes) still leaks its
         first half: an end of ``text`` that is a long enough piece of a secret goes too."""
         body = text.rstrip(_CUT_TAIL)
-        for secret in self._whole:
+        for secret in self._whole:  # lower-cased
             shortest = max(MIN_SECRET, min(6, len(secret) // 2))
-            for size in range(min(len(secret) - 1, len(body)), shortest - 1, -1):
-                if body[-size:].lower() == secret[:size].lower():
-                    return body[:-size] + REDACTED + text[len(body):]
-            for size in range(min(len(secret) - 1, len(text)), shortest - 1, -1):
-                if text[:size].lower() == secret[-size:].lower():
-                    return REDACTED + text[size:]
+            if body[-shortest:].lower() in secret:
+                for size in range(min(len(secret) - 1, len(body)), shortest - 1, -1):
+                    if body[-size:].lower() == secret[:size]:
+                        return body[:-size] + REDACTED + text[len(body):]
+            if text[:shortest].lower() in secret:
+                for size in range(min(len(secret) - 1, len(text)), shortest - 1, -1):
+                    if text[:size].lower() == secret[-size:]:
+                        return REDACTED + text[size:]
         return text
 
     def __call__(self, value: T) -> T:
