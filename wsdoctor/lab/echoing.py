@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from websockets.utils import accept_key
 
-from wsdoctor.lab.hostile import _read_head
+from wsdoctor.lab.hostile import LoopbackServer, _read_head
 
 #: Terminal attacks: clear screen, set title, write the clipboard (OSC 52), a C1 CSI, bidi.
 ESCAPES = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;cHduZWQ=\x07\x9b31m\u202eevil\u202c"
@@ -63,55 +63,26 @@ def _value(headers: list[tuple[str, str]], name: str) -> str:
     return next((v for n, v in headers if n.lower() == name), "")
 
 
-class EchoingServer:
+class EchoingServer(LoopbackServer):
     """The echoing server on ``host`` and a free port."""
 
     def __init__(self, *, upgrade: bool = True, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
         self.upgrade = upgrade
-        self.host = host
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
 
-    def url(self, path: str = "/ws") -> str:
-        """The ws:// URL that reaches this server."""
-        return f"ws://{self.host}:{self.port}{path}"
-
-    async def start(self) -> EchoingServer:
-        """Listen on a free port."""
-        self.server = await asyncio.start_server(self._handle, self.host, 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        """Stop listening and drop every open connection."""
-        if self.server is not None:
-            self.server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 2)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            head = await _read_head(reader)
-            if not head:
-                return
-            headers = _headers_of(head.split(b"\r\n\r\n", 1)[0])
-            key = _value(headers, "sec-websocket-key")
-            if self.upgrade and key:
-                writer.write(self._switching(headers, key))
-                await writer.drain()
-                await self._frames(reader, writer, headers)
-            else:
-                writer.write(self._refusal(headers))
-                await writer.drain()
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.transport.abort()
+    async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await _read_head(reader)
+        if not head:
+            return
+        headers = _headers_of(head.split(b"\r\n\r\n", 1)[0])
+        key = _value(headers, "sec-websocket-key")
+        if self.upgrade and key:
+            writer.write(self._switching(headers, key))
+            await writer.drain()
+            await self._frames(reader, writer, headers)
+        else:
+            writer.write(self._refusal(headers))
+            await writer.drain()
 
     def _echo_headers(self, headers: list[tuple[str, str]], *, c0: bool) -> list[str]:
         """Response header lines echoing the request: a 101 may not carry C0 bytes (the
