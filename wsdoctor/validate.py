@@ -141,6 +141,8 @@ def resolve_pin(text: str) -> tuple[str, int, str]:
     port_text, sep2, address = rest.partition(":")
     if not (sep and sep2 and host and address):
         raise ValueError("expected HOST:PORT:ADDR")
+    if not host.isprintable() or any(c.isspace() for c in host):
+        raise ValueError("the host contains whitespace or control characters")
     return host.lower(), port(port_text, wildcard=True), ip_address(address)
 
 

@@ -171,9 +171,11 @@ def write_metrics(
             push(report, settings, args.pushgateway, args.push_job)
         except OSError as exc:  # URLError and HTTPError are OSErrors
             from wsdoctor.redact import mask_userinfo
+            from wsdoctor.untrusted import one_line
 
-            env.stderr.write(f"wsdoctor: cannot push metrics to "
-                             f"{mask_userinfo(args.pushgateway)}: {exc}\n")
+            # The gateway's answer (an HTTP reason phrase) is the server's text: escaped.
+            env.stderr.write(one_line(f"wsdoctor: cannot push metrics to "
+                                      f"{mask_userinfo(args.pushgateway)}: {exc}") + "\n")
             return False
     return True
 
