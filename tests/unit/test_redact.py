@@ -129,3 +129,16 @@ def test_header_secrets_and_masked_names() -> None:
 def test_mask_userinfo(url: str, shown: str) -> None:
     """URL credentials are masked in every shape a user may type, the path left alone."""
     assert mask_userinfo(url) == shown
+
+
+def test_a_crash_is_reported_through_the_redactor() -> None:
+    """When a run crashes, its message and its --debug traceback go through the run's
+    redactor before they reach stderr."""
+    from wsdoctor.cli import RunFailed
+
+    try:
+        raise ValueError(f"server said: {TOKEN}")
+    except ValueError as exc:
+        failed = RunFailed(exc, redactor())
+    assert str(failed) == f"ValueError: server said: {REDACTED}"
+    assert TOKEN not in failed.details() and "Traceback" in failed.details()
