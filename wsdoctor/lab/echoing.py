@@ -26,8 +26,10 @@ from websockets.utils import accept_key
 
 from wsdoctor.lab.hostile import LoopbackServer, _read_head
 
-#: Terminal attacks: clear screen, set title, write the clipboard (OSC 52), a C1 CSI, bidi.
-ESCAPES = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;cHduZWQ=\x07\x9b31m\u202eevil\u202c"
+#: Terminal attacks: clear screen, set the title, write the clipboard (OSC 52; ended by BEL
+#: and by ST, which survives renderers that drop BEL), a C1 CSI, bidi overrides.
+ESCAPES = ("\x1b[2J\x1b]0;pwned\x07\x1b]52;c;cHduZWQ=\x07\x1b]2;pwned\x1b\\"
+           "\x1b]52;c;cHduZWQ=\x1b\\\x9b31m\u202eevil\u202c")
 #: Characters XML 1.0 cannot carry, and a DEL.
 XML_INVALID = "\x00\x01\x0b\x0c\x7f\ufffe\uffff"
 #: Markup that Textual/Rich would interpret if it were not treated as data.
