@@ -164,7 +164,9 @@ async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> C
         return _unreadable(failure, time.perf_counter() - start)
     ctx.progress("matching routes", 0.9)
     obs = observe(snap, ctx.target, settings, time.perf_counter() - start, access.context)
-    obs = obs.model_copy(update={"read_failures": read.failures})
+    obs = obs.model_copy(
+        update={"read_failures": read.failures, "objects_read": read.items_seen}
+    )
     if settings.read_tls_secret and obs.tls:
         obs = await _read_tls_secrets(access, obs)
     return obs

@@ -143,7 +143,9 @@ def _from_kubeconfig(
     elif cluster.get("certificate-authority"):
         path = resolve(selected.cluster, str(cluster["certificate-authority"]))
         if not os.path.isfile(path):
-            raise ClusterConfigError(f"{where}: certificate-authority {path} does not exist")
+            raise ClusterConfigError(
+                f"{where}: certificate-authority {path} does not exist or is not a regular file"
+            )
         configuration.ssl_ca_cert = path
     if cluster.get("tls-server-name"):
         configuration.tls_server_name = str(cluster["tls-server-name"])
@@ -175,7 +177,8 @@ def _from_kubeconfig(
     for named in (configuration.cert_file, configuration.key_file):
         if named and not os.path.isfile(named):
             raise ClusterConfigError(
-                f'user "{selected.user.name}": client certificate file {named} does not exist'
+                f'user "{selected.user.name}": client certificate file {named} does not exist '
+                "or is not a regular file"
             )
     return ClusterAccess(
         api_client=client.ApiClient(configuration),

@@ -46,6 +46,8 @@ def one_line(text: str, limit: int = 300) -> str:
 
 def _read_token_file(user: Entry, value: str) -> str:
     path = resolve(user, value)
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the read
+        raise KubeconfigError(f'user "{user.name}": tokenFile {path} is not a regular file')
     try:
         with open(path, "rb") as handle:
             token = handle.read(MAX_OUTPUT).decode("utf-8").strip()

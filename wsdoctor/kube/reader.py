@@ -18,6 +18,7 @@ installed is absent, not an error. Discovery failing means nothing can be read: 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,47 @@ def _kind(resource: str) -> Kind:
     return _BY_RESOURCE[resource]
 
 
+def may_serve(host: str) -> Callable[[KubeObject], bool]:
+    """Whether a route object could serve ``host``: kept while listing, so memory holds the
+    candidates, not every route of a large cluster. Anything not clearly for another host
+    is kept (a rule without a host, a regular expression, a shape not understood)."""
+
+    def hosts_match(hosts: Any) -> bool:
+        if not isinstance(hosts, list) or not hosts:
+            return True
+        return any(
+            not isinstance(h, str) or "." not in h or discover.host_matches(h, host)
+            for h in hosts
+        )
+
+    def keep(obj: KubeObject) -> bool:
+        spec = obj.spec
+        if obj.kind == "Ingress":
+            rules = spec.get("rules")
+            if spec.get("defaultBackend") or not isinstance(rules, list):
+                return True
+            return not rules or any(
+                not isinstance(r, dict) or hosts_match([r["host"]] if r.get("host") else [])
+                for r in rules
+            )
+        if obj.kind == "HTTPRoute":
+            return hosts_match(spec.get("hostnames"))
+        if obj.kind == "VirtualService":
+            return hosts_match(spec.get("hosts"))
+        if obj.kind == "IngressRoute":
+            routes = spec.get("routes")
+            if not isinstance(routes, list):
+                return True
+            for route in routes:
+                match = str(route.get("match") or "") if isinstance(route, dict) else ""
+                if "Host" not in match or "HostRegexp" in match or host.lower() in match.lower():
+                    return True
+            return False
+        return True
+
+    return keep
+
+
 def _is_controller(obj: KubeObject) -> bool:
     """Whether a workload runs an ingress controller image."""
     template = backends.template_of(obj)
@@ -102,6 +144,7 @@ class ClusterRead:
 
     snapshot: ClusterSnapshot
     failures: list[ReadFailure]
+    items_seen: int = 0
 
 
 class ClusterReader:
@@ -111,6 +154,9 @@ class ClusterReader:
         self.access = access
         self.progress = progress or (lambda message: None)
         self.served: dict[str, list[str]] = {}
+        self.items_seen = 0
+        """Objects the API sent (those kept and those dropped as irrelevant)."""
+        self._count = threading.Lock()
 
     async def call(self, path: str, query: list[tuple[str, str]] | None = None) -> Any:
         return await asyncio.to_thread(get, self.access, path, query)
@@ -143,6 +189,8 @@ class ClusterReader:
         api_version = f"{kind.group}/{version}" if kind.group else version
 
         def convert(item: dict[str, Any]) -> KubeObject | None:
+            with self._count:
+                self.items_seen += 1
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind.kind)
             obj = KubeObject.from_dict(item)
@@ -251,7 +299,8 @@ class ClusterReader:
         absent = sorted({k.group for k in KINDS if k.group not in self.served})
         ns = self.access.namespace
         self.progress("listing routes and controllers")
-        stage_b = [self.list_kind(_kind(r), ns) for r in ROUTING]
+        keep = may_serve(host) if host is not None else None
+        stage_b = [self.list_kind(_kind(r), ns, keep=keep) for r in ROUTING]
         if ns is None:
             stage_b += [self.list_kind(_kind(r), None, keep=_is_controller) for r in WORKLOADS]
         pods, services = _kind("pods"), _kind("services")
@@ -317,7 +366,7 @@ class ClusterReader:
             absent_groups=absent,
             permission_gaps=_unique_gaps(gaps),
         )
-        return ClusterRead(snapshot, failures)
+        return ClusterRead(snapshot, failures, self.items_seen + len(wanted))
 
     async def _read_namespaces(
         self,
