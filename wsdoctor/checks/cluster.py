@@ -114,11 +114,11 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
         # In a thread: importing the client, parsing the kubeconfig and running an exec
         # plugin must not stall the network probes running concurrently on the event loop.
         access = await asyncio.to_thread(load_access, settings, deadline=deadline)
-    except NoClusterConfig as exc:
-        raise Skip(str(exc)) from None
-    except ClusterConfigError as exc:
+    except ClusterConfigError as exc:  # before its base class: asked for, so a finding
         failure = AccessFailure(cause="config", message=str(exc), context=settings.kube_context)
         return _unreadable(failure, time.perf_counter() - start)
+    except NoClusterConfig as exc:
+        raise Skip(str(exc)) from None
     try:
         ctx.progress(f"reading cluster {access.context}", 0.1)
         return await _discover(ctx, access, start)

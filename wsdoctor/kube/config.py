@@ -30,8 +30,10 @@ class NoClusterConfig(Exception):
     """Nothing points at a cluster: the message says what would enable the check."""
 
 
-class ClusterConfigError(Exception):
-    """The cluster the user pointed at cannot be used: one line with the precise cause."""
+class ClusterConfigError(NoClusterConfig):
+    """The cluster the user pointed at cannot be used: one line with the precise cause.
+    (A NoClusterConfig too, for callers that only need to know there is no cluster to read;
+    the cluster check reports it as a finding.)"""
 
 
 @dataclass
