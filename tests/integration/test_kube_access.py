@@ -290,3 +290,29 @@ def test_asked_for_cluster_failures_are_visible(
     report = cluster_report("--kubeconfig", str(kubeconfig), *args)
     assert expected in unreadable(report)
     assert json.loads(report.model_dump_json())["checks"][0]["status"] == "warn"
+
+
+def test_client_certificate_data_authenticates_and_its_files_are_removed(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """client-certificate-data/client-key-data (kind, minikube, kubeadm kubeconfigs): the
+    pair is written for the TLS library in a private directory that close() removes."""
+    import base64
+
+    pair = running.client_certificate("admin-token")
+    config = running.kubeconfig_dict()
+    config["users"][0]["user"] = {
+        "client-certificate-data": base64.b64encode(pair.cert_pem).decode(),
+        "client-key-data": base64.b64encode(pair.key_pem).decode(),
+    }
+    settings = Settings(kubeconfig=str(write(tmp_path / "kc", config)))
+    access = load_access(settings)
+    scratch = Path(access.scratch or "")
+    try:
+        assert access.credentials == "client certificate"
+        assert oct(scratch.stat().st_mode & 0o777) == "0o700"
+        read = asyncio.run(read_cluster(access, "chat.example.com", "/ws"))
+    finally:
+        access.close()
+    assert read.failures == [] and any(o.name == "chat" for o in read.snapshot.objects)
+    assert not scratch.exists()

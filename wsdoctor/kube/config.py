@@ -8,8 +8,10 @@ used (a finding: the user asked for a cluster)."""
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -53,15 +55,17 @@ class ClusterAccess:
     """``time.monotonic()`` by which every request must have ended (the check's limit)."""
     headers: dict[str, str] = field(default_factory=dict)
     """Extra request headers (basic auth)."""
-    scratch: tempfile.TemporaryDirectory[str] | None = None
-    """Client certificate and key written for the TLS library; removed by :meth:`close`."""
+    scratch: str | None = None
+    """Directory of the client certificate and key written for the TLS library (which reads
+    files): removed by :meth:`close`, else at exit; never by garbage collection, since a
+    caller may keep using the client's configuration after dropping this object."""
     credentials: str = "none"
     """How the user authenticates (``token``, ``exec plugin NAME``...), for messages."""
 
     def close(self) -> None:
         self.api_client.close()
         if self.scratch is not None:
-            self.scratch.cleanup()
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def kubeconfig_paths(settings: Settings, home: Path | None = None) -> list[str]:
@@ -166,14 +170,15 @@ def _from_kubeconfig(
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     scratch = None
     if creds.cert_pem or creds.key_pem:
-        scratch = tempfile.TemporaryDirectory(prefix="wsdoctor-kube-")
+        scratch = tempfile.mkdtemp(prefix="wsdoctor-kube-")  # mode 0700
+        atexit.register(shutil.rmtree, scratch, True)
         for name, data in (("client.crt", creds.cert_pem), ("client.key", creds.key_pem)):
             if data:
-                written = Path(scratch.name) / name
+                written = Path(scratch) / name
                 written.touch(mode=0o600)
                 written.write_bytes(data)
-        configuration.cert_file = str(Path(scratch.name) / "client.crt")
-        configuration.key_file = str(Path(scratch.name) / "client.key")
+        configuration.cert_file = str(Path(scratch) / "client.crt")
+        configuration.key_file = str(Path(scratch) / "client.key")
     else:
         configuration.cert_file, configuration.key_file = creds.cert_file, creds.key_file
     for named in (configuration.cert_file, configuration.key_file):
