@@ -115,7 +115,10 @@ def load_access(
 
     try:
         selected = select(merge(existing), settings.kube_context)
-        creds = user_credentials(selected, deadline - 0.5)
+        # A credential plugin answers in a second or two; one that hangs is cut well before
+        # the check's own limit, so the whole run still ends on time.
+        plugin_deadline = min(deadline - 0.5, time.monotonic() + max(2 * settings.timeout, 10.0))
+        creds = user_credentials(selected, plugin_deadline)
     except KubeconfigError as exc:
         raise ClusterConfigError(str(exc)) from None
     return _from_kubeconfig(settings, selected, creds, deadline)

@@ -191,8 +191,8 @@ def run_exec_plugin(
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         raise KubeconfigError(
-            f"{who} did not finish within {left:.0f} s (the cluster check's limit); it was "
-            "killed. Run it by hand to see what it waits for (a login prompt, a network call)"
+            f"{who} did not finish within {left:.0f} s; it was killed (with its children). "
+            "Run it by hand to see what it waits for (a login prompt, a network call)"
         ) from None
     if proc.returncode != 0:
         lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]

@@ -28,97 +28,16 @@ from wsdoctor.kube.client import ApiError, get, list_items
 from wsdoctor.kube.config import ClusterAccess
 from wsdoctor.kube.failures import ReadFailure
 from wsdoctor.kube.kinds import CONTROLLER_SELECTOR, KINDS, Kind
+from wsdoctor.kube.readplan import (
+    PER_NAMESPACE,
+    ROUTING,
+    WORKLOADS,
+    is_controller,
+    kind_of,
+    may_serve,
+    route_namespaces,
+)
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, PermissionGap
-
-#: Read whole (cluster-wide, or ``-n``) before the routes are known.
-ROUTING = (
-    "ingresses.networking.k8s.io",
-    "ingressclasses.networking.k8s.io",
-    "httproutes.gateway.networking.k8s.io",
-    "gateways.gateway.networking.k8s.io",
-    "gatewayclasses.gateway.networking.k8s.io",
-    "ingressroutes.traefik.io",
-    "ingressroutes.traefik.containo.us",
-    "virtualservices.networking.istio.io",
-    "gateways.networking.istio.io",
-    "destinationrules.networking.istio.io",
-    "namespaces",
-)
-#: Read whole in each namespace the matched routes involve.
-PER_NAMESPACE = (
-    "services",
-    "deployments.apps",
-    "statefulsets.apps",
-    "daemonsets.apps",
-    "horizontalpodautoscalers.autoscaling",
-    "poddisruptionbudgets.policy",
-    "networkpolicies.networking.k8s.io",
-    "middlewares.traefik.io",
-    "traefikservices.traefik.io",
-    "middlewares.traefik.containo.us",
-    "servers.policy.linkerd.io",
-    "authorizationpolicies.policy.linkerd.io",
-    "serverauthorizations.policy.linkerd.io",
-    "backendconfigs.cloud.google.com",
-)
-WORKLOADS = ("deployments.apps", "daemonsets.apps", "statefulsets.apps")
-_BY_RESOURCE = {k.resource: k for k in KINDS}
-
-
-def _kind(resource: str) -> Kind:
-    return _BY_RESOURCE[resource]
-
-
-def may_serve(host: str) -> Callable[[KubeObject], bool]:
-    """Whether a route object could serve ``host``: kept while listing, so memory holds the
-    candidates, not every route of a large cluster. Anything not clearly for another host
-    is kept (a rule without a host, a regular expression, a shape not understood)."""
-
-    def hosts_match(hosts: Any) -> bool:
-        if not isinstance(hosts, list) or not hosts:
-            return True
-        return any(
-            not isinstance(h, str) or "." not in h or discover.host_matches(h, host)
-            for h in hosts
-        )
-
-    def keep(obj: KubeObject) -> bool:
-        spec = obj.spec
-        if obj.kind == "Ingress":
-            rules = spec.get("rules")
-            if spec.get("defaultBackend") or not isinstance(rules, list):
-                return True
-            return not rules or any(
-                not isinstance(r, dict) or hosts_match([r["host"]] if r.get("host") else [])
-                for r in rules
-            )
-        if obj.kind == "HTTPRoute":
-            return hosts_match(spec.get("hostnames"))
-        if obj.kind == "VirtualService":
-            return hosts_match(spec.get("hosts"))
-        if obj.kind == "IngressRoute":
-            routes = spec.get("routes")
-            if not isinstance(routes, list):
-                return True
-            for route in routes:
-                match = str(route.get("match") or "") if isinstance(route, dict) else ""
-                if "Host" not in match or "HostRegexp" in match or host.lower() in match.lower():
-                    return True
-            return False
-        return True
-
-    return keep
-
-
-def _is_controller(obj: KubeObject) -> bool:
-    """Whether a workload runs an ingress controller image."""
-    template = backends.template_of(obj)
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    return any(
-        backends.image_controller(str(c.get("image", "")), labels) is not None
-        for c in (template.get("spec") or {}).get("containers") or []
-        if isinstance(c, dict)
-    )
 
 
 @dataclass
@@ -201,7 +120,7 @@ class ClusterReader:
             list_items, self.access, f"{prefix}{scope}/{kind.plural}", query, convert
         )
 
-    async def list_kind(
+    async def listkind_of(
         self,
         kind: Kind,
         namespace: str | None,
@@ -300,13 +219,13 @@ class ClusterReader:
         ns = self.access.namespace
         self.progress("listing routes and controllers")
         keep = may_serve(host) if host is not None else None
-        stage_b = [self.list_kind(_kind(r), ns, keep=keep) for r in ROUTING]
+        stage_b = [self.listkind_of(kind_of(r), ns, keep=keep) for r in ROUTING]
         if ns is None:
-            stage_b += [self.list_kind(_kind(r), None, keep=_is_controller) for r in WORKLOADS]
-        pods, services = _kind("pods"), _kind("services")
+            stage_b += [self.listkind_of(kind_of(r), None, keep=is_controller) for r in WORKLOADS]
+        pods, services = kind_of("pods"), kind_of("services")
         stage_b += [
-            self.list_kind(pods, None, CONTROLLER_SELECTOR, fallback=False),
-            self.list_kind(services, None, CONTROLLER_SELECTOR, fallback=False),
+            self.listkind_of(pods, None, CONTROLLER_SELECTOR, fallback=False),
+            self.listkind_of(services, None, CONTROLLER_SELECTOR, fallback=False),
         ]
         first = await asyncio.gather(*stage_b)
         controllers = first[-2:]
@@ -315,7 +234,7 @@ class ClusterReader:
         partial = ClusterSnapshot(source="cluster", objects=objects)
         clean, _, _ = split_malformed(partial)
         routes = discover.routes_for(clean, host, path) if host is not None else []
-        namespaces = _route_namespaces(clean, routes)
+        namespaces = route_namespaces(clean, routes)
         if ns is not None:
             namespaces = {n for n in namespaces if n == ns}
         controller_ns = {
@@ -377,13 +296,13 @@ class ClusterReader:
     ) -> list[Listing]:
         """Stage 3: the route namespaces whole, then the backends' slices and pods."""
         jobs = [
-            self.list_kind(_kind(r), n, fallback=False)
+            self.listkind_of(kind_of(r), n, fallback=False)
             for n in sorted(namespaces)
             for r in PER_NAMESPACE
         ]
         if self.access.namespace is None:
             jobs += [
-                self.list_kind(_kind("services"), n, fallback=False)
+                self.listkind_of(kind_of("services"), n, fallback=False)
                 for n in sorted(controller_ns - namespaces)
             ]
         listings = await asyncio.gather(*jobs)
@@ -401,41 +320,22 @@ class ClusterReader:
                 if b.namespace in namespaces
             }
         )
-        slices, pods = _kind("endpointslices.discovery.k8s.io"), _kind("pods")
+        slices, pods = kind_of("endpointslices.discovery.k8s.io"), kind_of("pods")
         second: list[Any] = []
         for namespace, name in wanted:
             second.append(
-                self.list_kind(
+                self.listkind_of(
                     slices, namespace, f"kubernetes.io/service-name={name}", fallback=False
                 )
             )
             selector = (services.get((namespace, name)) or _EMPTY).spec.get("selector") or {}
             if isinstance(selector, dict) and selector:
                 label = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-                second.append(self.list_kind(pods, namespace, label, fallback=False))
+                second.append(self.listkind_of(pods, namespace, label, fallback=False))
         return [*listings, *await asyncio.gather(*second)]
 
 
 _EMPTY = KubeObject(api_version="v1", kind="Service", name="")
-
-
-def _route_namespaces(snap: ClusterSnapshot, routes: list[discover.RouteRule]) -> set[str]:
-    """Namespaces of the routes, their backends, Traefik middlewares and parent Gateways."""
-    found: set[str] = set()
-    for route in routes:
-        found.add(route.namespace)
-        found.update(b.namespace for b in route.backends)
-        obj = snap.find(route.kind, route.namespace, route.name)
-        if obj is None:
-            continue
-        for r in obj.spec.get("routes") or [] if obj.kind == "IngressRoute" else []:
-            for mw in (r.get("middlewares") or []) if isinstance(r, dict) else []:
-                if isinstance(mw, dict):
-                    found.add(str(mw.get("namespace") or route.namespace))
-        for parent in obj.spec.get("parentRefs") or [] if obj.kind == "HTTPRoute" else []:
-            if isinstance(parent, dict):
-                found.add(str(parent.get("namespace") or route.namespace))
-    return found
 
 
 def _unique(objs: Iterable[KubeObject]) -> list[KubeObject]:
