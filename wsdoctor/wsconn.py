@@ -5,6 +5,11 @@ It connects to a chosen address (the DNS answer or a ``--resolve`` pin) with the
 SNI and Host, records the raw response head of the upgrade (for quoting a refused upgrade),
 and reports how the connection ended: a close frame (with code and reason), a bare TCP FIN,
 or a reset. Used by the handshake, messages, idle, keepalive and affinity checks.
+
+Frames are fed to the protocol one at a time, and only when the caller wants the next event:
+memory stays bounded by one message (``max_size``, after inflating) whatever the server
+sends, and a frame the protocol rejects is known byte for byte
+(:mod:`wsdoctor.wsviolations` names the violation).
 """
 
 from __future__ import annotations
@@ -29,10 +34,15 @@ from websockets.uri import parse_uri
 from wsdoctor.models import Target
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import client_context
+from wsdoctor.wsviolations import FrameSplitter, Violation, classify, text_violation
 
 READ_SIZE = 65536
 HEAD_LIMIT = 64 * 1024
 BODY_QUOTE = 512
+#: Largest message (after inflating) a connection accepts unless the caller asks for more.
+DEFAULT_MAX_SIZE = 1024 * 1024
+#: Outgoing bytes (pongs, closes) queued before reading waits for the peer to take them.
+WRITE_BACKLOG = 256 * 1024
 
 
 class HandshakeOutcome(enum.StrEnum):
@@ -60,6 +70,8 @@ class Ending(enum.StrEnum):
     CLOSE_FRAME = "close_frame"
     FIN = "fin"
     RESET = "reset"
+    PROTOCOL_ERROR = "protocol_error"
+    """The server broke the protocol: wsdoctor's client failed the connection."""
 
 
 @dataclass
@@ -112,6 +124,8 @@ class Closed:
     at: float
     code: int | None = None
     reason: str | None = None
+    violation: Violation | None = None
+    """For PROTOCOL_ERROR: what the server did wrong, with the offending bytes."""
 
 
 Event = Message | Frame | Closed
@@ -125,18 +139,27 @@ class WsConnection:
     """An upgraded connection: send data, pings and close; receive events with timestamps."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 protocol: ClientProtocol, attempt: UpgradeAttempt) -> None:
+                 protocol: ClientProtocol, attempt: UpgradeAttempt,
+                 received: bytes = b"") -> None:
         self.reader = reader
         self.writer = writer
         self.protocol = protocol
         self.attempt = attempt
         self.closed: Closed | None = None
+        self.pings_received: list[float] = []
+        """When each ping from the server arrived (monotonic), to tell a ping flood."""
         self._pending: list[Event] = []
         self._fragments: list[bytes] = []
         self._fragment_text = False
+        self._unfed = bytearray(received)
+        """Received bytes not yet given to the protocol (it gets one frame at a time)."""
+        self._splitter = FrameSplitter()
+        self._feed()  # frames that arrived with the 101
 
     def _flush(self) -> None:
         data = self.protocol.data_to_send()
+        if self.writer.transport.is_closing():
+            return  # the socket is gone (reset, failed): pongs to buffered pings go nowhere
         for chunk in data:
             if chunk:
                 self.writer.write(chunk)
@@ -153,30 +176,66 @@ class WsConnection:
         except (ConnectionError, OSError) as exc:
             self._ended(Ending.RESET if isinstance(exc, ConnectionResetError) else Ending.FIN)
 
+    @property
+    def open(self) -> bool:
+        """Frames can still be sent (no close received or sent, the protocol not failed)."""
+        return self.closed is None and self.protocol.state is State.OPEN
+
     async def send_text(self, text: str) -> None:
-        """Send a text message."""
-        self.protocol.send_text(text.encode())
-        await self._drain()
+        """Send a text message; nothing once the connection is closing (the next event says
+        how it ended)."""
+        if self.open:
+            self.protocol.send_text(text.encode())
+            await self._drain()
 
     async def send_binary(self, data: bytes) -> None:
-        """Send a binary message."""
-        self.protocol.send_binary(data)
-        await self._drain()
+        """Send a binary message (nothing once the connection is closing)."""
+        if self.open:
+            self.protocol.send_binary(data)
+            await self._drain()
 
     async def ping(self, payload: bytes) -> None:
-        """Send a ping frame."""
-        self.protocol.send_ping(payload)
-        await self._drain()
+        """Send a ping frame (nothing once the connection is closing)."""
+        if self.open:
+            self.protocol.send_ping(payload)
+            await self._drain()
 
-    def _ended(self, ending: Ending) -> None:
+    def _ended(self, ending: Ending, violation: Violation | None = None) -> None:
         if self.closed is None:
             code = reason = None
             if self.protocol.close_rcvd is not None:
-                ending = Ending.CLOSE_FRAME
+                if violation is None:
+                    ending = Ending.CLOSE_FRAME
                 code = self.protocol.close_rcvd.code
                 reason = self.protocol.close_rcvd.reason
-            self.closed = Closed(ending=ending, at=time.monotonic(), code=code, reason=reason)
+            self.closed = Closed(ending=ending, at=time.monotonic(), code=code, reason=reason,
+                                 violation=violation)
             self._pending.append(self.closed)
+
+    def _failed(self, violation: Violation) -> None:
+        """The protocol failed the connection: send its close frame, then close the socket
+        (the server is not trusted to finish the closing handshake)."""
+        self._fragments = []
+        self._flush()
+        self._ended(Ending.PROTOCOL_ERROR, violation)
+        self.writer.close()
+
+    def _feed(self) -> None:
+        """Give the protocol received bytes up to the end of the next frame, until an event
+        is ready or nothing is left."""
+        while self._unfed and not self._pending and self.closed is None:
+            size = self._splitter.take(self._unfed)
+            piece = bytes(self._unfed[:size])
+            del self._unfed[:size]
+            self.protocol.receive_data(piece)
+            failure = self.protocol.parser_exc
+            if failure is not None and not isinstance(failure, EOFError):
+                self._failed(classify(failure, bytes(self._splitter.start),
+                                      self.protocol.close_sent))
+                return
+            if self._splitter.complete:
+                self._splitter.next_frame()
+            self._take_frames()
 
     def _take_frames(self) -> None:
         for event in self.protocol.events_received():
@@ -189,15 +248,31 @@ class WsConnection:
             elif event.opcode is Opcode.CONT:
                 self._fragments.append(bytes(event.data))
             else:
+                if event.opcode is Opcode.PING:
+                    self.pings_received.append(now)
                 self._pending.append(event)
                 continue
             if event.fin:
-                self._pending.append(Message(self._fragment_text, b"".join(self._fragments), now))
+                data = b"".join(self._fragments)
                 self._fragments = []
+                if self._fragment_text and not self._is_utf8(data):
+                    return
+                self._pending.append(Message(self._fragment_text, data, now))
         if self.protocol.close_rcvd is not None and self.closed is None:
             # A close frame from the peer: the closing handshake is answered by the protocol.
             self._ended(Ending.CLOSE_FRAME)
         self._flush()
+
+    def _is_utf8(self, data: bytes) -> bool:
+        """Text must be UTF-8 (websockets' sans-I/O layer leaves that to its users): fail
+        the connection with 1007 as every client does."""
+        try:
+            data.decode()
+        except UnicodeDecodeError as exc:
+            self.protocol.fail(1007, "invalid UTF-8 in a text message")
+            self._failed(text_violation(data, exc, 1007))
+            return False
+        return True
 
     async def next_event(self, timeout: float | None) -> Event | None:
         """The next message, control frame or end of connection; None on timeout."""
@@ -205,27 +280,28 @@ class WsConnection:
         while not self._pending:
             if self.closed is not None:
                 return self.closed
+            self._feed()
+            if self._pending:
+                break
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return None
             try:
                 async with asyncio.timeout(remaining):
+                    if self.writer.transport.get_write_buffer_size() > WRITE_BACKLOG:
+                        await self.writer.drain()  # a ping flood: pongs wait for the peer
                     data = await self.reader.read(READ_SIZE)
             except TimeoutError:
                 return None
-            except ConnectionResetError:
+            except (OSError, ssl.SSLError):  # ConnectionResetError included
                 self._ended(Ending.RESET)
                 break
-            except (OSError, ssl.SSLError):
-                self._ended(Ending.RESET)
-                break
-            if not data:
+            if not data:  # everything received was fed before reading
                 self.protocol.receive_eof()
                 self._take_frames()
                 self._ended(Ending.FIN)
                 break
-            self.protocol.receive_data(data)
-            self._take_frames()
+            self._unfed.extend(data)
         return self._pending.pop(0)
 
     async def close(self, code: int = 1000, reason: str = "", wait: float = 2.0) -> Closed | None:
@@ -308,10 +384,11 @@ async def upgrade(
     *,
     extra_headers: Sequence[tuple[str, str]] = (),
     verify: bool | None = None,
-    max_size: int | None = 16 * 1024 * 1024,
+    max_size: int = DEFAULT_MAX_SIZE,
 ) -> tuple[UpgradeAttempt, WsConnection | None]:
     """Connect to ``address`` and upgrade. Returns the attempt, and the open connection when
-    the outcome is UPGRADED (the caller must close it)."""
+    the outcome is UPGRADED (the caller must close it). A message larger than ``max_size``
+    (after inflating) fails the connection with 1009."""
     attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.CONNECT_FAILED)
 
     def connected(seconds: float) -> None:
@@ -343,6 +420,7 @@ async def upgrade(
     start = time.perf_counter()
     writer.write(b"".join(protocol.data_to_send()))
     raw = bytearray()
+    frames = b""
     response: Response | None = None
     try:
         async with asyncio.timeout(settings.timeout):
@@ -356,10 +434,14 @@ async def upgrade(
                         attempt.error = "the server closed the connection before a complete " \
                             "response" + (f" ({len(raw)} bytes received)" if raw else "")
                     break
-                if len(raw) < HEAD_LIMIT:
-                    raw.extend(data[: HEAD_LIMIT - len(raw)])
+                data, after_head = _split_at_head(raw, data)
                 protocol.receive_data(data)
                 response = _first_response(protocol)
+                if response is not None and protocol.state is State.OPEN:
+                    frames = after_head  # fed to the connection one frame at a time
+                elif after_head:
+                    protocol.receive_data(after_head)  # the body of a refusal
+                    response = response or _first_response(protocol)
                 if response is None and protocol.handshake_exc is not None:
                     break
     except TimeoutError:
@@ -404,15 +486,29 @@ async def upgrade(
         attempt.outcome = HandshakeOutcome.UPGRADED
         attempt.subprotocol = protocol.subprotocol
         attempt.extensions = [e.name for e in protocol.extensions]
-        connection = WsConnection(reader, writer, protocol, attempt)
-        connection._take_frames()  # frames that arrived with the 101
-        return attempt, connection
+        attempt.body_start = b""  # what followed the 101 is frames, not a body
+        return attempt, WsConnection(reader, writer, protocol, attempt, frames)
     attempt.outcome = HandshakeOutcome.REFUSED if response.status_code != 101 \
         else HandshakeOutcome.INVALID
     attempt.error = _describe(failure)
     attempt.error_type = type(failure).__name__ if failure else None
     writer.close()
     return attempt, None
+
+
+def _split_at_head(raw: bytearray, data: bytes) -> tuple[bytes, bytes]:
+    """Append ``data`` to ``raw`` (up to HEAD_LIMIT); split ``data`` where the response head
+    ends, if it ends in ``data``: what follows a 101 is frames, not for the handshake."""
+    before = len(raw)
+    if before < HEAD_LIMIT:
+        raw.extend(data[: HEAD_LIMIT - before])
+    if raw.find(b"\r\n\r\n", 0, before) != -1:
+        return data, b""  # the head ended in an earlier chunk
+    end = raw.find(b"\r\n\r\n", max(0, before - 3))
+    if end == -1:
+        return data, b""
+    cut = end + 4 - before
+    return data[:cut], data[cut:]
 
 
 def _first_response(protocol: ClientProtocol) -> Response | None:

@@ -30,7 +30,7 @@ from wsdoctor.knowledge import (
 )
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
 
-EndingName = Literal["close_frame", "fin", "reset"]
+EndingName = Literal["close_frame", "fin", "reset", "protocol_error"]
 
 
 class IdleObservation(Observation):
@@ -129,6 +129,9 @@ def _how(obs: IdleObservation) -> str:
         return f"a close frame (code {obs.close_code}{reason})"
     if obs.ending == "fin":
         return "a TCP FIN without a close frame"
+    if obs.ending == "protocol_error":
+        return "a frame that breaks the WebSocket protocol (wsdoctor's client failed the " \
+            "connection; the messages check names the violation)"
     return "a TCP reset without a close frame"
 
 

@@ -62,7 +62,7 @@ class KeepaliveObservation(Observation):
     reference_silent_drop: bool = False
     open_s: float
     """How long the heartbeat connection stayed open after its 101."""
-    ending: Literal["close_frame", "fin", "reset"] | None = None
+    ending: Literal["close_frame", "fin", "reset", "protocol_error"] | None = None
     """How the heartbeat connection ended (None: still open when the check stopped)."""
     survived: bool
     """Still open past the reference's timeout plus a margin: traffic keeps it alive."""

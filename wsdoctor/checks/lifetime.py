@@ -67,11 +67,13 @@ class SilentWatch:
 
     @property
     def closed_by(self) -> ClosedBy | None:
-        """A close frame comes from the application's WebSocket library; a bare TCP close
-        without one from a proxy (proxies cut the TCP connections, they do not speak WS)."""
+        """A close frame (or a frame breaking the protocol) comes from the application's
+        WebSocket layer; a bare TCP close without one from a proxy (proxies cut the TCP
+        connections, they do not speak WS)."""
         if self.closed is None or self.probe_answer is not None:
             return None
-        return "application" if self.closed.ending is Ending.CLOSE_FRAME else "proxy"
+        return "application" if self.closed.ending in (Ending.CLOSE_FRAME,
+                                                       Ending.PROTOCOL_ERROR) else "proxy"
 
     @property
     def silent_drop(self) -> bool:

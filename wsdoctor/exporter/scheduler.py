@@ -108,21 +108,22 @@ async def run_probe(spec: ProbeSpec, time_limit: float) -> Report:
     except Exception as exc:  # a bug must not stop the exporter: it becomes a failed run
         reason = f"the run failed: {type(exc).__name__}: {exc}"
     checks = select_checks(spec.settings)
+    reports = [
+        finished.get(c.id)
+        or CheckReport(id=c.id, title=c.title, hop=c.hop.label, status=CheckStatus.ERROR,
+                       reason=reason)
+        for c in checks
+    ]
+    ordered = order_findings(
+        findings, {c.id: (int(c.hop), index) for index, c in enumerate(checks)})
     return Report(
         target=spec.target,
         started_at=started_at,
         duration_s=round(time.perf_counter() - start, 6),
-        status=report_status(findings),
+        status=report_status(ordered, reports),
         options=options,
-        checks=[
-            finished.get(c.id)
-            or CheckReport(id=c.id, title=c.title, hop=c.hop.label, status=CheckStatus.ERROR,
-                           reason=reason)
-            for c in checks
-        ],
-        findings=order_findings(
-            findings, {c.id: (int(c.hop), index) for index, c in enumerate(checks)}
-        ),
+        checks=reports,
+        findings=ordered,
     )
 
 

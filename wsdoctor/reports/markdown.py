@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wsdoctor.models import CheckStatus, Finding, Status
 from wsdoctor.report import Report
-from wsdoctor.reports.text import human_duration
+from wsdoctor.reports.text import VERDICTS, human_duration
 
 _CHECK_ICON = {
     CheckStatus.OK: "✅",
@@ -39,8 +39,7 @@ def _finding(finding: Finding) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     """The report as a Markdown document: verdict, checklist, then findings, worst first."""
-    verdict = {"ok": "all checks passed", "warn": "passed with warnings",
-               "fail": "problems found"}[report.status]
+    verdict = VERDICTS[CheckStatus(report.status)]
     lines = [
         f"# wsdoctor: `{report.target.url}` — {verdict}",
         "",
