@@ -53,6 +53,6 @@ def test_every_format_renders_an_incomplete_run(fmt: str) -> None:
     render(crashed_run(), fmt, out, TextStyle(colour=False, ascii_only=True), short=False,
            fail_on=Status.FAIL)
     text = out.getvalue()
-    assert "RuntimeError: boom" in text or fmt == "json" and '"status": "error"' in text
+    assert "RuntimeError: boom" in text or (fmt == "json" and '"status": "error"' in text)
     if fmt in ("text", "markdown"):
         assert "diagnosis incomplete" in text

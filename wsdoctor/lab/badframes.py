@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import struct
 import zlib
 
@@ -22,9 +23,10 @@ from wsdoctor.lab.hostile import _read_head
 
 #: Pings a flooding server sends in a burst after each message it echoes.
 FLOOD_PINGS = 2000
-#: Inflated size of each deflate-bomb message, and how many the server sends.
-BOMB_MESSAGE = 1024 * 1024
-BOMB_MESSAGES = 64
+#: Inflated size of each deflate-bomb message (about 16 KB on the wire), and how many the
+#: server sends after each message it receives.
+BOMB_MESSAGE = 16 * 1024 * 1024
+BOMB_MESSAGES = 16
 #: Close code and reason of the server that accepts and closes at once.
 AT_ONCE_CODE, AT_ONCE_REASON = 1008, "no anonymous clients"
 
@@ -63,8 +65,8 @@ class FrameFault(enum.StrEnum):
     PING_FLOOD = "ping_flood"
     """Echoes, and after each message sends a burst of pings."""
     DEFLATE_BOMB = "deflate_bomb"
-    """Negotiates permessage-deflate and answers with many small frames that inflate to
-    1 MiB each."""
+    """Negotiates permessage-deflate and answers each message with small frames that
+    inflate to 16 MiB each."""
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False,
@@ -109,15 +111,14 @@ FAULT_BYTES: dict[FrameFault, bytes] = {
 }
 
 
+@functools.cache
 def _deflate_bomb_frames() -> bytes:
-    """BOMB_MESSAGES compressed text messages of BOMB_MESSAGE spaces each (about 1 KB on the
-    wire each), as permessage-deflate sends them (RSV1, the trailing 00 00 ff ff removed)."""
-    out = bytearray()
-    for _ in range(BOMB_MESSAGES):
-        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-        data = compressor.compress(b" " * BOMB_MESSAGE) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        out += frame(0x1, data[:-4], rsv1=True)
-    return bytes(out)
+    """BOMB_MESSAGES compressed text messages of BOMB_MESSAGE spaces each, as
+    permessage-deflate sends them (RSV1, the trailing 00 00 ff ff removed, no context
+    takeover needed: each is compressed on its own)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = compressor.compress(b" " * BOMB_MESSAGE) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return frame(0x1, data[:-4], rsv1=True) * BOMB_MESSAGES
 
 
 def _accept(head: bytes) -> str:

@@ -81,6 +81,11 @@ class HostileServer:
         self._writers: set[asyncio.StreamWriter] = set()
 
     @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed."""
+        return len(self._writers)
+
+    @property
     def scheme(self) -> str:
         """``wss`` for the TLS hostility (the client must start TLS), else ``ws``."""
         return "wss" if self.hostility is Hostility.TLS_RESET else "ws"
