@@ -62,7 +62,7 @@ class Settings(Model):
     """Finding codes to leave out of the report (for known, accepted issues)."""
     message_size: int = Field(default=1024 * 1024, ge=0, le=MAX_MESSAGE_SIZE)
     """Size in bytes of the large message sent by the messages check (0 to skip it; at most
-    16 MiB). Messages received may be as large (at least 1 MiB)."""
+    16 MiB). wsdoctor accepts messages of twice this size (at least 1 MiB)."""
     pings: int = Field(default=5, ge=0, le=100)
     """Number of ping/pong round trips the messages check measures."""
     echo_wait: float = Field(default=1.0, gt=0)

@@ -39,7 +39,8 @@ from wsdoctor.wsviolations import FrameSplitter, Violation, classify, text_viola
 READ_SIZE = 65536
 HEAD_LIMIT = 64 * 1024
 BODY_QUOTE = 512
-#: Largest message (after inflating) a connection accepts unless the caller asks for more.
+#: Largest message (after inflating) a connection accepts, unless twice --message-size is
+#: more (the echo of the large message, with room for framing and compression overhead).
 DEFAULT_MAX_SIZE = 1024 * 1024
 #: Outgoing bytes (pongs, closes) queued before reading waits for the peer to take them.
 WRITE_BACKLOG = 256 * 1024
@@ -384,11 +385,11 @@ async def upgrade(
     *,
     extra_headers: Sequence[tuple[str, str]] = (),
     verify: bool | None = None,
-    max_size: int = DEFAULT_MAX_SIZE,
+    max_size: int | None = None,
 ) -> tuple[UpgradeAttempt, WsConnection | None]:
     """Connect to ``address`` and upgrade. Returns the attempt, and the open connection when
     the outcome is UPGRADED (the caller must close it). A message larger than ``max_size``
-    (after inflating) fails the connection with 1009."""
+    (default: :func:`message_limit`; after inflating) fails the connection with 1009."""
     attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.CONNECT_FAILED)
 
     def connected(seconds: float) -> None:
@@ -408,7 +409,7 @@ async def upgrade(
                 f"within {settings.timeout:g} s"
         attempt.error_type = type(exc).__name__
         return attempt, None
-    protocol = build_protocol(target, settings, max_size)
+    protocol = build_protocol(target, settings, max_size or message_limit(settings))
     request = protocol.connect()
     if target.host_header != request.headers.get("Host"):
         del request.headers["Host"]
@@ -494,6 +495,12 @@ async def upgrade(
     attempt.error_type = type(failure).__name__ if failure else None
     writer.close()
     return attempt, None
+
+
+def message_limit(settings: Settings) -> int:
+    """The largest message a connection accepts: 1 MiB (websockets' own default), or twice
+    --message-size when that is more."""
+    return max(DEFAULT_MAX_SIZE, 2 * settings.message_size)
 
 
 def _split_at_head(raw: bytearray, data: bytes) -> tuple[bytes, bytes]:

@@ -19,8 +19,10 @@ import pytest
 from tests.exporter_support import parse_exposition, running_exporter, value, wait_for
 from tests.exporter_support import write_config as write
 from wsdoctor.lab.backend import Backend, BackendOptions, LabLoop
+from wsdoctor.lab.badframes import FrameFault, start_bad_frames
 from wsdoctor.lab.hostile import HostileServer, Hostility, start_hostile
 from wsdoctor.lab.proxies import free_port
+from wsdoctor.report import Report
 
 SCRAPES = 200
 SCRAPE_TIMEOUT = 2.0
@@ -119,6 +121,28 @@ async def test_a_storm_of_scrapes_is_answered_within_the_scrape_timeout(
     assert len(health) >= 5 and all(status == 200 for status, _ in health)
     assert max(took for _, took in health) < 1.0, health
     assert rss_after - rss_before < 50 * 2**20, (rss_before, rss_after)
+
+
+async def test_deflate_bombs_leave_no_memory_behind(tmp_path: Path, lab_loop: LabLoop) -> None:
+    """Ten concurrent probes of a server whose messages inflate 1,000-fold: each is refused
+    at the size limit (WSD-FRAMES-TOO-BIG) and the exporter's RSS grows by less than 50 MB."""
+    bomber = lab_loop.run(start_bad_frames(FrameFault.DEFLATE_BOMB))
+    config = write(tmp_path, "targets: []\n")
+    try:
+        with exporter_process(config) as (port, pid):
+            url = f"http://127.0.0.1:{port}/probe?target={bomber.url()}&debug=true"
+            async with aiohttp.ClientSession() as session:
+                await _get(session, url, 20)  # warm-up: imports, first run
+                before = rss_of(pid)
+                answers = await asyncio.gather(*(_get(session, url, 20) for _ in range(10)))
+                await asyncio.sleep(1)
+                after = rss_of(pid)
+    finally:
+        lab_loop.run(bomber.stop())
+    codes = [[f.code for f in Report.model_validate_json(body).findings]
+             for _, _, body in answers]
+    assert codes == [["WSD-FRAMES-TOO-BIG"]] * 10
+    assert after - before < 50 * 2**20, (before, after)
 
 
 async def test_probes_of_clients_that_hung_up_are_cancelled(

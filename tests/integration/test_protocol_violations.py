@@ -111,3 +111,18 @@ def test_ping_flood_is_reported(lab_loop: LabLoop, serve: list[BadFrameServer]) 
     assert observation["echoes"] is True and observation["pings"]["answered"] == 5
     assert observation["end"]["by"] == "client" and observation["end"]["ending"] == "close_frame"
     assert report["status"] == "warn" and status == ExitStatus.OK
+
+
+def test_a_deflate_bomb_is_refused_at_the_size_limit(
+    lab_loop: LabLoop, serve: list[BadFrameServer]
+) -> None:
+    """Messages that inflate to 16 MiB from 16 KB are refused at wsdoctor's limit (2 MiB:
+    twice the default --message-size) while inflating, with close 1009 and a warning naming
+    the limit."""
+    status, report, _ = diagnose(lab_loop, serve, FrameFault.DEFLATE_BOMB)
+    (finding,) = [f for f in report["findings"] if f["check"] == "messages"]
+    assert finding["code"] == "WSD-FRAMES-TOO-BIG"
+    assert finding["evidence"]["message"] == "frame exceeds limit of 2097152 bytes"
+    assert finding["evidence"]["close_code_sent"] == 1009
+    assert finding["evidence"]["bytes"].startswith("\\xc1~")  # RSV1 text, 16-bit length
+    assert report["status"] == "warn" and status == ExitStatus.OK

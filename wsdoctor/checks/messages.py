@@ -25,7 +25,7 @@ from wsdoctor.checks.messages_protocol import (
     judge_pings,
 )
 from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
-from wsdoctor.wsconn import DEFAULT_MAX_SIZE, Closed, Event, Message, WsConnection, upgrade
+from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
 
 #: How long the check listens before sending: a server that accepts and closes at once is
 #: told apart from one that closes in answer to the first message.
@@ -220,8 +220,7 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
         raise Skip("no address upgraded to WebSocket (see the handshake check)")
     first = upgraded[0]
     verify = False if first.certificate_error else None
-    attempt, conn = await upgrade(ctx.target, first.address, ctx.settings, verify=verify,
-                                  max_size=max(DEFAULT_MAX_SIZE, ctx.settings.message_size))
+    attempt, conn = await upgrade(ctx.target, first.address, ctx.settings, verify=verify)
     base = {"address": first.address, "port": first.port,
             "upgrade_outcome": attempt.outcome.value, "upgrade_error": attempt.error}
     if conn is None:

@@ -146,7 +146,8 @@ _WHAT: dict[ViolationKind, tuple[str, str]] = {
     ViolationKind.TOO_BIG: (
         "a message larger than the limit wsdoctor set for this connection (after inflating)",
         "The application sends very large messages; clients with a smaller limit close with "
-        "1009. Send smaller messages, or raise --message-size (the limit follows it)."),
+        "1009 (websockets' default limit is 1 MiB too). Send smaller messages, or raise "
+        "--message-size (wsdoctor accepts twice that size)."),
     ViolationKind.CLOSE_CODE_INVALID: (
         "a close frame with a code that must never be sent (§7.4.1: 1005, 1006 and 1015 are "
         "reserved for reporting, other codes below 3000 are unassigned)",

@@ -11,7 +11,6 @@ Run them on a :class:`~wsdoctor.lab.backend.LabLoop` when the diagnosis runs on 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import functools
 import struct
@@ -19,7 +18,7 @@ import zlib
 
 from websockets.utils import accept_key
 
-from wsdoctor.lab.hostile import _read_head
+from wsdoctor.lab.hostile import LoopbackServer, _read_head
 
 #: Pings a flooding server sends in a burst after each message it echoes.
 FLOOD_PINGS = 2000
@@ -142,46 +141,15 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return head1 & 0x0F, unmasked.to_bytes(length, "big")
 
 
-class BadFrameServer:
+class BadFrameServer(LoopbackServer):
     """One protocol-breaking WebSocket server on ``host`` and a free port."""
 
     def __init__(self, fault: FrameFault, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
         self.fault = fault
-        self.host = host
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
 
-    def url(self, path: str = "/ws") -> str:
-        """The ws:// URL that reaches this server."""
-        return f"ws://{self.host}:{self.port}{path}"
-
-    async def start(self) -> BadFrameServer:
-        """Listen on a free port."""
-        self.server = await asyncio.start_server(self._handle, self.host, 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        """Stop listening and drop every open connection."""
-        if self.server is not None:
-            self.server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 2)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            async with asyncio.timeout(60):  # never outlive a forgotten client
-                await self._behave(reader, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError,
-                asyncio.CancelledError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    def _end(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()  # a FIN after the client's close: a clean end is part of the test
 
     async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await _read_head(reader)

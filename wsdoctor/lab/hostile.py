@@ -15,6 +15,7 @@ import enum
 import socket
 import struct
 from collections.abc import Sequence
+from typing import Self
 
 #: Bytes that are not HTTP (what a misdirected SSH or a binary protocol port answers).
 GARBAGE = b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02\xff\xfe binary junk \x9c\x00" * 8
@@ -70,11 +71,15 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-class HostileServer:
-    """One hostile server on ``host`` and a free port."""
+class LoopbackServer:
+    """A raw asyncio server on ``host`` and a free port that misbehaves in :meth:`_behave`
+    on every connection (subclasses say how); :meth:`stop` drops what is still open."""
 
-    def __init__(self, hostility: Hostility, host: str = "127.0.0.1") -> None:
-        self.hostility = hostility
+    scheme = "ws"
+    #: Seconds a connection may live: a forgotten client never keeps the server busy.
+    connection_limit = 60.0
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = 0
         self.server: asyncio.Server | None = None
@@ -85,17 +90,12 @@ class HostileServer:
         """Connections accepted and not yet closed."""
         return len(self._writers)
 
-    @property
-    def scheme(self) -> str:
-        """``wss`` for the TLS hostility (the client must start TLS), else ``ws``."""
-        return "wss" if self.hostility is Hostility.TLS_RESET else "ws"
-
     def url(self, path: str = "/ws") -> str:
         """The WebSocket URL that reaches this server."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}{path}"
 
-    async def start(self) -> HostileServer:
+    async def start(self) -> Self:
         """Listen on a free port."""
         self.server = await asyncio.start_server(self._handle, self.host, 0)
         self.port = self.server.sockets[0].getsockname()[1]
@@ -113,12 +113,31 @@ class HostileServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
-            await self._behave(reader, writer)
-        except (ConnectionError, OSError, asyncio.CancelledError):
+            async with asyncio.timeout(self.connection_limit):
+                await self._behave(reader, writer)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError,
+                asyncio.CancelledError):
             pass
         finally:
             self._writers.discard(writer)
-            writer.transport.abort()
+            self._end(writer)
+
+    def _end(self, writer: asyncio.StreamWriter) -> None:
+        """How a connection ends once :meth:`_behave` returns: abruptly, by default."""
+        writer.transport.abort()
+
+    async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class HostileServer(LoopbackServer):
+    """One hostile server on ``host`` and a free port."""
+
+    def __init__(self, hostility: Hostility, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.hostility = hostility
+        if hostility is Hostility.TLS_RESET:
+            self.scheme = "wss"  # the client must start TLS
 
     async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         kind = self.hostility
