@@ -76,7 +76,8 @@ def write_config(tmp_path: Path, text: str, name: str = "exporter.yaml") -> Path
 async def running_exporter(config_path: Path, environ: dict[str, str] | None = None,
                            log: TextIO | None = None, **serve_options: float,
                            ) -> AsyncIterator[RunningExporter]:
-    """Start the exporter of ``config_path`` on 127.0.0.1 (free port) until the block ends."""
+    """Start the exporter of ``config_path`` on 127.0.0.1 (free port) until the block ends;
+    its log lines go to ``log``; ``serve_options`` go to :func:`serve`."""
     config = load_config(config_path, environ or {}, listen="127.0.0.1:0")
     exporter = Exporter(config, config_path=str(config_path), environ=environ or {},
                         listen_override="127.0.0.1:0", log=log)

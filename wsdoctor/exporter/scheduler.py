@@ -121,7 +121,8 @@ def cut_report(spec: ProbeSpec, reason: str, started_at: datetime, duration_s: f
     ]
     ordered = order_findings(
         findings or [], {c.id: (int(c.hop), index) for index, c in enumerate(checks)})
-    return Report(
+    redact = spec.settings.redactor()  # the reason may quote an exception's text
+    return redact(Report(
         target=spec.target,
         started_at=started_at,
         duration_s=round(duration_s, 6),
@@ -129,7 +130,7 @@ def cut_report(spec: ProbeSpec, reason: str, started_at: datetime, duration_s: f
         options=report_options(spec.settings),
         checks=reports,
         findings=ordered,
-    )
+    ))
 
 
 @dataclass

@@ -72,10 +72,9 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 class LoopbackServer:
-    """A raw asyncio server on ``host`` and a free port that misbehaves in :meth:`_behave`
-    on every connection (subclasses say how); :meth:`stop` drops what is still open."""
+    """A server on ``host`` and a free port whose ``_behave`` answers each connection; every
+    connection still open is dropped on ``stop()``."""
 
-    scheme = "ws"
     #: Seconds a connection may live: a forgotten client never keeps the server busy.
     connection_limit = 60.0
 
@@ -84,6 +83,11 @@ class LoopbackServer:
         self.port = 0
         self.server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def scheme(self) -> str:
+        """``ws``: the client speaks plain WebSocket."""
+        return "ws"
 
     @property
     def open_connections(self) -> int:
@@ -115,15 +119,15 @@ class LoopbackServer:
         try:
             async with asyncio.timeout(self.connection_limit):
                 await self._behave(reader, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError,
-                asyncio.CancelledError):
+        except (ConnectionError, OSError, asyncio.CancelledError, asyncio.IncompleteReadError,
+                TimeoutError):
             pass
         finally:
             self._writers.discard(writer)
             self._end(writer)
 
     def _end(self, writer: asyncio.StreamWriter) -> None:
-        """How a connection ends once :meth:`_behave` returns: abruptly, by default."""
+        """How a connection ends once ``_behave`` returns: abruptly, by default."""
         writer.transport.abort()
 
     async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -136,8 +140,11 @@ class HostileServer(LoopbackServer):
     def __init__(self, hostility: Hostility, host: str = "127.0.0.1") -> None:
         super().__init__(host)
         self.hostility = hostility
-        if hostility is Hostility.TLS_RESET:
-            self.scheme = "wss"  # the client must start TLS
+
+    @property
+    def scheme(self) -> str:
+        """``wss`` for the TLS hostility (the client must start TLS), else ``ws``."""
+        return "wss" if self.hostility is Hostility.TLS_RESET else "ws"
 
     async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         kind = self.hostility

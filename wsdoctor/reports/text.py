@@ -10,6 +10,7 @@ from typing import TextIO
 from wsdoctor.models import CheckStatus, Finding, Status
 from wsdoctor.report import CheckReport, Report
 from wsdoctor.runner import CheckFinished, Event, RunFinished
+from wsdoctor.untrusted import printable, safe
 
 _COLOURS = {"green": "32", "yellow": "33", "red": "31", "dim": "2", "bold": "1", "cyan": "36"}
 _CHECK_MARK = {
@@ -134,7 +135,7 @@ def summary_line(report: Report, style: TextStyle) -> str:
         parts.append(f"{_plural(errors, 'check')} could not run")
     status = CheckStatus(report.status)
     return (
-        f"{style.check_mark(status)} {style.paint(report.target.url, 'bold')}: "
+        f"{style.check_mark(status)} {style.paint(printable(report.target.url), 'bold')}: "
         f"{VERDICTS[status]} "
         f"({', '.join(parts)}) in {human_duration(report.duration_s)}"
     )
@@ -151,7 +152,7 @@ class TextRenderer:
         self.printed = 0
         self.last_hop: str | None = None
         self.reader_gone = False
-        self._write(f"wsdoctor — {url}\n")
+        self._write(f"wsdoctor — {printable(url)}\n")
         self._flush()
 
     def _write(self, text: str) -> None:
@@ -173,7 +174,7 @@ class TextRenderer:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CheckFinished):
-            self.finished[event.check.id] = (event.result, event.findings)
+            self.finished[event.check.id] = (safe(event.result), safe(event.findings))
             self._flush_ready()
         elif isinstance(event, RunFinished):
             self.finish(event.report)
@@ -197,6 +198,7 @@ class TextRenderer:
     def finish(self, report: Report) -> None:
         """Print the checks the stream has not announced (all of them when rendering a saved
         report), from the report, then the summary."""
+        report = safe(report)
         by_check: dict[str, list[Finding]] = {}
         for finding in report.findings:
             by_check.setdefault(finding.check, []).append(finding)
@@ -215,6 +217,7 @@ def render_report(report: Report, out: TextIO, style: TextStyle) -> None:
 
 def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
     """Failures only, one line each, for pasting into chat."""
+    report = safe(report)
     failures = [f for f in report.findings if f.status is Status.FAIL]
     out.write(style.plain(summary_line(report, style) + "\n"))
     for finding in failures:
