@@ -120,28 +120,28 @@ CODES: tuple[Code, ...] = (CLOSED_EARLY, UNCLEAN_CLOSE, CLOSED_AT_ONCE, PING_FLO
 #: What each violation is, in a sentence, and what usually causes it.
 _WHAT: dict[ViolationKind, tuple[str, str]] = {
     ViolationKind.MASKED_FRAME: (
-        "a masked frame (RFC 6455 §5.1: a server must never mask)",
+        "a masked frame (RFC 6455 section 5.1: a server must never mask)",
         "The server (or a proxy) relays client frames unchanged, or writes frames by hand with "
         "the client's framing code. Let the WebSocket library write server frames."),
     ViolationKind.RSV_BITS: (
         "a frame with reserved bits set although no extension defining them was negotiated "
-        "(§5.2)",
+        "(section 5.2)",
         "Usually the backend compresses (permessage-deflate sets RSV1) but a proxy removed "
         "Sec-WebSocket-Extensions from the 101, so the client never agreed to compression. "
         "Pass the header through unchanged, or disable compression on the backend."),
     ViolationKind.RESERVED_OPCODE: (
-        "a frame with a reserved opcode (§5.2)",
+        "a frame with a reserved opcode (section 5.2)",
         "A hand-written or buggy framing layer, or bytes of another protocol on the "
         "connection. Let the WebSocket library write frames."),
     ViolationKind.CONTROL_TOO_LONG: (
-        "a ping, pong or close frame with more than 125 bytes of payload (§5.5)",
+        "a ping, pong or close frame with more than 125 bytes of payload (section 5.5)",
         "The application passes a long close reason or ping payload (at most 123 bytes of "
         "reason after the code). Shorten it."),
     ViolationKind.CONTROL_FRAGMENTED: (
-        "a control frame without the FIN bit (§5.5: control frames are never fragmented)",
+        "a control frame without the FIN bit (section 5.5: control frames are never fragmented)",
         "A hand-written or buggy framing layer. Let the WebSocket library write frames."),
     ViolationKind.LENGTH_INVALID: (
-        "a 64-bit frame length with its most significant bit set (§5.2), e.g. 2^63",
+        "a 64-bit frame length with its most significant bit set (section 5.2), e.g. 2^63",
         "A corrupt or hostile framing layer: no real message has this length."),
     ViolationKind.TOO_BIG: (
         "a message larger than the limit wsdoctor set for this connection (after inflating)",
@@ -149,26 +149,26 @@ _WHAT: dict[ViolationKind, tuple[str, str]] = {
         "1009 (websockets' default limit is 1 MiB too). Send smaller messages, or raise "
         "--message-size (wsdoctor accepts twice that size)."),
     ViolationKind.CLOSE_CODE_INVALID: (
-        "a close frame with a code that must never be sent (§7.4.1: 1005, 1006 and 1015 are "
+        "a close frame with a code that must never be sent (section 7.4.1: 1005, 1006 and 1015 are "
         "reserved for reporting, other codes below 3000 are unassigned)",
         "The application passes a close code it received or made up (often 1006 forwarded "
         "from an upstream connection) to close(). Send 1000, 1001, 1008, 1011 or 4000-4999."),
     ViolationKind.CLOSE_TOO_SHORT: (
-        "a close frame with a 1-byte payload (§5.5.1: empty, or a 2-byte code and a reason)",
+        "a close frame with a 1-byte payload (section 5.5.1: empty, or a 2-byte code and a reason)",
         "A hand-written or buggy framing layer. Let the WebSocket library write close frames."),
     ViolationKind.CLOSE_REASON_NOT_UTF8: (
-        "a close frame whose reason is not UTF-8 (§5.5.1)",
+        "a close frame whose reason is not UTF-8 (section 5.5.1)",
         "The application builds the close reason from bytes in another encoding (Latin-1, "
         "a truncated multi-byte character). Encode the reason as UTF-8 and cut it on a "
         "character boundary."),
     ViolationKind.TEXT_NOT_UTF8: (
-        "a text message that is not UTF-8 (§8.1)",
+        "a text message that is not UTF-8 (section 8.1)",
         "The application sends binary data or another encoding in a text frame, or cuts a "
         "message inside a multi-byte character. Send binary frames for bytes; encode text "
         "as UTF-8."),
     ViolationKind.FRAGMENTATION: (
         "fragments out of order: a continuation frame with no message started, or a new "
-        "message before the last one ended (§5.4)",
+        "message before the last one ended (section 5.4)",
         "A framing layer that interleaves messages from two writers on one connection. "
         "Serialise writes per connection."),
     ViolationKind.DEFLATE: (
