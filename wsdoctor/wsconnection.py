@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from wsdoctor.wsconn import UpgradeAttempt
 
 READ_SIZE = 65536
+#: A server that ends the connection this soon after its 101 refused the client (closed "at
+#: once"); later, the connection was open and the end is a timeout or a reaction.
+AT_ONCE_S = 0.025
 #: Outgoing bytes (pongs, closes) queued before reading waits for the peer to take them.
 WRITE_BACKLOG = 256 * 1024
 

@@ -126,3 +126,21 @@ def test_a_deflate_bomb_is_refused_at_the_size_limit(
     assert finding["evidence"]["close_code_sent"] == 1009
     assert finding["evidence"]["bytes"].startswith("\\xc1~")  # RSV1 text, 16-bit length
     assert report["status"] == "warn" and status == ExitStatus.OK
+
+
+def test_idle_checks_skip_a_server_that_closed_at_once(
+    lab_loop: LabLoop, serve: list[BadFrameServer]
+) -> None:
+    """The idle and keepalive checks do not report a "0 s idle timeout" for a server that
+    closes right after its 101: they skip, pointing to the messages check's finding."""
+    server = lab_loop.run(start_bad_frames(FrameFault.CLOSE_SOON))
+    serve.append(server)
+    result = run_cli(server.url(), "--only", "messages,idle,keepalive", "--idle-max", "2",
+                     "--timeout", "2", "--format", "json")
+    report = json.loads(result.stdout)
+    checks = {c["id"]: c for c in report["checks"]}
+    for check in ("idle", "keepalive"):
+        assert checks[check]["status"] == "skipped"
+        assert "right after its 101 (close 1008 'no anonymous clients')" in checks[check]["reason"]
+    assert [f["code"] for f in report["findings"]] == ["WSD-MESSAGES-CLOSED-AT-ONCE"]
+    assert result.status == ExitStatus.FINDINGS

@@ -18,6 +18,7 @@ from wsdoctor.checks.lifetime import (
     pong_wait,
     progress_text,
     reachable_address,
+    skip_closed_at_once,
     watch_silently,
 )
 from wsdoctor.knowledge import (
@@ -96,6 +97,7 @@ async def measure_idle_timeout(ctx: ProbeContext) -> IdleObservation:
                                      progress=report)
     finally:
         conn.abort()
+    skip_closed_at_once(watch.closed, opened_at)
     return idle_observation(address, client_port, cap, watch)
 
 

@@ -21,6 +21,7 @@ from wsdoctor.checks.base import ProbeContext, Skip
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.knowledge import describe_components, next_default
 from wsdoctor.wsconn import Closed, Ending, Message, WsConnection, upgrade
+from wsdoctor.wsconnection import AT_ONCE_S
 
 ProbeAnswer = Literal["pong", "no_pong", "reset", "closed"]
 ClosedBy = Literal["application", "proxy"]
@@ -177,6 +178,16 @@ async def _probe_with_ping(conn: WsConnection, watch: SilentWatch, wait_for_pong
             return
         _record_traffic(watch, event, clock())
     watch.probe_answer = "no_pong"
+
+
+def skip_closed_at_once(closed: Closed | None, opened_at: float) -> None:
+    """Skip a lifetime measurement whose connection the server ended right after its 101:
+    there was no idle time to measure (the messages check names the refusal)."""
+    if closed is None or closed.at - opened_at >= AT_ONCE_S:
+        return
+    how = f"close {closed.code} {closed.reason!r}" if closed.code else f"a {closed.ending.value}"
+    raise Skip(f"the server ended the connection right after its 101 ({how}): there is no "
+               "idle time to measure (see the messages check)")
 
 
 def reachable_address(ctx: ProbeContext) -> str:

@@ -26,10 +26,11 @@ from wsdoctor.checks.messages_protocol import (
 )
 from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
 from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
+from wsdoctor.wsconnection import AT_ONCE_S
 
 #: How long the check listens before sending: a server that accepts and closes at once is
 #: told apart from one that closes in answer to the first message.
-SETTLE_S = 0.025
+SETTLE_S = AT_ONCE_S
 
 
 class EchoResult(Model):
