@@ -10,21 +10,25 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from wsdoctor.checks.base import Code
+from wsdoctor.checks.handshake_model import HandshakeAttempt, HandshakeObservation
 from wsdoctor.checks.handshake_refusals import (
     BAD_REQUEST,
+    CLIENT_CERT,
     HEADERS_TOO_LARGE,
+    HTTP_VERSION,
     bad_request,
     classify_by_body,
+    client_cert,
+    client_cert_refused,
+    client_cert_title,
+    downgraded_to_http10,
     headers_too_large,
+    http_version,
 )
 from wsdoctor.models import EvidenceValue, Fix, Status, Target
-
-if TYPE_CHECKING:
-    from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation
 
 F = Status.FAIL
 UPGRADE_NOT_FORWARDED = Code("WSD-HANDSHAKE-UPGRADE-NOT-FORWARDED", F,
@@ -62,7 +66,8 @@ NO_SUBPROTOCOL = Code("WSD-HANDSHAKE-NO-SUBPROTOCOL", Status.WARN,
 ALL_CODES = (UPGRADE_NOT_FORWARDED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, REDIRECT, RATE_LIMITED,
              UNAVAILABLE, BAD_GATEWAY, GATEWAY_TIMEOUT, UPGRADE_IGNORED, WRONG_SCHEME, REFUSED,
              NO_RESPONSE, TIMEOUT, NOT_HTTP, MALFORMED_RESPONSE, INVALID_101, CONNECT_FAILED,
-             CERT_UNTRUSTED, NO_SUBPROTOCOL, HEADERS_TOO_LARGE, BAD_REQUEST)
+             CERT_UNTRUSTED, NO_SUBPROTOCOL, HEADERS_TOO_LARGE, BAD_REQUEST, HTTP_VERSION,
+             CLIENT_CERT)
 
 _BY_STATUS = {400: UPGRADE_NOT_FORWARDED, 426: UPGRADE_NOT_FORWARDED, 401: UNAUTHORIZED,
               403: FORBIDDEN, 404: NOT_FOUND, 429: RATE_LIMITED, 503: UNAVAILABLE,
@@ -99,6 +104,10 @@ def classify(attempt: HandshakeAttempt) -> Code | None:
     """The code for an answer, or None when the upgrade succeeded."""
     if attempt.outcome == "upgraded":
         return None
+    if client_cert_refused(attempt):  # a 400 page or a TLS alert: both name the certificate
+        return CLIENT_CERT
+    if downgraded_to_http10(attempt):
+        return HTTP_VERSION
     if attempt.outcome == "garbage":
         return WRONG_SCHEME if _looks_like_tls(attempt) else NOT_HTTP
     if attempt.outcome == "connect_failed" and attempt.plain_http_answer:
@@ -179,7 +188,8 @@ def advise(code: Code, attempt: HandshakeAttempt, obs: HandshakeObservation,
            target: Target) -> Advice:
     """Cause and fix for one classified answer, specialised with what it quoted."""
     cause, fix = _CAUSES.get(code.code, _refused)(attempt, obs, target)
-    return Advice(title=code.title, seen=_seen(attempt), cause=cause, fix=fix,
+    title = client_cert_title(attempt) if code is CLIENT_CERT else code.title
+    return Advice(title=title, seen=_seen(attempt), cause=cause, fix=fix,
                   evidence=_evidence(attempt))
 
 
@@ -424,5 +434,6 @@ _CAUSES = {
     NO_RESPONSE.code: _no_response, TIMEOUT.code: _timeout, NOT_HTTP.code: _not_http,
     MALFORMED_RESPONSE.code: _malformed, INVALID_101.code: _invalid_101,
     CONNECT_FAILED.code: _connect_failed, HEADERS_TOO_LARGE.code: headers_too_large,
-    BAD_REQUEST.code: bad_request,
+    BAD_REQUEST.code: bad_request, HTTP_VERSION.code: http_version,
+    CLIENT_CERT.code: client_cert,
 }

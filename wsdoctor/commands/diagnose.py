@@ -50,7 +50,7 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     except TargetError as exc:
         raise UsageError(f"target {args.target!r}: {exc}") from None
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, env.environ)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(str(exc).splitlines()[0]) from None
     check_metrics_options(args)

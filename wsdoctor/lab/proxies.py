@@ -104,6 +104,8 @@ class NginxLocation:
     read_timeout: float = 60
     send_timeout: float = 60
     ip_hash: bool = False
+    http_version: str = "1.1"
+    """``proxy_http_version``; nginx's own default is 1.0, which cannot carry an upgrade."""
 
 
 @dataclass
@@ -117,6 +119,10 @@ class NginxSite:
     port: int = 0
     http_port: int | None = None
     """Also listen for plain HTTP here, redirecting to HTTPS like ingress-nginx (308)."""
+    client_ca: bytes | None = None
+    """Require client certificates signed by this CA (PEM): ``ssl_verify_client``."""
+    verify_client: str = "on"
+    """``on`` (nginx answers 400 without a certificate) or ``optional``."""
 
 
 def _duration(seconds: float) -> str:
@@ -142,7 +148,7 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
         locations.append(
             f"""    location {loc.path} {{
       proxy_pass http://{name};
-      proxy_http_version 1.1;
+      proxy_http_version {loc.http_version};
       {upgrade}
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $remote_addr;
@@ -160,6 +166,11 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
         listen_line = f"listen {listen}:{site.port} ssl;"
         tls = f"ssl_certificate {cert};\n    ssl_certificate_key {key};\n" \
               "    ssl_protocols TLSv1.2 TLSv1.3;"
+        if site.client_ca is not None:
+            ca = scratch / "client-ca.pem"
+            ca.write_bytes(site.client_ca)
+            tls += f"\n    ssl_client_certificate {ca};" \
+                   f"\n    ssl_verify_client {site.verify_client};"
     redirect = ""
     if site.http_port:
         redirect = f"""  server {{
