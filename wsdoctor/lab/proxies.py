@@ -36,7 +36,8 @@ def find_binary(name: str) -> str:
     return found
 
 
-_PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "dnsmasq": "dnsmasq-base"}
+_PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "dnsmasq": "dnsmasq-base",
+             "squid": "squid", "microsocks": "microsocks"}
 
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str,
@@ -242,6 +243,12 @@ class HAProxySite:
     tls: CertPair | None = None
     listen: str = "127.0.0.1"
     port: int = 0
+    client_ca: bytes | None = None
+    """Require client certificates signed by this CA (PEM): ``verify required``."""
+    alpn: str | None = None
+    """ALPN offered on the TLS bind, e.g. ``h2,http/1.1`` (HTTP/2 with RFC 8441 WebSockets)."""
+    frontend_extra: list[str] = field(default_factory=list)
+    """More frontend lines (``http-request deny if ...``)."""
 
 
 def render_haproxy(site: HAProxySite, scratch: Path) -> str:
@@ -251,6 +258,12 @@ def render_haproxy(site: HAProxySite, scratch: Path) -> str:
         pem = scratch / "site.pem"
         pem.write_bytes(site.tls.combined())
         bind += f" ssl crt {pem}"
+        if site.client_ca is not None:
+            ca = scratch / "client-ca.pem"
+            ca.write_bytes(site.client_ca)
+            bind += f" ca-file {ca} verify required"
+        if site.alpn:
+            bind += f" alpn {site.alpn}"
     cookie = f"  cookie {site.cookie} insert indirect nocache\n" if site.cookie else ""
     servers = "\n".join(
         f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if site.cookie else "")
@@ -266,7 +279,7 @@ defaults
   timeout tunnel {_duration(site.tunnel_timeout)}
 frontend lab
   {bind}
-  default_backend app
+{"".join(f"  {line}{chr(10)}" for line in site.frontend_extra)}  default_backend app
 backend app
   balance roundrobin
 {cookie}{servers}
