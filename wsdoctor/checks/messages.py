@@ -16,80 +16,24 @@ from websockets.frames import Frame, Opcode
 
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.handshake import HandshakeObservation
-from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
+from wsdoctor.checks.messages_app import CODES as APP_CODES
+from wsdoctor.checks.messages_app import (
+    Ended,
+    MaxMessage,
+    app_exchange,
+    bisect_max_message,
+    judge_app_exchange,
+    judge_max_message,
+)
+from wsdoctor.checks.messages_model import (  # re-exported: the observation's home
+    ConnectionEnd,
+    EchoResult,
+    LargeMessageResult,
+    MessagesObservation,
+    PingStats,
+)
+from wsdoctor.models import Finding, Fix, Resource, Status
 from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
-
-Ending = Literal["close_frame", "fin", "reset", "timeout"]
-
-
-class EchoResult(Model):
-    """One message sent, and whether the same bytes came back."""
-
-    kind: Literal["text", "binary"]
-    size: int
-    echoed: bool
-    rtt_s: float | None = None
-    other_messages: int = 0
-    """Messages received meanwhile that were not the echo (greetings, pushes)."""
-
-
-class PingStats(Model):
-    """Ping/pong round trips, sent one after another."""
-
-    sent: int
-    answered: int
-    rtts_s: list[float] = []
-    min_s: float | None = None
-    median_s: float | None = None
-    p95_s: float | None = None
-    max_s: float | None = None
-
-
-class LargeMessageResult(Model):
-    """One large binary message: echoed, delivered (a ping after it was answered), or what
-    ended the connection."""
-
-    size: int
-    outcome: Literal["echoed", "delivered", "closed", "fin", "reset", "timeout"]
-    duration_s: float | None = None
-    close_code: int | None = None
-    close_reason: str | None = None
-
-
-class ConnectionEnd(Model):
-    """How the connection ended, and who ended it."""
-
-    by: Literal["client", "server"]
-    ending: Ending
-    code: int | None = None
-    reason: str | None = None
-    during: str | None = None
-    """The step under way when the server ended it (``text echo``, ``pings``, …)."""
-    duration_s: float | None = None
-    """For a client close: from sending the close frame to the peer's answer."""
-
-
-class MessagesObservation(Observation):
-    """What flowed over one upgraded connection."""
-
-    check: Literal["messages"] = "messages"
-    address: str
-    port: int
-    upgrade_outcome: str
-    upgrade_error: str | None = None
-    echoes: bool | None = None
-    """Whether the application echoes (None: not tried)."""
-    text_echo: EchoResult | None = None
-    binary_echo: EchoResult | None = None
-    pings: PingStats | None = None
-    large_message: LargeMessageResult | None = None
-    end: ConnectionEnd | None = None
-
-    @property
-    def endpoint(self) -> str:
-        """``addr:port`` with IPv6 brackets."""
-        return endpoint(self.address, self.port)
-
 
 NO_ECHO = Code("WSD-MESSAGES-NO-ECHO", Status.INFO,
                "The application does not echo; only pings were measured")
@@ -105,12 +49,7 @@ UPGRADE_FAILED = Code("WSD-MESSAGES-UPGRADE-FAILED", Status.FAIL,
                       "A second upgrade to the same address failed")
 
 
-class _Ended(Exception):
-    """The server ended the connection while a step was under way."""
-
-    def __init__(self, closed: Closed) -> None:
-        super().__init__(closed.ending)
-        self.closed = closed
+_Ended = Ended
 
 
 async def _wait_for(conn: WsConnection, wanted: Callable[[Event], bool],
@@ -191,10 +130,17 @@ async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float
 async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, object]) -> None:
     """The steps in order; each result goes into ``found`` as soon as it exists."""
     settings = ctx.settings
-    found["during"] = "text echo"
-    text = await _echo(conn, "text", settings.echo_wait)
-    found["text_echo"], found["echoes"] = text, text.echoed
-    if text.echoed:
+    echoes = False
+    if settings.send or settings.expect is not None:
+        # The application's own protocol: no echo probe that it might take for garbage.
+        found["during"] = "application messages"
+        found["app"] = await app_exchange(conn, settings)
+    else:
+        found["during"] = "text echo"
+        text = await _echo(conn, "text", settings.echo_wait)
+        found["text_echo"], found["echoes"] = text, text.echoed
+        echoes = text.echoed
+    if echoes:
         found["during"] = "binary echo"
         found["binary_echo"] = await _echo(conn, "binary", settings.echo_wait)
     found["during"] = "pings"
@@ -208,7 +154,7 @@ async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, obje
     found["pings"] = ping_stats(settings.pings, rtts)
     if settings.message_size:
         found["during"] = "large message"
-        found["large_message"] = await _large(conn, settings.message_size, text.echoed,
+        found["large_message"] = await _large(conn, settings.message_size, echoes,
                                               settings.timeout)
 
 
@@ -243,7 +189,40 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
     elif "end" not in found:
         found["end"] = await _close(conn, ctx.settings.timeout)
     found.pop("during", None)
+    if ctx.settings.find_max_message:
+        found["max_message"] = await _find_max(ctx, first.address, verify, found)
     return MessagesObservation.model_validate(base | found)
+
+
+async def _find_max(ctx: ProbeContext, address: str, verify: bool | None,
+                    found: dict[str, object]) -> MaxMessage:
+    """Bisect the largest message on fresh connections (a refused one ends its connection)."""
+    echoes = found.get("echoes") is True
+
+    async def try_size(size: int) -> tuple[bool, str]:
+        ctx.progress(f"message size {human_size(size)}")
+        _, conn = await upgrade(ctx.target, address, ctx.settings, verify=verify,
+                                max_size=None)
+        if conn is None:
+            return False, "the upgrade failed"
+        try:
+            result = await _large(conn, size, echoes, ctx.settings.timeout)
+        except BaseException:
+            conn.abort()
+            raise
+        conn.abort()
+        ok = result.outcome in ("echoed", "delivered")
+        how = f"close {result.close_code}" if result.close_code else result.outcome
+        return ok, how
+
+    large = found.get("large_message")
+    known_ok = known_refused = None
+    if isinstance(large, LargeMessageResult):
+        if large.outcome in ("echoed", "delivered"):
+            known_ok = large.size
+        else:
+            known_refused = large.size
+    return await bisect_max_message(try_size, known_ok, known_refused)
 
 
 async def _close(conn: WsConnection, timeout: float) -> ConnectionEnd:
@@ -302,6 +281,8 @@ def judge_messages(facts: Facts) -> Iterator[Finding]:
             fix=Fix(summary="Let the WebSocket library answer pings (do not block its event "
                     "loop); check that no proxy filters control frames."))
     yield from _judge_large(obs, where)
+    yield from judge_app_exchange(obs.app, obs.endpoint, where)
+    yield from judge_max_message(obs.max_message, obs.endpoint, where)
 
 
 def _judge_end(obs: MessagesObservation, where: Resource) -> Iterator[Finding]:
@@ -363,12 +344,20 @@ def summarize_messages(obs: Observation) -> str:
     assert isinstance(obs, MessagesObservation)
     if obs.upgrade_outcome != "upgraded":
         return f"second upgrade failed: {obs.upgrade_error or obs.upgrade_outcome}"[:120]
-    parts = ["echo ok" if obs.echoes else "no echo"]
+    if obs.app is not None:
+        reply = obs.app.reply_s
+        parts = [("reply matched" if obs.app.matched else "no matching reply"
+                  if obs.app.matched is False else "reply" if reply is not None else "no reply")
+                 + (f" in {_ms(reply)}" if reply is not None else "")]
+    else:
+        parts = ["echo ok" if obs.echoes else "no echo"]
     if obs.pings is not None and obs.pings.sent:
         parts.append(f"{obs.pings.answered}/{obs.pings.sent} pings median "
                      f"{_ms(obs.pings.median_s)} (p95 {_ms(obs.pings.p95_s)})")
     if obs.large_message is not None:
         parts.append(f"{human_size(obs.large_message.size)} {obs.large_message.outcome}")
+    if obs.max_message is not None and obs.max_message.largest_ok:
+        parts.append(f"largest {human_size(obs.max_message.largest_ok)}")
     if obs.end is not None:
         parts.append(f"closed {obs.end.code}" if obs.end.code else f"ended: {obs.end.ending}")
     return ", ".join(parts)
@@ -382,7 +371,18 @@ CHECK = Check(
     needs=("handshake",),
     rules=(rule(judge_messages),),
     codes=(NO_ECHO, PING_UNANSWERED, TOO_BIG, LARGE_LOST, CLOSED_EARLY, UNCLEAN_CLOSE,
-           UPGRADE_FAILED),
+           UPGRADE_FAILED, *APP_CODES),
     summarize=summarize_messages,
-    time_limit=lambda s: s.timeout * 7 + s.echo_wait * 2 + 2.0,
+    time_limit=lambda s: s.timeout * 7 + s.echo_wait * 2 + 2.0
+    + (s.timeout if s.send or s.expect is not None else 0.0)
+    + (s.timeout * 3 * 12 if s.find_max_message else 0.0),
 )
+
+__all__ = [
+    "CHECK",
+    "ConnectionEnd",
+    "EchoResult",
+    "LargeMessageResult",
+    "MessagesObservation",
+    "PingStats",
+]
