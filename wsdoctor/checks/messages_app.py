@@ -9,11 +9,14 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Protocol
+
+from websockets.frames import Frame
 
 from wsdoctor.checks.base import Code
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Status
 from wsdoctor.settings import Settings
-from wsdoctor.wsconn import Closed, Message, WsConnection
+from wsdoctor.wsconn import Closed, Message
 
 #: Received messages are quoted escaped and cut to this many characters.
 QUOTE_CHARS = 200
@@ -67,6 +70,14 @@ def quote(message: Message) -> str:
     return shown + (f"… ({len(message.data)} bytes)" if more else "")
 
 
+class MessageChannel(Protocol):
+    """An open WebSocket, over HTTP/1.1 (``WsConnection``) or an HTTP/2 stream."""
+
+    async def send_text(self, text: str) -> None: ...
+    async def send_binary(self, data: bytes) -> None: ...
+    async def next_event(self, timeout: float | None) -> Message | Frame | Closed | None: ...
+
+
 class Ended(Exception):
     """The server ended the connection while a step was under way."""
 
@@ -75,7 +86,7 @@ class Ended(Exception):
         self.closed = closed
 
 
-async def app_exchange(conn: WsConnection, settings: Settings) -> AppExchange:
+async def app_exchange(conn: MessageChannel, settings: Settings) -> AppExchange:
     """Send ``--send`` messages in order, then read until ``--expect`` matches (or the first
     reply, without it) or the time limit passes. Raises :class:`Ended` if the server ends."""
     pattern = re.compile(settings.expect) if settings.expect is not None else None

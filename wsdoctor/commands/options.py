@@ -76,8 +76,8 @@ def _non_negative_int(text: str) -> int:
 
 
 #: The check ids, for --help (which must not import the registry); a test keeps them in step.
-CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "messages", "idle", "keepalive",
-             "capture", "affinity", "cluster")
+CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "http2", "messages", "idle",
+             "keepalive", "capture", "affinity", "cluster")
 
 
 def split_list(values: list[str] | None) -> list[str]:
