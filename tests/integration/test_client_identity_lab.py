@@ -137,3 +137,19 @@ def test_haproxy_verify_required_alert_is_a_client_certificate_refusal(
     status, data = report(url, *pinned_args(haproxy.port, lab_ca_file), "--cert", str(cert),
                           "--key", str(key))
     assert status == 0, [f["code"] for f in data["findings"] if f["status"] != "ok"]
+
+
+def test_an_untrusted_certificate_is_one_verdict_for_every_check(
+    start_nginx: Callable[[NginxSite], Nginx], replicas: list[Backend],
+) -> None:
+    """A certificate from a CA wsdoctor does not trust: the tls check fails it, and every
+    check that upgrades goes past it alike (affinity does not call the upgrade failed)."""
+    stranger = LabCA("a CA nobody trusts")
+    nginx = start_nginx(NginxSite(host=LAB_HOST, tls=stranger.issue([LAB_HOST]), locations=[
+        NginxLocation(path="/ws", upstreams=[b.port for b in replicas])]))
+    status, data = report(f"wss://{LAB_HOST}:{nginx.port}/ws", *pinned_args(nginx.port))
+    assert status == 1
+    failing = {f["check"] for f in data["findings"] if f["status"] == "fail"}
+    assert failing == {"tls"}, [f["code"] for f in data["findings"]]
+    ran = {c["id"]: c["status"] for c in data["checks"]}
+    assert ran["handshake"] == ran["messages"] == ran["affinity"] == "ok", ran

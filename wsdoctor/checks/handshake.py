@@ -43,13 +43,14 @@ from wsdoctor.checks.handshake_model import (  # re-exported: the observation's 
     HeaderField,
 )
 from wsdoctor.checks.handshake_refusals import BAD_REQUEST, HEADERS_TOO_LARGE
+from wsdoctor.checks.past_certificate import upgrade_past_certificate
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
 from wsdoctor.models import Finding, Fix, Resource
 from wsdoctor.settings import Settings, redact_header
 from wsdoctor.tunnel import open_path
-from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable, upgrade
+from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable
 
 #: tls findings that a wrong scheme explains.
 TLS_SYMPTOMS = (HANDSHAKE_RESET, NOT_TLS, HANDSHAKE_FAILED)
@@ -114,11 +115,7 @@ async def attempt_upgrade(ctx: ProbeContext, address: str) -> HandshakeAttempt:
     """Upgrade on one address and close cleanly. A certificate that fails verification is
     the tls check's finding; the upgrade is then tried past it, so its own problems show too."""
     target, settings = ctx.target, ctx.settings
-    attempt, conn = await upgrade(target, address, settings)
-    certificate_error = None
-    if attempt.error_type == "SSLCertVerificationError" and not settings.insecure:
-        certificate_error = attempt.error
-        attempt, conn = await upgrade(target, address, settings, verify=False)
+    attempt, conn, certificate_error = await upgrade_past_certificate(ctx, address)
     if conn is not None:
         await conn.close(wait=min(settings.timeout, 1.0))
     plain = None

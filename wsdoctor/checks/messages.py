@@ -32,6 +32,7 @@ from wsdoctor.checks.messages_model import (  # re-exported: the observation's h
     MessagesObservation,
     PingStats,
 )
+from wsdoctor.checks.past_certificate import upgrade_past_certificate
 from wsdoctor.models import Finding, Fix, Resource, Status
 from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
 
@@ -166,7 +167,7 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
         raise Skip("no address upgraded to WebSocket (see the handshake check)")
     first = upgraded[0]
     verify = False if first.certificate_error else None
-    attempt, conn = await upgrade(ctx.target, first.address, ctx.settings, verify=verify)
+    attempt, conn, _ = await upgrade_past_certificate(ctx, first.address)
     base = {"address": first.address, "port": first.port,
             "upgrade_outcome": attempt.outcome.value, "upgrade_error": attempt.error}
     if conn is None:
