@@ -177,6 +177,12 @@ class Settings(Model):
         """Extra headers as (name, value) pairs, for sending."""
         return [(h.name, h.value) for h in self.headers]
 
+    @property
+    def effective_user_agent(self) -> str:
+        """The User-Agent sent: the user's ``-H User-Agent`` or ``wsdoctor/VERSION``."""
+        return next((h.value for h in self.headers if h.name.lower() == "user-agent"),
+                    self.user_agent)
+
     def identity_headers(self) -> list[tuple[str, str]]:
         """``User-Agent: wsdoctor/VERSION``, unless the user gave their own with ``-H``."""
         if any(h.name.lower() == "user-agent" for h in self.headers):

@@ -117,7 +117,7 @@ async def _connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                    proxy: ProxyConfig, address: str, port: int, settings: Settings) -> None:
     authority = _authority(address, port)
     lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}",
-             f"User-Agent: {settings.user_agent}", "Proxy-Connection: keep-alive"]
+             f"User-Agent: {settings.effective_user_agent}", "Proxy-Connection: keep-alive"]
     if proxy.username is not None:
         user = proxy.username.get_secret_value()
         password = proxy.password.get_secret_value() if proxy.password is not None else ""

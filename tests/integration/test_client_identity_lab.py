@@ -153,3 +153,22 @@ def test_an_untrusted_certificate_is_one_verdict_for_every_check(
     assert failing == {"tls"}, [f["code"] for f in data["findings"]]
     ran = {c["id"]: c["status"] for c in data["checks"]}
     assert ran["handshake"] == ran["messages"] == ran["affinity"] == "ok", ran
+
+
+def test_every_request_says_wsdoctor_unless_h_says_otherwise(replicas: list[Backend]) -> None:
+    """The upgrade and the plain GET carry User-Agent: wsdoctor/VERSION; -H replaces it."""
+    from wsdoctor import __version__
+
+    url = f"ws://127.0.0.1:{replicas[0].port}/"
+    _, data = report(url, "--only", "handshake,http")
+    sent = {c["id"]: c["observation"] for c in data["checks"]}
+    handshake = [(h["name"], h["value"]) for h in sent["handshake"]["attempts"][0]
+                 ["request_headers"]]
+    assert ("User-Agent", f"wsdoctor/{__version__}") in handshake
+    assert {"name": "User-Agent", "value": f"wsdoctor/{__version__}"} in \
+        sent["http"]["request_headers"]
+    _, data = report(url, "--only", "handshake", "-H", "User-Agent: Mozilla/5.0 test")
+    handshake_check = next(c for c in data["checks"] if c["id"] == "handshake")
+    names = [h["name"].lower() for h in handshake_check["observation"]["attempts"][0]
+             ["request_headers"]]
+    assert names.count("user-agent") == 1

@@ -134,7 +134,7 @@ async def plain_http_status(address: str, port: int, host: str,
             reader, writer = await open_path(address, port, settings, timeout=timeout)
             try:
                 writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: "
-                             f"{settings.user_agent}\r\nConnection: close\r\n\r\n"
+                             f"{settings.effective_user_agent}\r\nConnection: close\r\n\r\n"
                              .encode("latin-1"))
                 line = await reader.readline()
             finally:
