@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from wsdoctor.checks.base import Code
+from wsdoctor.checks.handshake_access import (
+    PROXY_REJECTED,
+    forbidden,
+    proxy_rejected,
+    proxy_rejected_cause,
+    rate_limited,
+    unauthorized,
+)
 from wsdoctor.checks.handshake_model import HandshakeAttempt, HandshakeObservation
 from wsdoctor.checks.handshake_refusals import (
     BAD_REQUEST,
@@ -27,6 +35,7 @@ from wsdoctor.checks.handshake_refusals import (
     downgraded_to_http10,
     headers_too_large,
     http_version,
+    refused,
 )
 from wsdoctor.models import EvidenceValue, Fix, Status, Target
 
@@ -67,7 +76,7 @@ ALL_CODES = (UPGRADE_NOT_FORWARDED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, REDIRECT
              UNAVAILABLE, BAD_GATEWAY, GATEWAY_TIMEOUT, UPGRADE_IGNORED, WRONG_SCHEME, REFUSED,
              NO_RESPONSE, TIMEOUT, NOT_HTTP, MALFORMED_RESPONSE, INVALID_101, CONNECT_FAILED,
              CERT_UNTRUSTED, NO_SUBPROTOCOL, HEADERS_TOO_LARGE, BAD_REQUEST, HTTP_VERSION,
-             CLIENT_CERT)
+             CLIENT_CERT, PROXY_REJECTED)
 
 _BY_STATUS = {400: UPGRADE_NOT_FORWARDED, 426: UPGRADE_NOT_FORWARDED, 401: UNAUTHORIZED,
               403: FORBIDDEN, 404: NOT_FOUND, 429: RATE_LIMITED, 503: UNAVAILABLE,
@@ -108,6 +117,8 @@ def classify(attempt: HandshakeAttempt) -> Code | None:
         return CLIENT_CERT
     if downgraded_to_http10(attempt):
         return HTTP_VERSION
+    if proxy_rejected(attempt):
+        return PROXY_REJECTED
     if attempt.outcome == "garbage":
         return WRONG_SCHEME if _looks_like_tls(attempt) else NOT_HTTP
     if attempt.outcome == "connect_failed" and attempt.plain_http_answer:
@@ -187,7 +198,7 @@ def _evidence(attempt: HandshakeAttempt) -> dict[str, EvidenceValue]:
 def advise(code: Code, attempt: HandshakeAttempt, obs: HandshakeObservation,
            target: Target) -> Advice:
     """Cause and fix for one classified answer, specialised with what it quoted."""
-    cause, fix = _CAUSES.get(code.code, _refused)(attempt, obs, target)
+    cause, fix = _CAUSES.get(code.code, refused)(attempt, obs, target)
     title = client_cert_title(attempt) if code is CLIENT_CERT else code.title
     return Advice(title=title, seen=_seen(attempt), cause=cause, fix=fix,
                   evidence=_evidence(attempt))
@@ -209,37 +220,6 @@ def _not_forwarded(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> t
                           snippet="upgrade_configs:\n- upgrade_type: websocket")
     return cause, Fix(summary="Forward Upgrade and Connection at every proxy on the path.",
                       snippet=nginx_upgrade_snippet(t.path), language="nginx")
-
-
-def _unauthorized(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    sent = any(h.name.lower() in ("authorization", "cookie") for h in a.request_headers)
-    challenge = a.header("WWW-Authenticate")
-    cause = ("The credentials sent were refused." if sent else
-             "No credentials were sent and the endpoint requires them.")
-    if challenge:
-        cause += f" The server asks for: {challenge}."
-    cause += (" Browsers cannot set an Authorization header on a WebSocket: apps usually take a "
-              "token in the query string or a cookie.")
-    return cause, Fix(summary="Send the credentials the application expects, e.g. "
-                      "wsdoctor URL -H 'Authorization: Bearer TOKEN' or -H 'Cookie: session=…'.")
-
-
-def _forbidden(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    if o.origin is None:
-        cause = ("wsdoctor sent no Origin header; browsers always send one and many servers "
-                 "reject an upgrade whose Origin is missing or not allowed.")
-        fix = Fix(summary="Retry with the page's origin: wsdoctor URL --origin https://app.example"
-                  " — if that passes, the server's Origin check is the cause.")
-    else:
-        cause = (f"The server rejected Origin {o.origin}. Its allowed-origins list does not hold "
-                 "it, or it compares Origin with a Host/scheme a proxy rewrote. CORS annotations "
-                 "do not apply to WebSocket.")
-        fix = Fix(summary=f"Add {o.origin} to the application's allowed origins (or keep the "
-                  "original Host: proxy_set_header Host $host).")
-    if "nginx" in _server(a) and "nginx" in a.body_start.lower():
-        cause += (" The 403 page is nginx's own: an IP allow-list "
-                  "(nginx.ingress.kubernetes.io/whitelist-source-range) may also be the cause.")
-    return cause, fix
 
 
 def _not_found(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
@@ -289,18 +269,6 @@ def _redirect(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[
                     f"{parts.path or '/'} directly.")
     return cause, Fix(summary=f"Point clients at the final URL ({resolved}, with ws/wss), or "
                       "stop redirecting the WebSocket path.")
-
-
-def _rate_limited(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    retry = a.header("Retry-After")
-    cause = ("A rate limit refused the upgrade" + (f" (Retry-After: {retry})" if retry else "")
-             + ". ingress-nginx limit-rps/limit-connections count per client IP per replica; "
-             "behind a load balancer without PROXY protocol every client shares its IP, so "
-             "reconnect storms hit the limit.")
-    return cause, Fix(summary="Raise the limit or key it on the real client IP "
-                      "(use-proxy-protocol / use-forwarded-headers), and add jittered back-off "
-                      "to client reconnects.", language="yaml",
-                      snippet='nginx.ingress.kubernetes.io/limit-connections: "100"')
 
 
 def _unavailable(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
@@ -355,13 +323,6 @@ def _wrong_scheme(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tu
     port = "" if t.port == 443 else f":{t.port}"
     return ("This port speaks TLS, but the request was sent in the clear.",
             Fix(summary=f"Use wss://{host}{port}{t.path}."))
-
-
-def _refused(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    cause = (f"The server refused the upgrade with {a.status_code}; the body usually says why "
-             "(405: the route does not accept GET; 5xx: the application failed).")
-    return cause, Fix(summary="Read the application's log for this request; the quoted status "
-                      "and body name the component that answered.")
 
 
 def _no_response(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
@@ -426,14 +387,14 @@ def _connect_failed(a: HandshakeAttempt, o: HandshakeObservation,
 
 
 _CAUSES = {
-    UPGRADE_NOT_FORWARDED.code: _not_forwarded, UNAUTHORIZED.code: _unauthorized,
-    FORBIDDEN.code: _forbidden, NOT_FOUND.code: _not_found, REDIRECT.code: _redirect,
-    RATE_LIMITED.code: _rate_limited, UNAVAILABLE.code: _unavailable,
+    UPGRADE_NOT_FORWARDED.code: _not_forwarded, UNAUTHORIZED.code: unauthorized,
+    FORBIDDEN.code: forbidden, NOT_FOUND.code: _not_found, REDIRECT.code: _redirect,
+    RATE_LIMITED.code: rate_limited, UNAVAILABLE.code: _unavailable,
     BAD_GATEWAY.code: _bad_gateway, GATEWAY_TIMEOUT.code: _gateway_timeout,
     UPGRADE_IGNORED.code: _ignored, WRONG_SCHEME.code: _wrong_scheme,
     NO_RESPONSE.code: _no_response, TIMEOUT.code: _timeout, NOT_HTTP.code: _not_http,
     MALFORMED_RESPONSE.code: _malformed, INVALID_101.code: _invalid_101,
     CONNECT_FAILED.code: _connect_failed, HEADERS_TOO_LARGE.code: headers_too_large,
     BAD_REQUEST.code: bad_request, HTTP_VERSION.code: http_version,
-    CLIENT_CERT.code: client_cert,
+    CLIENT_CERT.code: client_cert, PROXY_REJECTED.code: proxy_rejected_cause,
 }

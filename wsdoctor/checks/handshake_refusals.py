@@ -191,3 +191,27 @@ def client_cert(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tupl
                'nginx.ingress.kubernetes.io/auth-tls-verify-client: "on"   # or "optional"\n'
                "# nginx: ssl_client_certificate ca.pem; ssl_verify_client on;  # or optional")
     return cause, Fix(summary=summary, snippet=snippet, language="yaml")
+
+
+#: What a status the other classes do not cover says, when a proxy or server sends it.
+_STATUS_MEANING = {
+    405: "the route does not accept GET (a proxy or API gateway that allows other methods)",
+    408: "the proxy gave up waiting for the request (HAProxy 'timeout http-request', nginx "
+         "client_header_timeout), or a rule answers 408 on purpose",
+    414: "the URL is too long for a proxy: a token in the query string past its limit "
+         "(nginx large_client_header_buffers, HAProxy tune.bufsize)",
+    421: "the Host does not match the TLS server name (SNI) this connection was opened for: a "
+         "proxy that routes by SNI and Host refuses the mismatch",
+    500: "the component that answered failed: the application, or a proxy's own error "
+         "(HAProxy's page 'An internal server error occurred': a rule or rewrite failed)",
+}
+
+
+def refused(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
+    """Cause and fix of REFUSED: a status no other class covers, with what it usually means."""
+    meaning = _STATUS_MEANING.get(a.status_code or 0)
+    cause = (f"The server refused the upgrade with {a.status_code}: {meaning}." if meaning else
+             f"The server refused the upgrade with {a.status_code}; the body usually says why "
+             "(5xx: the application or a proxy failed).")
+    return cause, Fix(summary="Read the log of the component that answered (the quoted Server "
+                      "header and page name it) for this request.")

@@ -107,6 +107,8 @@ class NginxLocation:
     ip_hash: bool = False
     http_version: str = "1.1"
     """``proxy_http_version``; nginx's own default is 1.0, which cannot carry an upgrade."""
+    directives: list[str] = field(default_factory=list)
+    """More directives in the location (``deny all;``)."""
 
 
 @dataclass
@@ -157,6 +159,7 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
       proxy_read_timeout {_duration(loc.read_timeout)};
       proxy_send_timeout {_duration(loc.send_timeout)};
       proxy_buffering off;
+      {" ".join(loc.directives)}
     }}"""
         )
     listen = f"[{site.listen}]" if ":" in site.listen else site.listen
