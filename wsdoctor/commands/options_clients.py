@@ -63,7 +63,7 @@ def _readable(option: str, path: str) -> None:
         raise UsageError(f"{option} {path}: not readable")
 
 
-def _check_client_certificate(cert: str, key: str | None, password: str | None) -> None:
+def check_client_certificate(cert: str, key: str | None, password: str | None) -> None:
     """Load the pair as the TLS contexts will, so a wrong file or passphrase is one line now
     rather than a failed handshake later."""
     import ssl
@@ -94,7 +94,7 @@ def _check_client_certificate(cert: str, key: str | None, password: str | None) 
         raise UsageError(f"--cert {cert}: not a certificate matching the key ({exc})") from None
 
 
-def _parse_send(items: list[str]) -> list[dict[str, Any]]:
+def parse_send(items: list[str]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     for item in items:
         if item.startswith("@@"):
@@ -129,7 +129,7 @@ def client_settings(args: argparse.Namespace, host: str, secure: bool,
         password = environ.get(variable)
         if args.key_password_env and password is None:
             raise UsageError(f"--key-password-env {variable}: the variable is not set")
-        _check_client_certificate(args.cert, args.key, password)
+        check_client_certificate(args.cert, args.key, password)
         values |= {"client_cert": args.cert, "client_key": args.key,
                    "client_key_password": password}
     try:
@@ -143,6 +143,6 @@ def client_settings(args: argparse.Namespace, host: str, secure: bool,
         except re.error as exc:
             raise UsageError(f"--expect {args.expect!r}: not a regular expression ({exc})") \
                 from None
-    values |= {"send": _parse_send(args.send), "expect": args.expect,
+    values |= {"send": parse_send(args.send), "expect": args.expect,
                "find_max_message": args.find_max_message}
     return values
