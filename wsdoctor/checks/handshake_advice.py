@@ -215,6 +215,8 @@ def _not_forwarded(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> t
              "the application saw a plain GET. ingress-nginx forwards them by default, so look for "
              "another proxy in front of or behind it (a cloud load balancer in HTTP mode, a CDN, "
              "a sidecar, or an nginx of your own).")
+    if via := a.header("Via"):  # a proxy that names itself on the answer is the first suspect
+        cause += f" The answer passed through '{via}' (Via header): check that proxy first."
     if "envoy" in _server(a):
         return cause, Fix(summary="Enable WebSocket upgrades on the Envoy route.", language="yaml",
                           snippet="upgrade_configs:\n- upgrade_type: websocket")
