@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import LAB_HOST, pinned_args, run_cli
+from wsdoctor.lab.backend import Backend
 from wsdoctor.lab.forward_proxies import Microsocks, Squid, SquidSite
 from wsdoctor.lab.proxies import Nginx, free_port
 
@@ -122,3 +123,20 @@ def test_socks5_with_credentials_passes_and_never_shows_them(
         assert "nope" not in bad.stdout and "alice" not in bad.stdout
     finally:
         socks.stop()
+
+
+def test_squid_stripping_upgrade_is_named_with_its_fix(
+    replicas: list[Backend], start_squid: Callable[[SquidSite], Squid],
+) -> None:
+    """squid as a reverse proxy strips Upgrade by default: the refused upgrade names squid
+    (its Via header) with squid's directive; with the directive the upgrade passes."""
+    stripping = start_squid(SquidSite(accel_to=replicas[0].port))
+    status, data = report(f"ws://127.0.0.1:{stripping.port}/", "--only", "handshake")
+    assert status == 1
+    finding = data["findings"][0]
+    assert finding["code"] == "WSD-HANDSHAKE-UPGRADE-NOT-FORWARDED"
+    assert "squid/" in finding["detail"]
+    assert finding["fix"]["snippet"] == "http_upgrade_request_protocols websocket allow all"
+    forwarding = start_squid(SquidSite(accel_to=replicas[0].port, forward_websocket=True))
+    status, _ = report(f"ws://127.0.0.1:{forwarding.port}/", "--only", "handshake")
+    assert status == 0

@@ -35,6 +35,8 @@ from wsdoctor.checks.handshake_refusals import (
     downgraded_to_http10,
     headers_too_large,
     http_version,
+    nginx_upgrade_snippet,
+    not_forwarded,
     refused,
 )
 from wsdoctor.models import EvidenceValue, Fix, Status, Target
@@ -88,19 +90,6 @@ QUOTED_HEADERS = ("Server", "Location", "WWW-Authenticate", "Retry-After", "Cont
                   "Upgrade", "Connection", "Sec-WebSocket-Accept", "Via", "X-Served-By")
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PLAIN_TO_TLS = "plain http request was sent to https port"
-
-
-def nginx_upgrade_snippet(path: str) -> str:
-    """The nginx configuration that forwards an upgrade (what ingress-nginx renders)."""
-    return (
-        "# every nginx between the client and the app (ingress-nginx renders this by default)\n"
-        "map $http_upgrade $connection_upgrade { default upgrade; '' close; }\n"
-        f"location {path} {{\n"
-        "    proxy_http_version 1.1;\n"
-        "    proxy_set_header Upgrade $http_upgrade;\n"
-        "    proxy_set_header Connection $connection_upgrade;\n"
-        "}"
-    )
 
 
 def expected_accept(key: str) -> str:
@@ -206,22 +195,6 @@ def advise(code: Code, attempt: HandshakeAttempt, obs: HandshakeObservation,
 
 def _server(attempt: HandshakeAttempt) -> str:
     return (attempt.header("Server") or "").lower()
-
-
-def _not_forwarded(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    likely = "" if a.status_code == 426 else "most likely "
-    cause = ("The request carried Upgrade: websocket and Connection: Upgrade, yet the answer is "
-             f"{a.status_code}: {likely}a proxy on the path dropped those hop-by-hop headers, so "
-             "the application saw a plain GET. ingress-nginx forwards them by default, so look for "
-             "another proxy in front of or behind it (a cloud load balancer in HTTP mode, a CDN, "
-             "a sidecar, or an nginx of your own).")
-    if via := a.header("Via"):  # a proxy that names itself on the answer is the first suspect
-        cause += f" The answer passed through '{via}' (Via header): check that proxy first."
-    if "envoy" in _server(a):
-        return cause, Fix(summary="Enable WebSocket upgrades on the Envoy route.", language="yaml",
-                          snippet="upgrade_configs:\n- upgrade_type: websocket")
-    return cause, Fix(summary="Forward Upgrade and Connection at every proxy on the path.",
-                      snippet=nginx_upgrade_snippet(t.path), language="nginx")
 
 
 def _not_found(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
@@ -389,7 +362,7 @@ def _connect_failed(a: HandshakeAttempt, o: HandshakeObservation,
 
 
 _CAUSES = {
-    UPGRADE_NOT_FORWARDED.code: _not_forwarded, UNAUTHORIZED.code: unauthorized,
+    UPGRADE_NOT_FORWARDED.code: not_forwarded, UNAUTHORIZED.code: unauthorized,
     FORBIDDEN.code: forbidden, NOT_FOUND.code: _not_found, REDIRECT.code: _redirect,
     RATE_LIMITED.code: rate_limited, UNAVAILABLE.code: _unavailable,
     BAD_GATEWAY.code: _bad_gateway, GATEWAY_TIMEOUT.code: _gateway_timeout,

@@ -215,3 +215,38 @@ def refused(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[st
              "(5xx: the application or a proxy failed).")
     return cause, Fix(summary="Read the log of the component that answered (the quoted Server "
                       "header and page name it) for this request.")
+
+
+def nginx_upgrade_snippet(path: str) -> str:
+    """The nginx configuration that forwards an upgrade (what ingress-nginx renders)."""
+    return (
+        "# every nginx between the client and the app (ingress-nginx renders this by default)\n"
+        "map $http_upgrade $connection_upgrade { default upgrade; '' close; }\n"
+        f"location {path} {{\n"
+        "    proxy_http_version 1.1;\n"
+        "    proxy_set_header Upgrade $http_upgrade;\n"
+        "    proxy_set_header Connection $connection_upgrade;\n"
+        "}"
+    )
+
+
+def not_forwarded(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
+    """Cause and fix of UPGRADE-NOT-FORWARDED: a proxy dropped the hop-by-hop headers."""
+    likely = "" if a.status_code == 426 else "most likely "
+    cause = ("The request carried Upgrade: websocket and Connection: Upgrade, yet the answer is "
+             f"{a.status_code}: {likely}a proxy on the path dropped those hop-by-hop headers, so "
+             "the application saw a plain GET. ingress-nginx forwards them by default, so look for "
+             "another proxy in front of or behind it (a cloud load balancer in HTTP mode, a CDN, "
+             "a sidecar, or an nginx of your own).")
+    if via := a.header("Via"):  # a proxy that names itself on the answer is the first suspect
+        cause += f" The answer passed through '{via}' (Via header): check that proxy first."
+        if "squid" in via.lower():  # measured with Debian's squid 5.7: it strips Upgrade
+            return cause, Fix(summary="Let squid forward WebSocket upgrades (squid 5+; the "
+                              "protocol name as clients send it, in lower case).",
+                              snippet="http_upgrade_request_protocols websocket allow all",
+                              language="text")
+    if "envoy" in (a.header("Server") or "").lower():
+        return cause, Fix(summary="Enable WebSocket upgrades on the Envoy route.", language="yaml",
+                          snippet="upgrade_configs:\n- upgrade_type: websocket")
+    return cause, Fix(summary="Forward Upgrade and Connection at every proxy on the path.",
+                      snippet=nginx_upgrade_snippet(t.path), language="nginx")

@@ -24,6 +24,11 @@ class SquidSite:
     the way a stock squid.conf refuses them (403, ERR_ACCESS_DENIED)."""
     deny_connect: bool = False
     """Refuse every CONNECT (a proxy that allows only plain HTTP)."""
+    accel_to: int | None = None
+    """Act as a reverse proxy (accel mode) in front of this port on 127.0.0.1."""
+    forward_websocket: bool = False
+    """``http_upgrade_request_protocols websocket allow all``: without it squid strips
+    Upgrade, as its stock configuration does."""
 
 
 def render_squid(site: SquidSite, port: int, scratch: str) -> str:
@@ -34,7 +39,14 @@ def render_squid(site: SquidSite, port: int, scratch: str) -> str:
     ports = " ".join(str(p) for p in [443, *site.connect_ports])
     deny = "http_access deny CONNECT\n" if site.deny_connect else ""
     user = "cache_effective_user proxy\n" if os.geteuid() == 0 else ""
-    return f"""http_port 127.0.0.1:{port}
+    mode = ""
+    if site.accel_to is not None:
+        mode = (" accel defaultsite=backend vhost\ncache_peer 127.0.0.1 parent "
+                f"{site.accel_to} 0 no-query originserver name=app\n"
+                "cache_peer_access app allow all")
+    if site.forward_websocket:
+        mode += "\nhttp_upgrade_request_protocols websocket allow all"
+    return f"""http_port 127.0.0.1:{port}{mode}
 pid_filename {scratch}/squid.pid
 cache_log {scratch}/cache.log
 access_log none
