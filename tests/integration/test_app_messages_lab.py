@@ -49,11 +49,12 @@ def test_a_reply_that_does_not_match_fails_quoting_it_escaped(
     """--expect that the reply does not match: a failure quoting the reply with its control
     characters escaped, and a long reply cut short."""
     backend = start_backend(echo=False, replies=APP)
-    status, _, found = diagnose(backend, "--send", "hello", "--expect", "goodbye")
+    status, _, found = diagnose(backend, "--send", "hello", "--expect", "goodbye",
+                                "--timeout", "0.5")
     assert status == 1
     finding = next(f for f in found if f["code"] == "WSD-MESSAGES-EXPECT-MISMATCH")
     assert '\'{"type":"welcome","motd":"hi\\x07"}\\n\'' in finding["detail"]
-    _, _, found = diagnose(backend, "--send", "big", "--expect", "y")
+    _, _, found = diagnose(backend, "--send", "big", "--expect", "y", "--timeout", "0.5")
     quoted = next(f for f in found if f["code"] == "WSD-MESSAGES-EXPECT-MISMATCH")
     assert "… (1000 bytes)" in quoted["detail"] and "x" * 201 not in quoted["detail"]
 
@@ -61,7 +62,7 @@ def test_a_reply_that_does_not_match_fails_quoting_it_escaped(
 def test_no_reply_at_all_is_named(start_backend: Callable[..., Backend]) -> None:
     """A message the app ignores, with --expect: the failure says nothing arrived."""
     status, _, found = diagnose(start_backend(echo=False), "--send", "unknown",
-                                "--expect", "anything")
+                                "--expect", "anything", "--timeout", "0.5")
     assert status == 1
     assert "nothing arrived" in found[0]["detail"]
 

@@ -8,6 +8,7 @@ Squid resolves names from a hosts file of the lab (never the system resolver), s
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field
 
 from wsdoctor.lab.proxies import LabProcess, find_binary, free_port
@@ -83,6 +84,17 @@ class Squid(LabProcess):
     def url(self) -> str:
         """The proxy URL for ``--proxy``."""
         return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Kill squid's process group at once: a graceful squid shutdown takes seconds even
+        with shutdown_lifetime 0, and the lab keeps nothing."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
+        super().stop()
 
 
 class Microsocks(LabProcess):
