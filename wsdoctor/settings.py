@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
+from wsdoctor import validate
 from wsdoctor.models import Model, Status
+from wsdoctor.redact import REDACTED, header_secrets
 
-#: Header names whose values are secrets: redacted in every report.
-SENSITIVE_HEADERS = frozenset(
-    {"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key", "x-auth-token"}
-)
-REDACTED = "<redacted>"
 #: The default large message: under the default limits of the common servers (websockets:
 #: max_size 1 MiB, which a compressed frame of 1 MiB exceeds; socket.io/engine.io:
 #: maxHttpBufferSize 1e6 bytes), so a healthy default deployment passes.
@@ -25,12 +22,25 @@ def _version() -> str:
     return __version__
 
 
+if TYPE_CHECKING:
+    from wsdoctor.redact import Redactor
+
+__all__ = ["DEFAULT_MESSAGE_SIZE", "REDACTED", "Header", "ProxyConfig", "ResolvePin",
+           "SendMessage", "Settings"]
+
+
 class ResolvePin(Model):
     """``--resolve HOST:PORT:ADDR``: connect to ADDR for HOST:PORT, keeping SNI and Host."""
 
     host: str
-    port: int
+    port: int = Field(ge=0, le=65535)
+    """0 for any port (``*``)."""
     address: str
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return validate.ip_address(value)
 
 
 class Header(Model):
@@ -38,6 +48,16 @@ class Header(Model):
 
     name: str
     value: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate.header_name(value)
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        return validate.header_value(value)
 
 
 class ProxyConfig(Model):
@@ -59,6 +79,12 @@ class ProxyConfig(Model):
         host = f"[{self.host}]" if ":" in self.host else self.host
         auth = f"{REDACTED}@" if self.username is not None else ""
         return f"{self.scheme}://{auth}{host}:{self.port}"
+
+    def credentials(self) -> list[str]:
+        """The user name, the password and ``user:password``: secrets for the redactor."""
+        user = self.username.get_secret_value() if self.username is not None else ""
+        password = self.password.get_secret_value() if self.password is not None else ""
+        return [s for s in (user, password, f"{user}:{password}" if password else "") if s]
 
     @property
     def resolves_remotely(self) -> bool:
@@ -113,7 +139,7 @@ class Settings(Model):
     """Why no proxy is used although one is configured (``NO_PROXY`` names the host...)."""
     user_agent: str = Field(default_factory=lambda: f"wsdoctor/{_version()}")
     """User-Agent of every request (``-H 'User-Agent: ...'`` replaces it)."""
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     """Time limit in seconds for each network step (connect, TLS, response, echo)."""
     only: list[str] = Field(default_factory=list)
     """Run only these checks (and what they need)."""
@@ -131,7 +157,7 @@ class Settings(Model):
     """A regular expression a reply to the sent messages must match (``--expect``)."""
     pings: int = Field(default=5, ge=0, le=100)
     """Number of ping/pong round trips the messages check measures."""
-    echo_wait: float = Field(default=1.0, gt=0)
+    echo_wait: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     """How long to wait for an echo before deciding the application does not echo."""
     max_addresses: int = Field(default=8, ge=1)
     """At most this many resolved addresses are probed (gentle on big pools)."""
@@ -140,11 +166,11 @@ class Settings(Model):
     enable: list[str] = Field(default_factory=list)
     """Non-default checks to run in addition to the defaults (``--idle`` adds idle and
     keepalive, ``--capture`` adds capture)."""
-    idle_max: float = Field(default=90.0, gt=0)
+    idle_max: float = Field(default=90.0, gt=0, allow_inf_nan=False)
     """Longest wait, in seconds, for an idle connection to be closed (raise it for NLB/Azure)."""
-    expect_idle: float | None = Field(default=None, gt=0)
+    expect_idle: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Idle seconds the application needs: a shorter idle timeout is a failure."""
-    ping_interval: float | None = Field(default=None, gt=0)
+    ping_interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """The application's heartbeat interval, tried by the keepalive check (default: pings at
     0.5, 1, 2, 4... s, which straddle any timeout)."""
     affinity_connections: int = Field(default=6, ge=2, le=50)
@@ -165,6 +191,37 @@ class Settings(Model):
     """Read only this namespace; None: every namespace the user can read."""
     read_tls_secret: bool = False
     """Read the route's TLS Secret (only its ``tls.crt``) to compare with the served certificate."""
+    secrets: list[str] = Field(default_factory=list, exclude=True, repr=False)
+    """Values the user gave as secrets besides header values (which count already): proxy
+    credentials, a key's passphrase (see :func:`wsdoctor.redact.url_secrets`). Never in any
+    output: not in the report's options, nor anywhere a server echoes them."""
+
+    @field_validator("dns_server")
+    @classmethod
+    def _dns_server(cls, value: str | None) -> str | None:
+        return None if value is None else validate.dns_server(value)
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        return None if value is None else validate.origin(value)
+
+    @field_validator("subprotocols")
+    @classmethod
+    def _subprotocols(cls, value: list[str]) -> list[str]:
+        return [validate.subprotocol(name) for name in value]
+
+    @field_validator("cafile")
+    @classmethod
+    def _cafile(cls, value: str | None) -> str | None:
+        return None if value is None else validate.cafile(value)
+
+    def redactor(self) -> Redactor:
+        """What keeps this run's secrets out of every output (build it once per run)."""
+        from wsdoctor.redact import Redactor
+
+        found = [s for h in self.headers for s in header_secrets(h.name, h.value)]
+        return Redactor([*found, *self.secrets])
 
     def pinned_address(self, host: str, port: int) -> str | None:
         """The address pinned for ``host:port`` with ``--resolve``, if any."""
@@ -189,10 +246,3 @@ class Settings(Model):
             return []
         return [("User-Agent", self.user_agent)]
 
-
-def redact_header(name: str, value: str, extra: frozenset[str] = frozenset()) -> str:
-    """The header value as it may appear in a report."""
-    lowered = name.lower()
-    if lowered in SENSITIVE_HEADERS or lowered in extra:
-        return REDACTED
-    return value

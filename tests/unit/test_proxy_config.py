@@ -68,3 +68,15 @@ def test_noproxy_option_replaces_the_variable_and_empty_proxy_turns_it_off() -> 
     assert choose_proxy("ws.example.com", True, None, "other.org", env)[0] is not None
     proxy, note = choose_proxy("ws.example.com", True, "", None, env)
     assert proxy is None and note is not None and "--proxy ''" in note
+
+
+def test_proxy_credentials_and_the_key_passphrase_are_registered_as_secrets() -> None:
+    """The run's redactor knows the proxy's user, password and the key's passphrase."""
+    from wsdoctor.commands.options import build_parser, settings_from_args
+
+    args = build_parser().parse_args(["wss://ws.example.com/", "--proxy",
+                                      "http://alice:s3cr3t-pw@10.0.0.1:3128"])
+    settings = settings_from_args(args, {})
+    assert {"alice", "s3cr3t-pw", "alice:s3cr3t-pw"} <= set(settings.secrets)
+    redactor = settings.redactor()
+    assert "s3cr3t-pw" not in redactor.text("the proxy said s3cr3t-pw")

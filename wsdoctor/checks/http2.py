@@ -19,7 +19,7 @@ from wsdoctor.checks.handshake import HandshakeObservation, HeaderField
 from wsdoctor.checks.messages_app import AppExchange, Ended, app_exchange
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Status, endpoint
-from wsdoctor.settings import redact_header
+from wsdoctor.redact import redact_header
 from wsdoctor.wsconn import Closed, Message
 
 #: Pings on the HTTP/2 path: enough to see frames flow both ways.

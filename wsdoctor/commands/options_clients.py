@@ -137,6 +137,10 @@ def client_settings(args: argparse.Namespace, host: str, secure: bool,
     except ProxyConfigError as exc:
         raise UsageError(str(exc)) from None
     values |= {"proxy": proxy, "proxy_note": note}
+    # Registered with the run's redactor: never in any output, even where a server echoes them.
+    values["secrets"] = [*(proxy.credentials() if proxy else []),
+                         *([values["client_key_password"]]
+                           if values.get("client_key_password") else [])]
     if args.expect is not None:
         try:
             re.compile(args.expect)
