@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from tests.helpers import LAB_HOST, pinned_args, run_cli
 from wsdoctor.lab.backend import Backend
 from wsdoctor.lab.certs import CertPair, LabCA
 from wsdoctor.lab.proxies import HAProxy, HAProxySite, Nginx, NginxLocation, NginxSite
+from wsdoctor.lab.traefik import Traefik
+from wsdoctor.lab.traefik_config import TraefikSite, healthy_site
 
 pytestmark = pytest.mark.lab
 
@@ -172,3 +175,25 @@ def test_every_request_says_wsdoctor_unless_h_says_otherwise(replicas: list[Back
     names = [h["name"].lower() for h in handshake_check["observation"]["attempts"][0]
              ["request_headers"]]
     assert names.count("user-agent") == 1
+
+
+def test_traefik_require_and_verify_client_cert_is_a_client_certificate_refusal(
+    start_traefik: Callable[[TraefikSite], Traefik], replicas: list[Backend], lab_ca: LabCA,
+    lab_ca_file: Path, client_ca: LabCA, client_pair: CertPair, tmp_path: Path,
+) -> None:
+    """The real Traefik with clientAuth RequireAndVerifyClientCert ends the TLS handshake
+    with an alert (Go's crypto/tls): diagnosed as a missing client certificate, naming the
+    CA; with --cert/--key the lab passes."""
+    traefik = start_traefik(replace(healthy_site(LAB_HOST, [r.port for r in replicas],
+                                                 lab_ca.issue([LAB_HOST])),
+                                    client_ca=client_ca.cert_pem))
+    url, port = traefik.url("/ws"), traefik.port
+    status, data = report(url, *pinned_args(port, lab_ca_file))
+    assert status == 1
+    finding = first_fail(data)
+    assert finding["code"] in ("WSD-HANDSHAKE-CLIENT-CERT", "WSD-TLS-CLIENT-CERT-REFUSED")
+    assert "none was sent" in finding["title"] and "wsdoctor client CA" in finding["detail"]
+    cert, key = client_pair.write(tmp_path, "client")
+    status, data = report(url, *pinned_args(port, lab_ca_file), "--cert", str(cert),
+                          "--key", str(key))
+    assert status == 0, [f["code"] for f in data["findings"] if f["status"] != "ok"]
