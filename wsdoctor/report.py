@@ -17,6 +17,7 @@ from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.handshake import HandshakeObservation
 from wsdoctor.checks.http import HttpObservation
+from wsdoctor.checks.http2 import Http2Observation
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.keepalive import KeepaliveObservation
 from wsdoctor.checks.messages import MessagesObservation
@@ -34,6 +35,7 @@ ObservationUnion = Annotated[
     | TlsObservation
     | HttpObservation
     | HandshakeObservation
+    | Http2Observation
     | MessagesObservation
     | IdleObservation
     | KeepaliveObservation

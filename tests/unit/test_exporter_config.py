@@ -194,6 +194,39 @@ def test_full_module_adds_idle_and_affinity_in_the_long_pool(tmp_path: Path) -> 
     assert spec.time_limit > spec.settings.idle_max
 
 
+def test_modules_take_client_certificates_proxies_and_messages(tmp_path: Path) -> None:
+    """A module's settings give a client certificate (passphrase from the environment), a
+    proxy URL with credentials from the environment, and messages to send."""
+    from wsdoctor.lab.certs import LabCA
+
+    pair = LabCA().issue(["client"], client=True)
+    cert, _ = pair.write(tmp_path, "client")
+    key = tmp_path / "enc.key"
+    key.write_bytes(pair.encrypted_key(b"pass phrase"))
+    path = tmp_path / "probe.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        modules:
+          mtls:
+            checks: [handshake, messages]
+            settings:
+              client_cert: {cert}
+              client_key: {key}
+              client_key_password: "${{KEY_PASSWORD}}"
+              proxy: "http://me:${{PROXY_PASSWORD}}@10.0.0.1:3128"
+              send: ["hello"]
+        targets:
+          - {{name: t, url: "wss://ws.example.com/", module: mtls}}
+        """))
+    environ = {"KEY_PASSWORD": "pass phrase", "PROXY_PASSWORD": "hunter2"}
+    settings = load_config(path, environ=environ).targets[0].settings
+    assert settings.proxy is not None and settings.proxy.url == "http://<redacted>@10.0.0.1:3128"
+    assert settings.proxy.password is not None
+    assert settings.proxy.password.get_secret_value() == "hunter2"
+    assert [m.text for m in settings.send] == ["hello"]
+    with pytest.raises(ConfigError, match="passphrase is wrong"):
+        load_config(path, environ=environ | {"KEY_PASSWORD": "nope"})
+
+
 TARGET = "targets:\n  - name: a\n    url: ws://a.example/\n"
 
 

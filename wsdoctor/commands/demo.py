@@ -27,6 +27,8 @@ def demo_argv(url: str, pins: list[str], ca_file: str, kubeconfig: str,
         "--expect-idle",
         "60",
         "--expect-affinity",
+        "--noproxy",  # the deployment is on this machine's loopback: no proxy reaches it
+        "*",
     ]
 
 

@@ -51,7 +51,7 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     except TargetError as exc:
         raise UsageError(f"target {mask_userinfo(args.target)!r}: {exc}") from None
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, env.environ)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(first_error(exc)) from None
     check_metrics_options(args)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from wsdoctor import __version__
 from wsdoctor.cli import Parser, UsageError
+from wsdoctor.commands.options_clients import add_client_options, client_settings
 
 if TYPE_CHECKING:
     from wsdoctor.settings import Settings
@@ -87,8 +89,8 @@ def _message_size(text: str) -> int:
 
 
 #: The check ids, for --help (which must not import the registry); a test keeps them in step.
-CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "messages", "idle", "keepalive",
-             "capture", "affinity", "cluster")
+CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "http2", "messages", "idle",
+             "keepalive", "capture", "affinity", "cluster")
 
 
 def split_list(values: list[str] | None) -> list[str]:
@@ -168,9 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument(
         "--message-size",
         type=_message_size,
-        default=1024 * 1024,
+        default=512 * 1024,
         metavar="BYTES",
-        help="size of the large test message, at most 16 MiB (default: 1 MiB)",
+        help="size of the large test message (default: 512 KiB, under the default limits "
+        "of websockets and socket.io; at most 16 MiB; 0 skips it)",
     )
     checks.add_argument(
         "--pings",
@@ -179,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="ping/pong round trips to measure (default: 5)",
     )
+    add_client_options(parser)
     _add_lifetime_options(parser)
     kube = parser.add_argument_group("kubernetes (read-only)")
     kube.add_argument(
@@ -246,11 +250,19 @@ def _checked(option: str, shown: str, check: Any, *args: Any) -> Any:
         raise UsageError(f"{option} {shown}: {exc}" if shown else f"{option}: {exc}") from None
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Validated settings from parsed arguments; UsageError on a bad combination."""
+def settings_from_args(args: argparse.Namespace,
+                       environ: Mapping[str, str] | None = None) -> Settings:
+    """Validated settings from parsed arguments and the environment (the proxy variables,
+    the client key's passphrase); UsageError on a bad combination."""
     from wsdoctor import validate
     from wsdoctor.models import Status
     from wsdoctor.settings import Header, ResolvePin, Settings
+    from wsdoctor.target import TargetError, parse_target
+
+    try:
+        target = parse_target(args.target)
+    except TargetError as exc:
+        raise UsageError(f"target {args.target!r}: {exc}") from None
 
     if args.cacert is not None:
         _checked("--cacert", args.cacert, validate.cafile, args.cacert)
@@ -287,6 +299,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
         **_lifetime_settings(args),
+        **client_settings(args, target.host, target.secure, environ or {}),
         kubernetes=not args.no_kubernetes,
         kubeconfig=args.kubeconfig or getattr(args, "environ_kubeconfig", None),
         kube_context=args.context,
@@ -395,5 +408,7 @@ def report_options(settings: Settings) -> dict[str, Any]:
 
     data = settings.model_dump(mode="json")
     data["headers"] = [f"{h.name}: {REDACTED}" for h in settings.headers]
+    data["proxy"] = f"{settings.proxy.url} ({settings.proxy.source})" if settings.proxy else None
+    data["send"] = [f"{m.source}, {len(m.payload)} bytes" for m in settings.send]
     data["resolve"] = [f"{p.host}:{p.port or '*'}:{p.address}" for p in settings.resolve]
     return {k: v for k, v in data.items() if not isinstance(v, dict)}

@@ -156,11 +156,43 @@ def _headers(spec: TargetConfig, environ: Mapping[str, str]) -> list[Header]:
     return headers
 
 
+def _client_settings(merged: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """``proxy`` (a URL), ``client_key_password`` and ``send`` (text or ``@FILE``) as the
+    command line takes them; ``${ENV}`` works in the proxy URL and the passphrase."""
+    from wsdoctor.cli import UsageError
+    from wsdoctor.commands.options_clients import check_client_certificate, parse_send
+    from wsdoctor.proxy_config import ProxyConfigError, parse_proxy_url
+    from wsdoctor.settings import ProxyConfig
+
+    for key in ("proxy", "client_key_password"):
+        if isinstance(merged.get(key), str):
+            try:
+                merged[key] = _env(merged[key], environ)
+            except ValueError as exc:
+                raise _At(["settings", key], str(exc)) from None
+    try:
+        if isinstance(merged.get("proxy"), str):
+            merged["proxy"] = parse_proxy_url(merged["proxy"], source="settings.proxy")
+        if isinstance(merged.get("send"), list):
+            merged["send"] = parse_send([str(m) for m in merged["send"]])
+        if merged.get("client_cert"):
+            check_client_certificate(str(merged["client_cert"]), merged.get("client_key"),
+                                     merged.get("client_key_password"))
+        proxy = merged.get("proxy")
+        merged["secrets"] = [*merged.get("secrets", []),
+                             *(proxy.credentials() if isinstance(proxy, ProxyConfig) else []),
+                             *([str(merged["client_key_password"])]
+                               if merged.get("client_key_password") else [])]
+    except (ProxyConfigError, UsageError) as exc:
+        raise _At("settings", str(exc)) from None
+
+
 def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
-              pins: list[ResolvePin]) -> Settings:
+              pins: list[ResolvePin], environ: Mapping[str, str]) -> Settings:
     from wsdoctor.runner import SelectionError, select_checks
 
     merged = {**module.settings, **spec.settings}
+    _client_settings(merged, environ)
     expect = spec.expect or module.expect
     if expect.idle_timeout is not None:
         merged["expect_idle"] = expect.idle_timeout
@@ -205,7 +237,7 @@ def _compile(spec: TargetConfig, target: Target, module: ModuleConfig,
     environ = config.environ
     headers = _headers(spec, environ)
     pins = _pins(spec, target)
-    settings = _settings(module, spec, headers, pins)
+    settings = _settings(module, spec, headers, pins, environ)
     checks = set(module.checks or [])
     long = module.long if module.long is not None else bool(checks & LONG_CHECKS)
     labels = {**dict(config.labels), **_check_labels(spec.labels, environ)}
@@ -325,7 +357,7 @@ def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str
                        f"set with the {_MANAGED[bad[0]]!r} key of the module, not under settings")
         try:
             probe = TargetConfig(name="check", url="ws://127.0.0.1/", module=name)
-            _settings(module, probe, [], [])
+            _settings(module, probe, [], [], environ)
         except _At as exc:
             path = ["checks"] if exc.path == ["module"] else exc.path
             raise fail(["modules", name, *path], str(exc)) from None

@@ -63,6 +63,9 @@ class BackendOptions:
     max_size: int = 4 * 1024 * 1024
     subprotocols: list[str] = field(default_factory=list)
     compression: bool = True
+    replies: dict[str, str] = field(default_factory=dict)
+    """An application protocol: a text message equal to a key is answered with its value
+    (other messages are ignored unless ``echo``)."""
 
 
 class Backend:
@@ -113,7 +116,10 @@ class Backend:
                 except TimeoutError:
                     await connection.close(1000, "idle timeout (application)")
                     return
-                if self.options.echo:
+                reply = self.options.replies.get(message) if isinstance(message, str) else None
+                if reply is not None:
+                    await connection.send(reply)
+                elif self.options.echo:
                     await connection.send(message)
         except Exception:  # a closed or broken connection ends the handler quietly
             return

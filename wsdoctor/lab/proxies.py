@@ -36,7 +36,8 @@ def find_binary(name: str) -> str:
     return found
 
 
-_PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "dnsmasq": "dnsmasq-base"}
+_PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "dnsmasq": "dnsmasq-base",
+             "squid": "squid", "microsocks": "microsocks"}
 
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str,
@@ -104,6 +105,10 @@ class NginxLocation:
     read_timeout: float = 60
     send_timeout: float = 60
     ip_hash: bool = False
+    http_version: str = "1.1"
+    """``proxy_http_version``; nginx's own default is 1.0, which cannot carry an upgrade."""
+    directives: list[str] = field(default_factory=list)
+    """More directives in the location (``deny all;``)."""
 
 
 @dataclass
@@ -117,6 +122,10 @@ class NginxSite:
     port: int = 0
     http_port: int | None = None
     """Also listen for plain HTTP here, redirecting to HTTPS like ingress-nginx (308)."""
+    client_ca: bytes | None = None
+    """Require client certificates signed by this CA (PEM): ``ssl_verify_client``."""
+    verify_client: str = "on"
+    """``on`` (nginx answers 400 without a certificate) or ``optional``."""
 
 
 def _duration(seconds: float) -> str:
@@ -142,7 +151,7 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
         locations.append(
             f"""    location {loc.path} {{
       proxy_pass http://{name};
-      proxy_http_version 1.1;
+      proxy_http_version {loc.http_version};
       {upgrade}
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $remote_addr;
@@ -150,6 +159,7 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
       proxy_read_timeout {_duration(loc.read_timeout)};
       proxy_send_timeout {_duration(loc.send_timeout)};
       proxy_buffering off;
+      {" ".join(loc.directives)}
     }}"""
         )
     listen = f"[{site.listen}]" if ":" in site.listen else site.listen
@@ -160,6 +170,11 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
         listen_line = f"listen {listen}:{site.port} ssl;"
         tls = f"ssl_certificate {cert};\n    ssl_certificate_key {key};\n" \
               "    ssl_protocols TLSv1.2 TLSv1.3;"
+        if site.client_ca is not None:
+            ca = scratch / "client-ca.pem"
+            ca.write_bytes(site.client_ca)
+            tls += f"\n    ssl_client_certificate {ca};" \
+                   f"\n    ssl_verify_client {site.verify_client};"
     redirect = ""
     if site.http_port:
         redirect = f"""  server {{
@@ -231,6 +246,12 @@ class HAProxySite:
     tls: CertPair | None = None
     listen: str = "127.0.0.1"
     port: int = 0
+    client_ca: bytes | None = None
+    """Require client certificates signed by this CA (PEM): ``verify required``."""
+    alpn: str | None = None
+    """ALPN offered on the TLS bind, e.g. ``h2,http/1.1`` (HTTP/2 with RFC 8441 WebSockets)."""
+    frontend_extra: list[str] = field(default_factory=list)
+    """More frontend lines (``http-request deny if ...``)."""
 
 
 def render_haproxy(site: HAProxySite, scratch: Path) -> str:
@@ -240,6 +261,12 @@ def render_haproxy(site: HAProxySite, scratch: Path) -> str:
         pem = scratch / "site.pem"
         pem.write_bytes(site.tls.combined())
         bind += f" ssl crt {pem}"
+        if site.client_ca is not None:
+            ca = scratch / "client-ca.pem"
+            ca.write_bytes(site.client_ca)
+            bind += f" ca-file {ca} verify required"
+        if site.alpn:
+            bind += f" alpn {site.alpn}"
     cookie = f"  cookie {site.cookie} insert indirect nocache\n" if site.cookie else ""
     servers = "\n".join(
         f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if site.cookie else "")
@@ -255,7 +282,7 @@ defaults
   timeout tunnel {_duration(site.tunnel_timeout)}
 frontend lab
   {bind}
-  default_backend app
+{"".join(f"  {line}{chr(10)}" for line in site.frontend_extra)}  default_backend app
 backend app
   balance roundrobin
 {cookie}{servers}
