@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
 from typing import TYPE_CHECKING, Any
 
 from wsdoctor import __version__
 from wsdoctor.cli import Parser, UsageError
+from wsdoctor.commands.netoptions import (
+    add_connection_options,
+    add_kubernetes_options,
+    connection_settings,
+    positive_duration,
+    split_list,
+)
 
 if TYPE_CHECKING:
     from wsdoctor.settings import Settings
@@ -45,24 +50,6 @@ exit status:
   3  could not run at all"""
 
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def _positive_float(text: str) -> float:
-    """Seconds, plain (``90``, ``0.5``) or with a unit as in the probe config (``90s``,
-    ``5m``, ``1h``, ``250ms``)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|min|m|h)?\s*", text)
-    try:
-        value = float(text) if match is None else float(match[1]) * _UNITS[match[2] or "s"]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration (seconds, or with a unit: 90s, 5m, 1h)"
-        ) from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -78,10 +65,6 @@ CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "messages", "idle", "keep
              "capture", "affinity", "cluster")
 
 
-def split_list(values: list[str] | None) -> list[str]:
-    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser for ``wsdoctor TARGET``."""
     parser = Parser(
@@ -92,49 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("target", metavar="TARGET", help="the WebSocket endpoint to diagnose")
     parser.add_argument("--version", action="version", version=f"wsdoctor {__version__}")
-    net = parser.add_argument_group("connection")
-    net.add_argument(
-        "--resolve",
-        action="append",
-        metavar="HOST:PORT:ADDR",
-        default=[],
-        help="connect to ADDR for HOST:PORT, keeping SNI and Host (like curl); PORT may be * ",
-    )
-    net.add_argument(
-        "--dns-server",
-        metavar="ADDR[:PORT]",
-        help="query this DNS server instead of the system resolver",
-    )
-    net.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        metavar="'NAME: VALUE'",
-        default=[],
-        help="extra request header, repeatable (values are redacted in reports)",
-    )
-    net.add_argument("--origin", metavar="URL", help="Origin header for the upgrade request")
-    net.add_argument(
-        "--subprotocol",
-        action="append",
-        metavar="NAME",
-        default=[],
-        help="offer this subprotocol (Sec-WebSocket-Protocol), repeatable",
-    )
-    net.add_argument("--cacert", metavar="FILE", help="trust this CA bundle (PEM)")
-    net.add_argument(
-        "-k",
-        "--insecure",
-        action="store_true",
-        help="go on past certificate errors (they are still reported)",
-    )
-    net.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=5.0,
-        metavar="SECONDS",
-        help="time limit for each network step (default: 5)",
-    )
+    add_connection_options(parser)
     checks = parser.add_argument_group("checks")
     checks.add_argument(
         "--only",
@@ -167,24 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ping/pong round trips to measure (default: 5)",
     )
     _add_lifetime_options(parser)
-    kube = parser.add_argument_group("kubernetes (read-only)")
-    kube.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
-    )
-    kube.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
-    kube.add_argument(
-        "-n", "--namespace", metavar="NS", help="read only this namespace (default: all readable)"
-    )
-    kube.add_argument(
-        "--no-kubernetes", action="store_true", help="do not read the cluster behind the host"
-    )
-    kube.add_argument(
-        "--read-tls-secret",
-        action="store_true",
-        help="read the route's TLS Secret (tls.crt only) to compare with the served certificate",
-    )
+    add_kubernetes_options(parser)
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -223,102 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _parse_resolve(text: str) -> tuple[str, int, str]:
-    host, sep, rest = text.partition(":")
-    port_text, sep2, address = rest.partition(":")
-    if not (sep and sep2 and host and address):
-        raise UsageError(f"--resolve {text!r}: expected HOST:PORT:ADDR")
-    if port_text == "*":
-        port = 0
-    elif port_text.isdigit() and 0 < int(port_text) < 65536:
-        port = int(port_text)
-    else:
-        raise UsageError(f"--resolve {text!r}: {port_text!r} is not a port")
-    address = address.strip("[]")
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        raise UsageError(f"--resolve {text!r}: {address!r} is not an IP address") from None
-    return host.lower(), port, address
-
-
-def _parse_header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep or not name or any(c in name for c in ' \t()<>@,;\\"/[]?={}'):
-        raise UsageError(f"--header {text!r}: expected 'Name: value'")
-    if "\r" in value or "\n" in value:
-        raise UsageError(f"--header {name}: the value must not contain line breaks")
-    if name.lower() in HANDSHAKE_HEADERS:
-        hint = "use --resolve HOST:PORT:ADDR to reach an address under the right Host" \
-            if name.lower() == "host" else "use --origin" if name.lower() == "origin" \
-            else "use --subprotocol" if name.lower() == "sec-websocket-protocol" \
-            else "a fresh, valid one is sent with every handshake"
-        raise UsageError(f"--header {name}: wsdoctor sets this header itself ({hint})")
-    return name, value.strip()
-
-
-#: Headers the upgrade request is made of: overriding them would test a broken handshake.
-HANDSHAKE_HEADERS = frozenset({
-    "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
-    "sec-websocket-extensions", "sec-websocket-protocol", "sec-websocket-accept", "origin",
-})
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-def _check_cafile(path: str) -> None:
-    """--cacert must be a readable PEM bundle: a wrong file would silently disable TLS checks."""
-    import ssl
-
-    if os.path.isdir(path):
-        raise UsageError(f"--cacert {path}: is a directory; give a PEM file")
-    if not os.path.isfile(path):
-        raise UsageError(f"--cacert {path}: no such file")
-    try:
-        ssl.create_default_context(cafile=path)
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        raise UsageError(f"--cacert {path}: not a PEM certificate bundle ({exc})") from None
-
-
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Validated settings from parsed arguments; UsageError on a bad combination."""
     from wsdoctor.models import Status
-    from wsdoctor.settings import Header, ResolvePin, Settings
+    from wsdoctor.settings import Settings
 
-    if args.cacert:
-        _check_cafile(args.cacert)
-    if args.kubeconfig and not any(
-        os.path.isfile(p) for p in args.kubeconfig.split(os.pathsep) if p
-    ):  # a flag names the file on purpose: a typo is an error, not a quiet skip
-        raise UsageError(f"--kubeconfig {args.kubeconfig}: no such file")
-    if args.dns_server:
-        _check_dns_server(args.dns_server)
-    if args.origin is not None and (
-        "://" not in args.origin or any(c.isspace() or ord(c) < 32 for c in args.origin)
-    ):
-        raise UsageError(f"--origin {args.origin!r}: expected a URL such as https://app.example")
-    for name in split_list(args.subprotocol):
-        if not _TOKEN.match(name):
-            raise UsageError(f"--subprotocol {name!r}: a subprotocol is one token (RFC 6455), "
-                             "with no spaces or separators")
     if args.format == "json" and args.short:
         raise UsageError("--short is a text view: use it without --format json (or use -o)")
     both = set(split_list(args.only)) & set(split_list(args.skip))
     if both:
         raise UsageError(f"{', '.join(sorted(both))}: given to both --only and --skip")
-    pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in map(_parse_resolve, args.resolve)]
-    headers = [Header(name=n, value=v) for n, v in map(_parse_header, args.header)]
     return Settings(
-        resolve=pins,
-        dns_server=args.dns_server,
-        headers=headers,
-        origin=args.origin,
-        subprotocols=split_list(args.subprotocol),
-        cafile=args.cacert,
-        insecure=args.insecure,
-        timeout=args.timeout,
+        **connection_settings(args),
         only=split_list(args.only),
         skip=split_list(args.skip),
         suppress=split_list(args.suppress),
@@ -326,11 +166,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
         **_lifetime_settings(args),
-        kubernetes=not args.no_kubernetes,
-        kubeconfig=args.kubeconfig or getattr(args, "environ_kubeconfig", None),
-        kube_context=args.context,
-        namespace=args.namespace,
-        read_tls_secret=args.read_tls_secret,
     )
 
 
@@ -347,21 +182,21 @@ def _add_lifetime_options(parser: argparse.ArgumentParser) -> None:
     idle.add_argument("--idle", action="store_true", help="run the idle and keepalive checks")
     idle.add_argument(
         "--idle-max",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="longest wait for the idle timeout (default: 90; raise it for AWS "
         "NLB 350 s, Azure LB 240 s)",
     )
     idle.add_argument(
         "--expect-idle",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="idle seconds the application needs: a shorter timeout fails, with "
         "the fix for the component whose default matches",
     )
     idle.add_argument(
         "--ping-interval",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="the application's heartbeat interval to try (default: pings at "
         "0.5, 1, 2, 4... s, which straddle any timeout)",
@@ -426,23 +261,6 @@ def _lifetime_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.idle_max is not None:
         values["idle_max"] = args.idle_max
     return values
-
-
-def _check_dns_server(text: str) -> None:
-    import ipaddress
-
-    host, port = text, "53"
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":") or "53"
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise UsageError(f"--dns-server {text!r}: expected an IP address[:port]") from None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--dns-server {text!r}: {port!r} is not a port")
 
 
 def report_options(settings: Settings) -> dict[str, Any]:
