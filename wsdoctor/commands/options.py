@@ -34,6 +34,7 @@ other commands:
   wsdoctor explain CODE       print the documentation page of a finding code
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
+  wsdoctor watch TARGET       hold connections for hours and name what cuts each one
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
   wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
 
