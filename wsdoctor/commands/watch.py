@@ -111,9 +111,6 @@ def watch_options(args: argparse.Namespace) -> WatchOptions:
 
     if not 1 <= args.connections <= 10_000:
         raise UsageError("--connections must be between 1 and 10000")
-    if args.heartbeat is not None and args.heartbeat < args.pong_timeout / 10:
-        raise UsageError(f"--heartbeat {args.heartbeat:g}: too fast for --pong-timeout "
-                         f"{args.pong_timeout:g} (at most 10 pings per pong timeout)")
     return WatchOptions(
         connections=args.connections, duration=args.duration, heartbeat=args.heartbeat,
         echo=args.echo, pong_timeout=args.pong_timeout, backoff_initial=args.backoff,

@@ -124,7 +124,7 @@ def attribute(obs: WatchObservation, path: PathContext | None = None) -> dict[in
     causes: dict[int, Cause] = {}
     for d in drops:
         group = members[groups[d.id]]
-        burst = _burst_of(group, obs)
+        burst = _burst_of(group, obs, by_age, groups[d.id])
         cause = (_cluster_cause(d, burst, obs, path) if obs.events else None) or \
             _pattern_cause(d, burst, by_age, by_quiet, groups[d.id], obs, path)
         causes[d.id] = cause
@@ -165,12 +165,17 @@ class Burst:
         return not self.survivors
 
 
-def _burst_of(group: list[ConnectionRecord], obs: WatchObservation) -> Burst | None:
+def _burst_of(group: list[ConnectionRecord], obs: WatchObservation,
+              by_age: list[tuple[float, int, int]], number: int) -> Burst | None:
+    """The group as an event, unless it is not one: a single drop, or connections opened
+    together that ended together at an age that recurs at other times (a timeout)."""
     if len(group) < 2:
         return None
     ages = [g.age_s or 0.0 for g in group]
     if same_duration(min(ages), max(ages)):
-        return None  # opened together, ended together: maybe a timeout (decided by recurrence)
+        idle = all(same_duration(g.age_s or 0.0, g.quiet_s or 0.0) for g in group)
+        if _recurs(ages[0], by_age, number) or (idle and match_idle_timeout(ages[0])):
+            return None
     start = min(g.ended_at or 0.0 for g in group)
     ids = {g.id for g in group}
     survivors = tuple(c for c in obs.open_at(start - 0.001) if c.id not in ids
@@ -300,16 +305,20 @@ def _pattern_cause(d: ConnectionRecord, burst: Burst | None,
                    by_age: list[tuple[float, int, int]], by_quiet: list[tuple[float, int, int]],
                    group: int, obs: WatchObservation, path: PathContext) -> Cause:
     if d.ending == "silent":
-        quiet = (d.pending_ping_at or d.ended_at or 0.0) - (d.last_traffic_at or d.opened_at)
+        sent = d.pending_ping_at if d.pending_ping_at is not None else d.ended_at or 0.0
+        quiet = sent - (d.last_traffic_at if d.last_traffic_at is not None else d.opened_at)
+        alive = (d.last_alive_at if d.last_alive_at is not None else d.opened_at) - d.opened_at
+        dead = sent - d.opened_at
         return Cause(kind="silent_drop", evidence="pattern", seconds=round(quiet, 3),
-                     summary=f"silent: the ping sent after {quiet:.1f} s quiet was never "
-                     f"answered (no FIN, no RST): the path dropped the flow",
+                     summary=f"silent: alive at age {alive:.1f} s, no pong to the ping sent at "
+                     f"age {dead:.1f} s after {quiet:.1f} s quiet (no FIN, no RST): the path "
+                     "dropped the flow",
                      components=tuple(_names(match_idle_timeout(quiet), silent=True)))
     if burst is not None:
         return _burst_cause(d, burst, obs)
     age, quiet = d.age_s or 0.0, d.quiet_s or 0.0
     had_traffic = not same_duration(age, quiet)
-    if had_traffic and _recurs(quiet, by_quiet, group):
+    if had_traffic and _recurs(quiet, by_quiet, group) and _longest_quiet(d, obs, quiet):
         return _timeout_cause("idle_timeout", quiet, d, path)
     if _recurs(age, by_age, group):
         return _timeout_cause("lifetime_timeout" if had_traffic else "idle_timeout", age, d,
@@ -322,6 +331,16 @@ def _pattern_cause(d: ConnectionRecord, burst: Burst | None,
     return Cause(kind="unexplained", evidence="pattern",
                  summary=f"{d.how()} at age {age:.1f} s after {quiet:.1f} s quiet: no pattern, "
                  "no cluster event")
+
+
+def _longest_quiet(d: ConnectionRecord, obs: WatchObservation, quiet: float) -> bool:
+    """Whether ``quiet`` was the longest the connection was ever quiet: it was younger than
+    that plus its ping interval, or its pings came at least that far apart. (A connection
+    that lived through longer gaps was not cut by an idle timeout of ``quiet``.)"""
+    interval = obs.options.heartbeat or obs.options.echo
+    if interval is None or (d.age_s or 0.0) <= quiet + interval:
+        return True
+    return interval <= quiet
 
 
 def _burst_cause(d: ConnectionRecord, burst: Burst, obs: WatchObservation) -> Cause:

@@ -141,6 +141,17 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
             title=f"No connection dropped in {obs.duration_s:.0f} s")
 
 
+def _silent_span(drops: list[ConnectionRecord], obs: WatchObservation) -> str:
+    """`` between age 1.5 and 1.8 s`` (with a heartbeat) or `` after 240 s quiet``."""
+    if obs.options.heartbeat is None:
+        quiet = sorted((d.pending_ping_at or 0.0) - (d.last_traffic_at or d.opened_at)
+                       for d in drops)
+        return f" after {quiet[len(quiet) // 2]:.1f} s quiet"
+    alive = sorted((d.last_alive_at or d.opened_at) - d.opened_at for d in drops)
+    dead = sorted((d.pending_ping_at or d.ended_at or 0.0) - d.opened_at for d in drops)
+    return f" between age {alive[len(alive) // 2]:.1f} s and {dead[len(dead) // 2]:.1f} s"
+
+
 def _blind_spot(obs: WatchObservation) -> str:
     options = obs.options
     if options.heartbeat is None and options.echo is None:
@@ -246,7 +257,8 @@ def _finding(kind: str, items: list[tuple[ConnectionRecord, Cause]], obs: WatchO
             f"no RST ever came.{seen}{again} Clients without heartbeats hang on such "
             "connections until they send.",
             resource=url, evidence=evidence,
-            title=f"{n} connections died silently after {cause.seconds:.0f} s quiet",
+            title=f"{n} connection{'s' if n != 1 else ''} died silently"
+            + _silent_span(drops, obs),
             fix=Fix(summary="A load balancer or NAT forgot the flow (Azure LB without TCP "
                     "reset, AWS NLB after 350 s, conntrack): send heartbeats more often than "
                     "its idle timeout, or enable TCP reset on idle."
