@@ -348,13 +348,16 @@ def _burst_cause(d: ConnectionRecord, burst: Burst, obs: WatchObservation) -> Ca
     how = ", ".join(sorted({m.how() for m in burst.members}))
     replicas = burst.replicas
     survivor_replicas = {s.replica for s in burst.survivors if s.replica}
-    if len(replicas) == 1 and all(m.replica for m in burst.members) and \
-            not (replicas & survivor_replicas) and (survivor_replicas or len(obs.replicas()) > 1):
-        replica = next(iter(replicas))
+    replica = next(iter(replicas)) if len(replicas) == 1 else None
+    if replica is not None and all(m.replica for m in burst.members) and \
+            replica not in survivor_replicas and \
+            (survivor_replicas or not _came_back(burst, obs, replica)):
+        others = "while the other replicas' stayed open" if survivor_replicas else \
+            "and reconnects could not reach it at once"
         return Cause(kind="replica", evidence="pattern", together=together,
                      summary=f"all {len(burst.members)} connections on replica {replica} were "
-                     f"cut at once ({how}) while the other replicas' stayed open: that "
-                     "replica ended (a restart, a rollout, an eviction)",
+                     f"cut at once ({how}) {others}: that replica ended (a restart, a "
+                     "rollout, an eviction)",
                      resource=Resource(kind="Replica", name=replica))
     if not burst.everything:
         addresses = burst.addresses
@@ -383,6 +386,18 @@ def _burst_cause(d: ConnectionRecord, burst: Burst, obs: WatchObservation) -> Ca
     return Cause(kind=kind, evidence="pattern", together=together,
                  summary=f"all {len(burst.members)} open connections, of different ages, were "
                  f"cut at once ({how}): {what}")
+
+
+def _came_back(burst: Burst, obs: WatchObservation, replica: str) -> bool:
+    """Whether every slot of the burst reconnected at its first attempt to ``replica`` (it
+    was still there: something in front of it cut the connections)."""
+    end = max(m.ended_at or 0.0 for m in burst.members)
+    for slot in {m.slot for m in burst.members}:
+        after = [c for c in obs.connections if c.slot == slot and c.opened_at > end]
+        first = min(after, key=lambda c: c.opened_at) if after else None
+        if first is None or first.attempts > 1 or first.replica != replica:
+            return False
+    return True
 
 
 def _reconnects_failed(burst: Burst, obs: WatchObservation) -> float | None:
