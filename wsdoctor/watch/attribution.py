@@ -292,7 +292,7 @@ def _reload_cause(d: ConnectionRecord, burst: Burst | None, obs: WatchObservatio
     resource = Resource(kind=change.kind, namespace=change.namespace, name=change.name)
     return Cause(
         kind="proxy_reload", evidence="cluster",
-        summary=f"{who} reloaded after {change.ref} changed ({change.detail}); the old "
+        summary=f"{who} reloaded after {change.ref} {change.detail}; the old "
         f"configuration's connections were cut {delay:.1f} s later{setting}",
         resource=resource, seconds=round(delay, 3), trigger=f"{change.ref} {change.detail}",
         together=tuple(m.id for m in burst.members) if burst else (d.id,),

@@ -175,6 +175,8 @@ class WatchObservation(Observation):
     """Why the cluster is not watched, or what is (``Pods, EndpointSlices... in chat``)."""
     watched: list[str] = Field(default_factory=list)
     """The watch streams opened: ``Pods in chat (app=chat)``..."""
+    unwatched: list[str] = Field(default_factory=list)
+    """Streams that could not be opened or were refused later, and why (RBAC...)."""
     connections: list[ConnectionRecord] = Field(default_factory=list)
     omitted_connections: int = 0
     """Ended connections left out to bound the report (the oldest first); counted here."""

@@ -39,6 +39,7 @@ class Recorder:
         self.cluster: ClusterState = "off"
         self.cluster_note: str | None = None
         self.watched: list[str] = []
+        self.unwatched: list[str] = []
         self.open: dict[int, Held] = {}
         self.ended: collections.deque[ConnectionRecord] = collections.deque(maxlen=max_ended)
         self.omitted = 0
@@ -86,6 +87,7 @@ class Recorder:
             cluster=self.cluster,
             cluster_note=self.cluster_note,
             watched=self.watched,
+            unwatched=self.unwatched,
             connections=records,
             omitted_connections=self.omitted,
             failed_attempts=list(self.attempts),

@@ -62,6 +62,10 @@ spec:
 """
 
 
+def _count(n: int) -> str:
+    return f"{n} connection{'s' if n != 1 else ''}"
+
+
 def _ids(drops: list[ConnectionRecord]) -> str:
     shown = ", ".join(f"#{d.id}" for d in drops[:12])
     return shown + (f" and {len(drops) - 12} more" if len(drops) > 12 else "")
@@ -85,8 +89,9 @@ def _reconnects(drops: list[ConnectionRecord], obs: WatchObservation) -> str:
         return ""
     waits = [c.reconnect_s for c in after if c.reconnect_s is not None]
     replicas = sorted({c.replica for c in after if c.replica})
-    text = f" They reconnected in {min(waits):.1f}–{max(waits):.1f} s" if waits else \
-        " They reconnected"
+    span = f"{min(waits):.1f}" if waits and f"{min(waits):.1f}" == f"{max(waits):.1f}" else \
+        f"{min(waits or [0]):.1f}–{max(waits or [0]):.1f}"
+    text = f" They reconnected in {span} s" if waits else " They reconnected"
     return text + (f", to {', '.join(replicas)}." if replicas else ".")
 
 
@@ -162,6 +167,15 @@ def _blind_spot(obs: WatchObservation) -> str:
 
 def _blind(obs: WatchObservation, url: Resource) -> Iterator[Finding]:
     if obs.cluster == "watched":
+        if obs.unwatched:
+            yield CLUSTER_BLIND.finding(
+                "watch", "Some watch streams could not be opened or were refused: "
+                + "; ".join(obs.unwatched) + ". Drops those objects would explain are "
+                "attributed by their pattern only.", resource=url,
+                evidence={"unwatched": list(obs.unwatched)},
+                title="Part of the cluster was not watched",
+                fix=Fix(summary="Grant get, list and watch on those resources "
+                        "(docs/rbac.yaml)."))
         return
     why = obs.cluster_note or "no kubeconfig"
     yield CLUSTER_BLIND.finding(
@@ -211,14 +225,15 @@ def _finding(kind: str, items: list[tuple[ConnectionRecord, Cause]], obs: WatchO
     cause = items[0][1]
     n = len(drops)
     conns = f"{n} connection{'s' if n != 1 else ''} ({_ids(drops)})"
-    endings: list[str | int | float | bool | None] = [d.how() for d in drops][:50]
+    endings: list[str | int | float | bool | None] = []
+    endings.extend(d.how() for d in drops[:50])
     evidence: dict[str, EvidenceValue] = {
         "connections": [d.id for d in drops], "cause": kind, "evidence": cause.evidence,
         "endings": endings}
     if cause.seconds is not None:
         evidence["seconds"] = cause.seconds
     again = _reconnects(drops, obs)
-    seen = f" {cause.summary[0].upper()}{cause.summary[1:]}."
+    seen = f" Why: {cause.summary}."
     if kind in ("pod_terminated", "pod_restarted"):
         return _pod_finding(drops, cause, conns, seen + again, evidence, path)
     if kind in ("proxy_reload", "proxy_restart"):
@@ -228,7 +243,7 @@ def _finding(kind: str, items: list[tuple[ConnectionRecord, Cause]], obs: WatchO
         return code.finding(
             "watch", f"{conns} were cut at once ({_endings(drops)}).{seen}{again}",
             resource=cause.resource or url, evidence=evidence,
-            title=f"{n} connections cut at once by {where} "
+            title=f"{_count(n)} cut at once by {where} "
             f"{'reloading' if kind == 'proxy_reload' else 'restarting'}"
             + (f" {cause.seconds:.1f} s after {cause.trigger}" if cause.trigger and
                cause.seconds is not None else ""),
@@ -244,7 +259,8 @@ def _finding(kind: str, items: list[tuple[ConnectionRecord, Cause]], obs: WatchO
             "watch", f"{conns} on one replica were cut at once ({_endings(drops)}).{seen}"
             f"{again} Without the cluster's events wsdoctor cannot say why the replica ended.",
             resource=cause.resource or url, evidence=evidence,
-            title=f"{n} connections on replica {drops[0].replica} cut at once",
+            title=f"{_count(n)} on replica {drops[0].replica} "
+            f"{'closed' if all(d.ending == 'close_frame' for d in drops) else 'cut'} at once",
             fix=Fix(summary="Run again with a kubeconfig to see which rollout, scale-down or "
                     "eviction ended it; a replica should close its WebSockets with 1001 and "
                     "drain (preStop, terminationGracePeriodSeconds).",
@@ -290,14 +306,15 @@ def _pod_finding(drops: list[ConnectionRecord], cause: Cause, conns: str, seen: 
     if not graceful:
         missing.append("the application did not close its WebSockets with 1001 (going away): "
                        "clients saw 1006")
-    why = f" {'; '.join(missing).capitalize()}." if missing else ""
+    why = "; ".join(missing)
+    why = f" {why[:1].upper()}{why[1:]}." if why else ""
     trigger = f" Set off by {cause.trigger}." if cause.trigger else ""
     code = POD_CLOSED if graceful else POD_CUT
     grace = f" (grace period {facts.grace_s:g} s)" if facts is not None else ""
     return code.finding(
         "watch", f"{conns} ended with the pod that served them ({_endings(drops)}).{seen}"
         f"{trigger}{why}", resource=cause.resource, evidence=evidence,
-        title=f"{len(drops)} connections {'closed' if graceful else 'cut'} when "
+        title=f"{_count(len(drops))} {'closed' if graceful else 'cut'} when "
         f"{cause.resource} {'restarted' if cause.kind == 'pod_restarted' else 'terminated'}",
         fix=Fix(summary="On SIGTERM, close each WebSocket with 1001 (going away) so clients "
                 "reconnect at once; give the pod a preStop hook that waits for its endpoint "

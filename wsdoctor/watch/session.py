@@ -182,16 +182,25 @@ class WatchSession:
 
             loop.call_soon_threadsafe(take)
 
+        def note(text: str) -> None:
+            def take() -> None:
+                if text not in recorder.unwatched:
+                    recorder.unwatched.append(text)
+                    recorder.version += 1
+
+            loop.call_soon_threadsafe(take)
+
         from wsdoctor.watch.kubewatch import ClusterWatch, ClusterWatchError
 
         watch = ClusterWatch(self.settings, check.observation, deliver,
-                             now=lambda: self.clock() - t0)
+                             now=lambda: self.clock() - t0, note=note)
         try:
-            recorder.watched = await watch.start()
+            opened = await watch.start()
         except ClusterWatchError as exc:
             recorder.cluster, recorder.cluster_note = "unavailable", str(exc)
             await watch.stop()
             return None
+        recorder.watched = [text for text in opened if not text.startswith("not watched: ")]
         recorder.cluster = "watched"
         recorder.cluster_note = f"{len(recorder.watched)} watch streams"
         return watch
