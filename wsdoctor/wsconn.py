@@ -403,7 +403,10 @@ async def upgrade(
         attempt.error_type = type(failure).__name__ if failure else None
         writer.close()
         return attempt, None
-    if failure is None and protocol.state is State.OPEN:
+    # A server may accept and close at once (101 and a close frame in one segment): that is
+    # an upgrade, whose connection has already ended.
+    if failure is None and protocol.state is not State.CONNECTING and \
+            response.status_code == 101:
         attempt.outcome = HandshakeOutcome.UPGRADED
         attempt.subprotocol = protocol.subprotocol
         attempt.extensions = [e.name for e in protocol.extensions]

@@ -27,6 +27,7 @@ from wsdoctor.exporter.config import ConfigError, ExporterConfig, load_config, p
 from wsdoctor.exporter.metrics import Expected, MetricSet, add_report, exposition
 from wsdoctor.exporter.scheduler import Pool, RunRecord, Scheduler, TargetState, run_probe
 from wsdoctor.exporter.schema import Expectations
+from wsdoctor.exporter.watch import WatchManager
 from wsdoctor.target import TargetError
 
 #: Seconds kept back from Prometheus' scrape timeout so the answer arrives in time (as blackbox).
@@ -50,6 +51,7 @@ class Exporter:
         self.log_stream = log
         self.listen_override = listen_override
         self.scheduler = Scheduler(config, on_run=self._log_change)
+        self.watches = WatchManager()
         self.on_demand_quick = Pool(config.concurrency)
         self.on_demand_long = Pool(config.long_concurrency)
         self.reload_ok = True
@@ -95,6 +97,7 @@ class Exporter:
             self.log(f"the listen address changed to {config.listen}: it takes a restart")
         self.config = config
         self.scheduler.apply(config)
+        self.watches.apply(config)
         self.on_demand_quick.resize(config.concurrency)
         self.on_demand_long.resize(config.long_concurrency)
         self.reload_ok, self.reload_error, self.reload_time = True, None, time.time()
@@ -120,7 +123,7 @@ class Exporter:
             out.gauge("wsdoctor_probe_interval_seconds", "Configured interval.", spec.interval,
                       labels)
         self._health(out)
-        return exposition(out.families(), self.process)
+        return exposition([*out.families(), *self.watches.families()], self.process)
 
     def _health(self, out: MetricSet) -> None:
         base = dict(self.config.labels)
@@ -265,6 +268,7 @@ async def serve(exporter: Exporter, *, stop: asyncio.Event | None = None,
         await site.start()
         bound = _bound_port(runner) or port
         exporter.scheduler.start()
+        exporter.watches.apply(exporter.config)
         exporter.log(f"listening on {host or '*'}:{bound} with {len(exporter.config.targets)} "
                      f"targets (config {exporter.config.source})")
         if ready is not None:
@@ -273,6 +277,7 @@ async def serve(exporter: Exporter, *, stop: asyncio.Event | None = None,
         exporter.log("stopping")
     finally:
         await exporter.scheduler.stop()
+        await exporter.watches.stop()
         await runner.cleanup()
         if handle_signals:
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):

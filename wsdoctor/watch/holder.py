@@ -258,6 +258,7 @@ class ConnectionHolder:
             if isinstance(event, Closed):
                 held.ended_at, held.ending = now, _ENDINGS[event.ending]
                 held.close_code, held.close_reason = event.code, event.reason
+                conn.abort()  # the peer is gone: free the socket now
                 return
             if isinstance(event, Message):
                 held.messages += 1

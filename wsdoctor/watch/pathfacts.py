@@ -8,7 +8,7 @@ from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.kube import backends
 from wsdoctor.kube.rulebase import parse_go_duration, parse_haproxy_time
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
-from wsdoctor.watch.attribution import POD_GRACE_DEFAULT_S, PathContext, PodFacts
+from wsdoctor.watch.causes import POD_GRACE_DEFAULT_S, PathContext, PodFacts
 
 #: Each controller's setting that bounds how long the old configuration keeps connections after
 #: a reload: (ConfigMap key, default seconds, parser). KNOWLEDGE.md §1 (AFTER_RELOAD entries).

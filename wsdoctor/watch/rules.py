@@ -10,10 +10,11 @@ from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeCont
 from wsdoctor.checks.lifetime import heartbeat_hint
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
 from wsdoctor.watch.attribution import CAUSES, Cause, CauseKind, PathContext, attribute
+from wsdoctor.watch.causes import Timeline
 from wsdoctor.watch.model import ConnectionRecord, WatchObservation
 
 if TYPE_CHECKING:
-    from wsdoctor.checks.cluster import ClusterObservation
+    pass
 
 POD_CUT = Code("WSD-WATCH-POD-CUT", Status.FAIL,
                "Connections were cut abruptly when their pod ended")
@@ -78,13 +79,10 @@ def _endings(drops: list[ConnectionRecord]) -> str:
     return ", ".join(f"{n}× {how}" if n > 1 else how for how, n in counts.items())
 
 
-def _reconnects(drops: list[ConnectionRecord], obs: WatchObservation) -> str:
+def _reconnects(drops: list[ConnectionRecord], timeline: Timeline) -> str:
     """Where and how fast the slots of these drops reconnected."""
-    after: list[ConnectionRecord] = []
-    for d in drops:
-        nxt = [c for c in obs.connections if c.slot == d.slot and c.opened_at >= (d.ended_at or 0)]
-        if nxt:
-            after.append(min(nxt, key=lambda c: c.opened_at))
+    after = [c for c in (timeline.next_opened(d.slot, d.ended_at or 0.0) for d in drops)
+             if c is not None]
     if not after:
         return ""
     waits = [c.reconnect_s for c in after if c.reconnect_s is not None]
@@ -132,8 +130,9 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
                         "fails."))
         return
     causes = attribute(obs, path)
+    timeline = Timeline(obs)
     for (kind, _), items in _group(causes, obs).items():
-        yield _finding(kind, items, obs, path, cluster, url)
+        yield _finding(kind, items, obs, path, timeline, url)
     yield from _reconnect_findings(obs, url)
     if not causes:
         yield NO_DROPS.finding(
@@ -220,7 +219,7 @@ def _reconnect_findings(obs: WatchObservation, url: Resource) -> Iterator[Findin
 
 
 def _finding(kind: str, items: list[tuple[ConnectionRecord, Cause]], obs: WatchObservation,
-             path: PathContext, cluster: ClusterObservation | None, url: Resource) -> Finding:
+             path: PathContext, timeline: Timeline, url: Resource) -> Finding:
     drops = [d for d, _ in items]
     cause = items[0][1]
     n = len(drops)
@@ -232,7 +231,7 @@ def _finding(kind: str, items: list[tuple[ConnectionRecord, Cause]], obs: WatchO
         "endings": endings}
     if cause.seconds is not None:
         evidence["seconds"] = cause.seconds
-    again = _reconnects(drops, obs)
+    again = _reconnects(drops, timeline)
     seen = f" Why: {cause.summary}."
     if kind in ("pod_terminated", "pod_restarted"):
         return _pod_finding(drops, cause, conns, seen + again, evidence, path)

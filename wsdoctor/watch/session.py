@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsdoctor.checks.handshake import HandshakeObservation
 from wsdoctor.models import Target
@@ -31,8 +31,13 @@ from wsdoctor.watch.model import (
 )
 from wsdoctor.watch.recorder import Recorder, watch_report
 
+if TYPE_CHECKING:
+    from wsdoctor.watch.kubewatch import ClusterWatch
+
 #: How often the report is rebuilt (and written when something changed).
 TICK_S = 1.0
+#: Longest pause between rebuilds while things change (a report on disk is at most this old).
+MAX_TICK_S = 4.0
 #: Rebuilt and written at least this often even when nothing happened (the duration moves).
 IDLE_WRITE_S = 15.0
 #: A drop is explained once this long has passed (evidence that comes late has arrived).
@@ -129,16 +134,15 @@ class WatchSession:
         started_at = datetime.now(UTC)
         start = self.clock()
         preflight = await self.preflight()
-        handshake = preflight.check("handshake")
-        obs = handshake.observation if handshake is not None else None
-        addresses = [a.address for a in obs.attempts if a.outcome == "upgraded"] \
-            if isinstance(obs, HandshakeObservation) else []
+        addresses = upgraded_addresses(preflight)
         t0 = self.clock()
         recorder = Recorder(self.options, datetime.now(UTC))
         from wsdoctor.models import endpoint
 
         recorder.addresses = [endpoint(a, self.target.port) for a in addresses]
-        cluster_watch = await self._start_cluster(preflight, recorder, t0)
+        cluster_watch = await start_cluster_watch(
+            self.settings, preflight, recorder, lambda: self.clock() - t0,
+            on_event=lambda event: self._emit(ClusterChanged(event)))
         self._emit(Started(preflight, recorder.started_at, recorder.addresses,
                            recorder.cluster, recorder.cluster_note, recorder.watched))
 
@@ -159,51 +163,6 @@ class WatchSession:
         self._write(report)
         self._emit(Finished(report))
         return report
-
-    async def _start_cluster(self, preflight: Report, recorder: Recorder,
-                             t0: float) -> Any:
-        """Open the watch streams on the objects behind the route (None when there is no
-        cluster to watch; ``recorder.cluster_note`` says why)."""
-        from wsdoctor.checks.cluster import ClusterObservation
-
-        check = preflight.check("cluster")
-        if check is None or not isinstance(check.observation, ClusterObservation):
-            recorder.cluster = "off" if check is None or check.status == "skipped" \
-                else "unavailable"
-            recorder.cluster_note = "--no-kubernetes" if check is None else (
-                check.reason or f"the cluster check's status is {check.status}")
-            return None
-        loop = asyncio.get_running_loop()
-
-        def deliver(event: ClusterEvent) -> None:
-            def take() -> None:
-                recorder.on_cluster(event)
-                self._emit(ClusterChanged(event))
-
-            loop.call_soon_threadsafe(take)
-
-        def note(text: str) -> None:
-            def take() -> None:
-                if text not in recorder.unwatched:
-                    recorder.unwatched.append(text)
-                    recorder.version += 1
-
-            loop.call_soon_threadsafe(take)
-
-        from wsdoctor.watch.kubewatch import ClusterWatch, ClusterWatchError
-
-        watch = ClusterWatch(self.settings, check.observation, deliver,
-                             now=lambda: self.clock() - t0, note=note)
-        try:
-            opened = await watch.start()
-        except ClusterWatchError as exc:
-            recorder.cluster, recorder.cluster_note = "unavailable", str(exc)
-            await watch.stop()
-            return None
-        recorder.watched = [text for text in opened if not text.startswith("not watched: ")]
-        recorder.cluster = "watched"
-        recorder.cluster_note = f"{len(recorder.watched)} watch streams"
-        return watch
 
     async def _hold(self, addresses: list[str], recorder: Recorder, t0: float,
                     stop: asyncio.Event, build: Callable[..., Report],
@@ -244,13 +203,17 @@ class WatchSession:
         last_write = 0.0
         explained: set[int] = set()
         path = None
+        pause = TICK_S
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(pause)
             now = self.clock()
             if recorder.version == written and now - last_write < IDLE_WRITE_S:
                 continue
             written, last_write = recorder.version, now
             report = build()
+            # A long watch with many drops takes longer to judge: never spend more than about
+            # a third of the time on it, nor wait more than MAX_TICK_S (the kill -9 promise).
+            pause = min(MAX_TICK_S, max(TICK_S, 3 * (self.clock() - now)))
             self._write(report)
             self._emit(Tick(report))
             watch = report.check("watch")
@@ -284,3 +247,62 @@ class WatchSession:
         except OSError as exc:
             self.write_error = f"cannot write the report to {self.report_path}: " \
                 f"{exc.strerror or exc}"
+
+
+def upgraded_addresses(preflight: Report) -> list[str]:
+    """The addresses whose upgrade succeeded in a preflight diagnosis (what to hold)."""
+    handshake = preflight.check("handshake")
+    obs = handshake.observation if handshake is not None else None
+    if not isinstance(obs, HandshakeObservation):
+        return []
+    return [a.address for a in obs.attempts if a.outcome == "upgraded"]
+
+
+async def start_cluster_watch(settings: Settings, preflight: Report, recorder: Recorder,
+                              now: Callable[[], float],
+                              on_event: Callable[[ClusterEvent], None] | None = None
+                              ) -> ClusterWatch | None:
+    """Open the watch streams on the objects behind the route the preflight's cluster check
+    found; changes go to ``recorder`` (and ``on_event``) on this loop. None when there is no
+    cluster to watch: ``recorder.cluster`` and ``cluster_note`` say why."""
+    from wsdoctor.checks.cluster import ClusterObservation
+
+    check = preflight.check("cluster")
+    if check is None or not isinstance(check.observation, ClusterObservation):
+        recorder.cluster = "off" if check is None or check.status == "skipped" \
+            else "unavailable"
+        recorder.cluster_note = "--no-kubernetes" if check is None else (
+            check.reason or f"the cluster check's status is {check.status}")
+        return None
+    loop = asyncio.get_running_loop()
+
+    def deliver(event: ClusterEvent) -> None:
+        def take() -> None:
+            recorder.on_cluster(event)
+            if on_event is not None:
+                on_event(event)
+
+        loop.call_soon_threadsafe(take)
+
+    def note(text: str) -> None:
+        def take() -> None:
+            if text not in recorder.unwatched:
+                recorder.unwatched.append(text)
+                recorder.version += 1
+
+        loop.call_soon_threadsafe(take)
+
+    from wsdoctor.watch.kubeplan import ClusterWatchError
+    from wsdoctor.watch.kubewatch import ClusterWatch
+
+    watch = ClusterWatch(settings, check.observation, deliver, now=now, note=note)
+    try:
+        opened = await watch.start()
+    except ClusterWatchError as exc:
+        recorder.cluster, recorder.cluster_note = "unavailable", str(exc)
+        await watch.stop()
+        return None
+    recorder.watched = [text for text in opened if not text.startswith("not watched: ")]
+    recorder.cluster = "watched"
+    recorder.cluster_note = f"{len(recorder.watched)} watch streams"
+    return watch
