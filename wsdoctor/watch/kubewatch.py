@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from wsdoctor.watch.kubediff import (
     workload_changes,
 )
 from wsdoctor.watch.kubeplan import ClusterWatchError, WatchPlan, watch_plan
+from wsdoctor.watch.kuberaw import list_body, raw_lister
 from wsdoctor.watch.model import ClusterEvent
 
 if TYPE_CHECKING:
@@ -57,7 +59,6 @@ class _Stream:
     describe: str
     kind: str
     list_fn: Callable[..., Any]
-    args: tuple[Any, ...]
     kwargs: dict[str, Any]
     handle: Callable[[_Stream, str, dict[str, Any] | None, dict[str, Any] | None], None]
     state: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -75,9 +76,8 @@ class _Stream:
 
     def list(self) -> list[dict[str, Any]]:
         """LIST: the current objects and the version to watch from."""
-        response = self.list_fn(*self.args, **self.kwargs, _preload_content=False,
-                                _request_timeout=30)
-        body = json.loads(response.data)
+        body = list_body(self.list_fn(**self.kwargs, _preload_content=False,
+                                      _request_timeout=30))
         self.rv = str((body.get("metadata") or {}).get("resourceVersion") or "") or None
         return [i for i in body.get("items") or [] if isinstance(i, dict)]
 
@@ -120,7 +120,7 @@ class ClusterWatch:
         configuration.connection_pool_maxsize = 32
         access.api_client.close()
         self.api = client.ApiClient(configuration)
-        candidates = list(self._streams(plan, client))
+        candidates = list(self._streams(plan))
         results = await asyncio.gather(*(asyncio.to_thread(self._prime, s) for s in candidates),
                                        return_exceptions=True)
         failed = []
@@ -153,71 +153,68 @@ class ClusterWatch:
         return stream.fallback
 
     async def stop(self) -> None:
-        """End every stream (their sockets are shut) and wait briefly for the threads."""
+        """End every stream and wait (about a second at most) for its thread."""
         for stream in self.streams:
             stream.stopping = True
-            if stream.watcher is not None:
-                stream.watcher.stop()
-        for stream in self.streams:
-            if stream.thread is not None:
-                await asyncio.to_thread(stream.thread.join, 2.0)
+        await asyncio.gather(*(asyncio.to_thread(_halt, s) for s in self.streams))
         if self.api is not None:
             self.api.close()
 
-    def _streams(self, plan: WatchPlan, client: Any) -> Iterator[_Stream]:
-        core, ns = client.CoreV1Api(self.api), plan.namespace
+    def _streams(self, plan: WatchPlan) -> Iterator[_Stream]:
+        def on(path: str) -> Callable[..., object]:
+            return raw_lister(self.api, path)
+
+        ns = plan.namespace
+        core, scoped = "/api/v1", f"/api/v1/namespaces/{ns}"
         selector = ",".join(f"{k}={v}" for k, v in sorted(plan.selectors[0].items())) \
             if plan.selectors else None
         if selector:
-            yield _Stream(f"Pods in {ns} ({selector})", "Pod", core.list_namespaced_pod, (ns,),
+            yield _Stream(f"Pods in {ns} ({selector})", "Pod", on(f"{scoped}/pods"),
                           {"label_selector": selector}, self._pod)
-        discovery = client.DiscoveryV1Api(self.api)
         for service in plan.services:
             yield _Stream(f"EndpointSlices of Service {ns}/{service}", "EndpointSlice",
-                          discovery.list_namespaced_endpoint_slice, (ns,),
+                          on(f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"),
                           {"label_selector": f"kubernetes.io/service-name={service}"},
                           self._generic(endpoint_changes))
-        apps = client.AppsV1Api(self.api)
-        yield _Stream(f"Deployments in {ns}", "Deployment", apps.list_namespaced_deployment,
-                      (ns,), {}, self._workload)
-        yield _Stream(f"ReplicaSets in {ns}", "ReplicaSet", apps.list_namespaced_replica_set,
-                      (ns,), {}, self._workload)
+        apps = f"/apis/apps/v1/namespaces/{ns}"
+        yield _Stream(f"Deployments in {ns}", "Deployment", on(f"{apps}/deployments"), {},
+                      self._workload)
+        yield _Stream(f"ReplicaSets in {ns}", "ReplicaSet", on(f"{apps}/replicasets"), {},
+                      self._workload)
         yield _Stream(f"HorizontalPodAutoscalers in {ns}", "HorizontalPodAutoscaler",
-                      client.AutoscalingV2Api(self.api)
-                      .list_namespaced_horizontal_pod_autoscaler, (ns,), {}, self._hpa)
-        yield _Stream(f"Events in {ns}", "Event", core.list_namespaced_event, (ns,), {},
-                      self._event)
+                      on(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers"), {},
+                      self._hpa)
+        yield _Stream(f"Events in {ns}", "Event", on(f"{scoped}/events"), {}, self._event)
         for cm_ns, cm_name in plan.configmaps:
             yield _Stream(f"ConfigMap {cm_ns}/{cm_name} (the controller's)", "ConfigMap",
-                          core.list_namespaced_config_map, (cm_ns,),
+                          on(f"{core}/namespaces/{cm_ns}/configmaps"),
                           {"field_selector": f"metadata.name={cm_name}"},
                           self._generic(config_changes))
             if cm_ns != ns:
                 yield _Stream(f"Events in {cm_ns} (the controller's)", "Event",
-                              core.list_namespaced_event, (cm_ns,), {}, self._event)
+                              on(f"{core}/namespaces/{cm_ns}/events"), {}, self._event)
         if plan.route is None:
             return
         api_version, kind, route_ns, name = plan.route
         if kind == "Ingress":  # ingress-nginx reloads on a change to any Ingress of its class
-            networking = client.NetworkingV1Api(self.api)
+            networking = "/apis/networking.k8s.io/v1"
             of_class = f" (class {plan.route_class})" if plan.route_class else ""
             one = _Stream(f"Ingresses in {route_ns}{of_class}", "Ingress",
-                          networking.list_namespaced_ingress, (route_ns,), {},
+                          on(f"{networking}/namespaces/{route_ns}/ingresses"), {},
                           self._ingress(plan))
             if self.settings.namespace is not None:
                 yield one
             else:
                 yield _Stream(f"Ingresses in all namespaces{of_class}", "Ingress",
-                              networking.list_ingress_for_all_namespaces, (), {},
-                              self._ingress(plan), fallback=one)
+                              on(f"{networking}/ingresses"), {}, self._ingress(plan),
+                              fallback=one)
         else:
             group, _, version = api_version.rpartition("/")
             plural = next((k.plural for k in _kinds() if k.kind == kind and k.group == group),
                           None)
             if plural:
                 yield _Stream(f"{kind} {route_ns}/{name}", kind,
-                              client.CustomObjectsApi(self.api).list_namespaced_custom_object,
-                              (group, version, route_ns, plural),
+                              on(f"/apis/{group}/{version}/namespaces/{route_ns}/{plural}"),
                               {"field_selector": f"metadata.name={name}"},
                               self._generic(config_changes))
 
@@ -323,7 +320,7 @@ class ClusterWatch:
             stream.watcher = watch.Watch()  # type: ignore[no-untyped-call]
             try:
                 for event in stream.watcher.stream(
-                        stream.list_fn, *stream.args, **stream.kwargs,
+                        stream.list_fn, **stream.kwargs,
                         resource_version=stream.rv, timeout_seconds=WATCH_TIMEOUT_S,
                         allow_watch_bookmarks=True, deserialize=False):
                     if stream.stopping:
@@ -385,6 +382,17 @@ class ClusterWatch:
             if key not in fresh:
                 stream.handle(stream, "DELETED", obj, None)
         stream.state = fresh
+
+
+def _halt(stream: _Stream, limit: float = 2.0) -> None:
+    """Shut the stream's socket until its thread ends: a thread that was just opening its
+    watch request would otherwise block until the server's timeout."""
+    thread = stream.thread
+    deadline = time.monotonic() + limit
+    while thread is not None and thread.is_alive() and time.monotonic() < deadline:
+        if stream.watcher is not None:
+            stream.watcher.stop()
+        thread.join(0.05)
 
 
 def _kinds() -> tuple[Any, ...]:

@@ -121,13 +121,16 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
     url = Resource(kind="URL", name=facts.target.url)
     yield from _blind(obs, url)
     if not obs.connections:
-        if obs.duration_s > 0:
-            yield NOTHING_HELD.finding(
-                "watch", f"No upgrade succeeded in {obs.duration_s:.0f} s "
-                f"({obs.failed_attempts_total} attempts): there was nothing to watch.",
-                resource=url, evidence=_attempt_evidence(obs),
-                fix=Fix(summary="Make the upgrade work first: `wsdoctor TARGET` says why it "
-                        "fails."))
+        if obs.addresses:
+            seen = f"No upgrade succeeded in {obs.duration_s:.0f} s " \
+                f"({obs.failed_attempts_total} attempts): there was nothing to watch."
+        else:
+            seen = "No address upgraded before the watch (the handshake check of this " \
+                "report says why): there was nothing to hold."
+        yield NOTHING_HELD.finding(
+            "watch", seen, resource=url, evidence=_attempt_evidence(obs),
+            fix=Fix(summary="Make the upgrade work first: `wsdoctor TARGET` says why it "
+                    "fails."))
         return
     causes = attribute(obs, path)
     timeline = Timeline(obs)
