@@ -41,6 +41,13 @@ def saved_report() -> Report:
     return watch_report(TARGET, Settings(), obs, None, START, 20.0, {})
 
 
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the app did not get there in time"
+        await asyncio.sleep(0.05)
+
+
 def plain(text: object) -> str:
     console = Console(width=200, file=io.StringIO(), record=True)
     console.print(text)
@@ -88,14 +95,9 @@ async def test_a_live_watch_shows_its_connections_and_q_ends_it_with_the_report(
         connections=2, duration=60, heartbeat=0.3, open_interval=0.1))
     app = WatchApp(session)
     async with app.run_test(size=(120, 40)) as pilot:
-        deadline = time.monotonic() + 10
-        while "pod-a" not in plain(app.query_one("#timeline", Static).content):
-            assert time.monotonic() < deadline, "no connection shown"
-            await asyncio.sleep(0.1)
+        await wait_until(lambda: "pod-a" in plain(app.query_one("#timeline", Static).content))
         await pilot.press("q")
-        deadline = time.monotonic() + 10
-        while app.is_running and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: not app.is_running)
     report = app.return_value
     assert report is not None
     check = report.check("watch")
