@@ -197,3 +197,18 @@ def test_a_lone_drop_among_several_open_connections_is_not_a_reload() -> None:
     obs = watch(conn(1, 0.0, 8.0, traffic=7.9), conn(2, 1.0, None), conn(3, 2.0, None),
                 events=(change,), heartbeat=1.0)
     assert attribute(obs)[1].kind != "proxy_reload"
+
+
+def test_one_replica_cut_at_once_but_reached_again_at_once_is_what_is_in_front_of_it() -> None:
+    """Given the only replica's connections cut at once and every slot reconnected to that
+    same replica at the first attempt, the replica did not end: a proxy in front reloaded."""
+    obs = watch(conn(1, 0.0, 20.0, replica="r1", traffic=19.9),
+                conn(2, 4.0, 20.02, replica="r1", traffic=19.9),
+                conn(3, 20.6, None, slot=0, replica="r1", reconnect_s=0.6),
+                conn(4, 20.7, None, slot=1, replica="r1", reconnect_s=0.7), heartbeat=1.0)
+    assert attribute(obs)[1].kind == "proxy_reload"
+    gone = watch(conn(1, 0.0, 20.0, replica="r1", traffic=19.9),
+                 conn(2, 4.0, 20.02, replica="r1", traffic=19.9),
+                 conn(3, 25.0, None, slot=0, replica="r2", reconnect_s=5.0, attempts=3),
+                 heartbeat=1.0)
+    assert attribute(gone)[1].kind == "replica"
