@@ -138,6 +138,7 @@ def watch_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         options = watch_options(args)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(str(exc).splitlines()[0]) from None
+    _raise_fd_limit(options.connections)
     problem = unwritable(args.output) if args.output else None
     if problem:
         env.stderr.write(f"wsdoctor: cannot write the report to {args.output}: {problem}\n")
@@ -152,6 +153,20 @@ def watch_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     if report is None:
         return ExitStatus.CANNOT_RUN
     return exit_status(report, settings)
+
+
+def _raise_fd_limit(connections: int) -> None:
+    """Each held connection is a file descriptor: raise the soft limit (up to the hard one)
+    when the default (often 1024) is too low; UsageError when even the hard one is."""
+    import resource
+
+    needed = connections + 128  # the cluster's streams, the report, the terminal, margins
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise UsageError(f"--connections {connections} needs about {needed} open files; "
+                             f"the limit is {hard} (raise it with ulimit -n)")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def _session(target: Target, settings: Settings, options: WatchOptions,
