@@ -135,6 +135,7 @@ def watch_report(target: Target, settings: Settings, obs: WatchObservation,
     findings = [*(preflight.findings if preflight is not None else []), *found]
     position = {c.id: (index, index) for index, c in enumerate(checks)}
     ordered = order_findings(findings, position)
-    return Report(target=target, started_at=started_at, duration_s=round(duration_s, 6),
-                  status=report_status(ordered), options=options, checks=checks,
-                  findings=ordered)
+    report = Report(target=target, started_at=started_at, duration_s=round(duration_s, 6),
+                    status=report_status(ordered), options=options, checks=checks,
+                    findings=ordered)
+    return settings.redactor()(report)  # a close reason may echo a secret the user sent

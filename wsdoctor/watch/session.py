@@ -168,14 +168,16 @@ class WatchSession:
                     stop: asyncio.Event, build: Callable[..., Report],
                     preflight: Report) -> bool:
         """Run the holder until the duration ends or ``stop``; True when interrupted."""
+        redact = self.settings.redactor()
+
         def on_holder(event: HolderEvent) -> None:
             recorder.on_holder(event)
             if isinstance(event, Opened):
-                self._emit(ConnectionOpened(event.held.record()))
+                self._emit(ConnectionOpened(redact(event.held.record())))
             elif isinstance(event, Ended):
-                self._emit(ConnectionDropped(event.held.record()))
+                self._emit(ConnectionDropped(redact(event.held.record())))
             elif isinstance(event, AttemptFailed):
-                self._emit(AttemptFailedEvent(event.attempt))
+                self._emit(AttemptFailedEvent(redact(event.attempt)))
 
         holder = ConnectionHolder(self.target, self.settings, addresses, self.options,
                                   on_holder, clock=self.clock, started=t0)

@@ -1,8 +1,8 @@
 """The watch as text: one line per event while it runs (for a terminal, a log or ``tail -f``),
 and the table of drops and cluster events under a saved report (``wsdoctor show``).
 
-Whatever a server or a cluster sent (close reasons, replica names, event messages) is quoted
-with control characters escaped: a hostile peer cannot drive the reader's terminal.
+Whatever a server or a cluster sent (close reasons, replica names, event messages) goes
+through :mod:`wsdoctor.untrusted`: a hostile peer cannot drive the reader's terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TextIO
 
 from wsdoctor.report import Report
 from wsdoctor.reports.text import TextStyle, finding_lines, summary_line
+from wsdoctor.untrusted import printable
 from wsdoctor.watch.attribution import Cause, PathContext, attribute
 from wsdoctor.watch.model import ClusterEvent, ConnectionRecord, FailedAttempt, WatchObservation
 from wsdoctor.watch.session import (
@@ -28,12 +29,9 @@ from wsdoctor.watch.session import (
 
 
 def safe(text: str | None, limit: int = 200) -> str:
-    """Text from a peer, fit for a terminal: control characters escaped, at most ``limit``."""
-    if text is None:
-        return ""
-    clipped = text[:limit] + ("…" if len(text) > limit else "")
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
-                   else f"\\u{ord(c):04x}" for c in clipped)
+    """Text from a peer, fit for a terminal (:func:`wsdoctor.untrusted.printable`): control
+    characters and escape sequences visible, at most about ``limit`` characters."""
+    return printable(text or "", limit=max(limit, 64))
 
 
 def clock_time(started_at: datetime, t: float) -> str:

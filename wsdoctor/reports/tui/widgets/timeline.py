@@ -8,6 +8,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from wsdoctor.models import Finding, Status
+from wsdoctor.untrusted import printable
 from wsdoctor.watch.model import WatchObservation
 
 #: Rows drawn at most (a watch of 1,000 connections shows its first slots and a count).
@@ -79,7 +80,7 @@ def render_timeline(obs: WatchObservation, marks: dict[int, Status], width: int,
         for attempt in obs.failed_attempts:
             if attempt.slot == slot:
                 cells[column(attempt.at)], styles[column(attempt.at)] = fail, "red"
-        label = f"#{slot + 1} {replica}"
+        label = f"#{slot + 1} {printable(replica, limit=64)}"
         _row(out, label, cells, styles)
     if len(slots) > MAX_ROWS:
         out.append(f"… and {len(slots) - MAX_ROWS} more connections\n", style="dim")
