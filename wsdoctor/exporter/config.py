@@ -1,7 +1,7 @@
 """The exporter's YAML configuration: targets, modules, schedule, validated at start.
 
 Every error is one line naming the file, the line and the key
-(``exporter.yaml:14: targets[2].module: unknown module 'quik' (known: full, quick)``).
+(``exporter.yaml:14: targets[2].module: unknown module 'quik' (known: full, quick, watch)``).
 Header values and labels may read the environment with ``${NAME}`` (a Secret mounted as an
 environment variable, the node name from the downward API).
 """
