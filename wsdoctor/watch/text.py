@@ -77,6 +77,22 @@ def cause_line(record: ConnectionRecord, cause: Cause) -> str:
         f"{safe(cause.summary, 400)} [{cause.evidence}]"
 
 
+def event_line(event: WatchEvent) -> tuple[float | None, str, str | None] | None:
+    """(time, text, colour) of the one line an event is shown as, in the text stream and
+    the TUI's log alike; None for an event that is no line (a tick, the start, the end)."""
+    if isinstance(event, ConnectionOpened):
+        return event.record.opened_at, opened_line(event.record), None
+    if isinstance(event, ConnectionDropped):
+        return event.record.ended_at, dropped_line(event.record), "yellow"
+    if isinstance(event, AttemptFailedEvent):
+        return event.attempt.at, failed_line(event.attempt), "red"
+    if isinstance(event, ClusterChanged):
+        return event.event.at, cluster_line(event.event), "cyan"
+    if isinstance(event, DropExplained):
+        return event.at, cause_line(event.record, event.cause), None
+    return None
+
+
 class WatchTextStream:
     """Writes one line per watch event, then the findings and the verdict."""
 
@@ -97,18 +113,10 @@ class WatchTextStream:
         if isinstance(event, Started):
             self.started_at = event.started_at
             self._started(event)
-        elif isinstance(event, ConnectionOpened):
-            self._line(event.record.opened_at, opened_line(event.record))
-        elif isinstance(event, ConnectionDropped):
-            self._line(event.record.ended_at, dropped_line(event.record), "yellow")
-        elif isinstance(event, AttemptFailedEvent):
-            self._line(event.attempt.at, failed_line(event.attempt), "red")
-        elif isinstance(event, ClusterChanged):
-            self._line(event.event.at, cluster_line(event.event), "cyan")
-        elif isinstance(event, DropExplained):
-            self._line(event.at, cause_line(event.record, event.cause))
         elif isinstance(event, Finished):
             self._finished(event)
+        elif (line := event_line(event)) is not None:
+            self._line(*line)
 
     def _started(self, event: Started) -> None:
         write = self.out.write

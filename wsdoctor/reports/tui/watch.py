@@ -22,25 +22,13 @@ from wsdoctor.reports.tui.format import finding_mark
 from wsdoctor.reports.tui.widgets.timeline import drop_marks, render_timeline
 from wsdoctor.watch.model import WatchObservation
 from wsdoctor.watch.session import (
-    AttemptFailedEvent,
-    ClusterChanged,
-    ConnectionDropped,
-    ConnectionOpened,
-    DropExplained,
     Finished,
     Started,
     Tick,
     WatchEvent,
     WatchSession,
 )
-from wsdoctor.watch.text import (
-    cause_line,
-    cluster_line,
-    dropped_line,
-    failed_line,
-    opened_line,
-    safe,
-)
+from wsdoctor.watch.text import event_line, safe
 
 REFRESH_S = 1.0
 
@@ -160,16 +148,8 @@ class WatchApp(App[Report | None]):
             cluster = "watching the cluster" if event.cluster == "watched" else \
                 f"cluster not watched ({safe(event.cluster_note, 120)})"
             self._line(0.0, f"holding over {', '.join(event.addresses) or 'nothing'}; {cluster}")
-        elif isinstance(event, ConnectionOpened):
-            self._line(event.record.opened_at, opened_line(event.record))
-        elif isinstance(event, ConnectionDropped):
-            self._line(event.record.ended_at, dropped_line(event.record), "yellow")
-        elif isinstance(event, AttemptFailedEvent):
-            self._line(event.attempt.at, failed_line(event.attempt), "red")
-        elif isinstance(event, ClusterChanged):
-            self._line(event.event.at, cluster_line(event.event), "magenta")
-        elif isinstance(event, DropExplained):
-            self._line(event.at, cause_line(event.record, event.cause))
+        elif (line := event_line(event)) is not None:
+            self._line(line[0], line[1], line[2] or "")
         elif isinstance(event, Tick):
             self.report = event.report
             self.redraw()
