@@ -105,8 +105,8 @@ def test_the_plan_follows_the_route_to_its_pods_and_the_controllers_configmap(
 def test_the_documented_roles_open_every_stream_and_a_rollout_arrives_as_events(
         cluster: tuple[FakeKubeAPI, RunningAPI, Path]) -> None:
     """With docs/rbac.yaml and docs/rbac-watch.yaml, every stream opens; a scale-down, a pod
-    terminating with its endpoint removed, and a ConfigMap change arrive as events naming
-    their objects (and nothing is refused)."""
+    terminating with its endpoint removed, a ConfigMap and an Ingress change arrive as events
+    naming their objects (and nothing is refused)."""
     api, running, tmp = cluster
     settings = Settings(kubeconfig=str(running.kubeconfig(tmp / "kc", token="watcher")))
     obs = discover(settings)
@@ -117,7 +117,10 @@ def test_the_documented_roles_open_every_stream_and_a_rollout_arrives_as_events(
         terminate_pod(api, "chat", "chat-5f7d-aaaaa", grace=5)
         change_configmap(api, "ingress-nginx", "ingress-nginx-controller",
                          **{"proxy-body-size": "2m"})
-        collected.wait_for(lambda: len(collected.events) >= 6)
+        ingress = next(o for o in api.objects if o["kind"] == "Ingress")
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] = "8m"
+        api.update(ingress)
+        collected.wait_for(lambda: len(collected.events) >= 7)
 
     opened = run_watch(settings, obs, collected, rollout)
     assert not collected.notes and not [o for o in opened if o.startswith("not watched")]
@@ -128,6 +131,7 @@ def test_the_documented_roles_open_every_stream_and_a_rollout_arrives_as_events(
     assert ("EndpointSlice", "chat-x7k2p", "endpoint_removed") in seen
     assert ("Pod", "chat-5f7d-aaaaa", "event") in seen  # Killing
     assert ("ConfigMap", "ingress-nginx-controller", "modified") in seen
+    assert ("Ingress", "chat", "modified") in seen
     terminating = next(e for e in collected.events if e.change == "terminating")
     assert terminating.grace_s == 5 and terminating.pods == ["chat-5f7d-aaaaa"]
 

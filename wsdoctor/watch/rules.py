@@ -141,8 +141,10 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
         yield NO_DROPS.finding(
             "watch", f"{len(obs.connections)} connections were held for "
             f"{obs.duration_s:.0f} s over {', '.join(obs.addresses)}"
-            + (f" on {len(obs.replicas())} replicas ({', '.join(obs.replicas()[:6])})"
-               if obs.replicas() else "") + "; none dropped." + _blind_spot(obs),
+            + (f" on {len(obs.replicas())} replica{'s' if len(obs.replicas()) != 1 else ''} "
+               f"({', '.join(obs.replicas()[:6])})" if obs.replicas() else "")
+            + "; none dropped." + (" The watch was ended early (Ctrl-C or SIGTERM)."
+                                   if obs.interrupted else "") + _blind_spot(obs),
             resource=url, evidence={"connections": len(obs.connections),
                                     "duration_s": round(obs.duration_s, 3)},
             title=f"No connection dropped in {obs.duration_s:.0f} s")
@@ -177,7 +179,7 @@ def _blind(obs: WatchObservation, url: Resource) -> Iterator[Finding]:
                 evidence={"unwatched": list(obs.unwatched)},
                 title="Part of the cluster was not watched",
                 fix=Fix(summary="Grant get, list and watch on those resources "
-                        "(docs/rbac.yaml)."))
+                        "(docs/rbac.yaml and docs/rbac-watch.yaml)."))
         return
     why = obs.cluster_note or "no kubeconfig"
     yield CLUSTER_BLIND.finding(
@@ -364,10 +366,11 @@ def summarize_watch(obs: Observation) -> str:
     assert isinstance(obs, WatchObservation)
     drops = obs.drops()
     held = f"{len(obs.connections)} connections over {obs.duration_s:.0f} s"
+    tail = "" if obs.finished else " so far"
+    tail += " (ended early)" if obs.interrupted else ""
     if not drops:
-        return f"{held}: no drop" + ("" if obs.finished else " so far")
-    return f"{held}: {len(drops)} drop{'s' if len(drops) != 1 else ''}" + (
-        "" if obs.finished else " so far")
+        return f"{held}: no drop{tail}"
+    return f"{held}: {len(drops)} drop{'s' if len(drops) != 1 else ''}{tail}"
 
 
 CHECK = Check(
