@@ -16,11 +16,8 @@ stamped with the time wsdoctor received it (the same clock as the drops).
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wsdoctor.kube import backends
@@ -34,7 +31,7 @@ from wsdoctor.watch.kubediff import (
     workload_changes,
 )
 from wsdoctor.watch.kubeplan import ClusterWatchError, WatchPlan, watch_plan
-from wsdoctor.watch.kuberaw import list_body, raw_lister
+from wsdoctor.watch.kuberaw import Stream, halt, raw_lister, why
 from wsdoctor.watch.model import ClusterEvent
 
 if TYPE_CHECKING:
@@ -52,40 +49,6 @@ def _labels(obj: dict[str, Any], template: bool = False) -> dict[str, str]:
     return dict((source.get("metadata") or {}).get("labels") or {})
 
 
-@dataclass
-class _Stream:
-    """One list-then-watch loop in a thread."""
-
-    describe: str
-    kind: str
-    list_fn: Callable[..., Any]
-    kwargs: dict[str, Any]
-    handle: Callable[[_Stream, str, dict[str, Any] | None, dict[str, Any] | None], None]
-    state: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    rv: str | None = None
-    watcher: Any = None
-    thread: threading.Thread | None = None
-    stopping: bool = False
-    fallback: _Stream | None = None
-    """A narrower stream to use when this one is forbidden (one namespace for all)."""
-
-    @staticmethod
-    def key(obj: dict[str, Any]) -> tuple[str, str]:
-        meta = obj.get("metadata") or {}
-        return str(meta.get("namespace") or ""), str(meta.get("name") or "")
-
-    def list(self) -> list[dict[str, Any]]:
-        """LIST: the current objects and the version to watch from."""
-        body = list_body(self.list_fn(**self.kwargs, _preload_content=False,
-                                      _request_timeout=30))
-        self.rv = str((body.get("metadata") or {}).get("resourceVersion") or "") or None
-        return [i for i in body.get("items") or [] if isinstance(i, dict)]
-
-    def prime(self) -> None:
-        """The first LIST: the state changes are compared with (nothing is reported)."""
-        self.state = {self.key(obj): obj for obj in self.list()}
-
-
 class ClusterWatch:
     """The watch streams of one target; :meth:`start` opens them, :meth:`stop` ends them."""
 
@@ -97,7 +60,7 @@ class ClusterWatch:
         self.deliver = deliver
         self.now = now
         self.note = note or (lambda text: None)
-        self.streams: list[_Stream] = []
+        self.streams: list[Stream] = []
         self.pods: set[str] = set()
         self.workloads: set[str] = set()
         self.lock = threading.Lock()
@@ -126,7 +89,7 @@ class ClusterWatch:
         failed = []
         for stream, result in zip(candidates, results, strict=True):
             if isinstance(result, BaseException):
-                failed.append(f"{stream.describe}: {_why(result)}")
+                failed.append(f"{stream.describe}: {why(result)}")
             else:
                 self.streams.append(result)
         for stream in self.streams:
@@ -141,7 +104,7 @@ class ClusterWatch:
         return [s.describe for s in self.streams] + [f"not watched: {t}" for t in failed]
 
     @staticmethod
-    def _prime(stream: _Stream) -> _Stream:
+    def _prime(stream: Stream) -> Stream:
         """The first LIST of a stream, or of its fallback when it is forbidden."""
         try:
             stream.prime()
@@ -156,11 +119,11 @@ class ClusterWatch:
         """End every stream and wait (about a second at most) for its thread."""
         for stream in self.streams:
             stream.stopping = True
-        await asyncio.gather(*(asyncio.to_thread(_halt, s) for s in self.streams))
+        await asyncio.gather(*(asyncio.to_thread(halt, s) for s in self.streams))
         if self.api is not None:
             self.api.close()
 
-    def _streams(self, plan: WatchPlan) -> Iterator[_Stream]:
+    def _streams(self, plan: WatchPlan) -> Iterator[Stream]:
         def on(path: str) -> Callable[..., object]:
             return raw_lister(self.api, path)
 
@@ -169,29 +132,29 @@ class ClusterWatch:
         selector = ",".join(f"{k}={v}" for k, v in sorted(plan.selectors[0].items())) \
             if plan.selectors else None
         if selector:
-            yield _Stream(f"Pods in {ns} ({selector})", "Pod", on(f"{scoped}/pods"),
+            yield Stream(f"Pods in {ns} ({selector})", "Pod", on(f"{scoped}/pods"),
                           {"label_selector": selector}, self._pod)
         for service in plan.services:
-            yield _Stream(f"EndpointSlices of Service {ns}/{service}", "EndpointSlice",
+            yield Stream(f"EndpointSlices of Service {ns}/{service}", "EndpointSlice",
                           on(f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"),
                           {"label_selector": f"kubernetes.io/service-name={service}"},
                           self._generic(endpoint_changes))
         apps = f"/apis/apps/v1/namespaces/{ns}"
-        yield _Stream(f"Deployments in {ns}", "Deployment", on(f"{apps}/deployments"), {},
+        yield Stream(f"Deployments in {ns}", "Deployment", on(f"{apps}/deployments"), {},
                       self._workload)
-        yield _Stream(f"ReplicaSets in {ns}", "ReplicaSet", on(f"{apps}/replicasets"), {},
+        yield Stream(f"ReplicaSets in {ns}", "ReplicaSet", on(f"{apps}/replicasets"), {},
                       self._workload)
-        yield _Stream(f"HorizontalPodAutoscalers in {ns}", "HorizontalPodAutoscaler",
+        yield Stream(f"HorizontalPodAutoscalers in {ns}", "HorizontalPodAutoscaler",
                       on(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers"), {},
                       self._hpa)
-        yield _Stream(f"Events in {ns}", "Event", on(f"{scoped}/events"), {}, self._event)
+        yield Stream(f"Events in {ns}", "Event", on(f"{scoped}/events"), {}, self._event)
         for cm_ns, cm_name in plan.configmaps:
-            yield _Stream(f"ConfigMap {cm_ns}/{cm_name} (the controller's)", "ConfigMap",
+            yield Stream(f"ConfigMap {cm_ns}/{cm_name} (the controller's)", "ConfigMap",
                           on(f"{core}/namespaces/{cm_ns}/configmaps"),
                           {"field_selector": f"metadata.name={cm_name}"},
                           self._generic(config_changes))
             if cm_ns != ns:
-                yield _Stream(f"Events in {cm_ns} (the controller's)", "Event",
+                yield Stream(f"Events in {cm_ns} (the controller's)", "Event",
                               on(f"{core}/namespaces/{cm_ns}/events"), {}, self._event)
         if plan.route is None:
             return
@@ -199,13 +162,13 @@ class ClusterWatch:
         if kind == "Ingress":  # ingress-nginx reloads on a change to any Ingress of its class
             networking = "/apis/networking.k8s.io/v1"
             of_class = f" (class {plan.route_class})" if plan.route_class else ""
-            one = _Stream(f"Ingresses in {route_ns}{of_class}", "Ingress",
+            one = Stream(f"Ingresses in {route_ns}{of_class}", "Ingress",
                           on(f"{networking}/namespaces/{route_ns}/ingresses"), {},
                           self._ingress(plan))
             if self.settings.namespace is not None:
                 yield one
             else:
-                yield _Stream(f"Ingresses in all namespaces{of_class}", "Ingress",
+                yield Stream(f"Ingresses in all namespaces{of_class}", "Ingress",
                               on(f"{networking}/ingresses"), {}, self._ingress(plan),
                               fallback=one)
         else:
@@ -213,14 +176,14 @@ class ClusterWatch:
             plural = next((k.plural for k in _kinds() if k.kind == kind and k.group == group),
                           None)
             if plural:
-                yield _Stream(f"{kind} {route_ns}/{name}", kind,
+                yield Stream(f"{kind} {route_ns}/{name}", kind,
                               on(f"/apis/{group}/{version}/namespaces/{route_ns}/{plural}"),
                               {"field_selector": f"metadata.name={name}"},
                               self._generic(config_changes))
 
     # -- per-kind handling (on the stream's thread) ------------------------------------------
 
-    def _emit(self, stream: _Stream, obj: dict[str, Any], change: Change) -> None:
+    def _emit(self, stream: Stream, obj: dict[str, Any], change: Change) -> None:
         meta = obj.get("metadata") or {}
         kind, namespace, name = change.subject or (stream.kind, meta.get("namespace"),
                                                    str(meta.get("name") or ""))
@@ -231,46 +194,46 @@ class ClusterWatch:
 
     def _generic(self, differ: Callable[[dict[str, Any] | None, dict[str, Any] | None],
                                         Iterator[Change]]
-                 ) -> Callable[[_Stream, str, dict[str, Any] | None, dict[str, Any] | None],
+                 ) -> Callable[[Stream, str, dict[str, Any] | None, dict[str, Any] | None],
                                None]:
-        def handle(stream: _Stream, kind: str, old: dict[str, Any] | None,
+        def handle(stream: Stream, kind: str, old: dict[str, Any] | None,
                    new: dict[str, Any] | None) -> None:
             for change in differ(old, new):
                 self._emit(stream, new or old or {}, change)
 
         return handle
 
-    def _seed(self, stream: _Stream) -> None:
+    def _seed(self, stream: Stream) -> None:
         """Learn the backend's pods and workloads from a stream's first list."""
         for obj in stream.state.values():
             if stream.kind == "Pod":
-                self.pods.add(_Stream.key(obj)[1])
+                self.pods.add(Stream.key(obj)[1])
             elif stream.kind in ("Deployment", "ReplicaSet") and self._ours(obj):
-                self.workloads.add(_Stream.key(obj)[1])
+                self.workloads.add(Stream.key(obj)[1])
 
     def _ours(self, workload: dict[str, Any]) -> bool:
         labels = _labels(workload, template=True)
         selectors = self.plan.selectors if self.plan is not None else ()
         return any(backends.selector_matches(sel, labels) for sel in selectors)
 
-    def _pod(self, stream: _Stream, kind: str, old: dict[str, Any] | None,
+    def _pod(self, stream: Stream, kind: str, old: dict[str, Any] | None,
              new: dict[str, Any] | None) -> None:
         with self.lock:
-            self.pods.add(_Stream.key(new or old or {})[1])
+            self.pods.add(Stream.key(new or old or {})[1])
         for change in pod_changes(old, new):
             self._emit(stream, new or old or {}, change)
 
-    def _workload(self, stream: _Stream, kind: str, old: dict[str, Any] | None,
+    def _workload(self, stream: Stream, kind: str, old: dict[str, Any] | None,
                   new: dict[str, Any] | None) -> None:
         obj = new or old or {}
         if not self._ours(obj):
             return
         with self.lock:
-            self.workloads.add(_Stream.key(obj)[1])
+            self.workloads.add(Stream.key(obj)[1])
         for change in workload_changes(old, new):
             self._emit(stream, obj, change)
 
-    def _hpa(self, stream: _Stream, kind: str, old: dict[str, Any] | None,
+    def _hpa(self, stream: Stream, kind: str, old: dict[str, Any] | None,
              new: dict[str, Any] | None) -> None:
         obj = new or old or {}
         target = ((obj.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
@@ -278,7 +241,7 @@ class ClusterWatch:
             for change in hpa_changes(old, new):
                 self._emit(stream, obj, change)
 
-    def _event(self, stream: _Stream, kind: str, old: dict[str, Any] | None,
+    def _event(self, stream: Stream, kind: str, old: dict[str, Any] | None,
                new: dict[str, Any] | None) -> None:
         if new is None:
             return
@@ -293,15 +256,15 @@ class ClusterWatch:
         if ours:
             self._emit(stream, new, change)
 
-    def _ingress(self, plan: WatchPlan) -> Callable[[_Stream, str, dict[str, Any] | None,
+    def _ingress(self, plan: WatchPlan) -> Callable[[Stream, str, dict[str, Any] | None,
                                                      dict[str, Any] | None], None]:
-        def handle(stream: _Stream, kind: str, old: dict[str, Any] | None,
+        def handle(stream: Stream, kind: str, old: dict[str, Any] | None,
                    new: dict[str, Any] | None) -> None:
             obj = new or old or {}
             spec = obj.get("spec") or {}
             same_class = plan.route_class is not None and \
                 spec.get("ingressClassName") == plan.route_class
-            is_route = plan.route is not None and _Stream.key(obj) == (plan.route[2],
+            is_route = plan.route is not None and Stream.key(obj) == (plan.route[2],
                                                                        plan.route[3])
             if same_class or is_route:
                 for change in config_changes(old, new):
@@ -311,7 +274,7 @@ class ClusterWatch:
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def _run(self, stream: _Stream) -> None:
+    def _run(self, stream: Stream) -> None:
         from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
 
@@ -334,7 +297,7 @@ class ClusterWatch:
                     self._relist(stream)
                     continue
                 if exc.status in (401, 403):
-                    self.note(f"{stream.describe}: {_why(exc)} (the watch verb is needed)")
+                    self.note(f"{stream.describe}: {why(exc)} (the watch verb is needed)")
                     return
                 self._wait(stream, delay)
                 delay = min(delay * 2, RETRY_MAX_S)
@@ -344,12 +307,12 @@ class ClusterWatch:
                 self._wait(stream, delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
-    def _wait(self, stream: _Stream, seconds: float) -> None:
+    def _wait(self, stream: Stream, seconds: float) -> None:
         end = self.now() + seconds
         while not stream.stopping and self.now() < end:
             threading.Event().wait(0.1)
 
-    def _take(self, stream: _Stream, event: dict[str, Any]) -> None:
+    def _take(self, stream: Stream, event: dict[str, Any]) -> None:
         kind = str(event.get("type") or "")
         obj = event.get("object")
         if not isinstance(obj, dict):
@@ -359,7 +322,7 @@ class ClusterWatch:
             stream.rv = str(rv)
         if kind not in ("ADDED", "MODIFIED", "DELETED"):
             return
-        key = _Stream.key(obj)
+        key = Stream.key(obj)
         old = stream.state.get(key)
         if kind == "DELETED":
             stream.state.pop(key, None)
@@ -368,10 +331,10 @@ class ClusterWatch:
             stream.state[key] = obj
             stream.handle(stream, kind, old, obj)
 
-    def _relist(self, stream: _Stream) -> None:
+    def _relist(self, stream: Stream) -> None:
         """After a 410: list again and report what changed meanwhile."""
         try:
-            fresh = {_Stream.key(o): o for o in stream.list()}
+            fresh = {Stream.key(o): o for o in stream.list()}
         except Exception:
             self._wait(stream, 1.0)
             return
@@ -384,31 +347,7 @@ class ClusterWatch:
         stream.state = fresh
 
 
-def _halt(stream: _Stream, limit: float = 2.0) -> None:
-    """Shut the stream's socket until its thread ends: a thread that was just opening its
-    watch request would otherwise block until the server's timeout."""
-    thread = stream.thread
-    deadline = time.monotonic() + limit
-    while thread is not None and thread.is_alive() and time.monotonic() < deadline:
-        if stream.watcher is not None:
-            stream.watcher.stop()
-        thread.join(0.05)
-
-
 def _kinds() -> tuple[Any, ...]:
     from wsdoctor.kube.kinds import KINDS
 
     return KINDS
-
-
-def _why(exc: BaseException) -> str:
-    status = getattr(exc, "status", None)
-    if status:
-        reason = getattr(exc, "reason", "") or ""
-        body = getattr(exc, "body", None)
-        try:
-            message = json.loads(body).get("message") if body else None
-        except (TypeError, ValueError):
-            message = None
-        return f"HTTP {status} {message or reason}".strip()
-    return f"{type(exc).__name__}: {exc}"
