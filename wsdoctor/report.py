@@ -24,6 +24,7 @@ from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
+from wsdoctor.watch.model import WatchObservation
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -41,7 +42,8 @@ ObservationUnion = Annotated[
     | KeepaliveObservation
     | CaptureObservation
     | AffinityObservation
-    | ClusterObservation,
+    | ClusterObservation
+    | WatchObservation,
     Field(discriminator="check"),
 ]
 

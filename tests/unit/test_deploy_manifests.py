@@ -225,7 +225,9 @@ def test_the_example_config_is_valid() -> None:
     """docs/deploy/probe.yaml passes the exporter's own validation."""
     config = load_config(DEPLOY / "probe.yaml", ENV)
     assert config.listen == f":{DEFAULT_PORT}"
-    assert [t.name for t in config.targets] == ["chat", "chat-ingress-a", "chat-lifetime"]
+    assert [t.name for t in config.targets] == ["chat", "chat-ingress-a", "chat-lifetime",
+                                                "chat-drops"]
+    assert config.targets[3].watch is not None and config.targets[3].watch.heartbeat == 25
     assert config.targets[1].settings.only == ["dns", "tcp", "tls", "handshake", "messages"]
     assert "cluster" in config.targets[0].settings.only
     assert config.targets[2].long and config.targets[2].settings.expect_idle == 3600

@@ -88,7 +88,7 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
         ("targets:\n  - url: ws://a.example/\n",
          "exporter.yaml:2: targets[0].name: Field required"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    module: quik\n",
-         "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick)"),
+         "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick, watch)"),
         ("targets:\n  - name: a\n    url: ftp://a.example/\n",
          "exporter.yaml:3: targets[0].url: unsupported scheme 'ftp'"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n  - name: a\n    url: ws://b/\n",

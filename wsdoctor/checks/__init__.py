@@ -46,7 +46,8 @@ def check_by_id(check_id: str) -> Check:
 
 
 def all_codes() -> tuple[Code, ...]:
-    """Every finding code the checks can emit, including the runner's own."""
+    """Every finding code the checks can emit, including the watch's and the runner's own."""
     from wsdoctor.runner import RUNNER_CODES
+    from wsdoctor.watch.rules import CODES as WATCH_CODES
 
-    return tuple(code for check in CHECKS for code in check.codes) + RUNNER_CODES
+    return tuple(code for check in CHECKS for code in check.codes) + WATCH_CODES + RUNNER_CODES

@@ -18,8 +18,9 @@ KEY_PASSWORD_ENV = "WSDOCTOR_KEY_PASSWORD"
 SEND_LIMIT = 16 * 1024 * 1024
 
 
-def add_client_options(parser: argparse.ArgumentParser) -> None:
-    """The client-certificate, proxy and application-message options."""
+def add_client_options(parser: argparse.ArgumentParser, messages: bool = True) -> None:
+    """The client-certificate and proxy options, and (``messages``) the application-message
+    options."""
     tls = parser.add_argument_group(
         "client certificate and proxy",
         "A proxy is chosen as curl does: --proxy, else https_proxy/HTTPS_PROXY (wss) or\n"
@@ -41,6 +42,8 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     tls.add_argument("--noproxy", metavar="HOSTS",
                      help="comma-separated hosts (domains, addresses, CIDR; * for all) not to "
                      "proxy; replaces NO_PROXY")
+    if not messages:
+        return
     app = parser.add_argument_group("application messages")
     app.add_argument("--send", action="append", metavar="MESSAGE", default=[],
                      help="a message of the application's own, sent after the upgrade "
@@ -141,6 +144,8 @@ def client_settings(args: argparse.Namespace, host: str, secure: bool,
     values["secrets"] = [*(proxy.credentials() if proxy else []),
                          *([values["client_key_password"]]
                            if values.get("client_key_password") else [])]
+    if not hasattr(args, "send"):  # a command without the application-message options
+        return values
     if args.expect is not None:
         try:
             re.compile(args.expect)

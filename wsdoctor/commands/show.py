@@ -75,7 +75,16 @@ def show_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     fmt = args.format
     if fmt == "auto":
         fmt = "tui" if env.is_tty and not args.short else "text"
-    if fmt == "tui":
+    if fmt == "tui" and report.check("watch") is not None:
+        from pathlib import Path
+
+        if not env.is_tty:
+            raise UsageError("--format tui needs a terminal (use --format text or json)")
+        from wsdoctor.reports.tui.watch import show_watch_report
+
+        show_watch_report(report, no_color=args.no_color or bool(env.environ.get("NO_COLOR")),
+                          saved_from=Path(args.report).name)
+    elif fmt == "tui":
         from pathlib import Path
 
         run_tui(report, env, args.no_color, saved_from=Path(args.report).name)

@@ -1,7 +1,7 @@
 """The exporter's YAML configuration: targets, modules, schedule, validated at start.
 
 Every error is one line naming the file, the line and the key
-(``exporter.yaml:14: targets[2].module: unknown module 'quik' (known: full, quick)``).
+(``exporter.yaml:14: targets[2].module: unknown module 'quik' (known: full, quick, watch)``).
 Header values and labels may read the environment with ``${NAME}`` (a Secret mounted as an
 environment variable, the node name from the downward API).
 """
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -30,6 +30,9 @@ from wsdoctor.exporter.schema import (
 )
 from wsdoctor.models import Status, Target
 from wsdoctor.settings import Header, ResolvePin, Settings
+
+if TYPE_CHECKING:
+    from wsdoctor.watch.model import WatchOptions
 
 #: Label names the metrics themselves use: configured labels must not collide with them.
 RESERVED_LABELS = frozenset(
@@ -63,6 +66,9 @@ class ProbeSpec:
     expect: Expectations
     labels: tuple[tuple[str, str], ...] = ()
     interval: float = 30.0
+    watch: WatchOptions | None = None
+    """Set for a target of a watch module: held by the exporter's watch module, not
+    scheduled."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,20 @@ def _compile(spec: TargetConfig, target: Target, module: ModuleConfig,
         expect=spec.expect or module.expect,
         labels=tuple(sorted(labels.items())),
         interval=spec.interval or config.interval,
+        watch=_watch_options(module),
     )
+
+
+def _watch_options(module: ModuleConfig) -> WatchOptions | None:
+    """The holding options of a watch module (None for a probing one)."""
+    if module.watch is None:
+        return None
+    from wsdoctor.watch.model import WatchOptions
+
+    w = module.watch
+    return WatchOptions(connections=w.connections, duration=None, heartbeat=w.heartbeat,
+                        echo=w.echo, pong_timeout=w.pong_timeout, backoff_initial=w.backoff,
+                        open_interval=min(0.5, 20.0 / w.connections))
 
 
 def _loc(loc: Sequence[int | str]) -> str:

@@ -54,6 +54,22 @@ class Expectations(_Raw):
     """Whether reconnects must reach the same replica; wsdoctor's ``--expect-affinity``."""
 
 
+class WatchConfig(_Raw):
+    """Hold connections instead of probing on an interval (the watch module): drops are
+    counted by cause (``wsdoctor watch``'s attribution)."""
+
+    connections: int = Field(default=4, ge=1, le=10_000)
+    """Connections held at once, spread over the addresses."""
+    heartbeat: Duration | None = None
+    """Ping every N seconds like the application's clients (omitted: no heartbeat)."""
+    echo: Duration | None = 300.0
+    """Without a heartbeat, ping after N quiet seconds to find silent drops (null: never)."""
+    pong_timeout: Duration = 5.0
+    """A ping unanswered this long is a silent drop."""
+    backoff: Duration = 0.5
+    """First wait before reconnecting (doubled after each failure, up to 30 s)."""
+
+
 class ModuleConfig(_Raw):
     """How to probe: which checks, how long at most, and the run settings."""
 
@@ -74,6 +90,9 @@ class ModuleConfig(_Raw):
     """Default expectations of targets probed with this module."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """Any run setting of wsdoctor (timeout, cafile, insecure, pings, message_size, ...)."""
+    watch: WatchConfig | None = None
+    """Hold connections for as long as the exporter runs and export drops by cause, instead
+    of probing on the interval (``checks`` and ``time_limit`` then do not apply)."""
 
 
 class TargetConfig(_Raw):
@@ -132,7 +151,9 @@ BUILTIN_MODULES: dict[str, ModuleConfig] = {
         long=True,
         settings={"idle_max": 120.0},
     ),
+    "watch": ModuleConfig(checks=["handshake"], watch=WatchConfig()),
 }
 """``quick``: dns, tcp, tls, http, handshake, messages. ``full``: those plus the idle timeout
 (waiting up to 120 s, which covers the 60 s and 100 s defaults of common proxies) and
-affinity. A module of the same name in the file replaces a built-in one."""
+affinity. ``watch``: hold 4 connections and count their drops by cause. A module of the same
+name in the file replaces a built-in one."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -146,9 +148,23 @@ class Backend:
         return self
 
     async def stop(self) -> None:
-        """Close the listener and every connection."""
+        """Close the listener and every connection: a graceful shutdown, each WebSocket
+        closed with 1001 (going away), as an application does on SIGTERM."""
         if self.server is not None:
             self.server.close()
+            await self.server.wait_closed()
+
+    async def kill(self) -> None:
+        """End like a killed process: stop listening and reset every connection (RST, no
+        close frame; the clients see 1006)."""
+        if self.server is not None:
+            self.server.close(close_connections=False)
+        for connection in list(self.connections):
+            sock = connection.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.transport.abort()
+        if self.server is not None:
             await self.server.wait_closed()
 
 

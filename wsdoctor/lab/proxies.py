@@ -126,6 +126,9 @@ class NginxSite:
     """Require client certificates signed by this CA (PEM): ``ssl_verify_client``."""
     verify_client: str = "on"
     """``on`` (nginx answers 400 without a certificate) or ``optional``."""
+    worker_shutdown_timeout: float | None = None
+    """After a reload, old workers close the connections they still hold this long later
+    (ingress-nginx ``worker-shutdown-timeout``; nginx's default: wait for them forever)."""
 
 
 def _duration(seconds: float) -> str:
@@ -186,7 +189,10 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
     temp.mkdir(exist_ok=True)
     os.chmod(temp, 0o777)
     user = "user root;" if os.geteuid() == 0 else ""
+    shutdown = f"worker_shutdown_timeout {_duration(site.worker_shutdown_timeout)};" \
+        if site.worker_shutdown_timeout is not None else ""
     return f"""{user}
+{shutdown}
 worker_processes 1;
 daemon off;
 error_log {scratch}/error.log warn;
@@ -230,8 +236,17 @@ class Nginx(LabProcess):
         self.port = site.port
         conf = self.dir / "nginx.conf"
         conf.write_text(render_nginx(site, self.dir))
-        self._spawn([find_binary("nginx"), "-c", str(conf), "-p", str(self.dir), "-e",
-                     str(self.dir / "error.log")], (site.listen, site.port))
+        self._argv = [find_binary("nginx"), "-c", str(conf), "-p", str(self.dir), "-e",
+                      str(self.dir / "error.log")]
+        self._spawn(self._argv, (site.listen, site.port))
+
+    def reload(self) -> None:
+        """``nginx -s reload``: a new worker takes new connections; the old one keeps its
+        connections until they end or ``worker_shutdown_timeout`` passes."""
+        done = subprocess.run([*self._argv, "-s", "reload"], capture_output=True, timeout=10,
+                              check=False)
+        if done.returncode != 0:
+            raise LabError(f"nginx -s reload failed: {done.stderr.decode(errors='replace')}")
 
 
 @dataclass
@@ -252,6 +267,9 @@ class HAProxySite:
     """ALPN offered on the TLS bind, e.g. ``h2,http/1.1`` (HTTP/2 with RFC 8441 WebSockets)."""
     frontend_extra: list[str] = field(default_factory=list)
     """More frontend lines (``http-request deny if ...``)."""
+    hard_stop_after: float | None = None
+    """After a reload, the old process closes the connections it still holds this long later
+    (``global hard-stop-after``; HAProxy's default: wait for them forever)."""
 
 
 def render_haproxy(site: HAProxySite, scratch: Path) -> str:
@@ -272,9 +290,11 @@ def render_haproxy(site: HAProxySite, scratch: Path) -> str:
         f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if site.cookie else "")
         for name, port in site.backends
     )
+    stop = f"  hard-stop-after {_duration(site.hard_stop_after)}\n" \
+        if site.hard_stop_after is not None else ""
     return f"""global
   maxconn 1024
-defaults
+{stop}defaults
   mode http
   timeout connect 5s
   timeout client 50s
@@ -302,7 +322,15 @@ class HAProxy(LabProcess):
         self.port = site.port
         conf = self.dir / "haproxy.cfg"
         conf.write_text(render_haproxy(site, self.dir))
-        self._spawn([find_binary("haproxy"), "-db", "-f", str(conf)], (site.listen, site.port))
+        # Master-worker mode (-W), as the controllers run it: SIGUSR2 reloads.
+        self._spawn([find_binary("haproxy"), "-W", "-db", "-f", str(conf)],
+                    (site.listen, site.port))
+
+    def reload(self) -> None:
+        """Reload as the controllers do (SIGUSR2 to the master): a new worker takes new
+        connections; the old one keeps its connections until ``hard_stop_after``."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGUSR2)
 
 
 @dataclass

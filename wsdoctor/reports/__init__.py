@@ -25,6 +25,10 @@ def render(report: Report, fmt: str, out: TextIO, style: TextStyle, *, short: bo
         from wsdoctor.reports.text import render_report
 
         render_report(report, out, style)
+        if report.check("watch") is not None:  # a saved watch: its timeline too
+            from wsdoctor.watch.text import render_timeline
+
+            render_timeline(report, out, style)
     elif fmt == "markdown":
         from wsdoctor.reports.markdown import render_markdown
 
