@@ -7,13 +7,14 @@ import ipaddress
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from wsdoctor.checks.base import Code, Facts
+from wsdoctor.codes import Code
 from wsdoctor.kube import measured
 from wsdoctor.kube.rulebase import CHECK_ID, human_seconds
 from wsdoctor.models import Finding, Fix, Resource, Status
 
 if TYPE_CHECKING:
-    from wsdoctor.checks.cluster import ClusterObservation, TlsConfig
+    from wsdoctor.checks.base import Facts
+    from wsdoctor.kube.observation import ClusterObservation, TlsConfig
     from wsdoctor.kube.timeouts import ConfiguredTimeout
 
 DNS_ELSEWHERE = Code(

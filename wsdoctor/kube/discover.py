@@ -191,7 +191,9 @@ def _httproute_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRu
     for parent in parents:
         if parent.get("kind", "Gateway") == "Gateway":
             gateway = snap.find(
-                "Gateway", parent.get("namespace") or ns, str(parent.get("name")),
+                "Gateway",
+                parent.get("namespace") or ns,
+                str(parent.get("name")),
                 group=GATEWAY_GROUP,
             )
             if gateway is not None and gateway.group == GATEWAY_GROUP:

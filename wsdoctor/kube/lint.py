@@ -215,8 +215,7 @@ def render_text(report: LintReport, out: TextIO, colour: bool, ascii_only: bool)
 
     style = TextStyle(colour=colour, ascii_only=ascii_only)
     out.write(
-        f"wsdoctor lint — {_count(len(report.files), 'file')}, "
-        f"{_count(report.objects, 'object')}\n"
+        f"wsdoctor lint — {_count(len(report.files), 'file')}, {_count(report.objects, 'object')}\n"
     )
     for lf in report.findings:
         out.write("\n")

@@ -14,7 +14,7 @@ from wsdoctor.kube.timeouts import path_timeouts
 from wsdoctor.models import Target
 
 if TYPE_CHECKING:
-    from wsdoctor.checks.cluster import ClusterObservation, TlsConfig
+    from wsdoctor.kube.observation import ClusterObservation, TlsConfig
     from wsdoctor.settings import Settings
 
 
@@ -26,7 +26,7 @@ def observe(
     context: str | None,
 ) -> ClusterObservation:
     """The routes serving ``target``, their backends, timeouts, affinity and TLS."""
-    from wsdoctor.checks.cluster import BackendSummary, ClusterObservation, RouteSummary
+    from wsdoctor.kube.observation import BackendSummary, ClusterObservation, RouteSummary
 
     # Malformed objects are matched against nothing, but stay in the observation's snapshot
     # when in a namespace it covers, so the rules report them (WSD-K8S-MALFORMED).
@@ -101,7 +101,7 @@ def _with_malformed(subset: ClusterSnapshot, malformed: list[KubeObject]) -> Clu
 def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[TlsConfig]:
     """The TLS configuration that applies to ``route``: Ingress ``spec.tls``, IngressRoute
     ``spec.tls``, Gateway API listener ``certificateRefs``, Istio Gateway ``credentialName``."""
-    from wsdoctor.checks.cluster import TlsConfig
+    from wsdoctor.kube.observation import TlsConfig
 
     obj = snap.find(route.kind, route.namespace, route.name)
     if obj is None:

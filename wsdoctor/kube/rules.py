@@ -6,7 +6,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Iterator
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import (
     affinity,
     rules_gateway,

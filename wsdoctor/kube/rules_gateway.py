@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import discover
 from wsdoctor.kube.discover import GATEWAY_GROUP
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds

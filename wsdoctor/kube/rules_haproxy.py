@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds, parse_haproxy_time
 from wsdoctor.kube.snapshot import ClusterSnapshot, annotation_field

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube.discover import ISTIO_GROUP
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds, parse_go_duration
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path

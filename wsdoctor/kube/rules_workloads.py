@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import Backend, RouteRule
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
