@@ -44,7 +44,9 @@ def check_by_id(check_id: str) -> Check:
 
 
 def all_codes() -> tuple[Code, ...]:
-    """Every finding code the checks can emit, including the runner's own."""
+    """Every finding code the checks can emit, including the runner's own and those of
+    ``wsdoctor lint`` about its input files."""
+    from wsdoctor.kube.manifests import INPUT_CODES
     from wsdoctor.runner import RUNNER_CODES
 
-    return tuple(code for check in CHECKS for code in check.codes) + RUNNER_CODES
+    return tuple(code for check in CHECKS for code in check.codes) + RUNNER_CODES + INPUT_CODES

@@ -258,7 +258,7 @@ def cross_check_affinity(obs: ClusterObservation, facts: Facts) -> Iterator[Find
     if cookies is None:
         return
     config = obs.affinity
-    if config is not None:
+    if config is not None and config.method == "cookie":
         expected = config.cookie
         seen = expected in cookies if expected else bool(cookies)
         if not seen:
@@ -277,7 +277,7 @@ def cross_check_affinity(obs: ClusterObservation, facts: Facts) -> Iterator[Find
                     "that the annotation is on the Ingress it uses."
                 ),
             )
-    else:
+    elif config is None:
         sticky = [
             c for c in cookies if c in ("INGRESSCOOKIE", "SERVERID", "route") or c.startswith("_")
         ]

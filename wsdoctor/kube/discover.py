@@ -89,19 +89,53 @@ def path_matches(path_type: str, pattern: str, path: str) -> bool:
     return not prefix or path == prefix or path.startswith(prefix + "/")
 
 
+#: Annotation prefixes each controller reads, for Ingresses without a class it knows.
+#: haproxytech reads ``haproxy.org/`` and ``haproxy.com/`` (its annotations.md); the AWS
+#: Load Balancer Controller ``alb.ingress.kubernetes.io/``.
+ANNOTATION_PREFIXES = (
+    ("nginx.ingress.kubernetes.io/", "ingress-nginx"),
+    ("haproxy.org/", "haproxytech"),
+    ("haproxy.com/", "haproxytech"),
+    ("haproxy-ingress.github.io/", "haproxy-ingress"),
+    ("traefik.ingress.kubernetes.io/", "traefik"),
+    ("alb.ingress.kubernetes.io/", "aws-alb"),
+)
+
+
+def _default_class(snap: ClusterSnapshot) -> str | None:
+    """The IngressClass marked default (the first by name when several are)."""
+    default = [
+        c.name
+        for c in snap.of_kind("IngressClass")
+        if c.annotations.get("ingressclass.kubernetes.io/is-default-class") == "true"
+    ]
+    return min(default) if default else None
+
+
+def _haproxy_flavour(snap: ClusterSnapshot, obj: KubeObject) -> str:
+    """Which HAProxy controller a class named ``haproxy`` means: the one deployed in the
+    snapshot, else the one whose annotation prefix the Ingress uses, else haproxytech."""
+    from wsdoctor.kube.backends import controller_workloads
+
+    if any(k.startswith("haproxy-ingress.github.io/") for k in obj.annotations):
+        return "haproxy-ingress"
+    if any(k.startswith(("haproxy.org/", "haproxy.com/")) for k in obj.annotations):
+        return "haproxytech"
+    if controller_workloads(snap, "haproxy-ingress") and not controller_workloads(
+        snap, "haproxytech"
+    ):
+        return "haproxy-ingress"
+    return "haproxytech"
+
+
 def ingress_controller(snap: ClusterSnapshot, obj: KubeObject) -> tuple[str, str | None]:
+    """(controller, class name) of an Ingress: its IngressClass's controller, a class name
+    that names one, or the annotation prefix it uses."""
     cls = obj.spec.get("ingressClassName") or obj.annotations.get("kubernetes.io/ingress.class")
     if cls is None:
-        default = next(
-            (
-                c
-                for c in snap.of_kind("IngressClass")
-                if c.annotations.get("ingressclass.kubernetes.io/is-default-class") == "true"
-            ),
-            None,
-        )
-        cls = default.name if default else None
+        cls = snap.memo("default-ingress-class", lambda: _default_class(snap))
     if cls:
+        cls = str(cls)
         klass = snap.find("IngressClass", None, cls)
         if klass is not None:
             name = str(klass.spec.get("controller", ""))
@@ -117,16 +151,13 @@ def ingress_controller(snap: ClusterSnapshot, obj: KubeObject) -> tuple[str, str
             ("gce", "gce"),
         ):
             if word in cls:
+                if controller == "haproxytech":
+                    controller = _haproxy_flavour(snap, obj)
                 return controller, cls
     for key in obj.annotations:
-        if key.startswith("nginx.ingress.kubernetes.io/"):
-            return "ingress-nginx", cls
-        if key.startswith("haproxy.org/"):
-            return "haproxytech", cls
-        if key.startswith("haproxy-ingress.github.io/"):
-            return "haproxy-ingress", cls
-        if key.startswith("traefik.ingress.kubernetes.io/"):
-            return "traefik", cls
+        for prefix, controller in ANNOTATION_PREFIXES:
+            if key.startswith(prefix):
+                return controller, cls
     return "unknown", cls
 
 
@@ -330,13 +361,24 @@ def _virtualservice_rules(obj: KubeObject) -> Iterator[RouteRule]:
             )
 
 
+def _is_mesh_route(obj: KubeObject) -> bool:
+    """An HTTPRoute attached only to Services or Linkerd Servers (GAMMA, mesh policy): it
+    routes traffic inside the mesh, not from outside, and serves no host."""
+    parents = obj.spec.get("parentRefs") or []
+    return bool(parents) and all(p.get("kind", "Gateway") != "Gateway" for p in parents)
+
+
 def route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
     """Every routing rule of every route object in the snapshot."""
+    return snap.memo("route-rules", lambda: _route_rules(snap))
+
+
+def _route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
     rules: list[RouteRule] = []
     for obj in snap.objects:
         if obj.kind == "Ingress":
             rules.extend(ingress_rules(snap, obj))
-        elif obj.kind == "HTTPRoute" and obj.group == GATEWAY_GROUP:
+        elif obj.kind == "HTTPRoute" and obj.group == GATEWAY_GROUP and not _is_mesh_route(obj):
             rules.extend(_httproute_rules(snap, obj))
         elif obj.kind == "IngressRoute" and obj.group in TRAEFIK_GROUPS:
             rules.extend(_ingressroute_rules(obj))

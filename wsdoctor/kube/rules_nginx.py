@@ -1,5 +1,5 @@
 """Rules for ingress-nginx (KNOWLEDGE.md §3): timeouts, annotation values it will not parse,
-snippets, affinity, rate limits, CORS, its ConfigMap."""
+snippets, SSL passthrough, affinity, rate limits, CORS, its ConfigMap."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ from collections.abc import Iterator
 
 from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
+from wsdoctor.kube.nginx_facts import (
+    BUFFER_SETTINGS,
+    CONFIGMAP_KEYS,
+    NO_EFFECT,
+    REMOVED_PREFIXES,
+    REPLACED,
+)
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds, parse_unitless_seconds
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, annotation_field, field_path
-from wsdoctor.kube.timeouts import NGINX, nginx_configmap, nginx_timeout
+from wsdoctor.kube.timeouts import NGINX, nginx_configmap, nginx_timeout, passthrough
+from wsdoctor.kube.websocket import websocket_scope
 from wsdoctor.models import Finding, Fix, Status
 
 TIMEOUT_SHORT = Code(
@@ -39,17 +47,30 @@ CORS = Code(
     "WSD-NGINX-CORS-NO-EFFECT", Status.INFO, "CORS annotations do not govern WebSocket upgrades"
 )
 CONFIGMAP_KEY = Code(
-    "WSD-NGINX-CONFIGMAP-KEY", Status.WARN, "ingress-nginx ConfigMap key does not exist"
+    "WSD-NGINX-CONFIGMAP-KEY", Status.WARN, "ingress-nginx ignores this ConfigMap key"
 )
 CONFIGMAP_IGNORED = Code(
     "WSD-NGINX-CONFIGMAP-IGNORED",
     Status.WARN,
     "The ingress-nginx controller does not read this ConfigMap",
 )
-SESSION_AFFINITY = Code(
-    "WSD-NGINX-SERVICE-AFFINITY",
+PASSTHROUGH_DISABLED = Code(
+    "WSD-NGINX-PASSTHROUGH-DISABLED",
+    Status.FAIL,
+    "ssl-passthrough needs the controller flag --enable-ssl-passthrough",
+)
+PASSTHROUGH_ANNOTATIONS = Code(
+    "WSD-NGINX-PASSTHROUGH-ANNOTATIONS",
     Status.WARN,
-    "Service sessionAffinity has no effect through ingress-nginx",
+    "HTTP annotations do not apply to an ssl-passthrough Ingress",
+)
+WORKER_CONNECTIONS = Code(
+    "WSD-NGINX-WORKER-CONNECTIONS",
+    Status.WARN,
+    "max-worker-connections caps concurrent WebSockets below what is expected",
+)
+BUFFERS = Code(
+    "WSD-NGINX-BUFFERS-NO-EFFECT", Status.INFO, "Buffer settings do not act on WebSocket traffic"
 )
 
 CODES = (
@@ -63,7 +84,10 @@ CODES = (
     CORS,
     CONFIGMAP_KEY,
     CONFIGMAP_IGNORED,
-    SESSION_AFFINITY,
+    PASSTHROUGH_DISABLED,
+    PASSTHROUGH_ANNOTATIONS,
+    WORKER_CONNECTIONS,
+    BUFFERS,
 )
 
 _INT_ANNOTATIONS = (
@@ -76,17 +100,15 @@ _INT_ANNOTATIONS = (
     "session-cookie-max-age",
     "session-cookie-expires",
 )
-_BOOL_ANNOTATIONS = ("use-regex", "enable-cors", "ssl-redirect", "force-ssl-redirect")
-_UNKNOWN_KEYS = {
-    "worker-connections": "max-worker-connections",
-    "proxy-buffers": "proxy-buffers-number",
-}
-_NGINX_KEYS = (
-    "proxy-read-timeout",
-    "proxy-send-timeout",
-    "worker-shutdown-timeout",
-    "use-forwarded-headers",
+_BOOL_ANNOTATIONS = (
+    "use-regex",
+    "enable-cors",
+    "ssl-redirect",
+    "force-ssl-redirect",
+    "ssl-passthrough",
 )
+#: ConfigMap names the ingress-nginx manifests and chart give the controller's ConfigMap.
+_CONFIGMAP_NAMES = ("ingress-nginx-controller", "nginx-configuration")
 
 
 def nginx_ingresses(snap: ClusterSnapshot) -> Iterator[KubeObject]:
@@ -142,12 +164,68 @@ def _check_values(ing: KubeObject) -> Iterator[Finding]:
 
 def rules_for_ingress_nginx(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
     """Every ingress-nginx configuration fact, per Ingress and for the controller ConfigMap."""
+    scope = websocket_scope(snap, options)
     ingresses = list(nginx_ingresses(snap))
     for ing in ingresses:
         yield from _check_values(ing)
-        yield from _timeouts(snap, ing, options)
+        if passthrough(ing):
+            yield from _passthrough(snap, ing)
+            continue
         yield from _features(snap, ing)
+        if scope.route(ing):
+            yield from _timeouts(snap, ing, options)
+            yield from _websocket_features(ing)
     yield from _configmaps(snap, bool(ingresses))
+    if "ingress-nginx" in scope.controllers:
+        yield from _worker_connections(snap, options)
+
+
+def _passthrough(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
+    """SSL passthrough hands the TLS stream to the pod (layer 4): the controller must run
+    with --enable-ssl-passthrough, and no other annotation applies (annotations.md)."""
+    key = NGINX + "ssl-passthrough"
+    workloads = backends.controller_workloads(snap, "ingress-nginx")
+    enabled = [
+        w
+        for w in workloads
+        if backends.flag_set(
+            backends.container_args(backends.template_of(w)), "--enable-ssl-passthrough"
+        )
+    ]
+    if workloads and not enabled:
+        names = ", ".join(w.ref for w in workloads)
+        yield PASSTHROUGH_DISABLED.finding(
+            CHECK_ID,
+            f"{ing.ref} asks for ssl-passthrough, but the controller ({names}) runs without "
+            "--enable-ssl-passthrough: the annotation is ignored and nginx terminates TLS.",
+            resource=ing.resource(annotation_field(key)),
+            evidence={"controller": names},
+            fix=Fix(
+                summary="Start the controller with --enable-ssl-passthrough (Helm: "
+                "controller.extraArgs.enable-ssl-passthrough: true).",
+                snippet="args:\n- --enable-ssl-passthrough\n",
+                language="yaml",
+            ),
+        )
+    ignored = sorted(
+        k
+        for k in ing.annotations
+        if k.startswith(NGINX) and k != key and not k.endswith("/backend-protocol")
+    )
+    if ignored:
+        yield PASSTHROUGH_ANNOTATIONS.finding(
+            CHECK_ID,
+            f"{ing.ref} uses ssl-passthrough, which works at the TCP layer: "
+            f"{', '.join(k.removeprefix(NGINX) for k in ignored)} "
+            f"{'has' if len(ignored) == 1 else 'have'} no effect (no proxy timeouts, affinity, "
+            "rewrites or limits apply; the backend terminates TLS).",
+            resource=ing.resource(annotation_field(ignored[0])),
+            evidence={"ignored": list[str | int | float | bool | None](ignored)},
+            fix=Fix(
+                summary="Remove the HTTP annotations (set timeouts and limits in the backend), "
+                "or terminate TLS in the controller instead of passing it through."
+            ),
+        )
 
 
 def _timeouts(snap: ClusterSnapshot, ing: KubeObject, options: RuleOptions) -> Iterator[Finding]:
@@ -200,14 +278,36 @@ def _timeouts(snap: ClusterSnapshot, ing: KubeObject, options: RuleOptions) -> I
         )
 
 
+def _snippets_allowed(snap: ClusterSnapshot) -> bool:
+    """Whether the controller in the snapshot accepts snippet annotations: its ConfigMap sets
+    allow-snippet-annotations "true" and (from v1.12) annotations-risk-level Critical, or it
+    predates v1.9, when snippets were allowed by default."""
+    cm = nginx_configmap(snap)
+    data = cm.data if cm is not None else {}
+    versions = [
+        backends.image_version(image)
+        for _, image in backends.controller_versions(snap, "ingress-nginx")
+    ]
+    known = [v for v in versions if v is not None]
+    if known and all(v < (1, 9) for v in known):
+        return data.get("allow-snippet-annotations", "true") == "true"
+    if data.get("allow-snippet-annotations") != "true":
+        return False
+    return data.get("annotations-risk-level") == "Critical" or bool(
+        known and all(v < (1, 12) for v in known)
+    )
+
+
 def _features(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
+    """What breaks or silently does nothing on any Ingress."""
     a = ing.annotations
     for key in ("server-snippet", "configuration-snippet"):
-        if NGINX + key in a:
+        if NGINX + key in a and not snap.memo("nginx-snippets", lambda: _snippets_allowed(snap)):
             yield SNIPPET.finding(
                 CHECK_ID,
                 f"{ing.ref}: {key} is rejected unless the controller sets "
-                'allow-snippet-annotations: "true" (off by default; the risk is Critical).',
+                'allow-snippet-annotations: "true" (off by default since v1.9) and, since v1.12, '
+                "annotations-risk-level: Critical.",
                 resource=ing.resource(annotation_field(NGINX + key)),
                 evidence={"annotation": NGINX + key},
                 fix=Fix(
@@ -233,6 +333,11 @@ def _features(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
             resource=ing.resource(annotation_field(NGINX + "use-regex")),
             fix=_annotation_fix("session-cookie-path", "/"),
         )
+
+
+def _websocket_features(ing: KubeObject) -> Iterator[Finding]:
+    """What a WebSocket route should know about its limits, CORS and buffers."""
+    a = ing.annotations
     for key in ("limit-connections", "limit-rps", "limit-rpm"):
         if NGINX + key in a:
             yield RATE_LIMIT.finding(
@@ -255,50 +360,115 @@ def _features(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
             resource=ing.resource(annotation_field(NGINX + "enable-cors")),
             fix=Fix(summary="Allow the page's Origin in the WebSocket server's own check."),
         )
-    if snap.knows("Service"):
-        for rule in discover.ingress_rules(snap, ing):
-            for backend in rule.backends:
-                svc = snap.find("Service", backend.namespace, backend.service)
-                if svc is not None and svc.spec.get("sessionAffinity") == "ClientIP":
-                    yield SESSION_AFFINITY.finding(
-                        CHECK_ID,
-                        f"{svc.ref}: sessionAffinity ClientIP is bypassed: ingress-nginx sends "
-                        f"to pod endpoints directly ({ing.ref}).",
-                        resource=svc.resource("spec.sessionAffinity"),
-                        fix=_annotation_fix("affinity", "cookie"),
-                    )
+    buffers = [k for k in BUFFER_SETTINGS if NGINX + k in a]
+    if buffers:
+        yield BUFFERS.finding(
+            CHECK_ID,
+            f"{ing.ref}: {', '.join(buffers)} shape(s) how nginx buffers HTTP requests and "
+            "responses; an upgraded WebSocket is relayed as it comes, so they do not act on it.",
+            resource=ing.resource(annotation_field(NGINX + buffers[0])),
+            evidence={"annotations": list[str | int | float | bool | None](buffers)},
+            fix=Fix(summary="Leave them for the HTTP paths; WebSocket needs no buffer setting."),
+        )
+
+
+def _looks_like_controller_configmap(cm: KubeObject) -> bool:
+    """A ConfigMap named as the ingress-nginx manifests name the controller's, holding at
+    least one key the controller reads."""
+    return cm.name.endswith(_CONFIGMAP_NAMES) and any(k in CONFIGMAP_KEYS for k in cm.data)
+
+
+def _replacement(key: str) -> tuple[str, str] | None:
+    if key in REPLACED:
+        return REPLACED[key]
+    for prefix, found in REMOVED_PREFIXES.items():
+        if key.startswith(prefix):
+            return found
+    return None
 
 
 def _configmaps(snap: ClusterSnapshot, in_use: bool) -> Iterator[Finding]:
+    """Keys of the controller's ConfigMap it does not read, and a ConfigMap of settings the
+    controller's --configmap flag does not name."""
     read = nginx_configmap(snap)
     named = backends.controller_configmaps(snap, "ingress-nginx")
+    judged = [read] if read is not None else []
+    if not named:
+        judged = [cm for cm in snap.of_kind("ConfigMap") if _looks_like_controller_configmap(cm)]
+    for cm in judged:
+        yield from _configmap_keys(cm)
+    if not (named and in_use):
+        return
+    wanted = ", ".join(f"{ns}/{name}" for ns, name in named)
     for cm in snap.of_kind("ConfigMap"):
-        looks_nginx = any(k in cm.data for k in _NGINX_KEYS) or "ingress-nginx" in cm.name
-        if not looks_nginx and cm is not read:
+        if (cm.namespace, cm.name) in named or not _looks_like_controller_configmap(cm):
             continue
-        for key, right in _UNKNOWN_KEYS.items():
-            if key in cm.data:
+        yield CONFIGMAP_IGNORED.finding(
+            CHECK_ID,
+            f"{cm.ref} holds ingress-nginx settings, but the controller reads --configmap="
+            f"{wanted}; these settings have no effect.",
+            resource=cm.resource("data"),
+            evidence={"configmap": wanted},
+            fix=Fix(summary=f"Move the keys into {wanted} (Helm: controller.config values)."),
+        )
+
+
+def _configmap_keys(cm: KubeObject) -> Iterator[Finding]:
+    for key, value in cm.data.items():
+        found = _replacement(key)
+        if key in CONFIGMAP_KEYS and key not in NO_EFFECT:
+            if key in ("proxy-read-timeout", "proxy-send-timeout") and not value.isdigit():
                 yield CONFIGMAP_KEY.finding(
                     CHECK_ID,
-                    f"{cm.ref}: key {key!r} does not exist in ingress-nginx; it is ignored "
-                    f"(did you mean {right!r}?).",
+                    f"{cm.ref}: {key}: {value!r} is not a whole number of seconds; "
+                    "ingress-nginx ignores it and keeps 60 s.",
                     resource=cm.resource(field_path("data", key)),
-                    evidence={"key": key, "suggestion": right},
+                    evidence={"key": key, "value": value},
                     fix=Fix(
-                        summary=f"Rename the key to {right}.",
-                        snippet=f'data:\n  {right}: "{cm.data[key]}"\n',
+                        summary="Write the timeout as unitless seconds.",
+                        snippet=f'data:\n  {key}: "3600"\n',
                         language="yaml",
                     ),
                 )
-        if named and cm is not read and in_use:
-            wanted = ", ".join(f"{ns}/{name}" for ns, name in named)
-            yield CONFIGMAP_IGNORED.finding(
-                CHECK_ID,
-                f"{cm.ref} holds ingress-nginx settings, but the controller reads --configmap="
-                f"{wanted}; these settings have no effect.",
-                resource=cm.resource("data"),
-                evidence={"configmap": wanted},
-                fix=Fix(
-                    summary=f"Move the keys into {wanted} (Helm: controller.config values).",
-                ),
-            )
+            continue
+        right, why = found if found is not None else (None, "no such key in the controller")
+        detail = (
+            f"{cm.ref}: key {key!r} no longer has any effect ({why})"
+            if key in NO_EFFECT
+            else f"{cm.ref}: ingress-nginx does not read key {key!r} ({why})"
+        )
+        yield CONFIGMAP_KEY.finding(
+            CHECK_ID,
+            detail + (f"; use {right!r}." if right else "; it is ignored."),
+            resource=cm.resource(field_path("data", key)),
+            evidence={"key": key, "suggestion": right},
+            fix=Fix(
+                summary=f"Use {right} instead." if right else f"Remove {key} (see configmap.md).",
+                snippet=f'data:\n  {right}: "{value}"\n' if right else None,
+                language="yaml" if right else None,
+            ),
+        )
+
+
+def _worker_connections(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
+    """Each proxied WebSocket holds two connections of one nginx worker (client and pod)."""
+    cm = nginx_configmap(snap)
+    if cm is None:
+        return
+    raw = cm.data.get("max-worker-connections")
+    value = parse_unitless_seconds(raw) if raw is not None else None
+    if not value or value // 2 >= options.expect_connections:
+        return
+    yield WORKER_CONNECTIONS.finding(
+        CHECK_ID,
+        f"{cm.ref}: max-worker-connections {value} lets one nginx worker hold about "
+        f"{value // 2} WebSockets (each takes a client and an upstream connection); "
+        f"{options.expect_connections} are expected (--expect-connections).",
+        resource=cm.resource(field_path("data", "max-worker-connections")),
+        evidence={"max_worker_connections": value, "expected": options.expect_connections},
+        fix=Fix(
+            summary="Raise max-worker-connections (default 16384), or leave it unset.",
+            snippet='data:\n  max-worker-connections: "16384"\n',
+            language="yaml",
+        ),
+    )

@@ -1,0 +1,191 @@
+"""Bounded YAML for manifests: files and standard input read with a size limit, documents
+composed by libyaml (when installed) and refused before construction when their aliases
+expand past a node budget, nest too deep, or refer to themselves. A 1 KB alias bomb costs
+microseconds and one line, not gigabytes.
+
+Only regular files are opened: a FIFO with no writer or ``/dev/zero`` never blocks a read."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from wsdoctor.kube.snapshot import field_path
+
+#: Largest manifest file (or standard input) read, in bytes.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Largest number of nodes one document may stand for once its aliases are expanded.
+MAX_NODES = 2_000_000
+#: Deepest nesting of mappings and sequences accepted (Kubernetes objects stay under ~40).
+MAX_DEPTH = 200
+
+
+class InputRefused(ValueError):
+    """A file or document wsdoctor will not read; the message is one line for the user."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+def read_file(path: str) -> str:
+    """The text of a regular file, at most :data:`MAX_FILE_BYTES`; InputRefused otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise InputRefused(f"cannot read ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputRefused("not a regular file (use - to read standard input)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise InputRefused(
+                f"{_mib(info.st_size)} is more than the {_mib(MAX_FILE_BYTES)} a manifest may be"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InputRefused(f"cannot read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputRefused(f"more than the {_mib(MAX_FILE_BYTES)} a manifest may be")
+    return decode(raw)
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 (with or without a byte-order mark); InputRefused names the first bad byte."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputRefused(f"not UTF-8 text (byte {exc.start} on line {line})", line) from None
+
+
+def read_stream(stream: TextIO) -> str:
+    """Standard input, at most :data:`MAX_FILE_BYTES` (``lint - < /dev/zero`` ends)."""
+    binary = getattr(stream, "buffer", None)
+    try:
+        if binary is not None:
+            raw = binary.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:
+                raise InputRefused(f"more than the {_mib(MAX_FILE_BYTES)} a manifest may be")
+            return decode(raw)
+        text = str(stream.read(MAX_FILE_BYTES + 1))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputRefused(f"cannot read ({exc})") from None
+    if len(text) > MAX_FILE_BYTES:
+        raise InputRefused(f"more than the {_mib(MAX_FILE_BYTES)} a manifest may be")
+    return text
+
+
+def _loader_class() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class _Budget:
+    """Expanded size and height of every node seen, for the alias and depth limits."""
+
+    sizes: dict[int, tuple[int, int]]
+    active: set[int]
+
+
+def _measure(node: Any, depth: int, budget: _Budget) -> tuple[int, int]:
+    """(expanded node count, height) of ``node``, each shared node measured once."""
+    import yaml
+
+    key = id(node)
+    known = budget.sizes.get(key)
+    if known is None:
+        if key in budget.active:
+            raise InputRefused(
+                "a YAML alias refers to the node that contains it (recursive aliases are "
+                "not Kubernetes objects)",
+                node.start_mark.line + 1,
+            )
+        if depth > MAX_DEPTH:
+            raise InputRefused(f"nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        budget.active.add(key)
+        children: list[Any] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        size, height = 1, 0
+        for child in children:
+            child_size, child_height = _measure(child, depth + 1, budget)
+            size += child_size
+            height = max(height, child_height + 1)
+            if size > MAX_NODES:
+                raise InputRefused(
+                    f"YAML aliases expand this document past {MAX_NODES:,} nodes (an alias bomb?)",
+                    node.start_mark.line + 1,
+                )
+        budget.active.discard(key)
+        known = (size, height)
+        budget.sizes[key] = known
+    if depth + known[1] > MAX_DEPTH:
+        raise InputRefused(f"nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+    return known
+
+
+def documents(text: str) -> Iterator[tuple[Any, Any]]:
+    """(node, data) of each non-empty document; InputRefused (with the line) for invalid
+    YAML or a document past the limits. Documents before a bad one are still yielded."""
+    import yaml
+
+    loader = None
+    try:
+        loader = _loader_class()(text)
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            _measure(node, 0, _Budget(sizes={}, active=set()))
+            yield node, loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line = mark.line + 1 if mark is not None else None
+        position = getattr(exc, "position", None)
+        if line is None and isinstance(position, int):
+            line = text.count("\n", 0, position) + 1
+        raise InputRefused(f"not valid YAML ({problem})", line) from None
+    except RecursionError:
+        raise InputRefused(f"nested deeper than {MAX_DEPTH} levels") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def line_index(node: Any, prefix: tuple[str | int, ...] = ()) -> dict[str, int]:
+    """The line of every key under ``node``, by field path (for file:line in findings)."""
+    import yaml
+
+    out: dict[str, int] = {}
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(node, prefix)]
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if not isinstance(key, yaml.ScalarNode):
+                    continue
+                sub = (*path, str(key.value))
+                out.setdefault(field_path(*sub), key.start_mark.line + 1)
+                stack.append((value, sub))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                sub = (*path, i)
+                out.setdefault(field_path(*sub), item.start_mark.line + 1)
+                stack.append((item, sub))
+    return out
