@@ -118,7 +118,7 @@ def test_a_crashing_rule_is_reported_per_object_and_the_rest_still_runs(
         "apiVersion: v1\nkind: Service\nmetadata: {name: boom, namespace: chat}\n"
         "spec: {ports: [{port: 80}]}\n"
     )
-    status, report, err = lint_json(str(boom), str(NEIGHBOUR), "--debug")
+    status, report, err = lint_json(str(boom), str(NEIGHBOUR), "--debug", "--fail-on", "warn")
     assert status is ExitStatus.FINDINGS
     errors = [lf for lf in report["findings"] if lf["finding"]["code"] == "WSD-INTERNAL-RULE-ERROR"]
     assert len(errors) == 1

@@ -1,5 +1,6 @@
 """Cluster rules on small manifest fixtures named by case: ``<case>-FAILED.yaml`` must raise
-the code named on its first line, ``<case>-PASSED.yaml`` must not."""
+the code its ``# expect CODE`` comment names, ``<case>-PASSED.yaml`` must not. Fixtures taken
+from public manifests cite them first (``# source: https://github.com/...``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
 from wsdoctor.models import Finding
 
 RULES = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "rules"
-EXPECT = re.compile(r"^# expect (no )?(WSD-[A-Z0-9-]+)")
+EXPECT = re.compile(r"^# expect (no )?(WSD-[A-Z0-9-]+)", re.M)
 
 
 def _cases(suffix: str) -> list[Path]:
@@ -22,8 +23,8 @@ def _cases(suffix: str) -> list[Path]:
 
 
 def _judge(path: Path) -> tuple[str, list[Finding]]:
-    match = EXPECT.match(path.read_text(encoding="utf-8"))
-    assert match, f"{path.name}: first line must be '# expect [no] CODE'"
+    match = EXPECT.search(path.read_text(encoding="utf-8"))
+    assert match, f"{path.name}: a leading comment must say '# expect [no] CODE'"
     snap = load_manifests([str(path)]).snapshot
     return match.group(2), list(judge_snapshot(snap, RuleOptions()))
 
@@ -56,7 +57,7 @@ def test_every_case_has_both_halves() -> None:
 
 def test_every_configuration_code_has_a_case() -> None:
     """Every configuration rule code (those lint can raise) is covered by a FAILED fixture."""
-    covered = {EXPECT.match(p.read_text()).group(2) for p in _cases("FAILED")}  # type: ignore[union-attr]
+    covered = {EXPECT.search(p.read_text()).group(2) for p in _cases("FAILED")}  # type: ignore[union-attr]
     live_only = {"WSD-K8S-NO-READY-ENDPOINTS", "WSD-K8S-POD-RESTARTS"}
     missing = {c.code for c in CONFIG_CODES} - covered - live_only
     assert not missing, sorted(missing)

@@ -174,7 +174,18 @@ def ingress_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRule]
     }
 
     def backend(raw: Any, where: str) -> list[Backend]:
-        svc = (raw or {}).get("service") or {}
+        raw = raw or {}
+        if raw.get("serviceName"):  # extensions / networking.k8s.io v1beta1
+            port = raw.get("servicePort")
+            return [
+                Backend(
+                    namespace=ns,
+                    service=str(raw["serviceName"]),
+                    port=int(port) if isinstance(port, str) and port.isdigit() else port,
+                    field=where,
+                )
+            ]
+        svc = raw.get("service") or {}
         if not svc.get("name"):
             return []
         port = svc.get("port") or {}
@@ -187,11 +198,12 @@ def ingress_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRule]
             )
         ]
 
-    if obj.spec.get("defaultBackend"):
-        where = field_path("spec", "defaultBackend")
-        yield RouteRule(
-            **base, hosts=[], backends=backend(obj.spec["defaultBackend"], where), field=where
-        )
+    for key in ("defaultBackend", "backend"):  # ``backend`` before networking.k8s.io/v1
+        if obj.spec.get(key):
+            where = field_path("spec", key)
+            yield RouteRule(
+                **base, hosts=[], backends=backend(obj.spec[key], where), field=where
+            )
     for i, rule in enumerate(obj.spec.get("rules") or []):
         host = rule.get("host")
         for j, path in enumerate((rule.get("http") or {}).get("paths") or []):

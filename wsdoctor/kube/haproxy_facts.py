@@ -65,8 +65,30 @@ _TECH_SERVICE = _keys(
 """
 )
 
+#: Keys the haproxytech code reads that annotations.md does not list (pkg/annotations,
+#: pkg/controller/global.go, pkg/service/endpoints.go at the same commit): cookie options,
+#: the custom-resource references, legacy names of scale-server-slots.
+_TECH_CODE_ONLY = {
+    "cookie-indirect": "cs",
+    "cookie-nocache": "cs",
+    "cookie-type": "cs",
+    "cors-respond-to-options": "ci",
+    "abortonclose": "cis",
+    "cr-global": "c",
+    "cr-defaults": "c",
+    "cr-frontend-http": "c",
+    "cr-frontend-https": "c",
+    "cr-frontend-stats": "c",
+    "cr-backend": "cis",
+    "default-backend-service": "c",
+    "prometheus-endpoint-auth-secret": "c",
+    "servers-increment": "cis",
+    "server-slots": "cis",
+}
+
 #: haproxytech: key → where it is read ("c" ConfigMap, "i" Ingress, "s" Service).
 HAPROXYTECH: dict[str, str] = {
+    **_TECH_CODE_ONLY,
     **dict.fromkeys(_TECH_CONFIGMAP, "c"),
     **dict.fromkeys(_TECH_CONFIGMAP_INGRESS, "ci"),
     **dict.fromkeys(_TECH_EVERYWHERE, "cis"),
@@ -188,7 +210,6 @@ REAL_KEY = {
         "max-connections": "maxconn",
         "health-check-interval": "check-interval",
         "backend-check-interval": "check-interval",
-        "servers-increment": "scale-server-slots",
         "timeout-keep-alive": "timeout-http-keep-alive",
         "whitelist-source-range": "allow-list",
     },

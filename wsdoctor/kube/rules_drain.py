@@ -82,6 +82,23 @@ def _serving_containers(
     return chosen or containers[:1]
 
 
+def single_instance(snap: ClusterSnapshot, owner: KubeObject, tpl: dict[str, Any]) -> bool:
+    """A workload made to run one pod at a time: ``strategy: Recreate``, or a shared
+    PersistentVolumeClaim that is ReadWriteOnce (or not in the input: most are). Running
+    more replicas, a PDB or a preStop pause to hand over to another pod do not apply."""
+    if (owner.spec.get("strategy") or {}).get("type") == "Recreate":
+        return True
+    for volume in (tpl.get("spec") or {}).get("volumes") or []:
+        claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if not claim:
+            continue
+        pvc = snap.find("PersistentVolumeClaim", owner.namespace, str(claim))
+        modes = (pvc.spec.get("accessModes") or []) if pvc is not None else []
+        if not {"ReadWriteMany", "ReadOnlyMany"} & set(modes):
+            return True
+    return False
+
+
 def rules_for_workloads(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
     """Replicas, readiness, drain, PDB and HPA of each workload behind a WebSocket route."""
     scope = websocket_scope(snap, options)
@@ -96,12 +113,14 @@ def rules_for_workloads(snap: ClusterSnapshot, options: RuleOptions) -> Iterator
                 continue
             seen.add(key)
             hpa = _hpa_for(snap, owner)
-            if owner.kind in REPLICATED:
+            single = single_instance(snap, owner, tpl)
+            replicas = (hpa or owner).spec.get("minReplicas" if hpa else "replicas", 1)
+            if owner.kind in REPLICATED and not single:
                 yield from _replicas(owner, hpa)
             if hpa is not None:
                 yield from _hpa(hpa)
-            yield from _containers(snap, owner, tpl, prefix)
-            if owner.kind != "Pod":
+            yield from _containers(snap, owner, tpl, prefix, single)
+            if owner.kind != "Pod" and not single and replicas != 1:
                 yield from _pdb(snap, owner, tpl)
 
 
@@ -133,7 +152,7 @@ def _replicas(owner: KubeObject, hpa: KubeObject | None) -> Iterator[Finding]:
 
 
 def _containers(
-    snap: ClusterSnapshot, owner: KubeObject, tpl: dict[str, Any], prefix: str
+    snap: ClusterSnapshot, owner: KubeObject, tpl: dict[str, Any], prefix: str, single: bool
 ) -> Iterator[Finding]:
     spec = tpl.get("spec") or {}
     serving = _serving_containers(snap, owner, tpl)
@@ -155,6 +174,8 @@ def _containers(
         return
     pauses = [(i, prestop_seconds(c)) for i, c in serving]
     index, pause = max(pauses, key=lambda p: p[1] or 0) if pauses else (0, None)
+    if pause is None and single:
+        return
     if pause is None:
         problem = (
             "no preStop hook: on a rollout the pod gets SIGTERM while endpoints still send it "

@@ -78,9 +78,11 @@ def rules_for_gateway_api(snap: ClusterSnapshot, options: RuleOptions) -> Iterat
     for rule in discover.route_rules(snap):
         if not scope.rule(rule):
             continue
+        silence = scope.silence(rule.kind, rule.namespace, rule.name, options.expect_idle)
         for timeout in path_timeouts(snap, rule):
             key = f"{timeout.component} {timeout.setting} {timeout.resource}"
-            if key in seen or timeout.seconds >= options.expect_idle:
+            limit = silence if timeout.scope == "idle" else options.expect_idle
+            if key in seen or timeout.seconds >= limit:
                 continue
             seen.add(key)
             if timeout.default and timeout.component not in ("AWS ALB", "GCP backend service"):

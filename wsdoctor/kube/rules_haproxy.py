@@ -117,7 +117,8 @@ def _tunnel(
     snap: ClusterSnapshot, ing: KubeObject, controller: str, options: RuleOptions
 ) -> Iterator[Finding]:
     tunnel = haproxy_tunnel(snap, controller, ing)
-    if tunnel.seconds < options.expect_idle:
+    scope = websocket_scope(snap, options)
+    if tunnel.seconds < scope.silence(ing.kind, ing.namespace, ing.name, options.expect_idle):
         yield TUNNEL_SHORT.finding(
             CHECK_ID,
             f"{ing.ref} ({controller}): timeout tunnel is {human_seconds(tunnel.seconds)}; "

@@ -107,6 +107,20 @@ _BOOL_ANNOTATIONS = (
     "force-ssl-redirect",
     "ssl-passthrough",
 )
+#: Annotations that still act with ssl-passthrough: they shape the plain-HTTP requests nginx
+#: keeps serving on port 80 for the host (redirects to HTTPS) or name passthrough itself.
+_PLAIN_HTTP_ANNOTATIONS = frozenset(
+    {
+        "ssl-passthrough",
+        "backend-protocol",
+        "ssl-redirect",
+        "force-ssl-redirect",
+        "permanent-redirect",
+        "permanent-redirect-code",
+        "temporal-redirect",
+        "from-to-www-redirect",
+    }
+)
 #: ConfigMap names the ingress-nginx manifests and chart give the controller's ConfigMap.
 _CONFIGMAP_NAMES = ("ingress-nginx-controller", "nginx-configuration")
 
@@ -173,7 +187,8 @@ def rules_for_ingress_nginx(snap: ClusterSnapshot, options: RuleOptions) -> Iter
             continue
         yield from _features(snap, ing)
         if scope.route(ing):
-            yield from _timeouts(snap, ing, options)
+            silence = scope.silence(ing.kind, ing.namespace, ing.name, options.expect_idle)
+            yield from _timeouts(snap, ing, options, silence)
             yield from _websocket_features(ing)
     yield from _configmaps(snap, bool(ingresses))
     if "ingress-nginx" in scope.controllers:
@@ -210,7 +225,7 @@ def _passthrough(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
     ignored = sorted(
         k
         for k in ing.annotations
-        if k.startswith(NGINX) and k != key and not k.endswith("/backend-protocol")
+        if k.startswith(NGINX) and k.removeprefix(NGINX) not in _PLAIN_HTTP_ANNOTATIONS
     )
     if ignored:
         yield PASSTHROUGH_ANNOTATIONS.finding(
@@ -228,10 +243,14 @@ def _passthrough(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
         )
 
 
-def _timeouts(snap: ClusterSnapshot, ing: KubeObject, options: RuleOptions) -> Iterator[Finding]:
+def _timeouts(
+    snap: ClusterSnapshot, ing: KubeObject, options: RuleOptions, silence: float
+) -> Iterator[Finding]:
+    """Timeouts that close a WebSocket silent for ``silence`` seconds (--expect-idle, or its
+    protocol's heartbeat interval when shorter)."""
     for key in ("proxy-read-timeout", "proxy-send-timeout"):
         effective = nginx_timeout(snap, ing, key)
-        if effective.seconds < options.expect_idle:
+        if effective.seconds < silence:
             res = effective.resource
             origin = (
                 "its default"

@@ -337,7 +337,7 @@ def _plain_http(snap: ClusterSnapshot, entrypoints: list[str]) -> bool:
 
 def _secure_cookie(snap: ClusterSnapshot, route: KubeObject, where: str) -> Iterator[Finding]:
     entrypoints = [str(e) for e in route.spec.get("entryPoints") or []]
-    if route.spec.get("tls") or not _plain_http(snap, entrypoints):
+    if route.spec.get("tls") is not None or not _plain_http(snap, entrypoints):
         return
     yield STICKY_SECURE_HTTP.finding(
         CHECK_ID,

@@ -60,6 +60,7 @@ SHAPES: dict[str, Shape] = {
     "Ingress": {
         "spec": {
             "defaultBackend": _BACKEND,
+            "backend": _BACKEND,
             "rules": [{"http": {"paths": [{"backend": _BACKEND}]}}],
             "tls": [{"hosts": []}],
         }

@@ -77,6 +77,41 @@ APPLICATION_IMAGES = (
     "guacamole/guacamole",
     "etherpad",
 )
+@dataclass(frozen=True)
+class Heartbeat:
+    """A protocol that sends traffic on an otherwise idle WebSocket, and how often."""
+
+    protocol: str
+    seconds: float
+    source: str
+
+
+#: Heartbeats by protocol: an idle timeout longer than the interval never fires.
+HEARTBEATS = {
+    "socket.io": Heartbeat(
+        "socket.io", 25, "socket.io server option pingInterval, default 25000 ms"
+    ),
+    "signalr": Heartbeat(
+        "SignalR", 15, "ASP.NET Core SignalR HubOptions.KeepAliveInterval, default 15 s"
+    ),
+    "actioncable": Heartbeat(
+        "Action Cable", 3, "Rails ActionCable::Server::Connections::BEAT_INTERVAL, 3 s"
+    ),
+    "vscode": Heartbeat(
+        "the VS Code remote protocol",
+        5,
+        "vscode src/vs/base/parts/ipc/common/ipc.net.ts ProtocolConstants.KeepAliveSendTime",
+    ),
+}
+#: Path words and application images that tell the protocol.
+PATH_PROTOCOLS = (("socket.io", "socket.io"), ("signalr", "signalr"), ("cable", "actioncable"))
+IMAGE_PROTOCOLS = (
+    ("uptime-kuma", "socket.io"),
+    ("etherpad", "socket.io"),
+    ("code-server", "vscode"),
+    ("openvscode-server", "vscode"),
+)
+
 #: A timeout raised this high on a route is set to hold long-lived connections open.
 LONG_TIMEOUT = 3600
 _NGINX = "nginx.ingress.kubernetes.io/"
@@ -100,6 +135,9 @@ class RouteJudgement(Model):
     """What made it one (or, for ``websocket: false``, an explicit choice if any)."""
     paths: list[str] = Field(default_factory=list)
     """The paths judged WebSocket (all of them when the evidence is the whole route's)."""
+    heartbeat: str | None = None
+    """The protocol on it that keeps an idle WebSocket busy (socket.io...), if known."""
+    heartbeat_s: float | None = None
 
     @property
     def ref(self) -> str:
@@ -115,6 +153,7 @@ class WebSocketScope:
     """The routes judged WebSocket, and the Services and workloads behind them."""
 
     judgements: tuple[RouteJudgement, ...]
+    by_route: dict[RouteKey, RouteJudgement]
     routes: frozenset[RouteKey]
     """(kind, namespace, name) of each route object with a WebSocket rule."""
     rules: frozenset[tuple[str, str, str, str]]
@@ -138,6 +177,21 @@ class WebSocketScope:
     def workload(self, obj: KubeObject) -> bool:
         """Whether this workload (or Pod) serves a WebSocket route."""
         return (obj.kind, obj.namespace, obj.name) in self.workloads
+
+    def silence(self, kind: str, namespace: str | None, name: str, expect: float) -> float:
+        """How long a WebSocket of this route may stay silent: --expect-idle, or less when
+        its protocol sends a heartbeat more often."""
+        judged = self.by_route.get((kind, namespace or "default", name))
+        if judged is not None and judged.heartbeat_s is not None:
+            return min(expect, judged.heartbeat_s)
+        return expect
+
+    def heartbeat_note(self, kind: str, namespace: str | None, name: str) -> str:
+        """`` (socket.io sends a heartbeat every 25 s)`` when one is known, else ''."""
+        judged = self.by_route.get((kind, namespace or "default", name))
+        if judged is None or judged.heartbeat is None:
+            return ""
+        return f" ({judged.heartbeat} sends a heartbeat every {judged.heartbeat_s:g} s)"
 
 
 def words(text: str) -> set[str]:
@@ -227,6 +281,32 @@ def _backend_evidence(snap: ClusterSnapshot, rule: RouteRule) -> Iterator[str]:
                 repository = image.split("@")[0].rsplit(":", 1)[0].lower()
                 if any(app in repository for app in APPLICATION_IMAGES):
                     yield f"{owner.ref} runs {repository} (a WebSocket application)"
+                elif NAME_WORDS & words(repository.rsplit("/", 1)[-1]):
+                    yield f"{owner.ref} runs image {repository}"
+                for port in container.get("ports") or []:
+                    if NAME_WORDS & words(str(port.get("name") or "")):
+                        yield f"{owner.ref} container port {port.get('name')!r}"
+
+
+def _heartbeat(snap: ClusterSnapshot, rules: list[RouteRule]) -> Heartbeat | None:
+    """The heartbeat of the protocol the rules carry, from their paths or applications."""
+    found: list[Heartbeat] = []
+    for rule in rules:
+        path = rule.path.lower()
+        found += [HEARTBEATS[p] for word, p in PATH_PROTOCOLS if word in words(path) | {path}]
+        if "socket.io" in path:
+            found.append(HEARTBEATS["socket.io"])
+        for backend in rule.backends:
+            svc = snap.find("Service", backend.namespace, backend.service)
+            if svc is None:
+                continue
+            for _, tpl, _ in backends.selected_templates(
+                snap, svc.namespace, svc.spec.get("selector") or {}
+            ):
+                for container in (tpl.get("spec") or {}).get("containers") or []:
+                    image = str(container.get("image") or "").lower()
+                    found += [HEARTBEATS[p] for name, p in IMAGE_PROTOCOLS if name in image]
+    return min(found, key=lambda h: h.seconds) if found else None
 
 
 def _judge_route(
@@ -298,6 +378,11 @@ def _scope(snap: ClusterSnapshot, options: RuleOptions) -> WebSocketScope:
         if obj is None:
             continue
         judged, chosen = _judge_route(snap, obj, rules, options)
+        beat = _heartbeat(snap, chosen) if chosen else None
+        if beat is not None:
+            judged = judged.model_copy(
+                update={"heartbeat": beat.protocol, "heartbeat_s": beat.seconds}
+            )
         judgements.append(judged)
         for rule in chosen:
             ws_rules.add((rule.kind, rule.namespace, rule.name, rule.field))
@@ -314,6 +399,7 @@ def _scope(snap: ClusterSnapshot, options: RuleOptions) -> WebSocketScope:
             workloads.add((owner.kind, owner.namespace, owner.name))
     return WebSocketScope(
         judgements=tuple(judgements),
+        by_route={(j.kind, j.namespace, j.name): j for j in judgements},
         routes=frozenset((j.kind, j.namespace, j.name) for j in judgements if j.websocket),
         rules=frozenset(ws_rules),
         services=frozenset(services),
@@ -336,7 +422,12 @@ def not_websocket_note(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[
         CHECK_ID,
         f"{len(others)} route(s) showed no sign of carrying WebSockets and were checked for "
         f"correctness only (missing Services, ports, policies): {shown}.",
-        resource=Resource(kind=others[0].kind, namespace=others[0].namespace, name=others[0].name),
+        resource=Resource(
+            kind=others[0].kind,
+            namespace=others[0].namespace,
+            name=others[0].name,
+            field="metadata.annotations",
+        ),
         evidence={"routes": [j.ref for j in others]},
         fix=Fix(
             summary=f'If one carries WebSockets, annotate it {ANNOTATION}: "true" (or pass '
