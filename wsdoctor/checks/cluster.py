@@ -121,7 +121,12 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(ClusterObservation)
     if obs is None:
         return
-    options = RuleOptions(expect_idle=facts.settings.expect_idle or DEFAULT_EXPECT_IDLE)
+    serving = obs.routes[0] if obs.routes else None
+    options = RuleOptions(
+        expect_idle=facts.settings.expect_idle or DEFAULT_EXPECT_IDLE,
+        # The route that serves the target is the WebSocket route, whatever its evidence.
+        serving=(serving.kind, serving.namespace, serving.name, serving.path) if serving else None,
+    )
     status = measured.upgrade_status(facts)
     for finding in judge_snapshot(obs.snapshot, options):
         if finding.code == NO_READY_ENDPOINTS.code and status in (502, 503, 504):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.affinity import configured_affinity
 from wsdoctor.kube.discover import GATEWAY_GROUP, ISTIO_GROUP, RouteRule
+from wsdoctor.kube.istio_mesh import gateway_workloads
 from wsdoctor.kube.relevant import relevant_snapshot
 from wsdoctor.kube.shapes import split_malformed
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
@@ -152,9 +153,13 @@ def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[Tls
                 hosts = [str(h).split("/")[-1] for h in server.get("hosts") or []]
                 credential = (server.get("tls") or {}).get("credentialName")
                 if credential and any(discover.host_matches(h, host) for h in hosts):
+                    # The gateway workload reads the Secret in its own namespace.
+                    workloads = gateway_workloads(snap, gw) if gw is not None else []
                     found.append(
                         TlsConfig(
-                            namespace=gw.namespace or "default" if gw else "default",
+                            namespace=str(workloads[0].namespace)
+                            if workloads and workloads[0].namespace
+                            else (gw.namespace or "default" if gw else "default"),
                             hosts=hosts,
                             secret_name=credential,
                         )
