@@ -11,7 +11,6 @@ from typing import Any
 
 from wsdoctor.codes import Code
 from wsdoctor.kube import backends
-from wsdoctor.kube.absent import NOT_IN_INPUT
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
 from wsdoctor.kube.rules_workloads import backend_services, labels_of
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
@@ -228,19 +227,11 @@ def _hpa(hpa: KubeObject) -> Iterator[Finding]:
 
 
 def _pdb(snap: ClusterSnapshot, owner: KubeObject, tpl: dict[str, Any]) -> Iterator[Finding]:
+    """A replicated WebSocket workload with no PodDisruptionBudget selecting its pods. The
+    workload is in the input, so the budget that protects it belongs there too."""
     labels = labels_of(tpl)
     pdbs = snap.in_namespace("PodDisruptionBudget", owner.namespace)
     if any(backends.selector_matches(p.spec.get("selector") or {}, labels) for p in pdbs):
-        return
-    if not snap.could_contain("PodDisruptionBudget", owner.namespace):
-        yield NOT_IN_INPUT.finding(
-            CHECK_ID,
-            f"{owner.ref} serves WebSockets, and the input has no PodDisruptionBudget in "
-            f"{owner.namespace}: whether one protects it from a node drain was not checked.",
-            resource=owner.resource("metadata.labels"),
-            evidence={"kind": "PodDisruptionBudget", "name": f"{owner.namespace}/*"},
-            fix=Fix(summary="Lint the PodDisruptionBudgets together with the workload."),
-        )
         return
     yield NO_PDB.finding(
         CHECK_ID,

@@ -123,12 +123,22 @@ def rules_for_backends(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[
             continue
         port = backends.service_port(svc, backend.port)
         if port is None and backend.port is not None:
+            ports = svc.spec.get("ports") or []
             have = ", ".join(
-                str(p.get("name") or p.get("port")) for p in svc.spec.get("ports") or []
+                f"{p.get('name')} ({p.get('port')})" if p.get("name") else str(p.get("port"))
+                for p in ports
+            )
+            target = next((p for p in ports if p.get("targetPort") == backend.port), None)
+            hint = (
+                f"; {backend.port} is the targetPort (the container's port) of port "
+                f"{target.get('port')}: a route names the Service's port"
+                if target is not None
+                else ""
             )
             yield PORT_MISSING.finding(
                 CHECK_ID,
-                f"{res.ref} names port {backend.port!r} of {svc.ref}, which has ports: {have}.",
+                f"{res.ref} names port {backend.port!r} of {svc.ref}, which has ports: {have}"
+                f"{hint}. The controller has no endpoint for it and answers 503.",
                 resource=res.resource(backend.field),
                 evidence={"port": backend.port, "service_ports": have},
                 fix=Fix(summary=f"Use one of the Service's ports ({have})."),

@@ -97,6 +97,17 @@ HEARTBEATS = {
     "actioncable": Heartbeat(
         "Action Cable", 3, "Rails ActionCable::Server::Connections::BEAT_INTERVAL, 3 s"
     ),
+    "centrifuge": Heartbeat(
+        "Grafana Live (Centrifuge)",
+        25,
+        "centrifuge pings an idle connection every 25 s (centrifugal/documentation mixed/ping.md)",
+    ),
+    "home-assistant": Heartbeat(
+        "Home Assistant's WebSocket API",
+        55,
+        "home-assistant/core homeassistant/components/websocket_api/http.py: "
+        "web.WebSocketResponse(heartbeat=55)",
+    ),
     "vscode": Heartbeat(
         "the VS Code remote protocol",
         5,
@@ -108,6 +119,8 @@ PATH_PROTOCOLS = (("socket.io", "socket.io"), ("signalr", "signalr"), ("cable", 
 IMAGE_PROTOCOLS = (
     ("uptime-kuma", "socket.io"),
     ("etherpad", "socket.io"),
+    ("grafana/grafana", "centrifuge"),
+    ("home-assistant", "home-assistant"),
     ("code-server", "vscode"),
     ("openvscode-server", "vscode"),
 )
