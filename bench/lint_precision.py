@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.corpus_support import load_cases, load_verdicts, sources, tally  # noqa: E402
+from tests.corpus_support import load_cases, load_verdicts, sources, tally
 
 
 def main() -> int:
@@ -28,9 +28,7 @@ def main() -> int:
     result = tally()
     counts = result.counts()
     total = sum(counts.values())
-    print(
-        f"corpus: {len(found)} files from {len(repos)} repositories, {len(load_cases())} cases"
-    )
+    print(f"corpus: {len(found)} files from {len(repos)} repositories, {len(load_cases())} cases")
     print(f"warn/fail findings now: {total}")
     for verdict in ("right", "wrong", "not relevant", "unrecorded"):
         print(f"  {verdict:<13} {counts.get(verdict, 0)}")

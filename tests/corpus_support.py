@@ -64,8 +64,7 @@ def load_cases() -> list[Case]:
     """The cases, in file order."""
     raw = yaml.safe_load(CASES.read_text(encoding="utf-8"))
     return [
-        Case(name=c["name"], files=tuple(c["files"]), args=tuple(c.get("args") or ()))
-        for c in raw
+        Case(name=c["name"], files=tuple(c["files"]), args=tuple(c.get("args") or ())) for c in raw
     ]
 
 
@@ -73,8 +72,7 @@ def load_verdicts() -> dict[str, dict[str, dict[str, str]]]:
     """case → finding key → {verdict, why}."""
     raw: dict[str, Any] = yaml.safe_load(VERDICTS.read_text(encoding="utf-8")) or {}
     return {
-        case: {entry["finding"]: entry for entry in entries or []}
-        for case, entries in raw.items()
+        case: {entry["finding"]: entry for entry in entries or []} for case, entries in raw.items()
     }
 
 

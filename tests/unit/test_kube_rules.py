@@ -115,3 +115,49 @@ def test_ingressroute_with_host_regexp_is_not_a_catch_all() -> None:
     snap = ClusterSnapshot(source="manifests", objects=[route])
     assert [r.name for r in routes_for(snap, "chat.example.com", "/ws")] == ["r"]
     assert routes_for(snap, "chat.example.org", "/ws") == []
+
+
+#: The controller-semantics cases of issue 9 (point 4): each pair is taken from a public
+#: manifest (or a documentation page's manifest) and says so before anything else.
+FROM_PUBLIC_MANIFESTS = (
+    "nginx-passthrough-disabled",
+    "nginx-passthrough-annotations",
+    "nginx-hash-affinity",
+    "nginx-configmap-identity",
+    "nginx-configmap-removed-keys",
+    "nginx-worker-connections",
+    "nginx-buffers",
+    "traefik-group-version",
+    "traefik-group-unserved",
+    "traefik-group-deprecated",
+    "traefik-ref-missing",
+    "traefik-service-affinity",
+    "traefik-sticky-secure-http",
+    "haproxy-prefix-com",
+    "haproxy-prefix-legacy",
+    "haproxy-configmap-key",
+    "haproxy-ingress-configmap-key",
+    "istio-port-level-h2",
+    "istio-credential-namespace",
+    "istio-ws-conn-limit",
+    "istio-ws-one-request",
+    "linkerd-route-authorization",
+    "linkerd-access-policy",
+    "linkerd-serverauthorization",
+    "alb-without-class",
+    "statefulset-netpol",
+    "statefulset-no-pdb",
+    "drain-grace",
+    "k8s-not-in-input",
+    "k8s-not-websocket",
+)
+SOURCE = re.compile(r"^# source: https://github\.com/[^/\s]+/[^/\s]+/blob/[0-9a-f]{40}/\S+")
+
+
+@pytest.mark.parametrize("case", FROM_PUBLIC_MANIFESTS)
+def test_semantics_fixtures_cite_the_public_manifest_they_come_from(case: str) -> None:
+    """Both halves exist and start with the repository, commit and path they were taken from;
+    any change to the original is said on an '# adapted:' line."""
+    for half in ("FAILED", "PASSED"):
+        lines = (RULES / f"{case}-{half}.yaml").read_text(encoding="utf-8").splitlines()
+        assert SOURCE.match(lines[0]), f"{case}-{half}: {lines[0]}"

@@ -80,7 +80,9 @@ def test_findings_recorded_right_are_still_reported(corpus_tally: Tally) -> None
 
 def test_findings_recorded_wrong_or_not_relevant_do_not_come_back(corpus_tally: Tally) -> None:
     """A finding once judged wrong or not relevant is not reported again."""
-    back = [f"{j.case}: {j.key}" for j in corpus_tally.judged if j.verdict in ("wrong", "not relevant")]
+    back = [
+        f"{j.case}: {j.key}" for j in corpus_tally.judged if j.verdict in ("wrong", "not relevant")
+    ]
     assert not back, back
 
 

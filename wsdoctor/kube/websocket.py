@@ -213,15 +213,15 @@ def words(text: str) -> set[str]:
 
 
 def _explicit(obj: KubeObject, options: RuleOptions) -> tuple[bool | None, str]:
-    """(choice, why) from --all-routes, --websocket-route or the annotation."""
+    """(choice, why) from --all-routes (every route), --websocket-route or the annotation."""
+    if options.all_routes:
+        return True, "--all-routes"
     for selector in options.websocket_routes:
         if _selects(selector, obj):
             return True, f"--websocket-route {selector}"
     raw = obj.annotations.get(ANNOTATION)
     if raw is not None and raw.strip().lower() in ("true", "false"):
         return raw.strip().lower() == "true", f'annotation {ANNOTATION}: "{raw.strip()}"'
-    if options.all_routes:
-        return True, "--all-routes"
     return None, ""
 
 
