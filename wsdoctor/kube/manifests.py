@@ -17,6 +17,7 @@ from wsdoctor.codes import Code
 from wsdoctor.kube.rulebase import CHECK_ID
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, ObjectKey, object_key
 from wsdoctor.kube.yamlload import InputRefused, documents, line_index, read_file, read_stream
+from wsdoctor.kube.yamlload import line_of as find_line
 from wsdoctor.models import Finding, Fix, Resource, Status
 
 #: Kinds that have no namespace (the rest default to ``-n``, like kubectl apply).
@@ -78,33 +79,24 @@ class ManifestError(ValueError):
 
 
 class ObjectLocation:
-    """Where an object was defined, and (computed on first use) the line of each key."""
+    """Where an object was defined; the line of any of its keys is found on demand."""
 
     def __init__(self, file: str, line: int, node: Any = None) -> None:
         self.file = file
         self.line = line
         self._node = node
-        self._fields: dict[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"{self.file}:{self.line}"
 
     @property
     def fields(self) -> dict[str, int]:
-        """Line of each field path of the object."""
-        if self._fields is None:
-            self._fields = line_index(self._node) if self._node is not None else {}
-            self._node = None
-        return self._fields
+        """Line of every field path of the object."""
+        return line_index(self._node) if self._node is not None else {}
 
     def line_of(self, path: str | None) -> int:
         """Line of ``path`` or of its nearest enclosing key; the object's line otherwise."""
-        while path:
-            if path in self.fields:
-                return self.fields[path]
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return self.line
+        return find_line(self._node, path) if self._node is not None and path else self.line
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,11 @@ def annotation_field(name: str) -> str:
     return field_path("metadata", "annotations", name)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A mapping as it is; anything else (absent, malformed) as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _string_map(value: Any) -> dict[str, str]:
     """A mapping as strings; anything else (a malformed field) as empty."""
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
@@ -96,15 +101,17 @@ class KubeObject(Model):
             body["metadata"] = bad_meta
         data = raw.get("data") if kind == "ConfigMap" else None
         namespace = meta.get("namespace")
-        return cls(
+        # Every field is of its declared type by construction above: skip re-validation
+        # (lint builds tens of thousands of these).
+        return cls.model_construct(
             api_version=str(raw.get("apiVersion") or ""),
             kind=kind,
             name=str(meta.get("name") or meta.get("generateName") or ""),
             namespace=str(namespace) if namespace else default_namespace,
             labels=_string_map(meta.get("labels")),
             annotations=_string_map(meta.get("annotations")),
-            spec=raw.get("spec") if isinstance(raw.get("spec"), dict) else {},
-            status=raw.get("status") if isinstance(raw.get("status"), dict) else {},
+            spec=_mapping(raw.get("spec")),
+            status=_mapping(raw.get("status")),
             data=_string_map(data),
             body=body,
         )
@@ -191,11 +198,15 @@ class ClusterSnapshot(Model):
     @property
     def index(self) -> SnapshotIndex:
         """The lookup index of :attr:`objects` (built on first use)."""
-        index = self._index
-        if index is None or not index.valid_for(self.objects):
-            index = SnapshotIndex(self.objects)
+        # Read the private slot directly: pydantic's attribute fallback is slow, and rules
+        # ask for the index hundreds of thousands of times on large inputs.
+        private = self.__pydantic_private__
+        index = private.get("_index") if private is not None else None
+        objects = self.__dict__["objects"]
+        if index is None or not index.valid_for(objects):
+            index = SnapshotIndex(objects)
             self._index = index
-        return index
+        return cast(SnapshotIndex, index)
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, once per snapshot: for facts derived from all of its objects."""

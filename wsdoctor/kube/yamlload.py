@@ -8,6 +8,7 @@ Only regular files are opened: a FIFO with no writer or ``/dev/zero`` never bloc
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,10 +87,60 @@ def read_stream(stream: TextIO) -> str:
     return text
 
 
+_LOADER: Any = None
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
 def _loader_class() -> Any:
+    """libyaml's safe loader when installed, else PyYAML's."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return _LOADER
+
+
+class _Fallback(Exception):
+    """A node the quick construction leaves to PyYAML (merge keys, timestamps, sets...)."""
+
+
+def _quick(node: Any, loader: Any) -> Any:
+    """Python data of a node for the tags manifests use (str, int, bool, null, map, seq);
+    the same values PyYAML's safe constructor gives, much faster."""
     import yaml
 
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        if tag == _STR:
+            return node.value
+        value = node.value
+        if tag == "tag:yaml.org,2002:int" and value.isdigit() and value[0] != "0":
+            return int(value)  # a leading 0 is octal in YAML 1.1: PyYAML's constructor
+        if tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:int"):
+            return loader.construct_object(node)
+        raise _Fallback
+    if isinstance(node, yaml.SequenceNode) and tag == _SEQ:
+        return [_quick(item, loader) for item in node.value]
+    if isinstance(node, yaml.MappingNode) and tag == _MAP:
+        out = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                raise _Fallback
+            out[_quick(key, loader)] = _quick(value, loader)
+        return out
+    raise _Fallback
+
+
+def construct(node: Any, loader: Any) -> Any:
+    """The document's data: the quick construction, or PyYAML's when it meets a tag it
+    leaves alone."""
+    try:
+        return _quick(node, loader)
+    except _Fallback:
+        return loader.construct_document(node)
 
 
 @dataclass
@@ -147,12 +198,16 @@ def documents(text: str) -> Iterator[tuple[Any, Any]]:
     loader = None
     try:
         loader = _loader_class()(text)
+        # Without an anchor there is no alias to expand: the document is no bigger than the
+        # text. Deep nesting then ends in RecursionError below.
+        anchors = "&" in text
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
-            _measure(node, 0, _Budget(sizes={}, active=set()))
-            yield node, loader.construct_document(node)
+            if anchors:
+                _measure(node, 0, _Budget(sizes={}, active=set()))
+            yield node, construct(node, loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -166,6 +221,36 @@ def documents(text: str) -> Iterator[tuple[Any, Any]]:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+_STEP = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\["([^"]*)"\]')
+
+
+def line_of(node: Any, path: str | None) -> int:
+    """The line of ``path`` (``spec.rules[0].http`` or ``metadata.annotations["a/b"]``)
+    under ``node``, or of its nearest enclosing key; the node's own line for no path."""
+    import yaml
+
+    line = int(node.start_mark.line) + 1
+    for match in _STEP.finditer(path or ""):
+        key, index, quoted = match.groups()
+        if index is not None:
+            if not isinstance(node, yaml.SequenceNode) or int(index) >= len(node.value):
+                break
+            node = node.value[int(index)]
+            line = int(node.start_mark.line) + 1
+            continue
+        name = key if key is not None else quoted
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next(
+            ((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == name),
+            None,
+        )
+        if found is None:
+            break
+        line, node = int(found[0].start_mark.line) + 1, found[1]
+    return line
 
 
 def line_index(node: Any, prefix: tuple[str | int, ...] = ()) -> dict[str, int]:
