@@ -51,13 +51,13 @@ spec:
   selector: {{app: app-{i}}}
   ports: [{{port: 80, targetPort: 8080}}]
 """
-#: 1 KB: ten levels of twenty aliases each, 20^10 nodes once expanded.
+#: 1 KB: ten levels of 28 aliases each, 28^10 nodes once expanded.
 BOMB = (
     "a: &a ["
     + ",".join(['"lol"'] * 20)
     + "]\n"
     + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 20) + "]\n"
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 28) + "]\n"
         for i in range(9)
     )
 )

@@ -77,7 +77,10 @@ def build_lint_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.A
         "cluster): Ingress, Gateway API, Traefik, HAProxy, Istio, Linkerd and workloads.",
         epilog="PATH is a file, a directory (its *.yaml, *.yml, *.json) or - for stdin; "
         "multi-document YAML, List kinds and Helm output are read.\n"
-        "exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable file.",
+        "Objects without a namespace get -n (as kubectl apply -n); WebSocket-specific rules "
+        "judge routes with WebSocket evidence or the annotation wsdoctor.io/websocket.\n"
+        "exit status: 0 clean, 1 findings at or above --fail-on, 2 usage error or a file that "
+        "could not be read (the report is still written).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="manifests to check")
     parser.add_argument(
