@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn, TextIO
 
 from wsdoctor.exit import ExitStatus
+from wsdoctor.untrusted import one_line, printable
 
 
 @dataclass
@@ -40,6 +41,22 @@ class Environment:
 
 class UsageError(Exception):
     """A wrong command line: one line for the user, exit 2."""
+
+
+class RunFailed(Exception):
+    """A run crashed: ``main`` prints its message (and with --debug its traceback) through
+    the run's redactor, so a secret the crash quotes stays out of stderr."""
+
+    def __init__(self, cause: BaseException, redact: Callable[[str], str]) -> None:
+        super().__init__(redact(f"{type(cause).__name__}: {cause}"))
+        self.cause = cause
+        self.redact = redact
+
+    def details(self) -> str:
+        """The cause's traceback, redacted."""
+        import traceback
+
+        return self.redact("".join(traceback.format_exception(self.cause)))
 
 
 class Parser(argparse.ArgumentParser):
@@ -91,7 +108,7 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
         return _command("diagnose")(argv, env)
     except UsageError as exc:
         where = f"wsdoctor {command} --help" if command else "wsdoctor --help"
-        env.stderr.write(f"wsdoctor: error: {exc} (see '{where}')\n")
+        env.stderr.write(f"wsdoctor: error: {one_line(str(exc))} (see '{where}')\n")
         return ExitStatus.USAGE
     except KeyboardInterrupt:
         env.stderr.write("wsdoctor: interrupted\n")
@@ -107,9 +124,11 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
         if debug:
             import traceback
 
-            traceback.print_exc(file=env.stderr)
+            trace = exc.details() if isinstance(exc, RunFailed) else traceback.format_exc()
+            env.stderr.write(printable(trace, multiline=True, limit=None))
+        message = str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}"
         env.stderr.write(
-            f"wsdoctor: could not run: {type(exc).__name__}: {exc}"
+            f"wsdoctor: could not run: {one_line(message)}"
             + ("" if debug else " (run with --debug for details)")
             + "\n"
         )

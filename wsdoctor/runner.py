@@ -89,18 +89,18 @@ def select_checks(settings: Settings, checks: Sequence[Check] = CHECKS) -> list[
 def order_findings(
     findings: Iterable[Finding], position: dict[str, tuple[int, int]]
 ) -> list[Finding]:
-    """Most severe first; within a severity, root causes before the symptoms they explain,
-    then in path order (name, network, TLS, upgrade, ...)."""
+    """Most severe first; within a severity, root causes before the symptoms they explain (a
+    finding that explains others but is itself explained comes after its own cause), then in
+    path order (name, network, TLS, upgrade, ...)."""
     found = list(findings)
     explained = {code for f in found for code in f.explains}
-    return sorted(
-        found,
-        key=lambda f: (
-            -f.status.rank,
-            0 if f.explains else (2 if f.code in explained else 1),
-            position.get(f.check, (99, 99)),
-        ),
-    )
+
+    def tier(f: Finding) -> int:
+        if f.explains:
+            return 1 if f.code in explained else 0
+        return 3 if f.code in explained else 2
+
+    return sorted(found, key=lambda f: (-f.status.rank, tier(f), position.get(f.check, (99, 99))))
 
 
 def _format_error(exc: BaseException) -> str:
@@ -118,6 +118,9 @@ class _Run:
         self.settings = settings
         self.checks = checks
         self.sink = sink
+        self.redact = settings.redactor()
+        """Applied to every observation, reason, finding and progress message as it arrives,
+        so rules, events and the report never hold a secret the user gave."""
         self.started_at = datetime.now(UTC)
         self.results: dict[str, CheckResult] = {}
         self.findings: list[Finding] = []
@@ -142,7 +145,8 @@ class _Run:
         )
 
     def progress(self, check_id: str, fraction: float | None, message: str) -> None:
-        self.emit(CheckProgress(check_id=check_id, message=message, fraction=fraction))
+        self.emit(CheckProgress(check_id=check_id, message=self.redact(message),
+                                fraction=fraction))
 
     async def run_check(self, check: Check) -> None:
         for need in check.needs:
@@ -164,7 +168,7 @@ class _Run:
                 f"({'; '.join(self.results[n].reason or '' for n in missing)})",
             )
         else:
-            result = await self._probe(check, start)
+            result = self.redact(await self._probe(check, start))
         self.results[check.id] = result
         self.done[check.id].set()
         self.judging.append(check)
@@ -244,6 +248,7 @@ class _Run:
                         evidence={"traceback": traceback.format_exc()[-2000:]},
                     )
                 ]
+            produced = [self.redact(f) for f in produced]
             for finding in produced:
                 self.emit(FindingFound(finding=finding))
             new.extend(produced)
@@ -275,7 +280,7 @@ class _Run:
         # Path order, then registration order: ties never depend on which probe finished first.
         position = {c.id: (int(c.hop), index) for index, c in enumerate(self.checks)}
         findings = order_findings(self.findings, position)
-        return Report(
+        return self.redact(Report(
             target=self.target,
             started_at=self.started_at,
             duration_s=round(duration_s, 6),
@@ -283,7 +288,7 @@ class _Run:
             options=options,
             checks=[self.check_report(c) for c in self.checks],
             findings=findings,
-        )
+        ))
 
 
 async def diagnose(

@@ -180,8 +180,10 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
                 )
             for p in inside:
                 found.setdefault(str(p.resolve()), str(p))
-        elif path.exists() or path.is_symlink():
+        elif path.is_file():
             found.setdefault(str(path.resolve()), str(path))
+        elif path.exists():  # a pipe (lint <(helm template .)) is read; a device is refused
+            found.setdefault(raw, raw)
         else:
             raise ManifestError(f"{raw}: no such file or directory")
     return sorted(found.values(), key=lambda name: (name == "-", name))

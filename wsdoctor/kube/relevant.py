@@ -60,7 +60,7 @@ def relevant_snapshot(
                         )
                     )
                 for ts in r.get("services") or []:
-                    if ts.get("kind") == "TraefikService":
+                    if isinstance(ts, dict) and ts.get("kind") == "TraefikService":
                         ns = str(ts.get("namespace") or route.namespace)
                         add(snap.find("TraefikService", ns, str(ts.get("name"))))
         if obj is not None and obj.kind == "Ingress":

@@ -7,9 +7,7 @@ Only regular files are opened: a FIFO with no writer or ``/dev/zero`` never bloc
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -32,33 +30,15 @@ class InputRefused(ValueError):
         self.line = line
 
 
-def _mib(size: int) -> str:
-    return f"{size / (1024 * 1024):g} MiB"
-
-
 def read_file(path: str) -> str:
-    """The text of a regular file, at most :data:`MAX_FILE_BYTES`; InputRefused otherwise."""
+    """The text of a regular file or a pipe, at most :data:`MAX_FILE_BYTES` (a FIFO nobody
+    writes to reads as empty at once, a device is refused); InputRefused otherwise."""
+    from wsdoctor.files import FileProblem, read_bounded
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise InputRefused(f"cannot read ({exc.strerror or exc})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputRefused("not a regular file (use - to read standard input)")
-        if info.st_size > MAX_FILE_BYTES:
-            raise InputRefused(
-                f"{_mib(info.st_size)} is more than the {_mib(MAX_FILE_BYTES)} a manifest may be"
-            )
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise InputRefused(f"cannot read ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_FILE_BYTES:
-        raise InputRefused(f"more than the {_mib(MAX_FILE_BYTES)} a manifest may be")
-    return decode(raw)
+        return decode(read_bounded(path, MAX_FILE_BYTES))
+    except FileProblem as exc:
+        raise InputRefused(f"cannot read ({exc.strerror})") from None
 
 
 def decode(raw: bytes) -> str:
@@ -72,19 +52,12 @@ def decode(raw: bytes) -> str:
 
 def read_stream(stream: TextIO) -> str:
     """Standard input, at most :data:`MAX_FILE_BYTES` (``lint - < /dev/zero`` ends)."""
-    binary = getattr(stream, "buffer", None)
+    from wsdoctor.files import FileProblem, read_text_stream
+
     try:
-        if binary is not None:
-            raw = binary.read(MAX_FILE_BYTES + 1)
-            if len(raw) > MAX_FILE_BYTES:
-                raise InputRefused(f"more than the {_mib(MAX_FILE_BYTES)} a manifest may be")
-            return decode(raw)
-        text = str(stream.read(MAX_FILE_BYTES + 1))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputRefused(f"cannot read ({exc})") from None
-    if len(text) > MAX_FILE_BYTES:
-        raise InputRefused(f"more than the {_mib(MAX_FILE_BYTES)} a manifest may be")
-    return text
+        return read_text_stream(stream, MAX_FILE_BYTES)
+    except FileProblem as exc:
+        raise InputRefused(f"cannot read ({exc.strerror})") from None
 
 
 _LOADER: Any = None
