@@ -60,7 +60,7 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         raise UsageError(str(exc)) from None
     for lf in report.findings:
         if lf.finding.code == "WSD-LINT-UNREADABLE":
-            env.stderr.write(f"wsdoctor: not linted: {lf.finding.detail}\n")
+            env.stderr.write(f"wsdoctor: error: not linted: {lf.finding.detail}\n")
     if args.debug:
         for lf in report.findings:
             trace = lf.finding.evidence.get("traceback")
