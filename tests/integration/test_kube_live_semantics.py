@@ -51,7 +51,9 @@ spec:
       annotations: {linkerd.io/inject: enabled}
     spec:
       containers:
-      - {name: service, image: buoyantio/booksapp:v0.0.5, ports: [{name: service, containerPort: 7001}]}
+      - name: service
+        image: buoyantio/booksapp:v0.0.5
+        ports: [{name: service, containerPort: 7001}]
 """
 
 CASES = [

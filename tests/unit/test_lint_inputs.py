@@ -191,7 +191,8 @@ def test_an_object_defined_twice_is_one_object_the_last_kept(tmp_path: Path) -> 
         "  template:\n    metadata: {{labels: {{app: app-0}}}}\n"
         "    spec: {{containers: [{{name: app, image: app:1}}]}}\n"
     )
-    (tmp_path / "a.yaml").write_text(INGRESS.format(i=0, ns="chat") + "---\n" + deployment.format(n=1))
+    first = INGRESS.format(i=0, ns="chat") + "---\n" + deployment.format(n=1)
+    (tmp_path / "a.yaml").write_text(first)
     (tmp_path / "b.yaml").write_text(deployment.format(n=1))
     _, report, _ = lint_json(str(tmp_path / "b.yaml"), str(tmp_path / "a.yaml"))
     dup = [lf for lf in report["findings"] if lf["finding"]["code"] == "WSD-K8S-DUPLICATE"]
@@ -231,7 +232,7 @@ def test_report_says_which_routes_carry_websockets_and_why(tmp_path: Path) -> No
     _, refused, _ = lint_json(str(path))
     assert refused["routes"][0]["websocket"] is False
     assert "WSD-NGINX-TIMEOUT-SHORT" not in codes(refused)
-    status, text, _ = run(str(path.parent), "--all-routes")
+    _status, text, _ = run(str(path.parent), "--all-routes")
     assert "WebSocket routes: 1 of 1 route" in text and "--all-routes" in text
 
 

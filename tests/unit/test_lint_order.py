@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.corpus_support import CORPUS, load_cases, lint_case
+from tests.corpus_support import CORPUS, lint_case, load_cases
 from tests.unit.test_lint_inputs import lint_json
 
 CASES = (
