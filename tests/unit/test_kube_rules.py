@@ -141,6 +141,7 @@ FROM_PUBLIC_MANIFESTS = (
     "istio-credential-namespace",
     "istio-ws-conn-limit",
     "istio-ws-one-request",
+    "istio-ws-consecutive-errors",
     "linkerd-route-authorization",
     "linkerd-access-policy",
     "linkerd-serverauthorization",
