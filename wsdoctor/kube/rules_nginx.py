@@ -7,15 +7,11 @@ from collections.abc import Iterator
 
 from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
-from wsdoctor.kube.nginx_facts import (
-    BUFFER_SETTINGS,
-    CONFIGMAP_KEYS,
-    NO_EFFECT,
-    REMOVED_PREFIXES,
-    REPLACED,
-)
+from wsdoctor.kube.nginx_facts import BUFFER_SETTINGS
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds, parse_unitless_seconds
-from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, annotation_field, field_path
+from wsdoctor.kube.rules_nginx_config import CODES as CONFIGMAP_CODES
+from wsdoctor.kube.rules_nginx_config import configmap_rules, worker_connections
+from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, annotation_field
 from wsdoctor.kube.timeouts import NGINX, nginx_configmap, nginx_timeout, passthrough
 from wsdoctor.kube.websocket import websocket_scope
 from wsdoctor.models import Finding, Fix, Status
@@ -46,14 +42,6 @@ RATE_LIMIT = Code(
 CORS = Code(
     "WSD-NGINX-CORS-NO-EFFECT", Status.INFO, "CORS annotations do not govern WebSocket upgrades"
 )
-CONFIGMAP_KEY = Code(
-    "WSD-NGINX-CONFIGMAP-KEY", Status.WARN, "ingress-nginx ignores this ConfigMap key"
-)
-CONFIGMAP_IGNORED = Code(
-    "WSD-NGINX-CONFIGMAP-IGNORED",
-    Status.WARN,
-    "The ingress-nginx controller does not read this ConfigMap",
-)
 PASSTHROUGH_DISABLED = Code(
     "WSD-NGINX-PASSTHROUGH-DISABLED",
     Status.FAIL,
@@ -63,11 +51,6 @@ PASSTHROUGH_ANNOTATIONS = Code(
     "WSD-NGINX-PASSTHROUGH-ANNOTATIONS",
     Status.WARN,
     "HTTP annotations do not apply to an ssl-passthrough Ingress",
-)
-WORKER_CONNECTIONS = Code(
-    "WSD-NGINX-WORKER-CONNECTIONS",
-    Status.WARN,
-    "max-worker-connections caps concurrent WebSockets below what is expected",
 )
 BUFFERS = Code(
     "WSD-NGINX-BUFFERS-NO-EFFECT", Status.INFO, "Buffer settings do not act on WebSocket traffic"
@@ -82,11 +65,9 @@ CODES = (
     AFFINITY_REGEX_PATH,
     RATE_LIMIT,
     CORS,
-    CONFIGMAP_KEY,
-    CONFIGMAP_IGNORED,
+    *CONFIGMAP_CODES,
     PASSTHROUGH_DISABLED,
     PASSTHROUGH_ANNOTATIONS,
-    WORKER_CONNECTIONS,
     BUFFERS,
 )
 
@@ -121,8 +102,6 @@ _PLAIN_HTTP_ANNOTATIONS = frozenset(
         "from-to-www-redirect",
     }
 )
-#: ConfigMap names the ingress-nginx manifests and chart give the controller's ConfigMap.
-_CONFIGMAP_NAMES = ("ingress-nginx-controller", "nginx-configuration")
 
 
 def nginx_ingresses(snap: ClusterSnapshot) -> Iterator[KubeObject]:
@@ -190,9 +169,9 @@ def rules_for_ingress_nginx(snap: ClusterSnapshot, options: RuleOptions) -> Iter
             silence = scope.silence(ing.kind, ing.namespace, ing.name, options.expect_idle)
             yield from _timeouts(snap, ing, options, silence)
             yield from _websocket_features(ing)
-    yield from _configmaps(snap, bool(ingresses))
+    yield from configmap_rules(snap, bool(ingresses))
     if "ingress-nginx" in scope.controllers:
-        yield from _worker_connections(snap, options)
+        yield from worker_connections(snap, options)
 
 
 def _passthrough(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
@@ -389,105 +368,3 @@ def _websocket_features(ing: KubeObject) -> Iterator[Finding]:
             evidence={"annotations": list[str | int | float | bool | None](buffers)},
             fix=Fix(summary="Leave them for the HTTP paths; WebSocket needs no buffer setting."),
         )
-
-
-def _looks_like_controller_configmap(cm: KubeObject) -> bool:
-    """A ConfigMap named as the ingress-nginx manifests name the controller's, holding at
-    least one key the controller reads."""
-    return cm.name.endswith(_CONFIGMAP_NAMES) and any(k in CONFIGMAP_KEYS for k in cm.data)
-
-
-def _replacement(key: str) -> tuple[str, str] | None:
-    if key in REPLACED:
-        return REPLACED[key]
-    for prefix, found in REMOVED_PREFIXES.items():
-        if key.startswith(prefix):
-            return found
-    return None
-
-
-def _configmaps(snap: ClusterSnapshot, in_use: bool) -> Iterator[Finding]:
-    """Keys of the controller's ConfigMap it does not read, and a ConfigMap of settings the
-    controller's --configmap flag does not name."""
-    read = nginx_configmap(snap)
-    named = backends.controller_configmaps(snap, "ingress-nginx")
-    judged = [read] if read is not None else []
-    if not named:
-        judged = [cm for cm in snap.of_kind("ConfigMap") if _looks_like_controller_configmap(cm)]
-    for cm in judged:
-        yield from _configmap_keys(cm)
-    if not (named and in_use):
-        return
-    wanted = ", ".join(f"{ns}/{name}" for ns, name in named)
-    for cm in snap.of_kind("ConfigMap"):
-        if (cm.namespace, cm.name) in named or not _looks_like_controller_configmap(cm):
-            continue
-        yield CONFIGMAP_IGNORED.finding(
-            CHECK_ID,
-            f"{cm.ref} holds ingress-nginx settings, but the controller reads --configmap="
-            f"{wanted}; these settings have no effect.",
-            resource=cm.resource("data"),
-            evidence={"configmap": wanted},
-            fix=Fix(summary=f"Move the keys into {wanted} (Helm: controller.config values)."),
-        )
-
-
-def _configmap_keys(cm: KubeObject) -> Iterator[Finding]:
-    for key, value in cm.data.items():
-        found = _replacement(key)
-        if key in CONFIGMAP_KEYS and key not in NO_EFFECT:
-            if key in ("proxy-read-timeout", "proxy-send-timeout") and not value.isdigit():
-                yield CONFIGMAP_KEY.finding(
-                    CHECK_ID,
-                    f"{cm.ref}: {key}: {value!r} is not a whole number of seconds; "
-                    "ingress-nginx ignores it and keeps 60 s.",
-                    resource=cm.resource(field_path("data", key)),
-                    evidence={"key": key, "value": value},
-                    fix=Fix(
-                        summary="Write the timeout as unitless seconds.",
-                        snippet=f'data:\n  {key}: "3600"\n',
-                        language="yaml",
-                    ),
-                )
-            continue
-        right, why = found if found is not None else (None, "no such key in the controller")
-        detail = (
-            f"{cm.ref}: key {key!r} no longer has any effect ({why})"
-            if key in NO_EFFECT
-            else f"{cm.ref}: ingress-nginx does not read key {key!r} ({why})"
-        )
-        yield CONFIGMAP_KEY.finding(
-            CHECK_ID,
-            detail + (f"; use {right!r}." if right else "; it is ignored."),
-            resource=cm.resource(field_path("data", key)),
-            evidence={"key": key, "suggestion": right},
-            fix=Fix(
-                summary=f"Use {right} instead." if right else f"Remove {key} (see configmap.md).",
-                snippet=f'data:\n  {right}: "{value}"\n' if right else None,
-                language="yaml" if right else None,
-            ),
-        )
-
-
-def _worker_connections(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
-    """Each proxied WebSocket holds two connections of one nginx worker (client and pod)."""
-    cm = nginx_configmap(snap)
-    if cm is None:
-        return
-    raw = cm.data.get("max-worker-connections")
-    value = parse_unitless_seconds(raw) if raw is not None else None
-    if not value or value // 2 >= options.expect_connections:
-        return
-    yield WORKER_CONNECTIONS.finding(
-        CHECK_ID,
-        f"{cm.ref}: max-worker-connections {value} lets one nginx worker hold about "
-        f"{value // 2} WebSockets (each takes a client and an upstream connection); "
-        f"{options.expect_connections} are expected (--expect-connections).",
-        resource=cm.resource(field_path("data", "max-worker-connections")),
-        evidence={"max_worker_connections": value, "expected": options.expect_connections},
-        fix=Fix(
-            summary="Raise max-worker-connections (default 16384), or leave it unset.",
-            snippet='data:\n  max-worker-connections: "16384"\n',
-            language="yaml",
-        ),
-    )
