@@ -7,8 +7,8 @@ hostile inputs, each next to a reference in the same run (libyaml parsing the sa
 - a 1 KB YAML alias bomb (goal: refused in under 1 s, under 100 MB).
 
 Wall time and CPU time (the machine may be shared), and peak memory of the lint process.
-``--compare-with DIR`` also times another checkout (e.g. the main branch) on a smaller
-Ingress count. Not part of pytest.
+``--compare-with DIR`` also times another checkout (e.g. the main branch) on smaller Ingress
+counts (``--compare-ingresses N...``), same files, same run. Not part of pytest.
 
     .venv/bin/python bench/lint_scale.py [--ingresses N] [--runs N] [--compare-with DIR]
 """
@@ -70,11 +70,20 @@ _MEASURE = (
 )
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, int]:
-    """(wall s, CPU s, peak RSS MB, exit status) of one run of ``argv``."""
+def timed(
+    argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None
+) -> tuple[float, float, float, int]:
+    """(wall s, CPU s, peak RSS MB, exit status) of one run of ``argv``.
+
+    ``cwd`` matters for ``python -m``: the working directory comes first on ``sys.path``, so a
+    run meant for another checkout must not start inside this one."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *argv], capture_output=True, env=env, check=True
+        [sys.executable, "-c", _MEASURE, *argv],
+        capture_output=True,
+        env=env,
+        cwd=cwd or ROOT,
+        check=True,
     )
     wall = time.perf_counter() - start
     cpu, rss_kb, status = json.loads(proc.stdout)
@@ -82,9 +91,9 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
 
 
 def median_run(
-    argv: list[str], runs: int, env: dict[str, str] | None = None
+    argv: list[str], runs: int, env: dict[str, str] | None = None, cwd: str | None = None
 ) -> tuple[float, float, float]:
-    samples = [timed(argv, env) for _ in range(runs)]
+    samples = [timed(argv, env, cwd) for _ in range(runs)]
     return (
         statistics.median(s[0] for s in samples),
         statistics.median(s[1] for s in samples),
@@ -115,12 +124,40 @@ def line(
     print(text + verdict)
 
 
+def compare(other: str, counts: list[int], scratch: Path) -> None:
+    """Times ``other`` (a checkout, run from a neutral directory with its own code first on
+    ``sys.path``) and this tree on the same Ingress files, side by side."""
+    root = Path(other).resolve()
+    probe = "import wsdoctor, sys; sys.stdout.write(wsdoctor.__file__)"
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=scratch, capture_output=True, text=True
+    ).stdout
+    if not ran.startswith(str(root)):
+        print(f"--compare-with {other}: would run {ran or 'nothing'}, not that checkout")
+        return
+    out = str(scratch / "compare.json")
+    for count in counts:
+        small = scratch / f"compare-{count}.yaml"
+        small.write_text("---\n".join(INGRESS.format(i=i) for i in range(count)))
+        argv = lint_argv(sys.executable, str(small), "--format", "json", "-o", out)
+        theirs = median_run(argv, 1, env, str(scratch))
+        ours = median_run(argv, 1)
+        print(
+            f"{f'{count:,} Ingresses':<34} {theirs[0]:7.2f} s wall {theirs[1]:7.2f} s CPU "
+            f"({root.name}) vs {ours[0]:.2f} s wall {ours[1]:.2f} s CPU (this tree): "
+            f"ratio {theirs[1] / ours[1]:.1f}x CPU"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ingresses", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--compare-with", metavar="DIR", help="another checkout to time too")
-    parser.add_argument("--compare-ingresses", type=int, default=2_000)
+    parser.add_argument(
+        "--compare-ingresses", type=int, nargs="+", default=[250, 500, 1_000], metavar="N"
+    )
     args = parser.parse_args()
     python = sys.executable
     with tempfile.TemporaryDirectory() as scratch:
@@ -153,19 +190,7 @@ def main() -> int:
             + ("  OK" if wall < 1.0 and rss < 100 else "  OVER the 1 s / 100 MB goal")
         )
         if args.compare_with:
-            small = Path(scratch) / "small.yaml"
-            small.write_text(
-                "---\n".join(INGRESS.format(i=i) for i in range(args.compare_ingresses))
-            )
-            env = {**os.environ, "PYTHONPATH": str(Path(args.compare_with).resolve())}
-            theirs = median_run(
-                lint_argv(python, str(small), "--format", "json", "-o", out), 1, env
-            )
-            ours = median_run(lint_argv(python, str(small), "--format", "json", "-o", out), 1)
-            print(
-                f"{args.compare_ingresses:,} Ingresses: {args.compare_with} {theirs[0]:.2f} s, "
-                f"this tree {ours[0]:.2f} s (ratio {theirs[0] / ours[0]:.1f}x)"
-            )
+            compare(args.compare_with, args.compare_ingresses, Path(scratch))
     return 0
 
 
