@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from wsdoctor.kube.affinity import AffinityConfig
+from wsdoctor.kube.failures import AccessFailure, ReadFailure
 from wsdoctor.kube.snapshot import ClusterSnapshot
 from wsdoctor.kube.timeouts import ConfiguredTimeout
 from wsdoctor.models import Model, Observation
@@ -64,6 +65,11 @@ class ClusterObservation(Observation):
     """Matching route rules, most specific first; the first one serves the target."""
     controller: str | None = None
     lb_addresses: list[str] = Field(default_factory=list)
+    """External addresses clients should reach: the route's own status first (Ingress
+    ``status.loadBalancer``, Gateway ``status.addresses``), else the controller's
+    LoadBalancer Services."""
+    addresses_from: str | None = None
+    """Where ``lb_addresses`` come from (``Ingress chat/chat status.loadBalancer``)."""
     timeouts: list[ConfiguredTimeout] = Field(default_factory=list)
     affinity: AffinityConfig | None = None
     tls: list[TlsConfig] = Field(default_factory=list)
@@ -71,3 +77,7 @@ class ClusterObservation(Observation):
     """The relevant objects only (routes, backends, workloads, controller)."""
     objects_read: int = 0
     duration_s: float = 0.0
+    access_failure: AccessFailure | None = None
+    """The cluster could not be read at all (then ``snapshot`` is empty)."""
+    read_failures: list[ReadFailure] = Field(default_factory=list)
+    """Kinds that could not be read (not RBAC: those are permission gaps)."""
