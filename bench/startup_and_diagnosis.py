@@ -44,8 +44,10 @@ def timed(argv: Sequence[str], runs: int) -> tuple[list[float], subprocess.Compl
 
 
 def fmt(times: list[float]) -> str:
-    return (f"median {statistics.median(times) * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms"
-            f"   max {max(times) * 1000:7.1f} ms   (n={len(times)})")
+    return (
+        f"median {statistics.median(times) * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms"
+        f"   max {max(times) * 1000:7.1f} ms   (n={len(times)})"
+    )
 
 
 def verdict(value: float, goal: float) -> str:
@@ -58,11 +60,30 @@ def curl_upgrade(port: int, ca: Path, runs: int) -> list[float] | None:
     curl = shutil.which("curl")
     if curl is None:
         return None
-    argv = [curl, "--http1.1", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_starttransfer}",
-            "--max-time", "0.3", "--resolve", f"{HOST}:{port}:127.0.0.1", "--cacert", str(ca),
-            "-H", "Upgrade: websocket", "-H", "Connection: Upgrade",
-            "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            f"https://{HOST}:{port}/ws"]
+    argv = [
+        curl,
+        "--http1.1",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{time_starttransfer}",
+        "--max-time",
+        "0.3",
+        "--resolve",
+        f"{HOST}:{port}:127.0.0.1",
+        "--cacert",
+        str(ca),
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        f"https://{HOST}:{port}/ws",
+    ]
     times = []
     for _ in range(runs):
         out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split()
@@ -85,8 +106,10 @@ def main() -> int:
     help_times, result = timed([*command, "--help"], runs)
     if result.returncode != 0:
         raise SystemExit(f"wsdoctor --help failed: {result.stderr}")
-    print(f"wsdoctor --help                      {fmt(help_times)}   "
-          f"{verdict(statistics.median(help_times), HELP_GOAL_S)}")
+    print(
+        f"wsdoctor --help                      {fmt(help_times)}   "
+        f"{verdict(statistics.median(help_times), HELP_GOAL_S)}"
+    )
 
     from wsdoctor.lab.backend import Backend, BackendOptions, LabLoop
     from wsdoctor.lab.certs import LabCA
@@ -98,32 +121,53 @@ def main() -> int:
     ca_file.write_bytes(ca.cert_pem)
     with LabLoop() as loop:
         replicas = [loop.run(Backend(BackendOptions(name=n)).start()) for n in ("r1", "r2")]
-        nginx = Nginx(NginxSite(host=HOST, tls=ca.issue([HOST]), locations=[
-            NginxLocation(path="/ws", upstreams=[r.port for r in replicas])]))
+        nginx = Nginx(
+            NginxSite(
+                host=HOST,
+                tls=ca.issue([HOST]),
+                locations=[NginxLocation(path="/ws", upstreams=[r.port for r in replicas])],
+            )
+        )
         try:
             port = nginx.port
-            argv = [*command, f"wss://{HOST}:{port}/ws", "--resolve", f"{HOST}:{port}:127.0.0.1",
-                    "--cacert", str(ca_file), "--format", "json"]
+            argv = [
+                *command,
+                f"wss://{HOST}:{port}/ws",
+                "--resolve",
+                f"{HOST}:{port}:127.0.0.1",
+                "--cacert",
+                str(ca_file),
+                "--format",
+                "json",
+            ]
             run_times, result = timed(argv, runs)
             if result.returncode != 0:
-                raise SystemExit(f"the lab diagnosis exited {result.returncode}: "
-                                 f"{result.stdout[-2000:]}{result.stderr}")
+                raise SystemExit(
+                    f"the lab diagnosis exited {result.returncode}: "
+                    f"{result.stdout[-2000:]}{result.stderr}"
+                )
             report = json.loads(result.stdout)
             checks = {c["id"]: c for c in report["checks"]}
             attempt = checks["handshake"]["observation"]["attempts"][0]
             to_101 = sum(attempt[k] or 0 for k in ("connect_s", "tls_s", "upgrade_s"))
-            print(f"wsdoctor full run against the lab    {fmt(run_times)}   "
-                  f"{verdict(statistics.median(run_times), RUN_GOAL_S)}")
+            print(
+                f"wsdoctor full run against the lab    {fmt(run_times)}   "
+                f"{verdict(statistics.median(run_times), RUN_GOAL_S)}"
+            )
             statuses = ", ".join(f"{k} {v['status']}" for k, v in checks.items())
-            print(f"  diagnosis inside the process       {report['duration_s'] * 1000:7.1f} ms"
-                  f"   (checks: {statuses})")
+            print(
+                f"  diagnosis inside the process       {report['duration_s'] * 1000:7.1f} ms"
+                f"   (checks: {statuses})"
+            )
             print(f"  wsdoctor connect+TLS+upgrade       {to_101 * 1000:7.1f} ms   (last run)")
             messages = checks["messages"]["observation"]
-            print(f"  messages check                     "
-                  f"{checks['messages']['duration_s'] * 1000:7.1f} ms   "
-                  f"(ping median {messages['pings']['median_s'] * 1000:.2f} ms, "
-                  f"1 MiB {messages['large_message']['outcome']} in "
-                  f"{messages['large_message']['duration_s'] * 1000:.1f} ms)")
+            print(
+                f"  messages check                     "
+                f"{checks['messages']['duration_s'] * 1000:7.1f} ms   "
+                f"(ping median {messages['pings']['median_s'] * 1000:.2f} ms, "
+                f"1 MiB {messages['large_message']['outcome']} in "
+                f"{messages['large_message']['duration_s'] * 1000:.1f} ms)"
+            )
             curl_times = curl_upgrade(port, ca_file, runs)
             if curl_times is None:
                 print("curl                                 not installed")

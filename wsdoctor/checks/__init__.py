@@ -46,8 +46,11 @@ def check_by_id(check_id: str) -> Check:
 
 
 def all_codes() -> tuple[Code, ...]:
-    """Every finding code the checks can emit, including the watch's and the runner's own."""
+    """Every finding code the checks can emit, including the watch's, the runner's own and
+    those of ``wsdoctor lint`` about its input files."""
+    from wsdoctor.kube.manifests import INPUT_CODES
     from wsdoctor.runner import RUNNER_CODES
     from wsdoctor.watch.rules import CODES as WATCH_CODES
 
-    return tuple(code for check in CHECKS for code in check.codes) + WATCH_CODES + RUNNER_CODES
+    return (tuple(code for check in CHECKS for code in check.codes) + WATCH_CODES + RUNNER_CODES
+            + INPUT_CODES)

@@ -3,6 +3,7 @@ no network) and ``probe`` (the Prometheus exporter)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from wsdoctor.cli import Environment, Parser, UsageError
@@ -25,6 +26,10 @@ def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     return ExitStatus.OK
 
 
+#: A namespace name: an RFC 1123 DNS label.
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
 def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor lint PATH...``: the cluster rules on manifests, no network, no cluster."""
     from wsdoctor.commands.netoptions import split_list
@@ -37,15 +42,25 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     args = build_lint_parser(Parser).parse_args(list(argv))
     if not args.expect_idle > 0:
         raise UsageError(f"--expect-idle {args.expect_idle}: must be a positive number of seconds")
+    if not args.expect_connections > 0:
+        raise UsageError(f"--expect-connections {args.expect_connections}: must be positive")
+    if not _NAMESPACE.match(args.namespace):
+        raise UsageError(f"--namespace {args.namespace!r}: not a Kubernetes namespace name")
+    options = RuleOptions(
+        expect_idle=args.expect_idle,
+        expect_connections=args.expect_connections,
+        websocket_routes=tuple(split_list(args.websocket_route)),
+        all_routes=args.all_routes,
+    )
     try:
         _, report = lint(
-            args.paths,
-            RuleOptions(expect_idle=args.expect_idle),
-            env.stdin,
-            set(split_list(args.suppress)),
+            args.paths, options, env.stdin, set(split_list(args.suppress)), args.namespace
         )
     except ManifestError as exc:
         raise UsageError(str(exc)) from None
+    for lf in report.findings:
+        if lf.finding.code == "WSD-LINT-UNREADABLE":
+            env.stderr.write(f"wsdoctor: error: not linted: {lf.finding.detail}\n")
     if args.debug:
         for lf in report.findings:
             trace = lf.finding.evidence.get("traceback")
@@ -69,6 +84,8 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
             return ExitStatus.CANNOT_RUN
     else:
         render(report, args.format, env.stdout, colour, args.ascii or not can_encode(env.stdout))
+    if report.unread:
+        return ExitStatus.USAGE
     if args.fail_on == "never":
         return ExitStatus.OK
     threshold = Status(args.fail_on).rank
