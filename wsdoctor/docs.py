@@ -26,7 +26,7 @@ def page_path(code: str) -> Path | None:
 
 def explain(code_text: str) -> str:
     """The documentation page of a code, matched case-insensitively."""
-    from wsdoctor.checks import all_codes
+    from wsdoctor.checks.registry import all_codes
 
     wanted = code_text.strip().upper()
     codes = {c.code: c for c in all_codes()}

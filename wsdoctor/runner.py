@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from wsdoctor.checks import CHECKS
 from wsdoctor.checks.base import Check, Code, Facts, ProbeContext, RuleSpec, Skip
+from wsdoctor.checks.registry import CHECKS
 from wsdoctor.models import CheckResult, CheckStatus, Finding, Status, Target
 from wsdoctor.report import CheckReport, Report, report_status
 from wsdoctor.settings import Settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from wsdoctor.models import Model, Status
 
@@ -30,8 +30,6 @@ class Header(Model):
 
 class Settings(Model):
     """What to probe and how. Defaults suit an interactive run against a live deployment."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     resolve: list[ResolvePin] = Field(default_factory=list)
     """Pinned addresses, like curl's ``--resolve``; DNS is still queried but not used to connect."""

@@ -2,7 +2,7 @@
 
 import re
 
-from wsdoctor.checks import CHECKS, all_codes
+from wsdoctor.checks.registry import CHECKS, all_codes
 from wsdoctor.docs import page_path
 
 CODE_RE = re.compile(r"^WSD-[A-Z0-9]+(-[A-Z0-9]+)+$")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wsdoctor.cli import Environment, Parser
 from wsdoctor.commands.diagnose import diagnose_command
+from wsdoctor.console import Environment, Parser
 from wsdoctor.exit import ExitStatus
 
 

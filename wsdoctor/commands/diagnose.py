@@ -7,8 +7,8 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, UsageError
 from wsdoctor.commands.options import build_parser, report_options, settings_from_args
+from wsdoctor.console import Environment, UsageError
 from wsdoctor.exit import ExitStatus
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from wsdoctor import __version__
-from wsdoctor.cli import Parser, UsageError
+from wsdoctor.console import Parser, UsageError
 
 if TYPE_CHECKING:
     from wsdoctor.settings import Settings

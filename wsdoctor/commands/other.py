@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wsdoctor.cli import Environment, Parser, UsageError
+from wsdoctor.console import Environment, Parser, UsageError
 from wsdoctor.exit import ExitStatus
 
 

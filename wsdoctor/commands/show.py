@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, Parser, UsageError
 from wsdoctor.commands.diagnose import exit_status, run_tui
+from wsdoctor.console import Environment, Parser, UsageError
 from wsdoctor.exit import ExitStatus
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from wsdoctor.exit import ExitStatus
 
 if TYPE_CHECKING:
-    from wsdoctor.cli import Environment
+    from wsdoctor.console import Environment
 
 DESCRIPTION = """\
 Scheduled health probe: probe the configured targets on their interval and serve the results
@@ -28,7 +28,7 @@ Kubernetes manifests and Prometheus alerts."""
 
 def build_probe_parser() -> argparse.ArgumentParser:
     """The parser of ``wsdoctor probe``."""
-    from wsdoctor.cli import Parser
+    from wsdoctor.console import Parser
     from wsdoctor.exporter.schema import DEFAULT_LISTEN
 
     parser = Parser(prog="wsdoctor probe", description=DESCRIPTION,
@@ -46,7 +46,7 @@ def build_probe_parser() -> argparse.ArgumentParser:
 
 def probe_main(argv: Sequence[str], env: Environment) -> ExitStatus:
     """Run the exporter; a configuration error is one line and exit 2."""
-    from wsdoctor.cli import UsageError
+    from wsdoctor.console import UsageError
     from wsdoctor.exporter.config import ConfigError, load_config, parse_listen
 
     args = build_probe_parser().parse_args(list(argv))
