@@ -4,16 +4,18 @@ each command (``wsdoctor.commands``) imports what it needs when it runs."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
-from typing import NoReturn
 
 from wsdoctor.console import Environment, Parser, UsageError
 from wsdoctor.exit import ExitStatus
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import NoReturn
+
+    Command = Callable[[Sequence[str], Environment], ExitStatus]
+
 __all__ = ["COMMANDS", "Environment", "Parser", "UsageError", "main", "run"]
-
-
-Command = Callable[[Sequence[str], Environment], ExitStatus]
 
 #: Subcommands; anything else is a target (``wss://demo`` reaches a host named demo).
 COMMANDS = ("explain", "demo", "show", "lint", "probe")
@@ -33,13 +35,13 @@ def _command(name: str) -> Command:
         from wsdoctor.commands.show import show_command
 
         return show_command
+    if name == "lint":
+        from wsdoctor.commands.lint import lint_command
+
+        return lint_command
     from wsdoctor.commands import other
 
-    return {
-        "explain": other.explain_command,
-        "lint": other.lint_command,
-        "probe": other.probe_command,
-    }[name]
+    return {"explain": other.explain_command, "probe": other.probe_command}[name]
 
 
 def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
@@ -60,8 +62,8 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
     except KeyboardInterrupt:
         env.stderr.write("wsdoctor: interrupted\n")
         return ExitStatus.CANNOT_RUN
-    except BrokenPipeError:  # `wsdoctor lint ... | head`: the reader left; nothing to say
-        from wsdoctor.reports.text import silence
+    except BrokenPipeError:  # a write outside write_output: the reader left, nothing to say
+        from wsdoctor.console import silence
 
         silence(env.stdout)
         return ExitStatus.CANNOT_RUN

@@ -8,19 +8,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import NoReturn, TextIO
+
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import NoReturn, TextIO
 
 
-@dataclass
 class Environment:
     """The outside world as ``main`` sees it; tests pass their own."""
 
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    stdout_isatty: bool | None = None
+    def __init__(
+        self,
+        *,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        stdin: TextIO | None = None,
+        environ: dict[str, str] | None = None,
+        stdout_isatty: bool | None = None,
+    ) -> None:
+        self.stdout: TextIO = stdout if stdout is not None else sys.stdout
+        self.stderr: TextIO = stderr if stderr is not None else sys.stderr
+        self.stdin: TextIO = stdin if stdin is not None else sys.stdin
+        self.environ: dict[str, str] = dict(os.environ) if environ is None else environ
+        self.stdout_isatty = stdout_isatty
 
     @property
     def is_tty(self) -> bool:
@@ -46,3 +57,41 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+def unwritable(path: str) -> str | None:
+    """Why ``path`` cannot be written (None when it can): checked before a command runs, so
+    that a long run never ends in "cannot write"."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "it is a directory"
+    if not os.path.isdir(directory):
+        return "No such file or directory"
+    if not os.access(directory, os.W_OK) or (
+        os.path.exists(path) and not os.access(path, os.W_OK)
+    ):
+        return "Permission denied"
+    return None
+
+
+def silence(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor at /dev/null after its reader went away (``| head``),
+    so that later writes and the interpreter's final flush do not fail again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def write_output(stream: TextIO, write: Callable[[TextIO], None]) -> None:
+    """Run ``write(stream)``; a reader that left early (``wsdoctor ... | head``) is not an
+    error: the rest is dropped and the command still exits with its verdict, so that a
+    ``set -o pipefail`` pipeline fails only when wsdoctor found something."""
+    try:
+        write(stream)
+        stream.flush()
+    except BrokenPipeError:
+        silence(stream)

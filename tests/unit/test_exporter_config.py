@@ -145,11 +145,26 @@ def test_check_config_validates_without_serving(tmp_path: Path) -> None:
     assert "valid, 1 targets" in result.stdout
 
 
-def test_probe_needs_a_config_and_a_valid_listen(tmp_path: Path) -> None:
-    """No --config, or a malformed --listen, is a usage error."""
-    assert run_cli("probe").status == ExitStatus.USAGE
+def test_probe_runs_without_a_config_but_needs_a_valid_listen(tmp_path: Path) -> None:
+    """No --config is the built-in modules and no targets (as blackbox runs on its defaults);
+    a malformed --listen is a usage error, with or without a file."""
+    result = run_cli("probe", "--check-config")
+    assert result.status == ExitStatus.OK
+    assert result.stdout == "(built-in defaults): valid, 0 targets, modules full, quick\n"
+    assert run_cli("probe", "--listen", "x").status == ExitStatus.USAGE
     path = write(tmp_path, "{}\n")
     assert run_cli("probe", "-c", str(path), "--listen", "x").status == ExitStatus.USAGE
+
+
+def test_example_config_is_the_documented_one_and_valid(tmp_path: Path) -> None:
+    """`probe --example-config` prints docs/deploy/probe.yaml (from the package), and what it
+    prints passes --check-config."""
+    result = run_cli("probe", "--example-config")
+    repo = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "probe.yaml"
+    assert result.status == ExitStatus.OK and result.stdout == repo.read_text()
+    path = write(tmp_path, result.stdout)
+    environ = {"CHAT_PROBE_TOKEN": "t0ken"}
+    assert load_config(path, environ).targets
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+from wsdoctor.docs import page_url
 from wsdoctor.models import (
     CheckResult,
     CheckStatus,
@@ -25,8 +26,6 @@ from wsdoctor.models import (
     Target,
 )
 from wsdoctor.settings import Settings
-
-DOCS_PATH = "docs/findings"
 
 
 class Observation(Model):
@@ -64,8 +63,9 @@ class Code:
 
     @property
     def docs(self) -> str:
-        """Path of the code's documentation page in the repository."""
-        return f"{DOCS_PATH}/{self.code}.md"
+        """The published URL of the code's documentation page (``wsdoctor explain CODE``
+        prints the same page from the installed package)."""
+        return page_url(self.code)
 
     def finding(
         self,

@@ -4,14 +4,15 @@ and metrics files, and decide the exit status."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from wsdoctor.commands.options import build_parser, report_options, settings_from_args
-from wsdoctor.console import Environment, UsageError
+from wsdoctor.console import Environment, UsageError, unwritable, write_output
 from wsdoctor.exit import ExitStatus
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from wsdoctor.report import Report
     from wsdoctor.reports.tui.source import Source
     from wsdoctor.settings import Settings
@@ -60,20 +61,6 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
             env.stderr.write(f"wsdoctor: cannot write {what} to {path}: {problem}\n")
             return ExitStatus.CANNOT_RUN
     return execute(target, settings, args, env)
-
-
-def unwritable(path: str) -> str | None:
-    """Why ``path`` cannot be written (None when it can): checked before a run starts."""
-    import os
-
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return "it is a directory"
-    if not os.path.isdir(directory):
-        return "No such file or directory"
-    if not os.access(directory, os.W_OK):
-        return "Permission denied"
-    return None
 
 
 def check_metrics_options(args: argparse.Namespace) -> None:
@@ -126,7 +113,8 @@ def execute(
     if sink is None:
         from wsdoctor.reports import render
 
-        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
+        write_output(env.stdout, lambda out: render(report, fmt, out, style, short=args.short,
+                                                    fail_on=settings.fail_on))
     return finish(report, settings, args, env)
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import TYPE_CHECKING, Any
 
 from wsdoctor import __version__
 from wsdoctor.console import Parser, UsageError
+from wsdoctor.durations import positive_duration
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from wsdoctor.settings import Settings
 
 
@@ -45,24 +48,6 @@ exit status:
   3  could not run at all"""
 
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def _positive_float(text: str) -> float:
-    """Seconds, plain (``90``, ``0.5``) or with a unit as in the probe config (``90s``,
-    ``5m``, ``1h``, ``250ms``)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|min|m|h)?\s*", text)
-    try:
-        value = float(text) if match is None else float(match[1]) * _UNITS[match[2] or "s"]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration (seconds, or with a unit: 90s, 5m, 1h)"
-        ) from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -80,6 +65,17 @@ CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "messages", "idle", "keep
 
 def split_list(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
+def suppressed_codes(values: list[str] | None) -> list[str]:
+    """``--suppress CODE[,CODE]`` in the registered spelling (any case is accepted); an
+    unknown code is a usage error naming the nearest known ones, never a silent no-op."""
+    from wsdoctor.docs import DocsError, canonical_codes
+
+    try:
+        return canonical_codes(split_list(values))
+    except DocsError as exc:
+        raise UsageError(f"--suppress: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     net.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_duration,
         default=5.0,
         metavar="SECONDS",
         help="time limit for each network step (default: 5)",
@@ -150,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--suppress",
         action="append",
         metavar="CODE[,CODE]",
-        help="leave these finding codes out (accepted, known issues)",
+        help="leave these finding codes out (accepted, known issues; case-insensitive)",
     )
     checks.add_argument(
         "--message-size",
@@ -321,7 +317,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         timeout=args.timeout,
         only=split_list(args.only),
         skip=split_list(args.skip),
-        suppress=split_list(args.suppress),
+        suppress=suppressed_codes(args.suppress),
         message_size=args.message_size,
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
@@ -347,21 +343,21 @@ def _add_lifetime_options(parser: argparse.ArgumentParser) -> None:
     idle.add_argument("--idle", action="store_true", help="run the idle and keepalive checks")
     idle.add_argument(
         "--idle-max",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="longest wait for the idle timeout (default: 90; raise it for AWS "
         "NLB 350 s, Azure LB 240 s)",
     )
     idle.add_argument(
         "--expect-idle",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="idle seconds the application needs: a shorter timeout fails, with "
         "the fix for the component whose default matches",
     )
     idle.add_argument(
         "--ping-interval",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="the application's heartbeat interval to try (default: pings at "
         "0.5, 1, 2, 4... s, which straddle any timeout)",

@@ -298,6 +298,22 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
     return _build(raw, source, environ, listen, fail)
 
 
+#: ``source`` of the configuration ``wsdoctor probe`` runs without ``--config``.
+BUILT_IN = "(built-in defaults)"
+
+
+def default_config(environ: Mapping[str, str] | None = None,
+                   listen: str | None = None) -> ExporterConfig:
+    """The configuration without a file: the built-in modules, no scheduled targets (``/probe``
+    only), as blackbox_exporter runs with its defaults."""
+
+    def fail(loc: Sequence[int | str], message: str) -> ConfigError:
+        return ConfigError(f"{_loc(loc)}: {message}")
+
+    return _build(ConfigFile(), BUILT_IN, dict(os.environ if environ is None else environ),
+                  listen, fail)
+
+
 def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str | None,
            fail: Any) -> ExporterConfig:
     from wsdoctor.target import TargetError, parse_target

@@ -3,35 +3,25 @@ an error), Prometheus-style durations, and the built-in modules."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-DEFAULT_PORT = 9120
-"""9115 is blackbox_exporter's own port; wsdoctor sits next to it so both can run side by side."""
-DEFAULT_LISTEN = f":{DEFAULT_PORT}"
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+from wsdoctor.durations import EXAMPLES
+from wsdoctor.durations import parse_duration as parse_duration_text
+from wsdoctor.exporter import DEFAULT_LISTEN as DEFAULT_LISTEN  # re-exported
+from wsdoctor.exporter import DEFAULT_PORT as DEFAULT_PORT
 
 
 def parse_duration(value: object) -> object:
-    """Seconds from a number or a Prometheus-style duration (``500ms``, ``30s``, ``1h30m``)."""
+    """Seconds from a number or a duration as on the command line (``500ms``, ``1h30m``)."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
+        raise ValueError(f"expected a duration ({EXAMPLES})")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        text = value.strip()
-        parts = _DURATION_PART.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _UNITS[u] for n, u in parts)
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 1h30m or seconds)")
+        return parse_duration_text(value)
+    raise ValueError(f"{value!r} is not a duration ({EXAMPLES})")
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)]

@@ -33,7 +33,8 @@ def _finding(finding: Finding) -> list[str]:
         lines += [f"**Fix:** {finding.fix.summary}", ""]
         if finding.fix.snippet:
             lines += [f"```{finding.fix.language or ''}", finding.fix.snippet.rstrip(), "```", ""]
-    lines += [f"See [{finding.code}]({finding.docs}).", ""]
+    lines += [f"See [{finding.code}]({finding.docs}) or run `wsdoctor explain {finding.code}`.",
+              ""]
     return lines
 
 

@@ -1,0 +1,97 @@
+"""``wsdoctor lint PATH...``: the cluster rules on manifests, no network, no cluster. The
+parser is argparse only (``lint --help`` imports nothing heavy); the rules load when they run."""
+
+from __future__ import annotations
+
+from wsdoctor.console import Environment, Parser, UsageError, unwritable, write_output
+from wsdoctor.durations import positive_duration
+from wsdoctor.exit import ExitStatus
+
+TYPE_CHECKING = False  # not typing's: `wsdoctor lint --help` does without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def build_lint_parser() -> Parser:
+    """The parser of ``wsdoctor lint``."""
+    parser = Parser(
+        prog="wsdoctor lint",
+        description="Check Kubernetes manifests for WebSocket problems (no network, no "
+        "cluster): Ingress, Gateway API, Traefik, HAProxy, Istio, Linkerd and workloads.",
+        epilog="PATH is a file, a directory (its *.yaml, *.yml, *.json) or - for stdin; "
+        "multi-document YAML, List kinds and Helm output are read.\n"
+        "exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable file "
+        "(also when the output is piped into a reader that stops early, e.g. | head).",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="manifests to check")
+    parser.add_argument(
+        "--format", choices=("text", "json", "sarif"), default="text", help="(default: text)"
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    parser.add_argument(
+        "--fail-on",
+        choices=("warn", "fail", "never"),
+        default="fail",
+        help="exit 1 when a finding is at least this severe (default: fail)",
+    )
+    parser.add_argument(
+        "--expect-idle",
+        type=positive_duration,
+        metavar="DURATION",
+        help="flag idle timeouts below this (seconds, or 90s, 5m, 1h30m; default: 300 s)",
+    )
+    parser.add_argument(
+        "--suppress", action="append", default=[], metavar="CODE[,CODE]",
+        help="leave these finding codes out (case-insensitive)",
+    )
+    parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an internal error, print its traceback"
+    )
+    return parser
+
+
+def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
+    """``wsdoctor lint PATH...``: the cluster rules on manifests, no network, no cluster."""
+    args = build_lint_parser().parse_args(list(argv))
+    from wsdoctor.commands.options import suppressed_codes
+
+    suppress = suppressed_codes(args.suppress)
+    problem = unwritable(args.output) if args.output else None
+    if problem:
+        env.stderr.write(f"wsdoctor: cannot write {args.output}: {problem}\n")
+        return ExitStatus.CANNOT_RUN
+    from wsdoctor.kube.lint import lint, render
+    from wsdoctor.kube.manifests import ManifestError
+    from wsdoctor.kube.rulebase import RuleOptions
+    from wsdoctor.models import Status
+    from wsdoctor.reports.text import can_encode
+
+    try:
+        options = RuleOptions() if args.expect_idle is None else \
+            RuleOptions(expect_idle=args.expect_idle)
+        _, report = lint(args.paths, options, env.stdin, set(suppress))
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from None
+    if args.debug:
+        for lf in report.findings:
+            trace = lf.finding.evidence.get("traceback")
+            if lf.finding.code == "WSD-INTERNAL-RULE-ERROR" and isinstance(trace, str):
+                env.stderr.write(f"wsdoctor: {lf.finding.detail}\n{trace}")
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                render(report, args.format, out, False, args.ascii)
+        except OSError as exc:
+            env.stderr.write(f"wsdoctor: cannot write {args.output}: {exc.strerror or exc}\n")
+            return ExitStatus.CANNOT_RUN
+    else:
+        colour = env.colour(args.no_color)
+        ascii_only = args.ascii or not can_encode(env.stdout)
+        write_output(env.stdout, lambda out: render(report, args.format, out, colour, ascii_only))
+    if args.fail_on == "never":
+        return ExitStatus.OK
+    threshold = Status(args.fail_on).rank
+    failed = any(lf.finding.status.rank >= threshold for lf in report.findings)
+    return ExitStatus.FINDINGS if failed else ExitStatus.OK
