@@ -88,7 +88,8 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
         ("targets:\n  - url: ws://a.example/\n",
          "exporter.yaml:2: targets[0].name: Field required"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    module: quik\n",
-         "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick)"),
+         "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick, tcp; "
+         "blackbox names: http_2xx (quick), tcp_connect (tcp))"),
         ("targets:\n  - name: a\n    url: ftp://a.example/\n",
          "exporter.yaml:3: targets[0].url: unsupported scheme 'ftp'"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n  - name: a\n    url: ws://b/\n",
@@ -150,7 +151,7 @@ def test_probe_runs_without_a_config_but_needs_a_valid_listen(tmp_path: Path) ->
     a malformed --listen is a usage error, with or without a file."""
     result = run_cli("probe", "--check-config")
     assert result.status == ExitStatus.OK
-    assert result.stdout == "(built-in defaults): valid, 0 targets, modules full, quick\n"
+    assert result.stdout == "(built-in defaults): valid, 0 targets, modules full, quick, tcp\n"
     assert run_cli("probe", "--listen", "x").status == ExitStatus.USAGE
     path = write(tmp_path, "{}\n")
     assert run_cli("probe", "-c", str(path), "--listen", "x").status == ExitStatus.USAGE

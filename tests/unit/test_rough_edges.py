@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli as run_cli_result
+from wsdoctor.exit import ExitStatus
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     """Status, stdout and stderr of ``wsdoctor ARGV`` run in-process."""
     result = run_cli_result(*argv)
     return result.status, result.stdout, result.stderr
-from wsdoctor.exit import ExitStatus
 
 INGRESS = """\
 apiVersion: networking.k8s.io/v1

@@ -19,6 +19,8 @@ import yaml
 from pydantic import ValidationError
 
 from wsdoctor.exporter.schema import (
+    BLACKBOX_MODULES,
+    BLACKBOX_UNMAPPED,
     BUILTIN_MODULES,
     DEFAULT_LISTEN,
     LONG_CHECKS,
@@ -78,17 +80,29 @@ class ExporterConfig:
     targets: tuple[ProbeSpec, ...] = field(default=())
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
+    def module(self, name: str) -> ModuleConfig:
+        """The module of this name: the file's or a built-in one, or the one a blackbox name
+        stands for; ValueError naming the known ones."""
+        if name in self.modules:
+            return self.modules[name]
+        if name in BLACKBOX_MODULES and BLACKBOX_MODULES[name] in self.modules:
+            return self.modules[BLACKBOX_MODULES[name]]
+        known = ", ".join(sorted(self.modules))
+        aliases = ", ".join(f"{k} ({v})" for k, v in sorted(BLACKBOX_MODULES.items()))
+        if name in BLACKBOX_UNMAPPED:
+            raise ValueError(f"blackbox_exporter's module {name!r} has no WebSocket meaning "
+                             f"(known: {known}; blackbox names: {aliases})")
+        raise ValueError(f"unknown module {name!r} (known: {known}; blackbox names: {aliases})")
+
     def probe_spec(self, url: str, module: str) -> ProbeSpec:
-        """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong."""
+        """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong.
+        A target without a scheme is taken as blackbox_exporter takes it (``host:port``, no
+        TLS): ``ws://host:port/``."""
         from wsdoctor.target import parse_target
 
-        if module not in self.modules:
-            known = ", ".join(sorted(self.modules))
-            raise ValueError(f"unknown module {module!r} (known: {known})")
-        target = parse_target(url)
-        return _compile(
-            TargetConfig(name="probe", url=url, module=module), target, self.modules[module], self
-        )
+        config = self.module(module)
+        target = parse_target(url if "://" in url else f"ws://{url}")
+        return _compile(TargetConfig(name="probe", url=url, module=module), target, config, self)
 
 
 def _env(text: str, environ: Mapping[str, str]) -> str:
@@ -358,15 +372,16 @@ def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str
         if spec.name in seen:
             raise fail([*at, "name"], f"{spec.name!r} is used by another target")
         seen.add(spec.name)
-        if spec.module not in modules:
-            raise fail([*at, "module"],
-                       f"unknown module {spec.module!r} (known: {', '.join(sorted(modules))})")
+        try:
+            module = config.module(spec.module)
+        except ValueError as exc:
+            raise fail([*at, "module"], str(exc)) from None
         try:
             target = parse_target(spec.url)
         except TargetError as exc:
             raise fail([*at, "url"], str(exc)) from None
         try:
-            specs.append(_compile(spec, target, modules[spec.module], config))
+            specs.append(_compile(spec, target, module, config))
         except _At as exc:
             raise fail([*at, *exc.path], str(exc)) from None
         except ValueError as exc:

@@ -122,7 +122,21 @@ BUILTIN_MODULES: dict[str, ModuleConfig] = {
         long=True,
         settings={"idle_max": 120.0},
     ),
+    "tcp": ModuleConfig(checks=["dns", "tcp"], time_limit=10.0),
 }
 """``quick``: dns, tcp, tls, http, handshake, messages. ``full``: those plus the idle timeout
 (waiting up to 120 s, which covers the 60 s and 100 s defaults of common proxies) and
-affinity. A module of the same name in the file replaces a built-in one."""
+affinity. ``tcp``: the name and a TCP connect, nothing more. A module of the same name in the
+file replaces a built-in one."""
+
+BLACKBOX_MODULES: dict[str, str] = {"http_2xx": "quick", "tcp_connect": "tcp"}
+"""blackbox_exporter's module names that mean the same for a WebSocket endpoint, and the
+module each stands for: ``http_2xx`` (an HTTP request that must succeed) is ``quick`` (the
+upgrade and messages must work); ``tcp_connect`` (a TCP connect) is ``tcp``. A module of the
+same name in the file wins over the alias."""
+
+BLACKBOX_UNMAPPED = frozenset({
+    "http_post_2xx", "pop3s_banner", "ssh_banner", "irc_banner", "grpc", "grpc_plain", "icmp",
+    "icmp_ttl5", "dns_udp", "dns_tcp",
+})
+"""blackbox_exporter's other example modules: no WebSocket meaning, refused by name."""
