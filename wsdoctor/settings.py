@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
 
+from pydantic import BeforeValidator, Field
+
+from wsdoctor.durations import parse_duration
 from wsdoctor.models import Model, Status
 
 #: Header names whose values are secrets: redacted in every report.
@@ -11,6 +14,15 @@ SENSITIVE_HEADERS = frozenset(
     {"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key", "x-auth-token"}
 )
 REDACTED = "<redacted>"
+
+
+def _seconds(value: object) -> object:
+    """A duration as text (``90s``, ``1h30m``, as on the command line) → seconds; numbers pass."""
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+"""Seconds, also given as a duration (the exporter's ``settings:`` take ``timeout: 1m30s``)."""
 
 
 class ResolvePin(Model):
@@ -45,7 +57,7 @@ class Settings(Model):
     """Trust this CA bundle (PEM) instead of the system store."""
     insecure: bool = False
     """Continue past certificate errors (they are still reported)."""
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: Seconds = Field(default=5.0, gt=0)
     """Time limit in seconds for each network step (connect, TLS, response, echo)."""
     only: list[str] = Field(default_factory=list)
     """Run only these checks (and what they need)."""
@@ -57,7 +69,7 @@ class Settings(Model):
     """Size in bytes of the large message sent by the messages check (0 to skip it)."""
     pings: int = Field(default=5, ge=0, le=100)
     """Number of ping/pong round trips the messages check measures."""
-    echo_wait: float = Field(default=1.0, gt=0)
+    echo_wait: Seconds = Field(default=1.0, gt=0)
     """How long to wait for an echo before deciding the application does not echo."""
     max_addresses: int = Field(default=8, ge=1)
     """At most this many resolved addresses are probed (gentle on big pools)."""
@@ -66,11 +78,11 @@ class Settings(Model):
     enable: list[str] = Field(default_factory=list)
     """Non-default checks to run in addition to the defaults (``--idle`` adds idle and
     keepalive, ``--capture`` adds capture)."""
-    idle_max: float = Field(default=90.0, gt=0)
+    idle_max: Seconds = Field(default=90.0, gt=0)
     """Longest wait, in seconds, for an idle connection to be closed (raise it for NLB/Azure)."""
-    expect_idle: float | None = Field(default=None, gt=0)
+    expect_idle: Seconds | None = Field(default=None, gt=0)
     """Idle seconds the application needs: a shorter idle timeout is a failure."""
-    ping_interval: float | None = Field(default=None, gt=0)
+    ping_interval: Seconds | None = Field(default=None, gt=0)
     """The application's heartbeat interval, tried by the keepalive check (default: pings at
     0.5, 1, 2, 4... s, which straddle any timeout)."""
     affinity_connections: int = Field(default=6, ge=2, le=50)

@@ -205,3 +205,25 @@ def test_full_module_adds_idle_and_affinity_in_the_long_pool(tmp_path: Path) -> 
     assert {"idle", "affinity"} <= set(spec.settings.only)
     assert spec.long and spec.settings.idle_max == 120.0
     assert spec.time_limit > spec.settings.idle_max
+
+
+def test_module_settings_take_durations_and_checked_codes(tmp_path: Path) -> None:
+    """`settings:` durations read as everywhere else (`timeout: 1m30s`), and `suppress` codes
+    are taken in any case and refused, with the nearest, when they do not exist."""
+    path = write(tmp_path, """\
+        modules:
+          m: {checks: [tcp], settings: {timeout: 1m30s, idle_max: 2min,
+                                        suppress: [wsd-tcp-refused]}}
+        targets:
+          - {name: a, url: ws://127.0.0.1:1/, module: m}
+        """)
+    (spec,) = load_config(path, {}).targets
+    assert (spec.settings.timeout, spec.settings.idle_max) == (90.0, 120.0)
+    assert spec.settings.suppress == ["WSD-TCP-REFUSED"]
+    path = write(tmp_path, "modules:\n  m: {checks: [tcp], settings: {suppress: [WSD-TCP-REFUSD]}}\n")
+    with pytest.raises(ConfigError, match=r"exporter.yaml:2: modules.m.settings.suppress: unknown "
+                       r"finding code 'WSD-TCP-REFUSD'; did you mean WSD-TCP-REFUSED"):
+        load_config(path, {})
+    path = write(tmp_path, "modules:\n  m: {checks: [tcp], settings: {timeout: soon}}\n")
+    with pytest.raises(ConfigError, match="settings.timeout: 'soon' is not a duration"):
+        load_config(path, {})

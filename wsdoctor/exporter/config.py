@@ -196,6 +196,13 @@ def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
     for key, own in _MANAGED.items():
         if key in {**module.settings, **spec.settings}:
             raise _At("settings", f"{key!r} is set with the {own!r} key, not under settings")
+    if isinstance(merged.get("suppress"), list):  # as --suppress: any case, never a typo
+        from wsdoctor.docs import DocsError, canonical_codes
+
+        try:
+            merged["suppress"] = canonical_codes(str(c) for c in merged["suppress"])
+        except DocsError as exc:
+            raise _At(["settings", "suppress"], str(exc)) from None
     try:
         settings = Settings(
             **merged,
