@@ -220,10 +220,11 @@ def test_module_settings_take_durations_and_checked_codes(tmp_path: Path) -> Non
     (spec,) = load_config(path, {}).targets
     assert (spec.settings.timeout, spec.settings.idle_max) == (90.0, 120.0)
     assert spec.settings.suppress == ["WSD-TCP-REFUSED"]
-    path = write(tmp_path, "modules:\n  m: {checks: [tcp], settings: {suppress: [WSD-TCP-REFUSD]}}\n")
+    path = write(tmp_path,
+                 "modules:\n  m: {checks: [tcp], settings: {suppress: [WSD-TCP-REFUSD]}}\n")
     with pytest.raises(ConfigError, match=r"exporter.yaml:2: modules.m.settings.suppress: unknown "
                        r"finding code 'WSD-TCP-REFUSD'; did you mean WSD-TCP-REFUSED"):
         load_config(path, {})
     path = write(tmp_path, "modules:\n  m: {checks: [tcp], settings: {timeout: soon}}\n")
-    with pytest.raises(ConfigError, match="settings.timeout: 'soon' is not a duration"):
+    with pytest.raises(ConfigError, match=r"settings\.timeout: 'soon' is not a duration"):
         load_config(path, {})
