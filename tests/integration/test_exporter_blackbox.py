@@ -108,6 +108,9 @@ async def test_a_blackbox_scrape_config_and_dashboard_work_by_changing_the_addre
                 samples = await ex.scrape(url.removeprefix(ex.base))
                 scraped[f"{labels['job']} {address}"] = samples
                 series += [(name, {**dict(ls), **labels}) for name, ls in samples]
+        # blackbox's hostname parameter (dns_sd_configs): an address, with the name for SNI
+        by_address = await ex.scrape(f"/probe?module=http_2xx&hostname={LAB_HOST}"
+                                     f"&target=https://127.0.0.1:{healthy_nginx.port}/ws")
     queries = yaml.safe_load((FIXTURES / "dashboard-queries.yml").read_text())["queries"]
     found, missing = resolving(queries, series)
     assert missing == NO_MEANING, f"dashboard series that show nothing: {sorted(missing)}"
@@ -123,6 +126,8 @@ async def test_a_blackbox_scrape_config_and_dashboard_work_by_changing_the_addre
     assert len(chain) == 1 and chain[0]["subjectalternative"] == LAB_HOST
     assert re.fullmatch(r"[0-9a-f]{64}", chain[0]["fingerprint_sha256"])
     assert value(tls, "probe_ssl_last_chain_expiry_timestamp_seconds") > time.time()
+    assert value(by_address, "probe_success") == 1.0
+    assert value(by_address, "probe_dns_lookup_time_seconds") < 0.1  # pinned, not resolved
     plain = scraped[f"blackbox 127.0.0.1:{replicas[0].port}"]
     assert value(plain, "probe_success") == 1.0 and value(plain, "probe_http_ssl") == 0.0
     # the same address (127.0.0.1) behind both targets: the same hash

@@ -68,3 +68,14 @@ def test_probe_targets_are_taken_as_blackbox_takes_them(target: str, url: str) -
     """In /probe a target without a scheme is plain (blackbox's tcp prober connects without
     TLS, its http prober prepends http://); a URL keeps its scheme (http:// is ws://)."""
     assert default_config({}).probe_spec(target, "quick").target.url == url
+
+
+def test_blackbox_hostname_parameter_sets_host_and_sni() -> None:
+    """`&hostname=NAME` (blackbox's, as with dns_sd_configs) connects to the target's address
+    with NAME as Host and SNI; the target must then be an address."""
+    config = default_config({})
+    spec = config.probe_spec("https://127.0.0.1:8443/ws", "quick", "chat.example.com")
+    assert spec.target.url == "wss://chat.example.com:8443/ws"
+    assert spec.settings.pinned_address("chat.example.com", 8443) == "127.0.0.1"
+    with pytest.raises(ValueError, match="the target must then be an IP address"):
+        config.probe_spec("https://other.example/ws", "quick", "chat.example.com")

@@ -94,15 +94,25 @@ class ExporterConfig:
                              f"(known: {known}; blackbox names: {aliases})")
         raise ValueError(f"unknown module {name!r} (known: {known}; blackbox names: {aliases})")
 
-    def probe_spec(self, url: str, module: str) -> ProbeSpec:
+    def probe_spec(self, url: str, module: str, hostname: str | None = None) -> ProbeSpec:
         """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong.
         A target without a scheme is taken as blackbox_exporter takes it (``host:port``, no
-        TLS): ``ws://host:port/``."""
+        TLS): ``ws://host:port/``. ``hostname`` is blackbox's parameter of that name: the Host
+        and SNI to use while connecting to the target's address (which must then be an IP)."""
         from wsdoctor.target import parse_target
 
         config = self.module(module)
         target = parse_target(url if "://" in url else f"ws://{url}")
-        return _compile(TargetConfig(name="probe", url=url, module=module), target, config, self)
+        address = None
+        if hostname:
+            try:
+                address = _ip(target.host)
+            except ValueError:
+                raise ValueError(f"hostname={hostname}: the target must then be an IP address "
+                                 f"to connect to, not {target.host!r}") from None
+            target = parse_target(f"{target.scheme.value}://{hostname}:{target.port}{target.path}")
+        spec = TargetConfig(name="probe", url=url, module=module, address=address)
+        return _compile(spec, target, config, self)
 
 
 def _env(text: str, environ: Mapping[str, str]) -> str:
