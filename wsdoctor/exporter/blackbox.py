@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Protocol, TypeVar
 
-from wsdoctor.checks.dns import DnsObservation
+from wsdoctor.checks.dns import DnsObservation, is_address
 from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tls_probe import TlsAttempt, TlsObservation
@@ -146,7 +146,7 @@ def add_blackbox(report: Report, gauge: Gauge) -> None:
 def add_chain(attempt: TlsAttempt, gauge: Gauge) -> None:
     """``probe_ssl_last_chain_info`` of the leaf and, for a verified chain, its expiry."""
     leaf = attempt.chain[0]
-    names = [n for n in leaf.sans if not _is_address(n)]
+    names = [n for n in leaf.sans if not is_address(n)]
     gauge("probe_ssl_last_chain_info", "Contains SSL leaf certificate information", 1.0,
           fingerprint_sha256=leaf.sha256, subject=leaf.subject, issuer=leaf.issuer,
           subjectalternative=",".join(names), serialnumber=serial_label(leaf.serial))
@@ -154,11 +154,3 @@ def add_chain(attempt: TlsAttempt, gauge: Gauge) -> None:
         gauge("probe_ssl_last_chain_expiry_timestamp_seconds", "Returns last SSL chain expiry "
               "in timestamp (the earliest not-after of the verified chain).",
               min(c.not_after.timestamp() for c in attempt.chain))
-
-
-def _is_address(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
