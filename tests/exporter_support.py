@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -73,11 +74,12 @@ def write_config(tmp_path: Path, text: str, name: str = "exporter.yaml") -> Path
 
 @asynccontextmanager
 async def running_exporter(config_path: Path, environ: dict[str, str] | None = None,
-                           ) -> AsyncIterator[RunningExporter]:
-    """Start the exporter of ``config_path`` on 127.0.0.1 (free port) until the block ends."""
+                           log: TextIO | None = None) -> AsyncIterator[RunningExporter]:
+    """Start the exporter of ``config_path`` on 127.0.0.1 (free port) until the block ends;
+    its log lines go to ``log``."""
     config = load_config(config_path, environ or {}, listen="127.0.0.1:0")
     exporter = Exporter(config, config_path=str(config_path), environ=environ or {},
-                        listen_override="127.0.0.1:0")
+                        listen_override="127.0.0.1:0", log=log)
     stop = asyncio.Event()
     bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from wsdoctor.console import Environment, Parser, UsageError
+from wsdoctor.console import Environment, Parser, RunFailed, UsageError, silence
 from wsdoctor.exit import ExitStatus
 
 TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     Command = Callable[[Sequence[str], Environment], ExitStatus]
 
-__all__ = ["COMMANDS", "Environment", "Parser", "UsageError", "main", "run"]
+__all__ = ["COMMANDS", "Environment", "Parser", "RunFailed", "UsageError", "main", "run"]
 
 #: Subcommands; anything else is a target (``wss://demo`` reaches a host named demo).
 COMMANDS = ("explain", "demo", "show", "lint", "probe")
@@ -56,26 +56,30 @@ def main(argv: Sequence[str], env: Environment | None = None) -> ExitStatus:
             return _command(command)(argv[1:], env)
         return _command("diagnose")(argv, env)
     except UsageError as exc:
+        from wsdoctor.untrusted import one_line
+
         where = f"wsdoctor {command} --help" if command else "wsdoctor --help"
-        env.stderr.write(f"wsdoctor: error: {exc} (see '{where}')\n")
+        env.stderr.write(f"wsdoctor: error: {one_line(str(exc))} (see '{where}')\n")
         return ExitStatus.USAGE
     except KeyboardInterrupt:
         env.stderr.write("wsdoctor: interrupted\n")
         return ExitStatus.CANNOT_RUN
     except BrokenPipeError:  # a write outside write_output: the reader left, nothing to say
-        from wsdoctor.console import silence
-
         silence(env.stdout)
         return ExitStatus.CANNOT_RUN
     except SystemExit as exc:  # --help / --version
         return ExitStatus(exc.code) if isinstance(exc.code, int) else ExitStatus.OK
     except Exception as exc:
+        from wsdoctor.untrusted import one_line, printable
+
         if debug:
             import traceback
 
-            traceback.print_exc(file=env.stderr)
+            trace = exc.details() if isinstance(exc, RunFailed) else traceback.format_exc()
+            env.stderr.write(printable(trace, multiline=True, limit=None))
+        message = str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}"
         env.stderr.write(
-            f"wsdoctor: could not run: {type(exc).__name__}: {exc}"
+            f"wsdoctor: could not run: {one_line(message)}"
             + ("" if debug else " (run with --debug for details)")
             + "\n"
         )

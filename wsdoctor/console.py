@@ -52,6 +52,22 @@ class UsageError(Exception):
     """A wrong command line: one line for the user, exit 2."""
 
 
+class RunFailed(Exception):
+    """A run crashed: ``main`` prints its message (and with --debug its traceback) through
+    the run's redactor, so a secret the crash quotes stays out of stderr."""
+
+    def __init__(self, cause: BaseException, redact: Callable[[str], str]) -> None:
+        super().__init__(redact(f"{type(cause).__name__}: {cause}"))
+        self.cause = cause
+        self.redact = redact
+
+    def details(self) -> str:
+        """The cause's traceback, redacted."""
+        import traceback
+
+        return self.redact("".join(traceback.format_exception(self.cause)))
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting."""
 
@@ -62,16 +78,9 @@ class Parser(argparse.ArgumentParser):
 def unwritable(path: str) -> str | None:
     """Why ``path`` cannot be written (None when it can): checked before a command runs, so
     that a long run never ends in "cannot write"."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return "it is a directory"
-    if not os.path.isdir(directory):
-        return "No such file or directory"
-    if not os.access(directory, os.W_OK) or (
-        os.path.exists(path) and not os.access(path, os.W_OK)
-    ):
-        return "Permission denied"
-    return None
+    from wsdoctor.files import writable
+
+    return writable(path)
 
 
 def silence(stream: TextIO) -> None:

@@ -87,6 +87,13 @@ class Report(Model):
         """The most severe finding status (ok when there is none)."""
         return max((f.status for f in self.findings), key=lambda s: s.rank, default=Status.OK)
 
+    def to_json(self) -> str:
+        """The canonical JSON text (indented, one trailing newline), with what a terminal
+        would act on written as ``\\u`` escapes: every JSON output is this."""
+        from wsdoctor.untrusted import json_safe
+
+        return json_safe(self.model_dump_json(indent=2)) + "\n"
+
     @classmethod
     def load(cls, path: Path) -> Report:
         """Read a saved JSON report."""

@@ -118,6 +118,9 @@ class _Run:
         self.settings = settings
         self.checks = checks
         self.sink = sink
+        self.redact = settings.redactor()
+        """Applied to every observation, reason, finding and progress message as it arrives,
+        so rules, events and the report never hold a secret the user gave."""
         self.started_at = datetime.now(UTC)
         self.results: dict[str, CheckResult] = {}
         self.findings: list[Finding] = []
@@ -142,7 +145,8 @@ class _Run:
         )
 
     def progress(self, check_id: str, fraction: float | None, message: str) -> None:
-        self.emit(CheckProgress(check_id=check_id, message=message, fraction=fraction))
+        self.emit(CheckProgress(check_id=check_id, message=self.redact(message),
+                                fraction=fraction))
 
     async def run_check(self, check: Check) -> None:
         for need in check.needs:
@@ -164,7 +168,7 @@ class _Run:
                 f"({'; '.join(self.results[n].reason or '' for n in missing)})",
             )
         else:
-            result = await self._probe(check, start)
+            result = self.redact(await self._probe(check, start))
         self.results[check.id] = result
         self.done[check.id].set()
         self.judging.append(check)
@@ -244,6 +248,7 @@ class _Run:
                         evidence={"traceback": traceback.format_exc()[-2000:]},
                     )
                 ]
+            produced = [self.redact(f) for f in produced]
             for finding in produced:
                 self.emit(FindingFound(finding=finding))
             new.extend(produced)
@@ -277,7 +282,7 @@ class _Run:
         findings = order_findings(self.findings, position)
         # Built from typed, already validated parts: construct without validating again, so a
         # text run never builds the schema of the whole report (JSON output builds it to dump).
-        return Report.model_construct(
+        return self.redact(Report.model_construct(
             target=self.target,
             started_at=self.started_at,
             duration_s=round(duration_s, 6),
@@ -285,7 +290,7 @@ class _Run:
             options=options,
             checks=[self.check_report(c) for c in self.checks],
             findings=findings,
-        )
+        ))
 
 
 async def diagnose(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, field_validator
 
+from wsdoctor import validate
 from wsdoctor.durations import parse_duration
 from wsdoctor.models import Model, Status
+from wsdoctor.redact import REDACTED, header_secrets
 
-#: Header names whose values are secrets: redacted in every report.
-SENSITIVE_HEADERS = frozenset(
-    {"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key", "x-auth-token"}
-)
-REDACTED = "<redacted>"
+if TYPE_CHECKING:
+    from wsdoctor.redact import Redactor
+
+__all__ = ["REDACTED", "Header", "ResolvePin", "Settings"]
 
 
 def _seconds(value: object) -> object:
@@ -29,8 +30,14 @@ class ResolvePin(Model):
     """``--resolve HOST:PORT:ADDR``: connect to ADDR for HOST:PORT, keeping SNI and Host."""
 
     host: str
-    port: int
+    port: int = Field(ge=0, le=65535)
+    """0 for any port (``*``)."""
     address: str
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return validate.ip_address(value)
 
 
 class Header(Model):
@@ -38,6 +45,16 @@ class Header(Model):
 
     name: str
     value: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate.header_name(value)
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        return validate.header_value(value)
 
 
 class Settings(Model):
@@ -57,7 +74,7 @@ class Settings(Model):
     """Trust this CA bundle (PEM) instead of the system store."""
     insecure: bool = False
     """Continue past certificate errors (they are still reported)."""
-    timeout: Seconds = Field(default=5.0, gt=0)
+    timeout: Seconds = Field(default=5.0, gt=0, allow_inf_nan=False)
     """Time limit in seconds for each network step (connect, TLS, response, echo)."""
     only: list[str] = Field(default_factory=list)
     """Run only these checks (and what they need)."""
@@ -69,7 +86,7 @@ class Settings(Model):
     """Size in bytes of the large message sent by the messages check (0 to skip it)."""
     pings: int = Field(default=5, ge=0, le=100)
     """Number of ping/pong round trips the messages check measures."""
-    echo_wait: Seconds = Field(default=1.0, gt=0)
+    echo_wait: Seconds = Field(default=1.0, gt=0, allow_inf_nan=False)
     """How long to wait for an echo before deciding the application does not echo."""
     max_addresses: int = Field(default=8, ge=1)
     """At most this many resolved addresses are probed (gentle on big pools)."""
@@ -78,11 +95,11 @@ class Settings(Model):
     enable: list[str] = Field(default_factory=list)
     """Non-default checks to run in addition to the defaults (``--idle`` adds idle and
     keepalive, ``--capture`` adds capture)."""
-    idle_max: Seconds = Field(default=90.0, gt=0)
+    idle_max: Seconds = Field(default=90.0, gt=0, allow_inf_nan=False)
     """Longest wait, in seconds, for an idle connection to be closed (raise it for NLB/Azure)."""
-    expect_idle: Seconds | None = Field(default=None, gt=0)
+    expect_idle: Seconds | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Idle seconds the application needs: a shorter idle timeout is a failure."""
-    ping_interval: Seconds | None = Field(default=None, gt=0)
+    ping_interval: Seconds | None = Field(default=None, gt=0, allow_inf_nan=False)
     """The application's heartbeat interval, tried by the keepalive check (default: pings at
     0.5, 1, 2, 4... s, which straddle any timeout)."""
     affinity_connections: int = Field(default=6, ge=2, le=50)
@@ -103,6 +120,37 @@ class Settings(Model):
     """Read only this namespace; None: every namespace the user can read."""
     read_tls_secret: bool = False
     """Read the route's TLS Secret (only its ``tls.crt``) to compare with the served certificate."""
+    secrets: list[str] = Field(default_factory=list, exclude=True, repr=False)
+    """Values the user gave as secrets besides header values (which count already): proxy
+    credentials, a key's passphrase (see :func:`wsdoctor.redact.url_secrets`). Never in any
+    output: not in the report's options, nor anywhere a server echoes them."""
+
+    @field_validator("dns_server")
+    @classmethod
+    def _dns_server(cls, value: str | None) -> str | None:
+        return None if value is None else validate.dns_server(value)
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        return None if value is None else validate.origin(value)
+
+    @field_validator("subprotocols")
+    @classmethod
+    def _subprotocols(cls, value: list[str]) -> list[str]:
+        return [validate.subprotocol(name) for name in value]
+
+    @field_validator("cafile")
+    @classmethod
+    def _cafile(cls, value: str | None) -> str | None:
+        return None if value is None else validate.cafile(value)
+
+    def redactor(self) -> Redactor:
+        """What keeps this run's secrets out of every output (build it once per run)."""
+        from wsdoctor.redact import Redactor
+
+        found = [s for h in self.headers for s in header_secrets(h.name, h.value)]
+        return Redactor([*found, *self.secrets])
 
     def pinned_address(self, host: str, port: int) -> str | None:
         """The address pinned for ``host:port`` with ``--resolve``, if any."""
@@ -115,10 +163,3 @@ class Settings(Model):
         """Extra headers as (name, value) pairs, for sending."""
         return [(h.name, h.value) for h in self.headers]
 
-
-def redact_header(name: str, value: str, extra: frozenset[str] = frozenset()) -> str:
-    """The header value as it may appear in a report."""
-    lowered = name.lower()
-    if lowered in SENSITIVE_HEADERS or lowered in extra:
-        return REDACTED
-    return value

@@ -84,12 +84,14 @@ def test_textfile_in_a_missing_directory_exits_3(tmp_path: Path) -> None:
 
 class _Pushgateway(http.server.BaseHTTPRequestHandler):
     received: list[tuple[str, str, str]] = []
+    authorization: list[str | None] = []
     status = 200
 
     def do_PUT(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
         self.received.append(("PUT", self.path, body))
+        self.authorization.append(self.headers.get("Authorization"))
         self.send_response(self.status)
         self.end_headers()
 
@@ -100,7 +102,8 @@ class _Pushgateway(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def pushgateway() -> Iterator[tuple[str, type[_Pushgateway]]]:
     """A loopback HTTP server answering the Pushgateway's PUT /metrics/job/... API."""
-    handler = type("Handler", (_Pushgateway,), {"received": [], "status": 200})
+    handler = type("Handler", (_Pushgateway,), {"received": [], "authorization": [],
+                                                 "status": 200})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -131,3 +134,21 @@ def test_a_failed_push_exits_3(pushgateway: tuple[str, type[_Pushgateway]]) -> N
     result = run_cli(f"ws://127.0.0.1:{closed_port()}/", "--only", "tcp", "--pushgateway", url)
     assert result.status == 3
     assert result.stderr.startswith(f"wsdoctor: cannot push metrics to {url}: ")
+
+
+def test_pushgateway_credentials_go_as_basic_auth_and_are_never_printed(
+    pushgateway: tuple[str, type[_Pushgateway]],
+) -> None:
+    """user:password in the --pushgateway URL is sent as Basic auth; a failed push names the
+    gateway with the credentials masked."""
+    url, handler = pushgateway
+    with_credentials = url.replace("http://", "http://alice:PA55%3Aword@")
+    target = f"ws://127.0.0.1:{closed_port()}/"
+    result = run_cli(target, "--only", "tcp", "--pushgateway", with_credentials)
+    assert result.status == 1, result.stderr
+    expected = base64.b64encode(b"alice:PA55:word").decode()
+    assert handler.authorization == [f"Basic {expected}"]
+    handler.status = 500
+    failed = run_cli(target, "--only", "tcp", "--pushgateway", with_credentials)
+    assert failed.status == 3 and failed.stderr.count("\n") == 1
+    assert "PA55" not in failed.stderr and "<redacted>@127.0.0.1" in failed.stderr

@@ -65,6 +65,25 @@ def test_help_documents_exit_codes() -> None:
         ["example.com", "--pings", "-3"],
         ["example.com", "--message-size", "big"],
         ["example.com", "--no-such-option"],
+        ["[::1]]:80"],
+        ["ws:/127.0.0.1"],
+        ["ws://[v1.fe]/"],
+        ["example.com", "-H", "X-A: 1\r\nX-Injected: 1"],
+        ["example.com", "-H", "X-A: 1\nX-Injected: 1"],
+        ["example.com", "-H", "X-A: a\x00b"],
+        ["example.com", "-H", "X-A: a\x1b[2Jb"],
+        ["example.com", "-H", "X-A: caf\u00e9"],
+        ["example.com", "-H", "X-Caf\u00e9: 1"],
+        ["example.com", "-H", "X\x01A: 1"],
+        ["example.com", "--origin", "https://caf\u00e9.example"],
+        ["example.com", "--dns-server="],
+        ["example.com", "--dns-server", ""],
+        ["example.com", "--dns-server", "[::1]x"],
+        ["example.com", "--pushgateway", "http://[::1"],
+        ["example.com", "--pushgateway", "http://gw:99999/"],
+        ["example.com", "--pushgateway", "http://gw/a b"],
+        ["example.com", "--kubeconfig", "/dev/null"],
+        ["example.com", "--cacert", "/dev/zero"],
         ["explain"],
         ["explain", "WSD-NOPE-NOTHING"],
     ],
@@ -150,3 +169,23 @@ def test_durations_take_units_like_the_probe_config() -> None:
                                       "--timeout", "250ms"])
     settings = settings_from_args(args)
     assert (settings.expect_idle, settings.idle_max, settings.timeout) == (3600.0, 300.0, 0.25)
+
+
+@pytest.mark.parametrize("argv", [
+    ["wss://alice:PA55word@example.com/"],
+    ["example.com", "-H", "Authorization Bearer PA55word"],
+    ["example.com", "-H", "Authorization: Bearer PA55word\r\nX: 1"],
+    ["example.com", "--pushgateway", "http://alice:PA55word@[::1/"],
+])
+def test_usage_errors_never_print_a_secret(argv: list[str]) -> None:
+    """A refused URL password or header value is not repeated in the error line."""
+    status, _, err = run_cli(*argv)
+    assert status == ExitStatus.USAGE and err.count("\n") == 1
+    assert "PA55word" not in err
+
+
+def test_error_lines_escape_what_a_terminal_would_act_on() -> None:
+    """An escape sequence in an argument reaches stderr escaped, never raw."""
+    status, _, err = run_cli("example.com", "--only", "\x1b]52;c;cHduZWQ=\x07")
+    assert status == ExitStatus.USAGE
+    assert "\x1b" not in err and "\\x1b" in err

@@ -207,6 +207,54 @@ def test_full_module_adds_idle_and_affinity_in_the_long_pool(tmp_path: Path) -> 
     assert spec.time_limit > spec.settings.idle_max
 
 
+TARGET = "targets:\n  - name: a\n    url: ws://a.example/\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "cli", "expected"),
+    [
+        (TARGET + "    headers: {X-A: '${V}'}\n", {"V": "1\r\nX-Injected: 1"},
+         ["-H", "X-A: 1\r\nX-Injected: 1"], "targets[0].headers.X-A: the value contains a line"),
+        (TARGET + "    headers: {X-A: '${V}'}\n", {"V": "caf\u00e9"}, ["-H", "X-A: caf\u00e9"],
+         "the value contains the non-ASCII character U+00E9"),
+        (TARGET + "    headers: {X-A: \"a\\0b\"}\n", {}, ["-H", "X-A: a\0b"],
+         "the value contains a NUL character"),
+        (TARGET + "    headers: {Host: other.example}\n", {}, ["-H", "Host: other.example"],
+         "targets[0].headers.Host: Host: wsdoctor sets this header itself"),
+        (TARGET + "    origin: app.example\n", {}, ["--origin", "app.example"],
+         "targets[0].origin: 'app.example': expected an ASCII origin"),
+        (TARGET + "    subprotocols: ['chat v2']\n", {}, ["--subprotocol", "chat v2"],
+         "targets[0].subprotocols: 'chat v2': a subprotocol is one token"),
+        (TARGET + "    settings: {dns_server: ''}\n", {}, ["--dns-server="],
+         "targets[0].settings.dns_server: empty"),
+        (TARGET + "    settings: {dns_server: resolver.example}\n", {},
+         ["--dns-server", "resolver.example"], "'resolver.example' is not an IP address"),
+        (TARGET + "    settings: {cafile: /nonexistent/ca.pem}\n", {},
+         ["--cacert", "/nonexistent/ca.pem"], "targets[0].settings.cafile: no such file"),
+        (TARGET + "    settings: {kubeconfig: /dev/null}\n", {}, ["--kubeconfig", "/dev/null"],
+         "targets[0].settings.kubeconfig: not a regular file"),
+        (TARGET + "    settings: {timeout: .inf}\n", {}, ["--timeout", "inf"],
+         "targets[0].settings.timeout: Input should be a finite number"),
+        (TARGET + "    resolve: ['a.example:+80:127.0.0.1']\n", {},
+         ["--resolve", "a.example:+80:127.0.0.1"], "'+80' is not a port"),
+        ("targets:\n  - name: a\n    url: 'ws://[::1]]:80/'\n", {}, [],
+         "targets[0].url: unexpected ']:80' after the IPv6 address"),
+    ],
+)
+def test_check_config_refuses_what_the_command_line_refuses(
+    tmp_path: Path, text: str, environ: dict[str, str], cli: list[str], expected: str
+) -> None:
+    """The configuration is checked by the same code as the command line's options: a value
+    the CLI refuses (exit 2) fails --check-config too (exit 2, one line with file and key)."""
+    path = write(tmp_path, text)
+    checked = run_cli("probe", "--config", str(path), "--check-config", environ=environ)
+    assert checked.status == ExitStatus.USAGE, checked
+    assert checked.stderr.count("\n") == 1 and expected in checked.stderr, checked.stderr
+    if cli:
+        refused = run_cli("ws://a.example/", *cli)
+        assert refused.status == ExitStatus.USAGE and refused.stderr.count("\n") == 1, refused
+
+
 def test_module_settings_take_durations_and_checked_codes(tmp_path: Path) -> None:
     """`settings:` durations read as everywhere else (`timeout: 1m30s`), and `suppress` codes
     are taken in any case and refused, with the nearest, when they do not exist."""

@@ -11,7 +11,6 @@ from wsdoctor.checks.handshake import (
     HandshakeObservation,
     HeaderField,
     judge_handshake,
-    redact_set_cookie,
     summarize_handshake,
 )
 from wsdoctor.checks.handshake_advice import classify
@@ -193,11 +192,6 @@ def test_missing_subprotocol_is_a_warning() -> None:
     (finding,) = judge_handshake(facts)
     assert finding.code == "WSD-HANDSHAKE-NO-SUBPROTOCOL" and finding.status == "warn"
 
-
-def test_set_cookie_keeps_name_and_attributes_only() -> None:
-    """Affinity diagnosis needs the cookie name and Path, never its value."""
-    assert redact_set_cookie("INGRESSCOOKIE=abc123; Path=/ws; HttpOnly") == \
-        "INGRESSCOOKIE=<redacted>; Path=/ws; HttpOnly"
 
 
 def test_summary_of_a_refusal_quotes_the_status_line() -> None:

@@ -58,6 +58,22 @@ def test_url_omits_default_port_and_brackets_ipv6() -> None:
         "a" * 300 + ".com",
         "wss://exa\x00mple.com",
         "wss://ex_am%ple.com",
+        "[::1]]:80",
+        "ws:/127.0.0.1",
+        "ws:127.0.0.1",
+        "ws://[v1.fe]/",
+        "ws://[127.0.0.1]/",
+        "ws://[::1]x:80/",
+        "ws://host]:80/",
+        "ws://host:+80/",
+        "ws://host:0x50/",
+        "ws://host:80:90/",
+        "ws://%68ost/",
+        "ws:///path",
+        "ws://1.2.3/",
+        "ws://host/\u202egnp.exe",
+        "ws://host/\x9b31m",
+        "ws://" + "a" * 9000,
     ],
 )
 def test_malformed_targets_raise_one_line_errors(text: str) -> None:
@@ -65,3 +81,29 @@ def test_malformed_targets_raise_one_line_errors(text: str) -> None:
     with pytest.raises(TargetError) as info:
         parse_target(text)
     assert "\n" not in str(info.value) and str(info.value)
+
+
+def test_credentials_are_refused_without_repeating_them() -> None:
+    """A URL with a password is refused, and the reason does not quote the password (even
+    when the port is wrong too)."""
+    for text in ("wss://alice:PA55word@example.com/", "ws://u:PA55word@example.com:99999/"):
+        with pytest.raises(TargetError) as info:
+            parse_target(text)
+        assert "PA55word" not in str(info.value) and "credentials" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "url"),
+    [
+        ("ws://h.example/café?q=é", "ws://h.example/caf%C3%A9?q=%C3%A9"),
+        ("ws://h.example/100%", "ws://h.example/100%25"),
+        ("ws://h.example/a%20b", "ws://h.example/a%20b"),
+        ("ws://h.example?x=1", "ws://h.example/?x=1"),
+        ("ws://h.example:/x", "ws://h.example/x"),
+        ("ws://café.example/", "ws://xn--caf-dma.example/"),
+    ],
+)
+def test_paths_and_names_are_encoded_as_browsers_send_them(text: str, url: str) -> None:
+    """Non-ASCII in the path or query is percent-encoded and an international host name
+    takes its xn-- form, so no check meets a character it cannot send."""
+    assert parse_target(text).url == url

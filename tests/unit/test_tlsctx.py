@@ -33,9 +33,10 @@ def test_cafile_replaces_the_system_store(tmp_path: Path) -> None:
     assert subjects == [{"organizationName": "wsdoctor lab", "commonName": "only this CA"}]
 
 
-def test_unreadable_cafile_raises(tmp_path: Path) -> None:
-    """A CA file that is not PEM raises an SSL error the caller can report."""
+def test_unreadable_cafile_is_refused_by_the_settings(tmp_path: Path) -> None:
+    """A CA file that is not PEM is refused when the settings are made (the command line and
+    the exporter's configuration alike), not when the first TLS handshake needs it."""
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate")
-    with pytest.raises(ssl.SSLError):
-        client_context(Settings(cafile=str(bad)), verify=True)
+    with pytest.raises(ValueError, match="not a PEM certificate bundle"):
+        Settings(cafile=str(bad))

@@ -43,7 +43,8 @@ from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
 from wsdoctor.models import Finding, Fix, Model, Resource, endpoint
-from wsdoctor.settings import Settings, redact_header
+from wsdoctor.redact import redact_header
+from wsdoctor.settings import Settings
 from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable, upgrade
 
 #: tls findings that a wrong scheme explains.
@@ -119,24 +120,10 @@ class HandshakeObservation(Observation):
         return [a for a in self.attempts if a.outcome == "upgraded"]
 
 
-def redact_set_cookie(value: str) -> str:
-    """``NAME=<redacted>; Path=/; HttpOnly``: the name and attributes stay (affinity
-    diagnosis needs them), the value does not."""
-    first, sep, attributes = value.partition(";")
-    name = first.split("=", 1)[0].strip()
-    return f"{name}=<redacted>" + (sep + attributes if sep else "")
-
-
 def _fields(pairs: list[tuple[str, str]], settings: Settings) -> list[HeaderField]:
     user = frozenset(h.name.lower() for h in settings.headers)
-    out = []
-    for name, value in pairs:
-        if name.lower() == "set-cookie":
-            shown = redact_set_cookie(value)
-        else:
-            shown = redact_header(name, value, user)
-        out.append(HeaderField(name=name, value=shown))
-    return out
+    return [HeaderField(name=name, value=redact_header(name, value, user))
+            for name, value in pairs]
 
 
 def record(attempt: UpgradeAttempt, port: int, settings: Settings,

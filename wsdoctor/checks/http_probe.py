@@ -17,7 +17,8 @@ from wsdoctor import __version__
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import Model, Target, endpoint
-from wsdoctor.settings import REDACTED, Settings, redact_header
+from wsdoctor.redact import redact_header
+from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import client_context
 
 HttpOutcome = Literal[
@@ -93,15 +94,6 @@ class HttpObservation(Observation):
     def plain_exchange(self) -> HttpExchange | None:
         """The port-80 request, if one was made."""
         return next((e for e in self.exchanges if e.purpose == "plain_http"), None)
-
-
-def _redact_response(name: str, value: str) -> str:
-    """Set-Cookie keeps its cookie name and attributes (affinity cookies are evidence)."""
-    if name.lower() == "set-cookie":
-        cookie, _, attributes = value.partition(";")
-        cookie_name = cookie.split("=", 1)[0].strip()
-        return f"{cookie_name}={REDACTED}" + (f";{attributes}" if attributes else "")
-    return redact_header(name, value)
 
 
 def build_request(target: Target, settings: Settings, host_header: str) -> list[tuple[str, str]]:
@@ -243,7 +235,7 @@ async def fetch(
             "response",
             status=status,
             status_line=status_line,
-            headers=[HttpHeader(name=n, value=_redact_response(n, v)) for n, v in headers],
+            headers=[HttpHeader(name=n, value=redact_header(n, v)) for n, v in headers],
             body_start=body.decode("utf-8", errors="replace") if body else None,
             response_s=response_s,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from wsdoctor.commands.options import build_parser, report_options, settings_from_args
-from wsdoctor.console import Environment, UsageError, unwritable, write_output
+from wsdoctor.console import Environment, RunFailed, UsageError, unwritable, write_output
 from wsdoctor.exit import ExitStatus
 
 TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
@@ -31,36 +31,41 @@ def exit_status(report: Report, settings: Settings) -> ExitStatus:
 
 
 def write_report_file(report: Report, path: str) -> None:
-    """Write the JSON report atomically (a half-written incident attachment is worse than none)."""
-    from pathlib import Path
+    """Write the JSON report atomically (a half-written incident attachment is worse than
+    none); a device such as /dev/stdout is written through, never replaced."""
+    from wsdoctor.files import write_replacing
 
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    write_replacing(path, report.to_json().encode("utf-8"))
 
 
 def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor TARGET``."""
     args = build_parser().parse_args(list(argv))
     args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
+    from wsdoctor.redact import mask_userinfo
     from wsdoctor.target import TargetError, parse_target
+    from wsdoctor.validate import first_error
 
     try:
         target = parse_target(args.target)
     except TargetError as exc:
-        raise UsageError(f"target {args.target!r}: {exc}") from None
+        raise UsageError(f"target {mask_userinfo(args.target)!r}: {exc}") from None
     try:
         settings = settings_from_args(args)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise UsageError(str(exc).splitlines()[0]) from None
+        raise UsageError(first_error(exc)) from None
     check_metrics_options(args)
     for path, what in ((args.output, "the report"), (args.textfile, "metrics")):
         problem = unwritable(path) if path else None
         if problem:  # say so now, not after a long idle measurement
             env.stderr.write(f"wsdoctor: cannot write {what} to {path}: {problem}\n")
             return ExitStatus.CANNOT_RUN
-    return execute(target, settings, args, env)
+    try:
+        return execute(target, settings, args, env)
+    except (UsageError, BrokenPipeError):
+        raise
+    except Exception as exc:  # a crash's message may quote what a server echoed
+        raise RunFailed(exc, settings.redactor()) from exc
 
 
 def check_metrics_options(args: argparse.Namespace) -> None:
@@ -71,9 +76,14 @@ def check_metrics_options(args: argparse.Namespace) -> None:
             f"--textfile {args.textfile}: node_exporter's textfile collector reads "
             "only files ending in .prom"
         )
-    gateway = args.pushgateway
-    if gateway and "://" in gateway and not gateway.startswith(("http://", "https://")):
-        raise UsageError(f"--pushgateway {gateway!r}: expected an http:// or https:// URL")
+    if args.pushgateway is not None:
+        from wsdoctor.exporter.oneshot import split_gateway
+        from wsdoctor.redact import mask_userinfo
+
+        try:
+            split_gateway(args.pushgateway)
+        except ValueError as exc:
+            raise UsageError(f"--pushgateway {mask_userinfo(args.pushgateway)!r}: {exc}") from None
 
 
 def execute(
@@ -155,7 +165,12 @@ def write_metrics(
         try:
             push(report, settings, args.pushgateway, args.push_job)
         except OSError as exc:  # URLError and HTTPError are OSErrors
-            env.stderr.write(f"wsdoctor: cannot push metrics to {args.pushgateway}: {exc}\n")
+            from wsdoctor.redact import mask_userinfo
+            from wsdoctor.untrusted import one_line
+
+            # The gateway's answer (an HTTP reason phrase) is the server's text: escaped.
+            env.stderr.write(one_line(f"wsdoctor: cannot push metrics to "
+                                      f"{mask_userinfo(args.pushgateway)}: {exc}") + "\n")
             return False
     return True
 

@@ -78,11 +78,19 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         for lf in report.findings:
             trace = lf.finding.evidence.get("traceback")
             if lf.finding.code == "WSD-INTERNAL-RULE-ERROR" and isinstance(trace, str):
-                env.stderr.write(f"wsdoctor: {lf.finding.detail}\n{trace}")
+                from wsdoctor.untrusted import printable
+
+                env.stderr.write(printable(f"wsdoctor: {lf.finding.detail}\n{trace}",
+                                           multiline=True, limit=None))
     if args.output:
+        import io
+
+        from wsdoctor.files import write_replacing
+
         try:
-            with open(args.output, "w", encoding="utf-8") as out:
-                render(report, args.format, out, False, args.ascii)
+            out = io.StringIO()
+            render(report, args.format, out, False, args.ascii)
+            write_replacing(args.output, out.getvalue().encode("utf-8"))
         except OSError as exc:
             env.stderr.write(f"wsdoctor: cannot write {args.output}: {exc.strerror or exc}\n")
             return ExitStatus.CANNOT_RUN

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
 
 from wsdoctor import __version__
 from wsdoctor.console import Parser, UsageError
@@ -219,93 +217,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _parse_resolve(text: str) -> tuple[str, int, str]:
-    host, sep, rest = text.partition(":")
-    port_text, sep2, address = rest.partition(":")
-    if not (sep and sep2 and host and address):
-        raise UsageError(f"--resolve {text!r}: expected HOST:PORT:ADDR")
-    if port_text == "*":
-        port = 0
-    elif port_text.isdigit() and 0 < int(port_text) < 65536:
-        port = int(port_text)
-    else:
-        raise UsageError(f"--resolve {text!r}: {port_text!r} is not a port")
-    address = address.strip("[]")
-    import ipaddress
-
+def _checked(option: str, shown: str, check: Any, *args: Any) -> Any:
+    """``check(*args)`` from :mod:`wsdoctor.validate`; its ValueError as one usage line."""
     try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        raise UsageError(f"--resolve {text!r}: {address!r} is not an IP address") from None
-    return host.lower(), port, address
-
-
-def _parse_header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep or not name or any(c in name for c in ' \t()<>@,;\\"/[]?={}'):
-        raise UsageError(f"--header {text!r}: expected 'Name: value'")
-    if "\r" in value or "\n" in value:
-        raise UsageError(f"--header {name}: the value must not contain line breaks")
-    if name.lower() in HANDSHAKE_HEADERS:
-        hint = "use --resolve HOST:PORT:ADDR to reach an address under the right Host" \
-            if name.lower() == "host" else "use --origin" if name.lower() == "origin" \
-            else "use --subprotocol" if name.lower() == "sec-websocket-protocol" \
-            else "a fresh, valid one is sent with every handshake"
-        raise UsageError(f"--header {name}: wsdoctor sets this header itself ({hint})")
-    return name, value.strip()
-
-
-#: Headers the upgrade request is made of: overriding them would test a broken handshake.
-HANDSHAKE_HEADERS = frozenset({
-    "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
-    "sec-websocket-extensions", "sec-websocket-protocol", "sec-websocket-accept", "origin",
-})
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-def _check_cafile(path: str) -> None:
-    """--cacert must be a readable PEM bundle: a wrong file would silently disable TLS checks."""
-    import ssl
-
-    if os.path.isdir(path):
-        raise UsageError(f"--cacert {path}: is a directory; give a PEM file")
-    if not os.path.isfile(path):
-        raise UsageError(f"--cacert {path}: no such file")
-    try:
-        ssl.create_default_context(cafile=path)
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        raise UsageError(f"--cacert {path}: not a PEM certificate bundle ({exc})") from None
+        return check(*args)
+    except ValueError as exc:
+        raise UsageError(f"{option} {shown}: {exc}" if shown else f"{option}: {exc}") from None
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Validated settings from parsed arguments; UsageError on a bad combination."""
+    from wsdoctor import validate
     from wsdoctor.models import Status
     from wsdoctor.settings import Header, ResolvePin, Settings
 
-    if args.cacert:
-        _check_cafile(args.cacert)
-    if args.kubeconfig and not any(
-        os.path.isfile(p) for p in args.kubeconfig.split(os.pathsep) if p
-    ):  # a flag names the file on purpose: a typo is an error, not a quiet skip
-        raise UsageError(f"--kubeconfig {args.kubeconfig}: no such file")
-    if args.dns_server:
-        _check_dns_server(args.dns_server)
-    if args.origin is not None and (
-        "://" not in args.origin or any(c.isspace() or ord(c) < 32 for c in args.origin)
-    ):
-        raise UsageError(f"--origin {args.origin!r}: expected a URL such as https://app.example")
+    if args.cacert is not None:
+        _checked("--cacert", args.cacert, validate.cafile, args.cacert)
+    if args.kubeconfig is not None:
+        _checked("--kubeconfig", args.kubeconfig, validate.kubeconfig, args.kubeconfig)
+    if args.dns_server is not None:  # an empty one too: never a quiet system resolver
+        _checked("--dns-server", repr(args.dns_server), validate.dns_server, args.dns_server)
+    if args.origin is not None:
+        _checked("--origin", "", validate.origin, args.origin)
     for name in split_list(args.subprotocol):
-        if not _TOKEN.match(name):
-            raise UsageError(f"--subprotocol {name!r}: a subprotocol is one token (RFC 6455), "
-                             "with no spaces or separators")
+        _checked("--subprotocol", "", validate.subprotocol, name)
     if args.format == "json" and args.short:
         raise UsageError("--short is a text view: use it without --format json (or use -o)")
     both = set(split_list(args.only)) & set(split_list(args.skip))
     if both:
         raise UsageError(f"{', '.join(sorted(both))}: given to both --only and --skip")
-    pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in map(_parse_resolve, args.resolve)]
-    headers = [Header(name=n, value=v) for n, v in map(_parse_header, args.header)]
+    pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in
+            (_checked("--resolve", repr(t), validate.resolve_pin, t) for t in args.resolve)]
+    headers = [Header(name=n, value=v) for n, v in
+               (_checked("--header", "", validate.header, t) for t in args.header)]
     return Settings(
         resolve=pins,
         dns_server=args.dns_server,
@@ -422,23 +366,6 @@ def _lifetime_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.idle_max is not None:
         values["idle_max"] = args.idle_max
     return values
-
-
-def _check_dns_server(text: str) -> None:
-    import ipaddress
-
-    host, port = text, "53"
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":") or "53"
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise UsageError(f"--dns-server {text!r}: expected an IP address[:port]") from None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--dns-server {text!r}: {port!r} is not a port")
 
 
 def report_options(settings: Settings) -> dict[str, Any]:

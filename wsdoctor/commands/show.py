@@ -13,18 +13,24 @@ if TYPE_CHECKING:
     from wsdoctor.report import Report
 
 
-def load_report(path: str) -> Report:
-    """A saved JSON report; UsageError (one line) when missing or not a wsdoctor report."""
-    from pathlib import Path
+#: A saved report is a few hundred KB; a cluster's worth of objects stays far below this.
+REPORT_LIMIT = 64 * 1024 * 1024
 
+
+def load_report(path: str) -> Report:
+    """A saved JSON report; UsageError (one line) when missing, not a wsdoctor report, a
+    device, too large, or a FIFO nobody writes to (read as empty, never waited for)."""
     from pydantic import ValidationError
 
+    from wsdoctor.files import read_bounded
     from wsdoctor.report import Report
 
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(path, REPORT_LIMIT)
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise UsageError(f"{path}: empty, not a wsdoctor JSON report")
     try:
         return Report.model_validate_json(data)
     except ValidationError as exc:

@@ -72,7 +72,9 @@ def probe_main(argv: Sequence[str], env: Environment) -> ExitStatus:
         config = default_config(env.environ, listen=args.listen) if args.config is None \
             else load_config(args.config, env.environ, listen=args.listen)
     except ConfigError as exc:
-        env.stderr.write(f"wsdoctor: error: {exc}\n")
+        from wsdoctor.untrusted import one_line
+
+        env.stderr.write(f"wsdoctor: error: {one_line(str(exc))}\n")
         return ExitStatus.USAGE
     if args.check_config:
         env.stdout.write(f"{config.source}: valid, {len(config.targets)} targets, modules "

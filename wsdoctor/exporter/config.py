@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from wsdoctor import validate
 from wsdoctor.exporter.schema import (
     BLACKBOX_MODULES,
     BLACKBOX_UNMAPPED,
@@ -38,7 +39,8 @@ RESERVED_LABELS = frozenset(
 )
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: A configuration larger than this is refused (a wrong path, not thousands of targets).
+CONFIG_LIMIT = 16 * 1024 * 1024
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Settings keys a module may not set through ``settings:`` (they have their own keys).
 _MANAGED = {"only": "checks", "enable": "checks", "skip": "skip", "headers": "headers",
@@ -106,7 +108,7 @@ class ExporterConfig:
         address = None
         if hostname:
             try:
-                address = _ip(target.host)
+                address = validate.ip_address(target.host)
             except ValueError:
                 raise ValueError(f"hostname={hostname}: the target must then be an IP address "
                                  f"to connect to, not {target.host!r}") from None
@@ -151,44 +153,29 @@ def _pins(spec: TargetConfig, target: Target) -> list[ResolvePin]:
     pins: list[ResolvePin] = []
     if spec.address is not None:
         try:
-            pins.append(ResolvePin(host=target.host, port=target.port, address=_ip(spec.address)))
+            pins.append(ResolvePin(host=target.host, port=target.port,
+                                   address=validate.ip_address(spec.address)))
         except ValueError as exc:
             raise _At("address", str(exc)) from None
     for index, text in enumerate(spec.resolve):
-        host, sep, rest = text.partition(":")
-        port_text, sep2, address = rest.partition(":")
-        if not (sep and sep2 and host and address):
-            raise _At(["resolve", index], f"{text!r}: expected HOST:PORT:ADDR")
-        if port_text != "*" and not (port_text.isdigit() and 0 < int(port_text) < 65536):
-            raise _At(["resolve", index], f"{text!r}: {port_text!r} is not a port")
         try:
-            pins.append(ResolvePin(host=host.lower(), port=0 if port_text == "*" else
-                                   int(port_text), address=_ip(address)))
+            host, port, address = validate.resolve_pin(text)
         except ValueError as exc:
             raise _At(["resolve", index], f"{text!r}: {exc}") from None
+        pins.append(ResolvePin(host=host, port=port, address=address))
     return pins
 
 
-def _ip(text: str) -> str:
-    import ipaddress
-
-    try:
-        return str(ipaddress.ip_address(text.strip("[]")))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an IP address") from None
-
-
 def _headers(spec: TargetConfig, environ: Mapping[str, str]) -> list[Header]:
+    """The target's headers, checked by the same code as ``-H`` (the value is not quoted:
+    it is a secret, often from the environment)."""
     headers: list[Header] = []
     for name, value in spec.headers.items():
-        if not _HEADER_NAME.match(name):
-            raise _At(["headers", name], f"{name!r} is not a valid header name")
         try:
-            text = _env(str(value), environ)
+            validate.header_name(name)
+            text = validate.header_value(_env(str(value), environ))
         except ValueError as exc:
             raise _At(["headers", name], str(exc)) from None
-        if "\r" in text or "\n" in text:
-            raise _At(["headers", name], "the value must not contain line breaks")
         headers.append(Header(name=name, value=text))
     return headers
 
@@ -229,7 +216,14 @@ def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown setting (a typo?)"
-        raise _At(["settings", *error["loc"]], message) from None
+        loc = list(error["loc"])  # a key of its own (origin:) is not under settings:
+        where = [_MANAGED[loc[0]], *loc[1:]] if loc and loc[0] in _MANAGED else ["settings", *loc]
+        raise _At(where, message) from None
+    if settings.kubeconfig is not None:
+        try:
+            validate.kubeconfig(settings.kubeconfig)
+        except ValueError as exc:
+            raise _At(["settings", "kubeconfig"], str(exc)) from None
     try:
         select_checks(settings)
     except SelectionError as exc:
@@ -293,8 +287,10 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
     """Read and validate the configuration file; :class:`ConfigError` in one line when wrong."""
     source = str(path)
     environ = dict(os.environ if environ is None else environ)
+    from wsdoctor.files import read_bounded
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bounded(str(path), CONFIG_LIMIT).decode("utf-8")
     except OSError as exc:
         reason = exc.strerror or exc
         raise ConfigError(f"{source}: cannot read the configuration: {reason}") from None

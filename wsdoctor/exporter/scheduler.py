@@ -108,7 +108,8 @@ async def run_probe(spec: ProbeSpec, time_limit: float) -> Report:
     except Exception as exc:  # a bug must not stop the exporter: it becomes a failed run
         reason = f"the run failed: {type(exc).__name__}: {exc}"
     checks = select_checks(spec.settings)
-    return Report(
+    redact = spec.settings.redactor()  # the reason may quote an exception's text
+    return redact(Report(
         target=spec.target,
         started_at=started_at,
         duration_s=round(time.perf_counter() - start, 6),
@@ -123,7 +124,7 @@ async def run_probe(spec: ProbeSpec, time_limit: float) -> Report:
         findings=order_findings(
             findings, {c.id: (int(c.hop), index) for index, c in enumerate(checks)}
         ),
-    )
+    ))
 
 
 @dataclass

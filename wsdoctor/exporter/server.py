@@ -27,7 +27,9 @@ from wsdoctor.exporter.config import ConfigError, ExporterConfig, load_config, p
 from wsdoctor.exporter.metrics import Expected, MetricSet, add_report, exposition
 from wsdoctor.exporter.scheduler import Pool, RunRecord, Scheduler, TargetState, run_probe
 from wsdoctor.exporter.schema import Expectations
+from wsdoctor.redact import mask_userinfo
 from wsdoctor.target import TargetError
+from wsdoctor.untrusted import one_line
 
 #: Seconds kept back from Prometheus' scrape timeout so the answer arrives in time (as blackbox).
 SCRAPE_TIMEOUT_OFFSET = 0.5
@@ -60,7 +62,7 @@ class Exporter:
     def log(self, message: str) -> None:
         """One line on the log stream (stderr)."""
         if self.log_stream is not None:
-            self.log_stream.write(f"wsdoctor probe: {message}\n")
+            self.log_stream.write(f"wsdoctor probe: {one_line(message)}\n")
             self.log_stream.flush()
 
     def _log_change(self, run: RunRecord) -> None:
@@ -151,9 +153,10 @@ class Exporter:
         try:
             spec = self.config.probe_spec(url, module, request.query.get("hostname"))
         except TargetError as exc:
-            return web.Response(status=400, text=f"target {url!r}: {exc}\n")
+            return web.Response(status=400, text=one_line(
+                f"target {mask_userinfo(url)!r}: {exc}") + "\n")
         except ValueError as exc:
-            return web.Response(status=400, text=f"{exc}\n")
+            return web.Response(status=400, text=one_line(str(exc)) + "\n")
         limit = spec.time_limit
         header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
         if header:
@@ -168,7 +171,7 @@ class Exporter:
         finally:
             pool.release()
         if request.query.get("debug", "").lower() in ("1", "true"):
-            return web.Response(text=report.model_dump_json(indent=2) + "\n",
+            return web.Response(text=report.to_json(),
                                 content_type="application/json")
         out = MetricSet()
         add_report(out, report, labels=dict(spec.labels), fail_on=spec.settings.fail_on,
@@ -209,7 +212,7 @@ class Exporter:
             return web.Response(status=404, text=f"no scheduled target named {name!r}\n")
         if state.report is None:
             return web.Response(status=404, text=f"target {name!r} has not run yet\n")
-        return web.Response(text=state.report.model_dump_json(indent=2) + "\n",
+        return web.Response(text=state.report.to_json(),
                             content_type="application/json")
 
     async def reload_endpoint(self, request: web.Request) -> web.Response:

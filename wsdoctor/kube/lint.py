@@ -193,10 +193,13 @@ def render_text(report: LintReport, out: TextIO, colour: bool, ascii_only: bool)
 
 
 def render(report: LintReport, fmt: str, out: TextIO, colour: bool, ascii_only: bool) -> None:
-    """Write the report in ``fmt`` (text, json, sarif)."""
+    """Write the report in ``fmt`` (text, json, sarif). What the manifests said is data: JSON
+    escapes what a terminal would act on, the text view shows it escaped."""
+    from wsdoctor.untrusted import json_safe, safe
+
     if fmt == "json":
-        out.write(report.model_dump_json(indent=2) + "\n")
+        out.write(json_safe(report.model_dump_json(indent=2)) + "\n")
     elif fmt == "sarif":
-        out.write(json.dumps(to_sarif(report), indent=2) + "\n")
+        out.write(json.dumps(to_sarif(report), indent=2) + "\n")  # ASCII: \\u escapes
     else:
-        render_text(report, out, colour, ascii_only)
+        render_text(safe(report), out, colour, ascii_only)

@@ -157,9 +157,31 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
                 add(str(p), str(p.resolve()))
         elif path.is_file():
             add(str(path), str(path.resolve()))
+        elif path.exists():  # a pipe (lint <(helm template .)) is read; a device is refused
+            add(raw, raw)
         else:
             raise ManifestError(f"{raw}: no such file or directory")
     return found
+
+
+#: Manifests larger than this (per file, or on standard input) are refused, not read on.
+INPUT_LIMIT = 64 * 1024 * 1024
+
+
+def _read(name: str, stdin: TextIO | None) -> str:
+    """A file's (or standard input's) text, bounded: never a hang or an endless read."""
+    from wsdoctor.files import read_bounded, read_text_stream
+
+    try:
+        if name == "-":
+            if stdin is None:
+                raise ManifestError("-: no standard input")
+            return read_text_stream(stdin, INPUT_LIMIT)
+        return read_bounded(name, INPUT_LIMIT).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{name}: cannot read (not UTF-8 text)") from None
+    except OSError as exc:
+        raise ManifestError(f"{name}: cannot read ({exc.strerror or exc})") from None
 
 
 def load_manifests(paths: Sequence[str], stdin: TextIO | None = None) -> ManifestSet:
@@ -168,16 +190,7 @@ def load_manifests(paths: Sequence[str], stdin: TextIO | None = None) -> Manifes
     objects: list[KubeObject] = []
     locations: dict[tuple[str, str | None, str], ObjectLocation] = {}
     for name in files:
-        if name == "-":
-            if stdin is None:
-                raise ManifestError("-: no standard input")
-            text, shown = stdin.read(), STDIN_NAME
-        else:
-            try:
-                text = Path(name).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ManifestError(f"{name}: cannot read ({exc})") from None
-            shown = name
+        text, shown = _read(name, stdin), (STDIN_NAME if name == "-" else name)
         for node, data in _documents(text, shown):
             for raw, obj_node in _objects(node, data, shown):
                 kind = str(raw["kind"])

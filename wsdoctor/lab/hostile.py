@@ -15,6 +15,7 @@ import enum
 import socket
 import struct
 from collections.abc import Sequence
+from typing import Self
 
 #: Bytes that are not HTTP (what a misdirected SSH or a binary protocol port answers).
 GARBAGE = b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02\xff\xfe binary junk \x9c\x00" * 8
@@ -70,11 +71,11 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-class HostileServer:
-    """One hostile server on ``host`` and a free port."""
+class LoopbackServer:
+    """A server on ``host`` and a free port whose ``_behave`` answers each connection; every
+    connection still open is dropped on ``stop()``."""
 
-    def __init__(self, hostility: Hostility, host: str = "127.0.0.1") -> None:
-        self.hostility = hostility
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = 0
         self.server: asyncio.Server | None = None
@@ -82,15 +83,15 @@ class HostileServer:
 
     @property
     def scheme(self) -> str:
-        """``wss`` for the TLS hostility (the client must start TLS), else ``ws``."""
-        return "wss" if self.hostility is Hostility.TLS_RESET else "ws"
+        """``ws``: the client speaks plain WebSocket."""
+        return "ws"
 
     def url(self, path: str = "/ws") -> str:
         """The WebSocket URL that reaches this server."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}{path}"
 
-    async def start(self) -> HostileServer:
+    async def start(self) -> Self:
         """Listen on a free port."""
         self.server = await asyncio.start_server(self._handle, self.host, 0)
         self.port = self.server.sockets[0].getsockname()[1]
@@ -109,11 +110,27 @@ class HostileServer:
         self._writers.add(writer)
         try:
             await self._behave(reader, writer)
-        except (ConnectionError, OSError, asyncio.CancelledError):
+        except (ConnectionError, OSError, asyncio.CancelledError, asyncio.IncompleteReadError):
             pass
         finally:
             self._writers.discard(writer)
             writer.transport.abort()
+
+    async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class HostileServer(LoopbackServer):
+    """One hostile server on ``host`` and a free port."""
+
+    def __init__(self, hostility: Hostility, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.hostility = hostility
+
+    @property
+    def scheme(self) -> str:
+        """``wss`` for the TLS hostility (the client must start TLS), else ``ws``."""
+        return "wss" if self.hostility is Hostility.TLS_RESET else "ws"
 
     async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         kind = self.hostility

@@ -22,7 +22,7 @@ def render(report: Report, fmt: str, out: TextIO, style: TextStyle, *, short: bo
 
         render_short(report, out, style)
     elif fmt == "json":
-        out.write(report.model_dump_json(indent=2) + "\n")
+        out.write(report.to_json())
     elif fmt == "text":
         from wsdoctor.reports.text import render_report
 

@@ -7,11 +7,15 @@ import xml.etree.ElementTree as ET
 
 from wsdoctor.models import CheckStatus, Status
 from wsdoctor.report import Report
+from wsdoctor.untrusted import safe
 
 
 def render_junit(report: Report, fail_on: Status | None = Status.FAIL) -> str:
     """A ``<testsuites>`` document; a check fails when it has a finding at ``fail_on`` or
-    worse, errors when it could not run, and is skipped when it was skipped."""
+    worse, errors when it could not run, and is skipped when it was skipped. Every text is
+    :func:`~wsdoctor.untrusted.safe`: characters XML cannot carry are escaped, so the document
+    always parses."""
+    report = safe(report)
     threshold = fail_on.rank if fail_on is not None else Status.FAIL.rank + 1
     suites = ET.Element("testsuites", name="wsdoctor")
     suite = ET.SubElement(

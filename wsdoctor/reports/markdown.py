@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from wsdoctor.models import CheckStatus, Finding, Status
 from wsdoctor.report import Report
 from wsdoctor.reports.text import human_duration
+from wsdoctor.untrusted import safe
 
 _CHECK_ICON = {
     CheckStatus.OK: "✅",
@@ -16,36 +20,62 @@ _CHECK_ICON = {
 _FINDING_ICON = {Status.OK: "✅", Status.INFO: "ℹ️", Status.WARN: "⚠️", Status.FAIL: "❌"}
 
 
+def _text(text: str) -> str:
+    """Prose: HTML a server sent stays text (``<redacted>`` is shown, not swallowed as a tag)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _text(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """An inline code span that no backtick inside can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text.replace(chr(10), ' ')}{pad}{fence}"
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text``."""
+    return "`" * max(3, max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+
+
+def _url(text: str) -> str:
+    return quote(text, safe=":/#?&=.-_~%+@")
 
 
 def _finding(finding: Finding) -> list[str]:
-    lines = [f"### {_FINDING_ICON[finding.status]} `{finding.code}` {finding.title}", ""]
+    lines = [f"### {_FINDING_ICON[finding.status]} {_code(finding.code)} "
+             f"{_cell(finding.title)}", ""]
     if finding.resource is not None:
-        lines += [f"**Resource:** `{finding.resource}`", ""]
-    lines += [finding.detail, ""]
+        lines += [f"**Resource:** {_code(str(finding.resource))}", ""]
+    lines += [_text(finding.detail), ""]
     if finding.evidence:
         lines += ["| evidence | value |", "|---|---|"]
         lines += [f"| {_cell(k)} | {_cell(str(v))} |" for k, v in finding.evidence.items()]
         lines.append("")
     if finding.fix is not None:
-        lines += [f"**Fix:** {finding.fix.summary}", ""]
+        lines += [f"**Fix:** {_text(finding.fix.summary)}", ""]
         if finding.fix.snippet:
-            lines += [f"```{finding.fix.language or ''}", finding.fix.snippet.rstrip(), "```", ""]
-    lines += [f"See [{finding.code}]({finding.docs}) or run `wsdoctor explain {finding.code}`.",
-              ""]
+            fence = _fence(finding.fix.snippet)
+            lines += [f"{fence}{finding.fix.language or ''}", finding.fix.snippet.rstrip(),
+                      fence, ""]
+    lines += [f"See [{_cell(finding.code)}]({_url(finding.docs)}) or run "
+              f"`wsdoctor explain {_cell(finding.code)}`.", ""]
     return lines
 
 
 def render_markdown(report: Report) -> str:
     """The report as a Markdown document: verdict, checklist, then findings, worst first."""
+    report = safe(report)
     verdict = {"ok": "all checks passed", "warn": "passed with warnings",
                "fail": "problems found"}[report.status]
     lines = [
-        f"# wsdoctor: `{report.target.url}` — {verdict}",
+        f"# wsdoctor: {_code(report.target.url)} — {verdict}",
         "",
-        f"wsdoctor {report.tool.version}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC, "
+        f"wsdoctor {_text(report.tool.version)}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC, "
         f"{human_duration(report.duration_s)}.",
         "",
         "| | check | hop | result | time |",
@@ -55,7 +85,9 @@ def render_markdown(report: Report) -> str:
         result = check.summary if check.status not in (
             CheckStatus.SKIPPED, CheckStatus.ERROR) else f"{check.status.value}: {check.reason}"
         lines.append(
-            f"| {_CHECK_ICON[check.status]} | `{check.id}` | {check.hop} | {_cell(result)} | "
+            f"| {_CHECK_ICON[check.status]} | {_code(check.id).replace('|', chr(92) + '|')} | "
+            f"{_cell(check.hop)} | "
+            f"{_cell(result)} | "
             f"{human_duration(check.duration_s)} |"
         )
     lines.append("")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from wsdoctor.console import silence
 from wsdoctor.models import CheckStatus, Finding, Status
+from wsdoctor.untrusted import printable, safe
 
 if TYPE_CHECKING:  # at run time only what `wsdoctor lint` needs too: models
     from wsdoctor.report import CheckReport, Report
@@ -135,7 +136,8 @@ def summary_line(report: Report, style: TextStyle) -> str:
         Status.FAIL: "problems found",
     }.get(status, "")
     return (
-        f"{style.finding_mark(status)} {style.paint(report.target.url, 'bold')}: {verdict} "
+        f"{style.finding_mark(status)} {style.paint(printable(report.target.url), 'bold')}: "
+        f"{verdict} "
         f"({', '.join(parts)}) in {human_duration(report.duration_s)}"
     )
 
@@ -151,7 +153,7 @@ class TextRenderer:
         self.printed = 0
         self.last_hop: str | None = None
         self.reader_gone = False
-        self._write(f"wsdoctor — {url}\n")
+        self._write(f"wsdoctor — {printable(url)}\n")
         self._flush()
 
     def _write(self, text: str) -> None:
@@ -175,7 +177,7 @@ class TextRenderer:
         from wsdoctor.runner import CheckFinished, RunFinished  # loaded already: it calls us
 
         if isinstance(event, CheckFinished):
-            self.finished[event.check.id] = (event.result, event.findings)
+            self.finished[event.check.id] = (safe(event.result), safe(event.findings))
             self._flush_ready()
         elif isinstance(event, RunFinished):
             self.finish(event.report)
@@ -199,6 +201,7 @@ class TextRenderer:
     def finish(self, report: Report) -> None:
         """Print the checks the stream has not announced (all of them when rendering a saved
         report), from the report, then the summary."""
+        report = safe(report)
         by_check: dict[str, list[Finding]] = {}
         for finding in report.findings:
             by_check.setdefault(finding.check, []).append(finding)
@@ -217,6 +220,7 @@ def render_report(report: Report, out: TextIO, style: TextStyle) -> None:
 
 def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
     """Failures only, one line each, for pasting into chat."""
+    report = safe(report)
     failures = [f for f in report.findings if f.status is Status.FAIL]
     out.write(style.plain(summary_line(report, style) + "\n"))
     for finding in failures:

@@ -3,6 +3,7 @@ selected, and keys to jump between failures, copy a fix, save the report and rer
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from functools import partial
@@ -29,6 +30,7 @@ from wsdoctor.reports.tui.widgets.checklist import CheckTree
 from wsdoctor.reports.tui.widgets.details import DetailsPane
 from wsdoctor.reports.tui.widgets.header import header_text
 from wsdoctor.runner import RunFinished
+from wsdoctor.untrusted import printable
 
 #: Below this width the checklist sits above the details instead of beside them.
 NARROW = 100
@@ -70,9 +72,9 @@ class DoctorApp(App[Report | None]):
             if isinstance(source, Report)
             else Checklist.from_checks(source.selected())
         )
-        self.url = source.target.url
+        self.url = printable(source.target.url)
         self.save_dir = save_dir
-        self.saved_from = saved_from
+        self.saved_from = printable(saved_from) if saved_from is not None else None
         self.clock = clock
         self.animated = animate
         self.report: Report | None = source if isinstance(source, Report) else None
@@ -149,7 +151,9 @@ class DoctorApp(App[Report | None]):
         try:
             diagnosis.run()
         except Exception as exc:
-            self._post(RunEnded(generation, f"{type(exc).__name__}: {exc}"))
+            assert self.live is not None
+            error = self.live.settings.redactor()(f"{type(exc).__name__}: {exc}")
+            self._post(RunEnded(generation, printable(error)))
         else:
             self._post(RunEnded(generation, None))
 
@@ -311,7 +315,7 @@ class DoctorApp(App[Report | None]):
         """``wsdoctor-HOST-YYYYmmdd-HHMMSS.json`` in the save directory (default: here)."""
         report = self.report
         assert report is not None
-        host = report.target.host.replace(":", "_").strip("[]") or "report"
+        host = re.sub(r"[^A-Za-z0-9._-]", "_", report.target.host).strip("_") or "report"
         name = f"wsdoctor-{host}-{report.started_at:%Y%m%d-%H%M%S}.json"
         return self.save_dir / name if self.save_dir is not None else Path(name)
 
@@ -331,9 +335,11 @@ class DoctorApp(App[Report | None]):
         try:
             write_report_file(self.report, str(target))
         except OSError as exc:
-            self.notify(f"cannot save: {exc.strerror or exc}", severity="error", timeout=6)
+            self.notify(printable(f"cannot save: {exc.strerror or exc}"), severity="error",
+                        timeout=6, markup=False)
             return
-        self.set_status(Text(f"saved the JSON report to {target.resolve()}", style="bold"))
+        self.set_status(Text(printable(f"saved the JSON report to {target.resolve()}"),
+                             style="bold"))
 
     def action_rerun(self) -> None:
         """Run the whole diagnosis again."""

@@ -1,5 +1,7 @@
 """What the checklist shows, as plain data: one row per check in path order, updated from the
-runner's events or filled from a saved report. No Textual here, so it is testable alone."""
+runner's events or filled from a saved report. No Textual here, so it is testable alone.
+Everything it keeps is :func:`~wsdoctor.untrusted.safe`: what a server or a saved file said is
+shown escaped, never acted on by the terminal."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from wsdoctor.runner import (
     FindingFound,
     RunFinished,
 )
+from wsdoctor.untrusted import printable, safe
 
 #: Check statuses that count as failures for "failures only" and "next failure".
 FAILED = (CheckStatus.FAIL, CheckStatus.ERROR)
@@ -94,6 +97,7 @@ class Checklist:
     @classmethod
     def from_report(cls, report: Report) -> Checklist:
         """Finished rows exactly as a saved (or just finished) report has them."""
+        report = safe(report)
         checklist = cls(Row(id=c.id, title=c.title, hop=c.hop) for c in report.checks)
         checklist.finish(report)
         return checklist
@@ -118,18 +122,19 @@ class Checklist:
         if isinstance(event, CheckProgress):
             row = self.rows.get(event.check_id)
             if row is not None:
-                row.progress_message, row.progress_fraction = event.message, event.fraction
+                row.progress_message = printable(event.message)
+                row.progress_fraction = event.fraction
             return event.check_id
         if isinstance(event, FindingFound):
             row = self.rows.get(event.finding.check)
             if row is not None:
-                row.add_finding(event.finding)
+                row.add_finding(safe(event.finding))
             return event.finding.check
         if isinstance(event, CheckFinished):
             row = self.rows.get(event.check.id)
             if row is not None:
-                row.phase, row.result = Phase.DONE, event.result
-                for finding in event.findings:
+                row.phase, row.result = Phase.DONE, safe(event.result)
+                for finding in safe(event.findings):
                     row.add_finding(finding)
             return event.check.id
         if isinstance(event, RunFinished):
@@ -139,7 +144,7 @@ class Checklist:
     def finish(self, report: Report) -> None:
         """Take the report as the final word: its results, and its findings in its order
         (root causes first), so a live run ends looking exactly like ``wsdoctor show``."""
-        self.report = report
+        report = self.report = safe(report)
         for check in report.checks:
             row = self.rows.get(check.id)
             if row is None:

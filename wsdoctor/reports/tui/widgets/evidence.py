@@ -1,5 +1,8 @@
 """Rich renderables for the details pane: an observation as a small table, a finding with
-its evidence, fix snippet and docs link. Plain functions of data, no widget state."""
+its evidence, fix snippet and docs link. Plain functions of data, no widget state.
+
+Every string goes in as a ``Text``, never as a ``str``: Rich would read ``[bold]`` or
+``[link=...]`` in a str as markup, and the text comes from servers and saved files."""
 
 from __future__ import annotations
 
@@ -23,8 +26,12 @@ MAX_CELL = 60
 LEXERS = {"yaml": "yaml", "nginx": "nginx", "shell": "bash", "json": "json"}
 
 
-def _cell(value: Any) -> str:
-    """A value as one short table cell."""
+def _cell(value: Any) -> Text:
+    """A value as one short table cell (literal text, never markup)."""
+    return Text(_cell_text(value))
+
+
+def _cell_text(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -32,7 +39,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
-        text = ", ".join(_cell(v) for v in value) or "–"
+        text = ", ".join(_cell_text(v) for v in value) or "–"
     elif isinstance(value, dict | list):
         text = json.dumps(value, separators=(",", ":"))
     else:
@@ -45,11 +52,12 @@ def _records_table(records: list[dict[str, Any]]) -> Table:
     columns = [k for k in records[0] if any(r.get(k) not in (None, [], {}) for r in records)]
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold dim")
     for column in columns:
-        table.add_column(column.replace("_", " "), overflow="fold")
+        table.add_column(Text(column.replace("_", " ")), overflow="fold")
     for record in records[:MAX_LIST_ROWS]:
         table.add_row(*(_cell(record.get(c)) for c in columns))
     if len(records) > MAX_LIST_ROWS:
-        table.add_row(f"… {len(records) - MAX_LIST_ROWS} more", *[""] * (len(columns) - 1))
+        table.add_row(Text(f"… {len(records) - MAX_LIST_ROWS} more"),
+                      *[Text("")] * (len(columns) - 1))
     return table
 
 
@@ -72,9 +80,9 @@ def observation_view(observation: Model | None) -> RenderableType:
         elif isinstance(value, dict):
             for key, inner in value.items():
                 if inner not in (None, [], {}, ""):
-                    grid.add_row(f"{label} {key.replace('_', ' ')}", _cell(inner))
+                    grid.add_row(Text(f"{label} {key.replace('_', ' ')}"), _cell(inner))
         else:
-            grid.add_row(label, _cell(value))
+            grid.add_row(Text(label), _cell(value))
     return Group(grid, *tables)
 
 
@@ -84,8 +92,9 @@ def evidence_view(evidence: Mapping[str, Any]) -> Table:
     grid.add_column(style="dim", no_wrap=True)
     grid.add_column(overflow="fold")
     for name, value in evidence.items():
-        text = _cell(value) if name != "traceback" else str(value).strip().splitlines()[-1]
-        grid.add_row(name.replace("_", " "), text)
+        text = _cell(value) if name != "traceback" else Text(
+            (str(value).strip().splitlines() or [""])[-1])
+        grid.add_row(Text(name.replace("_", " ")), text)
     return grid
 
 
@@ -126,19 +135,19 @@ def finding_view(finding: Finding) -> RenderableType:
     head.append(f"  {finding.title}")
     parts: list[RenderableType] = [head]
     top = _grid()
-    top.add_row("seen", finding.detail)
+    top.add_row(Text("seen"), Text(finding.detail))
     if finding.fix is not None:
-        top.add_row(Text("fix", style="bold green"), finding.fix.summary)
+        top.add_row(Text("fix", style="bold green"), Text(finding.fix.summary))
     parts.append(Padding(top, (0, 0, 0, 2)))
     if finding.fix is not None and finding.fix.snippet:
         parts.append(Padding(snippet_view(finding.fix), (0, 0, 0, 4)))
     rest = _grid()
     if finding.resource is not None:
-        rest.add_row("resource", str(finding.resource))
+        rest.add_row(Text("resource"), Text(str(finding.resource)))
     if finding.evidence:
-        rest.add_row("evidence", evidence_view(finding.evidence))
+        rest.add_row(Text("evidence"), evidence_view(finding.evidence))
     if finding.explains:
-        rest.add_row("explains", ", ".join(finding.explains))
-    rest.add_row("docs", docs_link(finding))
+        rest.add_row(Text("explains"), Text(", ".join(finding.explains)))
+    rest.add_row(Text("docs"), docs_link(finding))
     parts.append(Padding(rest, (0, 0, 0, 2)))
     return Group(*parts)

@@ -1,0 +1,144 @@
+"""The redaction layer: which values are secrets, the forms they are found in, and what is
+left alone so reports stay readable."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import quote
+
+import pytest
+
+from wsdoctor.checks.http import HttpExchange, HttpObservation
+from wsdoctor.models import CheckResult, CheckStatus, Finding, Status
+from wsdoctor.redact import (
+    REDACTED,
+    Redactor,
+    header_secrets,
+    is_secret_header,
+    mask_userinfo,
+    redact_header,
+    url_secrets,
+)
+from wsdoctor.settings import Header, Settings
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.payload.sig"
+PASSWORD = "correct-horse-battery"
+BASIC = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+
+
+def redactor() -> Redactor:
+    return Settings(headers=[Header(name="Authorization", value=f"Bearer {TOKEN}"),
+                             Header(name="Proxy-Authorization", value=f"Basic {BASIC}"),
+                             Header(name="Cookie", value="session=s3ss10n-v4lue; theme=dark"),
+                             Header(name="X-Env", value="prod"),
+                             Header(name="X-Debug", value="1")]).redactor()
+
+
+@pytest.mark.parametrize("echo", [
+    f"Bearer {TOKEN}",
+    TOKEN,
+    quote(TOKEN, safe=""),
+    base64.b64encode(TOKEN.encode()).decode(),
+    json.dumps(f"Bearer {TOKEN}")[1:-1],
+    BASIC,
+    f"alice:{PASSWORD}",
+    PASSWORD,
+    quote(PASSWORD),
+    "s3ss10n-v4lue",
+    "session%3Ds3ss10n-v4lue",
+    TOKEN.upper(),
+])
+def test_a_secret_is_found_in_the_forms_a_server_echoes(echo: str) -> None:
+    """Raw, percent-encoded, base64, JSON-escaped, a Basic credential decoded, its password,
+    a cookie's value, in any case: each is replaced wherever it sits in a text."""
+    text = redactor().text(f'realm="{echo}", next=/login')
+    assert text == f'realm="{REDACTED}", next=/login'
+
+
+def test_a_secret_cut_by_a_quote_is_replaced_too() -> None:
+    """A body quoted up to 512 bytes that ends inside a secret does not leak its first half,
+    nor a text that starts with its second half."""
+    r = redactor()
+    assert r.text(f"token={TOKEN[:12]}") == f"token={REDACTED}"
+    assert r.text(f"token={TOKEN[:12]}…") == f"token={REDACTED}…"
+    assert r.text(f"{PASSWORD[-9:]} and more") == f"{REDACTED} and more"
+
+
+def test_short_values_are_words_and_scheme_names_stay() -> None:
+    """'prod' is replaced only as a word, '1' never (it would wreck every number), and the
+    scheme or cookie name of a secret is not a secret."""
+    r = redactor()
+    assert r.text("production prod 1 2") == f"production {REDACTED} 1 2"
+    assert r.text('WWW-Authenticate: Bearer realm="chat"') == \
+        'WWW-Authenticate: Bearer realm="chat"'
+    assert r.text("the session cookie") == "the session cookie"
+
+
+def test_models_are_redacted_everywhere_and_copied() -> None:
+    """Every string of an observation or a finding (dict keys and lists too) is redacted;
+    a model without secrets comes back as the very same object."""
+    exchange = HttpExchange(purpose="target", url="http://h/", address="127.0.0.1", port=80,
+                            outcome="response", body_start=f"hello {TOKEN}")
+    result = CheckResult(id="http", status=CheckStatus.OK,
+                         observation=HttpObservation(host="h", request_headers=[],
+                                                     exchanges=[exchange]))
+    finding = Finding(code="WSD-X", check="http", status=Status.FAIL, title="t",
+                      detail=f"saw {PASSWORD}", evidence={f"echo {PASSWORD}": [TOKEN, 3]},
+                      docs="d")
+    r = redactor()
+    clean = r(result)
+    assert clean.observation.exchanges[0].body_start == f"hello {REDACTED}"
+    assert result.observation.exchanges[0].body_start == f"hello {TOKEN}"  # not mutated
+    assert r(finding).evidence == {f"echo {REDACTED}": [REDACTED, 3]}
+    assert r(finding).detail == f"saw {REDACTED}"
+    untouched = finding.model_copy(update={"detail": "x", "evidence": {}})
+    assert r(untouched) is untouched
+
+
+def test_settings_secrets_are_never_dumped() -> None:
+    """Settings.secrets (proxy credentials, passphrases) redact, and stay out of model_dump,
+    so the report's options never carry them."""
+    settings = Settings(secrets=url_secrets(f"http://bob:{PASSWORD}@proxy:3128"))
+    assert settings.redactor().text(f"407 for bob:{PASSWORD}") == f"407 for {REDACTED}"
+    assert "secrets" not in settings.model_dump() and PASSWORD not in repr(settings)
+
+
+def test_header_secrets_and_masked_names() -> None:
+    """An Authorization's credential, a Basic password and a Cookie's values are secrets on
+    their own; secret-bearing headers are masked by name, Set-Cookie keeps its name."""
+    assert header_secrets("Authorization", f"Basic {BASIC}") == \
+        [f"Basic {BASIC}", BASIC, f"alice:{PASSWORD}", PASSWORD]
+    assert "s3ss10n" in header_secrets("Cookie", "session=s3ss10n")
+    for name in ("Authorization", "X-Auth-Token", "Authentication-Info", "X-Vault-Token",
+                 "X-Client-Secret", "X-Api-Key", "apikey"):
+        assert is_secret_header(name), name
+    for name in ("WWW-Authenticate", "Server", "X-Served-By", "Location"):
+        assert not is_secret_header(name), name
+    assert redact_header("Set-Cookie", "route=abc; Path=/") == f"route={REDACTED}; Path=/"
+    assert redact_header("X-Mine", "v", frozenset({"x-mine"})) == REDACTED
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("wss://alice:pw@host/x", f"wss://{REDACTED}@host/x"),
+    ("ws:/alice:pw@host", f"ws:/{REDACTED}@host"),
+    ("alice:pw@host:80", f"alice:{REDACTED}@host:80"),
+    ("wss://a:p@ss@host/", f"wss://{REDACTED}@host/"),
+    ("wss://host/a@b", "wss://host/a@b"),
+])
+def test_mask_userinfo(url: str, shown: str) -> None:
+    """URL credentials are masked in every shape a user may type, the path left alone."""
+    assert mask_userinfo(url) == shown
+
+
+def test_a_crash_is_reported_through_the_redactor() -> None:
+    """When a run crashes, its message and its --debug traceback go through the run's
+    redactor before they reach stderr."""
+    from wsdoctor.cli import RunFailed
+
+    try:
+        raise ValueError(f"server said: {TOKEN}")
+    except ValueError as exc:
+        failed = RunFailed(exc, redactor())
+    assert str(failed) == f"ValueError: server said: {REDACTED}"
+    assert TOKEN not in failed.details() and "Traceback" in failed.details()

@@ -1,0 +1,187 @@
+"""Secrets never reach an output: one :class:`Redactor` per run replaces every value the user
+supplied as a secret, wherever it appears in what the probes saw (a body, a header, a close
+reason, an error) and in the forms a server echoes it (percent-encoded, base64, JSON- or
+HTML-escaped, a Basic credential decoded), before rules, reports, the TUI, the exporter or an
+error line see it.
+
+Which values: every ``-H`` value (an Authorization's credential and a Cookie's values also on
+their own), URL credentials, and what :attr:`wsdoctor.settings.Settings.secrets` adds (proxy
+credentials, a key's passphrase). A value shorter than :data:`MIN_SECRET` is not searched for
+(replacing every ``1`` would wreck the report; it is still hidden where wsdoctor shows what it
+sent), and one shorter than :data:`SHORT_SECRET` only as a whole word, so ``-H 'X-Env: prod'``
+does not turn "production" into "<redacted>uction".
+
+Response headers known to carry secrets (:func:`is_secret_header`) are masked by name.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import re
+from collections.abc import Iterable
+from typing import TypeVar
+from urllib.parse import quote, quote_plus, unquote
+
+from wsdoctor.untrusted import map_strings
+
+T = TypeVar("T")
+
+REDACTED = "<redacted>"
+MIN_SECRET = 4
+SHORT_SECRET = 8
+#: Authorization schemes whose credential is a secret on its own.
+_SCHEMES = ("basic", "bearer", "token", "digest", "negotiate", "apikey", "aws4-hmac-sha256")
+#: Request and response headers whose values are secrets, whatever they contain.
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+    "x-auth-token", "authentication-info", "proxy-authentication-info", "x-csrf-token",
+    "x-xsrf-token", "x-amz-security-token", "x-vault-token", "private-token",
+})
+_SECRET_NAME = re.compile(
+    r"(?:^|[-_])(?:token|secret|passw(?:or)?d|api-?key|apikey|credentials?|session-?id)(?:$|[-_])",
+    re.IGNORECASE,
+)
+#: A secret that starts with a scheme or a cookie name (``Bearer x``, ``session=x``).
+_LABELLED = re.compile(r"^[A-Za-z0-9_.-]+[ =]")
+#: Characters a truncated quote may end with after the cut.
+_CUT_TAIL = " \t'\"….\ufffd"
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header's value is a secret by its name alone (Authorization, Cookie,
+    X-Api-Key, *-Token, *-Secret...). ``WWW-Authenticate`` is not: it names a scheme."""
+    return name.lower() in SECRET_HEADERS or bool(_SECRET_NAME.search(name))
+
+
+def header_secrets(name: str, value: str) -> list[str]:
+    """The secrets in a request header the user gave: the whole value, an auth scheme's
+    credential, a Basic credential's ``user:password`` and password, a Cookie's values."""
+    found = [value.strip()]
+    scheme, _, credential = value.strip().partition(" ")
+    if scheme.lower() in _SCHEMES and credential.strip():
+        found.append(credential.strip())
+        if scheme.lower() == "basic":
+            found += basic_secrets(credential.strip())
+    if name.lower() == "cookie":
+        for pair in value.split(";"):
+            cookie_value = pair.partition("=")[2].strip().strip('"')
+            found += [pair.strip(), cookie_value]
+    return [s for s in found if s]
+
+
+def basic_secrets(credential: str) -> list[str]:
+    """``user:password`` and the password of a Basic credential (base64), if it decodes."""
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return []
+    return [decoded, decoded.partition(":")[2]] if ":" in decoded else [decoded]
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials of a URL (``scheme://user:password@host``): ``user:password`` and the
+    password, as given and percent-decoded. For ``--proxy`` and the like."""
+    match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#@]*)@", url)
+    if match is None:
+        return []
+    userinfo = match.group(1)
+    password = userinfo.partition(":")[2]
+    found = [userinfo, unquote(userinfo), password, unquote(password)] if password else []
+    return [s for s in found if s]
+
+
+def mask_userinfo(text: str) -> str:
+    """A URL (or target) as it may be printed: ``ws://<redacted>@host/``, also when the URL
+    is malformed (``ws:/user:pw@host``, ``user:pw@host``)."""
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/*", text)
+    start = scheme.end() if scheme else 0
+    authority = re.split(r"[/?#]", text[start:], maxsplit=1)[0]
+    at = authority.rfind("@")
+    if at < 0:
+        return text
+    return text[:start] + REDACTED + text[start + at:]
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways a server may echo ``secret``."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms = {secret, unquote(secret), quote(secret, safe=""), quote(secret), quote_plus(secret),
+             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             html.escape(secret)}
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode("ascii")
+        forms |= {text, text.rstrip("=")}
+    return forms
+
+
+class Redactor:
+    """Replaces the run's secrets in any text or model. Cheap when there are none."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        wanted = {s for s in secrets if len(s) >= MIN_SECRET}
+        forms = {f for s in wanted for f in _forms(s)
+                 if len(f) >= MIN_SECRET and f.lower() not in REDACTED}
+        # Pieces of a secret are looked for only in a bare secret: "Bearer" or "session" cut
+        # from "Bearer TOKEN" or "session=VALUE" is not one (the credential is, on its own).
+        self._whole = sorted((s.lower() for s in wanted if len(s) >= SHORT_SECRET
+                              and not _LABELLED.match(s)), key=len)
+        patterns = [
+            re.escape(f) if len(f) >= SHORT_SECRET
+            else rf"(?<![A-Za-z0-9]){re.escape(f)}(?![A-Za-z0-9])"
+            for f in sorted(forms, key=len, reverse=True)
+        ]
+        self._pattern = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def text(self, text: str) -> str:
+        """``text`` with every secret (and a secret cut at either end of it) replaced."""
+        if self._pattern is None or len(text) < MIN_SECRET:
+            return text
+        text = self._pattern.sub(REDACTED, text)
+        return self._cut_ends(text)
+
+    def _cut_ends(self, text: str) -> str:
+        """A quote cut in the middle of a secret (a body's first 512 bytes) still leaks its
+        first half: an end of ``text`` that is a long enough piece of a secret goes too."""
+        body = text.rstrip(_CUT_TAIL)
+        for secret in self._whole:  # lower-cased
+            shortest = max(MIN_SECRET, min(6, len(secret) // 2))
+            if body[-shortest:].lower() in secret:
+                for size in range(min(len(secret) - 1, len(body)), shortest - 1, -1):
+                    if body[-size:].lower() == secret[:size]:
+                        return body[:-size] + REDACTED + text[len(body):]
+            if text[:shortest].lower() in secret:
+                for size in range(min(len(secret) - 1, len(text)), shortest - 1, -1):
+                    if text[:size].lower() == secret[-size:]:
+                        return REDACTED + text[size:]
+        return text
+
+    def __call__(self, value: T) -> T:
+        """``value`` (a string, a model, a list...) with every string in it redacted."""
+        if self._pattern is None:
+            return value
+        return map_strings(value, lambda text, _field: self.text(text))
+
+
+def redact_set_cookie(value: str) -> str:
+    """``NAME=<redacted>; Path=/; HttpOnly``: the name and attributes stay (affinity
+    diagnosis needs them), the value does not."""
+    first, sep, attributes = value.partition(";")
+    name = first.split("=", 1)[0].strip()
+    return f"{name}={REDACTED}" + (sep + attributes if sep else "")
+
+
+def redact_header(name: str, value: str, sent: frozenset[str] = frozenset()) -> str:
+    """A header value as it may appear in a report: Set-Cookie keeps its cookie's name and
+    attributes; secret-bearing headers (:func:`is_secret_header`) and the headers the user
+    gave (``sent``, lower-case names) are masked whole."""
+    if name.lower() == "set-cookie":
+        return redact_set_cookie(value)
+    if is_secret_header(name) or name.lower() in sent:
+        return REDACTED
+    return value
