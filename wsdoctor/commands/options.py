@@ -31,7 +31,7 @@ other commands:
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
-  wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
+  wsdoctor probe [--config F] Prometheus exporter: blackbox-style /probe, scheduled targets
 
 examples:
   wsdoctor wss://ws.example.com/chat

@@ -17,7 +17,8 @@ Scheduled health probe: probe the configured targets on their interval and serve
 to Prometheus, with names compatible with blackbox_exporter.
 
   /metrics                         last results of the scheduled targets, exporter health
-  /probe?target=URL&module=quick   probe now (a blackbox scrape_config works as is)
+  /probe?target=URL&module=quick   probe now; a blackbox scrape_config works as is (modules
+                                   http_2xx = quick, tcp_connect = tcp; host:port is plain)
   /reports/NAME                    last JSON report of a scheduled target
   /healthz                         health
 
