@@ -79,3 +79,25 @@ def test_blackbox_hostname_parameter_sets_host_and_sni() -> None:
     assert spec.settings.pinned_address("chat.example.com", 8443) == "127.0.0.1"
     with pytest.raises(ValueError, match="the target must then be an IP address"):
         config.probe_spec("https://other.example/ws", "quick", "chat.example.com")
+
+
+def test_certificate_labels_are_escaped() -> None:
+    """A certificate's names are the server's text: escape sequences in them reach the
+    exposition escaped, never raw."""
+    from datetime import UTC, datetime
+
+    from wsdoctor.checks.tls_probe import CertificateInfo, TlsAttempt
+    from wsdoctor.exporter.blackbox import add_chain
+
+    leaf = CertificateInfo(subject="CN=evil\x1b]0;pwned\x07", issuer="CN=ca", serial="1",
+                           sans=["evil\x1b[2J.example", "127.0.0.1"], sha256="ab" * 32,
+                           not_before=datetime(2026, 1, 1, tzinfo=UTC),
+                           not_after=datetime(2027, 1, 1, tzinfo=UTC), key_type="EC")
+    samples: list[dict[str, str]] = []
+    add_chain(TlsAttempt(address="127.0.0.1", port=443, outcome="completed", chain=[leaf]),
+              lambda name, doc, value, **labels: samples.append(labels))
+    (labels,) = samples
+    assert "\x1b" not in "".join(labels.values())
+    assert labels["subject"] == "CN=evil\\x1b]0;pwned\\x07"
+    assert labels["subjectalternative"] == "evil\\x1b[2J.example"
+    assert labels["serialnumber"] == "01"

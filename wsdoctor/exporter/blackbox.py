@@ -29,6 +29,7 @@ from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tls_probe import TlsAttempt, TlsObservation
 from wsdoctor.report import Report
+from wsdoctor.untrusted import printable
 
 T = TypeVar("T")
 WEBSOCKET_PHASES = ("resolve", "connect", "tls", "upgrade", "first_message")
@@ -147,9 +148,11 @@ def add_chain(attempt: TlsAttempt, gauge: Gauge) -> None:
     """``probe_ssl_last_chain_info`` of the leaf and, for a verified chain, its expiry."""
     leaf = attempt.chain[0]
     names = [n for n in leaf.sans if not is_address(n)]
+    # The certificate is the server's text: escaped like every other untrusted value.
     gauge("probe_ssl_last_chain_info", "Contains SSL leaf certificate information", 1.0,
-          fingerprint_sha256=leaf.sha256, subject=leaf.subject, issuer=leaf.issuer,
-          subjectalternative=",".join(names), serialnumber=serial_label(leaf.serial))
+          fingerprint_sha256=leaf.sha256, subject=printable(leaf.subject),
+          issuer=printable(leaf.issuer), subjectalternative=printable(",".join(names)),
+          serialnumber=serial_label(leaf.serial))
     if attempt.verified:
         gauge("probe_ssl_last_chain_expiry_timestamp_seconds", "Returns last SSL chain expiry "
               "in timestamp (the earliest not-after of the verified chain).",
