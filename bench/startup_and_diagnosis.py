@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -96,12 +97,16 @@ class Figure:
         self.check = check
         self.env = env
         self.times: list[float] = []
+        self.cpu: list[float] = []
 
     def run(self) -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(self.argv, capture_output=True, text=True, check=False,
                               env=self.env, stdin=subprocess.DEVNULL)
         took = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if not self.check(proc.returncode):
             raise SystemExit(f"{self.label}: exit {proc.returncode}\n{' '.join(self.argv)}\n"
                              f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
@@ -111,10 +116,16 @@ class Figure:
     def median(self) -> float:
         return statistics.median(self.times)
 
+    @property
+    def cpu_median(self) -> float:
+        """CPU time of the command (its children included): steadier than wall time when other
+        work loads the machine, but blind to waiting (the server's side is not counted)."""
+        return statistics.median(self.cpu)
+
     def line(self, extra: str = "") -> str:
         t = self.times
         return (f"{self.label:<44} median {self.median * 1000:7.1f} ms   min {min(t) * 1000:7.1f}"
-                f"   max {max(t) * 1000:7.1f}   (n={len(t)}){extra}")
+                f"   cpu {self.cpu_median * 1000:6.1f} ms   (n={len(t)}){extra}")
 
 
 def verdict(ok: bool, goal: str) -> str:
@@ -126,6 +137,7 @@ def rounds(figures: Sequence[Figure], runs: int) -> None:
     for figure in figures:
         figure.run()
         figure.times.clear()
+        figure.cpu.clear()
     for _ in range(runs):
         for figure in figures:
             figure.run()
@@ -224,8 +236,10 @@ def main() -> int:
                 print("after / before (medians):")
                 for key in ("help", "lint", "explain", "run"):
                     after, before = per_install["wsdoctor"][key], per_install["before"][key]
-                    print(f"  {key:<8} {after.median / before.median:5.2f}   "
-                          f"({after.median * 1000:.0f} ms vs {before.median * 1000:.0f} ms)")
+                    print(f"  {key:<8} wall {after.median / before.median:5.2f} "
+                          f"({after.median * 1000:.0f} vs {before.median * 1000:.0f} ms)   "
+                          f"cpu {after.cpu_median / before.cpu_median:5.2f} "
+                          f"({after.cpu_median * 1000:.0f} vs {before.cpu_median * 1000:.0f} ms)")
                 print()
             idle = [Figure(f"{name} --only idle, {IDLE_TIMEOUT_S:g} s idle timeout",
                            [*cmd, f"{url}/idle", *pin, "--only", "idle", "--format", "json",
