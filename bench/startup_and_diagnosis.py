@@ -229,7 +229,8 @@ def main() -> int:
                                                    f"< {LINT_GOAL_S * 1000:.0f} ms")))
                 print(figures["explain"].line())
                 ratio = figures["run"].median / oneshot.median
-                print(figures["run"].line(f"   {ratio:.2f}x the one-shot"
+                cpu_ratio = figures["run"].cpu_median / oneshot.cpu_median
+                print(figures["run"].line(f"   {ratio:.2f}x the one-shot (cpu {cpu_ratio:.2f}x)"
                                           + verdict(ratio <= RATIO_GOAL, f"<= {RATIO_GOAL:g}x")))
                 print()
             if args.before:
