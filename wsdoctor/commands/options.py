@@ -188,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the canonical report; markdown for incident documents; junit for CI",
     )
     out.add_argument(
-        "--short", action="store_true", help="failures only, one line each, for pasting into chat"
+        "--short",
+        action="store_true",
+        help="failures and warnings only, one line each, for pasting into chat",
     )
     out.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report to FILE")
     out.add_argument(

@@ -219,9 +219,10 @@ def render_report(report: Report, out: TextIO, style: TextStyle) -> None:
 
 
 def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
-    """Failures only, one line each, for pasting into chat."""
+    """Failures and warnings, one line each, for pasting into chat (a warning such as an
+    unreadable cluster says part of the diagnosis is missing: it must not vanish here)."""
     report = safe(report)
-    failures = [f for f in report.findings if f.status is Status.FAIL]
+    failures = [f for f in report.findings if f.status in (Status.FAIL, Status.WARN)]
     out.write(style.plain(summary_line(report, style) + "\n"))
     for finding in failures:
         where = f" [{finding.resource}]" if finding.resource else ""
