@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from wsdoctor.docs import page_url
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
-
-DOCS_PATH = "docs/findings"
 
 
 @dataclass(frozen=True)
@@ -23,8 +22,9 @@ class Code:
 
     @property
     def docs(self) -> str:
-        """Path of the code's documentation page in the repository."""
-        return f"{DOCS_PATH}/{self.code}.md"
+        """The published URL of the code's documentation page (``wsdoctor explain CODE``
+        prints the same page from the installed package)."""
+        return page_url(self.code)
 
     def finding(
         self,

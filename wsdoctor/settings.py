@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
 from wsdoctor import validate
+from wsdoctor.durations import parse_duration
 from wsdoctor.models import Model, Status
 from wsdoctor.redact import REDACTED, header_secrets
 
@@ -32,6 +33,15 @@ __all__ = ["DEFAULT_MESSAGE_SIZE", "REDACTED", "Header", "ProxyConfig", "Resolve
 #: The largest --message-size: the message is built, sent and echoed in memory (and the
 #: exporter runs several probes at once).
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
+def _seconds(value: object) -> object:
+    """A duration as text (``90s``, ``1h30m``, as on the command line) → seconds; numbers pass."""
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+"""Seconds, also given as a duration (the exporter's ``settings:`` take ``timeout: 1m30s``)."""
 
 
 class ResolvePin(Model):
@@ -116,8 +126,6 @@ class SendMessage(Model):
 class Settings(Model):
     """What to probe and how. Defaults suit an interactive run against a live deployment."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
     resolve: list[ResolvePin] = Field(default_factory=list)
     """Pinned addresses, like curl's ``--resolve``; DNS is still queried but not used to connect."""
     dns_server: str | None = None
@@ -144,7 +152,7 @@ class Settings(Model):
     """Why no proxy is used although one is configured (``NO_PROXY`` names the host...)."""
     user_agent: str = Field(default_factory=lambda: f"wsdoctor/{_version()}")
     """User-Agent of every request (``-H 'User-Agent: ...'`` replaces it)."""
-    timeout: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    timeout: Seconds = Field(default=5.0, gt=0, allow_inf_nan=False)
     """Time limit in seconds for each network step (connect, TLS, response, echo)."""
     only: list[str] = Field(default_factory=list)
     """Run only these checks (and what they need)."""
@@ -163,7 +171,7 @@ class Settings(Model):
     """A regular expression a reply to the sent messages must match (``--expect``)."""
     pings: int = Field(default=5, ge=0, le=100)
     """Number of ping/pong round trips the messages check measures."""
-    echo_wait: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    echo_wait: Seconds = Field(default=1.0, gt=0, allow_inf_nan=False)
     """How long to wait for an echo before deciding the application does not echo."""
     max_addresses: int = Field(default=8, ge=1)
     """At most this many resolved addresses are probed (gentle on big pools)."""
@@ -172,11 +180,11 @@ class Settings(Model):
     enable: list[str] = Field(default_factory=list)
     """Non-default checks to run in addition to the defaults (``--idle`` adds idle and
     keepalive, ``--capture`` adds capture)."""
-    idle_max: float = Field(default=90.0, gt=0, allow_inf_nan=False)
+    idle_max: Seconds = Field(default=90.0, gt=0, allow_inf_nan=False)
     """Longest wait, in seconds, for an idle connection to be closed (raise it for NLB/Azure)."""
-    expect_idle: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    expect_idle: Seconds | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Idle seconds the application needs: a shorter idle timeout is a failure."""
-    ping_interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    ping_interval: Seconds | None = Field(default=None, gt=0, allow_inf_nan=False)
     """The application's heartbeat interval, tried by the keepalive check (default: pings at
     0.5, 1, 2, 4... s, which straddle any timeout)."""
     affinity_connections: int = Field(default=6, ge=2, le=50)

@@ -88,7 +88,8 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
         ("targets:\n  - url: ws://a.example/\n",
          "exporter.yaml:2: targets[0].name: Field required"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    module: quik\n",
-         "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick, watch)"),
+         "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick, tcp, "
+         "watch; blackbox names: http_2xx (quick), tcp_connect (tcp))"),
         ("targets:\n  - name: a\n    url: ftp://a.example/\n",
          "exporter.yaml:3: targets[0].url: unsupported scheme 'ftp'"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n  - name: a\n    url: ws://b/\n",
@@ -148,11 +149,26 @@ def test_check_config_validates_without_serving(tmp_path: Path) -> None:
     assert "valid, 1 targets" in result.stdout
 
 
-def test_probe_needs_a_config_and_a_valid_listen(tmp_path: Path) -> None:
-    """No --config, or a malformed --listen, is a usage error."""
-    assert run_cli("probe").status == ExitStatus.USAGE
+def test_probe_runs_without_a_config_but_needs_a_valid_listen(tmp_path: Path) -> None:
+    """No --config is the built-in modules and no targets (as blackbox runs on its defaults);
+    a malformed --listen is a usage error, with or without a file."""
+    result = run_cli("probe", "--check-config")
+    assert result.status == ExitStatus.OK
+    assert result.stdout == "(built-in defaults): valid, 0 targets, modules full, quick, tcp\n"
+    assert run_cli("probe", "--listen", "x").status == ExitStatus.USAGE
     path = write(tmp_path, "{}\n")
     assert run_cli("probe", "-c", str(path), "--listen", "x").status == ExitStatus.USAGE
+
+
+def test_example_config_is_the_documented_one_and_valid(tmp_path: Path) -> None:
+    """`probe --example-config` prints docs/deploy/probe.yaml (from the package), and what it
+    prints passes --check-config."""
+    result = run_cli("probe", "--example-config")
+    repo = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "probe.yaml"
+    assert result.status == ExitStatus.OK and result.stdout == repo.read_text()
+    path = write(tmp_path, result.stdout)
+    environ = {"CHAT_PROBE_TOKEN": "t0ken"}
+    assert load_config(path, environ).targets
 
 
 @pytest.mark.parametrize(
@@ -273,3 +289,26 @@ def test_check_config_refuses_what_the_command_line_refuses(
     if cli:
         refused = run_cli("ws://a.example/", *cli)
         assert refused.status == ExitStatus.USAGE and refused.stderr.count("\n") == 1, refused
+
+
+def test_module_settings_take_durations_and_checked_codes(tmp_path: Path) -> None:
+    """`settings:` durations read as everywhere else (`timeout: 1m30s`), and `suppress` codes
+    are taken in any case and refused, with the nearest, when they do not exist."""
+    path = write(tmp_path, """\
+        modules:
+          m: {checks: [tcp], settings: {timeout: 1m30s, idle_max: 2min,
+                                        suppress: [wsd-tcp-refused]}}
+        targets:
+          - {name: a, url: ws://127.0.0.1:1/, module: m}
+        """)
+    (spec,) = load_config(path, {}).targets
+    assert (spec.settings.timeout, spec.settings.idle_max) == (90.0, 120.0)
+    assert spec.settings.suppress == ["WSD-TCP-REFUSED"]
+    path = write(tmp_path,
+                 "modules:\n  m: {checks: [tcp], settings: {suppress: [WSD-TCP-REFUSD]}}\n")
+    with pytest.raises(ConfigError, match=r"exporter.yaml:2: modules.m.settings.suppress: unknown "
+                       r"finding code 'WSD-TCP-REFUSD'; did you mean WSD-TCP-REFUSED"):
+        load_config(path, {})
+    path = write(tmp_path, "modules:\n  m: {checks: [tcp], settings: {timeout: soon}}\n")
+    with pytest.raises(ConfigError, match=r"settings\.timeout: 'soon' is not a duration"):
+        load_config(path, {})

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from wsdoctor.codes import DOCS_PATH as DOCS_PATH
 from wsdoctor.codes import Code as Code
 from wsdoctor.models import CheckResult, CheckStatus, Finding, Target
 from wsdoctor.models import Observation as Observation

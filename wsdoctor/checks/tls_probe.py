@@ -14,11 +14,6 @@ from typing import Any, Literal
 
 # Imported here, before the run starts, not inside a probe: a first import of cryptography
 # takes ~25 ms and would stall every concurrent probe on the event loop.
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
-
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.dns import is_address
 from wsdoctor.checks.tcp import TcpObservation
@@ -66,6 +61,12 @@ def _attribute(name: Any, oid: Any) -> str | None:
 
 def parse_certificate(der: bytes) -> CertificateInfo:
     """Describe a DER certificate: names, validity, fingerprint, key and self-signedness."""
+    # cryptography only when a certificate is in hand: plain ws:// runs and `show` never load it
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.x509.oid import NameOID
+
     cert = x509.load_der_x509_certificate(der)
     sans: list[str] = []
     with contextlib.suppress(x509.ExtensionNotFound, ValueError):

@@ -4,14 +4,15 @@ and metrics files, and decide the exit status."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, RunFailed, UsageError
 from wsdoctor.commands.options import build_parser, report_options, settings_from_args
+from wsdoctor.console import Environment, RunFailed, UsageError, unwritable, write_output
 from wsdoctor.exit import ExitStatus
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from wsdoctor.report import Report
     from wsdoctor.reports.tui.source import Source
     from wsdoctor.settings import Settings
@@ -66,13 +67,6 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         raise
     except Exception as exc:  # a crash's message may quote what a server echoed
         raise RunFailed(exc, settings.redactor()) from exc
-
-
-def unwritable(path: str) -> str | None:
-    """Why ``path`` cannot be written (None when it can): checked before a run starts."""
-    from wsdoctor.files import writable
-
-    return writable(path)
 
 
 def check_metrics_options(args: argparse.Namespace) -> None:
@@ -130,7 +124,8 @@ def execute(
     if sink is None:
         from wsdoctor.reports import render
 
-        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
+        write_output(env.stdout, lambda out: render(report, fmt, out, style, short=args.short,
+                                                    fail_on=settings.fail_on))
     return finish(report, settings, args, env)
 
 

@@ -5,27 +5,13 @@ Only argparse at import time."""
 from __future__ import annotations
 
 import argparse
-import re
-from typing import Any
 
-from wsdoctor.cli import UsageError
+from wsdoctor.console import UsageError
+from wsdoctor.durations import positive_duration
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def positive_duration(text: str) -> float:
-    """Seconds, plain (``90``, ``0.5``) or with a unit as in the probe config (``90s``,
-    ``5m``, ``1h``, ``250ms``)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|min|m|h)?\s*", text)
-    try:
-        value = float(text) if match is None else float(match[1]) * _UNITS[match[2] or "s"]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration (seconds, or with a unit: 90s, 5m, 1h)"
-        ) from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def split_list(values: list[str] | None) -> list[str]:

@@ -4,21 +4,23 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from wsdoctor import __version__
-from wsdoctor.cli import Parser, UsageError
 from wsdoctor.commands.netoptions import (
     add_connection_options,
     add_kubernetes_options,
     connection_settings,
-    positive_duration,
     split_list,
 )
 from wsdoctor.commands.options_clients import add_client_options, client_settings
+from wsdoctor.console import Parser, UsageError
+from wsdoctor.durations import positive_duration
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from wsdoctor.settings import Settings
 
 
@@ -38,7 +40,7 @@ other commands:
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
   wsdoctor watch TARGET       hold connections for hours and name what cuts each one
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
-  wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
+  wsdoctor probe [--config F] Prometheus exporter: blackbox-style /probe, scheduled targets
 
 examples:
   wsdoctor wss://ws.example.com/chat
@@ -82,6 +84,17 @@ CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "http2", "messages", "idl
              "keepalive", "capture", "affinity", "cluster")
 
 
+def suppressed_codes(values: list[str] | None) -> list[str]:
+    """``--suppress CODE[,CODE]`` in the registered spelling (any case is accepted); an
+    unknown code is a usage error naming the nearest known ones, never a silent no-op."""
+    from wsdoctor.docs import DocsError, canonical_codes
+
+    try:
+        return canonical_codes(split_list(values))
+    except DocsError as exc:
+        raise UsageError(f"--suppress: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser for ``wsdoctor TARGET``."""
     parser = Parser(
@@ -108,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--suppress",
         action="append",
         metavar="CODE[,CODE]",
-        help="leave these finding codes out (accepted, known issues)",
+        help="leave these finding codes out (accepted, known issues; case-insensitive)",
     )
     checks.add_argument(
         "--message-size",
@@ -190,7 +203,7 @@ def settings_from_args(args: argparse.Namespace,
         **connection_settings(args),
         only=split_list(args.only),
         skip=split_list(args.skip),
-        suppress=split_list(args.suppress),
+        suppress=suppressed_codes(args.suppress),
         message_size=args.message_size,
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),

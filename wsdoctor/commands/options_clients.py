@@ -7,10 +7,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping
-from typing import Any
 
-from wsdoctor.cli import UsageError
+from wsdoctor.console import UsageError
+
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 #: The environment variable holding the client key's passphrase, unless --key-password-env.
 KEY_PASSWORD_ENV = "WSDOCTOR_KEY_PASSWORD"

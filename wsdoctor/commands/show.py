@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, Parser, UsageError
 from wsdoctor.commands.diagnose import exit_status, run_tui
+from wsdoctor.console import Environment, Parser, UsageError, write_output
 from wsdoctor.exit import ExitStatus
 
 if TYPE_CHECKING:
@@ -92,5 +92,6 @@ def show_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         style = TextStyle(
             colour=env.colour(args.no_color), ascii_only=args.ascii or not can_encode(env.stdout)
         )
-        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
+        write_output(env.stdout, lambda out: render(report, fmt, out, style, short=args.short,
+                                                    fail_on=settings.fail_on))
     return exit_status(report, settings)

@@ -6,15 +6,15 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, Parser, UsageError
 from wsdoctor.commands.netoptions import (
     add_connection_options,
     add_kubernetes_options,
     connection_settings,
-    positive_duration,
     split_list,
 )
 from wsdoctor.commands.options_clients import add_client_options, client_settings
+from wsdoctor.console import Environment, Parser, UsageError
+from wsdoctor.durations import positive_duration
 from wsdoctor.exit import ExitStatus
 
 if TYPE_CHECKING:
@@ -124,7 +124,8 @@ def watch_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor watch TARGET``."""
     args = build_watch_parser().parse_args(list(argv))
     args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
-    from wsdoctor.commands.diagnose import exit_status, unwritable
+    from wsdoctor.commands.diagnose import exit_status
+    from wsdoctor.console import unwritable
     from wsdoctor.models import Status
     from wsdoctor.settings import Settings
     from wsdoctor.target import TargetError, parse_target

@@ -20,6 +20,8 @@ from pydantic import ValidationError
 
 from wsdoctor import validate
 from wsdoctor.exporter.schema import (
+    BLACKBOX_MODULES,
+    BLACKBOX_UNMAPPED,
     BUILTIN_MODULES,
     DEFAULT_LISTEN,
     LONG_CHECKS,
@@ -86,17 +88,39 @@ class ExporterConfig:
     targets: tuple[ProbeSpec, ...] = field(default=())
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    def probe_spec(self, url: str, module: str) -> ProbeSpec:
-        """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong."""
+    def module(self, name: str) -> ModuleConfig:
+        """The module of this name: the file's or a built-in one, or the one a blackbox name
+        stands for; ValueError naming the known ones."""
+        if name in self.modules:
+            return self.modules[name]
+        if name in BLACKBOX_MODULES and BLACKBOX_MODULES[name] in self.modules:
+            return self.modules[BLACKBOX_MODULES[name]]
+        known = ", ".join(sorted(self.modules))
+        aliases = ", ".join(f"{k} ({v})" for k, v in sorted(BLACKBOX_MODULES.items()))
+        if name in BLACKBOX_UNMAPPED:
+            raise ValueError(f"blackbox_exporter's module {name!r} has no WebSocket meaning "
+                             f"(known: {known}; blackbox names: {aliases})")
+        raise ValueError(f"unknown module {name!r} (known: {known}; blackbox names: {aliases})")
+
+    def probe_spec(self, url: str, module: str, hostname: str | None = None) -> ProbeSpec:
+        """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong.
+        A target without a scheme is taken as blackbox_exporter takes it (``host:port``, no
+        TLS): ``ws://host:port/``. ``hostname`` is blackbox's parameter of that name: the Host
+        and SNI to use while connecting to the target's address (which must then be an IP)."""
         from wsdoctor.target import parse_target
 
-        if module not in self.modules:
-            known = ", ".join(sorted(self.modules))
-            raise ValueError(f"unknown module {module!r} (known: {known})")
-        target = parse_target(url)
-        return _compile(
-            TargetConfig(name="probe", url=url, module=module), target, self.modules[module], self
-        )
+        config = self.module(module)
+        target = parse_target(url if "://" in url else f"ws://{url}")
+        address = None
+        if hostname:
+            try:
+                address = validate.ip_address(target.host)
+            except ValueError:
+                raise ValueError(f"hostname={hostname}: the target must then be an IP address "
+                                 f"to connect to, not {target.host!r}") from None
+            target = parse_target(f"{target.scheme.value}://{hostname}:{target.port}{target.path}")
+        spec = TargetConfig(name="probe", url=url, module=module, address=address)
+        return _compile(spec, target, config, self)
 
 
 def _env(text: str, environ: Mapping[str, str]) -> str:
@@ -165,8 +189,8 @@ def _headers(spec: TargetConfig, environ: Mapping[str, str]) -> list[Header]:
 def _client_settings(merged: dict[str, Any], environ: Mapping[str, str]) -> None:
     """``proxy`` (a URL), ``client_key_password`` and ``send`` (text or ``@FILE``) as the
     command line takes them; ``${ENV}`` works in the proxy URL and the passphrase."""
-    from wsdoctor.cli import UsageError
     from wsdoctor.commands.options_clients import check_client_certificate, parse_send
+    from wsdoctor.console import UsageError
     from wsdoctor.proxy_config import ProxyConfigError, parse_proxy_url
     from wsdoctor.settings import ProxyConfig
 
@@ -207,6 +231,13 @@ def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
     for key, own in _MANAGED.items():
         if key in {**module.settings, **spec.settings}:
             raise _At("settings", f"{key!r} is set with the {own!r} key, not under settings")
+    if isinstance(merged.get("suppress"), list):  # as --suppress: any case, never a typo
+        from wsdoctor.docs import DocsError, canonical_codes
+
+        try:
+            merged["suppress"] = canonical_codes(str(c) for c in merged["suppress"])
+        except DocsError as exc:
+            raise _At(["settings", "suppress"], str(exc)) from None
     try:
         settings = Settings(
             **merged,
@@ -345,6 +376,22 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
     return _build(raw, source, environ, listen, fail)
 
 
+#: ``source`` of the configuration ``wsdoctor probe`` runs without ``--config``.
+BUILT_IN = "(built-in defaults)"
+
+
+def default_config(environ: Mapping[str, str] | None = None,
+                   listen: str | None = None) -> ExporterConfig:
+    """The configuration without a file: the built-in modules, no scheduled targets (``/probe``
+    only), as blackbox_exporter runs with its defaults."""
+
+    def fail(loc: Sequence[int | str], message: str) -> ConfigError:
+        return ConfigError(f"{_loc(loc)}: {message}")
+
+    return _build(ConfigFile(), BUILT_IN, dict(os.environ if environ is None else environ),
+                  listen, fail)
+
+
 def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str | None,
            fail: Any) -> ExporterConfig:
     from wsdoctor.target import TargetError, parse_target
@@ -389,15 +436,16 @@ def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str
         if spec.name in seen:
             raise fail([*at, "name"], f"{spec.name!r} is used by another target")
         seen.add(spec.name)
-        if spec.module not in modules:
-            raise fail([*at, "module"],
-                       f"unknown module {spec.module!r} (known: {', '.join(sorted(modules))})")
+        try:
+            module = config.module(spec.module)
+        except ValueError as exc:
+            raise fail([*at, "module"], str(exc)) from None
         try:
             target = parse_target(spec.url)
         except TargetError as exc:
             raise fail([*at, "url"], str(exc)) from None
         try:
-            specs.append(_compile(spec, target, modules[spec.module], config))
+            specs.append(_compile(spec, target, module, config))
         except _At as exc:
             raise fail([*at, *exc.path], str(exc)) from None
         except ValueError as exc:

@@ -181,7 +181,7 @@ class Exporter:
             return web.Response(status=400, text="Target parameter is missing\n")
         module = request.query.get("module", "quick")
         try:
-            spec = self.config.probe_spec(url, module)
+            spec = self.config.probe_spec(url, module, request.query.get("hostname"))
         except TargetError as exc:
             return web.Response(status=400, text=one_line(
                 f"target {mask_userinfo(url)!r}: {exc}") + "\n")

@@ -3,7 +3,6 @@ Formats: text, JSON (:class:`LintReport`) and SARIF 2.1.0 for code-scanning UIs.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from wsdoctor import __version__
+from wsdoctor.docs import page_url
 from wsdoctor.kube.manifests import (
     DEFAULT_NAMESPACE,
     INPUT_CODES,
@@ -23,13 +23,12 @@ from wsdoctor.kube.manifests import (
     ManifestSet,
     load_manifests,
 )
-from wsdoctor.kube.rulebase import DEFAULT_EXPECT_CONNECTIONS, DEFAULT_EXPECT_IDLE, RuleOptions
+from wsdoctor.kube.rulebase import RuleOptions
 from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot, websocket_routes
 from wsdoctor.kube.websocket import RouteJudgement
 from wsdoctor.models import Finding, Model, Status
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-DOCS_BASE = "https://github.com/wsdoctor/wsdoctor/blob/main/"
 _SARIF_LEVEL = {
     Status.FAIL: "error",
     Status.WARN: "warning",
@@ -67,73 +66,6 @@ class LintReport(Model):
     routes: list[RouteJudgement] = Field(default_factory=list)
     """Every route, whether it was judged to carry WebSockets, and on what evidence."""
     findings: list[LintFinding] = Field(default_factory=list)
-
-
-def build_lint_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """The parser of ``wsdoctor lint`` (``parser_class`` raises instead of exiting)."""
-    parser = parser_class(
-        prog="wsdoctor lint",
-        description="Check Kubernetes manifests for WebSocket problems (no network, no "
-        "cluster): Ingress, Gateway API, Traefik, HAProxy, Istio, Linkerd and workloads.",
-        epilog="PATH is a file, a directory (its *.yaml, *.yml, *.json) or - for stdin; "
-        "multi-document YAML, List kinds and Helm output are read.\n"
-        "Objects without a namespace get -n (as kubectl apply -n); WebSocket-specific rules "
-        "judge routes with WebSocket evidence or the annotation wsdoctor.io/websocket.\n"
-        "exit status: 0 clean, 1 findings at or above --fail-on, 2 usage error or a file that "
-        "could not be read (the report is still written).",
-    )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="manifests to check")
-    parser.add_argument(
-        "--format", choices=("text", "json", "sarif"), default="text", help="(default: text)"
-    )
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
-    parser.add_argument(
-        "--fail-on",
-        choices=("warn", "fail", "never"),
-        default="fail",
-        help="exit 1 when a finding is at least this severe (default: fail)",
-    )
-    parser.add_argument(
-        "--expect-idle",
-        type=float,
-        default=DEFAULT_EXPECT_IDLE,
-        metavar="SECONDS",
-        help="flag idle timeouts below this many seconds (default: 300)",
-    )
-    parser.add_argument(
-        "--expect-connections",
-        type=int,
-        default=DEFAULT_EXPECT_CONNECTIONS,
-        metavar="N",
-        help="concurrent WebSockets one controller replica should hold (default: 1000)",
-    )
-    parser.add_argument(
-        "-n",
-        "--namespace",
-        default=DEFAULT_NAMESPACE,
-        metavar="NS",
-        help="namespace of objects that have none, as kubectl apply -n (default: default)",
-    )
-    parser.add_argument(
-        "--websocket-route",
-        action="append",
-        default=[],
-        metavar="[KIND/][NS/]NAME",
-        help="judge this route as carrying WebSockets (repeatable); routes are otherwise "
-        'judged on evidence or the annotation wsdoctor.io/websocket: "true"',
-    )
-    parser.add_argument(
-        "--all-routes", action="store_true", help="judge every route as a WebSocket route"
-    )
-    parser.add_argument(
-        "--suppress", action="append", default=[], metavar="CODE[,CODE]", help="leave codes out"
-    )
-    parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
-    parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
-    parser.add_argument(
-        "--debug", action="store_true", help="on an internal error, print its traceback"
-    )
-    return parser
 
 
 def lint(
@@ -241,7 +173,7 @@ def to_sarif(report: LintReport) -> dict[str, Any]:
             "id": code,
             "name": code.removeprefix("WSD-").title().replace("-", ""),
             "shortDescription": {"text": codes[code].title if code in codes else code},
-            "helpUri": f"{DOCS_BASE}docs/findings/{code}.md",
+            "helpUri": page_url(code),
             "defaultConfiguration": {
                 "level": _SARIF_LEVEL[codes[code].status] if code in codes else "warning"
             },

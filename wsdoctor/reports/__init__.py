@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from wsdoctor.models import Status
-from wsdoctor.report import Report
-from wsdoctor.reports.text import TextStyle
+
+if TYPE_CHECKING:
+    from wsdoctor.report import Report
+    from wsdoctor.reports.text import TextStyle
 
 #: Formats that render a finished report (the TUI and streamed text also exist).
 STATIC_FORMATS = ("text", "json", "markdown", "junit")
