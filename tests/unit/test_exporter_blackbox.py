@@ -47,8 +47,8 @@ def test_blackbox_module_names_stand_for_built_in_modules() -> None:
 @pytest.mark.parametrize(("name", "fragment"), [
     ("icmp", "blackbox_exporter's module 'icmp' has no WebSocket meaning"),
     ("http_post_2xx", "has no WebSocket meaning"),
-    ("quik", "unknown module 'quik' (known: full, quick, tcp; blackbox names: http_2xx (quick), "
-             "tcp_connect (tcp))"),
+    ("quik", "unknown module 'quik' (known: full, quick, tcp, watch; blackbox names: "
+             "http_2xx (quick), tcp_connect (tcp))"),
 ])
 def test_other_module_names_are_refused_with_what_exists(name: str, fragment: str) -> None:
     """A blackbox module with no WebSocket meaning, or a typo, is refused naming the modules."""

@@ -154,7 +154,8 @@ def test_probe_runs_without_a_config_but_needs_a_valid_listen(tmp_path: Path) ->
     a malformed --listen is a usage error, with or without a file."""
     result = run_cli("probe", "--check-config")
     assert result.status == ExitStatus.OK
-    assert result.stdout == "(built-in defaults): valid, 0 targets, modules full, quick, tcp\n"
+    assert result.stdout == ("(built-in defaults): valid, 0 targets, modules full, quick, tcp, "
+                             "watch\n")
     assert run_cli("probe", "--listen", "x").status == ExitStatus.USAGE
     path = write(tmp_path, "{}\n")
     assert run_cli("probe", "-c", str(path), "--listen", "x").status == ExitStatus.USAGE

@@ -79,6 +79,7 @@ CASES = {
     "lint --help": (["lint", "--help"], set(), {0}),
     "probe --help": (["probe", "--help"], set(), {0}),
     "show --help": (["show", "--help"], set(), {0}),
+    "watch --help": (["watch", "--help"], set(), {0}),
     "explain": (["explain", "wsd-tls-expired"], set(), {0}),
     "explain unknown": (["explain", "WSD-TLS-EXPRED"], set(), {2}),
     "lint": (["lint", "MANIFEST"], {"pydantic", "yaml"}, {0, 1}),
@@ -116,6 +117,6 @@ def test_the_chain_names_the_importer(tmp_path: Path) -> None:
     manifest = tmp_path / "chat.yaml"
     manifest.write_text(MANIFEST)
     _, chains = heavy_imports(["lint", str(manifest)], tmp_path)
-    assert chains["yaml"].startswith("yaml <- kube/manifests.py:"), chains
+    assert chains["yaml"].startswith("yaml <- kube/yamlload.py:"), chains
     assert chains["yaml"].endswith("cli.py:" + chains["yaml"].rsplit("cli.py:", 1)[1])
     assert "(lint_command)" in chains["yaml"]
