@@ -41,7 +41,7 @@ from wsdoctor.checks.messages_protocol import (
 )
 from wsdoctor.checks.past_certificate import upgrade_past_certificate
 from wsdoctor.models import Finding, Fix, Resource, Status
-from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
+from wsdoctor.wsconn import Closed, Event, Message, WsConnection, message_limit, upgrade
 from wsdoctor.wsconnection import AT_ONCE_S
 
 #: How long the check listens before sending: a server that accepts and closes at once is
@@ -222,8 +222,9 @@ async def _find_max(ctx: ProbeContext, address: str, verify: bool | None,
 
     async def try_size(size: int) -> tuple[bool, str]:
         ctx.progress(f"message size {human_size(size)}")
+        # The echo of ``size`` must fit: the limit grows with the probe, and only with it.
         _, conn = await upgrade(ctx.target, address, ctx.settings, verify=verify,
-                                max_size=None)
+                                max_size=max(message_limit(ctx.settings), 2 * size))
         if conn is None:
             return False, "the upgrade failed"
         try:

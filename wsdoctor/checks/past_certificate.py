@@ -32,10 +32,11 @@ def settings_past_certificate(ctx: ProbeContext, address: str) -> Settings:
 
 async def upgrade_past_certificate(
     ctx: ProbeContext, address: str, *, extra_headers: Sequence[tuple[str, str]] = (),
-    max_size: int | None = 16 * 1024 * 1024,
+    max_size: int | None = None,
 ) -> tuple[UpgradeAttempt, WsConnection | None, str | None]:
     """Upgrade to ``address``; when the certificate fails verification, again without
-    verifying. Returns the attempt, the open connection, and the certificate error if any."""
+    verifying. Returns the attempt, the open connection, and the certificate error if any.
+    ``max_size`` as for :func:`~wsdoctor.wsconn.upgrade` (default: the run's message limit)."""
     settings = settings_past_certificate(ctx, address)
     attempt, conn = await upgrade(ctx.target, address, settings, extra_headers=extra_headers,
                                   max_size=max_size)
