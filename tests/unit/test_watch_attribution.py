@@ -85,6 +85,23 @@ def test_reconnects_that_fail_after_everything_was_cut_make_it_a_restart() -> No
     assert cause.kind == "proxy_restart" and "restarted" in cause.summary
 
 
+def test_a_later_drops_failed_reconnect_does_not_make_an_earlier_reload_a_restart() -> None:
+    """Given every connection cut at once and reconnected at the first attempt, then 9 s later
+    one of the new connections dropped and its reconnect failed, the first cut stays a reload
+    (measured: an HAProxy reload, then a killed replica behind it)."""
+    attempts = (FailedAttempt(slot=0, at=52.5, address="127.0.0.1:443",
+                              outcome="refused"),)
+    obs = watch(conn(1, 0.0, 40.0, traffic=39.8, replica="r1"),
+                conn(2, 5.0, 40.05, traffic=39.9, replica="r2"),
+                conn(3, 40.6, 49.0, slot=0, traffic=48.0, replica="r2", reconnect_s=0.6),
+                conn(4, 40.6, None, slot=1, replica="r1", reconnect_s=0.55),
+                conn(5, 53.0, None, slot=0, replica="r1", reconnect_s=4.0, attempts=2),
+                attempts=attempts, heartbeat=1.0)
+    cause = attribute(obs)[1]
+    assert cause.kind == "proxy_reload", cause.summary
+    assert "reconnects succeeded at once" in cause.summary
+
+
 def test_connections_opened_together_and_cut_together_once_are_an_event() -> None:
     """Given connections reopened together after a reload and cut together again at an age
     seen nowhere else, the second cut is an event too, not a timeout."""

@@ -211,13 +211,16 @@ def _came_back(burst: Burst, timeline: Timeline, replica: str) -> bool:
 
 
 def _reconnects_failed(burst: Burst, timeline: Timeline) -> float | None:
-    """The longest wait for a reconnect after the burst, when attempts failed meanwhile."""
+    """The longest wait for a reconnect after the burst, when attempts failed meanwhile.
+    Only a slot's attempts before its reconnect count: a later drop's are that drop's."""
     end = max(m.ended_at or 0.0 for m in burst.members)
     slots = {m.slot for m in burst.members}
-    failed = [a for slot in slots for a in timeline.failed_between(slot, end, end + 60)]
+    after = [timeline.next_opened(slot, end) for slot in slots]
+    failed = [a for slot, first in zip(slots, after, strict=True)
+              for a in timeline.failed_between(
+                  slot, end, first.opened_at if first is not None else end + 60)]
     if not failed:
         return None
-    after = [timeline.next_opened(slot, end) for slot in slots]
     waits = [c.reconnect_s for c in after if c is not None and c.reconnect_s is not None
              and c.attempts > 1]
     return max(waits) if waits else max(a.at for a in failed) - end
