@@ -90,6 +90,19 @@ def test_failed_reconnects_are_reported_with_the_longest_wait() -> None:
     assert "HTTP 503" in failed.detail
 
 
+def test_reconnects_that_never_succeeded_do_not_claim_a_longest_wait() -> None:
+    """Given every reconnect refused until the end (the last replica scaled away), the
+    finding says none succeeded instead of 'the longest reconnect took 0.0 s'."""
+    attempts = tuple(FailedAttempt(slot=0, at=10.5 + k, address="127.0.0.1:443",
+                                   outcome="refused", status_code=502) for k in range(3))
+    obs = watch(conn(1, 0.0, 10.0, ending="close_frame", close_code=1001, traffic=9.9),
+                attempts=attempts, heartbeat=1.0)
+    failed = findings(obs)["WSD-WATCH-RECONNECT-FAILED"]
+    assert "0.0 s" not in failed.detail + failed.title, failed.detail
+    assert "no reconnect after a failed attempt succeeded" in failed.detail
+    assert failed.evidence["longest_reconnect_s"] is None
+
+
 def test_suppressed_codes_are_left_out() -> None:
     """Given --suppress WSD-WATCH-CLUSTER-UNWATCHED, it is not reported."""
     found = findings(watch(conn(1, 0.0, None)),
