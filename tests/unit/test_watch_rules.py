@@ -103,6 +103,19 @@ def test_reconnects_that_never_succeeded_do_not_claim_a_longest_wait() -> None:
     assert failed.evidence["longest_reconnect_s"] is None
 
 
+def test_a_watch_ended_before_its_first_upgrade_is_not_a_failure() -> None:
+    """Given Ctrl-C a second after the start, before any upgrade was tried, nothing failed:
+    no WSD-WATCH-NOTHING-HELD (measured: Ctrl-C during the cluster watch's start-up exited 1)."""
+    obs = watch().model_copy(update={"addresses": ["127.0.0.1:443"], "interrupted": True,
+                                     "duration_s": 1.0})
+    assert "WSD-WATCH-NOTHING-HELD" not in findings(obs)
+    refused = (FailedAttempt(slot=0, at=0.5, address="127.0.0.1:443", outcome="refused",
+                             status_code=502),)
+    failed = watch(attempts=refused).model_copy(update={
+        "addresses": ["127.0.0.1:443"], "interrupted": True, "duration_s": 1.0})
+    assert findings(failed)["WSD-WATCH-NOTHING-HELD"].status is Status.FAIL
+
+
 def test_suppressed_codes_are_left_out() -> None:
     """Given --suppress WSD-WATCH-CLUSTER-UNWATCHED, it is not reported."""
     found = findings(watch(conn(1, 0.0, None)),

@@ -121,6 +121,8 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
     url = Resource(kind="URL", name=facts.target.url)
     yield from _blind(obs, url)
     if not obs.connections:
+        if obs.interrupted and not obs.failed_attempts_total:
+            return  # ended before its first upgrade was tried: nothing measured, none failed
         if obs.addresses:
             seen = f"No upgrade succeeded in {obs.duration_s:.0f} s " \
                 f"({obs.failed_attempts_total} attempts): there was nothing to watch."
