@@ -102,6 +102,16 @@ def test_a_later_drops_failed_reconnect_does_not_make_an_earlier_reload_a_restar
     assert "reconnects succeeded at once" in cause.summary
 
 
+def test_connections_each_ended_at_the_same_age_half_a_second_apart_are_no_event() -> None:
+    """Given two connections opened 0.5 s apart, each closed by the application at exactly
+    age 45 s (0.5 s apart: a timer per connection, as socket.io's unanswered heartbeat), they
+    are not 'connections of different ages cut at once' by a proxy reload."""
+    obs = watch(conn(1, 0.0, 45.0, ending="close_frame", close_code=1005, traffic=25.0),
+                conn(2, 0.5, 45.5, ending="close_frame", close_code=1005, traffic=25.5))
+    causes = attribute(obs)
+    assert {c.kind for c in causes.values()} == {"app_close"}, causes[1].summary
+
+
 def test_connections_opened_together_and_cut_together_once_are_an_event() -> None:
     """Given connections reopened together after a reload and cut together again at an age
     seen nowhere else, the second cut is an event too, not a timeout."""

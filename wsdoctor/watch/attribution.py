@@ -47,6 +47,9 @@ __all__ = ["CAUSES", "Cause", "CauseKind", "PathContext", "PodFacts", "attribute
            "same_duration"]
 
 Table = list[tuple[float, int, int]]
+#: Drops of one group this far apart did not happen "at once" (an event cuts within
+#: milliseconds); with equal ages they are each connection's own timer.
+TIMER_SPREAD_S = 0.2
 
 
 def attribute(obs: WatchObservation, path: PathContext | None = None) -> dict[int, Cause]:
@@ -104,6 +107,9 @@ def _timeout_like(burst: Burst, by_age: Table, number: int) -> bool:
     ages = [g.age_s or 0.0 for g in burst.members]
     if not same_duration(min(ages), max(ages)):
         return False
+    ends = [g.ended_at or 0.0 for g in burst.members]
+    if max(ends) - min(ends) >= TIMER_SPREAD_S:
+        return True  # each ended at its own age, as far apart as they opened: a timer each
     idle = all(same_duration(g.age_s or 0.0, g.quiet_s or 0.0) for g in burst.members)
     return _recurs(ages[0], by_age, number) or bool(idle and match_idle_timeout(ages[0]))
 
