@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from websockets.frames import Frame, Opcode
 
+from wsdoctor import engineio
 from wsdoctor.checks.affinity_probe import replica_header, replica_in_message
 from wsdoctor.models import Target, endpoint
 from wsdoctor.settings import Settings
@@ -71,6 +72,9 @@ class Held:
     pongs: int = 0
     server_pings: int = 0
     messages: int = 0
+    socketio: bool = False
+    """The server opened with engine.io's open packet: the holder speaks socket.io's
+    heartbeat and joins its main namespace, as socket.io clients do."""
     connection: WsConnection | None = field(default=None, repr=False)
 
     def record(self) -> ConnectionRecord:
@@ -262,6 +266,11 @@ class ConnectionHolder:
                 return
             if isinstance(event, Message):
                 held.messages += 1
+                if held.messages == 1 and engineio.is_open_packet(event.data, event.text):
+                    held.socketio = True  # else socket.io cuts it after 45 s, as no client
+                    await conn.send_text(engineio.CONNECT)
+                elif held.socketio and engineio.is_ping(event.data, event.text):
+                    await conn.send_text(engineio.PONG)
                 if held.replica is None and held.messages == 1:
                     name = replica_in_message(event.data)
                     if name:
