@@ -140,3 +140,42 @@ def test_squid_stripping_upgrade_is_named_with_its_fix(
     forwarding = start_squid(SquidSite(accel_to=replicas[0].port, forward_websocket=True))
     status, _ = report(f"ws://127.0.0.1:{forwarding.port}/", "--only", "handshake")
     assert status == 0
+
+
+def test_an_https_url_for_a_plain_http_proxy_says_to_write_http(
+    healthy_nginx: Nginx, lab_ca_file: Path, start_squid: Callable[[SquidSite], Squid],
+) -> None:
+    """HTTPS_PROXY=https://squid:port, although squid listens on plain HTTP (the most common
+    proxy URL mistake): squid's answer to the ClientHello, and a proxy that says nothing to
+    it, are both 'write http://', not 'check the proxy's address and port'."""
+    import socket
+
+    squid = start_squid(SquidSite(hosts={LAB_HOST: "127.0.0.1"},
+                                  connect_ports=[healthy_nginx.port]))
+    url = f"wss://{LAB_HOST}:{healthy_nginx.port}/ws"
+    wrong = squid.url.replace("http://", "https://")
+    for proxy in (wrong, None):
+        with socket.socket() as silent:  # accepts, never answers (as tinyproxy does)
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            proxy = proxy or f"https://127.0.0.1:{silent.getsockname()[1]}"
+            status, data = report(url, "--cacert", str(lab_ca_file), "--timeout", "1",
+                                  environ={"HTTPS_PROXY": proxy})
+        finding = data["findings"][0]
+        assert status == 1 and finding["code"] == "WSD-PROXY-UNREACHABLE", finding
+        assert finding["title"] == "TLS with the HTTPS proxy failed"
+        assert proxy.replace("https://", "http://") in finding["fix"]["summary"], finding
+
+
+def test_socks5_credentials_are_asked_for_in_a_socks5_url(healthy_nginx: Nginx) -> None:
+    """microsocks wants a user: the fix shows a socks5:// URL, not an http:// one."""
+    socks = Microsocks(user="alice", password="s3cr3t-pw")
+    try:
+        status, data = report(f"wss://{LAB_HOST}:{healthy_nginx.port}/ws",
+                              *pinned_args(healthy_nginx.port),
+                              "--proxy", f"socks5://127.0.0.1:{socks.port}")
+        finding = data["findings"][0]
+        assert status == 1 and finding["code"] == "WSD-PROXY-AUTH"
+        assert "--proxy socks5://USER:PASSWORD@" in finding["fix"]["summary"]
+    finally:
+        socks.stop()
