@@ -203,6 +203,9 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(Http2Observation)
     if obs is None:
         return
+    handshake = facts.get(HandshakeObservation)
+    h1_refused = {a.address for a in handshake.attempts if a.outcome != "upgraded"} \
+        if handshake is not None else set()
     for attempt in obs.attempts:
         where = Resource(kind="Address", name=attempt.endpoint)
         evidence: dict[str, EvidenceValue] = {
@@ -211,7 +214,8 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
             "ending": attempt.ending}
         evidence = {k: v for k, v in evidence.items() if v is not None}
         server = next((h.value for h in attempt.headers if h.name == "server"), None)
-        if attempt.connect_protocol and not attempt.upgraded:
+        if attempt.connect_protocol and not attempt.upgraded and \
+                attempt.address not in h1_refused:  # else the handshake check's cause
             answer = f":status {attempt.status}" if attempt.status else \
                 f"a reset ({attempt.reset})" if attempt.reset else attempt.error or "nothing"
             body = " ".join(attempt.body_start.split())[:160]
@@ -281,7 +285,7 @@ CHECK = Check(
     hop=Hop.UPGRADE,
     probe=probe_http2,
     needs=("tcp", "handshake"),
-    rules=(rule(judge_http2),),
+    rules=(rule(judge_http2, "handshake"),),
     codes=CODES,
     summarize=summarize_http2,
     time_limit=lambda s: s.timeout * 8 + s.echo_wait + 2.0,
