@@ -69,7 +69,7 @@ class Parser(argparse.ArgumentParser):
 Command = Callable[[Sequence[str], "Environment"], ExitStatus]
 
 #: Subcommands; anything else is a target (``wss://demo`` reaches a host named demo).
-COMMANDS = ("explain", "demo", "show", "lint", "probe")
+COMMANDS = ("explain", "demo", "show", "lint", "probe", "bisect")
 
 
 def _command(name: str) -> Command:
@@ -78,6 +78,10 @@ def _command(name: str) -> Command:
         from wsdoctor.commands.diagnose import diagnose_command
 
         return diagnose_command
+    if name == "bisect":
+        from wsdoctor.commands.bisect import bisect_command
+
+        return bisect_command
     if name == "demo":
         from wsdoctor.commands.demo import demo_command
 

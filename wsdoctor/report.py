@@ -15,6 +15,7 @@ from wsdoctor.checks.capture import CaptureObservation
 from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.hops_model import HopsObservation
 from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.keepalive import KeepaliveObservation
@@ -36,7 +37,8 @@ ObservationUnion = Annotated[
     | KeepaliveObservation
     | CaptureObservation
     | AffinityObservation
-    | ClusterObservation,
+    | ClusterObservation
+    | HopsObservation,
     Field(discriminator="check"),
 ]
 

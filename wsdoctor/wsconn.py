@@ -5,15 +5,21 @@ It connects to a chosen address (the DNS answer or a ``--resolve`` pin) with the
 SNI and Host, records the raw response head of the upgrade (for quoting a refused upgrade),
 and reports how the connection ended: a close frame (with code and reason), a bare TCP FIN,
 or a reset. Used by the handshake, messages, idle, keepalive and affinity checks.
+
+A bisected run measures hops (a pod, an ingress controller pod) with these same checks: it
+runs them under a :class:`Route` (:func:`routed`), and every connection they open then goes
+where the route dials (a port-forward tunnel, a pod IP) while keeping the public Host.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from websockets.client import ClientProtocol
@@ -115,6 +121,49 @@ class Closed:
 
 
 Event = Message | Frame | Closed
+
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where the connections of one hop's checks go: ``dial(limit)`` opens a byte stream to
+    the hop (whatever address and port a check names), and requests keep the public Host
+    header (what the hop in front would forward)."""
+
+    dial: Callable[[int], Awaitable[Streams]]
+    host_header: str
+
+
+_ROUTE: ContextVar[Route | None] = ContextVar("wsdoctor_route", default=None)
+
+
+@contextlib.contextmanager
+def routed(route: Route) -> Iterator[None]:
+    """Within the block (and the tasks it starts), connections go through ``route``."""
+    token = _ROUTE.set(route)
+    try:
+        yield
+    finally:
+        _ROUTE.reset(token)
+
+
+def host_header(target: Target) -> str:
+    """The Host header of a request to ``target``: the route's public Host on a hop."""
+    route = _ROUTE.get()
+    return route.host_header if route is not None else target.host_header
+
+
+async def connect_tcp(address: str, port: int, timeout: float,
+                      limit: int = HEAD_LIMIT) -> Streams:
+    """A TCP stream to ``address:port`` (or where the current route dials), within
+    ``timeout`` seconds."""
+    route = _ROUTE.get()
+    async with asyncio.timeout(timeout):
+        if route is not None:
+            return await route.dial(limit)
+        return await asyncio.open_connection(address, port, limit=limit)
 
 
 def _format_headers(headers: Headers) -> list[tuple[str, str]]:
@@ -257,8 +306,7 @@ async def open_stream(
     apart from a TCP one)."""
     limit = settings.timeout if timeout is None else timeout
     start = time.perf_counter()
-    async with asyncio.timeout(limit):
-        reader, writer = await asyncio.open_connection(address, target.port, limit=HEAD_LIMIT)
+    reader, writer = await connect_tcp(address, target.port, limit)
     connect_s = time.perf_counter() - start
     if on_connected is not None:
         on_connected(connect_s)
@@ -333,9 +381,10 @@ async def upgrade(
         return attempt, None
     protocol = build_protocol(target, settings, max_size)
     request = protocol.connect()
-    if target.host_header != request.headers.get("Host"):
+    host = host_header(target)
+    if host != request.headers.get("Host"):
         del request.headers["Host"]
-        request.headers["Host"] = target.host_header
+        request.headers["Host"] = host
     for name, value in (*settings.request_headers(), *extra_headers):
         request.headers[name] = value
     attempt.request_headers = _format_headers(request.headers)
@@ -472,9 +521,13 @@ __all__ = [
     "HandshakeOutcome",
     "InvalidHandshake",
     "Message",
+    "Route",
     "UpgradeAttempt",
     "WsConnection",
+    "connect_tcp",
+    "host_header",
     "open_stream",
     "printable",
+    "routed",
     "upgrade",
 ]

@@ -11,6 +11,7 @@ from wsdoctor.checks import (
     cluster,
     dns,
     handshake,
+    hops,
     http,
     idle,
     keepalive,
@@ -32,6 +33,7 @@ CHECKS: tuple[Check, ...] = (
     capture.CHECK,
     affinity.CHECK,
     cluster.CHECK,
+    hops.CHECK,
 )
 
 

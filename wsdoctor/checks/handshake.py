@@ -45,7 +45,14 @@ from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
 from wsdoctor.models import Finding, Fix, Model, Resource, endpoint
 from wsdoctor.redact import redact_header
 from wsdoctor.settings import Settings
-from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable, upgrade
+from wsdoctor.wsconn import (
+    BODY_QUOTE,
+    UpgradeAttempt,
+    connect_tcp,
+    host_header,
+    printable,
+    upgrade,
+)
 
 #: tls findings that a wrong scheme explains.
 TLS_SYMPTOMS = (HANDSHAKE_RESET, NOT_TLS, HANDSHAKE_FAILED)
@@ -170,7 +177,7 @@ async def attempt_upgrade(ctx: ProbeContext, address: str) -> HandshakeAttempt:
         await conn.close(wait=min(settings.timeout, 1.0))
     plain = None
     if attempt.failed_step == "tls":
-        plain = await plain_http_status(address, target.port, target.host_header,
+        plain = await plain_http_status(address, target.port, host_header(target),
                                         settings.timeout)
     return record(attempt, target.port, settings, certificate_error, plain)
 
@@ -179,8 +186,8 @@ async def plain_http_status(address: str, port: int, host: str, timeout: float) 
     """The status line a plain ``GET /`` gets on this port, or None: tells a port that speaks
     plain HTTP (the URL should be ws://) from a TLS server that resets the handshake."""
     try:
+        reader, writer = await connect_tcp(address, port, timeout)
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(address, port)
             try:
                 writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
                              .encode("latin-1"))

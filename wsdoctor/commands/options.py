@@ -26,6 +26,8 @@ ws/wss) or an IPv6 literal in brackets ([::1]:8443). Default scheme wss, path /.
 EPILOG = """\
 other commands:
   wsdoctor explain CODE       print the documentation page of a finding code
+  wsdoctor bisect TARGET      test the pod, the ingress controller and the public address
+                              apart, and say which hop adds the fault
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
@@ -74,19 +76,21 @@ def _non_negative_int(text: str) -> int:
 
 #: The check ids, for --help (which must not import the registry); a test keeps them in step.
 CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "messages", "idle", "keepalive",
-             "capture", "affinity", "cluster")
+             "capture", "affinity", "cluster", "hops")
 
 
 def split_list(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser for ``wsdoctor TARGET``."""
+def build_parser(
+    prog: str = "wsdoctor", description: str = DESCRIPTION, epilog: str = EPILOG
+) -> argparse.ArgumentParser:
+    """The parser for ``wsdoctor TARGET`` (``wsdoctor bisect`` adds its group to it)."""
     parser = Parser(
-        prog="wsdoctor",
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        prog=prog,
+        description=description,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target", metavar="TARGET", help="the WebSocket endpoint to diagnose")

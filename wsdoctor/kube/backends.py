@@ -159,11 +159,15 @@ def controller_configmaps(snap: ClusterSnapshot, controller: str) -> list[tuple[
 
 def load_balancer_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     """``type: LoadBalancer`` Services that select the controller's pods."""
+    return [s for s in controller_services(snap, controller)
+            if s.spec.get("type") == "LoadBalancer"]
+
+
+def controller_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
+    """Services of any type that select the controller's pods."""
     owners = controller_workloads(snap, controller)
     found = []
     for svc in snap.of_kind("Service"):
-        if svc.spec.get("type") != "LoadBalancer":
-            continue
         selector = svc.spec.get("selector") or {}
         for owner in owners:
             labels = (template_of(owner).get("metadata") or {}).get("labels") or {}

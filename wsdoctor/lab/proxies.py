@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from wsdoctor.lab.certs import CertPair
 
@@ -231,24 +232,28 @@ class HAProxySite:
     tls: CertPair | None = None
     listen: str = "127.0.0.1"
     port: int = 0
+    mode: Literal["http", "tcp"] = "http"
+    """``tcp``: pass bytes through (TLS included), like a cloud network load balancer or a
+    Classic ELB with a TCP listener; ``timeout tunnel`` is then its idle timeout."""
 
 
 def render_haproxy(site: HAProxySite, scratch: Path) -> str:
     """The haproxy.cfg for ``site``."""
     bind = f"bind {site.listen}:{site.port}"
-    if site.tls is not None:
+    if site.tls is not None and site.mode == "http":
         pem = scratch / "site.pem"
         pem.write_bytes(site.tls.combined())
         bind += f" ssl crt {pem}"
-    cookie = f"  cookie {site.cookie} insert indirect nocache\n" if site.cookie else ""
+    cookie = f"  cookie {site.cookie} insert indirect nocache\n" \
+        if site.cookie and site.mode == "http" else ""
     servers = "\n".join(
-        f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if site.cookie else "")
+        f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if cookie else "")
         for name, port in site.backends
     )
     return f"""global
   maxconn 1024
 defaults
-  mode http
+  mode {site.mode}
   timeout connect 5s
   timeout client 50s
   timeout server 50s
