@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import socket
 import ssl
+import struct
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -89,6 +91,8 @@ class UpgradeAttempt:
     extensions: list[str] = field(default_factory=list)
     failed_step: str | None = None
     """For CONNECT_FAILED: ``tcp`` or ``tls``."""
+    received_at: float | None = None
+    """``time.monotonic()`` when the 101 arrived (see :func:`arrival_time`)."""
 
     def header(self, name: str) -> str | None:
         """First response header of that name (case-insensitive)."""
@@ -164,6 +168,24 @@ async def connect_tcp(address: str, port: int, timeout: float,
         if route is not None:
             return await route.dial(limit)
         return await asyncio.open_connection(address, port, limit=limit)
+
+
+def arrival_time(writer: asyncio.StreamWriter) -> float:
+    """``time.monotonic()`` when data last arrived on the connection: now, minus what the
+    kernel counts since the last segment with data (Linux ``TCP_INFO``
+    ``tcpi_last_data_recv``, in ms). A busy event loop can read a response 100 ms after it
+    arrived; an idle timeout is measured from the arrival, not from the read."""
+    now = time.monotonic()
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "TCP_INFO", None)
+    if sock is None or option is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return now
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, option, 104)
+        (since_ms,) = struct.unpack_from("I", info, 52)
+    except (OSError, struct.error):
+        return now
+    return now - since_ms / 1000 if since_ms < 60_000 else now
 
 
 def _format_headers(headers: Headers) -> list[tuple[str, str]]:
@@ -450,6 +472,7 @@ async def upgrade(
         writer.close()
         return attempt, None
     if failure is None and protocol.state is State.OPEN:
+        attempt.received_at = arrival_time(writer)
         attempt.outcome = HandshakeOutcome.UPGRADED
         attempt.subprotocol = protocol.subprotocol
         attempt.extensions = [e.name for e in protocol.extensions]

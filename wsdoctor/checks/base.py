@@ -11,7 +11,7 @@ import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from wsdoctor.models import (
     CheckResult,
@@ -31,6 +31,10 @@ DOCS_PATH = "docs/findings"
 
 class Observation(Model):
     """Base of every probe's observation. Subclasses set ``check: Literal["<id>"]``."""
+
+    detail_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields compact views (the TUI's details pane) leave out: nested detail that is in
+    the JSON report and summarised by other fields."""
 
 
 ObsT = TypeVar("ObsT", bound=Observation)

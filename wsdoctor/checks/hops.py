@@ -52,7 +52,7 @@ def complete_hops(obs: Observation, facts: Facts) -> Observation:
 
 
 def summarize_hops(obs: Observation) -> str:
-    """``pod 101, idle held · controller 101, idle held · public 101, idle 4.0 s``."""
+    """``pod 101, idle held; controller 101, idle held; public 101, idle 4.0 s``."""
     table = getattr(obs, "table", [])
     if not table:
         hops = getattr(obs, "hops", [])
@@ -67,7 +67,7 @@ def summarize_hops(obs: Observation) -> str:
             cell += f", idle {row.idle_timeout_s:.1f} s" if row.idle_timeout_s is not None \
                 else ", idle held"
         parts.append(cell)
-    return " · ".join(parts)
+    return "; ".join(parts)
 
 
 def _time_limit(settings: Settings) -> float:

@@ -4,7 +4,7 @@ that sets the hops side by side."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -85,6 +85,7 @@ class HopsObservation(Observation):
     """The hops behind the public address, how they were reached, and the comparison."""
 
     check: Literal["hops"] = "hops"
+    detail_fields: ClassVar[tuple[str, ...]] = ("hops",)
     reach: Reach | None = None
     """How pods were reached: the API server's port-forward, or the pod network directly."""
     hops: list[HopResult] = Field(default_factory=list)

@@ -140,7 +140,7 @@ def _place_idle(hops: Sequence[HopView], expect: float | None) -> list[Placed]:
         adds = idle_fault(view, expect) is not None and (
             allowed is None or cut_sooner(cut, allowed))
         if adds and not (allowed is None and view.name == "public"):
-            how = f"{view.idle.closed_by} closed it" if view.idle.closed_by else "it was closed"
+            how = f"the {view.idle.closed_by} closed it" if view.idle.closed_by else "closed"
             found.append(Placed("idle", view, behind, f"cut after {cut:.1f} s without traffic "
                                 f"({how})", gap))
         behind, allowed, gap = view, cut if allowed is None else min(allowed, cut), False
@@ -173,10 +173,10 @@ def _finding(fault: Placed, facts: Facts, cluster: ClusterObservation | None,
             evidence[f"{view.name}_held_s"] = idle_held(view)
         elif fault.aspect == "upgrade" and view.attempts:
             evidence[f"{view.name}_upgrade"] = upgrade_fault(view) or "101"
-    behind_text = f"; at {_HOP_WORDS[behind.name]} ({behind.label}) it was not" \
+    behind_text = f"; at {_HOP_WORDS[behind.name]} ({behind.label}) {_fine(fault, behind)}" \
         if behind is not None else ""
     detail = f"{fault.aspect.capitalize()}: at {_HOP_WORDS[at.name]} ({at.label}) " \
-        f"{fault.seen}{behind_text}."
+        f"{_seen(fault)}{behind_text}."
     explains = _symptoms(fault, public)
     result = by_role.get(at.name)
     if at.name == "pod":
@@ -207,6 +207,27 @@ def _finding(fault: Placed, facts: Facts, cluster: ClusterObservation | None,
         title = f"{_aspect_title(fault)}: between {start} and {_HOP_WORDS[at.name]}"
     return code.finding(CHECK_ID, detail, evidence=evidence, resource=resource, fix=fix,
                         title=title, explains=explains)
+
+
+def _seen(fault: Placed) -> str:
+    """What the fault looks like at its first hop, as a clause."""
+    if fault.aspect == "upgrade":
+        return f"the upgrade {fault.seen}"
+    if fault.aspect == "messages":
+        return fault.seen
+    return f"a silent connection was {fault.seen}"
+
+
+def _fine(fault: Placed, view: HopView) -> str:
+    """How the hop behind it behaved, as a clause."""
+    if fault.aspect == "upgrade":
+        return "it upgraded (101)"
+    if fault.aspect == "messages":
+        return "messages passed"
+    held, cut = idle_held(view), idle_cut(view)
+    if held is not None:
+        return f"it stayed open {held:.1f} s and answered a ping"
+    return f"it was cut only after {cut:.1f} s" if cut is not None else "it was not cut"
 
 
 def _aspect_title(fault: Placed) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wsdoctor.checks.affinity import AffinityObservation, summarize_affinity
+from wsdoctor.checks.affinity import AffinityObservation
 from wsdoctor.checks.base import Facts
 from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation
 from wsdoctor.checks.hops_model import HopName, HopResult, HopRow, HopsObservation
@@ -66,7 +66,7 @@ def public_view(facts: Facts) -> HopView:
                  else None)
     status = facts.status("handshake")
     return HopView(
-        name="public", label="public address", endpoint=first.endpoint if first else None,
+        name="public", label=facts.target.url, endpoint=first.endpoint if first else None,
         tested=bool(attempts), reason=None if attempts else
         f"the handshake check {status.value if status else 'did not run'}",
         attempts=attempts, messages=facts.get(MessagesObservation),
@@ -90,11 +90,11 @@ def upgrade_fault(view: HopView) -> str | None:
         return None
     first = failed[0]
     if first.outcome == "refused" and first.status_line:
-        what = f"answered {first.status_line}"
+        what = f"was answered {first.status_line}"
     elif first.outcome == "connect_failed":
-        what = f"{first.failed_step or 'connection'} failed: {first.error}"
+        what = f"could not start ({first.failed_step or 'connection'}: {first.error})"
     else:
-        what = f"{first.outcome}: {first.error or first.status_line or ''}".rstrip(": ")
+        what = f"failed ({first.outcome}: {first.error or first.status_line or ''})"
     share = f" ({len(failed)} of {len(view.attempts)} addresses)" \
         if len(view.attempts) > 1 else ""
     return what + share
@@ -172,7 +172,14 @@ def _idle_cells(view: HopView) -> tuple[str | None, str | None]:
 def _affinity_cell(view: HopView) -> str | None:
     if view.name == "pod" and view.tested:
         return "one pod (n/a)"
-    return summarize_affinity(view.affinity) if view.affinity is not None else None
+    obs = view.affinity
+    if obs is None:
+        return None
+    if obs.affinity_cookie is not None:
+        state = {True: "pins", False: "not honoured", None: "not replayed"}[obs.replay_pinned]
+        return f"cookie {obs.affinity_cookie} {state}"
+    count = obs.distinct_replicas
+    return f"none ({count} replica{'' if count == 1 else 's'} reached)"
 
 
 def idle_fault(view: HopView, expect: float | None) -> float | None:

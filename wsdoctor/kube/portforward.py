@@ -44,8 +44,9 @@ LINGER = 1.0
 AFFECTS = "the pod and ingress controller hops of the bisected run"
 
 
-class PortForwardError(Exception):
-    """A tunnel could not be opened: one line saying why; ``gap`` when RBAC refused it."""
+class PortForwardError(ConnectionError):
+    """A tunnel could not be opened: one line saying why; ``gap`` when RBAC refused it.
+    A connection error, so a check whose connection fails this way records it as such."""
 
     def __init__(self, message: str, *, status: int = 0, gap: PermissionGap | None = None):
         super().__init__(message)
