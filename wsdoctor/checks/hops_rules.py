@@ -87,8 +87,10 @@ def judge(facts: Facts) -> Iterator[Finding]:
     skipped = [h for h in obs.hops if h.status != "tested"]
     if skipped:
         yield _skipped(skipped)
-    if not placed and public.tested and any(v.tested for v in hops[:-1]):
-        tested = [v for v in hops if v.tested]
+    tested = [v for v in hops if v.tested]
+    clean = all(upgrade_fault(v) is None and messages_fault(v) is None
+                and idle_fault(v, facts.settings.expect_idle) is None for v in tested)
+    if not placed and clean and public.tested and len(tested) > 1:
         yield ALIKE.finding(
             CHECK_ID,
             "The same measurements at " + ", ".join(_HOP_WORDS[v.name] + f" ({v.label})"

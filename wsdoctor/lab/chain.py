@@ -25,12 +25,15 @@ import yaml
 
 from wsdoctor.lab.backend import Backend, BackendOptions, LabLoop
 from wsdoctor.lab.certs import LabCA
+from wsdoctor.lab.kubeapi.resources import Rule
 from wsdoctor.lab.proxies import HAProxy, HAProxySite, Nginx, NginxLocation, NginxSite
 
 CHAIN_HOST = "chat.lab.test"
 Fault = Literal["none", "front-idle", "controller-upgrade", "pod-idle"]
 FAULTS: tuple[Fault, ...] = ("none", "front-idle", "controller-upgrade", "pod-idle")
 BREAK_UPGRADE = 'proxy_set_header Connection "";'
+FORWARD_RULE = Rule(verbs=("get", "create"), resources=("pods/portforward",))
+"""What docs/deploy/rbac-portforward.yaml grants (a test keeps them equal)."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,10 @@ def cluster_objects(fault: Fault) -> list[dict[str, Any]]:
 def bisect_chain(fault: Fault = "none", *, front_idle: float = 4.0, app_idle: float = 2.0,
                  loop: LabLoop | None = None) -> Iterator[Chain]:
     """Start the chain with ``fault``; stop all of it when the block ends."""
-    from wsdoctor.lab.kubeapi import READ_ALL, FakeKubeAPI, Rule, serve
+    from wsdoctor.lab.kubeapi import READ_ALL, FakeKubeAPI, serve
 
     ca = LabCA("wsdoctor chain CA")
-    forward = Rule(verbs=("get", "create"), resources=("pods/portforward",))
-    api = FakeKubeAPI(tokens={"bisect-token": (*READ_ALL, forward),
+    api = FakeKubeAPI(tokens={"bisect-token": (*READ_ALL, FORWARD_RULE),
                               "reader-token": READ_ALL})
     api.add(*cluster_objects(fault))
     with contextlib.ExitStack() as stack:
