@@ -138,7 +138,7 @@ def test_healthy_path_and_the_opt_in(lab_loop: LabLoop) -> None:
     """Given the chain without a fault, when bisected, then every hop upgrades and the
     verdict is that they agree; without --port-forward the hops say how to opt in."""
     with bisect_chain("none", loop=lab_loop) as chain:
-        report, status = bisect(chain)
+        report, status = bisect(chain, "--affinity-cookie", "INGRESSCOOKIE")
         assert status == 0
         table = rows(report)
         assert [table[h]["upgrade"] for h in ("pod", "controller", "public")] == ["101"] * 3

@@ -29,6 +29,7 @@ class HopCheck(Model):
     status: CheckStatus
     summary: str = ""
     reason: str | None = None
+    duration_s: float = 0.0
 
 
 class HopResult(Model):

@@ -25,6 +25,7 @@ from wsdoctor.wsconn import HEAD_LIMIT, Route, Streams, routed
 if TYPE_CHECKING:
     from wsdoctor.kube.config import ClusterAccess
 
+HOP_AFFINITY_CONNECTIONS = 3
 OPT_IN = ("reaching pods from outside the cluster needs the API server's port-forward: "
           "run with --port-forward (it needs create on pods/portforward, see "
           "docs/deploy/rbac-portforward.yaml), or --pod-network where pod IPs are routable")
@@ -73,13 +74,20 @@ def hop_target(target: Target, plan: HopPlan) -> Target:
 
 
 def hop_settings(settings: Settings, plan: HopPlan, selected: set[str]) -> Settings:
-    """The run's settings for one hop: its checks only (idle when the run measures idle,
-    affinity at the controller when the run checks affinity), no cluster, no pins."""
+    """The run's settings for one hop: its checks only (idle when the run measures idle;
+    affinity at the controller when the run checks it and the user said it matters, with
+    --expect-affinity or --affinity-cookie: each reconnect is one more port-forward), no
+    cluster, no pins."""
     only = ["tcp", "handshake", "messages"]
     only += ["idle"] if "idle" in selected else []
-    only += ["affinity"] if plan.role == "controller" and "affinity" in selected else []
-    return settings.model_copy(update={"only": only, "skip": [], "enable": [], "resolve": [],
-                                       "kubernetes": False})
+    wants_affinity = settings.expect_affinity or bool(settings.affinity_cookie)
+    only += ["affinity"] if plan.role == "controller" and "affinity" in selected \
+        and wants_affinity else []
+    # Three reconnects show whether the controller pins a replica; the run's six would
+    # make the controller hop the bisected run's longest step.
+    return settings.model_copy(update={
+        "only": only, "skip": [], "enable": [], "resolve": [], "kubernetes": False,
+        "affinity_connections": min(settings.affinity_connections, HOP_AFFINITY_CONNECTIONS)})
 
 
 def _skipped(plan: HopPlan, reason: str, via: Reach | None = None, **extra: Any) -> HopResult:
@@ -129,10 +137,10 @@ async def _run_hop(ctx: ProbeContext, plan: HopPlan, reach: Reach,
     label = f"{plan.role} {plan.namespace}/{plan.pod}:{plan.port}"
     attempt = TcpAttempt(address=plan.address or plan.pod or "", port=plan.port or 0,
                          outcome="connected")
+    spare: list[Streams] = []
     try:
         async with asyncio.timeout(settings.timeout):
-            _, writer = await dial(HEAD_LIMIT)
-        writer.close()
+            spare.append(await dial(HEAD_LIMIT))
         attempt = attempt.model_copy(update={"connect_s": round(time.perf_counter() - start, 6)})
     except PortForwardError as exc:
         if exc.gap is not None:
@@ -153,10 +161,18 @@ async def _run_hop(ctx: ProbeContext, plan: HopPlan, reach: Reach,
     selected = {c.id for c in select_checks(settings)}
     checks = (Check(id="tcp", title="TCP connect", hop=Hop.NETWORK, probe=measured_tcp),
               handshake.CHECK, messages.CHECK, idle.CHECK, affinity.CHECK)
+    async def first_then_dial(limit: int) -> Streams:
+        """The connection opened above serves the first check that connects."""
+        return spare.pop() if spare else await dial(limit)
+
     ctx.progress(f"testing the {label} hop", None)
-    with routed(Route(dial=dial, host_header=ctx.target.host_header)):
-        report = await diagnose(hop_target(ctx.target, plan), hop_settings(settings, plan,
-                                selected), checks=checks, sink=progress)
+    try:
+        with routed(Route(dial=first_then_dial, host_header=ctx.target.host_header)):
+            report = await diagnose(hop_target(ctx.target, plan), hop_settings(
+                settings, plan, selected), checks=checks, sink=progress)
+    finally:
+        for _, writer in spare:
+            writer.close()
     by_id = {c.id: c for c in report.checks}
 
     def observed(check_id: str) -> Any:
@@ -166,8 +182,8 @@ async def _run_hop(ctx: ProbeContext, plan: HopPlan, reach: Reach,
     return HopResult(
         plan=plan, via=reach, status="tested",
         tunnel_errors=list(dict.fromkeys(forward.errors)) if forward is not None else [],
-        checks=[HopCheck(id=c.id, status=c.status, summary=c.summary, reason=c.reason)
-                for c in report.checks],
+        checks=[HopCheck(id=c.id, status=c.status, summary=c.summary, reason=c.reason,
+                         duration_s=c.duration_s) for c in report.checks],
         tcp=tcp_obs, handshake=observed("handshake"), messages=observed("messages"),
         idle=observed("idle"), affinity=observed("affinity"),
         findings=list(report.findings), duration_s=round(time.perf_counter() - start, 6),

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 PROTOCOL = "v4.channel.k8s.io"
 TUNNEL_PING_INTERVAL = 10.0
+CHUNK = 256 * 1024
+"""Bytes read from the local end per WebSocket message (a 1 MiB message: four)."""
 LINGER = 1.0
 """Seconds a tunnel stays open for the pod's last bytes after the local side stopped."""
 AFFECTS = "the pod and ingress controller hops of the bisected run"
@@ -237,7 +239,7 @@ class PortForward:
 
         async def up() -> None:
             with contextlib.suppress(ConnectionClosed, OSError):
-                while data := await loop.sock_recv(sock, 65536):
+                while data := await loop.sock_recv(sock, CHUNK):
                     await ws.send(b"\x00" + data)
 
         receiving, sending = asyncio.create_task(down()), asyncio.create_task(up())
