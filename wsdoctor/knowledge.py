@@ -48,6 +48,17 @@ class IdleTimeoutDefault:
 
 IDLE_TIMEOUT_DEFAULTS: tuple[IdleTimeoutDefault, ...] = (
     IdleTimeoutDefault(
+        10, "Traefik", "entryPoints.<name>.transport.lifeCycle.graceTimeOut",
+        TimeoutKind.AFTER_RELOAD,
+        "measured on Traefik 3.7.15: open WebSockets are cut (1006, no close frame) "
+        "graceTimeOut after Traefik gets SIGTERM (a rollout); no other Traefik timeout ends an "
+        "upgraded WebSocket (wsdoctor.knowledge_traefik; test_traefik_timeouts_lab)",
+        "# Traefik static configuration (Helm: additionalArguments)\n"
+        "--entryPoints.websecure.transport.lifeCycle.graceTimeOut={seconds}s\n"
+        "# and terminationGracePeriodSeconds above it on the Traefik pods\n",
+        language="text",
+    ),
+    IdleTimeoutDefault(
         15, "Envoy", "route timeout", TimeoutKind.PER_REQUEST,
         "Envoy FAQ 'How do I configure timeouts?'; envoyproxy/envoy#20062",
         "# Envoy route (plain Envoy, Envoy Gateway, Contour...): no timeout on the WS route\n"
@@ -240,8 +251,9 @@ AFFINITY_COOKIE_DEFAULTS: tuple[AffinityCookieDefault, ...] = (
     ),
     AffinityCookieDefault(
         "_[0-9a-f]{5}", "Traefik",
-        "traefik sticky.cookie default name: '_' + 5 hex of a hash of the service "
-        "(pkg/server/service/loadbalancer)",
+        "Traefik sticky.cookie default name, measured on Traefik 3.7.15: '_' + the first 5 hex "
+        "of SHA-1('_TRAEFIK_BACKEND_' + service name), attributes Path=/ only "
+        "(wsdoctor.knowledge_traefik; test_traefik_affinity_lab)",
     ),
     AffinityCookieDefault(
         "SERVERID", "HAProxy", "HAProxy configuration.txt, the 'cookie' keyword's examples",

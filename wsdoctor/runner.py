@@ -89,18 +89,18 @@ def select_checks(settings: Settings, checks: Sequence[Check] = CHECKS) -> list[
 def order_findings(
     findings: Iterable[Finding], position: dict[str, tuple[int, int]]
 ) -> list[Finding]:
-    """Most severe first; within a severity, root causes before the symptoms they explain,
-    then in path order (name, network, TLS, upgrade, ...)."""
+    """Most severe first; within a severity, root causes before the symptoms they explain (a
+    finding that explains others but is itself explained comes after its own cause), then in
+    path order (name, network, TLS, upgrade, ...)."""
     found = list(findings)
     explained = {code for f in found for code in f.explains}
-    return sorted(
-        found,
-        key=lambda f: (
-            -f.status.rank,
-            0 if f.explains else (2 if f.code in explained else 1),
-            position.get(f.check, (99, 99)),
-        ),
-    )
+
+    def tier(f: Finding) -> int:
+        if f.explains:
+            return 1 if f.code in explained else 0
+        return 3 if f.code in explained else 2
+
+    return sorted(found, key=lambda f: (-f.status.rank, tier(f), position.get(f.check, (99, 99))))
 
 
 def _format_error(exc: BaseException) -> str:

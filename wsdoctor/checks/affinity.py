@@ -222,6 +222,18 @@ def _affinity_fix(path: str) -> Fix:
     )
 
 
+def _secure_fix(component: str | None) -> Fix:
+    if component == "Traefik":
+        from wsdoctor.knowledge_traefik import STICKY_COOKIE_FIX
+
+        return Fix(summary="Traefik's sticky cookie has only Path=/ unless configured: set "
+                   "sticky.cookie.secure (and httpOnly, sameSite) on the service, the "
+                   "IngressRoute's spec.routes[].services[].sticky.cookie.",
+                   snippet=STICKY_COOKIE_FIX, language="yaml")
+    return Fix(summary="Mark the affinity cookie Secure (ingress-nginx: "
+               "nginx.ingress.kubernetes.io/session-cookie-secure: \"true\").")
+
+
 def _attributes(cookie: CookieSeen) -> str:
     parts = [f"Path={cookie.path}" if cookie.path else "no Path",
              "Secure" if cookie.secure else "not Secure",
@@ -275,8 +287,7 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
             yield COOKIE_INSECURE.finding(
                 "affinity", f"Cookie {name} is set over wss without the Secure attribute.",
                 evidence=evidence, resource=resource,
-                fix=Fix(summary="Mark the affinity cookie Secure (ingress-nginx: "
-                        "nginx.ingress.kubernetes.io/session-cookie-secure: \"true\")."))
+                fix=_secure_fix(obs.affinity_component))
         if obs.replay_pinned is True:
             yield PINNED.finding(
                 "affinity", f"Cookie {name}{whose} is set on the 101 ({_attributes(seen)}); "

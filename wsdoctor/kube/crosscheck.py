@@ -143,6 +143,16 @@ def cross_check_certificate(obs: ClusterObservation, facts: Facts) -> Iterator[F
             f"kubectl -n {tls[0].namespace} get secret {tls[0].secret_name}",
             language="shell",
         )
+        if obs.routes and obs.routes[0].kind == "IngressRoute":
+            fix = Fix(
+                summary=f"Traefik serves TRAEFIK DEFAULT CERT while the IngressRoute's "
+                f"spec.tls.secretName ({tls[0].secret_name}) cannot be loaded: create that "
+                f"kubernetes.io/tls Secret in namespace {tls[0].namespace} (the IngressRoute's "
+                "own), or set spec.tls.certResolver.",
+                snippet=f"kubectl -n {tls[0].namespace} create secret tls "
+                f"{tls[0].secret_name} --cert=tls.crt --key=tls.key",
+                language="shell",
+            )
     from wsdoctor.checks.tls_rules import DEFAULT_CERT as TLS_DEFAULT_CERT
 
     yield DEFAULT_CERT.finding(

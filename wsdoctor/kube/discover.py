@@ -248,7 +248,29 @@ def _traefik_regexp(expr: str) -> str:
 _TRAEFIK_PATH = re.compile(r"(PathPrefix|Path)\(\s*`([^`]*)`")
 
 
-def _ingressroute_rules(obj: KubeObject) -> Iterator[RouteRule]:
+def _traefikservice_backends(
+    snap: ClusterSnapshot | None, ns: str, services: list[Any], index: int
+) -> list[Backend]:
+    """The Services behind the weighted TraefikServices a route names (one level deep)."""
+    found: list[Backend] = []
+    for k, svc in enumerate(services):
+        if snap is None or not isinstance(svc, dict) or svc.get("kind") != "TraefikService":
+            continue
+        tsvc_ns = str(svc.get("namespace") or ns)
+        tsvc = snap.find("TraefikService", tsvc_ns, str(svc.get("name")))
+        weighted = (tsvc.spec.get("weighted") or {}) if tsvc is not None else {}
+        for child in weighted.get("services") or []:
+            if isinstance(child, dict) and child.get("name") and \
+                    child.get("kind", "Service") == "Service":
+                found.append(Backend(
+                    namespace=str(child.get("namespace") or tsvc_ns),
+                    service=str(child["name"]), port=child.get("port"),
+                    field=field_path("spec", "routes", index, "services", k)))
+    return found
+
+
+def _ingressroute_rules(obj: KubeObject, snap: ClusterSnapshot | None = None
+                        ) -> Iterator[RouteRule]:
     ns = obj.namespace or "default"
     for i, route in enumerate(obj.spec.get("routes") or []):
         match = str(route.get("match") or "")
@@ -267,6 +289,7 @@ def _ingressroute_rules(obj: KubeObject) -> Iterator[RouteRule]:
             for k, svc in enumerate(route.get("services") or [])
             if svc.get("name") and svc.get("kind", "Service") == "Service"
         ]
+        backends += _traefikservice_backends(snap, ns, route.get("services") or [], i)
         for kind, path in paths:
             yield RouteRule(
                 kind=obj.kind,
@@ -337,7 +360,7 @@ def route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
         elif obj.kind == "HTTPRoute" and obj.group == GATEWAY_GROUP:
             rules.extend(_httproute_rules(snap, obj))
         elif obj.kind == "IngressRoute" and obj.group in TRAEFIK_GROUPS:
-            rules.extend(_ingressroute_rules(obj))
+            rules.extend(_ingressroute_rules(obj, snap))
         elif obj.kind == "VirtualService" and obj.group == ISTIO_GROUP:
             rules.extend(_virtualservice_rules(obj))
     return rules

@@ -56,6 +56,10 @@ def relevant_snapshot(
                             str(mw.get("name")),
                         )
                     )
+                for svc in r.get("services") or []:
+                    if isinstance(svc, dict) and svc.get("kind") == "TraefikService":
+                        ns = str(svc.get("namespace") or route.namespace)
+                        add(snap.find("TraefikService", ns, str(svc.get("name"))))
         if route.class_name:
             add(snap.find("IngressClass", None, route.class_name))
         for backend in route.backends:

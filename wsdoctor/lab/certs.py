@@ -177,9 +177,13 @@ def ingress_nginx_fake_certificate() -> CertPair:
 
 
 def traefik_default_certificate() -> CertPair:
-    """The subject Traefik serves when no certificate matches (KNOWLEDGE §5)."""
+    """A look-alike of the certificate Traefik serves when no certificate matches: self-signed,
+    CN TRAEFIK DEFAULT CERT, one SAN <32 hex>.<32 hex>.traefik.default, RSA 2048 (measured on
+    Traefik 3.7.15; the real one is in tests/integration/test_traefik_lab.py)."""
     return self_signed(
-        ["1f2e3d4c5b6a.7f8e9d0c1b2a.traefik.default"], common_name="TRAEFIK DEFAULT CERT"
+        ["6e0794edc32b542c39ccb4f8bcc01ef0.4778e495a7b618b185e4f51809cf6fcc.traefik.default"],
+        common_name="TRAEFIK DEFAULT CERT",
+        key_type="rsa",
     )
 
 
