@@ -18,15 +18,10 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from startup_and_diagnosis import fmt, wsdoctor_command  # bench/ is on sys.path
 
 GOAL_S = 1.0
-
-
-def wsdoctor_command() -> list[str]:
-    """The installed console script next to this interpreter, else ``python -m wsdoctor``."""
-    script = Path(sys.executable).with_name("wsdoctor")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "wsdoctor"]
 
 
 def run(argv: list[str]) -> tuple[float, dict[str, object]]:
@@ -36,11 +31,6 @@ def run(argv: list[str]) -> tuple[float, dict[str, object]]:
     if result.returncode not in (0, 1) or not result.stdout:
         raise SystemExit(f"{' '.join(argv[:3])} exited {result.returncode}: {result.stderr}")
     return wall, json.loads(result.stdout)
-
-
-def fmt(times: list[float]) -> str:
-    return (f"median {statistics.median(times) * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms"
-            f"   max {max(times) * 1000:7.1f} ms   (n={len(times)})")
 
 
 def main() -> int:

@@ -74,6 +74,9 @@ def test_balancer_in_front_cuts_idle_connections(lab_loop: LabLoop, tmp_path: Pa
     assert float(table_line[5]) == pytest.approx(public["idle_timeout_s"], abs=0.05)
     assert table_line[6:9] == ["s", "proxy", "(FIN)"]
     assert "via port-forward" in shown.stdout
+    markdown = run_cli("show", str(saved), "--format", "markdown").stdout
+    [row] = [line for line in markdown.splitlines() if line.startswith("| ❌ | public |")]
+    assert "| proxy (FIN) |" in row
 
 
 def test_controller_that_drops_the_upgrade(lab_loop: LabLoop) -> None:
@@ -149,3 +152,21 @@ def test_healthy_path_and_the_opt_in(lab_loop: LabLoop) -> None:
     hops = next(c for c in quiet["checks"] if c["id"] == "hops")
     notes = [r["note"] for r in hops["observation"]["table"] if r["hop"] != "public"]
     assert all("--port-forward" in note for note in notes)
+
+
+def test_pod_network_as_inside_the_cluster(lab_loop: LabLoop) -> None:
+    """Given pod IPs a client can reach (inside the cluster; loopback here), when bisected
+    with --pod-network, then the hops are reached by IP without any port-forward (a
+    read-only user is enough) and the faulty hop is still named."""
+    with bisect_chain("controller-upgrade", loop=lab_loop, pod_network=True) as chain:
+        argv = [a for a in chain.argv("--format", "json", "--pod-network", readonly=True)
+                if a != "--port-forward"]
+        result = run_cli("bisect", *argv)
+        requests = list(chain.api.requests)
+    report = json.loads(result.stdout)
+    table = rows(report)
+    assert table["pod"]["endpoint"] == f"127.0.0.1:{chain.replicas[0].port}"
+    assert table["controller"]["endpoint"] == f"127.0.0.1:{chain.controller_port}"
+    assert (table["pod"]["upgrade"], table["controller"]["upgrade"]) == ("101", "HTTP 426")
+    assert first_fail(report)["code"] == "WSD-HOPS-FAULT-AT-CONTROLLER"
+    assert not [p for _, p in requests if p.endswith("/portforward")]

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -27,6 +27,9 @@ from wsdoctor.lab.backend import Backend, BackendOptions, LabLoop
 from wsdoctor.lab.certs import LabCA
 from wsdoctor.lab.kubeapi.resources import Rule
 from wsdoctor.lab.proxies import HAProxy, HAProxySite, Nginx, NginxLocation, NginxSite
+
+if TYPE_CHECKING:
+    from wsdoctor.lab.kubeapi import FakeKubeAPI
 
 CHAIN_HOST = "chat.lab.test"
 Fault = Literal["none", "front-idle", "controller-upgrade", "pod-idle"]
@@ -50,6 +53,8 @@ class Chain:
     kubeconfig_readonly: Path
     """A user with the read-only role only."""
     fault: Fault
+    api: FakeKubeAPI
+    """The fake cluster (its request log shows what bisect asked of it)."""
 
     def argv(self, *extra: str, readonly: bool = False) -> list[str]:
         """``wsdoctor bisect`` arguments for this chain (port-forward on)."""
@@ -59,30 +64,49 @@ class Chain:
                 "--port-forward", *extra]
 
 
-def cluster_objects(fault: Fault) -> list[dict[str, Any]]:
+def cluster_objects(fault: Fault, pod_ports: dict[str, int] | None = None
+                    ) -> list[dict[str, Any]]:
     """The objects the fake API serves for the chain (``chain-cluster.yaml``, with the
-    faulty setting on the Ingress when the fault is the controller's)."""
+    faulty setting on the Ingress when the fault is the controller's). With ``pod_ports``
+    (pod name → lab port) the pods' IPs are 127.0.0.1 and their ports the lab servers', so
+    that ``--pod-network`` reaches them as a client inside the cluster reaches pod IPs."""
     docs = [d for d in yaml.safe_load_all(Path(__file__).with_name("chain-cluster.yaml")
                                           .read_text()) if d]
     docs = copy.deepcopy(docs)
-    if fault == "controller-upgrade":
-        for doc in docs:
-            if doc["kind"] == "Ingress":
-                doc["metadata"]["annotations"][
-                    "nginx.ingress.kubernetes.io/configuration-snippet"] = BREAK_UPGRADE
+    for doc in docs:
+        if fault == "controller-upgrade" and doc["kind"] == "Ingress":
+            doc["metadata"]["annotations"][
+                "nginx.ingress.kubernetes.io/configuration-snippet"] = BREAK_UPGRADE
+        if pod_ports is not None and doc["kind"] == "Pod":
+            doc["status"]["podIP"] = "127.0.0.1"
+            port = pod_ports[doc["metadata"]["name"]]
+            for entry in doc["spec"]["containers"][0]["ports"]:
+                if entry["name"] in ("ws", "https"):
+                    entry["containerPort"] = port
+    if pod_ports is not None:  # one slice per pod: their ports differ on loopback
+        template = next(d for d in docs if d["kind"] == "EndpointSlice")
+        docs.remove(template)
+        for index, endpoint in enumerate(template["endpoints"]):
+            name = endpoint["targetRef"]["name"]
+            slice_ = copy.deepcopy(template)
+            slice_["metadata"]["name"] += f"-{index}"
+            slice_["ports"][0]["port"] = pod_ports[name]
+            slice_["endpoints"] = [{**endpoint, "addresses": ["127.0.0.1"]}]
+            docs.append(slice_)
     return docs
 
 
 @contextlib.contextmanager
 def bisect_chain(fault: Fault = "none", *, front_idle: float = 4.0, app_idle: float = 2.0,
-                 loop: LabLoop | None = None) -> Iterator[Chain]:
-    """Start the chain with ``fault``; stop all of it when the block ends."""
+                 loop: LabLoop | None = None, pod_network: bool = False) -> Iterator[Chain]:
+    """Start the chain with ``fault``; stop all of it when the block ends. ``pod_network``:
+    the cluster gives the pods loopback IPs and their real ports (see
+    :func:`cluster_objects`)."""
     from wsdoctor.lab.kubeapi import READ_ALL, FakeKubeAPI, serve
 
     ca = LabCA("wsdoctor chain CA")
     api = FakeKubeAPI(tokens={"bisect-token": (*READ_ALL, FORWARD_RULE),
                               "reader-token": READ_ALL})
-    api.add(*cluster_objects(fault))
     with contextlib.ExitStack() as stack:
         lab = loop or stack.enter_context(LabLoop())
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wsdoctor-chain-")))
@@ -105,6 +129,9 @@ def bisect_chain(fault: Fault = "none", *, front_idle: float = 4.0, app_idle: fl
                                       tunnel_timeout=front_idle if fault == "front-idle"
                                       else 3600))
         stack.callback(haproxy.stop)
+        ports = {r.name: r.port for r in replicas} | {
+            "ingress-nginx-controller-6c8d-xk2lp": nginx.port}
+        api.add(*cluster_objects(fault, ports if pod_network else None))
         ca_file = scratch / "ca.pem"
         ca_file.write_bytes(ca.cert_pem)
         yield Chain(
@@ -118,4 +145,5 @@ def bisect_chain(fault: Fault = "none", *, front_idle: float = 4.0, app_idle: fl
             kubeconfig_readonly=running.kubeconfig(scratch / "kubeconfig-readonly",
                                                    token="reader-token", context="chain"),
             fault=fault,
+            api=api,
         )

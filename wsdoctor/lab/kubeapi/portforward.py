@@ -27,7 +27,6 @@ client's socket and the pod connections, so the TLS socket is never used by two 
 from __future__ import annotations
 
 import base64
-import hashlib
 import selectors
 import socket
 import struct
@@ -36,11 +35,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from websockets.frames import Frame, Opcode
-from websockets.protocol import Protocol, Side, State
-
 from wsdoctor.lab.kubeapi.resources import ApiStatus, bad_request, not_found
 from wsdoctor.lab.kubeapi.spdy import ServerSession, SpdyError, Stream
+from wsdoctor.lab.kubeapi.websocket import WebSocketServer, accept_key
 
 if TYPE_CHECKING:
     from wsdoctor.lab.kubeapi.handler import Handler, RequestInfo
@@ -49,7 +46,6 @@ if TYPE_CHECKING:
 TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 SPDY_PROTOCOL = "portforward.k8s.io"
 CHANNEL_PROTOCOLS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
-_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def _has_token(value: str | None, token: str) -> bool:
@@ -137,55 +133,6 @@ class PodLink:
             self.sock.close()
 
 
-class WebSocketServer:
-    """Server side of an already upgraded WebSocket: websockets' sans-I/O protocol, frames
-    reassembled into messages; pings and the closing handshake answered."""
-
-    def __init__(self, send_raw: Callable[[bytes], None]) -> None:
-        self.protocol = Protocol(Side.SERVER, state=State.OPEN, max_size=None)
-        self.send_raw = send_raw
-        self._parts: list[bytes] = []
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Bytes from the client → complete messages (text as UTF-8 bytes)."""
-        if data:
-            self.protocol.receive_data(data)
-        else:
-            self.protocol.receive_eof()
-        messages = []
-        for event in self.protocol.events_received():
-            if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY,
-                                                             Opcode.CONT):
-                self._parts.append(bytes(event.data))
-                if event.fin:
-                    messages.append(b"".join(self._parts))
-                    self._parts = []
-        self.flush()
-        return messages
-
-    @property
-    def closed(self) -> bool:
-        return self.protocol.state in (State.CLOSING, State.CLOSED)
-
-    def send(self, message: bytes, text: bool = False) -> None:
-        if self.protocol.state is State.OPEN:
-            if text:
-                self.protocol.send_text(message)
-            else:
-                self.protocol.send_binary(message)
-            self.flush()
-
-    def close(self, code: int = 1000) -> None:
-        if self.protocol.state is State.OPEN:
-            self.protocol.send_close(code)
-            self.flush()
-
-    def flush(self) -> None:
-        for chunk in self.protocol.data_to_send():
-            if chunk:
-                self.send_raw(chunk)
-
-
 @dataclass
 class _Pair:
     """An SPDY port-forward request: its error and data streams and the pod connection."""
@@ -210,8 +157,7 @@ class Forward:
     # -- the upgrade ---------------------------------------------------------------------
 
     def _accept_websocket(self, protocol: str) -> None:
-        key = self.handler.headers.get("Sec-WebSocket-Key", "")
-        accept = base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
+        accept = accept_key(self.handler.headers.get("Sec-WebSocket-Key", ""))
         handler = self.handler
         handler.send_response(101, "Switching Protocols")
         handler.send_header("Upgrade", "websocket")
