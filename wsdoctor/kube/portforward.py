@@ -181,7 +181,8 @@ class PortForward:
                                     namespace=self.namespace, affects=AFFECTS)
             raise PortForwardError(f"port-forward to pod {where}: HTTP {status}: {message}",
                                    status=status, gap=gap) from None
-        except (OSError, InvalidHandshake) as exc:
+        except (OSError, InvalidHandshake, ValueError, ImportError) as exc:
+            # ImportError: a SOCKS proxy-url without python-socks installed
             raise PortForwardError(f"port-forward to pod {where}: cannot reach the API server "
                                    f"at {self.endpoint.url}: {exc}") from None
         if ws.subprotocol != PROTOCOL:
