@@ -41,7 +41,8 @@ from wsdoctor.checks.hops_table import (
     views,
 )
 from wsdoctor.checks.idle import APP_CLOSE, SILENT_DROP, TIMEOUT, TIMEOUT_SHORT
-from wsdoctor.checks.messages import CLOSED_EARLY, LARGE_LOST, PING_UNANSWERED, TOO_BIG
+from wsdoctor.checks.messages import LARGE_LOST, PING_UNANSWERED, TOO_BIG
+from wsdoctor.checks.messages_protocol import CLOSED_AT_ONCE, CLOSED_EARLY
 from wsdoctor.kube.crosscheck import IDLE_BINDS, IDLE_BINDS_SHORT, IDLE_OUTSIDE
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource
 
@@ -160,7 +161,7 @@ def _symptoms(fault: Placed, public: HopView) -> tuple[Code, ...]:
         failed = next((a for a in public.attempts if a.outcome != "upgraded"), None)
         code = classify(failed) if failed is not None else None
         return (code,) if code is not None else ()
-    return (CLOSED_EARLY, PING_UNANSWERED, TOO_BIG, LARGE_LOST)
+    return (CLOSED_EARLY, CLOSED_AT_ONCE, PING_UNANSWERED, TOO_BIG, LARGE_LOST)
 
 
 def _finding(fault: Placed, facts: Facts, cluster: ClusterObservation | None,
