@@ -210,3 +210,17 @@ def test_the_table_sets_the_hops_side_by_side() -> None:
     ]
     assert rows[0].idle == "none within 90 s" and rows[1].note == "no controller pod"
     assert rows[2].closed_by == "proxy (FIN)" and rows[2].time_to_101_ms == 2.0
+
+
+def test_a_hop_check_that_crashed_is_shown_as_an_error() -> None:
+    """A hop whose own check could not finish is not shown as healthy."""
+    from wsdoctor.checks.hops_model import HopCheck
+
+    broken = hop("controller").model_copy(update={"checks": [HopCheck(
+        id="messages", status=CheckStatus.ERROR, reason="did not finish within 21 s")]})
+    state = facts([hop("pod"), broken], measured_idle=False)
+    obs = state.get(HopsObservation)
+    assert obs is not None
+    controller = hop_table(obs, state)[1]
+    assert controller.status is CheckStatus.ERROR
+    assert controller.note == "messages: did not finish within 21 s"

@@ -33,6 +33,8 @@ class HopView:
     affinity: AffinityObservation | None = None
     note: str | None = None
     component: str = ""
+    errors: tuple[str, ...] = ()
+    """Checks of the hop that could not run to the end (a crash, a time limit)."""
 
     @property
     def upgraded(self) -> HandshakeAttempt | None:
@@ -55,6 +57,8 @@ def view_of(result: HopResult) -> HopView:
         attempts=tuple(result.handshake.attempts) if result.handshake else (),
         messages=result.messages, idle=result.idle, affinity=result.affinity,
         note=plan.note, component=plan.component,
+        errors=tuple(f"{c.id}: {c.reason}" for c in result.checks
+                     if c.status is CheckStatus.ERROR),
     )
 
 
@@ -199,11 +203,12 @@ def row(view: HopView, expect: float | None = None) -> HopRow:
     faulty = upgrade_fault(view) or messages_fault(view) or idle_fault(view, expect) is not None
     upgraded = view.upgraded
     idle, closed_by = _idle_cells(view)
+    status = CheckStatus.FAIL if faulty else CheckStatus.OK
     return HopRow(
         hop=view.name,
         name=view.label,
         endpoint=view.endpoint,
-        status=CheckStatus.FAIL if faulty else CheckStatus.OK,
+        status=CheckStatus.ERROR if view.errors else status,
         upgrade=_upgrade_cell(view),
         time_to_101_ms=round(upgraded.upgrade_s * 1000, 2)
         if upgraded is not None and upgraded.upgrade_s is not None else None,
@@ -211,7 +216,7 @@ def row(view: HopView, expect: float | None = None) -> HopRow:
         idle_timeout_s=idle_cut(view),
         closed_by=closed_by,
         affinity=_affinity_cell(view),
-        note=view.note or view.reason,
+        note="; ".join(n for n in (*view.errors, view.note or view.reason) if n) or None,
     )
 
 
