@@ -25,7 +25,7 @@ def cells(row: HopRow) -> tuple[str, ...]:
     if row.status in (CheckStatus.SKIPPED, CheckStatus.ERROR):
         return row.hop, f"{row.status.value}: {row.note or ''}".rstrip(": ")
     return (row.hop, row.upgrade or "-", _ms(row.time_to_101_ms),
-            row.idle or "not measured", row.closed_by or "-", row.affinity or "-")
+            row.idle or "not measured", row.closed_by or "-", row.affinity or "not measured")
 
 
 def table_lines(rows: Sequence[HopRow], mark: Callable[[CheckStatus], str],
