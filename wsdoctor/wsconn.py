@@ -7,22 +7,19 @@ and reports how the connection ended: a close frame (with code and reason), a ba
 or a reset. Used by the handshake, messages, idle, keepalive and affinity checks. The
 upgraded connection itself is :class:`wsdoctor.wsconnection.WsConnection`.
 
-A bisected run measures hops (a pod, an ingress controller pod) with these same checks: it
-runs them under a :class:`Route` (:func:`routed`), and every connection they open then goes
-where the route dials (a port-forward tunnel, a pod IP) while keeping the public Host.
+Every connection opens with :func:`wsdoctor.route.connect_tcp`: where a bisected run's
+hop route dials, else direct or through the user's proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import socket
 import ssl
 import struct
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from websockets.client import ClientProtocol
@@ -35,8 +32,10 @@ from websockets.typing import Origin, Subprotocol
 from websockets.uri import parse_uri
 
 from wsdoctor.models import Target
+from wsdoctor.route import connect_tcp, host_header
 from wsdoctor.settings import Settings
-from wsdoctor.tlsctx import client_context
+from wsdoctor.tlsctx import TlsWatch, client_context
+from wsdoctor.tunnel import ProxyError
 from wsdoctor.wsconnection import READ_SIZE, Closed, Ending, Event, Message, WsConnection
 
 HEAD_LIMIT = 64 * 1024
@@ -85,7 +84,11 @@ class UpgradeAttempt:
     subprotocol: str | None = None
     extensions: list[str] = field(default_factory=list)
     failed_step: str | None = None
-    """For CONNECT_FAILED: ``tcp`` or ``tls``."""
+    """For CONNECT_FAILED: ``tcp``, ``proxy`` or ``tls``."""
+    tls: TlsWatch | None = None
+    """What the TLS handshake's messages showed (client certificate requested, alerts)."""
+    proxy_error: ProxyError | None = None
+    """For a failed ``proxy`` step: what the proxy answered."""
     received_at: float | None = None
     """``time.monotonic()`` when the 101 arrived (see :func:`arrival_time`)."""
 
@@ -98,49 +101,6 @@ class UpgradeAttempt:
         """Every response header of that name."""
         lowered = name.lower()
         return [v for k, v in self.response_headers if k.lower() == lowered]
-
-
-Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where the connections of one hop's checks go: ``dial(limit)`` opens a byte stream to
-    the hop (whatever address and port a check names), and requests keep the public Host
-    header (what the hop in front would forward)."""
-
-    dial: Callable[[int], Awaitable[Streams]]
-    host_header: str
-
-
-_ROUTE: ContextVar[Route | None] = ContextVar("wsdoctor_route", default=None)
-
-
-@contextlib.contextmanager
-def routed(route: Route) -> Iterator[None]:
-    """Within the block (and the tasks it starts), connections go through ``route``."""
-    token = _ROUTE.set(route)
-    try:
-        yield
-    finally:
-        _ROUTE.reset(token)
-
-
-def host_header(target: Target) -> str:
-    """The Host header of a request to ``target``: the route's public Host on a hop."""
-    route = _ROUTE.get()
-    return route.host_header if route is not None else target.host_header
-
-
-async def connect_tcp(address: str, port: int, timeout: float,
-                      limit: int = HEAD_LIMIT) -> Streams:
-    """A TCP stream to ``address:port`` (or where the current route dials), within
-    ``timeout`` seconds."""
-    route = _ROUTE.get()
-    async with asyncio.timeout(timeout):
-        if route is not None:
-            return await route.dial(limit)
-        return await asyncio.open_connection(address, port, limit=limit)
 
 
 def arrival_time(writer: asyncio.StreamWriter) -> float:
@@ -168,23 +128,29 @@ def _format_headers(headers: Headers) -> list[tuple[str, str]]:
 async def open_stream(
     target: Target, address: str, settings: Settings, *, verify: bool | None = None,
     timeout: float | None = None, on_connected: Callable[[float], None] | None = None,
+    alpn: list[str] | None = None, watch: TlsWatch | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float, float | None]:
-    """TCP (and TLS for wss) to ``address`` with the target's SNI; return the streams and
-    the connect and TLS times. ``verify`` defaults to ``not settings.insecure``.
-    ``on_connected`` gets the connect time as soon as TCP is up (so a TLS failure can be told
-    apart from a TCP one)."""
+    """TCP (through the proxy, if any) and TLS for wss to ``address`` with the target's SNI
+    and the client certificate, if any; return the streams and the connect and TLS times.
+    ``verify`` defaults to ``not settings.insecure``. ``on_connected`` gets the connect time
+    as soon as TCP is up (so a TLS failure can be told apart from a TCP one); ``watch``
+    records the TLS handshake's messages."""
     limit = settings.timeout if timeout is None else timeout
     start = time.perf_counter()
-    reader, writer = await connect_tcp(address, target.port, limit)
+    reader, writer = await connect_tcp(address, target.port, settings, timeout=limit)
     connect_s = time.perf_counter() - start
     if on_connected is not None:
         on_connected(connect_s)
     tls_s = None
     if target.secure:
-        context = client_context(
-            settings, verify=not settings.insecure if verify is None else verify,
-            alpn=["http/1.1"],
-        )
+        try:
+            context = client_context(
+                settings, verify=not settings.insecure if verify is None else verify,
+                alpn=alpn or ["http/1.1"], watch=watch,
+            )
+        except BaseException:
+            writer.close()
+            raise
         server_hostname = None if _is_ip(target.host) else target.host
         start = time.perf_counter()
         try:
@@ -207,12 +173,14 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def build_protocol(target: Target, settings: Settings, max_size: int | None) -> ClientProtocol:
-    """A client protocol for the target with the user's origin, subprotocols and deflate."""
+def build_protocol(target: Target, settings: Settings, max_size: int | None,
+                   compress: bool = True) -> ClientProtocol:
+    """A client protocol for the target with the user's origin, subprotocols and deflate
+    (``compress=False`` offers no deflate: its zlib state costs ~300 KB per connection)."""
     return ClientProtocol(
         parse_uri(target.url),
         origin=Origin(settings.origin) if settings.origin else None,
-        extensions=[ClientPerMessageDeflateFactory()],
+        extensions=[ClientPerMessageDeflateFactory()] if compress else None,
         subprotocols=[Subprotocol(s) for s in settings.subprotocols] or None,
         max_size=max_size,
     )
@@ -226,21 +194,26 @@ async def upgrade(
     extra_headers: Sequence[tuple[str, str]] = (),
     verify: bool | None = None,
     max_size: int | None = None,
+    compress: bool = True,
 ) -> tuple[UpgradeAttempt, WsConnection | None]:
     """Connect to ``address`` and upgrade. Returns the attempt, and the open connection when
     the outcome is UPGRADED (the caller must close it). A message larger than ``max_size``
     (default: :func:`message_limit`; after inflating) fails the connection with 1009."""
     attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.CONNECT_FAILED)
+    if target.secure:
+        attempt.tls = TlsWatch()
 
     def connected(seconds: float) -> None:
         attempt.connect_s = seconds
 
     try:
         reader, writer, attempt.connect_s, attempt.tls_s = await open_stream(
-            target, address, settings, verify=verify, on_connected=connected
+            target, address, settings, verify=verify, on_connected=connected, watch=attempt.tls
         )
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         attempt.failed_step = "tls" if attempt.connect_s is not None else "tcp"
+        if isinstance(exc, ProxyError):
+            attempt.failed_step, attempt.proxy_error = "proxy", exc
         attempt.error = str(exc) or (
             "connection reset by the server" if isinstance(exc, ConnectionResetError)
             else type(exc).__name__)
@@ -249,13 +222,14 @@ async def upgrade(
                 f"within {settings.timeout:g} s"
         attempt.error_type = type(exc).__name__
         return attempt, None
-    protocol = build_protocol(target, settings, max_size or message_limit(settings))
+    protocol = build_protocol(target, settings, max_size or message_limit(settings), compress)
     request = protocol.connect()
     host = host_header(target)
     if host != request.headers.get("Host"):
         del request.headers["Host"]
         request.headers["Host"] = host
-    for name, value in (*settings.request_headers(), *extra_headers):
+    for name, value in (*settings.identity_headers(), *settings.request_headers(),
+                        *extra_headers):
         request.headers[name] = value
     attempt.request_headers = _format_headers(request.headers)
     protocol.send_request(request)
@@ -324,7 +298,10 @@ async def upgrade(
         attempt.error_type = type(failure).__name__ if failure else None
         writer.close()
         return attempt, None
-    if failure is None and protocol.state is State.OPEN:
+    # A server may accept and close at once (101 and a close frame in one segment): that is
+    # an upgrade, whose connection has already ended.
+    if failure is None and protocol.state is not State.CONNECTING and \
+            response.status_code == 101:
         attempt.received_at = arrival_time(writer)
         attempt.outcome = HandshakeOutcome.UPGRADED
         attempt.subprotocol = protocol.subprotocol
@@ -417,13 +394,9 @@ __all__ = [
     "HandshakeOutcome",
     "InvalidHandshake",
     "Message",
-    "Route",
     "UpgradeAttempt",
     "WsConnection",
-    "connect_tcp",
-    "host_header",
     "open_stream",
     "printable",
-    "routed",
     "upgrade",
 ]

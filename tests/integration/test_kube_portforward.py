@@ -23,9 +23,10 @@ from wsdoctor.kube.config import load_access
 from wsdoctor.kube.portforward import ApiEndpoint, PortForward, PortForwardError
 from wsdoctor.lab.backend import Backend
 from wsdoctor.lab.kubeapi import READ_ALL, FakeKubeAPI, Rule, RunningAPI, serve
+from wsdoctor.route import Route, routed
 from wsdoctor.settings import Settings
 from wsdoctor.target import parse_target
-from wsdoctor.wsconn import Route, routed, upgrade
+from wsdoctor.wsconn import upgrade
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 POD = {"apiVersion": "v1", "kind": "Pod",

@@ -16,15 +16,9 @@ from websockets.frames import Frame
 
 from wsdoctor.knowledge import REPLICA_HEADERS
 from wsdoctor.models import Model, Target
+from wsdoctor.route import host_header
 from wsdoctor.settings import Settings
-from wsdoctor.wsconn import (
-    Closed,
-    Message,
-    UpgradeAttempt,
-    WsConnection,
-    host_header,
-    open_stream,
-)
+from wsdoctor.wsconn import Closed, Message, UpgradeAttempt, WsConnection, open_stream
 
 HEAD_LIMIT = 64 * 1024
 GREETING_WAIT_S = 0.5
@@ -118,7 +112,8 @@ async def plain_get(target: Target, address: str, settings: Settings) -> PlainRe
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         return PlainResponse(error=f"{type(exc).__name__}: {exc}")
     lines = [f"GET {target.path} HTTP/1.1", f"Host: {host_header(target)}",
-             "User-Agent: wsdoctor", "Accept: */*", "Connection: close"]
+             *(f"{n}: {v}" for n, v in settings.identity_headers()), "Accept: */*",
+             "Connection: close"]
     lines += [f"{name}: {value}" for name, value in settings.request_headers()]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
     head = bytearray()

@@ -19,8 +19,9 @@ from wsdoctor.checks.hops_model import HopCheck, HopResult, HopsObservation, Rea
 from wsdoctor.checks.tcp import TcpAttempt, TcpObservation, _classify
 from wsdoctor.kube.hops import HopPlan, plan_hops
 from wsdoctor.models import Scheme, Target
+from wsdoctor.route import Route, Streams, routed
 from wsdoctor.settings import Settings
-from wsdoctor.wsconn import HEAD_LIMIT, Route, Streams, routed
+from wsdoctor.tunnel import HEAD_LIMIT
 
 if TYPE_CHECKING:
     from wsdoctor.kube.config import ClusterAccess
@@ -77,7 +78,7 @@ def hop_settings(settings: Settings, plan: HopPlan, selected: set[str]) -> Setti
     """The run's settings for one hop: its checks only (idle when the run measures idle;
     affinity at the controller when the run checks it and the user said it matters, with
     --expect-affinity or --affinity-cookie: each reconnect is one more port-forward), no
-    cluster, no pins."""
+    cluster, no pins, no proxy (the route reaches the hop)."""
     only = ["tcp", "handshake", "messages"]
     only += ["idle"] if "idle" in selected else []
     wants_affinity = settings.expect_affinity or bool(settings.affinity_cookie)
@@ -87,6 +88,7 @@ def hop_settings(settings: Settings, plan: HopPlan, selected: set[str]) -> Setti
     # make the controller hop the bisected run's longest step.
     return settings.model_copy(update={
         "only": only, "skip": [], "enable": [], "resolve": [], "kubernetes": False,
+        "proxy": None,
         "affinity_connections": min(settings.affinity_connections, HOP_AFFINITY_CONNECTIONS)})
 
 

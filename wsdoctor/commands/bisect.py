@@ -5,13 +5,14 @@ controller pod, and the verdict on which hop adds the fault."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, UsageError
+from wsdoctor.console import Environment, UsageError
 from wsdoctor.exit import ExitStatus
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from wsdoctor.settings import Settings
 
 DESCRIPTION = """\
@@ -24,7 +25,9 @@ The ingress controller pod is sent the public Host and SNI, so it routes the req
 routes the public ones while the cloud load balancer in front is left out. From outside the
 cluster pods are reached through the API server's port-forward (--port-forward: needs create
 on pods/portforward, docs/deploy/rbac-portforward.yaml); inside it (the DaemonSet/CronJob
-deployments) by their IPs. TARGET and every other option are as for 'wsdoctor TARGET'."""
+deployments) by their IPs. TARGET and every other option are as for 'wsdoctor TARGET': the
+hops get the same headers, client certificate and messages, while a proxy (--proxy,
+HTTPS_PROXY...) carries only the public address's connections."""
 
 EPILOG = """\
 examples:
@@ -32,7 +35,8 @@ examples:
   wsdoctor bisect wss://chat.example.com/ws --port-forward --idle --idle-max 120
   wsdoctor bisect chat.example.com --pod-network --format json -o hops.json   # in the cluster
 
-exit status: as for 'wsdoctor TARGET' (1 when a finding reaches --fail-on)."""
+exit status: as for 'wsdoctor TARGET' (0 ok, 1 a finding reaches --fail-on, 2 usage error,
+3 could not run, 4 incomplete: a check crashed or overran its time limit)."""
 
 
 def bisect_parser() -> argparse.ArgumentParser:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
     from wsdoctor.kube.config import ClusterAccess
-    from wsdoctor.wsconn import Streams
+    from wsdoctor.route import Streams
 
 PROTOCOL = "v4.channel.k8s.io"
 TUNNEL_PING_INTERVAL = 10.0
