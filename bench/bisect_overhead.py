@@ -19,9 +19,14 @@ import subprocess
 import sys
 import time
 
-from startup_and_diagnosis import fmt, wsdoctor_command  # bench/ is on sys.path
+from startup_and_diagnosis import wsdoctor_command  # bench/ is on sys.path
 
 GOAL_S = 1.0
+
+
+def fmt(times: list[float]) -> str:
+    return (f"median {statistics.median(times) * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms"
+            f"   max {max(times) * 1000:7.1f} ms   (n={len(times)})")
 
 
 def run(argv: list[str]) -> tuple[float, dict[str, object]]:
