@@ -69,7 +69,7 @@ class Parser(argparse.ArgumentParser):
 Command = Callable[[Sequence[str], "Environment"], ExitStatus]
 
 #: Subcommands; anything else is a target (``wss://demo`` reaches a host named demo).
-COMMANDS = ("explain", "demo", "show", "lint", "probe")
+COMMANDS = ("explain", "demo", "show", "lint", "probe", "load")
 
 
 def _command(name: str) -> Command:
@@ -86,6 +86,10 @@ def _command(name: str) -> Command:
         from wsdoctor.commands.show import show_command
 
         return show_command
+    if name == "load":
+        from wsdoctor.commands.load import load_command
+
+        return load_command
     from wsdoctor.commands import other
 
     return {

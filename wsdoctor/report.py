@@ -18,6 +18,7 @@ from wsdoctor.checks.handshake import HandshakeObservation
 from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.keepalive import KeepaliveObservation
+from wsdoctor.checks.load import LoadObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
@@ -36,7 +37,8 @@ ObservationUnion = Annotated[
     | KeepaliveObservation
     | CaptureObservation
     | AffinityObservation
-    | ClusterObservation,
+    | ClusterObservation
+    | LoadObservation,
     Field(discriminator="check"),
 ]
 

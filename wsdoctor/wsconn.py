@@ -290,12 +290,14 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def build_protocol(target: Target, settings: Settings, max_size: int | None) -> ClientProtocol:
-    """A client protocol for the target with the user's origin, subprotocols and deflate."""
+def build_protocol(target: Target, settings: Settings, max_size: int | None,
+                   compress: bool = True) -> ClientProtocol:
+    """A client protocol for the target with the user's origin, subprotocols and deflate
+    (``compress=False`` offers no deflate: its zlib state costs ~300 KB per connection)."""
     return ClientProtocol(
         parse_uri(target.url),
         origin=Origin(settings.origin) if settings.origin else None,
-        extensions=[ClientPerMessageDeflateFactory()],
+        extensions=[ClientPerMessageDeflateFactory()] if compress else None,
         subprotocols=[Subprotocol(s) for s in settings.subprotocols] or None,
         max_size=max_size,
     )
@@ -309,6 +311,7 @@ async def upgrade(
     extra_headers: Sequence[tuple[str, str]] = (),
     verify: bool | None = None,
     max_size: int | None = 16 * 1024 * 1024,
+    compress: bool = True,
 ) -> tuple[UpgradeAttempt, WsConnection | None]:
     """Connect to ``address`` and upgrade. Returns the attempt, and the open connection when
     the outcome is UPGRADED (the caller must close it)."""
@@ -331,7 +334,7 @@ async def upgrade(
                 f"within {settings.timeout:g} s"
         attempt.error_type = type(exc).__name__
         return attempt, None
-    protocol = build_protocol(target, settings, max_size)
+    protocol = build_protocol(target, settings, max_size, compress)
     request = protocol.connect()
     if target.host_header != request.headers.get("Host"):
         del request.headers["Host"]
@@ -400,7 +403,10 @@ async def upgrade(
         attempt.error_type = type(failure).__name__ if failure else None
         writer.close()
         return attempt, None
-    if failure is None and protocol.state is State.OPEN:
+    # A server may accept and close at once (101 and a close frame in one segment): that is
+    # an upgrade, whose connection has already ended.
+    if failure is None and protocol.state is not State.CONNECTING and \
+            response.status_code == 101:
         attempt.outcome = HandshakeOutcome.UPGRADED
         attempt.subprotocol = protocol.subprotocol
         attempt.extensions = [e.name for e in protocol.extensions]

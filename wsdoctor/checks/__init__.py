@@ -14,6 +14,7 @@ from wsdoctor.checks import (
     http,
     idle,
     keepalive,
+    load,
     messages,
     tcp,
     tls,
@@ -32,6 +33,7 @@ CHECKS: tuple[Check, ...] = (
     capture.CHECK,
     affinity.CHECK,
     cluster.CHECK,
+    load.CHECK,
 )
 
 

@@ -47,6 +47,7 @@ class Hop(enum.IntEnum):
     IDLE = 6
     AFFINITY = 7
     CLUSTER = 8
+    CAPACITY = 9
 
     @property
     def label(self) -> str:

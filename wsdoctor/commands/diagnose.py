@@ -14,6 +14,7 @@ from wsdoctor.exit import ExitStatus
 if TYPE_CHECKING:
     from wsdoctor.report import Report
     from wsdoctor.reports.tui.source import Source
+    from wsdoctor.runner import Event, EventSink
     from wsdoctor.settings import Settings
 
 
@@ -93,9 +94,11 @@ def check_metrics_options(args: argparse.Namespace) -> None:
 
 
 def execute(
-    target: object, settings: Settings, args: argparse.Namespace, env: Environment
+    target: object, settings: Settings, args: argparse.Namespace, env: Environment,
+    extra_sink: EventSink | None = None,
 ) -> ExitStatus:
-    """Run a diagnosis and render it as asked; shared by ``wsdoctor TARGET`` and ``demo``."""
+    """Run a diagnosis and render it as asked; shared by ``wsdoctor TARGET``, ``demo`` and
+    ``load``. ``extra_sink`` also gets the run's events (outside the TUI)."""
     import asyncio
 
     from wsdoctor.models import Target
@@ -122,15 +125,28 @@ def execute(
     style = TextStyle(
         colour=env.colour(args.no_color), ascii_only=args.ascii or not can_encode(env.stdout)
     )
-    sink = None
+    sink: EventSink | None = None
     if fmt == "text" and not args.short:
         sink = TextRenderer(env.stdout, style, order, target.url)
+    if extra_sink is not None:
+        sink = _both(sink, extra_sink)
     report = asyncio.run(diagnose(target, settings, sink=sink, options=report_options(settings)))
     if sink is None:
         from wsdoctor.reports import render
 
         render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
     return finish(report, settings, args, env)
+
+
+def _both(first: EventSink | None, second: EventSink) -> EventSink:
+    """One sink that passes every event to ``first`` (if any), then ``second``."""
+
+    def sink(event: Event) -> None:
+        if first is not None:
+            first(event)
+        second(event)
+
+    return sink
 
 
 def finish(

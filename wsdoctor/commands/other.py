@@ -27,7 +27,7 @@ def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
 
 def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor lint PATH...``: the cluster rules on manifests, no network, no cluster."""
-    from wsdoctor.commands.options import split_list
+    from wsdoctor.commands.netoptions import split_list
     from wsdoctor.kube.lint import build_lint_parser, lint, render
     from wsdoctor.kube.manifests import ManifestError
     from wsdoctor.kube.rulebase import RuleOptions

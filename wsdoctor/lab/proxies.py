@@ -104,6 +104,9 @@ class NginxLocation:
     read_timeout: float = 60
     send_timeout: float = 60
     ip_hash: bool = False
+    limit_conn: int | None = None
+    """Connections per client address, as ingress-nginx renders ``limit-connections``
+    (``limit_conn`` on a ``$binary_remote_addr`` zone, answered with 503)."""
 
 
 @dataclass
@@ -117,6 +120,9 @@ class NginxSite:
     port: int = 0
     http_port: int | None = None
     """Also listen for plain HTTP here, redirecting to HTTPS like ingress-nginx (308)."""
+    worker_connections: int = 1024
+    """nginx ``worker_connections`` (ingress-nginx: ConfigMap ``max-worker-connections``): a
+    proxied WebSocket holds two, the client's and the upstream's."""
 
 
 def _duration(seconds: float) -> str:
@@ -125,7 +131,7 @@ def _duration(seconds: float) -> str:
 
 def render_nginx(site: NginxSite, scratch: Path) -> str:
     """The nginx.conf for ``site`` (ingress-nginx's upgrade map, timeouts and 404 default)."""
-    upstreams, locations = [], []
+    upstreams, locations, zones = [], [], []
     for index, loc in enumerate(site.locations):
         name = f"upstream_{index}"
         servers = [f"server 127.0.0.1:{p} max_fails=0;" for p in loc.upstreams] or [
@@ -139,8 +145,13 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
             if loc.forward_upgrade
             else "proxy_set_header Connection \"\";"
         )
+        limit = ""
+        if loc.limit_conn is not None:
+            zones.append(f"limit_conn_zone $binary_remote_addr zone=conn_{index}:1m;")
+            limit = f"limit_conn conn_{index} {loc.limit_conn};\n      limit_conn_status 503;"
         locations.append(
             f"""    location {loc.path} {{
+      {limit}
       proxy_pass http://{name};
       proxy_http_version 1.1;
       {upgrade}
@@ -176,9 +187,10 @@ worker_processes 1;
 daemon off;
 error_log {scratch}/error.log warn;
 pid {scratch}/nginx.pid;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {site.worker_connections}; }}
 http {{
   access_log off;
+  {chr(10).join('  ' + z for z in zones)}
   client_body_temp_path {temp}/body;
   proxy_temp_path {temp}/proxy;
   fastcgi_temp_path {temp}/fastcgi;
@@ -231,6 +243,9 @@ class HAProxySite:
     tls: CertPair | None = None
     listen: str = "127.0.0.1"
     port: int = 0
+    maxconn: int = 1024
+    """HAProxy's global ``maxconn`` (haproxytech ConfigMap ``maxconn``, haproxy-ingress
+    ``max-connections``): above it HAProxy stops accepting, and new clients wait."""
 
 
 def render_haproxy(site: HAProxySite, scratch: Path) -> str:
@@ -246,7 +261,7 @@ def render_haproxy(site: HAProxySite, scratch: Path) -> str:
         for name, port in site.backends
     )
     return f"""global
-  maxconn 1024
+  maxconn {site.maxconn}
 defaults
   mode http
   timeout connect 5s
