@@ -107,7 +107,7 @@ CAP_KINDS: tuple[CapKind, ...] = (
         "Traefik docs reference/routing-configuration/http/middlewares/inflightconn",
     ),
     CapKind(
-        "application", "the application", "its own connection limit",
+        "application", "the application", "connection limit",
         "connections per replica, as the application counts them (MAX_CONNECTIONS or "
         "the like)",
         "an accepted upgrade closed at once (often 1013 Try Again Later, or 1008), or an HTTP "

@@ -162,6 +162,12 @@ def load_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(first_error(exc)) from None
+    from wsdoctor.load.client import fd_shortfall
+
+    assert settings.load is not None
+    shortfall = fd_shortfall(settings.load.connections)
+    if shortfall:  # said now: the report's WSD-LOAD-CLIENT-LIMIT comes after the run
+        env.stderr.write(f"wsdoctor: {shortfall}\n")
     args.textfile = args.pushgateway = None
     check_metrics_options(args)
     if args.output and (problem := unwritable(args.output)):

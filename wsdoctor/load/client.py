@@ -48,6 +48,22 @@ def raise_fd_limit(needed: int) -> FdLimits:
     return FdLimits(known(before), known(soft), known(hard))
 
 
+def fd_shortfall(connections: int) -> str | None:
+    """Why this machine cannot hold ``connections`` (its hard open-file limit is too low),
+    said before the run; None when it can."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = connections + FD_RESERVE
+    if hard == resource.RLIM_INFINITY or hard >= needed:
+        return None
+    return (f"this machine allows wsdoctor {hard} open files (hard limit) and {connections} "
+            f"connections need {needed}: the run will stop before {hard} connections, "
+            f"whatever the target can take (raise it: ulimit -Hn {needed})")
+
+
 def restore_fd_limit(limits: FdLimits) -> None:
     """Put the soft limit back as it was before :func:`raise_fd_limit`."""
     if limits.before is None or limits.soft == limits.before:

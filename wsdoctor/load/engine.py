@@ -76,6 +76,7 @@ class LoadEngine:
         self.messages_sent = self.messages_received = self.echoes = 0
         self.timeline = Timeline()
         self.ramp_ended_at: float | None = None
+        self.open_at_ramp_end = 0
         self.hold_ended_at: float | None = None
         self.cpu_start = cpu_seconds()
         self.cpu_ramp = self.cpu_hold = 0.0
@@ -121,6 +122,14 @@ class LoadEngine:
         if self.ramp_ended_at is None:
             self.ramp_ended_at = self.now()
             self.cpu_ramp = cpu_seconds() - self.cpu_start
+            self.open_at_ramp_end = len(self.open)
+
+    def cap(self) -> int | None:
+        """The connections held once the ramp settled, when it ended on steady refusals:
+        by then every attempt in flight has been answered and every upgrade has passed the
+        refusal window, so this is what the target keeps (the count when the first refusal
+        came can miss a 101 still on its way)."""
+        return self.open_at_ramp_end if self.tally.capped() else None
 
     async def _watch_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()

@@ -130,8 +130,9 @@ class LoadObservation(Observation):
     refusals_started_at: int | None = None
     """Connections held when the first refusal came."""
     cap: int | None = None
-    """Connections held when refusals became steady (every attempt after was refused); None
-    when the target took every connection, or refused only now and then."""
+    """Connections the target kept once refusals were steady (every attempt after the last
+    one it took was refused), counted after the attempts in flight settled; None when it
+    took every connection, or refused only now and then."""
     cap_cause: str | None = None
     """The cause of the refusal that began the final streak (one of ``causes``)."""
     intermittent: bool = False

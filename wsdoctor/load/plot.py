@@ -26,7 +26,7 @@ def _columns(points: Sequence[RampPoint], width: int) -> list[RampPoint]:
     found, index = [], 0
     for column in range(width):
         t = end * (column + 1) / width
-        while index + 1 < len(points) and points[index + 1].t <= t:
+        while index + 1 < len(points) and points[index + 1].t <= t + 1e-9:
             index += 1
         found.append(points[index])
     return found

@@ -89,7 +89,7 @@ def observe(engine: LoadEngine, limits: FdLimits) -> LoadObservation:
         attempted=tally.attempted, upgraded=tally.upgraded, peak_open=tally.peak_open,
         held_at_end=engine.held_at_end, refused=tally.refused, dropped=tally.dropped,
         client_failed=tally.client_failed, refusals_started_at=tally.first_refusal_open,
-        cap=tally.cap(), cap_cause=engine.cap_cause(), intermittent=tally.intermittent(),
+        cap=engine.cap(), cap_cause=engine.cap_cause(), intermittent=tally.intermittent(),
         connect=engine.connect.summary(), tls=engine.tls.summary(),
         upgrade=engine.upgrade_time.summary(), handshake=engine.handshake.summary(),
         session=engine.session.summary(), messages_sent=engine.messages_sent,

@@ -140,7 +140,7 @@ def judge_client(facts: Facts) -> Iterator[Finding]:
     short = client.fd_limit is not None and client.fd_limit < client.fd_needed
     if own or short:
         cause = own[0].cause if own else "the open-file limit is below the plan"
-        held = own[0].open_at_first if own else obs.peak_open
+        held = obs.peak_open
         yield CLIENT_LIMIT.finding(
             CHECK_ID,
             f"{cause}: the run stopped at {held} connections because of this machine, so it "

@@ -42,7 +42,6 @@ class Tally:
         self.refused_by: dict[str, Counter[str]] = {k: Counter() for k in KINDS}
         self.causes: dict[str, CauseCount] = {}
         self.names: dict[str, str] = {}
-        self.open_at_refusal: dict[int, int] = {}
         self.first_refusal_open: int | None = None
         self.streak_start: int | None = None
         self.steady = False
@@ -127,7 +126,6 @@ class Tally:
 
     def _refused(self, number: int) -> None:
         self.refused += 1
-        self.open_at_refusal[number] = self.open
         if self.first_refusal_open is None:
             self.first_refusal_open = self.open
         self.streak_start, streak = self._streak()
@@ -149,16 +147,14 @@ class Tally:
 
     # -- results --------------------------------------------------------------------------
 
-    def cap(self) -> int | None:
-        """Connections held when the final streak of refusals began (every attempt decided
-        after it was refused); None when the last decided attempt was taken."""
+    def capped(self) -> bool:
+        """Whether the run ended on a streak of refusals: every attempt decided after the
+        last one the target took was refused."""
         if self.streak_start is None:
-            return None
+            return False
         last = next((n for n in range(self.attempted - 1, -1, -1)
                      if self.outcomes[n] in (SUCCESS, REFUSED)), None)
-        if last is None or self.outcomes[last] != REFUSED:
-            return None
-        return self.open_at_refusal.get(self.streak_start)
+        return last is not None and self.outcomes[last] == REFUSED
 
     def intermittent(self) -> bool:
         """Whether an attempt after the first refusal was taken again."""

@@ -59,6 +59,10 @@ def summary_lines(obs: LoadObservation) -> list[str]:
         shown = ", ".join(f"{r.name} {r.held}" + (f" (-{r.refused})" if r.refused else "")
                           for r in obs.replicas[:8])
         lines.append(f"replicas ({obs.replica_source or 'named'}): {shown}")
+    if len(obs.addresses) > 1:
+        shown = ", ".join(f"{a.name} {a.held}" + (f" (-{a.refused})" if a.refused else "")
+                          for a in obs.addresses[:8])
+        lines.append(f"addresses: {shown}")
     client = obs.client
     cost = []
     if client.rss_per_connection_kib is not None:
@@ -70,7 +74,7 @@ def summary_lines(obs: LoadObservation) -> list[str]:
     cost.append(f"loop lag p99 {client.loop_lag_p99_ms:.0f} ms")
     if client.fd_limit is not None:
         cost.append(f"open files {client.fd_limit}")
-    lines.append("client: " + ", ".join(cost))
+    lines.append("client cost: " + ", ".join(cost))
     return lines
 
 
