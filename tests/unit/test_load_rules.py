@@ -115,7 +115,7 @@ def test_the_clients_own_limit_is_not_the_targets_cap() -> None:
     because of this machine and gives the ulimit to set."""
     own = LoadCause(cause="too many open files in wsdoctor (ulimit -n)", kind="client",
                     count=3, first_attempt=960, open_at_first=959, first_at_s=5.0, address="a")
-    obs = observation(stopped="client_limit", causes=[own], held_at_end=959,
+    obs = observation(stopped="client_limit", causes=[own], held_at_end=959, peak_open=959,
                       client=ClientCost(fd_limit=1024, fd_hard_limit=1024, fd_needed=1064))
     limit = next(f for f in judge(obs) if f.code == "WSD-LOAD-CLIENT-LIMIT")
     assert "959" in limit.detail and limit.fix is not None
