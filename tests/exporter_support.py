@@ -74,9 +74,10 @@ def write_config(tmp_path: Path, text: str, name: str = "exporter.yaml") -> Path
 
 @asynccontextmanager
 async def running_exporter(config_path: Path, environ: dict[str, str] | None = None,
-                           log: TextIO | None = None) -> AsyncIterator[RunningExporter]:
+                           log: TextIO | None = None, **serve_options: float,
+                           ) -> AsyncIterator[RunningExporter]:
     """Start the exporter of ``config_path`` on 127.0.0.1 (free port) until the block ends;
-    its log lines go to ``log``."""
+    its log lines go to ``log``; ``serve_options`` go to :func:`serve`."""
     config = load_config(config_path, environ or {}, listen="127.0.0.1:0")
     exporter = Exporter(config, config_path=str(config_path), environ=environ or {},
                         listen_override="127.0.0.1:0", log=log)
@@ -84,7 +85,7 @@ async def running_exporter(config_path: Path, environ: dict[str, str] | None = N
     bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         serve(exporter, stop=stop, ready=lambda _h, port: bound.set_result(port),
-              handle_signals=False)
+              handle_signals=False, **serve_options)
     )
     try:
         port = await asyncio.wait_for(asyncio.shield(bound), 10)

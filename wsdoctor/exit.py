@@ -14,3 +14,6 @@ class ExitStatus(enum.IntEnum):
     """The command line or a configuration file was wrong."""
     CANNOT_RUN = 3
     """wsdoctor could not run at all (e.g. the report could not be written)."""
+    INCOMPLETE = 4
+    """No finding at or above --fail-on, but a check crashed or overran its time limit
+    (status ``error``): the diagnosis is incomplete, so it is never reported as a pass."""

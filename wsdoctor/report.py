@@ -3,6 +3,7 @@ format (text, TUI, metrics) is rendered from it, including from a saved file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -25,6 +26,8 @@ from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
 
 SCHEMA_VERSION: Literal[1] = 1
+
+ReportStatus = Literal["ok", "warn", "fail", "error"]
 
 ObservationUnion = Annotated[
     DnsObservation
@@ -75,7 +78,9 @@ class Report(Model):
     target: Target
     started_at: datetime
     duration_s: float
-    status: Literal["ok", "warn", "fail"]
+    status: ReportStatus
+    """The worst finding (info counts as ok); ``error`` when a check crashed or overran its
+    time limit and nothing failed: the diagnosis is incomplete."""
     options: dict[str, str | int | float | bool | list[str] | None] = Field(default_factory=dict)
     """The settings that shaped the run, with secrets redacted."""
     checks: list[CheckReport]
@@ -102,11 +107,14 @@ class Report(Model):
         return cls.model_validate_json(path.read_bytes())
 
 
-def report_status(findings: list[Finding]) -> Literal["ok", "warn", "fail"]:
-    """Overall status: the worst finding, with info counted as ok (as for one check)."""
+def report_status(findings: list[Finding], checks: Iterable[CheckReport]) -> ReportStatus:
+    """Overall status: the worst finding, with info counted as ok (as for one check); a
+    check that ended in ``error`` makes an incomplete run ``error`` unless something failed."""
     verdict = CheckStatus.from_findings([f.status for f in findings])
     if verdict is CheckStatus.FAIL:
         return "fail"
+    if any(c.status is CheckStatus.ERROR for c in checks):
+        return "error"
     if verdict is CheckStatus.WARN:
         return "warn"
     return "ok"

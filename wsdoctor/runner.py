@@ -280,13 +280,14 @@ class _Run:
         # Path order, then registration order: ties never depend on which probe finished first.
         position = {c.id: (int(c.hop), index) for index, c in enumerate(self.checks)}
         findings = order_findings(self.findings, position)
+        checks = [self.check_report(c) for c in self.checks]
         return self.redact(Report(
             target=self.target,
             started_at=self.started_at,
             duration_s=round(duration_s, 6),
-            status=report_status(findings),
+            status=report_status(findings, checks),
             options=options,
-            checks=[self.check_report(c) for c in self.checks],
+            checks=checks,
             findings=findings,
         ))
 

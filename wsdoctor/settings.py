@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 __all__ = ["REDACTED", "Header", "LoadPlan", "ResolvePin", "Settings"]
 
 
+#: The largest --message-size: the message is built, sent and echoed in memory (and the
+#: exporter runs several probes at once).
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
 class ResolvePin(Model):
     """``--resolve HOST:PORT:ADDR``: connect to ADDR for HOST:PORT, keeping SNI and Host."""
 
@@ -97,8 +102,9 @@ class Settings(Model):
     """Do not run these checks."""
     suppress: list[str] = Field(default_factory=list)
     """Finding codes to leave out of the report (for known, accepted issues)."""
-    message_size: int = Field(default=1024 * 1024, ge=0)
-    """Size in bytes of the large message sent by the messages check (0 to skip it)."""
+    message_size: int = Field(default=1024 * 1024, ge=0, le=MAX_MESSAGE_SIZE)
+    """Size in bytes of the large message sent by the messages check (0 to skip it; at most
+    16 MiB). wsdoctor accepts messages of twice this size (at least 1 MiB)."""
     pings: int = Field(default=5, ge=0, le=100)
     """Number of ping/pong round trips the messages check measures."""
     echo_wait: float = Field(default=1.0, gt=0, allow_inf_nan=False)

@@ -4,7 +4,8 @@ streams, so that every byte and every end of the connection is seen.
 It connects to a chosen address (the DNS answer or a ``--resolve`` pin) with the target's
 SNI and Host, records the raw response head of the upgrade (for quoting a refused upgrade),
 and reports how the connection ended: a close frame (with code and reason), a bare TCP FIN,
-or a reset. Used by the handshake, messages, idle, keepalive and affinity checks.
+or a reset. Used by the handshake, messages, idle, keepalive and affinity checks. The
+upgraded connection itself is :class:`wsdoctor.wsconnection.WsConnection`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHandshake
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.typing import Origin, Subprotocol
@@ -29,10 +29,13 @@ from websockets.uri import parse_uri
 from wsdoctor.models import Target
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import client_context
+from wsdoctor.wsconnection import READ_SIZE, Closed, Ending, Event, Message, WsConnection
 
-READ_SIZE = 65536
 HEAD_LIMIT = 64 * 1024
 BODY_QUOTE = 512
+#: Largest message (after inflating) a connection accepts, unless twice --message-size is
+#: more (the echo of the large message, with room for framing and compression overhead).
+DEFAULT_MAX_SIZE = 1024 * 1024
 
 
 class HandshakeOutcome(enum.StrEnum):
@@ -52,14 +55,6 @@ class HandshakeOutcome(enum.StrEnum):
     """Bytes that are not HTTP."""
     CONNECT_FAILED = "connect_failed"
     """TCP or TLS failed before the request was sent."""
-
-
-class Ending(enum.StrEnum):
-    """How an open connection ended."""
-
-    CLOSE_FRAME = "close_frame"
-    FIN = "fin"
-    RESET = "reset"
 
 
 @dataclass
@@ -95,156 +90,8 @@ class UpgradeAttempt:
         return [v for k, v in self.response_headers if k.lower() == lowered]
 
 
-@dataclass
-class Message:
-    """A complete data message."""
-
-    text: bool
-    data: bytes
-    at: float
-
-
-@dataclass
-class Closed:
-    """The end of a connection as the client saw it."""
-
-    ending: Ending
-    at: float
-    code: int | None = None
-    reason: str | None = None
-
-
-Event = Message | Frame | Closed
-
-
 def _format_headers(headers: Headers) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers.raw_items()]
-
-
-class WsConnection:
-    """An upgraded connection: send data, pings and close; receive events with timestamps."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 protocol: ClientProtocol, attempt: UpgradeAttempt) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.protocol = protocol
-        self.attempt = attempt
-        self.closed: Closed | None = None
-        self._pending: list[Event] = []
-        self._fragments: list[bytes] = []
-        self._fragment_text = False
-
-    def _flush(self) -> None:
-        data = self.protocol.data_to_send()
-        for chunk in data:
-            if chunk:
-                self.writer.write(chunk)
-            elif self.writer.can_write_eof():
-                try:
-                    self.writer.write_eof()
-                except OSError:
-                    pass
-
-    async def _drain(self) -> None:
-        self._flush()
-        try:
-            await self.writer.drain()
-        except (ConnectionError, OSError) as exc:
-            self._ended(Ending.RESET if isinstance(exc, ConnectionResetError) else Ending.FIN)
-
-    async def send_text(self, text: str) -> None:
-        """Send a text message."""
-        self.protocol.send_text(text.encode())
-        await self._drain()
-
-    async def send_binary(self, data: bytes) -> None:
-        """Send a binary message."""
-        self.protocol.send_binary(data)
-        await self._drain()
-
-    async def ping(self, payload: bytes) -> None:
-        """Send a ping frame."""
-        self.protocol.send_ping(payload)
-        await self._drain()
-
-    def _ended(self, ending: Ending) -> None:
-        if self.closed is None:
-            code = reason = None
-            if self.protocol.close_rcvd is not None:
-                ending = Ending.CLOSE_FRAME
-                code = self.protocol.close_rcvd.code
-                reason = self.protocol.close_rcvd.reason
-            self.closed = Closed(ending=ending, at=time.monotonic(), code=code, reason=reason)
-            self._pending.append(self.closed)
-
-    def _take_frames(self) -> None:
-        for event in self.protocol.events_received():
-            if not isinstance(event, Frame):
-                continue
-            now = time.monotonic()
-            if event.opcode in (Opcode.TEXT, Opcode.BINARY):
-                self._fragment_text = event.opcode is Opcode.TEXT
-                self._fragments = [bytes(event.data)]
-            elif event.opcode is Opcode.CONT:
-                self._fragments.append(bytes(event.data))
-            else:
-                self._pending.append(event)
-                continue
-            if event.fin:
-                self._pending.append(Message(self._fragment_text, b"".join(self._fragments), now))
-                self._fragments = []
-        if self.protocol.close_rcvd is not None and self.closed is None:
-            # A close frame from the peer: the closing handshake is answered by the protocol.
-            self._ended(Ending.CLOSE_FRAME)
-        self._flush()
-
-    async def next_event(self, timeout: float | None) -> Event | None:
-        """The next message, control frame or end of connection; None on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._pending:
-            if self.closed is not None:
-                return self.closed
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return None
-            try:
-                async with asyncio.timeout(remaining):
-                    data = await self.reader.read(READ_SIZE)
-            except TimeoutError:
-                return None
-            except ConnectionResetError:
-                self._ended(Ending.RESET)
-                break
-            except (OSError, ssl.SSLError):
-                self._ended(Ending.RESET)
-                break
-            if not data:
-                self.protocol.receive_eof()
-                self._take_frames()
-                self._ended(Ending.FIN)
-                break
-            self.protocol.receive_data(data)
-            self._take_frames()
-        return self._pending.pop(0)
-
-    async def close(self, code: int = 1000, reason: str = "", wait: float = 2.0) -> Closed | None:
-        """Send a close frame and wait for the peer's; then close the socket (also when
-        cancelled while waiting)."""
-        try:
-            if self.closed is None and self.protocol.state is State.OPEN:
-                self.protocol.send_close(code, reason)
-                await self._drain()
-                deadline = time.monotonic() + wait
-                while self.closed is None and time.monotonic() < deadline:
-                    await self.next_event(deadline - time.monotonic())
-        finally:
-            self.abort()
-        return self.closed
-
-    def abort(self) -> None:
-        """Close the socket now."""
-        self.writer.close()
 
 
 async def open_stream(
@@ -310,11 +157,12 @@ async def upgrade(
     *,
     extra_headers: Sequence[tuple[str, str]] = (),
     verify: bool | None = None,
-    max_size: int | None = 16 * 1024 * 1024,
+    max_size: int | None = None,
     compress: bool = True,
 ) -> tuple[UpgradeAttempt, WsConnection | None]:
     """Connect to ``address`` and upgrade. Returns the attempt, and the open connection when
-    the outcome is UPGRADED (the caller must close it)."""
+    the outcome is UPGRADED (the caller must close it). A message larger than ``max_size``
+    (default: :func:`message_limit`; after inflating) fails the connection with 1009."""
     attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.CONNECT_FAILED)
 
     def connected(seconds: float) -> None:
@@ -334,7 +182,7 @@ async def upgrade(
                 f"within {settings.timeout:g} s"
         attempt.error_type = type(exc).__name__
         return attempt, None
-    protocol = build_protocol(target, settings, max_size, compress)
+    protocol = build_protocol(target, settings, max_size or message_limit(settings), compress)
     request = protocol.connect()
     if target.host_header != request.headers.get("Host"):
         del request.headers["Host"]
@@ -346,6 +194,7 @@ async def upgrade(
     start = time.perf_counter()
     writer.write(b"".join(protocol.data_to_send()))
     raw = bytearray()
+    frames = b""
     response: Response | None = None
     try:
         async with asyncio.timeout(settings.timeout):
@@ -359,10 +208,14 @@ async def upgrade(
                         attempt.error = "the server closed the connection before a complete " \
                             "response" + (f" ({len(raw)} bytes received)" if raw else "")
                     break
-                if len(raw) < HEAD_LIMIT:
-                    raw.extend(data[: HEAD_LIMIT - len(raw)])
+                data, after_head = _split_at_head(raw, data)
                 protocol.receive_data(data)
                 response = _first_response(protocol)
+                if response is not None and protocol.state is State.OPEN:
+                    frames = after_head  # fed to the connection one frame at a time
+                elif after_head:
+                    protocol.receive_data(after_head)  # the body of a refusal
+                    response = response or _first_response(protocol)
                 if response is None and protocol.handshake_exc is not None:
                     break
     except TimeoutError:
@@ -410,15 +263,35 @@ async def upgrade(
         attempt.outcome = HandshakeOutcome.UPGRADED
         attempt.subprotocol = protocol.subprotocol
         attempt.extensions = [e.name for e in protocol.extensions]
-        connection = WsConnection(reader, writer, protocol, attempt)
-        connection._take_frames()  # frames that arrived with the 101
-        return attempt, connection
+        attempt.body_start = b""  # what followed the 101 is frames, not a body
+        return attempt, WsConnection(reader, writer, protocol, attempt, frames)
     attempt.outcome = HandshakeOutcome.REFUSED if response.status_code != 101 \
         else HandshakeOutcome.INVALID
     attempt.error = _describe(failure)
     attempt.error_type = type(failure).__name__ if failure else None
     writer.close()
     return attempt, None
+
+
+def message_limit(settings: Settings) -> int:
+    """The largest message a connection accepts: 1 MiB (websockets' own default), or twice
+    --message-size when that is more."""
+    return max(DEFAULT_MAX_SIZE, 2 * settings.message_size)
+
+
+def _split_at_head(raw: bytearray, data: bytes) -> tuple[bytes, bytes]:
+    """Append ``data`` to ``raw`` (up to HEAD_LIMIT); split ``data`` where the response head
+    ends, if it ends in ``data``: what follows a 101 is frames, not for the handshake."""
+    before = len(raw)
+    if before < HEAD_LIMIT:
+        raw.extend(data[: HEAD_LIMIT - before])
+    if raw.find(b"\r\n\r\n", 0, before) != -1:
+        return data, b""  # the head ended in an earlier chunk
+    end = raw.find(b"\r\n\r\n", max(0, before - 3))
+    if end == -1:
+        return data, b""
+    cut = end + 4 - before
+    return data[:cut], data[cut:]
 
 
 def _first_response(protocol: ClientProtocol) -> Response | None:

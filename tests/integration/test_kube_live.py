@@ -147,7 +147,7 @@ def test_namespace_option_lists_only_that_namespace(
     settings = Settings(kubeconfig=str(fake_cluster.kubeconfig(tmp_path / "kc")), namespace="chat")
     before = len(fake_cluster.api.requests)
     obs = observation(diagnose_cluster(settings, "wss://chat.example.com/ws"))
-    paths = [p for _, p in fake_cluster.api.requests[before:]]
+    paths = [p.split("?")[0] for _, p in fake_cluster.api.requests[before:]]
     assert "/apis/networking.k8s.io/v1/namespaces/chat/ingresses" in paths
     assert "/apis/networking.k8s.io/v1/ingresses" not in paths
     assert obs.routes[0].name == "chat"
@@ -172,11 +172,11 @@ def test_forbidden_resource_skips_only_what_needs_it(
     assert forbidden.status.value == "info"
 
 
-def test_no_route_permission_skips_the_check_with_the_missing_permission(
+def test_no_route_permission_is_a_visible_finding_naming_the_permission(
     fake_cluster: RunningAPI, tmp_path: Path
 ) -> None:
-    """When no route kind may be listed, the cluster check is skipped naming what is missing,
-    and the run still completes with exit 0."""
+    """When no route kind may be listed, the cluster half of the diagnosis cannot be made: a
+    warning names what is missing, and the run still completes."""
     kubeconfig = fake_cluster.kubeconfig(tmp_path / "kc", token="no-routes")
     out, err = io.StringIO(), io.StringIO()
     status = main(
@@ -194,18 +194,21 @@ def test_no_route_permission_skips_the_check_with_the_missing_permission(
     assert status == ExitStatus.OK, err.getvalue()
     report = Report.model_validate_json(out.getvalue())
     check = report.check("cluster")
-    assert check is not None and check.status is CheckStatus.SKIPPED
-    assert check.reason is not None and "list ingresses.networking.k8s.io" in check.reason
+    assert check is not None and check.status is CheckStatus.WARN
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
+    assert "list ingresses.networking.k8s.io" in finding.detail
+    assert finding.evidence["cause"] == "forbidden"
 
 
-def test_rejected_token_is_skipped_with_one_clear_reason(
+def test_rejected_token_is_a_finding_with_one_clear_reason(
     fake_cluster: RunningAPI, tmp_path: Path
 ) -> None:
-    """An unknown token (401 Status) skips the cluster check saying the credentials failed."""
+    """An unknown token (401 Status) is a warning saying the credentials were rejected."""
     settings = Settings(kubeconfig=str(fake_cluster.kubeconfig(tmp_path / "kc", token="wrong")))
-    check = diagnose_cluster(settings, "wss://chat.example.com/ws").check("cluster")
-    assert check is not None and check.status is CheckStatus.SKIPPED
-    assert check.reason is not None and "401" in check.reason
+    report = diagnose_cluster(settings, "wss://chat.example.com/ws")
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
+    assert "401" in finding.detail and "rejected the credentials (token)" in finding.detail
+    assert finding.evidence["cause"] == "unauthorized"
 
 
 def test_uninstalled_crd_groups_are_absent_not_errors(tmp_path: Path) -> None:
@@ -333,16 +336,17 @@ def test_namespace_run_still_finds_the_controller_elsewhere(
     assert obs.lb_addresses == ["127.0.0.1"]
 
 
-def test_unreachable_api_server_is_skipped_with_the_reason(tmp_path: Path) -> None:
-    """A kubeconfig pointing at a closed port skips the check, naming the server."""
+def test_unreachable_api_server_is_a_finding_naming_the_server(tmp_path: Path) -> None:
+    """A kubeconfig pointing at a closed port is a warning naming the server."""
     api = FakeKubeAPI()
     with serve(api) as running:
         kubeconfig = running.kubeconfig(tmp_path / "kc")
         url = running.url
     settings = Settings(kubeconfig=str(kubeconfig), timeout=1.0)
-    check = diagnose_cluster(settings, "wss://chat.example.com/ws").check("cluster")
-    assert check is not None and check.status is CheckStatus.SKIPPED, check
-    assert check.reason is not None and f"cannot reach {url}" in check.reason
+    report = diagnose_cluster(settings, "wss://chat.example.com/ws")
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
+    assert f"cannot connect to {url}" in finding.detail and "refused" in finding.detail
+    assert finding.evidence["cause"] == "unreachable"
 
 
 def test_namespaced_role_reads_the_context_namespace(
@@ -364,8 +368,9 @@ def test_namespaced_role_reads_the_context_namespace(
     "content",
     ["garbage: [\n", "apiVersion: v1\nkind: Config\ncontexts: 7\n", "\x00\x01 not yaml at all"],
 )
-def test_malformed_kubeconfig_is_skipped_with_one_line(tmp_path: Path, content: str) -> None:
-    """A kubeconfig that is not valid is 'skipped' naming the file, in one line, not an error."""
+def test_malformed_kubeconfig_is_a_finding_in_one_line(tmp_path: Path, content: str) -> None:
+    """A kubeconfig that is not valid is a warning naming the file, in one line, not an
+    error and no traceback."""
     path = tmp_path / "kubeconfig"
     path.write_text(content)
     out, err = io.StringIO(), io.StringIO()
@@ -375,7 +380,8 @@ def test_malformed_kubeconfig_is_skipped_with_one_line(tmp_path: Path, content: 
     )
     report = Report.model_validate_json(out.getvalue())
     cluster = report.check("cluster")
-    assert cluster is not None and cluster.status is CheckStatus.SKIPPED, cluster
-    assert cluster.reason is not None and str(path) in cluster.reason
-    assert "\n" not in cluster.reason
+    assert cluster is not None and cluster.status is CheckStatus.WARN, cluster
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
+    assert str(path) in finding.detail and "\n" not in finding.detail
+    assert "Traceback" not in out.getvalue()
     assert status == ExitStatus.OK and err.getvalue() == ""

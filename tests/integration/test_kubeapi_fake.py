@@ -280,3 +280,31 @@ def test_faults_per_path(tmp_path: Path) -> None:
             pool.request("GET", "/api/v1/endpoints", headers={"Authorization": "Bearer x"})
         api.clear_faults()
         assert raw_get(running, "/api/v1/endpoints")[0] == 200
+
+
+def test_client_certificates_authenticate_by_common_name(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """A client certificate signed by the server's CA authenticates as its CN (looked up
+    like a token); a request with neither is 401."""
+    import base64
+
+    pair = running.client_certificate("chat-only")
+    config_dict = running.kubeconfig_dict()
+    config_dict["users"][0]["user"] = {
+        "client-certificate-data": base64.b64encode(pair.cert_pem).decode(),
+        "client-key-data": base64.b64encode(pair.key_pem).decode(),
+    }
+    import yaml
+
+    path = tmp_path / "kc-cert"
+    path.write_text(yaml.safe_dump(config_dict))
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        core = client.CoreV1Api(api)
+        assert core.list_namespaced_service("chat").items
+        with pytest.raises(ApiException) as info:
+            core.list_service_for_all_namespaces()
+    assert info.value.status == 403
+    assert raw_get(running, "/api/v1/namespaces", None)[0] == 401

@@ -160,7 +160,7 @@ def failing_report() -> Report:
         target=TARGET,
         started_at=STARTED,
         duration_s=61.5,
-        status=report_status(findings),
+        status=report_status(findings, checks),
         options={"timeout": 5.0},
         checks=checks,
         findings=findings,

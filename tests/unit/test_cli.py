@@ -79,6 +79,8 @@ def test_help_documents_exit_codes() -> None:
         ["example.com", "--skip", "dns,bogus"],
         ["example.com", "--pings", "-3"],
         ["example.com", "--message-size", "big"],
+        ["example.com", "--message-size", "2000000000"],
+        ["example.com", "--message-size", "16777217"],
         ["example.com", "--no-such-option"],
         ["[::1]]:80"],
         ["ws:/127.0.0.1"],
@@ -184,6 +186,17 @@ def test_durations_take_units_like_the_probe_config() -> None:
                                       "--timeout", "250ms"])
     settings = settings_from_args(args)
     assert (settings.expect_idle, settings.idle_max, settings.timeout) == (3600.0, 300.0, 0.25)
+
+
+def test_the_message_size_cap_is_the_settings_cap() -> None:
+    """--help cannot import the settings model; its copy of the cap must not drift."""
+    from wsdoctor.commands.options import MAX_MESSAGE_SIZE as OPTION_CAP
+    from wsdoctor.settings import MAX_MESSAGE_SIZE
+
+    assert OPTION_CAP == MAX_MESSAGE_SIZE
+    status, _, _ = run_cli("ws://127.0.0.1:9/", "--only", "tcp", "--message-size",
+                           str(MAX_MESSAGE_SIZE))
+    assert status != ExitStatus.USAGE
 
 
 @pytest.mark.parametrize("argv", [

@@ -105,6 +105,9 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
          "targets[0].headers.X-T: environment variable NOPE is not set"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    settings: {pings: 1000}\n",
          "exporter.yaml:4: targets[0].settings.pings: Input should be less than or equal"),
+        ("modules:\n  big: {settings: {message_size: 2000000000}}\n",
+         "exporter.yaml:2: modules.big.settings.message_size: Input should be less than or "
+         "equal to 16777216"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    interval: true\n",
          "exporter.yaml:4: targets[0].interval: expected a duration"),
         ("targets: [\n", "exporter.yaml:2: not valid YAML"),

@@ -20,6 +20,7 @@ from wsdoctor.checks.lifetime import (
     open_websocket,
     pong_wait,
     reachable_address,
+    skip_closed_at_once,
     watch_silently,
 )
 from wsdoctor.models import Finding, Fix, Resource, Status
@@ -180,6 +181,7 @@ async def capture_idle_connection(ctx: ProbeContext) -> CaptureObservation:
         await asyncio.sleep(0.3)  # let the last segments of the close arrive
     finally:
         captured = await asyncio.to_thread(sniffer.stop)
+    skip_closed_at_once(watch.closed, opened_at)
     facts = analyse_packets(_summaries(captured or [], scapy), address, port, client_port)
     return CaptureObservation(
         interface=iface, address=address, port=port, local_port=client_port,

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from wsdoctor.checks import cluster_traefik
+from wsdoctor.checks import cluster_access, cluster_traefik
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.kube import crosscheck, measured
 from wsdoctor.kube.affinity import AffinityConfig
+from wsdoctor.kube.failures import AccessFailure, ReadFailure
 from wsdoctor.kube.rulebase import CHECK_ID, DEFAULT_EXPECT_IDLE, RuleOptions
 from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
 from wsdoctor.kube.rules_workloads import NO_READY_ENDPOINTS, no_ready_endpoints
@@ -75,6 +76,11 @@ class ClusterObservation(Observation):
     """Matching route rules, most specific first; the first one serves the target."""
     controller: str | None = None
     lb_addresses: list[str] = Field(default_factory=list)
+    """External addresses clients should reach: the route's own status first (Ingress
+    ``status.loadBalancer``, Gateway ``status.addresses``), else the controller's
+    LoadBalancer Services."""
+    addresses_from: str | None = None
+    """Where ``lb_addresses`` come from (``Ingress chat/chat status.loadBalancer``)."""
     timeouts: list[ConfiguredTimeout] = Field(default_factory=list)
     affinity: AffinityConfig | None = None
     tls: list[TlsConfig] = Field(default_factory=list)
@@ -82,6 +88,10 @@ class ClusterObservation(Observation):
     """The relevant objects only (routes, backends, workloads, controller)."""
     objects_read: int = 0
     duration_s: float = 0.0
+    access_failure: AccessFailure | None = None
+    """The cluster could not be read at all (then ``snapshot`` is empty)."""
+    read_failures: list[ReadFailure] = Field(default_factory=list)
+    """Kinds that could not be read (not RBAC: those are permission gaps)."""
 
 
 NO_ROUTE = Code("WSD-K8S-NO-ROUTE", Status.WARN, "No route in the cluster serves the host")
@@ -89,54 +99,74 @@ FORBIDDEN = Code("WSD-K8S-FORBIDDEN", Status.INFO, "Some objects could not be re
 
 
 async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
-    """Read the cluster (threads, concurrent requests) and keep what serves the target."""
+    """Read the cluster (threads, concurrent requests) and keep what serves the target.
+
+    Every wait (exec plugin, each request, retries) ends before the check's time limit."""
     settings = ctx.settings
     if not settings.kubernetes:
         raise Skip("--no-kubernetes")
     from wsdoctor.kube.client import ApiError
-    from wsdoctor.kube.config import NoClusterConfig, load_access
+    from wsdoctor.kube.config import ClusterConfigError, NoClusterConfig, load_access
 
     start = time.perf_counter()
+    deadline = time.monotonic() + CHECK.time_limit(settings) - 0.5
     try:
-        # In a thread: importing the client and parsing the kubeconfig must not stall the
-        # network probes running concurrently on the event loop.
-        access = await asyncio.to_thread(load_access, settings)
+        # In a thread: importing the client, parsing the kubeconfig and running an exec
+        # plugin must not stall the network probes running concurrently on the event loop.
+        access = await asyncio.to_thread(load_access, settings, deadline=deadline)
+    except ClusterConfigError as exc:  # before its base class: asked for, so a finding
+        failure = AccessFailure(cause="config", message=str(exc), context=settings.kube_context)
+        return _unreadable(failure, time.perf_counter() - start)
     except NoClusterConfig as exc:
         raise Skip(str(exc)) from None
     try:
         ctx.progress(f"reading cluster {access.context}", 0.1)
         return await _discover(ctx, access, start)
     except ApiError as exc:
-        if exc.status == 0:
-            raise Skip(f"context {access.context}: {exc.message}") from None
-        if exc.status != 401:
-            raise
-        raise Skip(
-            f"the API server of context {access.context} rejected the credentials "
-            f"(401 {exc.message}); log in again (kubectl) or fix --kubeconfig"
-        ) from None
+        failure = cluster_access.access_failure(exc, access)
+        return _unreadable(failure, time.perf_counter() - start)
     finally:
-        access.api_client.close()
+        access.close()
+
+
+def _unreadable(failure: AccessFailure, duration_s: float) -> ClusterObservation:
+    return ClusterObservation(
+        context=failure.context,
+        snapshot=ClusterSnapshot(source="cluster", context=failure.context),
+        access_failure=failure,
+        duration_s=round(duration_s, 6),
+    )
 
 
 async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> ClusterObservation:
     """Read, match the target, and (when asked) read the route's TLS Secrets."""
-    from wsdoctor.kube.client import read_cluster
     from wsdoctor.kube.kinds import ROUTE_KINDS
     from wsdoctor.kube.observe import observe
+    from wsdoctor.kube.reader import read_cluster
 
     settings = ctx.settings
-    snap = await read_cluster(access, lambda message: ctx.progress(message, None))
-    blocked = [g for g in snap.permission_gaps if g.resource.split(".")[0] in _ROUTE_PLURALS]
+    read = await read_cluster(
+        access, ctx.target.host, ctx.target.path, lambda message: ctx.progress(message, None)
+    )
+    snap = read.snapshot
     readable_routes = [k for k in ROUTE_KINDS if k in snap.listed_kinds]
+    blocked = [g for g in snap.permission_gaps if g.resource.split(".")[0] in _ROUTE_PLURALS]
     if blocked and not readable_routes:
-        raise Skip(
-            "forbidden: "
-            + "; ".join(str(g) for g in snap.permission_gaps)
-            + " (grant the ClusterRole in docs/rbac.yaml)"
+        failure = AccessFailure(
+            cause="forbidden",
+            message=f"context {access.context}: no route kind may be listed: "
+            + "; ".join(str(g) for g in blocked)
+            + " (grant the ClusterRole in docs/rbac.yaml)",
+            context=access.context,
+            server=access.server,
+            status=403,
         )
+        return _unreadable(failure, time.perf_counter() - start)
     ctx.progress("matching routes", 0.9)
     obs = observe(snap, ctx.target, settings, time.perf_counter() - start, access.context)
+    obs = obs.model_copy(
+        update={"read_failures": read.failures, "objects_read": read.items_seen}
+    )
     if settings.read_tls_secret and obs.tls:
         obs = await _read_tls_secrets(access, obs)
     return obs
@@ -146,7 +176,7 @@ async def _read_tls_secrets(access: ClusterAccess, obs: ClusterObservation) -> C
     """Fill in each TLS section's Secret: exists, and the fingerprint of its tls.crt."""
     import asyncio
 
-    from wsdoctor.kube.client import ClusterReader
+    from wsdoctor.kube.reader import ClusterReader
 
     reader = ClusterReader(access)
     named = [t for t in obs.tls if t.secret_name]
@@ -173,6 +203,7 @@ async def _read_tls_secrets(access: ClusterAccess, obs: ClusterObservation) -> C
 
 
 _ROUTE_PLURALS = ("ingresses", "httproutes", "ingressroutes", "virtualservices")
+_ROUTE_KINDS = ("Ingress", "HTTPRoute", "IngressRoute", "VirtualService")
 
 
 def judge_cluster(facts: Facts) -> Iterator[Finding]:
@@ -180,6 +211,9 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
     the root cause of a failed upgrade (listed before the handshake's symptom)."""
     obs = facts.get(ClusterObservation)
     if obs is None:
+        return
+    yield from cluster_access.judge_access(obs.access_failure, obs.read_failures)
+    if obs.access_failure is not None:
         return
     options = RuleOptions(expect_idle=facts.settings.expect_idle or DEFAULT_EXPECT_IDLE)
     status = measured.upgrade_status(facts)
@@ -205,7 +239,8 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
                     }
                 )
         yield finding
-    if not obs.routes:
+    unread_routes = {f.kind for f in obs.read_failures} & set(_ROUTE_KINDS)
+    if not obs.routes and not unread_routes:
         yield NO_ROUTE.finding(
             CHECK_ID,
             "No Ingress, HTTPRoute, IngressRoute or VirtualService in "
@@ -241,7 +276,7 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
 def judge_cross_checks(facts: Facts) -> Iterator[Finding]:
     """Configuration held against measurement: DNS, certificate, idle timeout, affinity."""
     obs = facts.get(ClusterObservation)
-    if obs is None:
+    if obs is None or obs.access_failure is not None:
         return
     yield from crosscheck.cross_check_dns(obs, facts)
     yield from crosscheck.cross_check_certificate(obs, facts)
@@ -256,6 +291,8 @@ def summarize_cluster(obs: Observation) -> str:
     """``Ingress chat/chat (ingress-nginx) → Service chat/chat: 2/3 ready → timeouts
     proxy-send-timeout 60 s (default), proxy-read-timeout 3600 s``."""
     assert isinstance(obs, ClusterObservation)
+    if obs.access_failure is not None:
+        return f"not readable: {obs.access_failure.message}"
     if not obs.routes:
         return f"no route for the host ({obs.objects_read} objects read)"
     route = obs.routes[0]
@@ -294,7 +331,14 @@ CHECK = Check(
         rule(judge_cluster, "handshake", "http"),
         rule(judge_cross_checks, "dns", "tls", "idle", "affinity"),
     ),
-    codes=(*CONFIG_CODES, NO_ROUTE, FORBIDDEN, *crosscheck.CODES, *cluster_traefik.CODES),
+    codes=(
+        *CONFIG_CODES,
+        NO_ROUTE,
+        FORBIDDEN,
+        *cluster_access.CODES,
+        *crosscheck.CODES,
+        *cluster_traefik.CODES,
+    ),
     time_limit=lambda s: max(s.timeout * 4, 10.0) + 5.0,
     summarize=summarize_cluster,
 )

@@ -18,6 +18,7 @@ from wsdoctor.checks.lifetime import (
     pong_wait,
     progress_text,
     reachable_address,
+    skip_closed_at_once,
     watch_silently,
 )
 from wsdoctor.knowledge import (
@@ -30,7 +31,7 @@ from wsdoctor.knowledge import (
 )
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
 
-EndingName = Literal["close_frame", "fin", "reset"]
+EndingName = Literal["close_frame", "fin", "reset", "protocol_error"]
 
 
 class IdleObservation(Observation):
@@ -96,6 +97,7 @@ async def measure_idle_timeout(ctx: ProbeContext) -> IdleObservation:
                                      progress=report)
     finally:
         conn.abort()
+    skip_closed_at_once(watch.closed, opened_at)
     return idle_observation(address, client_port, cap, watch)
 
 
@@ -129,6 +131,9 @@ def _how(obs: IdleObservation) -> str:
         return f"a close frame (code {obs.close_code}{reason})"
     if obs.ending == "fin":
         return "a TCP FIN without a close frame"
+    if obs.ending == "protocol_error":
+        return "a frame that breaks the WebSocket protocol (wsdoctor's client failed the " \
+            "connection; the messages check names the violation)"
     return "a TCP reset without a close frame"
 
 

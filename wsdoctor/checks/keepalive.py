@@ -29,6 +29,7 @@ from wsdoctor.checks.lifetime import (
     open_websocket,
     pong_wait,
     reachable_address,
+    skip_closed_at_once,
     watch_silently,
 )
 from wsdoctor.models import Finding, Fix, Resource, Status
@@ -62,7 +63,7 @@ class KeepaliveObservation(Observation):
     reference_silent_drop: bool = False
     open_s: float
     """How long the heartbeat connection stayed open after its 101."""
-    ending: Literal["close_frame", "fin", "reset"] | None = None
+    ending: Literal["close_frame", "fin", "reset", "protocol_error"] | None = None
     """How the heartbeat connection ended (None: still open when the check stopped)."""
     survived: bool
     """Still open past the reference's timeout plus a margin: traffic keeps it alive."""
@@ -151,6 +152,8 @@ async def probe_keepalive(ctx: ProbeContext) -> KeepaliveObservation:
             reference.cancel()
         silent.abort()
         beating.abort()
+    skip_closed_at_once(ref.closed, silent_at)
+    skip_closed_at_once(beat.closed, beating_at)
     survived = (
         beat.closed is None and not beat.unanswered and ref.timeout_s is not None
         and beat.stopped_at - beating_at > ref.open_s

@@ -21,6 +21,7 @@ from wsdoctor.checks.base import ProbeContext, Skip
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.knowledge import describe_components, next_default
 from wsdoctor.wsconn import Closed, Ending, Message, WsConnection, upgrade
+from wsdoctor.wsconnection import AT_ONCE_S
 
 ProbeAnswer = Literal["pong", "no_pong", "reset", "closed"]
 ClosedBy = Literal["application", "proxy"]
@@ -67,11 +68,13 @@ class SilentWatch:
 
     @property
     def closed_by(self) -> ClosedBy | None:
-        """A close frame comes from the application's WebSocket library; a bare TCP close
-        without one from a proxy (proxies cut the TCP connections, they do not speak WS)."""
+        """A close frame (or a frame breaking the protocol) comes from the application's
+        WebSocket layer; a bare TCP close without one from a proxy (proxies cut the TCP
+        connections, they do not speak WS)."""
         if self.closed is None or self.probe_answer is not None:
             return None
-        return "application" if self.closed.ending is Ending.CLOSE_FRAME else "proxy"
+        return "application" if self.closed.ending in (Ending.CLOSE_FRAME,
+                                                       Ending.PROTOCOL_ERROR) else "proxy"
 
     @property
     def silent_drop(self) -> bool:
@@ -175,6 +178,16 @@ async def _probe_with_ping(conn: WsConnection, watch: SilentWatch, wait_for_pong
             return
         _record_traffic(watch, event, clock())
     watch.probe_answer = "no_pong"
+
+
+def skip_closed_at_once(closed: Closed | None, opened_at: float) -> None:
+    """Skip a lifetime measurement whose connection the server ended right after its 101:
+    there was no idle time to measure (the messages check names the refusal)."""
+    if closed is None or closed.at - opened_at >= AT_ONCE_S:
+        return
+    how = f"close {closed.code} {closed.reason!r}" if closed.code else f"a {closed.ending.value}"
+    raise Skip(f"the server ended the connection right after its 101 ({how}): there is no "
+               "idle time to measure (see the messages check)")
 
 
 def reachable_address(ctx: ProbeContext) -> str:

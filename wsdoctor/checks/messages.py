@@ -16,10 +16,21 @@ from websockets.frames import Frame, Opcode
 
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.messages_protocol import CODES as ENDING_CODES
+from wsdoctor.checks.messages_protocol import (
+    ConnectionEnd,
+    ProtocolViolation,
+    ServerPings,
+    judge_end,
+    judge_pings,
+)
 from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
 from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
+from wsdoctor.wsconnection import AT_ONCE_S
 
-Ending = Literal["close_frame", "fin", "reset", "timeout"]
+#: How long the check listens before sending: a server that accepts and closes at once is
+#: told apart from one that closes in answer to the first message.
+SETTLE_S = AT_ONCE_S
 
 
 class EchoResult(Model):
@@ -56,19 +67,6 @@ class LargeMessageResult(Model):
     close_reason: str | None = None
 
 
-class ConnectionEnd(Model):
-    """How the connection ended, and who ended it."""
-
-    by: Literal["client", "server"]
-    ending: Ending
-    code: int | None = None
-    reason: str | None = None
-    during: str | None = None
-    """The step under way when the server ended it (``text echo``, ``pings``, …)."""
-    duration_s: float | None = None
-    """For a client close: from sending the close frame to the peer's answer."""
-
-
 class MessagesObservation(Observation):
     """What flowed over one upgraded connection."""
 
@@ -84,6 +82,8 @@ class MessagesObservation(Observation):
     pings: PingStats | None = None
     large_message: LargeMessageResult | None = None
     end: ConnectionEnd | None = None
+    server_pings: ServerPings | None = None
+    """Pings the server sent meanwhile (a flood is a finding)."""
 
     @property
     def endpoint(self) -> str:
@@ -97,10 +97,6 @@ PING_UNANSWERED = Code("WSD-MESSAGES-PING-UNANSWERED", Status.FAIL, "Pings got n
 TOO_BIG = Code("WSD-MESSAGES-TOO-BIG", Status.WARN, "A large message was refused (close 1009)")
 LARGE_LOST = Code("WSD-MESSAGES-LARGE-LOST", Status.WARN,
                   "A large message broke the connection or was lost")
-CLOSED_EARLY = Code("WSD-MESSAGES-CLOSED-EARLY", Status.FAIL,
-                    "The server ended the connection during the message test")
-UNCLEAN_CLOSE = Code("WSD-MESSAGES-UNCLEAN-CLOSE", Status.WARN,
-                     "The closing handshake was not answered with a close frame")
 UPGRADE_FAILED = Code("WSD-MESSAGES-UPGRADE-FAILED", Status.FAIL,
                       "A second upgrade to the same address failed")
 
@@ -131,7 +127,8 @@ async def _wait_for(conn: WsConnection, wanted: Callable[[Event], bool],
     return None, others
 
 
-async def _echo(conn: WsConnection, kind: Literal["text", "binary"], wait: float) -> EchoResult:
+async def _echo(conn: WsConnection, kind: Literal["text", "binary"], wait: float,
+                greetings: int = 0) -> EchoResult:
     payload = f"wsdoctor {kind} echo {os.urandom(6).hex()}".encode()
     start = time.perf_counter()
     if kind == "text":
@@ -142,7 +139,7 @@ async def _echo(conn: WsConnection, kind: Literal["text", "binary"], wait: float
         conn, lambda e: isinstance(e, Message) and e.data == payload, wait)
     return EchoResult(kind=kind, size=len(payload), echoed=event is not None,
                       rtt_s=round(time.perf_counter() - start, 6) if event else None,
-                      other_messages=others)
+                      other_messages=others + greetings)
 
 
 async def _ping_once(conn: WsConnection, index: int, timeout: float) -> float | None:
@@ -180,6 +177,8 @@ async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float
             outcome = "delivered" if answered is not None else "timeout"
     except _Ended as ended:
         closed = ended.closed
+        if closed.violation is not None:
+            raise  # the connection's end, judged as a protocol violation
         return LargeMessageResult(
             size=size, outcome="closed" if closed.ending == "close_frame" else closed.ending.value,
             duration_s=round(time.perf_counter() - start, 6),
@@ -191,8 +190,10 @@ async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float
 async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, object]) -> None:
     """The steps in order; each result goes into ``found`` as soon as it exists."""
     settings = ctx.settings
+    found["during"] = "opening"
+    _, greetings = await _wait_for(conn, lambda _: False, SETTLE_S)
     found["during"] = "text echo"
-    text = await _echo(conn, "text", settings.echo_wait)
+    text = await _echo(conn, "text", settings.echo_wait, greetings)
     found["text_echo"], found["echoes"] = text, text.echoed
     if text.echoed:
         found["during"] = "binary echo"
@@ -231,8 +232,10 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
     except _Ended as ended:
         conn.abort()
         closed = ended.closed
-        found["end"] = ConnectionEnd(by="server", ending=closed.ending.value, code=closed.code,
-                                     reason=closed.reason, during=str(found.get("during")))
+        found["end"] = ConnectionEnd(
+            by="server", ending=closed.ending.value, code=closed.code, reason=closed.reason,
+            during=str(found.get("during")),
+            violation=ProtocolViolation.of(closed.violation) if closed.violation else None)
     except BaseException:  # cancelled (a time limit above us): never leave the socket open
         conn.abort()
         raise
@@ -243,6 +246,10 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
     elif "end" not in found:
         found["end"] = await _close(conn, ctx.settings.timeout)
     found.pop("during", None)
+    if conn.pings_received:
+        found["server_pings"] = ServerPings(
+            count=len(conn.pings_received),
+            span_s=round(conn.pings_received[-1] - conn.pings_received[0], 6))
     return MessagesObservation.model_validate(base | found)
 
 
@@ -291,7 +298,9 @@ def judge_messages(facts: Facts) -> Iterator[Finding]:
             + ": the application does not echo, which is normal for most apps; "
             "ping round trips were measured instead.",
             evidence={"other_messages": others}, resource=where)
-    yield from _judge_end(obs, where)
+    if obs.end is not None:
+        yield from judge_end(obs.end, obs.endpoint, where)
+    yield from judge_pings(obs.server_pings, obs.endpoint, where)
     pings = obs.pings
     if pings is not None and pings.answered < pings.sent:
         yield PING_UNANSWERED.finding(
@@ -302,31 +311,6 @@ def judge_messages(facts: Facts) -> Iterator[Finding]:
             fix=Fix(summary="Let the WebSocket library answer pings (do not block its event "
                     "loop); check that no proxy filters control frames."))
     yield from _judge_large(obs, where)
-
-
-def _judge_end(obs: MessagesObservation, where: Resource) -> Iterator[Finding]:
-    end = obs.end
-    if end is None:
-        return
-    if end.by == "server":
-        how = f"a close frame (code {end.code}, reason {end.reason!r})" \
-            if end.ending == "close_frame" else f"a TCP {end.ending.upper()}"
-        yield CLOSED_EARLY.finding(
-            "messages", f"{obs.endpoint}: during the {end.during} step the server ended the "
-            f"connection with {how}.",
-            evidence={"ending": end.ending, "code": end.code, "reason": end.reason,
-                      "during": end.during}, resource=where,
-            fix=Fix(summary="A close frame comes from the application (read its reason); a FIN "
-                    "or reset with no close frame comes from a proxy or a crash — read the "
-                    "proxy's and the application's logs."))
-    elif end.ending != "close_frame":
-        yield UNCLEAN_CLOSE.finding(
-            "messages", f"{obs.endpoint}: wsdoctor sent close 1000 and got "
-            + ("no answer" if end.ending == "timeout" else f"a TCP {end.ending.upper()}")
-            + " instead of a close frame. Clients then report close code 1006.",
-            evidence={"ending": end.ending}, resource=where,
-            fix=Fix(summary="Let the WebSocket library complete the closing handshake (answer "
-                    "the close frame) before closing the socket."))
 
 
 def _judge_large(obs: MessagesObservation, where: Resource) -> Iterator[Finding]:
@@ -369,7 +353,9 @@ def summarize_messages(obs: Observation) -> str:
                      f"{_ms(obs.pings.median_s)} (p95 {_ms(obs.pings.p95_s)})")
     if obs.large_message is not None:
         parts.append(f"{human_size(obs.large_message.size)} {obs.large_message.outcome}")
-    if obs.end is not None:
+    if obs.end is not None and obs.end.violation is not None:
+        parts.append(f"protocol error: {obs.end.violation.kind.value}")
+    elif obs.end is not None:
         parts.append(f"closed {obs.end.code}" if obs.end.code else f"ended: {obs.end.ending}")
     return ", ".join(parts)
 
@@ -381,8 +367,7 @@ CHECK = Check(
     probe=probe_messages,
     needs=("handshake",),
     rules=(rule(judge_messages),),
-    codes=(NO_ECHO, PING_UNANSWERED, TOO_BIG, LARGE_LOST, CLOSED_EARLY, UNCLEAN_CLOSE,
-           UPGRADE_FAILED),
+    codes=(NO_ECHO, PING_UNANSWERED, TOO_BIG, LARGE_LOST, UPGRADE_FAILED, *ENDING_CODES),
     summarize=summarize_messages,
     time_limit=lambda s: s.timeout * 7 + s.echo_wait * 2 + 2.0,
 )

@@ -19,15 +19,16 @@ if TYPE_CHECKING:
 
 
 def exit_status(report: Report, settings: Settings) -> ExitStatus:
-    """1 when a finding reaches --fail-on, else 0."""
-    if settings.fail_on is None:
-        return ExitStatus.OK
-    threshold = settings.fail_on.rank
-    return (
-        ExitStatus.FINDINGS
-        if any(f.status.rank >= threshold for f in report.findings)
-        else ExitStatus.OK
-    )
+    """1 when a finding reaches --fail-on; else 4 when a check ended in error (whatever
+    --fail-on says: an incomplete diagnosis is never a pass); else 0."""
+    from wsdoctor.models import CheckStatus
+
+    threshold = settings.fail_on.rank if settings.fail_on is not None else None
+    if threshold is not None and any(f.status.rank >= threshold for f in report.findings):
+        return ExitStatus.FINDINGS
+    if any(c.status is CheckStatus.ERROR for c in report.checks):
+        return ExitStatus.INCOMPLETE
+    return ExitStatus.OK
 
 
 def write_report_file(report: Report, path: str) -> None:

@@ -48,7 +48,8 @@ exit status:
   0  no finding at or above --fail-on (default: fail)
   1  at least one finding at or above --fail-on
   2  usage error (bad target, option or configuration)
-  3  could not run at all"""
+  3  could not run at all
+  4  a check crashed or overran its time limit (incomplete), none reached --fail-on"""
 
 
 def _non_negative_int(text: str) -> int:
@@ -58,6 +59,19 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+#: The largest --message-size (the same as wsdoctor.settings.MAX_MESSAGE_SIZE, which is not
+#: imported here to keep --help free of pydantic; a test keeps them in step).
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
+def _message_size(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_MESSAGE_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is more than {MAX_MESSAGE_SIZE} (16 MiB), the largest test message")
     return value
 
 
@@ -96,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     checks.add_argument(
         "--message-size",
-        type=_non_negative_int,
+        type=_message_size,
         default=1024 * 1024,
         metavar="BYTES",
-        help="size of the large test message (default: 1 MiB)",
+        help="size of the large test message, at most 16 MiB (default: 1 MiB)",
     )
     checks.add_argument(
         "--pings",
@@ -119,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the canonical report; markdown for incident documents; junit for CI",
     )
     out.add_argument(
-        "--short", action="store_true", help="failures only, one line each, for pasting into chat"
+        "--short",
+        action="store_true",
+        help="failures and warnings only, one line each, for pasting into chat",
     )
     out.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report to FILE")
     out.add_argument(

@@ -28,7 +28,7 @@ from wsdoctor.report import Report
 
 T = TypeVar("T")
 CHECK_STATUSES = tuple(s.value for s in CheckStatus)
-REPORT_STATUSES = ("ok", "warn", "fail")
+REPORT_STATUSES = ("ok", "warn", "fail", "error")
 
 
 @dataclass

@@ -50,7 +50,7 @@ class Pool:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # the slot was granted just as we were cancelled
-            else:
+            elif waiter in self._waiters:  # else _wake already dropped it as cancelled
                 self._waiters.remove(waiter)
             raise
 
@@ -79,14 +79,7 @@ async def run_probe(spec: ProbeSpec, time_limit: float) -> Report:
     """Diagnose ``spec`` once within ``time_limit``. Past the limit (or on a crash) the report
     holds what finished; every other check is an ``error`` saying why, so probe_success is 0."""
     from wsdoctor.commands.options import report_options
-    from wsdoctor.runner import (
-        CheckFinished,
-        Event,
-        FindingFound,
-        diagnose,
-        order_findings,
-        select_checks,
-    )
+    from wsdoctor.runner import CheckFinished, Event, FindingFound, diagnose
 
     finished: dict[str, CheckReport] = {}
     findings: list[Finding] = []
@@ -107,23 +100,36 @@ async def run_probe(spec: ProbeSpec, time_limit: float) -> Report:
         reason = f"not finished within the exporter's time limit of {time_limit:g} s"
     except Exception as exc:  # a bug must not stop the exporter: it becomes a failed run
         reason = f"the run failed: {type(exc).__name__}: {exc}"
+    return cut_report(spec, reason, started_at, time.perf_counter() - start, finished,
+                      findings)
+
+
+def cut_report(spec: ProbeSpec, reason: str, started_at: datetime, duration_s: float,
+               finished: dict[str, CheckReport] | None = None,
+               findings: list[Finding] | None = None) -> Report:
+    """The report of a run that was cut (or never started): what finished, and every other
+    check ``error`` with ``reason`` (so probe_success is 0)."""
+    from wsdoctor.commands.options import report_options
+    from wsdoctor.runner import order_findings, select_checks
+
     checks = select_checks(spec.settings)
+    reports = [
+        (finished or {}).get(c.id)
+        or CheckReport(id=c.id, title=c.title, hop=c.hop.label, status=CheckStatus.ERROR,
+                       reason=reason)
+        for c in checks
+    ]
+    ordered = order_findings(
+        findings or [], {c.id: (int(c.hop), index) for index, c in enumerate(checks)})
     redact = spec.settings.redactor()  # the reason may quote an exception's text
     return redact(Report(
         target=spec.target,
         started_at=started_at,
-        duration_s=round(time.perf_counter() - start, 6),
-        status=report_status(findings),
-        options=options,
-        checks=[
-            finished.get(c.id)
-            or CheckReport(id=c.id, title=c.title, hop=c.hop.label, status=CheckStatus.ERROR,
-                           reason=reason)
-            for c in checks
-        ],
-        findings=order_findings(
-            findings, {c.id: (int(c.hop), index) for index, c in enumerate(checks)}
-        ),
+        duration_s=round(duration_s, 6),
+        status=report_status(ordered, reports),
+        options=report_options(spec.settings),
+        checks=reports,
+        findings=ordered,
     ))
 
 

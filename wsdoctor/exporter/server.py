@@ -16,6 +16,7 @@ import json
 import signal
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TextIO
 
 from aiohttp import web
@@ -23,16 +24,41 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 
 from wsdoctor import __version__
-from wsdoctor.exporter.config import ConfigError, ExporterConfig, load_config, parse_listen
+from wsdoctor.exporter.config import (
+    ConfigError,
+    ExporterConfig,
+    ProbeSpec,
+    load_config,
+    parse_listen,
+)
+from wsdoctor.exporter.lifecycle import (
+    HEAD_TIMEOUT,
+    Turns,
+    acquire_by,
+    bound_port,
+    listen,
+    runner_options,
+    track_requests,
+)
 from wsdoctor.exporter.metrics import Expected, MetricSet, add_report, exposition
-from wsdoctor.exporter.scheduler import Pool, RunRecord, Scheduler, TargetState, run_probe
+from wsdoctor.exporter.scheduler import (
+    Pool,
+    RunRecord,
+    Scheduler,
+    TargetState,
+    cut_report,
+    run_probe,
+)
 from wsdoctor.exporter.schema import Expectations
 from wsdoctor.redact import mask_userinfo
+from wsdoctor.report import Report
 from wsdoctor.target import TargetError
 from wsdoctor.untrusted import one_line
 
 #: Seconds kept back from Prometheus' scrape timeout so the answer arrives in time (as blackbox).
 SCRAPE_TIMEOUT_OFFSET = 0.5
+#: A scrape waits for a probe slot only while this much of its time would be left to probe.
+MIN_PROBE_S = 0.5
 
 
 def expected_of(expect: Expectations) -> Expected:
@@ -58,6 +84,7 @@ class Exporter:
         self.reload_time = time.time()
         self.reload_error: str | None = None
         self.process = ProcessCollector(registry=None)
+        self.render_turns = Turns()
 
     def log(self, message: str) -> None:
         """One line on the log stream (stderr)."""
@@ -164,19 +191,32 @@ class Exporter:
                 limit = min(limit, max(float(header) - SCRAPE_TIMEOUT_OFFSET, 0.1))
             except ValueError:
                 pass
+        report = await self._probe_by(spec, limit)
+        async with self.render_turns:
+            if request.query.get("debug", "").lower() in ("1", "true"):
+                return web.Response(text=report.to_json(), content_type="application/json")
+            out = MetricSet()
+            add_report(out, report, labels=dict(spec.labels), fail_on=spec.settings.fail_on,
+                       expected=expected_of(spec.expect))
+            return _exposition_response(exposition(out.families()))
+
+    async def _probe_by(self, spec: ProbeSpec, limit: float) -> Report:
+        """Wait for a slot and probe, all within ``limit`` seconds (the scrape's deadline);
+        cancelled with the request when the client goes away."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
         pool = self.on_demand_long if spec.long else self.on_demand_quick
-        await pool.acquire()
+        started_at = datetime.now(UTC)
+        wait = limit - min(MIN_PROBE_S, limit / 2)  # a slot with no time left is no use
+        if not await acquire_by(pool, loop.time() + wait):
+            return cut_report(
+                spec, f"no probe slot came free within {wait:g} s ({pool.running} running, "
+                f"{pool.waiting} waiting): raise 'concurrency' or the scrape timeout",
+                started_at, wait)
         try:
-            report = await run_probe(spec, limit)
+            return await run_probe(spec, max(deadline - loop.time(), 0.001))
         finally:
             pool.release()
-        if request.query.get("debug", "").lower() in ("1", "true"):
-            return web.Response(text=report.to_json(),
-                                content_type="application/json")
-        out = MetricSet()
-        add_report(out, report, labels=dict(spec.labels), fail_on=spec.settings.fail_on,
-                   expected=expected_of(spec.expect))
-        return _exposition_response(exposition(out.families()))
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         """``/metrics``, rendered in a thread so that a big exposition never stalls probes."""
@@ -233,7 +273,7 @@ class Exporter:
 
     def make_app(self) -> web.Application:
         """The aiohttp application."""
-        app = web.Application()
+        app = web.Application(middlewares=[track_requests])
         app.router.add_get("/", self.index)
         app.router.add_get("/metrics", self.handle_metrics)
         app.router.add_get("/probe", self.probe)
@@ -252,8 +292,9 @@ def _exposition_response(body: bytes) -> web.Response:
 
 async def serve(exporter: Exporter, *, stop: asyncio.Event | None = None,
                 ready: Callable[[str, int], None] | None = None,
-                handle_signals: bool = True) -> None:
-    """Listen and schedule until ``stop`` is set (or SIGTERM/SIGINT); SIGHUP reloads."""
+                handle_signals: bool = True, head_timeout: float = HEAD_TIMEOUT) -> None:
+    """Listen and schedule until ``stop`` is set (or SIGTERM/SIGINT); SIGHUP reloads. A
+    client has ``head_timeout`` seconds to send a request head (see lifecycle)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     if handle_signals:
@@ -261,12 +302,12 @@ async def serve(exporter: Exporter, *, stop: asyncio.Event | None = None,
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
     host, port = parse_listen(exporter.config.listen)
-    runner = web.AppRunner(exporter.make_app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(exporter.make_app(), **runner_options(exporter.log))
     await runner.setup()
+    listener: asyncio.Server | None = None
     try:
-        site = web.TCPSite(runner, host or None, port, reuse_address=True)
-        await site.start()
-        bound = _bound_port(runner) or port
+        listener = await listen(runner, host or None, port, head_timeout)
+        bound = bound_port(listener) or port
         exporter.scheduler.start()
         exporter.log(f"listening on {host or '*'}:{bound} with {len(exporter.config.targets)} "
                      f"targets (config {exporter.config.source})")
@@ -276,14 +317,10 @@ async def serve(exporter: Exporter, *, stop: asyncio.Event | None = None,
         exporter.log("stopping")
     finally:
         await exporter.scheduler.stop()
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
         if handle_signals:
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
-
-def _bound_port(runner: web.AppRunner) -> int | None:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return None

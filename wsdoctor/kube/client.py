@@ -1,279 +1,272 @@
-"""Reading the cluster, read-only: the sync ``kubernetes`` client runs in threads and the
-requests that do not depend on each other run concurrently. A CRD group that is not
-installed is absent, not an error; a 403 becomes a :class:`PermissionGap` naming the verb
-and resource; Secrets are never listed."""
+"""Talking to kube-apiserver like client-go does, read-only, within the check's time limit.
+
+Each GET runs in a thread (the ``kubernetes`` client is synchronous) with a per-request
+timeout that never passes the access's deadline. 429 and 5xx answers that carry
+``Retry-After`` (API Priority and Fairness, an overloaded server) are retried after the time
+the server asks for, at most five times and only while the deadline allows; a reset
+connection is retried twice. Lists are
+paged (``limit``/``continue``, a full relist when the continue token expired). Every
+failure is an :class:`ApiError` whose message says precisely what happened: unreachable
+(which URL), certificate rejected, slow (which request, how long), throttled, an odd
+status or a body that is not JSON."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from wsdoctor.kube.config import ClusterAccess
-from wsdoctor.kube.kinds import CONTROLLER_SELECTOR, KINDS, Kind
-from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, PermissionGap
+from wsdoctor.kube.failures import Cause
+
+PAGE_SIZE = 500
+"""Items per LIST page: what kubectl and client-go informers ask for."""
+MAX_RETRIES = 5
+T = TypeVar("T")
 
 
 class ApiError(Exception):
-    """A failed request: HTTP status and the Status message."""
+    """A failed request: HTTP status (0 when there was no answer), cause and message."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
+    def __init__(self, status: int, message: str, cause: Cause = "http", path: str = "") -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
         self.status = status
         self.message = message
+        self.cause: Cause = cause
+        self.path = path
 
 
-def _get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None = None) -> Any:
-    """One GET, parsed; ApiError on an HTTP error (the body's Status message kept).
+def _short(exc: BaseException) -> str:
+    """The useful part of a urllib3/ssl message (no object reprs, no ``_ssl.c`` lines)."""
+    text = str(exc)
+    for marker in ("Failed to establish a new connection: ", "Caused by "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
+    text = re.sub(r"<[^>]*object at 0x[0-9a-f]+>:?\s*", "", text)
+    return " ".join(text.strip("()'\" ").split())[:300]
 
-    Works with both generations of the client: ``param_serialize`` + ``call_api`` (v34+) and
-    the older ``call_api(path, method, ...)``."""
+
+def classify(exc: BaseException, access: ClusterAccess, path: str, timeout: float) -> ApiError:
+    """An ApiError that names what failed for a transport exception."""
     import urllib3
+
+    errors = urllib3.exceptions
+    reason: BaseException = exc
+    if isinstance(exc, errors.MaxRetryError) and exc.reason is not None:
+        reason = exc.reason
+    server = access.server or str(access.api_client.configuration.host)
+    if isinstance(reason, errors.NewConnectionError):  # a ConnectTimeoutError subclass
+        text = _short(reason)
+        conn = getattr(reason, "conn", None)
+        if "socks" in type(conn).__name__.lower() or "socks" in text.lower():
+            proxy = access.api_client.configuration.proxy
+            return ApiError(
+                0, f"cannot reach {server} through the SOCKS proxy {proxy}: {text}", "proxy", path
+            )
+        return ApiError(0, f"cannot connect to {server}: {text}", "unreachable", path)
+    if isinstance(reason, errors.ConnectTimeoutError):
+        return ApiError(
+            0,
+            f"unreachable: connecting to {server} timed out after {timeout:g} s",
+            "unreachable",
+            path,
+        )
+    if isinstance(reason, errors.ReadTimeoutError):
+        return ApiError(
+            0,
+            f"GET {path} got no answer within {timeout:g} s: the server at {server} accepted "
+            "the connection but is slow (overloaded, or throttling this client)",
+            "timeout",
+            path,
+        )
+    if isinstance(reason, errors.SSLError):
+        text = _short(reason)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            detail = text.split("certificate verify failed:", 1)[-1].strip()
+            return ApiError(
+                0,
+                f"the certificate of {server} was rejected ({detail}): check the kubeconfig's "
+                "certificate-authority",
+                "tls",
+                path,
+            )
+        return ApiError(0, f"TLS with {server} failed: {text}", "tls", path)
+    if isinstance(reason, errors.ProxyError):
+        return ApiError(0, f"the proxy to {server} failed: {_short(reason)}", "proxy", path)
+    if isinstance(reason, errors.ProtocolError):
+        return ApiError(
+            0, f"{server} closed the connection during GET {path}: {_short(reason)}", "reset", path
+        )
+    return ApiError(0, f"cannot connect to {server}: {_short(reason)}", "unreachable", path)
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _once(
+    access: ClusterAccess, path: str, query: list[tuple[str, str]], timeout: float
+) -> tuple[int, bytes, Any]:
+    """One GET: (status, body, headers); transport exceptions propagate."""
     from kubernetes.client.exceptions import ApiException
 
     api = access.api_client
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **access.headers}
+    request_timeout = (timeout, timeout)
     try:
         if hasattr(api, "param_serialize"):
             method, url, headers, _, _ = api.param_serialize(
                 "GET",
                 path,
-                query_params=query or [],
+                query_params=query,
                 header_params=headers,
                 auth_settings=["BearerToken"],
             )
             response = api.call_api(
-                method, url, header_params=headers, _request_timeout=access.timeout
+                method, url, header_params=headers, _request_timeout=request_timeout
             )
-            response.read()
-            status, data = int(response.status), response.data
-        else:
-            response = api.call_api(
-                path,
-                "GET",
-                query_params=query or [],
-                header_params=headers,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=access.timeout,
-            )
-            status, data = int(response.status), response.data
+            data = response.read()
+            return int(response.status), data or b"", response.headers
+        response = api.call_api(
+            path,
+            "GET",
+            query_params=query,
+            header_params=headers,
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+            _request_timeout=request_timeout,
+        )
+        return int(response.status), response.data or b"", response.headers
     except ApiException as exc:
-        status, data = int(exc.status or 0), (exc.body or exc.reason or "")
-    except urllib3.exceptions.HTTPError as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise ApiError(0, f"cannot reach {api.configuration.host}: {reason}") from None
-    if not 200 <= status <= 299:
-        message = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
-        try:
-            message = json.loads(message).get("message") or message
-        except (TypeError, ValueError, AttributeError):
-            pass
-        raise ApiError(status, message)
-    return json.loads(data)
+        body = exc.body if isinstance(exc.body, bytes) else str(exc.body or exc.reason).encode()
+        return int(exc.status or 0), body, exc.headers
 
 
-@dataclass
-class _Listing:
-    kind: Kind
-    version: str
-    namespace: str | None
-    objects: list[KubeObject]
-    gap: PermissionGap | None = None
-    read: bool = True
-    """Whether the kind was read (in full, or in the context's namespace after a 403)."""
-
-
-class ClusterReader:
-    """Reads a snapshot of every kind wsdoctor understands, concurrently, in threads."""
-
-    def __init__(self, access: ClusterAccess, progress: Callable[[str], None] | None = None):
-        self.access = access
-        self.progress = progress or (lambda message: None)
-
-    async def call(self, path: str, query: list[tuple[str, str]] | None = None) -> Any:
-        return await asyncio.to_thread(_get, self.access, path, query)
-
-    async def served_versions(self) -> dict[str, list[str]]:
-        """API group → versions served (core is ``""``); one request to ``/apis``."""
-        groups = await self.call("/apis")
-        served = {"": ["v1"]}
-        for group in groups.get("groups") or []:
-            served[group["name"]] = [v["version"] for v in group.get("versions") or []]
-        return served
-
-    async def list_kind(self, kind: Kind, version: str) -> _Listing:
-        """LIST one kind: every namespace, or ``-n``; on a cluster-wide 403, the context's
-        namespace, with the gap recorded."""
-        namespace = self.access.namespace if kind.namespaced else None
-        try:
-            return _Listing(kind, version, namespace, await self._list(kind, version, namespace))
-        except ApiError as exc:
-            if exc.status == 404:
-                return _Listing(kind, version, namespace, [])
-            if exc.status != 403:
-                raise
-        gap = PermissionGap(
-            verb="list", resource=kind.resource, namespace=namespace, affects=kind.affects
-        )
-        fallback = self.access.default_namespace
-        if kind.namespaced and namespace is None:
-            try:
-                objs = await self._list(kind, version, fallback)
-                partial = gap.model_copy(
-                    update={"affects": f"{kind.affects}; only namespace {fallback} was read"}
-                )
-                return _Listing(kind, version, fallback, objs, partial, read=True)
-            except ApiError as exc:
-                if exc.status not in (403, 404):
-                    raise
-        return _Listing(kind, version, namespace, [], gap, read=False)
-
-    async def _list(
-        self, kind: Kind, version: str, namespace: str | None, label_selector: str | None = None
-    ) -> list[KubeObject]:
-        prefix = f"/apis/{kind.group}/{version}" if kind.group else f"/api/{version}"
-        scope = f"/namespaces/{namespace}" if namespace else ""
-        query = [("labelSelector", label_selector)] if label_selector else None
-        body = await self.call(f"{prefix}{scope}/{kind.plural}", query)
-        api_version = f"{kind.group}/{version}" if kind.group else version
-        objs = []
-        for item in body.get("items") or []:
-            item.setdefault("apiVersion", api_version)
-            item.setdefault("kind", kind.kind)
-            objs.append(KubeObject.from_dict(item))
-        return objs
-
-    async def controllers_elsewhere(self) -> _Listing:
-        """With ``-n``, the ingress controllers' Pods and Services in their own namespaces
-        (found by their standard labels): their flags, ConfigMap and load balancer matter."""
-        pods = next(k for k in KINDS if k.plural == "pods")
-        if self.access.namespace is None:
-            return _Listing(pods, "v1", None, [])
-        services = next(k for k in KINDS if k.plural == "services")
-        try:
-            found = await asyncio.gather(
-                self._list(pods, "v1", None, CONTROLLER_SELECTOR),
-                self._list(services, "v1", None, CONTROLLER_SELECTOR),
-            )
-        except ApiError as exc:
-            if exc.status != 403:
-                raise
-            gap = PermissionGap(
-                verb="list", resource="pods", namespace=None, affects="controller settings"
-            )
-            return _Listing(pods, "v1", None, [], gap)
-        return _Listing(pods, "v1", None, [*found[0], *found[1]])
-
-    async def get_configmap(self, namespace: str, name: str) -> KubeObject | PermissionGap | None:
-        """One named ConfigMap (the controller's); ConfigMaps are never listed."""
-        try:
-            raw = await self.call(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
-        except ApiError as exc:
-            if exc.status == 403:
-                return PermissionGap(
-                    verb="get",
-                    resource="configmaps",
-                    namespace=namespace,
-                    affects="controller settings",
-                )
-            if exc.status == 404:
-                return None
-            raise
-        raw.setdefault("apiVersion", "v1")
-        raw.setdefault("kind", "ConfigMap")
-        return KubeObject.from_dict(raw)
-
-    async def read_tls_certificate(
-        self, namespace: str, name: str
-    ) -> tuple[str, str] | PermissionGap | None:
-        """(sha256, subject) of the first certificate in a TLS Secret's ``tls.crt``; None when
-        the Secret does not exist. Nothing else of the Secret is kept (never ``tls.key``)."""
-        try:
-            raw = await self.call(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        except ApiError as exc:
-            if exc.status == 403:
-                return PermissionGap(
-                    verb="get", resource="secrets", namespace=namespace, affects="TLS Secret check"
-                )
-            if exc.status == 404:
-                return None
-            raise
-        crt = str((raw.get("data") or {}).get("tls.crt") or "")
-        del raw
-        return certificate_fingerprint(crt)
-
-    async def read(self) -> ClusterSnapshot:
-        """Every kind, concurrently; then the controllers' ConfigMaps."""
-        self.progress("discovering API groups")
-        served = await self.served_versions()
-        jobs = []
-        absent: list[str] = []
-        for kind in KINDS:
-            versions = served.get(kind.group)
-            if versions is None:
-                if kind.group not in absent:
-                    absent.append(kind.group)
-                continue
-            version = next((v for v in kind.versions if v in versions), None)
-            if version is not None:
-                jobs.append(self.list_kind(kind, version))
-        self.progress(f"listing {len(jobs)} kinds")
-        listings = await asyncio.gather(*jobs, self.controllers_elsewhere())
-        controllers = listings.pop()
-        objects = [o for listing in listings for o in listing.objects]
-        seen = {(o.kind, o.namespace, o.name) for o in objects}
-        objects += [o for o in controllers.objects if (o.kind, o.namespace, o.name) not in seen]
-        gaps = [listing.gap for listing in [*listings, controllers] if listing.gap is not None]
-        listed = sorted({listing.kind.kind for listing in listings if listing.read})
-        partial = ClusterSnapshot(source="cluster", objects=objects, listed_kinds=listed)
-        from wsdoctor.kube import backends
-
-        wanted = {
-            ref
-            for controller in backends.CONTROLLERS_BY_IMAGE
-            for ref in backends.controller_configmaps(partial, controller)
-        }
-        if wanted:
-            self.progress("reading controller ConfigMaps")
-            for result in await asyncio.gather(
-                *(self.get_configmap(ns, n) for ns, n in sorted(wanted))
-            ):
-                if isinstance(result, PermissionGap):
-                    gaps.append(result)
-                elif result is not None:
-                    objects.append(result)
-        return ClusterSnapshot(
-            source="cluster",
-            context=self.access.context,
-            namespaces=[self.access.namespace] if self.access.namespace else [],
-            objects=objects,
-            listed_kinds=listed,
-            absent_groups=absent,
-            permission_gaps=gaps,
-        )
-
-
-def certificate_fingerprint(tls_crt_base64: str) -> tuple[str, str]:
-    """(sha256 of the DER, subject) of the first PEM certificate; ("", "") if unreadable."""
-    import base64
-    import binascii
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
+def _message(status: int, data: bytes) -> str:
+    """The Status message of an error body, or the start of the body."""
+    text = data.decode(errors="replace")
     try:
-        cert = x509.load_pem_x509_certificate(base64.b64decode(tls_crt_base64))
-    except (ValueError, binascii.Error):
-        return "", ""
-    return cert.fingerprint(hashes.SHA256()).hex(), cert.subject.rfc4514_string()
+        body = json.loads(text)
+        if isinstance(body, dict) and body.get("message"):
+            return " ".join(str(body["message"]).split())[:500]
+    except ValueError:
+        pass
+    text = " ".join(text.split())
+    return text[:200] or "(empty body)"
 
 
-async def read_cluster(
-    access: ClusterAccess, progress: Callable[[str], None] | None = None
-) -> ClusterSnapshot:
-    """A snapshot of the cluster as ``access`` may see it."""
-    return await ClusterReader(access, progress).read()
+def get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None = None) -> Any:
+    """GET and parse JSON; retried as client-go retries; ApiError when it cannot succeed."""
+    import urllib3
+
+    query = query or []
+    shown = path + (
+        "?" + "&".join(f"{k}={v}" for k, v in query if k != "continue") if query else ""
+    )
+    attempt = 0
+    while True:
+        left = access.deadline - time.monotonic()
+        if left <= 0.05:
+            raise ApiError(0, f"GET {shown}: the check's time limit was reached", "deadline", shown)
+        timeout = min(access.timeout, left)
+        try:
+            status, data, headers = _once(access, path, query, timeout)
+        except urllib3.exceptions.HTTPError as exc:
+            error = classify(exc, access, shown, timeout)
+            if error.cause == "reset" and attempt < 2:
+                attempt += 1
+                time.sleep(min(0.2 * attempt, max(0.0, left - 0.1)))
+                continue
+            raise error from None
+        if 200 <= status <= 299:
+            try:
+                return json.loads(data)
+            except ValueError:
+                raise ApiError(
+                    status,
+                    f"GET {shown} answered a body that is not JSON: {_message(status, data)}",
+                    "bad-response",
+                    shown,
+                ) from None
+        wait = _retry_after(headers)
+        # client-go's rule: 429 and 5xx are retried when the server says when (Retry-After).
+        retryable = wait is not None and (status == 429 or 500 <= status <= 599)
+        if retryable and wait is not None and attempt < MAX_RETRIES and wait < left - 0.1:
+            attempt += 1
+            time.sleep(wait)
+            continue
+        raise _status_error(status, data, shown, attempt, wait)
+
+
+def _status_error(
+    status: int, data: bytes, shown: str, attempt: int, wait: float | None
+) -> ApiError:
+    message = _message(status, data)
+    tried = f" (tried {attempt + 1} times" + (
+        f", the server asked to wait {wait:g} s more)" if wait is not None else ")"
+    )
+    if attempt == 0 and wait is None:
+        tried = ""
+    if status == 429:
+        return ApiError(status, f"GET {shown} throttled: {message}{tried}", "throttled", shown)
+    if 500 <= status <= 599:
+        return ApiError(
+            status, f"GET {shown}: HTTP {status} {message}{tried}", "server-error", shown
+        )
+    if status == 401:
+        return ApiError(status, message, "unauthorized", shown)
+    if status in (400, 403, 404, 405, 409, 410, 422):
+        return ApiError(status, message, "http", shown)
+    return ApiError(
+        status,
+        f"GET {shown} answered an unexpected HTTP {status}: {message}",
+        "bad-response",
+        shown,
+    )
+
+
+def list_items(
+    access: ClusterAccess,
+    path: str,
+    query: list[tuple[str, str]] | None,
+    convert: Callable[[dict[str, Any]], T | None],
+) -> list[T]:
+    """Every item of a LIST, page by page (``limit``/``continue``), each converted as it
+    arrives (``None``: dropped) so only one page of raw JSON is held at a time. One full
+    relist when the continue token expired midway (410), as client-go's pager does."""
+    base = list(query or [])
+    token = ""
+    relisted = False
+    found: list[T] = []
+    while True:
+        params = [*base, ("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
+        try:
+            page = get(access, path, params)
+        except ApiError as exc:
+            if exc.status == 410 and token and not relisted:
+                relisted, token, found = True, "", []
+                continue
+            raise
+        items = page.get("items") if isinstance(page, dict) else None
+        if not isinstance(items, list):
+            raise ApiError(
+                200, f"GET {path} answered something that is not a list", "bad-response", path
+            )
+        for item in items:
+            if isinstance(item, dict):
+                converted = convert(item)
+                if converted is not None:
+                    found.append(converted)
+        del items
+        token = str((page.get("metadata") or {}).get("continue") or "")
+        del page
+        if not token:
+            return found

@@ -83,7 +83,8 @@ def _route_resource(obs: ClusterObservation) -> Resource | None:
 
 
 def cross_check_dns(obs: ClusterObservation, facts: Facts) -> Iterator[Finding]:
-    """DNS answers vs the controller's LoadBalancer addresses."""
+    """DNS answers vs the route's external addresses (its own status first, else the
+    controller's LoadBalancer Services)."""
     from wsdoctor.checks.dns import DnsObservation
 
     dns = facts.get(DnsObservation)
@@ -100,11 +101,16 @@ def cross_check_dns(obs: ClusterObservation, facts: Facts) -> Iterator[Finding]:
         return
     yield DNS_ELSEWHERE.finding(
         CHECK_ID,
-        f"{dns.name} resolves to {', '.join(dns.addresses)}, but the {obs.controller} load "
-        f"balancer has {', '.join(obs.lb_addresses)}: clients reach something else (an old "
-        "load balancer, another cluster, a CDN).",
+        f"{dns.name} resolves to {', '.join(dns.addresses)}, but "
+        f"{obs.addresses_from or f'the {obs.controller} load balancer'} has "
+        f"{', '.join(obs.lb_addresses)}: clients reach something else (an old load balancer, "
+        "another cluster, a CDN).",
         resource=_route_resource(obs),
-        evidence={"dns": list(dns.addresses), "load_balancer": list(obs.lb_addresses)},
+        evidence={
+            "dns": list(dns.addresses),
+            "load_balancer": list(obs.lb_addresses),
+            "addresses_from": obs.addresses_from or f"{obs.controller} load balancer",
+        },
         fix=Fix(
             summary="Point the DNS record at the load balancer (external-dns: check its logs)."
         ),

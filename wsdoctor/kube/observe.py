@@ -72,13 +72,13 @@ def observe(
         )
     best = routes[0] if routes else None
     tls = tls_sections(subset, best, target.host) if best is not None else []
+    addresses, source = external_addresses(subset, best) if best else ([], None)
     return ClusterObservation(
         context=context,
         routes=summaries,
         controller=best.controller if best else None,
-        lb_addresses=backends.lb_addresses(backends.load_balancer_services(subset, best.controller))
-        if best
-        else [],
+        lb_addresses=addresses,
+        addresses_from=source,
         timeouts=path_timeouts(subset, best) if best else [],
         affinity=configured_affinity(subset, best) if best else None,
         tls=tls,
@@ -86,6 +86,50 @@ def observe(
         objects_read=len(snap.objects),
         duration_s=round(duration_s, 6),
     )
+
+
+def route_addresses(snap: ClusterSnapshot, route: RouteRule) -> tuple[list[str], str | None]:
+    """What the route itself says clients reach (``kubectl get ingress`` ADDRESS): Ingress
+    ``status.loadBalancer.ingress``, or the parent Gateway's ``status.addresses``."""
+    obj = snap.find(route.kind, route.namespace, route.name)
+    if obj is None:
+        return [], None
+    if obj.kind == "Ingress":
+        entries = (obj.status.get("loadBalancer") or {}).get("ingress") or []
+        found = [
+            str(e.get("ip") or e.get("hostname"))
+            for e in entries
+            if isinstance(e, dict) and (e.get("ip") or e.get("hostname"))
+        ]
+        return found, (f"{obj.ref} status.loadBalancer" if found else None)
+    if obj.kind == "HTTPRoute":
+        for parent in obj.spec.get("parentRefs") or []:
+            if not isinstance(parent, dict):
+                continue
+            gw = snap.find(
+                "Gateway",
+                parent.get("namespace") or route.namespace,
+                str(parent.get("name")),
+                group=GATEWAY_GROUP,
+            )
+            entries = (gw.status.get("addresses") or []) if gw is not None else []
+            found = [str(e["value"]) for e in entries if isinstance(e, dict) and e.get("value")]
+            if gw is not None and found:
+                return found, f"{gw.ref} status.addresses"
+    return [], None
+
+
+def external_addresses(snap: ClusterSnapshot, route: RouteRule) -> tuple[list[str], str | None]:
+    """The route's own addresses first; else the controller's LoadBalancer Services."""
+    found, source = route_addresses(snap, route)
+    if found:
+        return found, source
+    services = backends.load_balancer_services(snap, route.controller)
+    found = backends.lb_addresses(services)
+    if not found:
+        return [], None
+    names = ", ".join(f"{s.namespace}/{s.name}" for s in services)
+    return found, f"{route.controller} LoadBalancer Service {names}"
 
 
 def _with_malformed(subset: ClusterSnapshot, malformed: list[KubeObject]) -> ClusterSnapshot:

@@ -135,6 +135,27 @@ class LabCA:
         chain = cert.public_bytes(serialization.Encoding.PEM) + self.cert_pem
         return CertPair(cert_pem=chain, key_pem=_pem_key(key))
 
+    def issue_client(self, common_name: str, organization: str | None = None) -> CertPair:
+        """A client certificate (``clientAuth``): kube-apiserver reads the user from the CN
+        and the groups from O."""
+        key = _key("ec")
+        now = _now()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name, organization))
+            .issuer_name(self.name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return CertPair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
+
     def expired(self, names: list[str]) -> CertPair:
         """A leaf that expired yesterday."""
         return self.issue(names, days_before=30, days_valid=-29)

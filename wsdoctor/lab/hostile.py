@@ -75,6 +75,9 @@ class LoopbackServer:
     """A server on ``host`` and a free port whose ``_behave`` answers each connection; every
     connection still open is dropped on ``stop()``."""
 
+    #: Seconds a connection may live: a forgotten client never keeps the server busy.
+    connection_limit = 60.0
+
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = 0
@@ -85,6 +88,11 @@ class LoopbackServer:
     def scheme(self) -> str:
         """``ws``: the client speaks plain WebSocket."""
         return "ws"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed."""
+        return len(self._writers)
 
     def url(self, path: str = "/ws") -> str:
         """The WebSocket URL that reaches this server."""
@@ -109,12 +117,18 @@ class LoopbackServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
-            await self._behave(reader, writer)
-        except (ConnectionError, OSError, asyncio.CancelledError, asyncio.IncompleteReadError):
+            async with asyncio.timeout(self.connection_limit):
+                await self._behave(reader, writer)
+        except (ConnectionError, OSError, asyncio.CancelledError, asyncio.IncompleteReadError,
+                TimeoutError):
             pass
         finally:
             self._writers.discard(writer)
-            writer.transport.abort()
+            self._end(writer)
+
+    def _end(self, writer: asyncio.StreamWriter) -> None:
+        """How a connection ends once ``_behave`` returns: abruptly, by default."""
+        writer.transport.abort()
 
     async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError

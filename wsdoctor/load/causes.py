@@ -79,6 +79,8 @@ def ended_cause(ending: Ending, code: int | None, reason: str | None, refused: b
         return f"closed {when}: {code}{' ' + name if name else ''}{said}"
     if ending is Ending.CLOSE_FRAME:
         return f"closed {when}: close frame without a code"
+    if ending is Ending.PROTOCOL_ERROR:
+        return f"protocol error of the server {when}: {_short(reason, 60)}"
     return f"{'reset' if ending is Ending.RESET else 'TCP FIN, no close frame'} {when}"
 
 

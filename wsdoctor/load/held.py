@@ -38,10 +38,16 @@ class Held(asyncio.Protocol):
         self.paused = False
 
     def pause_writing(self) -> None:
+        """The socket's send buffer is full: stop reading too, so that pongs to a server's
+        ping flood cannot pile up (memory stays bounded)."""
         self.paused = True
+        if not self.transport.is_closing():
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.paused = False
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         self.ws.receive_data(data)
@@ -64,7 +70,12 @@ class Held(asyncio.Protocol):
                 self.engine.message(self, bytes(frame.data))
         self.flush()
         close = self.ws.close_rcvd
-        if close is not None:
+        failure = self.ws.parser_exc
+        if failure is not None and not isinstance(failure, EOFError):
+            # The server broke the protocol; websockets queued its close frame (sent above).
+            self.engine.ended(self, Ending.PROTOCOL_ERROR, None, str(failure) or
+                              type(failure).__name__)
+        elif close is not None:
             self.engine.ended(self, Ending.CLOSE_FRAME, close.code, close.reason)
 
     def flush(self) -> None:

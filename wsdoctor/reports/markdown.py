@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from wsdoctor.models import CheckStatus, Finding, Status
 from wsdoctor.report import Report
-from wsdoctor.reports.text import human_duration
+from wsdoctor.reports.text import VERDICTS, human_duration
 from wsdoctor.untrusted import safe
 
 _CHECK_ICON = {
@@ -85,8 +85,7 @@ def _load_ramp(report: Report) -> list[str]:
 def render_markdown(report: Report) -> str:
     """The report as a Markdown document: verdict, checklist, then findings, worst first."""
     report = safe(report)
-    verdict = {"ok": "all checks passed", "warn": "passed with warnings",
-               "fail": "problems found"}[report.status]
+    verdict = VERDICTS[CheckStatus(report.status)]
     lines = [
         f"# wsdoctor: {_code(report.target.url)} — {verdict}",
         "",

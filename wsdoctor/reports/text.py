@@ -20,6 +20,13 @@ _CHECK_MARK = {
     CheckStatus.SKIPPED: ("-", "[skip]", "dim"),
     CheckStatus.ERROR: ("!", "[ERROR]", "red"),
 }
+#: The overall verdict of a report, by its status.
+VERDICTS = {
+    CheckStatus.OK: "all checks passed",
+    CheckStatus.WARN: "passed with warnings",
+    CheckStatus.FAIL: "problems found",
+    CheckStatus.ERROR: "diagnosis incomplete",
+}
 _FINDING_COLOUR = {
     Status.OK: "green",
     Status.INFO: "cyan",
@@ -146,15 +153,10 @@ def summary_line(report: Report, style: TextStyle) -> str:
     parts = [f"{counts[Status.FAIL]} failed", _plural(counts[Status.WARN], "warning")]
     if errors:
         parts.append(f"{_plural(errors, 'check')} could not run")
-    status = Status(report.status)
-    verdict = {
-        Status.OK: "all checks passed",
-        Status.WARN: "passed with warnings",
-        Status.FAIL: "problems found",
-    }.get(status, "")
+    status = CheckStatus(report.status)
     return (
-        f"{style.finding_mark(status)} {style.paint(printable(report.target.url), 'bold')}: "
-        f"{verdict} "
+        f"{style.check_mark(status)} {style.paint(printable(report.target.url), 'bold')}: "
+        f"{VERDICTS[status]} "
         f"({', '.join(parts)}) in {human_duration(report.duration_s)}"
     )
 
@@ -236,9 +238,10 @@ def render_report(report: Report, out: TextIO, style: TextStyle) -> None:
 
 
 def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
-    """Failures only, one line each, for pasting into chat."""
+    """Failures and warnings, one line each, for pasting into chat (a warning such as an
+    unreadable cluster says part of the diagnosis is missing: it must not vanish here)."""
     report = safe(report)
-    failures = [f for f in report.findings if f.status is Status.FAIL]
+    failures = [f for f in report.findings if f.status in (Status.FAIL, Status.WARN)]
     out.write(style.plain(summary_line(report, style) + "\n"))
     for finding in failures:
         where = f" [{finding.resource}]" if finding.resource else ""

@@ -167,11 +167,19 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
     def _token(self) -> str | None:
-        """The bearer token: ``<scheme> <token>``, scheme compared case-insensitively."""
+        """The bearer token (``<scheme> <token>``, scheme compared case-insensitively), else
+        the CN of a client certificate the server's CA signed."""
         parts = self.headers.get("Authorization", "").split(" ", 2)
-        if len(parts) < 2 or parts[0].lower() != "bearer" or not parts[1]:
+        if len(parts) >= 2 and parts[0].lower() == "bearer" and parts[1]:
+            return parts[1]
+        if self.headers.get("Authorization"):
             return None
-        return parts[1]
+        peer = getattr(self.connection, "getpeercert", lambda: None)()
+        for rdn in (peer or {}).get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    return str(value)
+        return None
 
     def _authorize(self, info: RequestInfo, rules: tuple[Rule, ...], token: str) -> None:
         user = f"system:serviceaccount:test:{token}"

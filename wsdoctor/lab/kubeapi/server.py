@@ -18,6 +18,7 @@ import yaml
 from wsdoctor.lab.kubeapi.handler import Handler
 
 if TYPE_CHECKING:
+    from wsdoctor.lab.certs import CertPair, LabCA
     from wsdoctor.lab.kubeapi.handler import RequestInfo
     from wsdoctor.lab.kubeapi.resources import ResourceType
     from wsdoctor.lab.kubeapi.store import FakeKubeAPI
@@ -43,6 +44,9 @@ class APIServer(ThreadingHTTPServer):
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up or rejects the certificate is not the server's error."""
+
 
 @dataclass
 class RunningAPI:
@@ -52,6 +56,12 @@ class RunningAPI:
     url: str
     ca_pem: bytes
     server: APIServer
+    ca: LabCA
+
+    def client_certificate(self, user: str) -> CertPair:
+        """A client certificate for ``user`` (its CN), signed by the server's CA: the user is
+        then looked up in ``api.tokens`` like a token."""
+        return self.ca.issue_client(user)
 
     def kubeconfig(
         self,
@@ -99,6 +109,8 @@ def serve(api: FakeKubeAPI) -> Iterator[RunningAPI]:
     with tempfile.TemporaryDirectory(prefix="wsdoctor-kubeapi-") as scratch:
         cert_file, key_file = ca.issue(["127.0.0.1", "localhost"]).write(Path(scratch), "api")
         context.load_cert_chain(cert_file, key_file)
+    context.load_verify_locations(cadata=ca.cert_pem.decode())
+    context.verify_mode = ssl.CERT_OPTIONAL  # client certificates authenticate, like tokens
     server = APIServer(api, context)
     thread = threading.Thread(target=server.serve_forever, name="fake-kube-api", daemon=True)
     thread.start()
@@ -108,6 +120,7 @@ def serve(api: FakeKubeAPI) -> Iterator[RunningAPI]:
             url=f"https://127.0.0.1:{server.server_address[1]}",
             ca_pem=ca.cert_pem,
             server=server,
+            ca=ca,
         )
     finally:
         server.stopping.set()

@@ -212,11 +212,14 @@ class FakeKubeAPI:
         self._events.append(Event(self.resource_version, kind, rt, key, obj, old))
         self.lock.notify_all()
 
-    def _prepare(self, obj: dict[str, Any]) -> tuple[ResourceType, Key, dict[str, Any]] | None:
+    def _prepare(
+        self, obj: dict[str, Any], share: bool = False
+    ) -> tuple[ResourceType, Key, dict[str, Any]] | None:
         rt = self.type_of(str(obj.get("apiVersion")), str(obj.get("kind")))
         if rt is None:
             return None  # a kind this server does not serve (its CRD is not installed)
-        obj = copy.deepcopy(obj)
+        # Shared: the server's metadata is its own, the rest is the caller's.
+        obj = {**obj, "metadata": dict(obj.get("metadata") or {})} if share else copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
             meta.setdefault("namespace", "default")
@@ -224,8 +227,10 @@ class FakeKubeAPI:
             meta.pop("namespace", None)
         return rt, (str(meta.get("namespace") or ""), str(meta.get("name") or "")), obj
 
-    def _put(self, obj: dict[str, Any], must_exist: bool | None) -> dict[str, Any] | None:
-        prepared = self._prepare(obj)
+    def _put(
+        self, obj: dict[str, Any], must_exist: bool | None, share: bool = False
+    ) -> dict[str, Any] | None:
+        prepared = self._prepare(obj, share)
         if prepared is None:
             return None
         rt, key, obj = prepared
@@ -247,7 +252,7 @@ class FakeKubeAPI:
                 meta["creationTimestamp"] = old["metadata"].get("creationTimestamp")
             self._store[rt][key] = obj
             self._record(rt, "ADDED" if old is None else "MODIFIED", key, obj, old)
-            return copy.deepcopy(obj)
+            return obj if share else copy.deepcopy(obj)
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """Store a new object (KeyError if it exists); None for a kind not served."""
@@ -275,10 +280,12 @@ class FakeKubeAPI:
             gone_obj["metadata"]["resourceVersion"] = str(self.resource_version)
             self._record(rt, "DELETED", key, gone_obj, old)
 
-    def add(self, *objs: dict[str, Any]) -> None:
-        """Store objects (create or replace; namespace defaults to ``default``)."""
+    def add(self, *objs: dict[str, Any], share: bool = False) -> None:
+        """Store objects (create or replace; namespace defaults to ``default``). ``share``:
+        keep the caller's spec/status/data instead of copies (large generated clusters whose
+        objects share their bodies; the caller must not change them afterwards)."""
         for obj in objs:
-            self.apply(obj)
+            self._put(obj, must_exist=None, share=share)
 
     def load(self, *paths: Path) -> None:
         """Objects from YAML files (multi-document, ``List`` kinds)."""

@@ -230,6 +230,7 @@ class DoctorApp(App[Report | None]):
             self.set_status(Text("no failures · ? for help", style="dim"))
             return
         self.checks.select(first)
+        self.checks.call_after_refresh(self.checks.show_cursor_from_top)
         row = self.checklist.rows[first.check_id]
         finding = row.findings[first.finding] if first.finding is not None else None
         kind = "warning" if finding is not None and finding.status is Status.WARN else "failure"

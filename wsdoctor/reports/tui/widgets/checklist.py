@@ -123,6 +123,13 @@ class CheckTree(Tree[Selection]):
         self.move_cursor(node)
         return True
 
+    def show_cursor_from_top(self) -> None:
+        """Scroll as little as possible from the top to show the cursor, so where the cursor
+        was during the run never decides what is on screen after it."""
+        self.scroll_home(animate=False, immediate=True)
+        if self.cursor_line >= 0:
+            self.scroll_to_line(self.cursor_line, animate=False)
+
     def on_resize(self, event: Resize) -> None:
         """Labels are cut to the width: redo them when it changes."""
         self.relabel()

@@ -9,14 +9,9 @@ from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.http_probe import HttpObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import CheckStatus, Status
-from wsdoctor.reports.tui.format import SPINNER, duration, finding_mark
+from wsdoctor.reports.text import VERDICTS
+from wsdoctor.reports.tui.format import SPINNER, check_mark, duration
 from wsdoctor.reports.tui.state import Checklist
-
-VERDICTS = {
-    Status.OK: "all checks passed",
-    Status.WARN: "passed with warnings",
-    Status.FAIL: "problems found",
-}
 
 
 def address_used(checklist: Checklist) -> str | None:
@@ -75,11 +70,11 @@ def header_text(
         text.append(SPINNER[frame % len(SPINNER)], style="bold cyan")
         text.append(f" running · {done}/{total} checks done · {duration(elapsed)}")
         return text
-    status = Status(report.status)
+    status = CheckStatus(report.status)
     failed = sum(1 for f in report.findings if f.status is Status.FAIL)
     warned = sum(1 for f in report.findings if f.status is Status.WARN)
     broken = sum(1 for c in report.checks if c.status is CheckStatus.ERROR)
-    text.append_text(finding_mark(status))
+    text.append_text(check_mark(status))
     text.append(f" {VERDICTS[status]}", style="bold")
     counts = [f"{failed} failed", _plural(warned, "warning")]
     if broken:

@@ -1,0 +1,223 @@
+"""What real API servers do, injected into the fake one, and what the cluster check makes of
+it: 429 with Retry-After recovers on every kind, a 500 or a slow answer on one kind names
+that kind while the rest is judged, odd answers are findings (never tracebacks), and the
+report is always written."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+from wsdoctor.checks.cluster import ClusterObservation
+from wsdoctor.lab.kubeapi import FakeKubeAPI, Fault, RunningAPI, serve
+from wsdoctor.models import CheckStatus
+from wsdoctor.report import Report
+from wsdoctor.runner import diagnose
+from wsdoctor.settings import Settings
+from wsdoctor.target import parse_target
+
+CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "cluster"
+#: Every resource the cluster check lists for chat.example.com (route kinds, classes,
+#: controllers, the route's namespace, the backend's slices and pods).
+LISTED = (
+    "ingresses",
+    "ingressclasses",
+    "httproutes",
+    "gateways",
+    "gatewayclasses",
+    "ingressroutes",
+    "virtualservices",
+    "destinationrules",
+    "namespaces",
+    "deployments",
+    "daemonsets",
+    "statefulsets",
+    "pods",
+    "services",
+    "endpointslices",
+    "horizontalpodautoscalers",
+    "poddisruptionbudgets",
+    "networkpolicies",
+    "middlewares",
+)
+
+
+@pytest.fixture
+def running() -> Iterator[RunningAPI]:
+    api = FakeKubeAPI()
+    api.load(*sorted(CLUSTER.glob("*.yaml")))
+    with serve(api) as server:
+        yield server
+
+
+def run(running: RunningAPI, tmp_path: Path, url: str, timeout: float = 5.0) -> Report:
+    settings = Settings(
+        kubeconfig=str(running.kubeconfig(tmp_path / "kc")), timeout=timeout, only=["cluster"]
+    )
+    return asyncio.run(diagnose(parse_target(url), settings))
+
+
+def observation(report: Report) -> ClusterObservation:
+    check = report.check("cluster")
+    assert check is not None and isinstance(check.observation, ClusterObservation), check
+    return check.observation
+
+
+def codes(report: Report) -> list[str]:
+    return [f.code for f in report.findings]
+
+
+def test_503_with_retry_after_recovers_and_without_it_fails_at_once(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """As client-go: a 5xx that says when to come back is retried; one that does not is the
+    kind's failure at once (no blind retries eating the time limit)."""
+    retried = running.api.inject("*/services", Fault.error(503, retry_after=1), times=2)
+    assert observation(run(running, tmp_path, "wss://chat.example.com/ws")).read_failures == []
+    assert retried.hits == 2
+    running.api.inject("*/daemonsets", Fault.error(503))
+    failures = observation(run(running, tmp_path, "wss://chat.example.com/ws")).read_failures
+    assert [(f.kind, f.cause, f.status) for f in failures] == [
+        ("DaemonSet", "server-error", 503)
+    ]
+    assert "tried" not in failures[0].message
+
+
+def test_429_with_retry_after_on_every_kind_recovers(running: RunningAPI, tmp_path: Path) -> None:
+    """Discovery and the first list of each kind answer 429 Retry-After: 1 (API Priority and
+    Fairness); every one is retried after the second asked for and the diagnosis is whole."""
+    api = running.api
+    injected = [api.inject("/apis", Fault.throttle(1), times=1)]
+    injected += [api.inject(f"*/{plural}", Fault.throttle(1), times=1) for plural in LISTED]
+    report = run(running, tmp_path, "wss://chat.example.com/ws")
+    obs = observation(report)
+    assert [i.path for i in injected if i.hits != 1] == []
+    assert obs.access_failure is None and obs.read_failures == []
+    assert obs.routes[0].name == "chat" and obs.routes[0].backends[0].endpoints["ready"] == 2
+    assert "WSD-K8S-READ-FAILED" not in codes(report)
+
+
+def test_500_on_one_kind_is_named_and_the_rest_is_judged(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """EndpointSlices answer 500: a warning names the kind and the error; the route, the
+    Service, the controller's timeouts are still judged, and no endpoint verdict is made."""
+    running.api.inject("*/endpointslices", Fault.error(500))
+    report = run(running, tmp_path, "wss://down.example.com/")
+    obs = observation(report)
+    assert obs.routes[0].name == "down" and obs.routes[0].backends[0].exists
+    assert {t.setting for t in obs.timeouts} >= {"proxy-read-timeout"}
+    failed = next(f for f in report.findings if f.code == "WSD-K8S-READ-FAILED")
+    assert failed.title.startswith("EndpointSlice could not be read")
+    assert "injected fault: HTTP 500" in failed.detail and failed.evidence["status"] == 500
+    assert "WSD-K8S-NO-READY-ENDPOINTS" not in codes(report)  # unknown, not called missing
+
+
+def test_500_on_ingresses_leaves_the_other_route_kinds(running: RunningAPI, tmp_path: Path) -> None:
+    """Ingresses failing does not hide an HTTPRoute, and a host only an Ingress could serve is
+    not called unrouted."""
+    running.api.inject("*/ingresses", Fault.error(500))
+    gw = run(running, tmp_path, "wss://gw.example.com/")
+    assert observation(gw).routes[0].kind == "HTTPRoute"
+    chat = run(running, tmp_path, "wss://chat.example.com/ws")
+    assert "WSD-K8S-NO-ROUTE" not in codes(chat)
+    assert any(f.title.startswith("Ingress could not be read") for f in chat.findings)
+
+
+def test_a_slow_kind_is_named_as_slow(running: RunningAPI, tmp_path: Path) -> None:
+    """Services answering after the per-request limit: named as slow (the request and the
+    limit), not as an unreachable server; the route is still found."""
+    running.api.inject("*/services", Fault.slow(3.0))
+    report = run(running, tmp_path, "wss://chat.example.com/ws", timeout=1.0)
+    obs = observation(report)
+    assert obs.routes[0].name == "chat"
+    failure = next(f for f in obs.read_failures if f.kind == "Service")
+    assert failure.cause == "timeout"
+    assert "no answer within 2 s" in failure.message and "is slow" in failure.message
+    assert "cannot connect" not in failure.message
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault(status=999), "unexpected HTTP 999"),
+        (Fault(status=200, body=b"<html>maintenance</html>"), "not JSON"),
+        (Fault(status=418), "unexpected HTTP 418"),
+    ],
+)
+def test_odd_answers_on_one_kind_are_findings(
+    running: RunningAPI, tmp_path: Path, fault: Fault, expected: str
+) -> None:
+    """A status no API server sends, or a body that is not JSON: a finding for that kind."""
+    running.api.inject("*/pods", fault)
+    report = run(running, tmp_path, "wss://chat.example.com/ws")
+    check = report.check("cluster")
+    assert check is not None and check.status is not CheckStatus.ERROR, check.traceback
+    failure = next(f for f in observation(report).read_failures if f.kind == "Pod")
+    assert expected in failure.message and failure.cause == "bad-response"
+
+
+def test_odd_status_on_discovery_is_an_unreadable_cluster(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """HTTP 999 on /apis: the cluster is unreadable, said in one line; no traceback."""
+    running.api.inject("/apis", Fault(status=999))
+    report = run(running, tmp_path, "wss://chat.example.com/ws")
+    check = report.check("cluster")
+    assert check is not None and check.status is CheckStatus.WARN and check.traceback is None
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
+    assert "unexpected HTTP 999" in finding.detail
+
+
+def test_a_reset_connection_is_retried_and_a_persistent_one_named(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """One reset on a kind is retried (as client-go does for GETs); resets every time name
+    the kind."""
+    once = running.api.inject("*/services", Fault.connection_reset(), times=1)
+    assert observation(run(running, tmp_path, "wss://chat.example.com/ws")).read_failures == []
+    assert once.hits == 1
+    running.api.inject("*/gatewayclasses", Fault.connection_reset())
+    failures = observation(run(running, tmp_path, "wss://chat.example.com/ws")).read_failures
+    assert [(f.kind, f.cause) for f in failures] == [("GatewayClass", "reset")]
+
+
+def test_throttled_beyond_the_time_left_fails_fast(running: RunningAPI, tmp_path: Path) -> None:
+    """A Retry-After longer than the check has left is not waited for: the kind is named as
+    throttled at once, with what the server asked."""
+    running.api.inject("*/httproutes", Fault.throttle(3600))
+    start = time.monotonic()
+    failures = observation(run(running, tmp_path, "wss://chat.example.com/ws")).read_failures
+    assert time.monotonic() - start < 5
+    failure = next(f for f in failures if f.kind == "HTTPRoute")
+    assert failure.cause == "throttled" and "asked to wait 3600 s" in failure.message
+
+
+@pytest.mark.parametrize("path", ["/apis", "*/ingresses", "*/pods"])
+def test_the_report_is_always_written(running: RunningAPI, tmp_path: Path, path: str) -> None:
+    """Whatever fails, -o writes a valid report and nothing is printed as a traceback."""
+    running.api.inject(path, Fault.error(503))
+    out = tmp_path / "report.json"
+    result = run_cli(
+        "wss://chat.example.com/ws",
+        "--only",
+        "cluster",
+        "--kubeconfig",
+        str(running.kubeconfig(tmp_path / "kc")),
+        "--timeout",
+        "1",
+        "--format",
+        "text",
+        "-o",
+        str(out),
+    )
+    report = Report.model_validate(json.loads(out.read_text()))
+    assert report.check("cluster") is not None
+    assert "Traceback" not in result.stdout + result.stderr
+    assert {"WSD-K8S-UNREADABLE", "WSD-K8S-READ-FAILED"} & set(codes(report))
