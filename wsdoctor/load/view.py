@@ -9,7 +9,7 @@ from wsdoctor.load.plot import Line, ramp_plot
 
 STOPPED = {
     "completed": "held for the whole run",
-    "steady_refusals": "stopped early: refusals were steady",
+    "steady_refusals": "stopped early on a streak of refusals",
     "interrupted": "interrupted",
     "client_limit": "stopped by this machine's limits",
 }
