@@ -4,8 +4,10 @@ target's when none of these was reached."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 #: File descriptors kept for everything else (the kube client, the event loop, stdio).
@@ -75,6 +77,33 @@ def restore_fd_limit(limits: FdLimits) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.before, hard))
     except (ValueError, OSError):
         pass
+
+
+#: Read buffer of a TLS connection during a load run: one TLS record (16 KiB of plaintext).
+TLS_READ_BUFFER = 16 * 1024
+
+
+@contextlib.contextmanager
+def lean_tls_buffers(size: int = TLS_READ_BUFFER) -> Iterator[None]:
+    """While a load run holds its connections, give each TLS connection a small read buffer.
+
+    asyncio allocates a 256 KiB read buffer for every TLS connection (its ``SSLProtocol``
+    class attribute ``max_size``), which is nine tenths of what a held wss:// connection
+    costs (bench/load_capacity.py --tls measured 318 KiB per connection). Reads then come
+    in records of at most 16 KiB anyway. The previous size is restored afterwards; where
+    asyncio has no such attribute this does nothing."""
+    from asyncio import sslproto
+
+    protocol = getattr(sslproto, "SSLProtocol", None)
+    before = getattr(protocol, "max_size", None)
+    if protocol is None or not isinstance(before, int):
+        yield
+        return
+    protocol.max_size = min(before, size)
+    try:
+        yield
+    finally:
+        protocol.max_size = before
 
 
 def local_port_count(path: str = PORT_RANGE) -> int | None:

@@ -14,6 +14,7 @@ from wsdoctor.checks.dns import DnsObservation, addresses_to_probe
 from wsdoctor.load.client import (
     FD_RESERVE,
     FdLimits,
+    lean_tls_buffers,
     local_port_count,
     raise_fd_limit,
     restore_fd_limit,
@@ -71,7 +72,7 @@ async def probe_load(ctx: ProbeContext) -> LoadObservation:
     engine = LoadEngine(ctx.target, ctx.settings, addresses, plan, progress=progress)
     stop = asyncio.Event()
     try:
-        with stop_on_signals(stop):
+        with stop_on_signals(stop), lean_tls_buffers():
             await engine.run(stop)
     finally:
         restore_fd_limit(limits)
