@@ -298,3 +298,21 @@ def test_a_rate_limit_is_told_from_a_connection_cap_and_named(
     assert limit["evidence"]["setting"] == "limit-rps" and limit["evidence"]["value"] == 5
     assert limit["explains"] == ["WSD-LOAD-INTERMITTENT"]
     assert "WSD-LOAD-CAP" not in [f["code"] for f in report["findings"]]
+
+
+def test_over_tls_every_connection_is_held_and_tls_is_timed(
+    healthy_nginx: Nginx, lab_ca_file: Path
+) -> None:
+    """Given nginx with the lab's certificate in front of two replicas, 60 wss:// connections
+    (verified with --cacert) are all held and closed; the TLS handshake is timed, and both
+    replicas took their share."""
+    port = healthy_nginx.port
+    result = run_cli("load", f"wss://{LAB_HOST}:{port}/ws", *pinned_args(port, lab_ca_file),
+                     "-c", "60", "--rate", "200", "--hold", "0.5", "--message-rate", "2",
+                     "--no-kubernetes", "--format", "json")
+    report = json.loads(result.stdout)
+    obs = observation(report)
+    assert obs["held_at_end"] == 60 and obs["refused"] == 0 and obs["dropped"] == 0
+    assert obs["tls"]["count"] == 60 and obs["echoes"] > 0
+    assert sorted(r["name"] for r in obs["replicas"]) == ["r1", "r2"]
+    assert result.status == 0
