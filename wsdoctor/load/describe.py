@@ -57,4 +57,7 @@ def refusal_hint(cause: LoadCause, rate: bool = False, limit: int = 2) -> str:
     if not kinds:
         return ""
     named = "; or ".join(f"{k.component} {k.setting} ({k.counts})" for k in kinds)
+    if kinds[0].signature == "stall":  # silence is also what a merely slow target gives
+        named += ("; or a target too busy to answer within the step time limit (try a "
+                  "longer --timeout, or a slower --rate)")
     return f"Caps that refuse this way: {named}."
