@@ -25,14 +25,23 @@ from collections.abc import Callable, Sequence
 from wsdoctor.checks.affinity_probe import replica_header, replica_in_message
 from wsdoctor.checks.handshake import record
 from wsdoctor.load.causes import ended_cause, failed_attempt_cause
-from wsdoctor.load.client import cpu_seconds, rss_kib
+from wsdoctor.load.client import ClientMeter
 from wsdoctor.load.held import Held
+from wsdoctor.load.messages import Messenger
 from wsdoctor.load.model import CauseKind, LoadCause, RampPoint, StopReason
 from wsdoctor.load.stats import Reservoir, Timeline
 from wsdoctor.load.tally import Tally
 from wsdoctor.models import Target, endpoint
 from wsdoctor.settings import LoadPlan, Settings
-from wsdoctor.wsconn import Closed, Ending, Message, UpgradeAttempt, WsConnection, upgrade
+from wsdoctor.wsconn import (
+    Closed,
+    Ending,
+    HandshakeOutcome,
+    Message,
+    UpgradeAttempt,
+    WsConnection,
+    upgrade,
+)
 
 #: Largest message accepted from the target while holding (read, counted, dropped).
 MAX_MESSAGE = 1024 * 1024
@@ -46,7 +55,6 @@ TICK_S = 0.05
 RECHECK_AFTER_S = 1.5
 RECHECKS = 3
 RECHECK_GAP_S = 0.2
-PAYLOAD_PREFIX = b"wsdoctor-load "
 
 
 class LoadEngine:
@@ -77,18 +85,13 @@ class LoadEngine:
         self.all_closed = asyncio.Event()
         self.wake = asyncio.Event()
         self.connect, self.tls, self.upgrade_time = Reservoir(), Reservoir(), Reservoir()
-        self.handshake, self.session, self.round_trip = Reservoir(), Reservoir(), Reservoir()
-        self.messages_sent = self.messages_received = self.echoes = 0
+        self.handshake, self.session = Reservoir(), Reservoir()
+        self.messenger = Messenger(plan.message_rate, plan.message_size, self.now)
         self.timeline = Timeline()
         self.ramp_ended_at: float | None = None
         self.open_at_ramp_end = 0
         self.hold_ended_at: float | None = None
-        self.cpu_start = cpu_seconds()
-        self.cpu_ramp = self.cpu_hold = 0.0
-        self.rss_baseline = rss_kib()
-        self.rss_peak = self.rss_baseline
-        self.rss_at_peak: int | None = None
-        self.lag = Reservoir(size=5000)
+        self.meter = ClientMeter()
 
     def now(self) -> float:
         """Seconds since the engine started."""
@@ -98,7 +101,9 @@ class LoadEngine:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ramp, hold, close: until done, steady refusals, a client limit, or ``stop``."""
-        helpers = [asyncio.create_task(self._sample()), asyncio.create_task(self._message()),
+        helpers = [asyncio.create_task(self._sample()),
+                   asyncio.create_task(self.messenger.run(lambda: list(self.open.values()),
+                                                          TICK_S / 2)),
                    asyncio.create_task(self._watch_stop(stop))]
         try:
             await self._ramp(stop)
@@ -114,7 +119,7 @@ class LoadEngine:
                 self.stop_reason = "interrupted"
             self._ramp_ended()
             self.hold_ended_at = self.now()
-            self.cpu_hold = cpu_seconds() - self.cpu_start - self.cpu_ramp
+            self.meter.hold_ended()
             for task in (*self.in_flight, *helpers):
                 task.cancel()
             try:
@@ -128,7 +133,7 @@ class LoadEngine:
     def _ramp_ended(self) -> None:
         if self.ramp_ended_at is None:
             self.ramp_ended_at = self.now()
-            self.cpu_ramp = cpu_seconds() - self.cpu_start
+            self.meter.ramp_ended()
             self.open_at_ramp_end = len(self.open)
 
     def cap(self) -> int | None:
@@ -210,8 +215,13 @@ class LoadEngine:
     async def _attempt(self, number: int) -> None:
         address = self.addresses[number % len(self.addresses)]
         started = self.now()
-        attempt, conn = await upgrade(self.target, address, self.settings,
-                                      max_size=MAX_MESSAGE, compress=False)
+        try:
+            attempt, conn = await upgrade(self.target, address, self.settings,
+                                          max_size=MAX_MESSAGE, compress=False)
+        except Exception as exc:  # a bug: counted and quoted, never a lost attempt
+            attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.GARBAGE,
+                                     error=f"wsdoctor error: {type(exc).__name__}: {exc}")
+            conn = None
         where = self.tally.name(endpoint(address, self.target.port))
         named = replica_header(attempt, self.settings.backend_header)
         replica = self.tally.name(named[1][:120]) if named else None
@@ -305,15 +315,7 @@ class LoadEngine:
     def message(self, held: Held, data: bytes) -> None:
         """A data message: an echo of ours gives a round trip; a first one may name the
         replica."""
-        self.messages_received += 1
-        if data.startswith(PAYLOAD_PREFIX):
-            try:
-                sent = int(data[len(PAYLOAD_PREFIX):].split(b" ", 1)[0])
-            except ValueError:
-                return
-            self.echoes += 1
-            self.round_trip.add(max(0.0, self.now() - sent / 1e9))
-        elif held.replica is None:
+        if not self.messenger.received_message(data) and held.replica is None:
             name = replica_in_message(data)
             if name:
                 held.replica = self.tally.name(name)
@@ -370,42 +372,12 @@ class LoadEngine:
             self._confirm()
             if self.timeline.due(self.now()):
                 self._point()
-                rss = rss_kib()
-                if rss is not None:
-                    self.rss_peak = max(self.rss_peak or 0, rss)
-                    if self.open and len(self.open) >= self.tally.peak_open:
-                        self.rss_at_peak = rss
+                self.meter.sample(len(self.open), self.tally.peak_open)
                 if self.progress is not None:
                     self.progress(self)
             expected = self.clock() + TICK_S / 2
             await asyncio.sleep(TICK_S / 2)
-            self.lag.add(max(0.0, self.clock() - expected))
-
-    async def _message(self) -> None:
-        """Send ``message_rate`` messages a second on each held connection, spread evenly."""
-        rate = self.plan.message_rate
-        if rate <= 0:
-            return
-        budget, turn = 0.0, 0
-        order: list[Held] = []
-        last = self.now()
-        while True:
-            await asyncio.sleep(TICK_S / 2)
-            now = self.now()
-            budget += rate * len(self.open) * (now - last)
-            last = now
-            while budget >= 1 and self.open:
-                if turn >= len(order):
-                    order, turn = list(self.open.values()), 0
-                held = order[turn]
-                turn += 1
-                budget -= 1
-                if held.send(self._payload()):
-                    self.messages_sent += 1
-
-    def _payload(self) -> bytes:
-        stamp = b"%s%d " % (PAYLOAD_PREFIX, int(self.now() * 1e9))
-        return stamp + b"." * max(0, self.plan.message_size - len(stamp))
+            self.meter.lag.add(max(0.0, self.clock() - expected))
 
     async def close_all(self) -> None:
         """Close every held connection: a close frame each, then the socket, within
@@ -425,7 +397,3 @@ class LoadEngine:
             for held in list(self.open.values()):
                 held.transport.abort()
                 self.ended(held, Ending.RESET)
-
-    def ramp_points(self) -> list[RampPoint]:
-        """The timeline of the run."""
-        return list(self.timeline.points)

@@ -15,12 +15,11 @@ from wsdoctor.load.client import (
     FD_RESERVE,
     FdLimits,
     lean_tls_buffers,
-    local_port_count,
     raise_fd_limit,
     restore_fd_limit,
 )
 from wsdoctor.load.engine import LoadEngine
-from wsdoctor.load.model import ClientCost, LoadObservation
+from wsdoctor.load.model import LoadObservation
 from wsdoctor.settings import LoadPlan
 
 
@@ -93,32 +92,13 @@ def observe(engine: LoadEngine, limits: FdLimits) -> LoadObservation:
         cap=engine.cap(), cap_cause=engine.cap_cause(), intermittent=tally.intermittent(),
         connect=engine.connect.summary(), tls=engine.tls.summary(),
         upgrade=engine.upgrade_time.summary(), handshake=engine.handshake.summary(),
-        session=engine.session.summary(), messages_sent=engine.messages_sent,
-        messages_received=engine.messages_received, echoes=engine.echoes,
-        round_trip=engine.round_trip.summary(), causes=tally.causes_found(),
+        session=engine.session.summary(), messages_sent=engine.messenger.sent,
+        messages_received=engine.messenger.received, echoes=engine.messenger.echoes,
+        round_trip=engine.messenger.round_trip.summary(), causes=tally.causes_found(),
         replica_source=engine.replica_source,
         replicas=tally.shares("replica", engine.held_by["replica"]),
         addresses=tally.shares("address", engine.held_by["address"]),
-        ramp=engine.ramp_points(), client=_cost(engine, limits, ramp_s, hold_s),
-    )
-
-
-def _cost(engine: LoadEngine, limits: FdLimits, ramp_s: float, hold_s: float) -> ClientCost:
-    tally = engine.tally
-    grown = None
-    if engine.rss_at_peak is not None and engine.rss_baseline is not None and tally.peak_open:
-        grown = round(max(0, engine.rss_at_peak - engine.rss_baseline) / tally.peak_open, 2)
-    lag = engine.lag.summary()
-    return ClientCost(
-        fd_limit=limits.soft, fd_limit_before=limits.before, fd_hard_limit=limits.hard,
-        fd_needed=engine.plan.connections + FD_RESERVE, local_ports=local_port_count(),
-        rss_baseline_kib=engine.rss_baseline, rss_peak_kib=engine.rss_peak,
-        rss_per_connection_kib=grown, cpu_ramp_s=round(engine.cpu_ramp, 3),
-        wall_ramp_s=round(ramp_s, 3),
-        cpu_per_connection_ms=round(engine.cpu_ramp * 1000 / tally.attempted, 3)
-        if tally.attempted else None,
-        cpu_hold_s=round(engine.cpu_hold, 3), wall_hold_s=round(hold_s, 3),
-        hold_cpu_percent=round(engine.cpu_hold * 100 / hold_s, 1) if hold_s > 0.5 else None,
-        loop_lag_max_ms=round(lag.max * 1000, 1) if lag else 0.0,
-        loop_lag_p99_ms=round(lag.p99 * 1000, 1) if lag else 0.0,
+        ramp=list(engine.timeline.points),
+        client=engine.meter.cost(limits, plan.connections + FD_RESERVE, tally.peak_open,
+                                 tally.attempted, ramp_s, hold_s),
     )
