@@ -1,6 +1,7 @@
 """The typed data shared by every layer: statuses, findings, check results, targets.
 
-Observations (what a probe measured) live next to their probe in ``wsdoctor.checks``;
+Observations (what a probe measured) subclass :class:`Observation` and live next to their
+probe in ``wsdoctor.checks`` (the cluster's in ``wsdoctor.kube.observation``);
 the ``Report`` that ties everything together lives in ``wsdoctor.report``.
 """
 
@@ -15,7 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 class Model(BaseModel):
     """Base of every wsdoctor data model: immutable, strict about unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+class Observation(Model):
+    """Base of every probe's observation. Subclasses set ``check: Literal["<id>"]``."""
 
 
 class Status(enum.StrEnum):

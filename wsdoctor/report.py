@@ -17,6 +17,7 @@ from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.handshake import HandshakeObservation
 from wsdoctor.checks.http import HttpObservation
+from wsdoctor.checks.http2 import Http2Observation
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.keepalive import KeepaliveObservation
 from wsdoctor.checks.load import LoadObservation
@@ -24,6 +25,7 @@ from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
+from wsdoctor.watch.model import WatchObservation
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -35,12 +37,14 @@ ObservationUnion = Annotated[
     | TlsObservation
     | HttpObservation
     | HandshakeObservation
+    | Http2Observation
     | MessagesObservation
     | IdleObservation
     | KeepaliveObservation
     | CaptureObservation
     | AffinityObservation
     | ClusterObservation
+    | WatchObservation
     | LoadObservation,
     Field(discriminator="check"),
 ]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from wsdoctor.checks import CHECKS
 from wsdoctor.checks.base import Check, Code, Facts, ProbeContext, RuleSpec, Skip
+from wsdoctor.checks.registry import CHECKS
 from wsdoctor.models import CheckResult, CheckStatus, Finding, Status, Target
 from wsdoctor.report import CheckReport, Report, report_status
 from wsdoctor.settings import Settings
@@ -264,7 +264,7 @@ class _Run:
             status = CheckStatus.from_findings(
                 [f.status for f in self.findings if f.check == check.id]
             )
-        return CheckReport(
+        return CheckReport.model_construct(  # typed data of our own: see report()
             id=check.id,
             title=check.title,
             hop=check.hop.label,
@@ -281,7 +281,9 @@ class _Run:
         position = {c.id: (int(c.hop), index) for index, c in enumerate(self.checks)}
         findings = order_findings(self.findings, position)
         checks = [self.check_report(c) for c in self.checks]
-        return self.redact(Report(
+        # Built from typed, already validated parts: construct without validating again, so a
+        # text run never builds the schema of the whole report (JSON output builds it to dump).
+        return self.redact(Report.model_construct(
             target=self.target,
             started_at=self.started_at,
             duration_s=round(duration_s, 6),

@@ -28,7 +28,8 @@ from websockets.uri import parse_uri
 
 from wsdoctor.models import Target
 from wsdoctor.settings import Settings
-from wsdoctor.tlsctx import client_context
+from wsdoctor.tlsctx import TlsWatch, client_context
+from wsdoctor.tunnel import ProxyError, open_path
 from wsdoctor.wsconnection import READ_SIZE, Closed, Ending, Event, Message, WsConnection
 
 HEAD_LIMIT = 64 * 1024
@@ -77,7 +78,11 @@ class UpgradeAttempt:
     subprotocol: str | None = None
     extensions: list[str] = field(default_factory=list)
     failed_step: str | None = None
-    """For CONNECT_FAILED: ``tcp`` or ``tls``."""
+    """For CONNECT_FAILED: ``tcp``, ``proxy`` or ``tls``."""
+    tls: TlsWatch | None = None
+    """What the TLS handshake's messages showed (client certificate requested, alerts)."""
+    proxy_error: ProxyError | None = None
+    """For a failed ``proxy`` step: what the proxy answered."""
 
     def header(self, name: str) -> str | None:
         """First response header of that name (case-insensitive)."""
@@ -97,24 +102,29 @@ def _format_headers(headers: Headers) -> list[tuple[str, str]]:
 async def open_stream(
     target: Target, address: str, settings: Settings, *, verify: bool | None = None,
     timeout: float | None = None, on_connected: Callable[[float], None] | None = None,
+    alpn: list[str] | None = None, watch: TlsWatch | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float, float | None]:
-    """TCP (and TLS for wss) to ``address`` with the target's SNI; return the streams and
-    the connect and TLS times. ``verify`` defaults to ``not settings.insecure``.
-    ``on_connected`` gets the connect time as soon as TCP is up (so a TLS failure can be told
-    apart from a TCP one)."""
+    """TCP (through the proxy, if any) and TLS for wss to ``address`` with the target's SNI
+    and the client certificate, if any; return the streams and the connect and TLS times.
+    ``verify`` defaults to ``not settings.insecure``. ``on_connected`` gets the connect time
+    as soon as TCP is up (so a TLS failure can be told apart from a TCP one); ``watch``
+    records the TLS handshake's messages."""
     limit = settings.timeout if timeout is None else timeout
     start = time.perf_counter()
-    async with asyncio.timeout(limit):
-        reader, writer = await asyncio.open_connection(address, target.port, limit=HEAD_LIMIT)
+    reader, writer = await open_path(address, target.port, settings, timeout=limit)
     connect_s = time.perf_counter() - start
     if on_connected is not None:
         on_connected(connect_s)
     tls_s = None
     if target.secure:
-        context = client_context(
-            settings, verify=not settings.insecure if verify is None else verify,
-            alpn=["http/1.1"],
-        )
+        try:
+            context = client_context(
+                settings, verify=not settings.insecure if verify is None else verify,
+                alpn=alpn or ["http/1.1"], watch=watch,
+            )
+        except BaseException:
+            writer.close()
+            raise
         server_hostname = None if _is_ip(target.host) else target.host
         start = time.perf_counter()
         try:
@@ -164,16 +174,20 @@ async def upgrade(
     the outcome is UPGRADED (the caller must close it). A message larger than ``max_size``
     (default: :func:`message_limit`; after inflating) fails the connection with 1009."""
     attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.CONNECT_FAILED)
+    if target.secure:
+        attempt.tls = TlsWatch()
 
     def connected(seconds: float) -> None:
         attempt.connect_s = seconds
 
     try:
         reader, writer, attempt.connect_s, attempt.tls_s = await open_stream(
-            target, address, settings, verify=verify, on_connected=connected
+            target, address, settings, verify=verify, on_connected=connected, watch=attempt.tls
         )
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         attempt.failed_step = "tls" if attempt.connect_s is not None else "tcp"
+        if isinstance(exc, ProxyError):
+            attempt.failed_step, attempt.proxy_error = "proxy", exc
         attempt.error = str(exc) or (
             "connection reset by the server" if isinstance(exc, ConnectionResetError)
             else type(exc).__name__)
@@ -187,7 +201,8 @@ async def upgrade(
     if target.host_header != request.headers.get("Host"):
         del request.headers["Host"]
         request.headers["Host"] = target.host_header
-    for name, value in (*settings.request_headers(), *extra_headers):
+    for name, value in (*settings.identity_headers(), *settings.request_headers(),
+                        *extra_headers):
         request.headers[name] = value
     attempt.request_headers = _format_headers(request.headers)
     protocol.send_request(request)

@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 
 from tests.helpers import LAB_HOST, pinned_args, run_cli
+from tests.integration.test_proxy_lab import start_squid
 from wsdoctor.lab.backend import Backend, LabLoop
+from wsdoctor.lab.forward_proxies import Squid, SquidSite
 from wsdoctor.lab.kubeapi import FakeKubeAPI, RunningAPI, serve
 from wsdoctor.lab.lean import LeanServer
 from wsdoctor.lab.proxies import HAProxy, HAProxySite, Nginx, NginxLocation, NginxSite
 
 CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "load"
 pytestmark = pytest.mark.lab
+__all__ = ["start_squid"]  # the fixture, shared with the proxy tests
 
 
 def load(port: int, *extra: str, connections: int = 100) -> tuple[dict[str, Any], int]:
@@ -316,3 +319,21 @@ def test_over_tls_every_connection_is_held_and_tls_is_timed(
     assert obs["tls"]["count"] == 60 and obs["echoes"] > 0
     assert sorted(r["name"] for r in obs["replicas"]) == ["r1", "r2"]
     assert result.status == 0
+
+
+def test_through_a_forward_proxy_like_every_other_check(
+    healthy_nginx: Nginx, lab_ca_file: Path, start_squid: Callable[[SquidSite], Squid],
+) -> None:
+    """Given HTTPS_PROXY naming squid (which resolves the host), a load run opens every
+    connection as a CONNECT tunnel, as the other checks do, and holds them all."""
+    squid = start_squid(SquidSite(hosts={LAB_HOST: "127.0.0.1"},
+                                  connect_ports=[healthy_nginx.port]))
+    result = run_cli("load", f"wss://{LAB_HOST}:{healthy_nginx.port}/ws", "--cacert",
+                     str(lab_ca_file), "-c", "30", "--rate", "200", "--hold", "0",
+                     "--no-kubernetes", "--format", "json",
+                     environ={"HTTPS_PROXY": squid.url})
+    report = json.loads(result.stdout)
+    obs = observation(report)
+    assert obs["held_at_end"] == 30 and obs["refused"] == 0, obs["causes"]
+    assert [a["name"] for a in obs["addresses"]] == [f"{LAB_HOST}:{healthy_nginx.port}"]
+    assert report["options"]["proxy"] == f"{squid.url} (HTTPS_PROXY)"

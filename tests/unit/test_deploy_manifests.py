@@ -225,7 +225,9 @@ def test_the_example_config_is_valid() -> None:
     """docs/deploy/probe.yaml passes the exporter's own validation."""
     config = load_config(DEPLOY / "probe.yaml", ENV)
     assert config.listen == f":{DEFAULT_PORT}"
-    assert [t.name for t in config.targets] == ["chat", "chat-ingress-a", "chat-lifetime"]
+    assert [t.name for t in config.targets] == ["chat", "chat-ingress-a", "chat-lifetime",
+                                                "chat-drops"]
+    assert config.targets[3].watch is not None and config.targets[3].watch.heartbeat == 25
     assert config.targets[1].settings.only == ["dns", "tcp", "tls", "handshake", "messages"]
     assert "cluster" in config.targets[0].settings.only
     assert config.targets[2].long and config.targets[2].settings.expect_idle == 3600
@@ -256,3 +258,16 @@ def test_dockerfile_runs_wsdoctor_unprivileged_on_the_exporter_port() -> None:
     assert json.loads(values["CMD"]) == pod_spec(workload)["containers"][0]["args"]
     assert any("pip install" in arg for op, arg in stage if op == "RUN")
     assert shlex.split(instructions[0][1])[0].startswith("python:3.11")
+
+
+def test_probe_yaml_and_readme_agree_on_long_modules() -> None:
+    """The example configuration's comment and the deploy README name the same checks as what
+    makes a module long, and they are the exporter's own (LONG_CHECKS)."""
+    from wsdoctor.exporter.schema import LONG_CHECKS
+
+    yaml_line = next(line for line in (DEPLOY / "probe.yaml").read_text().splitlines()
+                     if line.startswith("long_concurrency:"))
+    in_yaml = set(re.findall(r"\w+", yaml_line.split("(", 1)[1].split(")", 1)[0]))
+    readme = (DEPLOY / "README.md").read_text()
+    in_readme = set(re.findall(r"`(\w+)`", readme.split("long modules (", 1)[1].split(":", 1)[0]))
+    assert in_yaml == in_readme == set(LONG_CHECKS)

@@ -111,7 +111,8 @@ async def plain_get(target: Target, address: str, settings: Settings) -> PlainRe
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         return PlainResponse(error=f"{type(exc).__name__}: {exc}")
     lines = [f"GET {target.path} HTTP/1.1", f"Host: {target.host_header}",
-             "User-Agent: wsdoctor", "Accept: */*", "Connection: close"]
+             *(f"{n}: {v}" for n, v in settings.identity_headers()), "Accept: */*",
+             "Connection: close"]
     lines += [f"{name}: {value}" for name, value in settings.request_headers()]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
     head = bytearray()

@@ -8,30 +8,15 @@ next to the rules that emit them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from wsdoctor.models import (
-    CheckResult,
-    CheckStatus,
-    EvidenceValue,
-    Finding,
-    Fix,
-    Model,
-    Resource,
-    Status,
-    Target,
-)
+from wsdoctor.codes import Code as Code
+from wsdoctor.models import CheckResult, CheckStatus, Finding, Target
+from wsdoctor.models import Observation as Observation
 from wsdoctor.settings import Settings
-
-DOCS_PATH = "docs/findings"
-
-
-class Observation(Model):
-    """Base of every probe's observation. Subclasses set ``check: Literal["<id>"]``."""
-
 
 ObsT = TypeVar("ObsT", bound=Observation)
 
@@ -53,45 +38,6 @@ class Hop(enum.IntEnum):
     def label(self) -> str:
         """Human name of the hop, for grouped views."""
         return self.name.lower()
-
-
-@dataclass(frozen=True)
-class Code:
-    """A finding code: public API, never renumbered or reused. Severity and title live here."""
-
-    code: str
-    status: Status
-    title: str
-
-    @property
-    def docs(self) -> str:
-        """Path of the code's documentation page in the repository."""
-        return f"{DOCS_PATH}/{self.code}.md"
-
-    def finding(
-        self,
-        check: str,
-        detail: str,
-        *,
-        evidence: Mapping[str, EvidenceValue] | None = None,
-        resource: Resource | None = None,
-        fix: Fix | None = None,
-        title: str | None = None,
-        explains: Sequence[Code] = (),
-    ) -> Finding:
-        """A finding of this code. ``title`` may specialise the registered one."""
-        return Finding(
-            code=self.code,
-            check=check,
-            status=self.status,
-            title=title or self.title,
-            detail=detail,
-            evidence=dict(evidence or {}),
-            resource=resource,
-            fix=fix,
-            docs=self.docs,
-            explains=[c.code for c in explains],
-        )
 
 
 class Skip(Exception):

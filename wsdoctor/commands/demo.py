@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wsdoctor.cli import Environment, Parser
 from wsdoctor.commands.diagnose import diagnose_command
+from wsdoctor.console import Environment, Parser, unwritable
 from wsdoctor.exit import ExitStatus
 
 
@@ -27,6 +27,8 @@ def demo_argv(url: str, pins: list[str], ca_file: str, kubeconfig: str,
         "--expect-idle",
         "60",
         "--expect-affinity",
+        "--noproxy",  # the deployment is on this machine's loopback: no proxy reaches it
+        "*",
     ]
 
 
@@ -79,6 +81,10 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
     args = parser.parse_args(list(argv))
+    problem = unwritable(args.output) if args.output else None
+    if problem:  # before starting the deployment, not after the diagnosis
+        env.stderr.write(f"wsdoctor: cannot write the report to {args.output}: {problem}\n")
+        return ExitStatus.CANNOT_RUN
     _stop_on_sigterm()
     from wsdoctor.lab.demo import demo_deployment
     from wsdoctor.lab.proxies import LabError

@@ -13,14 +13,14 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, Parser, RunFailed, UsageError
 from wsdoctor.commands.netoptions import (
     add_connection_options,
     add_kubernetes_options,
     connection_settings,
-    positive_duration,
-    split_list,
 )
+from wsdoctor.commands.options_clients import add_client_options, client_settings
+from wsdoctor.console import Environment, Parser, RunFailed, UsageError, unwritable
+from wsdoctor.durations import positive_duration
 from wsdoctor.exit import ExitStatus
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def build_load_parser() -> argparse.ArgumentParser:
                      help="response header naming the replica (default: X-Pod-Name, "
                      "X-Served-By... if present; else a first message naming it)")
     add_connection_options(parser)
+    add_client_options(parser, messages=False)
     add_kubernetes_options(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=("auto", "text", "json", "markdown", "junit", "tui"),
@@ -138,7 +139,8 @@ def load_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor load TARGET``."""
     args = build_load_parser().parse_args(list(argv))
     args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
-    from wsdoctor.commands.diagnose import check_metrics_options, execute, unwritable
+    from wsdoctor.commands.diagnose import check_metrics_options, execute
+    from wsdoctor.commands.options import suppressed_codes
     from wsdoctor.models import Status
     from wsdoctor.redact import mask_userinfo
     from wsdoctor.settings import Settings
@@ -154,8 +156,9 @@ def load_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     try:
         settings = Settings(
             **connection_settings(args),
+            **client_settings(args, target.host, target.secure, env.environ),
             only=["load"] if args.no_kubernetes else ["load", "cluster"],
-            suppress=split_list(args.suppress),
+            suppress=suppressed_codes(args.suppress),
             fail_on=None if args.fail_on == "never" else Status(args.fail_on),
             backend_header=args.backend_header,
             load=load_plan(args),

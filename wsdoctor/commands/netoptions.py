@@ -1,31 +1,17 @@
 """The options every command that connects to a target shares (``wsdoctor TARGET``,
-``wsdoctor load``): the connection and kubernetes groups, their validation, and durations.
+``wsdoctor watch``): the connection and kubernetes groups, their validation, and durations.
 Only argparse at import time."""
 
 from __future__ import annotations
 
 import argparse
-import re
-from typing import Any
 
-from wsdoctor.cli import UsageError
+from wsdoctor.console import UsageError
+from wsdoctor.durations import positive_duration
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def positive_duration(text: str) -> float:
-    """Seconds, plain (``90``, ``0.5``) or with a unit as in the probe config (``90s``,
-    ``5m``, ``1h``, ``250ms``)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|min|m|h)?\s*", text)
-    try:
-        value = float(text) if match is None else float(match[1]) * _UNITS[match[2] or "s"]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration (seconds, or with a unit: 90s, 5m, 1h)"
-        ) from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def split_list(values: list[str] | None) -> list[str]:
@@ -33,16 +19,8 @@ def split_list(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
 
 
-def checked(option: str, shown: str, check: Any, *args: Any) -> Any:
-    """``check(*args)`` from :mod:`wsdoctor.validate`; its ValueError as one usage line."""
-    try:
-        return check(*args)
-    except ValueError as exc:
-        raise UsageError(f"{option} {shown}: {exc}" if shown else f"{option}: {exc}") from None
-
-
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
-    """The "connection" group: how to reach the target (shared by ``wsdoctor load``)."""
+    """The "connection" group: how to reach the target (shared by ``wsdoctor watch``)."""
     net = parser.add_argument_group("connection")
     net.add_argument(
         "--resolve",
@@ -89,7 +67,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
-    """The "kubernetes (read-only)" group (shared by ``wsdoctor load``)."""
+    """The "kubernetes (read-only)" group (shared by ``wsdoctor watch``)."""
     kube = parser.add_argument_group("kubernetes (read-only)")
     kube.add_argument(
         "--kubeconfig",
@@ -109,6 +87,15 @@ def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
         help="read the route's TLS Secret (tls.crt only) to compare with the served certificate",
     )
 
+
+def _checked(option: str, shown: str, check: Any, *args: Any) -> Any:
+    """``check(*args)`` from :mod:`wsdoctor.validate`; its ValueError as one usage line."""
+    try:
+        return check(*args)
+    except ValueError as exc:
+        raise UsageError(f"{option} {shown}: {exc}" if shown else f"{option}: {exc}") from None
+
+
 def connection_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Validated settings of the connection and kubernetes groups (any command that has
     them); UsageError on a bad value."""
@@ -116,19 +103,19 @@ def connection_settings(args: argparse.Namespace) -> dict[str, Any]:
     from wsdoctor.settings import Header, ResolvePin
 
     if args.cacert is not None:
-        checked("--cacert", args.cacert, validate.cafile, args.cacert)
+        _checked("--cacert", args.cacert, validate.cafile, args.cacert)
     if args.kubeconfig is not None:
-        checked("--kubeconfig", args.kubeconfig, validate.kubeconfig, args.kubeconfig)
+        _checked("--kubeconfig", args.kubeconfig, validate.kubeconfig, args.kubeconfig)
     if args.dns_server is not None:  # an empty one too: never a quiet system resolver
-        checked("--dns-server", repr(args.dns_server), validate.dns_server, args.dns_server)
+        _checked("--dns-server", repr(args.dns_server), validate.dns_server, args.dns_server)
     if args.origin is not None:
-        checked("--origin", "", validate.origin, args.origin)
+        _checked("--origin", "", validate.origin, args.origin)
     for name in split_list(args.subprotocol):
-        checked("--subprotocol", "", validate.subprotocol, name)
+        _checked("--subprotocol", "", validate.subprotocol, name)
     pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in
-            (checked("--resolve", repr(t), validate.resolve_pin, t) for t in args.resolve)]
+            (_checked("--resolve", repr(t), validate.resolve_pin, t) for t in args.resolve)]
     headers = [Header(name=n, value=v) for n, v in
-               (checked("--header", "", validate.header, t) for t in args.header)]
+               (_checked("--header", "", validate.header, t) for t in args.header)]
     return {
         "resolve": pins,
         "dns_server": args.dns_server,

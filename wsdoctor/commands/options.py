@@ -4,19 +4,23 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
 from wsdoctor import __version__
-from wsdoctor.cli import Parser, UsageError
 from wsdoctor.commands.netoptions import (
     add_connection_options,
     add_kubernetes_options,
     connection_settings,
-    positive_duration,
     split_list,
 )
+from wsdoctor.commands.options_clients import add_client_options, client_settings
+from wsdoctor.console import Parser, UsageError
+from wsdoctor.durations import positive_duration
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from wsdoctor.settings import Settings
 
 
@@ -34,9 +38,10 @@ other commands:
   wsdoctor explain CODE       print the documentation page of a finding code
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
+  wsdoctor watch TARGET       hold connections for hours and name what cuts each one
+  wsdoctor load TARGET -c N   open N connections: the connection cap and the setting behind it
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
-  wsdoctor load TARGET -c N   open N connections: find the connection cap and the setting
-  wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
+  wsdoctor probe [--config F] Prometheus exporter: blackbox-style /probe, scheduled targets
 
 examples:
   wsdoctor wss://ws.example.com/chat
@@ -76,8 +81,19 @@ def _message_size(text: str) -> int:
 
 
 #: The check ids, for --help (which must not import the registry); a test keeps them in step.
-CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "messages", "idle", "keepalive",
-             "capture", "affinity", "cluster", "load")
+CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "http2", "messages", "idle",
+             "keepalive", "capture", "affinity", "cluster", "load")
+
+
+def suppressed_codes(values: list[str] | None) -> list[str]:
+    """``--suppress CODE[,CODE]`` in the registered spelling (any case is accepted); an
+    unknown code is a usage error naming the nearest known ones, never a silent no-op."""
+    from wsdoctor.docs import DocsError, canonical_codes
+
+    try:
+        return canonical_codes(split_list(values))
+    except DocsError as exc:
+        raise UsageError(f"--suppress: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,14 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--suppress",
         action="append",
         metavar="CODE[,CODE]",
-        help="leave these finding codes out (accepted, known issues)",
+        help="leave these finding codes out (accepted, known issues; case-insensitive)",
     )
     checks.add_argument(
         "--message-size",
         type=_message_size,
-        default=1024 * 1024,
+        default=512 * 1024,
         metavar="BYTES",
-        help="size of the large test message, at most 16 MiB (default: 1 MiB)",
+        help="size of the large test message (default: 512 KiB, under the default limits "
+        "of websockets and socket.io; at most 16 MiB; 0 skips it)",
     )
     checks.add_argument(
         "--pings",
@@ -122,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="ping/pong round trips to measure (default: 5)",
     )
+    add_client_options(parser)
     _add_lifetime_options(parser)
     add_kubernetes_options(parser)
     out = parser.add_argument_group("output")
@@ -164,12 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Validated settings from parsed arguments; UsageError on a bad combination."""
+def settings_from_args(args: argparse.Namespace,
+                       environ: Mapping[str, str] | None = None) -> Settings:
+    """Validated settings from parsed arguments and the environment (the proxy variables,
+    the client key's passphrase); UsageError on a bad combination."""
     from wsdoctor.models import Status
     from wsdoctor.settings import Settings
+    from wsdoctor.target import TargetError, parse_target
 
-    connection = connection_settings(args)
+    try:
+        target = parse_target(args.target)
+    except TargetError as exc:
+        raise UsageError(f"target {args.target!r}: {exc}") from None
+
     if args.format == "json" and args.short:
         raise UsageError("--short is a text view: use it without --format json (or use -o)")
     both = set(split_list(args.only)) & set(split_list(args.skip))
@@ -178,14 +203,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if "load" in split_list(args.only):
         raise UsageError("the load check runs as 'wsdoctor load TARGET --connections N'")
     return Settings(
-        **connection,
+        **connection_settings(args),
         only=split_list(args.only),
         skip=split_list(args.skip),
-        suppress=split_list(args.suppress),
+        suppress=suppressed_codes(args.suppress),
         message_size=args.message_size,
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
         **_lifetime_settings(args),
+        **client_settings(args, target.host, target.secure, environ or {}),
     )
 
 
@@ -289,5 +315,7 @@ def report_options(settings: Settings) -> dict[str, Any]:
 
     data = settings.model_dump(mode="json")
     data["headers"] = [f"{h.name}: {REDACTED}" for h in settings.headers]
+    data["proxy"] = f"{settings.proxy.url} ({settings.proxy.source})" if settings.proxy else None
+    data["send"] = [f"{m.source}, {len(m.payload)} bytes" for m in settings.send]
     data["resolve"] = [f"{p.host}:{p.port or '*'}:{p.address}" for p in settings.resolve]
     return {k: v for k, v in data.items() if not isinstance(v, dict)}

@@ -9,5 +9,3 @@ hold them, optionally send messages on each, and find the connection cap and how
   local ports, memory and CPU), so a cap is never the client's without saying so;
 - :mod:`wsdoctor.load.plot` draws the ramp in a terminal.
 """
-
-import wsdoctor.checks  # noqa: F401  (the registry first: its checks import this package)

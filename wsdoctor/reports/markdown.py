@@ -62,7 +62,8 @@ def _finding(finding: Finding) -> list[str]:
             fence = _fence(finding.fix.snippet)
             lines += [f"{fence}{finding.fix.language or ''}", finding.fix.snippet.rstrip(),
                       fence, ""]
-    lines += [f"See [{_cell(finding.code)}]({_url(finding.docs)}).", ""]
+    lines += [f"See [{_cell(finding.code)}]({_url(finding.docs)}) or run "
+              f"`wsdoctor explain {_cell(finding.code)}`.", ""]
     return lines
 
 
