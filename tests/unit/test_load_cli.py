@@ -68,3 +68,13 @@ def test_the_ascii_plot_uses_ascii_only() -> None:
     points = [RampPoint(t=i * 0.1, attempted=i, open=i, refused=0) for i in range(30)]
     text = "\n".join(plain_lines(ramp_plot(points, ascii_only=True)))
     assert text.isascii() and "#" in text
+
+
+@pytest.mark.parametrize("command", [[], ["watch"], ["load"]])
+def test_no_command_repeats_url_credentials_in_its_usage_error(command: list[str]) -> None:
+    """A target with credentials is refused in one line that masks them, by every command
+    that takes a target (one parser of targets serves them all)."""
+    result = run_cli(*command, "ws://alice:s3cret-Passw0rd@h.test/", *(
+        ["-c", "1"] if command == ["load"] else []))
+    assert result.status == 2 and "s3cret" not in result.stderr
+    assert "ws://<redacted>@h.test/" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from wsdoctor.commands.netoptions import target_of
 from wsdoctor.commands.options import build_parser, report_options, settings_from_args
 from wsdoctor.console import Environment, RunFailed, UsageError, unwritable, write_output
 from wsdoctor.exit import ExitStatus
@@ -44,14 +45,9 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     """``wsdoctor TARGET``."""
     args = build_parser().parse_args(list(argv))
     args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
-    from wsdoctor.redact import mask_userinfo
-    from wsdoctor.target import TargetError, parse_target
     from wsdoctor.validate import first_error
 
-    try:
-        target = parse_target(args.target)
-    except TargetError as exc:
-        raise UsageError(f"target {mask_userinfo(args.target)!r}: {exc}") from None
+    target = target_of(args.target)
     try:
         settings = settings_from_args(args, env.environ)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError

@@ -17,6 +17,7 @@ from wsdoctor.commands.netoptions import (
     add_connection_options,
     add_kubernetes_options,
     connection_settings,
+    target_of,
 )
 from wsdoctor.commands.options_clients import add_client_options, client_settings
 from wsdoctor.console import Environment, Parser, RunFailed, UsageError, unwritable
@@ -142,15 +143,10 @@ def load_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     from wsdoctor.commands.diagnose import check_metrics_options, execute
     from wsdoctor.commands.options import suppressed_codes
     from wsdoctor.models import Status
-    from wsdoctor.redact import mask_userinfo
     from wsdoctor.settings import Settings
-    from wsdoctor.target import TargetError, parse_target
     from wsdoctor.validate import first_error
 
-    try:
-        target = parse_target(args.target)
-    except TargetError as exc:
-        raise UsageError(f"target {mask_userinfo(args.target)!r}: {exc}") from None
+    target = target_of(args.target)
     if args.format == "json" and args.short:
         raise UsageError("--short is a text view: use it without --format json (or use -o)")
     try:
@@ -165,7 +161,7 @@ def load_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(first_error(exc)) from None
-    from wsdoctor.load.client import fd_shortfall
+    from wsdoctor.fdlimits import fd_shortfall
 
     assert settings.load is not None
     shortfall = fd_shortfall(settings.load.connections)

@@ -11,6 +11,7 @@ from wsdoctor.commands.netoptions import (
     add_kubernetes_options,
     connection_settings,
     split_list,
+    target_of,
 )
 from wsdoctor.commands.options_clients import add_client_options, client_settings
 from wsdoctor.console import Parser, UsageError
@@ -188,12 +189,8 @@ def settings_from_args(args: argparse.Namespace,
     the client key's passphrase); UsageError on a bad combination."""
     from wsdoctor.models import Status
     from wsdoctor.settings import Settings
-    from wsdoctor.target import TargetError, parse_target
 
-    try:
-        target = parse_target(args.target)
-    except TargetError as exc:
-        raise UsageError(f"target {args.target!r}: {exc}") from None
+    target = target_of(args.target)
 
     if args.format == "json" and args.short:
         raise UsageError("--short is a text view: use it without --format json (or use -o)")

@@ -162,7 +162,7 @@ def main() -> None:
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
-    from wsdoctor.load.client import raise_fd_limit
+    from wsdoctor.fdlimits import raise_fd_limit
 
     raise_fd_limit(1_000_000)
     asyncio.run(_serve(args.port, args.max_connections, tls))

@@ -11,13 +11,8 @@ from collections.abc import Iterator
 
 from wsdoctor.checks.base import ProbeContext, Skip
 from wsdoctor.checks.dns import DnsObservation, addresses_to_probe
-from wsdoctor.load.client import (
-    FD_RESERVE,
-    FdLimits,
-    lean_tls_buffers,
-    raise_fd_limit,
-    restore_fd_limit,
-)
+from wsdoctor.fdlimits import FD_RESERVE, FdLimits, raise_fd_limit, restore_fd_limit
+from wsdoctor.load.client import lean_tls_buffers
 from wsdoctor.load.engine import LoadEngine
 from wsdoctor.load.model import LoadObservation
 from wsdoctor.settings import LoadPlan
