@@ -16,30 +16,28 @@ __all__ = ["echoing"]  # the fixture, shared with the hostile-output tests
 
 def test_load_outputs_keep_secrets_and_escapes_out(echoing: EchoingServer,
                                                    tmp_path: Path) -> None:
-    """Given the echoing server (upgrading, or refusing with 401), a small load run in every
-    format, and show of its report, hold no secret and no raw escape; the refusal, or the
-    replicas the server named (X-Served-By echoes the API key, X-Hostile carries escapes and
-    markup), are still quoted: redacted and escaped."""
-    args = ["load", echoing.url(), "-c", "8", "--rate", "100", "--hold", "0.3", "--timeout",
-            "2", "--no-kubernetes"]
-    if echoing.upgrade:
-        args += ["--backend-header", "X-Hostile"]
+    """Given the echoing server (upgrading, or refusing with 401), a small load run's text
+    and saved JSON, and show of that report in every format, hold no secret and no raw
+    escape; the refusal, or the replicas the server named (X-Served-By echoes the API key,
+    X-Hostile carries escapes and markup), are still quoted: redacted and escaped."""
+    plain = ["load", echoing.url(), "-c", "8", "--rate", "100", "--hold", "0.3", "--timeout",
+             "2", "--no-kubernetes"]
     for name, value in HEADERS[_mode(echoing)]:
-        args += ["-H", f"{name}: {value}"]
+        plain += ["-H", f"{name}: {value}"]
+    args = [*plain, "--backend-header", "X-Hostile"] if echoing.upgrade else plain
     saved = tmp_path / "load.json"
-    outputs = {}
-    for fmt in ("json", "text", "markdown"):
-        result = run_cli(*args, "--format", fmt, "-o", str(saved))
-        assert result.stderr == "", result.stderr
-        outputs[fmt] = result.stdout
-    outputs["-o"] = saved.read_text(encoding="utf-8")
-    outputs["show text"] = run_cli("show", str(saved), "--format", "text").stdout
+    result = run_cli(*args, "--format", "text", "-o", str(saved))
+    assert result.stderr == "", result.stderr
+    outputs = {"text": result.stdout, "-o": saved.read_text(encoding="utf-8")}
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"show {fmt}"] = run_cli("show", str(saved), "--format", fmt).stdout
     for where, text in outputs.items():
         assert_clean(text, where)
     # The test can fail: the server's answer is in the report, escaped and redacted.
     if echoing.upgrade:
         assert "\\x9b31m" in outputs["text"] and "[bold red]MARKUP" in outputs["text"]
-        plain = run_cli(*args[:-2], "--format", "json")
-        assert "<redacted>" in plain.stdout  # the replica named by X-Served-By: the API key
+        named = run_cli(*plain, "--format", "json").stdout
+        assert_clean(named, "json named by X-Served-By")
+        assert '"name": "<redacted>"' in named  # the replica named by X-Served-By: the API key
     else:
         assert "<redacted>" in outputs["-o"] and "\\x1b[2J" in outputs["text"]
