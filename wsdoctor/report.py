@@ -16,10 +16,12 @@ from wsdoctor.checks.capture import CaptureObservation
 from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.hops_model import HopsObservation
 from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.http2 import Http2Observation
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.keepalive import KeepaliveObservation
+from wsdoctor.checks.load import LoadObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
@@ -43,7 +45,9 @@ ObservationUnion = Annotated[
     | CaptureObservation
     | AffinityObservation
     | ClusterObservation
-    | WatchObservation,
+    | HopsObservation
+    | WatchObservation
+    | LoadObservation,
     Field(discriminator="check"),
 ]
 

@@ -11,10 +11,12 @@ from wsdoctor.checks import (
     cluster,
     dns,
     handshake,
+    hops,
     http,
     http2,
     idle,
     keepalive,
+    load,
     messages,
     tcp,
     tls,
@@ -34,6 +36,8 @@ CHECKS: tuple[Check, ...] = (
     capture.CHECK,
     affinity.CHECK,
     cluster.CHECK,
+    hops.CHECK,
+    load.CHECK,
 )
 
 
