@@ -45,6 +45,7 @@ from wsdoctor.checks.messages_protocol import (
     judge_pings,
 )
 from wsdoctor.checks.past_certificate import upgrade_past_certificate
+from wsdoctor.checks.proxy_rules import through_proxy
 from wsdoctor.models import Finding, Fix, Resource, Status
 from wsdoctor.wsconn import Closed, Event, Message, WsConnection, message_limit, upgrade
 from wsdoctor.wsconnection import AT_ONCE_S
@@ -324,7 +325,9 @@ def judge_messages(facts: Facts) -> Iterator[Finding]:
             "ping round trips were measured instead.",
             evidence={"other_messages": others}, resource=where)
     if obs.end is not None:
-        yield from judge_end(obs.end, obs.endpoint, where)
+        for found in judge_end(obs.end, obs.endpoint, where):  # no close frame: the proxy's?
+            yield through_proxy(found, facts.settings.proxy) \
+                if obs.end.by == "server" and obs.end.ending in ("fin", "reset") else found
     yield from judge_pings(obs.server_pings, obs.endpoint, where)
     pings = obs.pings
     if pings is not None and pings.answered < pings.sent:

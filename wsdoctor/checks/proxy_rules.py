@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from wsdoctor.checks.base import Code
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
+from wsdoctor.settings import ProxyConfig
 
 if TYPE_CHECKING:
     from wsdoctor.checks.tcp import TcpAttempt
@@ -92,6 +93,22 @@ def proxy_finding(attempt: TcpAttempt, host: str) -> Finding:
                 "directly.",
                 snippet=_SQUID_CONNECT.format(port=attempt.port, host=host) if squid else None,
                 language="text" if squid else None))
+
+
+def through_proxy(finding: Finding, proxy: ProxyConfig | None) -> Finding:
+    """``finding`` (a connection held or ended without an answer), saying that the forward
+    proxy every connection went through may be the one that did it, and how to tell."""
+    if proxy is None:
+        return finding
+    note = (f" Every connection went through the proxy {proxy.url} ({proxy.source}), which "
+            "opened the tunnel: it may be the one that held or ended this one (an inspecting "
+            "proxy, a proxy's limit on tunnels) rather than the server behind it.")
+    tell = ("Tell the proxy from the server: run where the server is reachable without the "
+            "proxy (--proxy '' or --noproxy HOST), and read the proxy's log for this tunnel.")
+    fix = finding.fix.model_copy(update={"summary": f"{tell} {finding.fix.summary}"}) \
+        if finding.fix is not None else Fix(summary=tell)
+    return finding.model_copy(update={"detail": finding.detail + note, "fix": fix,
+                                      "evidence": {**finding.evidence, "proxy": proxy.url}})
 
 
 def _scheme(attempt: TcpAttempt) -> str:
