@@ -220,3 +220,5 @@ def test_a_proxy_that_opens_the_tunnel_then_holds_or_ends_it_is_named(
         assert status == 1 and first["code"] == code, first
         assert f"through the proxy {proxy}" in first["detail"]
         assert "--proxy ''" in first["fix"]["summary"]
+        http = [f for f in data["findings"] if f["check"] == "http"]
+        assert all(f"through the proxy {proxy}" in f["detail"] for f in http), http

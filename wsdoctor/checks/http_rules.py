@@ -11,6 +11,7 @@ from wsdoctor.checks.base import Code, Facts
 from wsdoctor.checks.handshake_model import HandshakeObservation
 from wsdoctor.checks.handshake_refusals import client_cert_refused
 from wsdoctor.checks.http_probe import HttpExchange, HttpObservation
+from wsdoctor.checks.proxy_rules import through_proxy
 from wsdoctor.checks.tls_probe import TlsObservation
 from wsdoctor.fingerprints import IDENTIFYING_HEADERS, identify
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
@@ -112,7 +113,14 @@ def _client_cert_refused(facts: Facts) -> set[str]:
 
 def judge_failures(facts: Facts) -> Iterator[Finding]:
     """Target requests that got no usable HTTP answer (TLS failures are the tls check's, a
-    client certificate's refusal the handshake check's)."""
+    client certificate's refusal the handshake check's); through a forward proxy, silence or
+    a closed tunnel may be the proxy's."""
+    for finding in _failures(facts):
+        yield through_proxy(finding, facts.settings.proxy) if finding.code in (
+            NO_RESPONSE.code, CLOSED.code) else finding
+
+
+def _failures(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(HttpObservation)
     if obs is None:
         return
