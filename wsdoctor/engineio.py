@@ -57,3 +57,15 @@ def sized_event(size: int) -> str:
     head, tail = f'42["{SIZE_EVENT}","', '"]'
     fill = max(0, size - len(head) - len(tail))
     return head + os.urandom(fill // 2 + 1).hex()[:fill] + tail
+
+
+def answer(data: bytes, text: bool, speaking: bool) -> tuple[bool, str | None]:
+    """What a socket.io client does with a message: (whether the connection speaks socket.io
+    now, the text to send back). The open packet starts it (CONNECT to the main namespace);
+    then each heartbeat ping gets its pong."""
+    if not speaking and is_open_packet(data, text):
+        return True, CONNECT
+    if speaking and is_ping(data, text):
+        return True, PONG
+    return speaking, None
+

@@ -131,3 +131,19 @@ async def test_the_watch_answers_socketios_heartbeat_so_it_does_not_cut_the_conn
     assert check is not None and isinstance(check.observation, WatchObservation)
     assert check.observation.drops() == [], [d.how() for d in check.observation.drops()]
     assert len(check.observation.connections) == 2
+
+
+@pytest.mark.slow
+def test_the_idle_checks_answer_socketios_heartbeat_as_its_clients_do(
+        start_socketio: Callable[..., int]) -> None:
+    """Given socket.io pinging every 0.5 s (closing clients silent for 0.5 s more), --idle
+    finds its heartbeat keeps connections alive, not 'the application closes idle
+    connections' and a failed keepalive (socket.io cut the silent connections, which no
+    socket.io client is)."""
+    port = start_socketio(ping_interval=0.5, ping_timeout=0.5)
+    status, report = diagnose(port, "--idle", "--idle-max", "3")
+    idle = next(c for c in report["checks"] if c["id"] == "idle")
+    failed = [f["code"] for f in report["findings"] if f["status"] in ("fail", "warn")]
+    assert status == 0 and failed == [], failed
+    assert idle["observation"]["timeout_s"] is None
+    assert idle["summary"].startswith("kept alive by server pings")

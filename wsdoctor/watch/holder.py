@@ -266,11 +266,10 @@ class ConnectionHolder:
                 return
             if isinstance(event, Message):
                 held.messages += 1
-                if held.messages == 1 and engineio.is_open_packet(event.data, event.text):
-                    held.socketio = True  # else socket.io cuts it after 45 s, as no client
-                    await conn.send_text(engineio.CONNECT)
-                elif held.socketio and engineio.is_ping(event.data, event.text):
-                    await conn.send_text(engineio.PONG)
+                # As socket.io clients do (else socket.io cuts every connection after 45 s).
+                held.socketio, reply = engineio.answer(event.data, event.text, held.socketio)
+                if reply is not None:
+                    await conn.send_text(reply)
                 if held.replica is None and held.messages == 1:
                     name = replica_in_message(event.data)
                     if name:
