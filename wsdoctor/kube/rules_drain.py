@@ -60,25 +60,14 @@ def _serving_containers(
 ) -> list[tuple[int, dict[str, Any]]]:
     """(index, container) of the containers the Services send to: those declaring a
     targetPort of a Service that selects the pod; the first container when none does."""
-    containers = list(enumerate((tpl.get("spec") or {}).get("containers") or []))
     targets: set[str | int] = set()
     for svc in backend_services(snap):
         if svc.namespace == owner.namespace and backends.selector_matches(
             svc.spec.get("selector") or {}, labels_of(tpl)
         ):
-            for port in svc.spec.get("ports") or []:
-                target = port.get("targetPort", port.get("port"))
-                if target is not None:
-                    targets.add(target)
-    chosen = [
-        (i, c)
-        for i, c in containers
-        if any(
-            p.get("containerPort") in targets or p.get("name") in targets
-            for p in c.get("ports") or []
-        )
-    ]
-    return chosen or containers[:1]
+            targets |= backends.port_targets(svc, None)
+    containers = list(enumerate((tpl.get("spec") or {}).get("containers") or []))
+    return backends.declaring_containers(tpl, targets) or containers[:1]
 
 
 def single_instance(snap: ClusterSnapshot, owner: KubeObject, tpl: dict[str, Any]) -> bool:

@@ -175,7 +175,7 @@ def backend_evidence(snap: ClusterSnapshot, rule: RouteRule) -> Iterator[str]:
         for owner, tpl, _ in backends.selected_templates(
             snap, svc.namespace, svc.spec.get("selector") or {}
         ):
-            for container in (tpl.get("spec") or {}).get("containers") or []:
+            for container in backends.serving_containers(svc, backend.port, tpl):
                 image = str(container.get("image") or "")
                 repository = image.split("@")[0].rsplit(":", 1)[0].lower()
                 if any(app in repository for app in APPLICATION_IMAGES):
@@ -202,7 +202,7 @@ def heartbeat(snap: ClusterSnapshot, rules: list[RouteRule]) -> Heartbeat | None
             for _, tpl, _ in backends.selected_templates(
                 snap, svc.namespace, svc.spec.get("selector") or {}
             ):
-                for container in (tpl.get("spec") or {}).get("containers") or []:
+                for container in backends.serving_containers(svc, backend.port, tpl):
                     image = str(container.get("image") or "").lower()
                     found += [HEARTBEATS[p] for name, p in IMAGE_PROTOCOLS if name in image]
     return min(found, key=lambda h: h.seconds) if found else None
