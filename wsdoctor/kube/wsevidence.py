@@ -43,7 +43,8 @@ APP_PROTOCOLS = frozenset({"kubernetes.io/ws", "kubernetes.io/wss", "ws", "wss",
 #: code-server and openvscode-server (the editor's channel), Home Assistant (its frontend
 #: API is /api/websocket), Jupyter (kernel channels), Grafana (Grafana Live, on by default
 #: since v8), n8n (push connection), Uptime Kuma (socket.io), Mattermost and Rocket.Chat
-#: (real-time events), Guacamole (the WebSocket tunnel), Etherpad (socket.io).
+#: (real-time events), Guacamole (the WebSocket tunnel), Etherpad (socket.io), Outline
+#: (socket.io on /realtime, outline/outline server/services/websockets.ts).
 APPLICATION_IMAGES = (
     "code-server",
     "openvscode-server",
@@ -56,6 +57,7 @@ APPLICATION_IMAGES = (
     "rocket.chat",
     "guacamole/guacamole",
     "etherpad",
+    "outlinewiki/outline",
 )
 
 
@@ -101,6 +103,7 @@ PATH_PROTOCOLS = (("socket.io", "socket.io"), ("signalr", "signalr"), ("cable", 
 IMAGE_PROTOCOLS = (
     ("uptime-kuma", "socket.io"),
     ("etherpad", "socket.io"),
+    ("outlinewiki/outline", "socket.io"),  # websockets.ts sets no pingInterval: the default
     ("grafana/grafana", "centrifuge"),
     ("home-assistant", "home-assistant"),
     ("code-server", "vscode"),
