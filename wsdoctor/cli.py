@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "Environment", "Parser", "RunFailed", "UsageError", "main", "run"]
 
 #: Subcommands; anything else is a target (``wss://demo`` reaches a host named demo).
-COMMANDS = ("explain", "demo", "show", "lint", "probe", "watch")
+COMMANDS = ("explain", "demo", "show", "lint", "probe", "watch", "bisect")
 
 
 def _command(name: str) -> Command:
@@ -27,6 +27,10 @@ def _command(name: str) -> Command:
         from wsdoctor.commands.diagnose import diagnose_command
 
         return diagnose_command
+    if name == "bisect":
+        from wsdoctor.commands.bisect import bisect_command
+
+        return bisect_command
     if name == "demo":
         from wsdoctor.commands.demo import demo_command
 

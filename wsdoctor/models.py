@@ -8,7 +8,7 @@ the ``Report`` that ties everything together lives in ``wsdoctor.report``.
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,10 @@ class Model(BaseModel):
 
 class Observation(Model):
     """Base of every probe's observation. Subclasses set ``check: Literal["<id>"]``."""
+
+    detail_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields compact views (the TUI's details pane) leave out: nested detail that is in
+    the JSON report and summarised by other fields."""
 
 
 class Status(enum.StrEnum):

@@ -16,6 +16,7 @@ from wsdoctor.checks.capture import CaptureObservation
 from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.hops_model import HopsObservation
 from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.http2 import Http2Observation
 from wsdoctor.checks.idle import IdleObservation
@@ -43,6 +44,7 @@ ObservationUnion = Annotated[
     | CaptureObservation
     | AffinityObservation
     | ClusterObservation
+    | HopsObservation
     | WatchObservation,
     Field(discriminator="check"),
 ]

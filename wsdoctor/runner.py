@@ -259,6 +259,10 @@ class _Run:
 
     def check_report(self, check: Check) -> CheckReport:
         result = self.results[check.id]
+        if check.complete is not None and result.observation is not None:
+            result = result.model_copy(
+                update={"observation": self.redact(check.complete(result.observation,
+                                                                  self.facts()))})
         status = result.status
         if status is CheckStatus.OK:
             status = CheckStatus.from_findings(

@@ -205,6 +205,11 @@ class Settings(Model):
     """Read only this namespace; None: every namespace the user can read."""
     read_tls_secret: bool = False
     """Read the route's TLS Secret (only its ``tls.crt``) to compare with the served certificate."""
+    port_forward: bool = False
+    """A bisected run reaches pods through the API server's port-forward (needs ``create`` on
+    ``pods/portforward``; docs/deploy/rbac-portforward.yaml)."""
+    pod_network: bool = False
+    """A bisected run connects to pod IPs directly (set automatically inside the cluster)."""
     secrets: list[str] = Field(default_factory=list, exclude=True, repr=False)
     """Values the user gave as secrets besides header values (which count already): proxy
     credentials, a key's passphrase (see :func:`wsdoctor.redact.url_secrets`). Never in any

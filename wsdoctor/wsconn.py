@@ -6,13 +6,18 @@ SNI and Host, records the raw response head of the upgrade (for quoting a refuse
 and reports how the connection ended: a close frame (with code and reason), a bare TCP FIN,
 or a reset. Used by the handshake, messages, idle, keepalive and affinity checks. The
 upgraded connection itself is :class:`wsdoctor.wsconnection.WsConnection`.
+
+Every connection opens with :func:`wsdoctor.route.connect_tcp`: where a bisected run's
+hop route dials, else direct or through the user's proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import socket
 import ssl
+import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +32,10 @@ from websockets.typing import Origin, Subprotocol
 from websockets.uri import parse_uri
 
 from wsdoctor.models import Target
+from wsdoctor.route import connect_tcp, host_header
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import TlsWatch, client_context
-from wsdoctor.tunnel import ProxyError, open_path
+from wsdoctor.tunnel import ProxyError
 from wsdoctor.wsconnection import READ_SIZE, Closed, Ending, Event, Message, WsConnection
 
 HEAD_LIMIT = 64 * 1024
@@ -83,6 +89,8 @@ class UpgradeAttempt:
     """What the TLS handshake's messages showed (client certificate requested, alerts)."""
     proxy_error: ProxyError | None = None
     """For a failed ``proxy`` step: what the proxy answered."""
+    received_at: float | None = None
+    """``time.monotonic()`` when the 101 arrived (see :func:`arrival_time`)."""
 
     def header(self, name: str) -> str | None:
         """First response header of that name (case-insensitive)."""
@@ -93,6 +101,24 @@ class UpgradeAttempt:
         """Every response header of that name."""
         lowered = name.lower()
         return [v for k, v in self.response_headers if k.lower() == lowered]
+
+
+def arrival_time(writer: asyncio.StreamWriter) -> float:
+    """``time.monotonic()`` when data last arrived on the connection: now, minus what the
+    kernel counts since the last segment with data (Linux ``TCP_INFO``
+    ``tcpi_last_data_recv``, in ms). A busy event loop can read a response 100 ms after it
+    arrived; an idle timeout is measured from the arrival, not from the read."""
+    now = time.monotonic()
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "TCP_INFO", None)
+    if sock is None or option is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return now
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, option, 104)
+        (since_ms,) = struct.unpack_from("I", info, 52)
+    except (OSError, struct.error):
+        return now
+    return now - since_ms / 1000 if since_ms < 60_000 else now
 
 
 def _format_headers(headers: Headers) -> list[tuple[str, str]]:
@@ -111,7 +137,7 @@ async def open_stream(
     records the TLS handshake's messages."""
     limit = settings.timeout if timeout is None else timeout
     start = time.perf_counter()
-    reader, writer = await open_path(address, target.port, settings, timeout=limit)
+    reader, writer = await connect_tcp(address, target.port, settings, timeout=limit)
     connect_s = time.perf_counter() - start
     if on_connected is not None:
         on_connected(connect_s)
@@ -198,9 +224,10 @@ async def upgrade(
         return attempt, None
     protocol = build_protocol(target, settings, max_size or message_limit(settings), compress)
     request = protocol.connect()
-    if target.host_header != request.headers.get("Host"):
+    host = host_header(target)
+    if host != request.headers.get("Host"):
         del request.headers["Host"]
-        request.headers["Host"] = target.host_header
+        request.headers["Host"] = host
     for name, value in (*settings.identity_headers(), *settings.request_headers(),
                         *extra_headers):
         request.headers[name] = value
@@ -275,6 +302,7 @@ async def upgrade(
     # an upgrade, whose connection has already ended.
     if failure is None and protocol.state is not State.CONNECTING and \
             response.status_code == 101:
+        attempt.received_at = arrival_time(writer)
         attempt.outcome = HandshakeOutcome.UPGRADED
         attempt.subprotocol = protocol.subprotocol
         attempt.extensions = [e.name for e in protocol.extensions]

@@ -178,6 +178,20 @@ def test_rbac_is_read_only_and_never_reads_secrets() -> None:
                                     "namespace": account["metadata"]["namespace"]}]
 
 
+def test_portforward_role_grants_port_forward_only() -> None:
+    """The optional role of `wsdoctor bisect --port-forward`: get and create on
+    pods/portforward (what kube-apiserver asks of a WebSocket port-forward), nothing else,
+    bound per namespace (no ClusterRoleBinding shipped)."""
+    [role] = docs("rbac-portforward.yaml")
+    assert role["kind"] == "ClusterRole" and role["metadata"]["name"] == "wsdoctor-portforward"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods/portforward"],
+                              "verbs": ["get", "create"]}]
+    from wsdoctor.lab.chain import FORWARD_RULE
+
+    assert set(FORWARD_RULE.verbs) == set(role["rules"][0]["verbs"])
+    assert FORWARD_RULE.resources == tuple(role["rules"][0]["resources"])
+
+
 def _emitted_names() -> set[str]:
     """Metric names wsdoctor's exporter code emits (string literals of its modules)."""
     source = "".join(p.read_text() for p in (DEPLOY.parents[1] / "wsdoctor" / "exporter")

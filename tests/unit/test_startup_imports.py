@@ -85,6 +85,7 @@ CASES = {
     "probe --help": (["probe", "--help"], set(), {0}),
     "show --help": (["show", "--help"], set(), {0}),
     "watch --help": (["watch", "--help"], set(), {0}),
+    "bisect --help": (["bisect", "--help"], set(), {0}),
     "explain": (["explain", "wsd-tls-expired"], set(), {0}),
     "explain unknown": (["explain", "WSD-TLS-EXPRED"], set(), {2}),
     "lint": (["lint", "MANIFEST"], {"pydantic", "yaml"}, {0, 1}),

@@ -32,6 +32,7 @@ class Hop(enum.IntEnum):
     IDLE = 6
     AFFINITY = 7
     CLUSTER = 8
+    HOPS = 9
 
     @property
     def label(self) -> str:
@@ -131,6 +132,9 @@ class Check:
     time_limit: Callable[[Settings], float] = lambda s: s.timeout * 4 + 1.0
     summarize: Callable[[Observation], str] | None = None
     """One-line verdict from the observation (``tcp``: "2 addresses, 0.4 ms")."""
+    complete: Callable[[Observation, Facts], Observation] | None = None
+    """Adds to the observation what other checks measured, once every rule of this check
+    has run (pure): the reported observation. ``hops`` adds the public address's row."""
 
     def summary(self, observation: Observation | None) -> str:
         """The one-line summary of an observation of this check ('' when there is none)."""

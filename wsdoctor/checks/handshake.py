@@ -49,8 +49,8 @@ from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
 from wsdoctor.models import Finding, Fix, Resource
 from wsdoctor.redact import redact_header
+from wsdoctor.route import connect_tcp, host_header
 from wsdoctor.settings import Settings
-from wsdoctor.tunnel import open_path
 from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable
 
 #: tls findings that a wrong scheme explains.
@@ -107,7 +107,7 @@ async def attempt_upgrade(ctx: ProbeContext, address: str) -> HandshakeAttempt:
         await conn.close(wait=min(settings.timeout, 1.0))
     plain = None
     if attempt.failed_step == "tls":
-        plain = await plain_http_status(address, target.port, target.host_header, settings)
+        plain = await plain_http_status(address, target.port, host_header(target), settings)
     return record(attempt, target.port, settings, certificate_error, plain)
 
 
@@ -118,7 +118,7 @@ async def plain_http_status(address: str, port: int, host: str,
     timeout = settings.timeout
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await open_path(address, port, settings, timeout=timeout)
+            reader, writer = await connect_tcp(address, port, settings, timeout=timeout)
             try:
                 writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: "
                              f"{settings.effective_user_agent}\r\nConnection: close\r\n\r\n"

@@ -203,7 +203,7 @@ def reachable_address(ctx: ProbeContext) -> str:
 async def open_websocket(ctx: ProbeContext, address: str) -> tuple[WsConnection, float]:
     """Upgrade to ``address``; return the connection and when its 101 arrived, or Skip."""
     attempt, conn, _ = await upgrade_past_certificate(ctx, address)
-    opened_at = time.monotonic()
+    opened_at = attempt.received_at or time.monotonic()
     if conn is None:
         status = f"HTTP {attempt.status_code}" if attempt.status_code else attempt.outcome.value
         raise Skip(

@@ -11,6 +11,7 @@ from wsdoctor.checks import (
     cluster,
     dns,
     handshake,
+    hops,
     http,
     http2,
     idle,
@@ -34,6 +35,7 @@ CHECKS: tuple[Check, ...] = (
     capture.CHECK,
     affinity.CHECK,
     cluster.CHECK,
+    hops.CHECK,
 )
 
 

@@ -11,7 +11,7 @@ from wsdoctor.exit import ExitStatus
 
 TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from wsdoctor.report import Report
     from wsdoctor.reports.tui.source import Source
@@ -39,9 +39,16 @@ def write_report_file(report: Report, path: str) -> None:
     write_replacing(path, report.to_json().encode("utf-8"))
 
 
-def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
-    """``wsdoctor TARGET``."""
-    args = build_parser().parse_args(list(argv))
+def diagnose_command(
+    argv: Sequence[str],
+    env: Environment,
+    *,
+    parser: argparse.ArgumentParser | None = None,
+    adjust: Callable[[Settings, argparse.Namespace], Settings] | None = None,
+) -> ExitStatus:
+    """``wsdoctor TARGET``; ``wsdoctor bisect`` passes its parser and what it adds to the
+    settings."""
+    args = (parser or build_parser()).parse_args(list(argv))
     args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
     from wsdoctor.redact import mask_userinfo
     from wsdoctor.target import TargetError, parse_target
@@ -55,6 +62,8 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         settings = settings_from_args(args, env.environ)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(first_error(exc)) from None
+    if adjust is not None:
+        settings = adjust(settings, args)
     check_metrics_options(args)
     for path, what in ((args.output, "the report"), (args.textfile, "metrics")):
         problem = unwritable(path) if path else None

@@ -39,6 +39,8 @@ other commands:
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
   wsdoctor watch TARGET       hold connections for hours and name what cuts each one
+  wsdoctor bisect TARGET      test the pod, the ingress controller and the public address
+                              apart, and say which hop adds the fault
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
   wsdoctor probe [--config F] Prometheus exporter: blackbox-style /probe, scheduled targets
 
@@ -81,7 +83,7 @@ def _message_size(text: str) -> int:
 
 #: The check ids, for --help (which must not import the registry); a test keeps them in step.
 CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "http2", "messages", "idle",
-             "keepalive", "capture", "affinity", "cluster")
+             "keepalive", "capture", "affinity", "cluster", "hops")
 
 
 def suppressed_codes(values: list[str] | None) -> list[str]:
@@ -95,12 +97,14 @@ def suppressed_codes(values: list[str] | None) -> list[str]:
         raise UsageError(f"--suppress: {exc}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser for ``wsdoctor TARGET``."""
+def build_parser(
+    prog: str = "wsdoctor", description: str = DESCRIPTION, epilog: str = EPILOG
+) -> argparse.ArgumentParser:
+    """The parser for ``wsdoctor TARGET`` (``wsdoctor bisect`` adds its group to it)."""
     parser = Parser(
-        prog="wsdoctor",
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        prog=prog,
+        description=description,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target", metavar="TARGET", help="the WebSocket endpoint to diagnose")

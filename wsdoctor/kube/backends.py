@@ -250,14 +250,22 @@ def controller_versions(snap: ClusterSnapshot, controller: str) -> list[tuple[Ku
 
 def load_balancer_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     """``type: LoadBalancer`` Services that select the controller's pods."""
-    return snap.memo(("lb-services", controller), lambda: _lb_services(snap, controller))
+    return snap.memo(("lb-services", controller),
+                     lambda: _selecting_services(snap, controller, "LoadBalancer"))
 
 
-def _lb_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
+def controller_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
+    """Services of any type that select the controller's pods."""
+    return snap.memo(("controller-services", controller),
+                     lambda: _selecting_services(snap, controller, None))
+
+
+def _selecting_services(snap: ClusterSnapshot, controller: str,
+                        of_type: str | None) -> list[KubeObject]:
     owners = controller_workloads(snap, controller)
     found = []
     for svc in snap.of_kind("Service"):
-        if svc.spec.get("type") != "LoadBalancer":
+        if of_type is not None and svc.spec.get("type") != of_type:
             continue
         selector = svc.spec.get("selector") or {}
         for owner in owners:

@@ -338,7 +338,9 @@ def _route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
 
 
 def routes_for(snap: ClusterSnapshot, host: str, path: str) -> list[RouteRule]:
-    """The rules that match host and path, most specific first (exact host, longest path)."""
+    """The rules that match host and path, most specific first (exact host, longest path).
+    A query string is not part of the path routes match (``/ws?token=…`` is ``/ws``)."""
+    path = path.split("?", 1)[0]
     found = [
         r
         for r in route_rules(snap)

@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from wsdoctor.lab.certs import CertPair
 
@@ -261,12 +262,15 @@ class HAProxySite:
     tls: CertPair | None = None
     listen: str = "127.0.0.1"
     port: int = 0
+    mode: Literal["http", "tcp"] = "http"
+    """``tcp``: pass bytes through (TLS included), like a cloud network load balancer or a
+    Classic ELB with a TCP listener; ``timeout tunnel`` is then its idle timeout."""
     client_ca: bytes | None = None
     """Require client certificates signed by this CA (PEM): ``verify required``."""
     alpn: str | None = None
     """ALPN offered on the TLS bind, e.g. ``h2,http/1.1`` (HTTP/2 with RFC 8441 WebSockets)."""
     frontend_extra: list[str] = field(default_factory=list)
-    """More frontend lines (``http-request deny if ...``)."""
+    """More frontend lines (``http-request deny if ...``; http mode)."""
     hard_stop_after: float | None = None
     """After a reload, the old process closes the connections it still holds this long later
     (``global hard-stop-after``; HAProxy's default: wait for them forever)."""
@@ -275,7 +279,7 @@ class HAProxySite:
 def render_haproxy(site: HAProxySite, scratch: Path) -> str:
     """The haproxy.cfg for ``site``."""
     bind = f"bind {site.listen}:{site.port}"
-    if site.tls is not None:
+    if site.tls is not None and site.mode == "http":
         pem = scratch / "site.pem"
         pem.write_bytes(site.tls.combined())
         bind += f" ssl crt {pem}"
@@ -285,9 +289,10 @@ def render_haproxy(site: HAProxySite, scratch: Path) -> str:
             bind += f" ca-file {ca} verify required"
         if site.alpn:
             bind += f" alpn {site.alpn}"
-    cookie = f"  cookie {site.cookie} insert indirect nocache\n" if site.cookie else ""
+    cookie = f"  cookie {site.cookie} insert indirect nocache\n" \
+        if site.cookie and site.mode == "http" else ""
     servers = "\n".join(
-        f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if site.cookie else "")
+        f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if cookie else "")
         for name, port in site.backends
     )
     stop = f"  hard-stop-after {_duration(site.hard_stop_after)}\n" \
@@ -295,7 +300,7 @@ def render_haproxy(site: HAProxySite, scratch: Path) -> str:
     return f"""global
   maxconn 1024
 {stop}defaults
-  mode http
+  mode {site.mode}
   timeout connect 5s
   timeout client 50s
   timeout server 50s

@@ -67,6 +67,25 @@ def _finding(finding: Finding) -> list[str]:
     return lines
 
 
+def _hops(report: Report) -> list[str]:
+    """A bisected run's hops side by side (nothing for other runs)."""
+    check = report.check("hops")
+    rows = getattr(check.observation, "table", None) if check is not None else None
+    if not rows:
+        return []
+    from wsdoctor.reports.hops import HEADER, cells
+
+    lines = ["## Hops", "", "| | " + " | ".join(HEADER) + " | where |",
+             "|---" * (len(HEADER) + 2) + "|"]
+    for row in rows:
+        values = list(cells(row))
+        values += [""] * (len(HEADER) - len(values))
+        where = row.name + (f" at {row.endpoint}" if row.endpoint else "")
+        lines.append(f"| {_CHECK_ICON[row.status]} | "
+                     + " | ".join(_cell(v) for v in values) + f" | {_cell(where)} |")
+    return [*lines, ""]
+
+
 def render_markdown(report: Report) -> str:
     """The report as a Markdown document: verdict, checklist, then findings, worst first."""
     report = safe(report)
@@ -90,6 +109,7 @@ def render_markdown(report: Report) -> str:
             f"{human_duration(check.duration_s)} |"
         )
     lines.append("")
+    lines += _hops(report)
     shown = [f for f in report.findings if f.status is not Status.OK]
     if shown:
         lines += ["## Findings", ""]

@@ -196,6 +196,12 @@ class TextRenderer:
             self._write(f"\n{self.style.paint(check.hop, 'bold')}\n{'-' * len(check.hop)}\n")
             self.last_hop = check.hop
         self._write(check_line(check, self.style) + "\n")
+        table = getattr(check.observation, "table", None)
+        if table:
+            from wsdoctor.reports.hops import table_lines
+
+            # Cells were escaped with the rest of the check (``safe``); marks are ours.
+            self._write("\n".join(table_lines(table, self.style.check_mark)) + "\n")
         for finding in sorted(findings, key=lambda f: -f.status.rank):
             if finding.status is not Status.OK:
                 self._write("\n".join(finding_lines(finding, self.style)) + "\n")
