@@ -191,6 +191,23 @@ def test_hanging_exec_plugin_is_killed_at_the_limit_and_the_process_exits(
         assert not running_process(pid), f"process {pid} of the plugin is still running"
 
 
+def test_exec_plugin_printing_without_end_is_cut_at_a_bound(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """A plugin that prints without end (a runaway loop, ``cat /dev/zero``) is killed once it
+    has printed more than an ExecCredential could be, not held in memory until the limit."""
+    exe = plugin(
+        tmp_path, "runaway-plugin",
+        "import sys\nwhile True:\n    sys.stdout.buffer.write(b'x' * 65536)\n",
+    )
+    kubeconfig = exec_kubeconfig(running, tmp_path, str(exe))
+    done, elapsed = wsdoctor("--kubeconfig", str(kubeconfig), "--format", "json", timeout=40)
+    detail = unreadable(Report.model_validate_json(done.stdout))
+    assert "printed more than 1 MiB" in detail and "killed" in detail, detail
+    assert elapsed < 10.0, f"cut after {elapsed:.1f} s: at the plugin's time limit, not its size"
+    assert done.stderr == ""
+
+
 def running_process(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie waiting for an init that does not reap is not running)."""
     try:
