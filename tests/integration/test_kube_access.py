@@ -333,3 +333,33 @@ def test_client_certificate_data_authenticates_and_its_files_are_removed(
         access.close()
     assert read.failures == [] and any(o.name == "chat" for o in read.snapshot.objects)
     assert not scratch.exists()
+
+
+PASSWORD = "Pr0xy-S3cret-Pw"
+
+
+@pytest.mark.parametrize(
+    ("field", "url", "expected"),
+    [
+        ("server", f"https://bob:{PASSWORD}@127.0.0.1:1", "cannot connect to https://<redacted>@"),
+        ("proxy-url", f"socks5://bob:{PASSWORD}@127.0.0.1:1", "SOCKS proxy socks5://<redacted>@"),
+        ("proxy-url", f"http://bob:{PASSWORD}@bad host:3128", "is not a valid URL"),
+        ("proxy-url", "http://127.0.0.1:99999", "the port is not a number from 0 to 65535"),
+        ("server", "https://[::1", "is not a valid URL"),
+    ],
+)
+def test_kubeconfig_urls_never_print_their_password_nor_crash(
+    running: RunningAPI, tmp_path: Path, field: str, url: str, expected: str
+) -> None:
+    """A server or proxy-url with credentials in it is named without them; one that urllib3
+    cannot parse (a space, a bad port or bracket) is a finding with the cause, not a crashed
+    check."""
+    config = running.kubeconfig_dict()
+    config["clusters"][0]["cluster"][field] = url
+    result = run_cli(URL, "--only", "cluster", "--format", "json",
+                     "--kubeconfig", str(write(tmp_path / "kc", config)))
+    assert PASSWORD not in result.stdout + result.stderr
+    report = Report.model_validate_json(result.stdout)
+    assert expected in unreadable(report)
+    check = report.check("cluster")
+    assert check is not None and check.status.value == "warn", check

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from wsdoctor.kube.config import ClusterAccess
 from wsdoctor.kube.failures import Cause
+from wsdoctor.redact import mask_userinfo
 
 PAGE_SIZE = 500
 """Items per LIST page: what kubectl and client-go informers ask for."""
@@ -62,7 +63,7 @@ def classify(exc: BaseException, access: ClusterAccess, path: str, timeout: floa
         text = _short(reason)
         conn = getattr(reason, "conn", None)
         if "socks" in type(conn).__name__.lower() or "socks" in text.lower():
-            proxy = access.api_client.configuration.proxy
+            proxy = mask_userinfo(str(access.api_client.configuration.proxy))
             return ApiError(
                 0, f"cannot reach {server} through the SOCKS proxy {proxy}: {text}", "proxy", path
             )

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from wsdoctor.redact import mask_userinfo
+
 if TYPE_CHECKING:
     from wsdoctor.kube.credentials import Credentials
     from wsdoctor.kube.kubeconfig import Selected
@@ -134,9 +136,9 @@ def _from_kubeconfig(
     cluster = selected.cluster.body
     where = f'context "{selected.context}": cluster "{selected.cluster.name}"'
     server = str(cluster["server"]).rstrip("/")
-    url = urlsplit(server)
-    if url.scheme not in ("https", "http") or not url.hostname:
-        raise ClusterConfigError(f"{where}: server {server!r} is not an http(s) URL")
+    problem = _url_problem(server, ("https", "http"), "an http(s) URL")
+    if problem:
+        raise ClusterConfigError(f"{where}: server {mask_userinfo(server)!r} {problem}")
     configuration = client.Configuration()
     configuration.host = server
     configuration.retries = 0  # retried by wsdoctor.kube.client, within the check's limit
@@ -196,7 +198,7 @@ def _from_kubeconfig(
         namespace=settings.namespace,
         default_namespace=selected.namespace or "default",
         timeout=max(settings.timeout, 2.0),
-        server=server,
+        server=mask_userinfo(server),
         deadline=deadline,
         headers=headers,
         scratch=scratch,
@@ -206,11 +208,10 @@ def _from_kubeconfig(
 
 def _proxy_url(where: str, proxy: str) -> str:
     """The proxy URL, checked: a scheme the client speaks, and SOCKS support installed."""
+    problem = _url_problem(proxy, PROXY_SCHEMES, "supported (use http, https or socks5)")
+    if problem:
+        raise ClusterConfigError(f"{where}: proxy-url {mask_userinfo(proxy)!r} {problem}")
     scheme = urlsplit(proxy).scheme
-    if scheme not in PROXY_SCHEMES or not urlsplit(proxy).hostname:
-        raise ClusterConfigError(
-            f"{where}: proxy-url {proxy!r} is not supported (use http, https or socks5)"
-        )
     if scheme.startswith("socks"):
         import importlib.util
 
@@ -219,6 +220,24 @@ def _proxy_url(where: str, proxy: str) -> str:
                 f"{where}: proxy-url {scheme}:// needs SOCKS support: pip install PySocks"
             )
     return proxy
+
+
+def _url_problem(url: str, schemes: tuple[str, ...], wanted: str) -> str | None:
+    """Why ``url`` cannot be used (a scheme other than ``schemes``, no host, a bad port, what
+    urllib3 cannot parse), or None. Never quotes the URL: its userinfo may be a password."""
+    from urllib3.util import parse_url
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+        parse_url(url)
+    except ValueError as exc:  # urllib3's LocationParseError is one
+        reason = "the port is not a number from 0 to 65535" if "port" in str(exc).lower() \
+            else "it cannot be parsed (a bracket, a space or a character a host cannot hold)"
+        return f"is not a valid URL: {reason}"
+    if parts.scheme not in schemes or not parts.hostname:
+        return f"is not {wanted}"
+    return None
 
 
 def _in_cluster(
