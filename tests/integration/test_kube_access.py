@@ -363,3 +363,17 @@ def test_kubeconfig_urls_never_print_their_password_nor_crash(
     assert expected in unreadable(report)
     check = report.check("cluster")
     assert check is not None and check.status.value == "warn", check
+
+
+def test_insecure_skip_tls_verify_reads_the_cluster_quietly(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """insecure-skip-tls-verify: true (kind, lab clusters) reads the cluster with nothing on
+    stderr, as kubectl does (urllib3 printed a two-line warning per request)."""
+    config = running.kubeconfig_dict()
+    cluster = config["clusters"][0]["cluster"]
+    del cluster["certificate-authority-data"]
+    cluster["insecure-skip-tls-verify"] = True
+    done, _ = wsdoctor("--kubeconfig", str(write(tmp_path / "kc", config)), "--format", "json")
+    assert done.stderr == ""
+    assert observation(Report.model_validate_json(done.stdout)).routes[0].name == "chat"

@@ -143,6 +143,12 @@ def _from_kubeconfig(
     configuration.host = server
     configuration.retries = 0  # retried by wsdoctor.kube.client, within the check's limit
     configuration.verify_ssl = not cluster.get("insecure-skip-tls-verify")
+    if not configuration.verify_ssl:  # asked for in the kubeconfig: kubectl says nothing either
+        import warnings
+
+        from urllib3.exceptions import InsecureRequestWarning
+
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     if cluster.get("certificate-authority-data"):
         try:
             pem = base64.b64decode(str(cluster["certificate-authority-data"]), validate=True)
