@@ -377,3 +377,40 @@ def test_insecure_skip_tls_verify_reads_the_cluster_quietly(
     done, _ = wsdoctor("--kubeconfig", str(write(tmp_path / "kc", config)), "--format", "json")
     assert done.stderr == ""
     assert observation(Report.model_validate_json(done.stdout)).routes[0].name == "chat"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("garbage", "the client certificate and key are not a PEM certificate and its key"),
+        ("other-key", "the client key does not belong to the client certificate"),
+        ("encrypted", "the client key is encrypted"),
+    ],
+)
+def test_an_unusable_client_certificate_is_named_not_blamed_on_the_server(
+    running: RunningAPI, tmp_path: Path, case: str, expected: str
+) -> None:
+    """client-certificate-data/client-key-data that TLS cannot use: the finding says what is
+    wrong with them (it said 'TLS failed: PEM lib' with the fix for the server's CA)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    pair = running.client_certificate("admin-token")
+    cert, key = pair.cert_pem, pair.key_pem
+    if case == "garbage":
+        cert, key = b"junk", b"junk"
+    elif case == "other-key":
+        key = running.client_certificate("someone-else").key_pem
+    elif case == "encrypted":
+        loaded = serialization.load_pem_private_key(key, None)
+        key = loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.BestAvailableEncryption(b"passphrase"))
+    config = running.kubeconfig_dict()
+    config["users"][0]["user"] = {
+        "client-certificate-data": base64.b64encode(cert).decode(),
+        "client-key-data": base64.b64encode(key).decode(),
+    }
+    report = cluster_report("--kubeconfig", str(write(tmp_path / "kc", config)))
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
+    assert expected in finding.detail and finding.evidence["cause"] == "config", finding

@@ -198,6 +198,10 @@ def _from_kubeconfig(
                 f'user "{selected.user.name}": client certificate file {named} does not exist '
                 "or is not a regular file"
             )
+    if configuration.cert_file and configuration.key_file:
+        problem = _client_pair_problem(configuration.cert_file, configuration.key_file)
+        if problem:
+            raise ClusterConfigError(f'user "{selected.user.name}": {problem}')
     return ClusterAccess(
         api_client=client.ApiClient(configuration),
         context=selected.context,
@@ -226,6 +230,28 @@ def _proxy_url(where: str, proxy: str) -> str:
                 f"{where}: proxy-url {scheme}:// needs SOCKS support: pip install PySocks"
             )
     return proxy
+
+
+def _client_pair_problem(cert_file: str, key_file: str) -> str | None:
+    """Why the client certificate and key cannot be used, or None: checked here so that the
+    TLS failure they would cause later is not blamed on the server's certificate."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:  # an encrypted key gets an empty passphrase: never a prompt on the terminal
+        context.load_cert_chain(cert_file, key_file, password=lambda: b"")
+    except ssl.SSLError as exc:
+        reason = str(exc.reason or "")
+        if "MISMATCH" in reason:
+            return "the client key does not belong to the client certificate"
+        with open(key_file, "rb") as handle:
+            if b"ENCRYPTED" in handle.read(1 << 16):
+                return "the client key is encrypted (kubectl cannot use it either)"
+        return "the client certificate and key are not a PEM certificate and its key" + (
+            f" ({reason})" if reason else "")
+    except OSError as exc:
+        return f"the client certificate or key cannot be read ({exc.strerror or exc})"
+    return None
 
 
 def _url_problem(url: str, schemes: tuple[str, ...], wanted: str) -> str | None:
