@@ -167,19 +167,23 @@ class Redactor:
         return self._cut_ends(text)
 
     def _cut_ends(self, text: str) -> str:
-        """A quote cut in the middle of a secret (a body's first 512 bytes) still leaks its
-        first half: an end of ``text`` that is a long enough piece of a secret goes too."""
-        body = text.rstrip(_CUT_TAIL)
+        """A quote cut in the middle of a secret (a body's first 512 bytes), or a secret split
+        in two (two headers, a folded header line quoted in an error), still leaks a part: an
+        end of ``text`` that is a long enough piece of a secret goes too."""
         for secret in self._whole:  # lower-cased
             shortest = max(MIN_SECRET, min(6, len(secret) // 2))
+            body = text.rstrip(_CUT_TAIL)
             if body[-shortest:].lower() in secret:
                 for size in range(min(len(secret) - 1, len(body)), shortest - 1, -1):
-                    if body[-size:].lower() == secret[:size]:
-                        return body[:-size] + REDACTED + text[len(body):]
-            if text[:shortest].lower() in secret:
-                for size in range(min(len(secret) - 1, len(text)), shortest - 1, -1):
-                    if text[:size].lower() == secret[-size:]:
-                        return REDACTED + text[size:]
+                    if body[-size:].lower() in secret:
+                        text = body[:-size] + REDACTED + text[len(body):]
+                        break
+            lead = len(text) - len(text.lstrip(_CUT_TAIL))
+            if text[lead:lead + shortest].lower() in secret:
+                for size in range(min(len(secret) - 1, len(text) - lead), shortest - 1, -1):
+                    if text[lead:lead + size].lower() in secret:
+                        text = text[:lead] + REDACTED + text[lead + size:]
+                        break
         return text
 
     def __call__(self, value: T) -> T:

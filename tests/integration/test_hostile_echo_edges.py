@@ -1,6 +1,7 @@
 """Echoes the main echoing server does not try: a secret split by chunked framing in a body
-that never ends (the upgrade's quote was the raw chunks), and a secret inside a longer base64
-text (the request's headers base64-encoded, so the secret starts at any byte offset)."""
+that never ends (the upgrade's quote was the raw chunks), a secret inside a longer base64
+text (the request's headers base64-encoded, so the secret starts at any byte offset), and a
+secret split across a folded header line (quoted by the parser's error) and two headers."""
 
 from __future__ import annotations
 
@@ -55,7 +56,21 @@ class Base64Echo(LoopbackServer):
         await writer.drain()
 
 
-@pytest.fixture(params=[ChunkedEcho, Base64Echo])
+class FoldedEcho(LoopbackServer):
+    """Refuses every request with the token's halves in a folded header line (which the
+    client's parser rejects, quoting the continuation) and after text in other headers."""
+
+    async def _behave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not await _read_head(reader):
+            return
+        writer.write(f"HTTP/1.1 401 Unauthorized\r\nX-Seen: {TOKEN[:HALF]}\r\n"
+                     f" {TOKEN[HALF:]}\r\nX-End: token ends {TOKEN[HALF:]}\r\n"
+                     f"X-Start: {TOKEN[:HALF]} began it\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+
+
+@pytest.fixture(params=[ChunkedEcho, Base64Echo, FoldedEcho])
 def server(request: pytest.FixtureRequest, lab_loop: LabLoop) -> Iterator[LoopbackServer]:
     started = lab_loop.run(request.param().start())
     yield started
