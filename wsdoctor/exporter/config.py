@@ -30,6 +30,7 @@ from wsdoctor.exporter.schema import (
 )
 from wsdoctor.models import Status, Target
 from wsdoctor.settings import Header, ResolvePin, Settings
+from wsdoctor.yamlsafe import load_one
 
 #: Label names the metrics themselves use: configured labels must not collide with them.
 RESERVED_LABELS = frozenset(
@@ -266,8 +267,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: the configuration is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, root = load_one(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

@@ -101,20 +101,15 @@ def _documents(text: str, name: str) -> Iterator[tuple[Any, Any]]:
     """(node, data) for each non-empty document."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    from wsdoctor.yamlsafe import documents
+
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            yield node, loader.construct_document(node)
+        yield from documents(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ManifestError(f"{where}: not valid YAML ({problem})") from None
-    finally:
-        loader.dispose()
 
 
 def _objects(node: Any, data: Any, name: str) -> Iterator[tuple[dict[str, Any], Any]]:
