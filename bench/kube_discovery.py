@@ -179,8 +179,9 @@ print(json.dumps({"wall": time.perf_counter() - start, "rss_kb": usage.ru_maxrss
 """
 
 
-def measured(argv: list[str]) -> tuple[float, float, bytes]:
-    """(wall s, peak RSS MB, stdout) of ``argv`` in its own process."""
+def measured(argv: list[str], codes: tuple[int, ...] = (0, 1)) -> tuple[float, float, bytes]:
+    """(wall s, peak RSS MB, stdout) of ``argv`` in its own process, which must exit with
+    one of ``codes``."""
     with tempfile.NamedTemporaryFile() as out:
         done = subprocess.run(
             [sys.executable, "-S", "-c", LAUNCHER, *argv],
@@ -191,7 +192,7 @@ def measured(argv: list[str]) -> tuple[float, float, bytes]:
         )
         data = Path(out.name).read_bytes()
     result = json.loads(done.stdout)
-    if result["code"] not in (0, 1):
+    if result["code"] not in codes:
         raise SystemExit(f"{argv[:4]} exited {result['code']}")
     return float(result["wall"]), result["rss_kb"] / 1024, data
 

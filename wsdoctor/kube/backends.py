@@ -110,6 +110,11 @@ def image_controller(image: str, labels: dict[str, str]) -> str | None:
 
 def controller_workloads(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     """Workloads (or Pods) whose container image is this controller's."""
+    return list(snap.derived(("controller_workloads", controller),
+                             lambda: _controller_workloads(snap, controller)))
+
+
+def _controller_workloads(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     found = []
     for owner, tpl, _ in pod_templates(snap):
         labels = (tpl.get("metadata") or {}).get("labels") or {}
@@ -159,6 +164,11 @@ def controller_configmaps(snap: ClusterSnapshot, controller: str) -> list[tuple[
 
 def load_balancer_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     """``type: LoadBalancer`` Services that select the controller's pods."""
+    return list(snap.derived(("load_balancer_services", controller),
+                             lambda: _load_balancer_services(snap, controller)))
+
+
+def _load_balancer_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     owners = controller_workloads(snap, controller)
     found = []
     for svc in snap.of_kind("Service"):

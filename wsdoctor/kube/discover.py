@@ -352,7 +352,12 @@ def _virtualservice_rules(obj: KubeObject) -> Iterator[RouteRule]:
 
 
 def route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
-    """Every routing rule of every route object in the snapshot."""
+    """Every routing rule of every route object in the snapshot (worked out once per
+    snapshot: several rule families ask)."""
+    return list(snap.derived(("route_rules",), lambda: _route_rules(snap)))
+
+
+def _route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
     rules: list[RouteRule] = []
     for obj in snap.objects:
         if obj.kind == "Ingress":

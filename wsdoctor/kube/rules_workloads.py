@@ -70,12 +70,12 @@ def _backends(snap: ClusterSnapshot) -> Iterator[tuple[RouteRule, Backend]]:
 
 def backend_services(snap: ClusterSnapshot) -> list[KubeObject]:
     """Services some route sends traffic to."""
-    found: list[KubeObject] = []
+    found: dict[int, KubeObject] = {}  # by identity: comparing models field by field is slow
     for _, backend in _backends(snap):
         svc = snap.find("Service", backend.namespace, backend.service)
-        if svc is not None and svc not in found:
-            found.append(svc)
-    return found
+        if svc is not None:
+            found.setdefault(id(svc), svc)
+    return list(found.values())
 
 
 def rules_for_backends(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
