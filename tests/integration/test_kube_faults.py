@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import run_cli
 from wsdoctor.checks.cluster import ClusterObservation
-from wsdoctor.lab.kubeapi import FakeKubeAPI, Fault, RunningAPI, serve
+from wsdoctor.lab.kubeapi import BUILTIN, CRDS, FakeKubeAPI, Fault, Rule, RunningAPI, serve
 from wsdoctor.models import CheckStatus
 from wsdoctor.report import Report
 from wsdoctor.runner import diagnose
@@ -221,3 +221,23 @@ def test_the_report_is_always_written(running: RunningAPI, tmp_path: Path, path:
     assert report.check("cluster") is not None
     assert "Traceback" not in result.stdout + result.stderr
     assert {"WSD-K8S-UNREADABLE", "WSD-K8S-READ-FAILED"} & set(codes(report))
+
+
+def test_a_forbidden_route_kind_is_named_when_no_route_is_found(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """Other route kinds readable, Ingresses forbidden (403 on every list of them), the host
+    served by an Ingress: the warning says listing Ingresses was forbidden and how to allow
+    it, not 'check the host spelling' (what it said)."""
+    every = [*BUILTIN, *(rt for kinds in CRDS.values() for rt in kinds)]
+    running.api.tokens["no-ingresses"] = (Rule(resources=tuple(
+        f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+        for rt in every if rt.plural != "ingresses")),)
+    settings = Settings(kubeconfig=str(running.kubeconfig(tmp_path / "kc", token="no-ingresses")),
+                        only=["cluster"])
+    report = asyncio.run(diagnose(parse_target("wss://chat.example.com/ws"), settings))
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-NO-ROUTE")
+    assert finding.status.value == "warn"
+    assert "list ingresses.networking.k8s.io cluster-wide" in finding.detail
+    assert finding.fix is not None and "docs/rbac.yaml" in finding.fix.summary
+    assert "list ingresses.networking.k8s.io cluster-wide" in finding.evidence["forbidden"]

@@ -32,12 +32,6 @@ NO_SLICES = (
 )
 #: Reads only Pods and Services: no route kind at all.
 NO_ROUTES = (Rule(resources=("pods", "services")),)
-#: Reads everything but Ingresses (the kind serving chat.example.com in the fixture).
-NO_INGRESSES = (
-    *NO_SLICES[1:],
-    Rule(resources=("services", "pods", "namespaces", "ingressclasses", "endpointslices")),
-    Rule(resources=("*.traefik.io", "*.networking.istio.io", "*.traefik.containo.us")),
-)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +41,6 @@ def fake_cluster() -> Iterator[RunningAPI]:
             "admin-token": (Rule(),),
             "no-slices": NO_SLICES,
             "no-routes": NO_ROUTES,
-            "no-ingresses": NO_INGRESSES,
             "chat-only": (
                 Rule(namespaces=("chat", "ingress-nginx")),
                 Rule(resources=("ingressclasses",)),
@@ -392,19 +385,3 @@ def test_malformed_kubeconfig_is_a_finding_in_one_line(tmp_path: Path, content: 
     assert str(path) in finding.detail and "\n" not in finding.detail
     assert "Traceback" not in out.getvalue()
     assert status == ExitStatus.OK and err.getvalue() == ""
-
-
-def test_a_forbidden_route_kind_is_named_when_no_route_is_found(
-    fake_cluster: RunningAPI, tmp_path: Path
-) -> None:
-    """Other route kinds readable, Ingresses forbidden, the host served by an Ingress: the
-    warning says listing Ingresses was forbidden and how to allow it, not 'check the host
-    spelling' (what it said)."""
-    settings = Settings(kubeconfig=str(fake_cluster.kubeconfig(tmp_path / "kc",
-                                                               token="no-ingresses")))
-    report = diagnose_cluster(settings, "wss://chat.example.com/ws")
-    finding = next(f for f in report.findings if f.code == "WSD-K8S-NO-ROUTE")
-    assert finding.status.value == "warn"
-    assert "list ingresses.networking.k8s.io cluster-wide" in finding.detail
-    assert finding.fix is not None and "docs/rbac.yaml" in finding.fix.summary
-    assert "list ingresses.networking.k8s.io cluster-wide" in finding.evidence["forbidden"]
