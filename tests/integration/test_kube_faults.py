@@ -241,3 +241,15 @@ def test_a_forbidden_route_kind_is_named_when_no_route_is_found(
     assert "list ingresses.networking.k8s.io cluster-wide" in finding.detail
     assert finding.fix is not None and "docs/rbac.yaml" in finding.fix.summary
     assert "list ingresses.networking.k8s.io cluster-wide" in finding.evidence["forbidden"]
+
+
+def test_a_server_that_hangs_up_on_discovery_is_one_readable_line(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """Every request to /apis reset: the finding says the server closed the connection, in
+    words, without the repr of urllib3's exception pair."""
+    running.api.inject("/apis", Fault.connection_reset())
+    report = run(running, tmp_path, "wss://chat.example.com/ws")
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
+    assert "closed the connection during GET /apis (" in finding.detail, finding.detail
+    assert "RemoteDisconnected(" not in finding.detail and "', " not in finding.detail

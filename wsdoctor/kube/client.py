@@ -98,8 +98,12 @@ def classify(exc: BaseException, access: ClusterAccess, path: str, timeout: floa
     if isinstance(reason, errors.ProxyError):
         return ApiError(0, f"the proxy to {server} failed: {_short(reason)}", "proxy", path)
     if isinstance(reason, errors.ProtocolError):
+        # ProtocolError('Connection aborted.', RemoteDisconnected('Remote end closed ...')):
+        # the inner error says what happened; the pair's repr is not for people.
+        last = reason.args[-1] if reason.args else None
+        inner = last if isinstance(last, BaseException) else reason
         return ApiError(
-            0, f"{server} closed the connection during GET {path}: {_short(reason)}", "reset", path
+            0, f"{server} closed the connection during GET {path} ({_short(inner)})", "reset", path
         )
     return ApiError(0, f"cannot connect to {server}: {_short(reason)}", "unreachable", path)
 
