@@ -253,3 +253,18 @@ def test_a_server_that_hangs_up_on_discovery_is_one_readable_line(
     finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
     assert "closed the connection during GET /apis (" in finding.detail, finding.detail
     assert "RemoteDisconnected(" not in finding.detail and "', " not in finding.detail
+
+
+def test_pages_that_go_round_in_a_circle_fail_that_kind_at_once(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """A server (or a proxy) answering the same continue token for ever: Pods fail at once,
+    named, instead of paging until the check's limit and starving every other kind."""
+    page = {"kind": "PodList", "apiVersion": "v1", "items": [],
+            "metadata": {"continue": "again", "resourceVersion": "5"}}
+    running.api.inject("*/pods", Fault(status=200, body=json.dumps(page).encode()))
+    start = time.monotonic()
+    failures = observation(run(running, tmp_path, "wss://chat.example.com/ws")).read_failures
+    assert time.monotonic() - start < 5
+    assert [(f.kind, f.cause) for f in failures] == [("Pod", "bad-response")]
+    assert "round in a circle" in failures[0].message

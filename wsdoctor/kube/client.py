@@ -251,6 +251,7 @@ def list_items(
     token = ""
     relisted = False
     found: list[T] = []
+    tokens: set[str] = set()
     while True:
         params = [*base, ("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
         try:
@@ -258,6 +259,7 @@ def list_items(
         except ApiError as exc:
             if exc.status == 410 and token and not relisted:
                 relisted, token, found = True, "", []
+                tokens.clear()
                 continue
             raise
         items = page.get("items") if isinstance(page, dict) else None
@@ -275,3 +277,7 @@ def list_items(
         del page
         if not token:
             return found
+        if token in tokens:  # a server (or proxy) paging in a circle: the list never ends
+            raise ApiError(200, f"GET {path} answered a continue token it had already "
+                           "answered: its pages go round in a circle", "bad-response", path)
+        tokens.add(token)
