@@ -268,3 +268,18 @@ def test_pages_that_go_round_in_a_circle_fail_that_kind_at_once(
     assert time.monotonic() - start < 5
     assert [(f.kind, f.cause) for f in failures] == [("Pod", "bad-response")]
     assert "round in a circle" in failures[0].message
+
+
+@pytest.mark.parametrize("path", ["/apis", "*/pods"])
+def test_a_server_echoing_the_token_in_its_error_keeps_it_out_of_the_report(
+    running: RunningAPI, tmp_path: Path, path: str
+) -> None:
+    """An auth proxy or aggregated API answering 500 with the request's credentials in its
+    message: the finding quotes the message without the kubeconfig's token."""
+    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
+            "message": "upstream rejected Authorization: Bearer admin-token (expired)"}
+    running.api.inject(path, Fault(status=500, body=json.dumps(body).encode()))
+    report = run(running, tmp_path, "wss://chat.example.com/ws")
+    text = report.model_dump_json()
+    assert "upstream rejected Authorization: Bearer <redacted> (expired)" in text
+    assert "admin-token" not in text

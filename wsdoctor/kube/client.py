@@ -169,7 +169,20 @@ def _message(status: int, data: bytes) -> str:
 
 
 def get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None = None) -> Any:
-    """GET and parse JSON; retried as client-go retries; ApiError when it cannot succeed."""
+    """GET and parse JSON; retried as client-go retries; ApiError when it cannot succeed,
+    its message free of the credentials sent (a proxy may echo them in an error page)."""
+    try:
+        return _get(access, path, query)
+    except ApiError as exc:
+        if access.secrets:
+            from wsdoctor.redact import Redactor
+
+            exc.message = Redactor(access.secrets).text(exc.message)
+            exc.args = (f"HTTP {exc.status}: {exc.message}" if exc.status else exc.message,)
+        raise
+
+
+def _get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None) -> Any:
     import urllib3
 
     query = query or []

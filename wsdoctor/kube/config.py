@@ -63,6 +63,9 @@ class ClusterAccess:
     caller may keep using the client's configuration after dropping this object."""
     credentials: str = "none"
     """How the user authenticates (``token``, ``exec plugin NAME``...), for messages."""
+    secrets: tuple[str, ...] = ()
+    """The token or password sent: kept out of every message built from what the server
+    (or a proxy in front of it) answered."""
 
     def close(self) -> None:
         self.api_client.close()
@@ -213,6 +216,7 @@ def _from_kubeconfig(
         headers=headers,
         scratch=scratch,
         credentials=creds.source,
+        secrets=tuple(s for s in (creds.token, creds.password) if s),
     )
 
 
@@ -305,4 +309,5 @@ def _in_cluster(
         server=str(configuration.host),
         deadline=deadline,
         credentials="service account token",
+        secrets=(token.split(" ", 1)[-1],) if token.strip() else (),
     )
