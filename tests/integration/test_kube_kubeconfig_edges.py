@@ -120,3 +120,14 @@ def test_an_unusable_client_certificate_is_named_not_blamed_on_the_server(
     report = cluster_report("--kubeconfig", str(write(tmp_path / "kc", config)))
     finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
     assert expected in finding.detail and finding.evidence["cause"] == "config", finding
+
+
+def test_exec_args_that_are_not_a_list_are_refused_not_split_into_letters(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """``args: get-token`` (a string, not a list): kubectl refuses it; wsdoctor ran the plugin
+    with the arguments g, e, t, -, t, o, k, e, n."""
+    exe = plugin(tmp_path, "plugin", "import sys\nprint(sys.argv[1:])\nsys.exit(1)\n")
+    kubeconfig = exec_kubeconfig(running, tmp_path, str(exe), args="get-token")
+    detail = unreadable(cluster_report("--kubeconfig", str(kubeconfig)))
+    assert "exec args must be a list, not str" in detail, detail

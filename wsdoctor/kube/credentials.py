@@ -159,6 +159,10 @@ def run_exec_plugin(
             f"{who}: apiVersion {api_version or '(none)'} is not supported "
             f"(use {EXEC_API_VERSIONS[0]})"
         )
+    for key in ("args", "env"):  # kubectl refuses these too ("cannot unmarshal string")
+        if spec.get(key) is not None and not isinstance(spec.get(key), list):
+            raise KubeconfigError(f"{who}: exec {key} must be a list, not "
+                                  f"{type(spec.get(key)).__name__}")
     if spec.get("interactiveMode") == "Always":
         raise KubeconfigError(
             f"{who}: needs an interactive terminal (interactiveMode: Always); log in with "
