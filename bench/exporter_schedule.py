@@ -60,9 +60,13 @@ def lab(dead: int) -> Iterator[tuple[int, list[int], Path, list[Blackhole]]]:
     ca_file.write_bytes(ca.cert_pem)
     with LabLoop() as loop:
         replicas = [loop.run(Backend(BackendOptions(name=n)).start()) for n in ("r1", "r2")]
-        nginx = Nginx(NginxSite(host=HOST, tls=ca.issue([HOST]),
-                                locations=[NginxLocation(path="/ws",
-                                                         upstreams=[r.port for r in replicas])]))
+        nginx = Nginx(
+            NginxSite(
+                host=HOST,
+                tls=ca.issue([HOST]),
+                locations=[NginxLocation(path="/ws", upstreams=[r.port for r in replicas])],
+            )
+        )
         holes = [Blackhole(f"127.0.{1 + i // 250}.{2 + i % 250}") for i in range(dead)]
         try:
             yield nginx.port, [r.port for r in replicas], ca_file, holes
@@ -74,8 +78,9 @@ def lab(dead: int) -> Iterator[tuple[int, list[int], Path, list[Blackhole]]]:
                 loop.run(replica.stop())
 
 
-def config_text(args: argparse.Namespace, nginx: int, replicas: list[int], ca_file: Path,
-                holes: list[Blackhole]) -> str:
+def config_text(
+    args: argparse.Namespace, nginx: int, replicas: list[int], ca_file: Path, holes: list[Blackhole]
+) -> str:
     """The exporter configuration: 200 targets of the four kinds."""
     lines = [
         f"interval: {args.interval}s",
@@ -94,8 +99,9 @@ def config_text(args: argparse.Namespace, nginx: int, replicas: list[int], ca_fi
         if i % 4 == 3:  # a quarter straight to a replica, without TLS
             lines.append(f"  - {{name: direct-{i}, url: 'ws://127.0.0.1:{replicas[i % 2]}/'}}")
         else:
-            lines.append(f"  - {{name: nginx-{i}, url: 'wss://{HOST}:{nginx}/ws', "
-                         "address: 127.0.0.1}")
+            lines.append(
+                f"  - {{name: nginx-{i}, url: 'wss://{HOST}:{nginx}/ws', address: 127.0.0.1}}"
+            )
     for i in range(refused):
         lines.append(f"  - {{name: refused-{i}, url: 'ws://127.0.0.1:{closed_port()}/'}}")
     for i, hole in enumerate(holes):
@@ -112,20 +118,26 @@ async def run(args: argparse.Namespace, config_path: Path) -> int:
     stop = asyncio.Event()
     t0 = asyncio.get_running_loop().time()  # before any target's first run is scheduled
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    server = asyncio.create_task(serve(exporter, stop=stop, handle_signals=False,
-                                       ready=lambda _h, p: port.set_result(p)))
+    server = asyncio.create_task(
+        serve(exporter, stop=stop, handle_signals=False, ready=lambda _h, p: port.set_result(p))
+    )
     metrics_url = f"http://127.0.0.1:{await port}/metrics"
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"{len(config.targets)} targets, interval {args.interval:g} s, concurrency "
-          f"{args.concurrency}, {args.refused} refused, {args.dead} dead; cycle = runs due in "
-          "[k·interval, (k+1)·interval)")
-    print("cycle  runs  ok  fail  median_s  max_s  last_done_s  within  overruns  "
-          "scrape_ms  scrape_kB  cpu_%  rss_MiB")
+    print(
+        f"{len(config.targets)} targets, interval {args.interval:g} s, concurrency "
+        f"{args.concurrency}, {args.refused} refused, {args.dead} dead; cycle = runs due in "
+        "[k·interval, (k+1)·interval)"
+    )
+    print(
+        "cycle  runs  ok  fail  median_s  max_s  last_done_s  within  overruns  "
+        "scrape_ms  scrape_kB  cpu_%  rss_MiB"
+    )
     worst = 0.0
     async with aiohttp.ClientSession() as session:
         for cycle in range(args.cycles):
-            await asyncio.sleep(t0 + (cycle + 1) * args.interval - asyncio.get_running_loop()
-                                .time())
+            await asyncio.sleep(
+                t0 + (cycle + 1) * args.interval - asyncio.get_running_loop().time()
+            )
             start = time.perf_counter()
             async with session.get(metrics_url) as response:
                 body = await response.read()
@@ -147,22 +159,30 @@ async def run(args: argparse.Namespace, config_path: Path) -> int:
             cpu0 = cpu
             ok = sum(1 for r in due if r.success)
             complete = len(due) == len(config.targets)
-            print(f"{cycle:5d}  {len(due):4d}  {ok:3d}  {len(due) - ok:4d}  "
-                  f"{statistics.median(durations) if durations else 0:8.3f}  "
-                  f"{max(durations, default=0):5.2f}  {last_done:11.2f}  "
-                  f"{'yes' if complete and last_done < args.interval else 'NO':>6}  "
-                  f"{overruns:8d}  {scrape_ms:9.1f}  {len(body) / 1024:9.0f}  "
-                  f"{used / args.interval * 100:5.1f}  {rss_mib():7.1f}")
+            print(
+                f"{cycle:5d}  {len(due):4d}  {ok:3d}  {len(due) - ok:4d}  "
+                f"{statistics.median(durations) if durations else 0:8.3f}  "
+                f"{max(durations, default=0):5.2f}  {last_done:11.2f}  "
+                f"{'yes' if complete and last_done < args.interval else 'NO':>6}  "
+                f"{overruns:8d}  {scrape_ms:9.1f}  {len(body) / 1024:9.0f}  "
+                f"{used / args.interval * 100:5.1f}  {rss_mib():7.1f}"
+            )
     stop.set()
     await server
     kinds: dict[str, list[float]] = defaultdict(list)
     for r in records:
         kinds[r.name.split("-")[0]].append(r.finished - r.started)
-    print("run duration by kind (median / max s): " + ", ".join(
-        f"{k} {statistics.median(v):.3f}/{max(v):.2f}" for k, v in sorted(kinds.items())))
+    print(
+        "run duration by kind (median / max s): "
+        + ", ".join(
+            f"{k} {statistics.median(v):.3f}/{max(v):.2f}" for k, v in sorted(kinds.items())
+        )
+    )
     within = worst < args.interval
-    print(f"worst cycle finished {worst:.2f} s after its start: "
-          f"{'within' if within else 'NOT within'} the {args.interval:g} s interval")
+    print(
+        f"worst cycle finished {worst:.2f} s after its start: "
+        f"{'within' if within else 'NOT within'} the {args.interval:g} s interval"
+    )
     return 0 if within else 1
 
 

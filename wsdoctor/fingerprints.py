@@ -152,7 +152,7 @@ HEADER_TELLS: tuple[HeaderTell, ...] = (
     HeaderTell("Envoy", "server", r"^envoy"),
     HeaderTell("Envoy", "x-envoy-*"),
     HeaderTell("Linkerd proxy", "l5d-*"),
-    HeaderTell("nginx (ingress-nginx, NGINX Ingress)", "server", r"^nginx"),
+    HeaderTell("nginx", "server", r"^nginx"),  # plain, ingress-nginx and NGINX Ingress alike
     HeaderTell("OpenResty", "server", r"^openresty"),
     HeaderTell("HAProxy", "server", r"haproxy"),
     HeaderTell("Traefik", "server", r"traefik"),
@@ -208,9 +208,11 @@ def identify(headers: Sequence[tuple[str, str]], body_start: str = "") -> list[s
     for tell in HEADER_TELLS:
         if tell.component not in found and any(tell.matches(n, v) for n, v in headers):
             found.append(tell.component)
-    for body in BODY_TELLS:
-        if body.text in body_start and body.component not in found:
-            found.append(body.component)
+    named_by_body = [b.component for b in BODY_TELLS
+                     if b.text in body_start and b.component not in found]
+    # An error page names the product more precisely than a Server header does
+    # ("ingress-nginx default backend" rather than "nginx").
+    found = list(dict.fromkeys(named_by_body)) + found
     if "Istio gateway (Envoy)" in found and "Envoy" in found:
         found.remove("Envoy")
     found += [c for c in traefik_tells(headers, body_start) if c not in found]
@@ -220,7 +222,7 @@ def identify(headers: Sequence[tuple[str, str]], body_start: str = "") -> list[s
 #: Which idle-timeout entries of ``wsdoctor.knowledge`` belong to a component that
 #: :func:`identify` names, so a short timeout gets the fix for the proxy actually answering.
 IDLE_COMPONENTS_OF: dict[str, tuple[str, ...]] = {
-    "nginx (ingress-nginx, NGINX Ingress)": ("ingress-nginx", "nginx"),
+    "nginx": ("ingress-nginx", "nginx"),  # both default to 60 s; the cluster check tells
     "OpenResty": ("nginx",),
     "HAProxy": ("HAProxy",),
     "Envoy": ("Envoy",),

@@ -1,13 +1,14 @@
 """The typed data shared by every layer: statuses, findings, check results, targets.
 
-Observations (what a probe measured) live next to their probe in ``wsdoctor.checks``;
+Observations (what a probe measured) subclass :class:`Observation` and live next to their
+probe in ``wsdoctor.checks`` (the cluster's in ``wsdoctor.kube.observation``);
 the ``Report`` that ties everything together lives in ``wsdoctor.report``.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 class Model(BaseModel):
     """Base of every wsdoctor data model: immutable, strict about unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+class Observation(Model):
+    """Base of every probe's observation. Subclasses set ``check: Literal["<id>"]``."""
+
+    detail_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields compact views (the TUI's details pane) leave out: nested detail that is in
+    the JSON report and summarised by other fields."""
 
 
 class Status(enum.StrEnum):

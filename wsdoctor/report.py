@@ -16,13 +16,16 @@ from wsdoctor.checks.capture import CaptureObservation
 from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.dns import DnsObservation
 from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.hops_model import HopsObservation
 from wsdoctor.checks.http import HttpObservation
+from wsdoctor.checks.http2 import Http2Observation
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.keepalive import KeepaliveObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
+from wsdoctor.watch.model import WatchObservation
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -34,12 +37,15 @@ ObservationUnion = Annotated[
     | TlsObservation
     | HttpObservation
     | HandshakeObservation
+    | Http2Observation
     | MessagesObservation
     | IdleObservation
     | KeepaliveObservation
     | CaptureObservation
     | AffinityObservation
-    | ClusterObservation,
+    | ClusterObservation
+    | HopsObservation
+    | WatchObservation,
     Field(discriminator="check"),
 ]
 

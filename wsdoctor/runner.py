@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from wsdoctor.checks import CHECKS
 from wsdoctor.checks.base import Check, Code, Facts, ProbeContext, RuleSpec, Skip
+from wsdoctor.checks.registry import CHECKS
 from wsdoctor.models import CheckResult, CheckStatus, Finding, Status, Target
 from wsdoctor.report import CheckReport, Report, report_status
 from wsdoctor.settings import Settings
@@ -259,12 +259,16 @@ class _Run:
 
     def check_report(self, check: Check) -> CheckReport:
         result = self.results[check.id]
+        if check.complete is not None and result.observation is not None:
+            result = result.model_copy(
+                update={"observation": self.redact(check.complete(result.observation,
+                                                                  self.facts()))})
         status = result.status
         if status is CheckStatus.OK:
             status = CheckStatus.from_findings(
                 [f.status for f in self.findings if f.check == check.id]
             )
-        return CheckReport(
+        return CheckReport.model_construct(  # typed data of our own: see report()
             id=check.id,
             title=check.title,
             hop=check.hop.label,
@@ -281,7 +285,9 @@ class _Run:
         position = {c.id: (int(c.hop), index) for index, c in enumerate(self.checks)}
         findings = order_findings(self.findings, position)
         checks = [self.check_report(c) for c in self.checks]
-        return self.redact(Report(
+        # Built from typed, already validated parts: construct without validating again, so a
+        # text run never builds the schema of the whole report (JSON output builds it to dump).
+        return self.redact(Report.model_construct(
             target=self.target,
             started_at=self.started_at,
             duration_s=round(duration_s, 6),

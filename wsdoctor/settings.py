@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
 from wsdoctor import validate
+from wsdoctor.durations import parse_duration
 from wsdoctor.models import Model, Status
 from wsdoctor.redact import REDACTED, header_secrets
+
+#: The default large message: under the default limits of the common servers (websockets:
+#: max_size 1 MiB, which a compressed frame of 1 MiB exceeds; socket.io/engine.io:
+#: maxHttpBufferSize 1e6 bytes), so a healthy default deployment passes.
+DEFAULT_MESSAGE_SIZE = 512 * 1024
+
+
+def _version() -> str:
+    from wsdoctor import __version__
+
+    return __version__
+
 
 if TYPE_CHECKING:
     from wsdoctor.redact import Redactor
 
-__all__ = ["REDACTED", "Header", "ResolvePin", "Settings"]
+__all__ = ["DEFAULT_MESSAGE_SIZE", "REDACTED", "Header", "ProxyConfig", "ResolvePin",
+           "SendMessage", "Settings"]
 
 
 #: The largest --message-size: the message is built, sent and echoed in memory (and the
 #: exporter runs several probes at once).
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
+def _seconds(value: object) -> object:
+    """A duration as text (``90s``, ``1h30m``, as on the command line) → seconds; numbers pass."""
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+"""Seconds, also given as a duration (the exporter's ``settings:`` take ``timeout: 1m30s``)."""
 
 
 class ResolvePin(Model):
@@ -52,10 +75,56 @@ class Header(Model):
         return validate.header_value(value)
 
 
+class ProxyConfig(Model):
+    """The proxy connections go through (``--proxy`` or the environment, as curl reads it).
+
+    Credentials live here only: they are excluded from every dump and never printed."""
+
+    scheme: Literal["http", "https", "socks5", "socks5h"]
+    host: str
+    port: int
+    username: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    source: str = "--proxy"
+    """Where it came from: ``--proxy`` or the environment variable (``HTTPS_PROXY``...)."""
+
+    @property
+    def url(self) -> str:
+        """``http://proxy.corp:3128``, credentials shown as ``<redacted>`` when there are any."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        auth = f"{REDACTED}@" if self.username is not None else ""
+        return f"{self.scheme}://{auth}{host}:{self.port}"
+
+    def credentials(self) -> list[str]:
+        """The user name, the password and ``user:password``: secrets for the redactor."""
+        user = self.username.get_secret_value() if self.username is not None else ""
+        password = self.password.get_secret_value() if self.password is not None else ""
+        return [s for s in (user, password, f"{user}:{password}" if password else "") if s]
+
+    @property
+    def resolves_remotely(self) -> bool:
+        """The proxy resolves the target's name (HTTP CONNECT and socks5h; socks5 sends an
+        address resolved here, as curl does)."""
+        return self.scheme != "socks5"
+
+
+class SendMessage(Model):
+    """A message of the application's own, sent by the messages check (``--send``)."""
+
+    text: str | None = None
+    binary: bytes | None = Field(default=None, exclude=True, repr=False)
+    source: str
+    """How the user gave it: ``text`` or ``@FILE``; the content itself is not recorded
+    (it may carry a token)."""
+
+    @property
+    def payload(self) -> bytes:
+        """The bytes on the wire."""
+        return self.binary if self.binary is not None else (self.text or "").encode()
+
+
 class Settings(Model):
     """What to probe and how. Defaults suit an interactive run against a live deployment."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     resolve: list[ResolvePin] = Field(default_factory=list)
     """Pinned addresses, like curl's ``--resolve``; DNS is still queried but not used to connect."""
@@ -71,7 +140,19 @@ class Settings(Model):
     """Trust this CA bundle (PEM) instead of the system store."""
     insecure: bool = False
     """Continue past certificate errors (they are still reported)."""
-    timeout: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    client_cert: str | None = None
+    """Client certificate (PEM, may hold the key and the chain) for servers that require mTLS."""
+    client_key: str | None = None
+    """The client certificate's private key (PEM), when not in ``client_cert``."""
+    client_key_password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """Passphrase of an encrypted key (read from the environment, never recorded)."""
+    proxy: ProxyConfig | None = None
+    """Connect through this proxy (HTTP CONNECT tunnel or SOCKS5), like curl's ``--proxy``."""
+    proxy_note: str | None = None
+    """Why no proxy is used although one is configured (``NO_PROXY`` names the host...)."""
+    user_agent: str = Field(default_factory=lambda: f"wsdoctor/{_version()}")
+    """User-Agent of every request (``-H 'User-Agent: ...'`` replaces it)."""
+    timeout: Seconds = Field(default=5.0, gt=0, allow_inf_nan=False)
     """Time limit in seconds for each network step (connect, TLS, response, echo)."""
     only: list[str] = Field(default_factory=list)
     """Run only these checks (and what they need)."""
@@ -79,12 +160,18 @@ class Settings(Model):
     """Do not run these checks."""
     suppress: list[str] = Field(default_factory=list)
     """Finding codes to leave out of the report (for known, accepted issues)."""
-    message_size: int = Field(default=1024 * 1024, ge=0, le=MAX_MESSAGE_SIZE)
+    message_size: int = Field(default=DEFAULT_MESSAGE_SIZE, ge=0, le=MAX_MESSAGE_SIZE)
     """Size in bytes of the large message sent by the messages check (0 to skip it; at most
     16 MiB). wsdoctor accepts messages of twice this size (at least 1 MiB)."""
+    find_max_message: bool = False
+    """Find the largest message the path accepts, by bisection (a few more connections)."""
+    send: list[SendMessage] = Field(default_factory=list)
+    """The application's own messages, sent in order by the messages check (``--send``)."""
+    expect: str | None = None
+    """A regular expression a reply to the sent messages must match (``--expect``)."""
     pings: int = Field(default=5, ge=0, le=100)
     """Number of ping/pong round trips the messages check measures."""
-    echo_wait: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    echo_wait: Seconds = Field(default=1.0, gt=0, allow_inf_nan=False)
     """How long to wait for an echo before deciding the application does not echo."""
     max_addresses: int = Field(default=8, ge=1)
     """At most this many resolved addresses are probed (gentle on big pools)."""
@@ -93,11 +180,11 @@ class Settings(Model):
     enable: list[str] = Field(default_factory=list)
     """Non-default checks to run in addition to the defaults (``--idle`` adds idle and
     keepalive, ``--capture`` adds capture)."""
-    idle_max: float = Field(default=90.0, gt=0, allow_inf_nan=False)
+    idle_max: Seconds = Field(default=90.0, gt=0, allow_inf_nan=False)
     """Longest wait, in seconds, for an idle connection to be closed (raise it for NLB/Azure)."""
-    expect_idle: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    expect_idle: Seconds | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Idle seconds the application needs: a shorter idle timeout is a failure."""
-    ping_interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    ping_interval: Seconds | None = Field(default=None, gt=0, allow_inf_nan=False)
     """The application's heartbeat interval, tried by the keepalive check (default: pings at
     0.5, 1, 2, 4... s, which straddle any timeout)."""
     affinity_connections: int = Field(default=6, ge=2, le=50)
@@ -118,6 +205,11 @@ class Settings(Model):
     """Read only this namespace; None: every namespace the user can read."""
     read_tls_secret: bool = False
     """Read the route's TLS Secret (only its ``tls.crt``) to compare with the served certificate."""
+    port_forward: bool = False
+    """A bisected run reaches pods through the API server's port-forward (needs ``create`` on
+    ``pods/portforward``; docs/deploy/rbac-portforward.yaml)."""
+    pod_network: bool = False
+    """A bisected run connects to pod IPs directly (set automatically inside the cluster)."""
     secrets: list[str] = Field(default_factory=list, exclude=True, repr=False)
     """Values the user gave as secrets besides header values (which count already): proxy
     credentials, a key's passphrase (see :func:`wsdoctor.redact.url_secrets`). Never in any
@@ -160,4 +252,16 @@ class Settings(Model):
     def request_headers(self) -> list[tuple[str, str]]:
         """Extra headers as (name, value) pairs, for sending."""
         return [(h.name, h.value) for h in self.headers]
+
+    @property
+    def effective_user_agent(self) -> str:
+        """The User-Agent sent: the user's ``-H User-Agent`` or ``wsdoctor/VERSION``."""
+        return next((h.value for h in self.headers if h.name.lower() == "user-agent"),
+                    self.user_agent)
+
+    def identity_headers(self) -> list[tuple[str, str]]:
+        """``User-Agent: wsdoctor/VERSION``, unless the user gave their own with ``-H``."""
+        if any(h.name.lower() == "user-agent" for h in self.headers):
+            return []
+        return [("User-Agent", self.user_agent)]
 

@@ -6,13 +6,18 @@ SNI and Host, records the raw response head of the upgrade (for quoting a refuse
 and reports how the connection ended: a close frame (with code and reason), a bare TCP FIN,
 or a reset. Used by the handshake, messages, idle, keepalive and affinity checks. The
 upgraded connection itself is :class:`wsdoctor.wsconnection.WsConnection`.
+
+Every connection opens with :func:`wsdoctor.route.connect_tcp`: where a bisected run's
+hop route dials, else direct or through the user's proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import socket
 import ssl
+import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +33,10 @@ from websockets.uri import parse_uri
 
 from wsdoctor.httpbody import decode_chunked, is_chunked
 from wsdoctor.models import Target
+from wsdoctor.route import connect_tcp, host_header
 from wsdoctor.settings import Settings
-from wsdoctor.tlsctx import client_context
+from wsdoctor.tlsctx import TlsWatch, client_context
+from wsdoctor.tunnel import ProxyError
 from wsdoctor.wsconnection import READ_SIZE, Closed, Ending, Event, Message, WsConnection
 
 HEAD_LIMIT = 64 * 1024
@@ -78,7 +85,13 @@ class UpgradeAttempt:
     subprotocol: str | None = None
     extensions: list[str] = field(default_factory=list)
     failed_step: str | None = None
-    """For CONNECT_FAILED: ``tcp`` or ``tls``."""
+    """For CONNECT_FAILED: ``tcp``, ``proxy`` or ``tls``."""
+    tls: TlsWatch | None = None
+    """What the TLS handshake's messages showed (client certificate requested, alerts)."""
+    proxy_error: ProxyError | None = None
+    """For a failed ``proxy`` step: what the proxy answered."""
+    received_at: float | None = None
+    """``time.monotonic()`` when the 101 arrived (see :func:`arrival_time`)."""
 
     def header(self, name: str) -> str | None:
         """First response header of that name (case-insensitive)."""
@@ -91,6 +104,24 @@ class UpgradeAttempt:
         return [v for k, v in self.response_headers if k.lower() == lowered]
 
 
+def arrival_time(writer: asyncio.StreamWriter) -> float:
+    """``time.monotonic()`` when data last arrived on the connection: now, minus what the
+    kernel counts since the last segment with data (Linux ``TCP_INFO``
+    ``tcpi_last_data_recv``, in ms). A busy event loop can read a response 100 ms after it
+    arrived; an idle timeout is measured from the arrival, not from the read."""
+    now = time.monotonic()
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "TCP_INFO", None)
+    if sock is None or option is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return now
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, option, 104)
+        (since_ms,) = struct.unpack_from("I", info, 52)
+    except (OSError, struct.error):
+        return now
+    return now - since_ms / 1000 if since_ms < 60_000 else now
+
+
 def _format_headers(headers: Headers) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers.raw_items()]
 
@@ -98,24 +129,29 @@ def _format_headers(headers: Headers) -> list[tuple[str, str]]:
 async def open_stream(
     target: Target, address: str, settings: Settings, *, verify: bool | None = None,
     timeout: float | None = None, on_connected: Callable[[float], None] | None = None,
+    alpn: list[str] | None = None, watch: TlsWatch | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float, float | None]:
-    """TCP (and TLS for wss) to ``address`` with the target's SNI; return the streams and
-    the connect and TLS times. ``verify`` defaults to ``not settings.insecure``.
-    ``on_connected`` gets the connect time as soon as TCP is up (so a TLS failure can be told
-    apart from a TCP one)."""
+    """TCP (through the proxy, if any) and TLS for wss to ``address`` with the target's SNI
+    and the client certificate, if any; return the streams and the connect and TLS times.
+    ``verify`` defaults to ``not settings.insecure``. ``on_connected`` gets the connect time
+    as soon as TCP is up (so a TLS failure can be told apart from a TCP one); ``watch``
+    records the TLS handshake's messages."""
     limit = settings.timeout if timeout is None else timeout
     start = time.perf_counter()
-    async with asyncio.timeout(limit):
-        reader, writer = await asyncio.open_connection(address, target.port, limit=HEAD_LIMIT)
+    reader, writer = await connect_tcp(address, target.port, settings, timeout=limit)
     connect_s = time.perf_counter() - start
     if on_connected is not None:
         on_connected(connect_s)
     tls_s = None
     if target.secure:
-        context = client_context(
-            settings, verify=not settings.insecure if verify is None else verify,
-            alpn=["http/1.1"],
-        )
+        try:
+            context = client_context(
+                settings, verify=not settings.insecure if verify is None else verify,
+                alpn=alpn or ["http/1.1"], watch=watch,
+            )
+        except BaseException:
+            writer.close()
+            raise
         server_hostname = None if _is_ip(target.host) else target.host
         start = time.perf_counter()
         try:
@@ -138,12 +174,14 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def build_protocol(target: Target, settings: Settings, max_size: int | None) -> ClientProtocol:
-    """A client protocol for the target with the user's origin, subprotocols and deflate."""
+def build_protocol(target: Target, settings: Settings, max_size: int | None,
+                   compress: bool = True) -> ClientProtocol:
+    """A client protocol for the target with the user's origin, subprotocols and deflate
+    (``compress=False`` offers no deflate: its zlib state costs ~300 KB per connection)."""
     return ClientProtocol(
         parse_uri(target.url),
         origin=Origin(settings.origin) if settings.origin else None,
-        extensions=[ClientPerMessageDeflateFactory()],
+        extensions=[ClientPerMessageDeflateFactory()] if compress else None,
         subprotocols=[Subprotocol(s) for s in settings.subprotocols] or None,
         max_size=max_size,
     )
@@ -157,21 +195,26 @@ async def upgrade(
     extra_headers: Sequence[tuple[str, str]] = (),
     verify: bool | None = None,
     max_size: int | None = None,
+    compress: bool = True,
 ) -> tuple[UpgradeAttempt, WsConnection | None]:
     """Connect to ``address`` and upgrade. Returns the attempt, and the open connection when
     the outcome is UPGRADED (the caller must close it). A message larger than ``max_size``
     (default: :func:`message_limit`; after inflating) fails the connection with 1009."""
     attempt = UpgradeAttempt(address=address, outcome=HandshakeOutcome.CONNECT_FAILED)
+    if target.secure:
+        attempt.tls = TlsWatch()
 
     def connected(seconds: float) -> None:
         attempt.connect_s = seconds
 
     try:
         reader, writer, attempt.connect_s, attempt.tls_s = await open_stream(
-            target, address, settings, verify=verify, on_connected=connected
+            target, address, settings, verify=verify, on_connected=connected, watch=attempt.tls
         )
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         attempt.failed_step = "tls" if attempt.connect_s is not None else "tcp"
+        if isinstance(exc, ProxyError):
+            attempt.failed_step, attempt.proxy_error = "proxy", exc
         attempt.error = str(exc) or (
             "connection reset by the server" if isinstance(exc, ConnectionResetError)
             else type(exc).__name__)
@@ -180,12 +223,14 @@ async def upgrade(
                 f"within {settings.timeout:g} s"
         attempt.error_type = type(exc).__name__
         return attempt, None
-    protocol = build_protocol(target, settings, max_size or message_limit(settings))
+    protocol = build_protocol(target, settings, max_size or message_limit(settings), compress)
     request = protocol.connect()
-    if target.host_header != request.headers.get("Host"):
+    host = host_header(target)
+    if host != request.headers.get("Host"):
         del request.headers["Host"]
-        request.headers["Host"] = target.host_header
-    for name, value in (*settings.request_headers(), *extra_headers):
+        request.headers["Host"] = host
+    for name, value in (*settings.identity_headers(), *settings.request_headers(),
+                        *extra_headers):
         request.headers[name] = value
     attempt.request_headers = _format_headers(request.headers)
     protocol.send_request(request)
@@ -254,7 +299,11 @@ async def upgrade(
         attempt.error_type = type(failure).__name__ if failure else None
         writer.close()
         return attempt, None
-    if failure is None and protocol.state is State.OPEN:
+    # A server may accept and close at once (101 and a close frame in one segment): that is
+    # an upgrade, whose connection has already ended.
+    if failure is None and protocol.state is not State.CONNECTING and \
+            response.status_code == 101:
+        attempt.received_at = arrival_time(writer)
         attempt.outcome = HandshakeOutcome.UPGRADED
         attempt.subprotocol = protocol.subprotocol
         attempt.extensions = [e.name for e in protocol.extensions]

@@ -66,7 +66,8 @@ def test_sighup_with_a_broken_file_keeps_the_old_configuration(tmp_path: Path) -
         line = expect("reload failed")
         assert line == (f"wsdoctor probe: reload failed, still running the previous "
                         f"configuration: {config}:7: targets[0].module: unknown module 'tpc' "
-                        "(known: full, quick, tcp)\n")
+                        "(known: full, quick, tcp, watch; blackbox names: http_2xx (quick), "
+                        "tcp_connect (tcp))\n")
         samples = scrape(port)
         assert value(samples, "wsdoctor_exporter_config_last_reload_successful") == 0.0
         assert value(samples, "probe_success", target="one", module="tcp") == 0.0

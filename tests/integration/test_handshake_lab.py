@@ -13,6 +13,7 @@ from tests.helpers import LAB_HOST, pinned_args, run_cli
 from wsdoctor.lab.backend import Backend
 from wsdoctor.lab.certs import LabCA
 from wsdoctor.lab.proxies import Dnsmasq, DnsZone, Nginx, NginxLocation, NginxSite
+from wsdoctor.settings import DEFAULT_MESSAGE_SIZE
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report.schema.json")
                     .read_text())
@@ -47,7 +48,7 @@ def test_healthy_lab_passes_and_validates(healthy_nginx: Nginx, lab_ca_file: Pat
     pings = messages["pings"]
     assert 0 < pings["min_s"] <= pings["median_s"] <= pings["p95_s"] <= pings["max_s"]
     assert messages["large_message"] == messages["large_message"] | {
-        "size": 1024 * 1024, "outcome": "echoed"}
+        "size": DEFAULT_MESSAGE_SIZE, "outcome": "echoed"}
     assert messages["end"]["ending"] == "close_frame" and messages["end"]["code"] == 1000
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import pinned_args, run_cli
-from wsdoctor.checks import CHECKS
+from wsdoctor.checks.registry import CHECKS
 from wsdoctor.lab.kubeapi import FakeKubeAPI, RunningAPI, serve
 from wsdoctor.lab.proxies import Nginx, NginxLocation, NginxSite
 

@@ -30,7 +30,7 @@ def test_app_that_does_not_echo_gets_pings_only(start_backend: Callable[..., Bac
 
 
 def test_message_size_limit_is_close_1009(start_backend: Callable[..., Backend]) -> None:
-    """A replica with a 64 KiB limit closes the 1 MiB message with 1009: a warning."""
+    """A replica with a 64 KiB limit closes the 512 KiB message with 1009: a warning."""
     status, messages, found = diagnose(start_backend(max_size=65536))
     assert status == 0
     large = messages["observation"]["large_message"]

@@ -116,13 +116,13 @@ def test_ping_flood_is_reported(lab_loop: LabLoop, serve: list[BadFrameServer]) 
 def test_a_deflate_bomb_is_refused_at_the_size_limit(
     lab_loop: LabLoop, serve: list[BadFrameServer]
 ) -> None:
-    """Messages that inflate to 16 MiB from 16 KB are refused at wsdoctor's limit (2 MiB:
-    twice the default --message-size) while inflating, with close 1009 and a warning naming
-    the limit."""
+    """Messages that inflate to 16 MiB from 16 KB are refused at wsdoctor's limit (1 MiB:
+    websockets' own default, more than twice the default --message-size of 512 KiB) while
+    inflating, with close 1009 and a warning naming the limit."""
     status, report, _ = diagnose(lab_loop, serve, FrameFault.DEFLATE_BOMB)
     (finding,) = [f for f in report["findings"] if f["check"] == "messages"]
     assert finding["code"] == "WSD-FRAMES-TOO-BIG"
-    assert finding["evidence"]["message"] == "frame exceeds limit of 2097152 bytes"
+    assert finding["evidence"]["message"] == "frame exceeds limit of 1048576 bytes"
     assert finding["evidence"]["close_code_sent"] == 1009
     assert finding["evidence"]["bytes"].startswith("\\xc1~")  # RSV1 text, 16-bit length
     assert report["status"] == "warn" and status == ExitStatus.OK

@@ -73,7 +73,7 @@ async def test_rows_change_live_against_nginx(healthy_nginx: Nginx, lab_ca_file:
         header = app.header.content
     assert statuses["tls"] == "ok" and statuses["tcp"] == "ok"
     assert isinstance(header, Text)
-    assert f"→ 127.0.0.1:{port} · nginx (ingress-nginx" in header.plain  # address, controller
+    assert f"→ 127.0.0.1:{port} · nginx\n" in header.plain  # address, what answered
     assert finished["tls"] == "√" and finished["tcp"] == "√"
     for check_id in ("tcp", "tls"):
         marks = seen[check_id]

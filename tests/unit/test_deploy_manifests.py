@@ -178,6 +178,20 @@ def test_rbac_is_read_only_and_never_reads_secrets() -> None:
                                     "namespace": account["metadata"]["namespace"]}]
 
 
+def test_portforward_role_grants_port_forward_only() -> None:
+    """The optional role of `wsdoctor bisect --port-forward`: get and create on
+    pods/portforward (what kube-apiserver asks of a WebSocket port-forward), nothing else,
+    bound per namespace (no ClusterRoleBinding shipped)."""
+    [role] = docs("rbac-portforward.yaml")
+    assert role["kind"] == "ClusterRole" and role["metadata"]["name"] == "wsdoctor-portforward"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods/portforward"],
+                              "verbs": ["get", "create"]}]
+    from wsdoctor.lab.chain import FORWARD_RULE
+
+    assert set(FORWARD_RULE.verbs) == set(role["rules"][0]["verbs"])
+    assert FORWARD_RULE.resources == tuple(role["rules"][0]["resources"])
+
+
 def _emitted_names() -> set[str]:
     """Metric names wsdoctor's exporter code emits (string literals of its modules)."""
     source = "".join(p.read_text() for p in (DEPLOY.parents[1] / "wsdoctor" / "exporter")
@@ -225,7 +239,9 @@ def test_the_example_config_is_valid() -> None:
     """docs/deploy/probe.yaml passes the exporter's own validation."""
     config = load_config(DEPLOY / "probe.yaml", ENV)
     assert config.listen == f":{DEFAULT_PORT}"
-    assert [t.name for t in config.targets] == ["chat", "chat-ingress-a", "chat-lifetime"]
+    assert [t.name for t in config.targets] == ["chat", "chat-ingress-a", "chat-lifetime",
+                                                "chat-drops"]
+    assert config.targets[3].watch is not None and config.targets[3].watch.heartbeat == 25
     assert config.targets[1].settings.only == ["dns", "tcp", "tls", "handshake", "messages"]
     assert "cluster" in config.targets[0].settings.only
     assert config.targets[2].long and config.targets[2].settings.expect_idle == 3600
@@ -256,3 +272,16 @@ def test_dockerfile_runs_wsdoctor_unprivileged_on_the_exporter_port() -> None:
     assert json.loads(values["CMD"]) == pod_spec(workload)["containers"][0]["args"]
     assert any("pip install" in arg for op, arg in stage if op == "RUN")
     assert shlex.split(instructions[0][1])[0].startswith("python:3.11")
+
+
+def test_probe_yaml_and_readme_agree_on_long_modules() -> None:
+    """The example configuration's comment and the deploy README name the same checks as what
+    makes a module long, and they are the exporter's own (LONG_CHECKS)."""
+    from wsdoctor.exporter.schema import LONG_CHECKS
+
+    yaml_line = next(line for line in (DEPLOY / "probe.yaml").read_text().splitlines()
+                     if line.startswith("long_concurrency:"))
+    in_yaml = set(re.findall(r"\w+", yaml_line.split("(", 1)[1].split(")", 1)[0]))
+    readme = (DEPLOY / "README.md").read_text()
+    in_readme = set(re.findall(r"`(\w+)`", readme.split("long modules (", 1)[1].split(":", 1)[0]))
+    assert in_yaml == in_readme == set(LONG_CHECKS)

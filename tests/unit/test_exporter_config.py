@@ -88,7 +88,8 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
         ("targets:\n  - url: ws://a.example/\n",
          "exporter.yaml:2: targets[0].name: Field required"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    module: quik\n",
-         "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick)"),
+         "exporter.yaml:4: targets[0].module: unknown module 'quik' (known: full, quick, tcp, "
+         "watch; blackbox names: http_2xx (quick), tcp_connect (tcp))"),
         ("targets:\n  - name: a\n    url: ftp://a.example/\n",
          "exporter.yaml:3: targets[0].url: unsupported scheme 'ftp'"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n  - name: a\n    url: ws://b/\n",
@@ -148,11 +149,27 @@ def test_check_config_validates_without_serving(tmp_path: Path) -> None:
     assert "valid, 1 targets" in result.stdout
 
 
-def test_probe_needs_a_config_and_a_valid_listen(tmp_path: Path) -> None:
-    """No --config, or a malformed --listen, is a usage error."""
-    assert run_cli("probe").status == ExitStatus.USAGE
+def test_probe_runs_without_a_config_but_needs_a_valid_listen(tmp_path: Path) -> None:
+    """No --config is the built-in modules and no targets (as blackbox runs on its defaults);
+    a malformed --listen is a usage error, with or without a file."""
+    result = run_cli("probe", "--check-config")
+    assert result.status == ExitStatus.OK
+    assert result.stdout == ("(built-in defaults): valid, 0 targets, modules full, quick, tcp, "
+                             "watch\n")
+    assert run_cli("probe", "--listen", "x").status == ExitStatus.USAGE
     path = write(tmp_path, "{}\n")
     assert run_cli("probe", "-c", str(path), "--listen", "x").status == ExitStatus.USAGE
+
+
+def test_example_config_is_the_documented_one_and_valid(tmp_path: Path) -> None:
+    """`probe --example-config` prints docs/deploy/probe.yaml (from the package), and what it
+    prints passes --check-config."""
+    result = run_cli("probe", "--example-config")
+    repo = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "probe.yaml"
+    assert result.status == ExitStatus.OK and result.stdout == repo.read_text()
+    path = write(tmp_path, result.stdout)
+    environ = {"CHAT_PROBE_TOKEN": "t0ken"}
+    assert load_config(path, environ).targets
 
 
 @pytest.mark.parametrize(
@@ -192,6 +209,39 @@ def test_full_module_adds_idle_and_affinity_in_the_long_pool(tmp_path: Path) -> 
     assert {"idle", "affinity"} <= set(spec.settings.only)
     assert spec.long and spec.settings.idle_max == 120.0
     assert spec.time_limit > spec.settings.idle_max
+
+
+def test_modules_take_client_certificates_proxies_and_messages(tmp_path: Path) -> None:
+    """A module's settings give a client certificate (passphrase from the environment), a
+    proxy URL with credentials from the environment, and messages to send."""
+    from wsdoctor.lab.certs import LabCA
+
+    pair = LabCA().issue(["client"], client=True)
+    cert, _ = pair.write(tmp_path, "client")
+    key = tmp_path / "enc.key"
+    key.write_bytes(pair.encrypted_key(b"pass phrase"))
+    path = tmp_path / "probe.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        modules:
+          mtls:
+            checks: [handshake, messages]
+            settings:
+              client_cert: {cert}
+              client_key: {key}
+              client_key_password: "${{KEY_PASSWORD}}"
+              proxy: "http://me:${{PROXY_PASSWORD}}@10.0.0.1:3128"
+              send: ["hello"]
+        targets:
+          - {{name: t, url: "wss://ws.example.com/", module: mtls}}
+        """))
+    environ = {"KEY_PASSWORD": "pass phrase", "PROXY_PASSWORD": "hunter2"}
+    settings = load_config(path, environ=environ).targets[0].settings
+    assert settings.proxy is not None and settings.proxy.url == "http://<redacted>@10.0.0.1:3128"
+    assert settings.proxy.password is not None
+    assert settings.proxy.password.get_secret_value() == "hunter2"
+    assert [m.text for m in settings.send] == ["hello"]
+    with pytest.raises(ConfigError, match="passphrase is wrong"):
+        load_config(path, environ=environ | {"KEY_PASSWORD": "nope"})
 
 
 TARGET = "targets:\n  - name: a\n    url: ws://a.example/\n"
@@ -240,3 +290,26 @@ def test_check_config_refuses_what_the_command_line_refuses(
     if cli:
         refused = run_cli("ws://a.example/", *cli)
         assert refused.status == ExitStatus.USAGE and refused.stderr.count("\n") == 1, refused
+
+
+def test_module_settings_take_durations_and_checked_codes(tmp_path: Path) -> None:
+    """`settings:` durations read as everywhere else (`timeout: 1m30s`), and `suppress` codes
+    are taken in any case and refused, with the nearest, when they do not exist."""
+    path = write(tmp_path, """\
+        modules:
+          m: {checks: [tcp], settings: {timeout: 1m30s, idle_max: 2min,
+                                        suppress: [wsd-tcp-refused]}}
+        targets:
+          - {name: a, url: ws://127.0.0.1:1/, module: m}
+        """)
+    (spec,) = load_config(path, {}).targets
+    assert (spec.settings.timeout, spec.settings.idle_max) == (90.0, 120.0)
+    assert spec.settings.suppress == ["WSD-TCP-REFUSED"]
+    path = write(tmp_path,
+                 "modules:\n  m: {checks: [tcp], settings: {suppress: [WSD-TCP-REFUSD]}}\n")
+    with pytest.raises(ConfigError, match=r"exporter.yaml:2: modules.m.settings.suppress: unknown "
+                       r"finding code 'WSD-TCP-REFUSD'; did you mean WSD-TCP-REFUSED"):
+        load_config(path, {})
+    path = write(tmp_path, "modules:\n  m: {checks: [tcp], settings: {timeout: soon}}\n")
+    with pytest.raises(ConfigError, match=r"settings\.timeout: 'soon' is not a duration"):
+        load_config(path, {})

@@ -2,7 +2,7 @@
 
 import re
 
-from wsdoctor.checks import all_codes
+from wsdoctor.checks.registry import all_codes
 from wsdoctor.docs import page_path
 
 SEVERITY = re.compile(r"^Severity: \*\*(\w+)\*\*", re.MULTILINE)

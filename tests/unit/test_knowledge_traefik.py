@@ -36,8 +36,7 @@ def test_other_proxies_answers_are_not_traefiks() -> None:
                           "Bad Gateway") is None
     assert traefik_answer(502, [("Content-Type", "text/html")], "Bad Gateway") is None
     assert traefik_answer(503, [PLAIN], "no healthy upstream") is None
-    assert identify([("Server", "nginx")], "Bad Gateway") == [
-        "nginx (ingress-nginx, NGINX Ingress)"]
+    assert identify([("Server", "nginx")], "Bad Gateway") == ["nginx"]
 
 
 def test_go_404_page_alone_does_not_claim_traefik() -> None:

@@ -1,5 +1,6 @@
 """Cluster rules on small manifest fixtures named by case: ``<case>-FAILED.yaml`` must raise
-the code named on its first line, ``<case>-PASSED.yaml`` must not."""
+the code its ``# expect CODE`` comment names, ``<case>-PASSED.yaml`` must not. Fixtures taken
+from public manifests cite them first (``# source: https://github.com/...``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
 from wsdoctor.models import Finding
 
 RULES = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "rules"
-EXPECT = re.compile(r"^# expect (no )?(WSD-[A-Z0-9-]+)")
+EXPECT = re.compile(r"^# expect (no )?(WSD-[A-Z0-9-]+)", re.M)
 
 
 def _cases(suffix: str) -> list[Path]:
@@ -22,8 +23,8 @@ def _cases(suffix: str) -> list[Path]:
 
 
 def _judge(path: Path) -> tuple[str, list[Finding]]:
-    match = EXPECT.match(path.read_text(encoding="utf-8"))
-    assert match, f"{path.name}: first line must be '# expect [no] CODE'"
+    match = EXPECT.search(path.read_text(encoding="utf-8"))
+    assert match, f"{path.name}: a leading comment must say '# expect [no] CODE'"
     snap = load_manifests([str(path)]).snapshot
     return match.group(2), list(judge_snapshot(snap, RuleOptions()))
 
@@ -56,7 +57,7 @@ def test_every_case_has_both_halves() -> None:
 
 def test_every_configuration_code_has_a_case() -> None:
     """Every configuration rule code (those lint can raise) is covered by a FAILED fixture."""
-    covered = {EXPECT.match(p.read_text()).group(2) for p in _cases("FAILED")}  # type: ignore[union-attr]
+    covered = {EXPECT.search(p.read_text()).group(2) for p in _cases("FAILED")}  # type: ignore[union-attr]
     live_only = {"WSD-K8S-NO-READY-ENDPOINTS", "WSD-K8S-POD-RESTARTS"}
     missing = {c.code for c in CONFIG_CODES} - covered - live_only
     assert not missing, sorted(missing)
@@ -114,3 +115,50 @@ def test_ingressroute_with_host_regexp_is_not_a_catch_all() -> None:
     snap = ClusterSnapshot(source="manifests", objects=[route])
     assert [r.name for r in routes_for(snap, "chat.example.com", "/ws")] == ["r"]
     assert routes_for(snap, "chat.example.org", "/ws") == []
+
+
+#: The controller-semantics cases of issue 9 (point 4): each pair is taken from a public
+#: manifest (or a documentation page's manifest) and says so before anything else.
+FROM_PUBLIC_MANIFESTS = (
+    "nginx-passthrough-disabled",
+    "nginx-passthrough-annotations",
+    "nginx-hash-affinity",
+    "nginx-configmap-identity",
+    "nginx-configmap-removed-keys",
+    "nginx-worker-connections",
+    "nginx-buffers",
+    "traefik-group-version",
+    "traefik-group-unserved",
+    "traefik-group-deprecated",
+    "traefik-ref-missing",
+    "traefik-service-affinity",
+    "traefik-sticky-secure-http",
+    "haproxy-prefix-com",
+    "haproxy-prefix-legacy",
+    "haproxy-configmap-key",
+    "haproxy-ingress-configmap-key",
+    "istio-port-level-h2",
+    "istio-credential-namespace",
+    "istio-ws-conn-limit",
+    "istio-ws-one-request",
+    "istio-ws-consecutive-errors",
+    "linkerd-route-authorization",
+    "linkerd-access-policy",
+    "linkerd-serverauthorization",
+    "alb-without-class",
+    "statefulset-netpol",
+    "statefulset-no-pdb",
+    "drain-grace",
+    "k8s-not-in-input",
+    "k8s-not-websocket",
+)
+SOURCE = re.compile(r"^# source: https://github\.com/[^/\s]+/[^/\s]+/blob/[0-9a-f]{40}/\S+")
+
+
+@pytest.mark.parametrize("case", FROM_PUBLIC_MANIFESTS)
+def test_semantics_fixtures_cite_the_public_manifest_they_come_from(case: str) -> None:
+    """Both halves exist and start with the repository, commit and path they were taken from;
+    any change to the original is said on an '# adapted:' line."""
+    for half in ("FAILED", "PASSED"):
+        lines = (RULES / f"{case}-{half}.yaml").read_text(encoding="utf-8").splitlines()
+        assert SOURCE.match(lines[0]), f"{case}-{half}: {lines[0]}"

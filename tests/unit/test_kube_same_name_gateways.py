@@ -43,6 +43,6 @@ def test_httproute_attaches_to_the_gateway_api_gateway_not_istios(tmp_path: Path
     out = io.StringIO()
     main(["lint", str(path), "--format", "json"],
          Environment(stdout=out, stderr=io.StringIO(), environ={}, stdout_isatty=False))
-    codes = {f["code"] for f in json.loads(out.getvalue())["findings"]}
+    codes = {f["finding"]["code"] for f in json.loads(out.getvalue())["findings"]}
     assert "WSD-GATEWAY-PARENT-MISSING" not in codes
     assert "WSD-GATEWAY-HOSTNAME-MISMATCH" not in codes

@@ -1,9 +1,15 @@
 """The registry of checks and codes is public API: unique, documented, well-formed."""
 
 import re
+from pathlib import Path
 
-from wsdoctor.checks import CHECKS, all_codes
+import wsdoctor
+from wsdoctor.checks.registry import CHECKS, all_codes
 from wsdoctor.docs import page_path
+
+ROOT = Path(wsdoctor.__file__).resolve().parent.parent
+REPO_PAGES = ROOT / "docs" / "findings"
+PACKAGE_PAGES = ROOT / "wsdoctor" / "_docs" / "findings"
 
 CODE_RE = re.compile(r"^WSD-[A-Z0-9]+(-[A-Z0-9]+)+$")
 
@@ -36,12 +42,15 @@ def test_every_code_has_a_documentation_page() -> None:
 
 
 def test_no_orphan_documentation_pages() -> None:
-    """A page in docs/findings names a registered code (no drift after a rename)."""
-    from wsdoctor.docs import docs_dirs
+    """A page in docs/findings or in the package names a registered code (no drift after a
+    rename), and the shipped pages are exactly the registered codes (--suppress and explain
+    read them instead of importing the registry)."""
+    from wsdoctor.docs import known_codes
 
     registered = {c.code for c in all_codes()}
-    pages = {p.stem for d in docs_dirs() if d.is_dir() for p in d.glob("WSD-*.md")}
+    pages = {p.stem for d in (REPO_PAGES, PACKAGE_PAGES) for p in d.glob("WSD-*.md")}
     assert pages <= registered, sorted(pages - registered)
+    assert set(known_codes()) == registered
 
 
 def test_help_lists_every_check_id() -> None:
@@ -52,14 +61,18 @@ def test_help_lists_every_check_id() -> None:
 
 
 def test_finding_pages_ship_inside_the_package() -> None:
-    """wsdoctor/_docs/findings is docs/findings (a link), so a wheel carries every page and
-    `wsdoctor explain` works after `pip install .`, not only in a checkout."""
-    from pathlib import Path
-
-    import wsdoctor
-
-    packaged = Path(wsdoctor.__file__).parent / "_docs" / "findings"
-    repo = Path(wsdoctor.__file__).parent.parent / "docs" / "findings"
-    assert packaged.is_dir() and packaged.resolve() == repo.resolve()
-    pyproject = (Path(wsdoctor.__file__).parent.parent / "pyproject.toml").read_text()
+    """wsdoctor/_docs holds real copies of docs/findings and docs/deploy/probe.yaml (no
+    symlink: a Docker COPY or an sdist would carry a dangling link), byte for byte, so that
+    `wsdoctor explain` and `wsdoctor probe --example-config` work from an installed wheel and
+    never say something else than the repository."""
+    assert not PACKAGE_PAGES.is_symlink()
+    repo = {p.name: p.read_bytes() for p in REPO_PAGES.glob("*.md")}
+    packaged = {p.name: p.read_bytes() for p in PACKAGE_PAGES.glob("*.md")}
+    assert not any(p.is_symlink() for p in PACKAGE_PAGES.iterdir())
+    example = ROOT / "wsdoctor" / "_docs" / "deploy" / "probe.yaml"
+    repo["probe.yaml"] = (ROOT / "docs" / "deploy" / "probe.yaml").read_bytes()
+    packaged["probe.yaml"] = example.read_bytes() if example.is_file() else b""
+    drift = sorted(n for n in repo.keys() | packaged.keys() if repo.get(n) != packaged.get(n))
+    assert not drift, f"run ./dev pages (copies docs/findings into the package): {drift}"
+    pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"**/*.md"' in pyproject  # package data that picks the pages up

@@ -56,7 +56,7 @@ def test_stream_equals_rendering_of_saved_report() -> None:
     assert streamed == again.getvalue()
     assert "× WSD-TEST-BROKEN Broken thing" in streamed
     assert "fix: mend it" in streamed and "      key: value" in streamed
-    assert "see: docs/findings/WSD-TEST-BROKEN.md" in streamed
+    assert "see: wsdoctor explain WSD-TEST-BROKEN (https://" in streamed
 
 
 def test_ascii_fallback_has_no_unicode_marks() -> None:

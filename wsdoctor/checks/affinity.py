@@ -20,6 +20,7 @@ from wsdoctor.checks.affinity_probe import (
 from wsdoctor.checks.affinity_replay import replay_unknown, unknown_cookies
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.lifetime import reachable_address
+from wsdoctor.checks.past_certificate import settings_past_certificate
 from wsdoctor.knowledge import (
     INGRESS_NGINX_AFFINITY_FIX,
     affinity_cookie_component,
@@ -83,6 +84,7 @@ async def probe_affinity(ctx: ProbeContext) -> AffinityObservation:
         # Six more doomed upgrades would only wait out the same time limits again.
         raise Skip("no address upgraded to WebSocket; the handshake check says why")
     address = reachable_address(ctx)
+    settings = settings_past_certificate(ctx, address)  # the tls check's finding, not ours
     http = await plain_get(ctx.target, address, settings)
     http_cookies = cookies_in(http.headers)
     connections: list[AffinityConnection] = []

@@ -16,6 +16,7 @@ from websockets.frames import Frame
 
 from wsdoctor.knowledge import REPLICA_HEADERS
 from wsdoctor.models import Model, Target
+from wsdoctor.route import host_header
 from wsdoctor.settings import Settings
 from wsdoctor.wsconn import Closed, Message, UpgradeAttempt, WsConnection, open_stream
 
@@ -110,8 +111,9 @@ async def plain_get(target: Target, address: str, settings: Settings) -> PlainRe
         reader, writer, _, _ = await open_stream(target, address, settings)
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         return PlainResponse(error=f"{type(exc).__name__}: {exc}")
-    lines = [f"GET {target.path} HTTP/1.1", f"Host: {target.host_header}",
-             "User-Agent: wsdoctor", "Accept: */*", "Connection: close"]
+    lines = [f"GET {target.path} HTTP/1.1", f"Host: {host_header(target)}",
+             *(f"{n}: {v}" for n, v in settings.identity_headers()), "Accept: */*",
+             "Connection: close"]
     lines += [f"{name}: {value}" for name, value in settings.request_headers()]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
     head = bytearray()

@@ -8,30 +8,15 @@ next to the rules that emit them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from wsdoctor.models import (
-    CheckResult,
-    CheckStatus,
-    EvidenceValue,
-    Finding,
-    Fix,
-    Model,
-    Resource,
-    Status,
-    Target,
-)
+from wsdoctor.codes import Code as Code
+from wsdoctor.models import CheckResult, CheckStatus, Finding, Target
+from wsdoctor.models import Observation as Observation
 from wsdoctor.settings import Settings
-
-DOCS_PATH = "docs/findings"
-
-
-class Observation(Model):
-    """Base of every probe's observation. Subclasses set ``check: Literal["<id>"]``."""
-
 
 ObsT = TypeVar("ObsT", bound=Observation)
 
@@ -47,50 +32,12 @@ class Hop(enum.IntEnum):
     IDLE = 6
     AFFINITY = 7
     CLUSTER = 8
+    HOPS = 9
 
     @property
     def label(self) -> str:
         """Human name of the hop, for grouped views."""
         return self.name.lower()
-
-
-@dataclass(frozen=True)
-class Code:
-    """A finding code: public API, never renumbered or reused. Severity and title live here."""
-
-    code: str
-    status: Status
-    title: str
-
-    @property
-    def docs(self) -> str:
-        """Path of the code's documentation page in the repository."""
-        return f"{DOCS_PATH}/{self.code}.md"
-
-    def finding(
-        self,
-        check: str,
-        detail: str,
-        *,
-        evidence: Mapping[str, EvidenceValue] | None = None,
-        resource: Resource | None = None,
-        fix: Fix | None = None,
-        title: str | None = None,
-        explains: Sequence[Code] = (),
-    ) -> Finding:
-        """A finding of this code. ``title`` may specialise the registered one."""
-        return Finding(
-            code=self.code,
-            check=check,
-            status=self.status,
-            title=title or self.title,
-            detail=detail,
-            evidence=dict(evidence or {}),
-            resource=resource,
-            fix=fix,
-            docs=self.docs,
-            explains=[c.code for c in explains],
-        )
 
 
 class Skip(Exception):
@@ -185,6 +132,9 @@ class Check:
     time_limit: Callable[[Settings], float] = lambda s: s.timeout * 4 + 1.0
     summarize: Callable[[Observation], str] | None = None
     """One-line verdict from the observation (``tcp``: "2 addresses, 0.4 ms")."""
+    complete: Callable[[Observation, Facts], Observation] | None = None
+    """Adds to the observation what other checks measured, once every rule of this check
+    has run (pure): the reported observation. ``hops`` adds the public address's row."""
 
     def summary(self, observation: Observation | None) -> str:
         """The one-line summary of an observation of this check ('' when there is none)."""

@@ -148,6 +148,10 @@ def _summaries(captured: Sequence[Any], scapy: Any) -> list[PacketSummary]:
 
 async def capture_idle_connection(ctx: ProbeContext) -> CaptureObservation:
     """Sniff a silent connection on the route's interface while it waits to be closed."""
+    if ctx.settings.proxy is not None:
+        raise Skip(f"connections go through the proxy {ctx.settings.proxy.url}: the packets "
+                   "seen here are the proxy's, not the server's (run it where no proxy is "
+                   "needed, or with --proxy '')")
     reason = capture_unavailable()
     if reason is not None:
         raise Skip(reason)

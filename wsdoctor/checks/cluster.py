@@ -6,92 +6,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
-
-from pydantic import Field
+from typing import TYPE_CHECKING
 
 from wsdoctor.checks import cluster_access, cluster_traefik
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.kube import crosscheck, measured
-from wsdoctor.kube.affinity import AffinityConfig
-from wsdoctor.kube.failures import AccessFailure, ReadFailure
+from wsdoctor.kube.failures import AccessFailure
+from wsdoctor.kube.observation import BackendSummary as BackendSummary
+from wsdoctor.kube.observation import ClusterObservation as ClusterObservation
+from wsdoctor.kube.observation import RouteSummary as RouteSummary
+from wsdoctor.kube.observation import TlsConfig as TlsConfig
 from wsdoctor.kube.rulebase import CHECK_ID, DEFAULT_EXPECT_IDLE, RuleOptions
 from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
 from wsdoctor.kube.rules_workloads import NO_READY_ENDPOINTS, no_ready_endpoints
 from wsdoctor.kube.snapshot import ClusterSnapshot, PermissionGap
-from wsdoctor.kube.timeouts import ConfiguredTimeout
-from wsdoctor.models import Finding, Fix, Model, Resource, Status
+from wsdoctor.models import Finding, Fix, Resource, Status
 
 if TYPE_CHECKING:
     from wsdoctor.kube.config import ClusterAccess
-
-
-class BackendSummary(Model):
-    """A backend Service port and the state of its endpoints."""
-
-    service: str
-    """``namespace/name``."""
-    port: str | int | None = None
-    target_port: str | int | None = None
-    app_protocol: str | None = None
-    exists: bool = True
-    endpoints: dict[str, int] = Field(default_factory=dict)
-    """``total``, ``ready``, ``serving``, ``terminating``."""
-    pods: list[str] = Field(default_factory=list)
-
-
-class RouteSummary(Model):
-    """A route rule that matches the target's host and path."""
-
-    kind: str
-    namespace: str
-    name: str
-    controller: str
-    class_name: str | None = None
-    hosts: list[str] = Field(default_factory=list)
-    path: str = "/"
-    path_type: str = "Prefix"
-    backends: list[BackendSummary] = Field(default_factory=list)
-
-
-class TlsConfig(Model):
-    """A TLS section of a route (Ingress ``spec.tls``, Gateway listener, Istio server)."""
-
-    namespace: str
-    hosts: list[str] = Field(default_factory=list)
-    secret_name: str | None = None
-    secret_exists: bool | None = None
-    """None: not known (wsdoctor reads Secrets only with --read-tls-secret)."""
-    secret_cert_sha256: str | None = None
-    """SHA-256 of the first certificate in the Secret's ``tls.crt`` (--read-tls-secret)."""
-    secret_cert_subject: str | None = None
-
-
-class ClusterObservation(Observation):
-    """What serves the host in the cluster, and the objects around it."""
-
-    check: Literal["cluster"] = "cluster"
-    context: str | None = None
-    routes: list[RouteSummary] = Field(default_factory=list)
-    """Matching route rules, most specific first; the first one serves the target."""
-    controller: str | None = None
-    lb_addresses: list[str] = Field(default_factory=list)
-    """External addresses clients should reach: the route's own status first (Ingress
-    ``status.loadBalancer``, Gateway ``status.addresses``), else the controller's
-    LoadBalancer Services."""
-    addresses_from: str | None = None
-    """Where ``lb_addresses`` come from (``Ingress chat/chat status.loadBalancer``)."""
-    timeouts: list[ConfiguredTimeout] = Field(default_factory=list)
-    affinity: AffinityConfig | None = None
-    tls: list[TlsConfig] = Field(default_factory=list)
-    snapshot: ClusterSnapshot
-    """The relevant objects only (routes, backends, workloads, controller)."""
-    objects_read: int = 0
-    duration_s: float = 0.0
-    access_failure: AccessFailure | None = None
-    """The cluster could not be read at all (then ``snapshot`` is empty)."""
-    read_failures: list[ReadFailure] = Field(default_factory=list)
-    """Kinds that could not be read (not RBAC: those are permission gaps)."""
 
 
 NO_ROUTE = Code("WSD-K8S-NO-ROUTE", Status.WARN, "No route in the cluster serves the host")
@@ -215,7 +147,12 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
     yield from cluster_access.judge_access(obs.access_failure, obs.read_failures)
     if obs.access_failure is not None:
         return
-    options = RuleOptions(expect_idle=facts.settings.expect_idle or DEFAULT_EXPECT_IDLE)
+    serving = obs.routes[0] if obs.routes else None
+    options = RuleOptions(
+        expect_idle=facts.settings.expect_idle or DEFAULT_EXPECT_IDLE,
+        # The route that serves the target is the WebSocket route, whatever its evidence.
+        serving=(serving.kind, serving.namespace, serving.name, serving.path) if serving else None,
+    )
     status = measured.upgrade_status(facts)
     for finding in judge_snapshot(obs.snapshot, options):
         if finding.code == NO_READY_ENDPOINTS.code and status in (502, 503, 504):

@@ -42,7 +42,8 @@ class DnsObservation(Observation):
 
     check: Literal["dns"] = "dns"
     name: str
-    source: Literal["dns", "hosts", "pinned", "literal"]
+    source: Literal["dns", "hosts", "pinned", "literal", "proxy"]
+    """``proxy``: the proxy resolves the name (HTTP CONNECT, socks5h), not this machine."""
     server: str | None = None
     queries: list[DnsQuery] = []
     cname_chain: list[DnsRecord] = []
@@ -142,6 +143,10 @@ async def probe_dns(ctx: ProbeContext) -> DnsObservation:
     pinned = settings.pinned_address(target.host, target.port)
     if pinned is not None:
         return DnsObservation(name=target.host, source="pinned", addresses=[pinned])
+    if settings.proxy is not None and settings.proxy.resolves_remotely:
+        # What this machine's resolver says is not on the path: the tunnel names the host.
+        return DnsObservation(name=target.host, source="proxy", server=settings.proxy.url,
+                              addresses=[target.host])
     if not settings.dns_server:
         local = hosts_file_addresses(target.host)
         if local:
@@ -190,6 +195,8 @@ def addresses_to_probe(target: Target, settings: Settings, dns: DnsObservation |
     if is_address(target.host):
         return [target.host]
     pinned = settings.pinned_address(target.host, target.port)
+    if pinned is None and settings.proxy is not None and settings.proxy.resolves_remotely:
+        return [target.host]  # the tunnel is opened to the name
     return [pinned] if pinned else []
 
 
@@ -256,6 +263,8 @@ def summarize_dns(obs: Observation) -> str:
         return f"{obs.name} pinned to {', '.join(obs.addresses)} (--resolve)"
     if obs.source == "hosts":
         return f"{obs.name} → {', '.join(obs.addresses)} (/etc/hosts)"
+    if obs.source == "proxy":
+        return f"{obs.name} is resolved by the proxy {obs.server}, not here"
     if not obs.addresses:
         return f"{obs.name} has no address"
     via = f" via CNAME {obs.cname_chain[-1].value}" if obs.cname_chain else ""

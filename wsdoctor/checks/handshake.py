@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Literal
 
 from wsdoctor.checks.base import Check, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.handshake_advice import (  # re-exported: other checks' rules name them
@@ -38,87 +37,24 @@ from wsdoctor.checks.handshake_advice import (  # re-exported: other checks' rul
     advise,
     classify,
 )
+from wsdoctor.checks.handshake_model import (  # re-exported: the observation's home
+    HandshakeAttempt,
+    HandshakeObservation,
+    HeaderField,
+)
 from wsdoctor.checks.handshake_refusals import BAD_REQUEST, HEADERS_TOO_LARGE
+from wsdoctor.checks.past_certificate import upgrade_past_certificate
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
-from wsdoctor.models import Finding, Fix, Model, Resource, endpoint
+from wsdoctor.models import Finding, Fix, Resource
 from wsdoctor.redact import redact_header
+from wsdoctor.route import connect_tcp, host_header
 from wsdoctor.settings import Settings
-from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable, upgrade
+from wsdoctor.wsconn import BODY_QUOTE, UpgradeAttempt, printable
 
 #: tls findings that a wrong scheme explains.
 TLS_SYMPTOMS = (HANDSHAKE_RESET, NOT_TLS, HANDSHAKE_FAILED)
-
-Outcome = Literal[
-    "upgraded", "refused", "invalid", "closed", "timeout", "garbage", "connect_failed"
-]
-
-
-class HeaderField(Model):
-    """One HTTP header line, secrets redacted."""
-
-    name: str
-    value: str
-
-
-class HandshakeAttempt(Model):
-    """The upgrade as one address answered it."""
-
-    address: str
-    port: int
-    outcome: Outcome
-    status_code: int | None = None
-    status_line: str | None = None
-    """The response's first line, control characters escaped."""
-    headers: list[HeaderField] = []
-    """Response headers in the order received (Set-Cookie values redacted)."""
-    request_headers: list[HeaderField] = []
-    """What wsdoctor sent (Authorization, Cookie and user-given headers redacted)."""
-    body_start: str = ""
-    """At most 512 bytes of the response body, decoded leniently."""
-    error: str | None = None
-    """What went wrong, in websockets' or the OS's words."""
-    error_type: str | None = None
-    failed_step: Literal["tcp", "tls"] | None = None
-    """For ``connect_failed``: which step failed."""
-    certificate_error: str | None = None
-    """The certificate failed verification; the upgrade was then tried without verifying."""
-    plain_http_answer: str | None = None
-    """When TLS failed: the status line a plain HTTP request got from the same port."""
-    connect_s: float | None = None
-    tls_s: float | None = None
-    upgrade_s: float | None = None
-    """From sending the request to the complete response head (time to 101)."""
-    subprotocol: str | None = None
-    extensions: list[str] = []
-
-    @property
-    def endpoint(self) -> str:
-        """``addr:port`` with IPv6 brackets."""
-        return endpoint(self.address, self.port)
-
-    def header(self, name: str) -> str | None:
-        """First response header of that name (case-insensitive)."""
-        lowered = name.lower()
-        return next((h.value for h in self.headers if h.name.lower() == lowered), None)
-
-
-class HandshakeObservation(Observation):
-    """The upgrade request sent and every address's answer."""
-
-    check: Literal["handshake"] = "handshake"
-    url: str
-    host_header: str
-    origin: str | None = None
-    offered_subprotocols: list[str] = []
-    attempts: list[HandshakeAttempt]
-
-    @property
-    def upgraded(self) -> list[HandshakeAttempt]:
-        """Attempts that got a valid 101."""
-        return [a for a in self.attempts if a.outcome == "upgraded"]
-
 
 def _fields(pairs: list[tuple[str, str]], settings: Settings) -> list[HeaderField]:
     user = frozenset(h.name.lower() for h in settings.headers)
@@ -130,7 +66,8 @@ def record(attempt: UpgradeAttempt, port: int, settings: Settings,
            certificate_error: str | None = None,
            plain_http_answer: str | None = None) -> HandshakeAttempt:
     """The report's view of an upgrade attempt, with secrets redacted."""
-    step = attempt.failed_step if attempt.failed_step in ("tcp", "tls") else None
+    step = attempt.failed_step if attempt.failed_step in ("tcp", "proxy", "tls") else None
+    watch = attempt.tls
     return HandshakeAttempt(
         address=attempt.address,
         port=port,
@@ -150,6 +87,10 @@ def record(attempt: UpgradeAttempt, port: int, settings: Settings,
         upgrade_s=_round(attempt.upgrade_s),
         subprotocol=attempt.subprotocol,
         extensions=list(attempt.extensions),
+        client_cert_requested=watch.certificate_requested if watch else None,
+        client_cert_sent=watch.client_certificate_sent if watch else None,
+        acceptable_cas=list(watch.acceptable_cas) if watch else [],
+        tls_alerts=list(watch.alerts_received) if watch else [],
     )
 
 
@@ -161,28 +102,26 @@ async def attempt_upgrade(ctx: ProbeContext, address: str) -> HandshakeAttempt:
     """Upgrade on one address and close cleanly. A certificate that fails verification is
     the tls check's finding; the upgrade is then tried past it, so its own problems show too."""
     target, settings = ctx.target, ctx.settings
-    attempt, conn = await upgrade(target, address, settings)
-    certificate_error = None
-    if attempt.error_type == "SSLCertVerificationError" and not settings.insecure:
-        certificate_error = attempt.error
-        attempt, conn = await upgrade(target, address, settings, verify=False)
+    attempt, conn, certificate_error = await upgrade_past_certificate(ctx, address)
     if conn is not None:
         await conn.close(wait=min(settings.timeout, 1.0))
     plain = None
     if attempt.failed_step == "tls":
-        plain = await plain_http_status(address, target.port, target.host_header,
-                                        settings.timeout)
+        plain = await plain_http_status(address, target.port, host_header(target), settings)
     return record(attempt, target.port, settings, certificate_error, plain)
 
 
-async def plain_http_status(address: str, port: int, host: str, timeout: float) -> str | None:
+async def plain_http_status(address: str, port: int, host: str,
+                            settings: Settings) -> str | None:
     """The status line a plain ``GET /`` gets on this port, or None: tells a port that speaks
     plain HTTP (the URL should be ws://) from a TLS server that resets the handshake."""
+    timeout = settings.timeout
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(address, port)
+            reader, writer = await connect_tcp(address, port, settings, timeout=timeout)
             try:
-                writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: "
+                             f"{settings.effective_user_agent}\r\nConnection: close\r\n\r\n"
                              .encode("latin-1"))
                 line = await reader.readline()
             finally:

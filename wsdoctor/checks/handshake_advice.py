@@ -10,21 +10,36 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from wsdoctor.checks.base import Code
+from wsdoctor.checks.handshake_access import (
+    PROXY_REJECTED,
+    forbidden,
+    proxy_rejected,
+    proxy_rejected_cause,
+    rate_limited,
+    unauthorized,
+)
+from wsdoctor.checks.handshake_model import HandshakeAttempt, HandshakeObservation
 from wsdoctor.checks.handshake_refusals import (
     BAD_REQUEST,
+    CLIENT_CERT,
     HEADERS_TOO_LARGE,
+    HTTP_VERSION,
     bad_request,
     classify_by_body,
+    client_cert,
+    client_cert_refused,
+    client_cert_title,
+    downgraded_to_http10,
     headers_too_large,
+    http_version,
+    nginx_upgrade_snippet,
+    not_forwarded,
+    refused,
 )
 from wsdoctor.models import EvidenceValue, Fix, Status, Target
-
-if TYPE_CHECKING:
-    from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation
 
 F = Status.FAIL
 UPGRADE_NOT_FORWARDED = Code("WSD-HANDSHAKE-UPGRADE-NOT-FORWARDED", F,
@@ -62,7 +77,8 @@ NO_SUBPROTOCOL = Code("WSD-HANDSHAKE-NO-SUBPROTOCOL", Status.WARN,
 ALL_CODES = (UPGRADE_NOT_FORWARDED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, REDIRECT, RATE_LIMITED,
              UNAVAILABLE, BAD_GATEWAY, GATEWAY_TIMEOUT, UPGRADE_IGNORED, WRONG_SCHEME, REFUSED,
              NO_RESPONSE, TIMEOUT, NOT_HTTP, MALFORMED_RESPONSE, INVALID_101, CONNECT_FAILED,
-             CERT_UNTRUSTED, NO_SUBPROTOCOL, HEADERS_TOO_LARGE, BAD_REQUEST)
+             CERT_UNTRUSTED, NO_SUBPROTOCOL, HEADERS_TOO_LARGE, BAD_REQUEST, HTTP_VERSION,
+             CLIENT_CERT, PROXY_REJECTED)
 
 _BY_STATUS = {400: UPGRADE_NOT_FORWARDED, 426: UPGRADE_NOT_FORWARDED, 401: UNAUTHORIZED,
               403: FORBIDDEN, 404: NOT_FOUND, 429: RATE_LIMITED, 503: UNAVAILABLE,
@@ -77,19 +93,6 @@ WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PLAIN_TO_TLS = "plain http request was sent to https port"
 
 
-def nginx_upgrade_snippet(path: str) -> str:
-    """The nginx configuration that forwards an upgrade (what ingress-nginx renders)."""
-    return (
-        "# every nginx between the client and the app (ingress-nginx renders this by default)\n"
-        "map $http_upgrade $connection_upgrade { default upgrade; '' close; }\n"
-        f"location {path} {{\n"
-        "    proxy_http_version 1.1;\n"
-        "    proxy_set_header Upgrade $http_upgrade;\n"
-        "    proxy_set_header Connection $connection_upgrade;\n"
-        "}"
-    )
-
-
 def expected_accept(key: str) -> str:
     """The Sec-WebSocket-Accept a server must answer to ``key`` (RFC 6455 §4.2.2)."""
     digest = hashlib.sha1((key + WEBSOCKET_GUID).encode(), usedforsecurity=False).digest()
@@ -100,6 +103,12 @@ def classify(attempt: HandshakeAttempt) -> Code | None:
     """The code for an answer, or None when the upgrade succeeded."""
     if attempt.outcome == "upgraded":
         return None
+    if client_cert_refused(attempt):  # a 400 page or a TLS alert: both name the certificate
+        return CLIENT_CERT
+    if downgraded_to_http10(attempt):
+        return HTTP_VERSION
+    if proxy_rejected(attempt):
+        return PROXY_REJECTED
     if attempt.outcome == "garbage":
         return WRONG_SCHEME if _looks_like_tls(attempt) else NOT_HTTP
     if attempt.outcome == "connect_failed" and attempt.plain_http_answer:
@@ -181,62 +190,17 @@ def advise(code: Code, attempt: HandshakeAttempt, obs: HandshakeObservation,
     """Cause and fix for one classified answer, specialised with what it quoted."""
     from wsdoctor.checks.handshake_traefik import traefik_advice
 
-    title = code.title
+    title = client_cert_title(attempt) if code is CLIENT_CERT else code.title
     if (traefik := traefik_advice(attempt, target)) is not None:
         title, cause, fix = traefik
     else:
-        cause, fix = _CAUSES.get(code.code, _refused)(attempt, obs, target)
+        cause, fix = _CAUSES.get(code.code, refused)(attempt, obs, target)
     return Advice(title=title, seen=_seen(attempt), cause=cause, fix=fix,
                   evidence=_evidence(attempt))
 
 
 def _server(attempt: HandshakeAttempt) -> str:
     return (attempt.header("Server") or "").lower()
-
-
-def _not_forwarded(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    likely = "" if a.status_code == 426 else "most likely "
-    cause = ("The request carried Upgrade: websocket and Connection: Upgrade, yet the answer is "
-             f"{a.status_code}: {likely}a proxy on the path dropped those hop-by-hop headers, so "
-             "the application saw a plain GET. ingress-nginx forwards them by default, so look for "
-             "another proxy in front of or behind it (a cloud load balancer in HTTP mode, a CDN, "
-             "a sidecar, or an nginx of your own).")
-    if "envoy" in _server(a):
-        return cause, Fix(summary="Enable WebSocket upgrades on the Envoy route.", language="yaml",
-                          snippet="upgrade_configs:\n- upgrade_type: websocket")
-    return cause, Fix(summary="Forward Upgrade and Connection at every proxy on the path.",
-                      snippet=nginx_upgrade_snippet(t.path), language="nginx")
-
-
-def _unauthorized(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    sent = any(h.name.lower() in ("authorization", "cookie") for h in a.request_headers)
-    challenge = a.header("WWW-Authenticate")
-    cause = ("The credentials sent were refused." if sent else
-             "No credentials were sent and the endpoint requires them.")
-    if challenge:
-        cause += f" The server asks for: {challenge}."
-    cause += (" Browsers cannot set an Authorization header on a WebSocket: apps usually take a "
-              "token in the query string or a cookie.")
-    return cause, Fix(summary="Send the credentials the application expects, e.g. "
-                      "wsdoctor URL -H 'Authorization: Bearer TOKEN' or -H 'Cookie: session=…'.")
-
-
-def _forbidden(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    if o.origin is None:
-        cause = ("wsdoctor sent no Origin header; browsers always send one and many servers "
-                 "reject an upgrade whose Origin is missing or not allowed.")
-        fix = Fix(summary="Retry with the page's origin: wsdoctor URL --origin https://app.example"
-                  " — if that passes, the server's Origin check is the cause.")
-    else:
-        cause = (f"The server rejected Origin {o.origin}. Its allowed-origins list does not hold "
-                 "it, or it compares Origin with a Host/scheme a proxy rewrote. CORS annotations "
-                 "do not apply to WebSocket.")
-        fix = Fix(summary=f"Add {o.origin} to the application's allowed origins (or keep the "
-                  "original Host: proxy_set_header Host $host).")
-    if "nginx" in _server(a) and "nginx" in a.body_start.lower():
-        cause += (" The 403 page is nginx's own: an IP allow-list "
-                  "(nginx.ingress.kubernetes.io/whitelist-source-range) may also be the cause.")
-    return cause, fix
 
 
 def _not_found(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
@@ -286,18 +250,6 @@ def _redirect(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[
                     f"{parts.path or '/'} directly.")
     return cause, Fix(summary=f"Point clients at the final URL ({resolved}, with ws/wss), or "
                       "stop redirecting the WebSocket path.")
-
-
-def _rate_limited(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    retry = a.header("Retry-After")
-    cause = ("A rate limit refused the upgrade" + (f" (Retry-After: {retry})" if retry else "")
-             + ". ingress-nginx limit-rps/limit-connections count per client IP per replica; "
-             "behind a load balancer without PROXY protocol every client shares its IP, so "
-             "reconnect storms hit the limit.")
-    return cause, Fix(summary="Raise the limit or key it on the real client IP "
-                      "(use-proxy-protocol / use-forwarded-headers), and add jittered back-off "
-                      "to client reconnects.", language="yaml",
-                      snippet='nginx.ingress.kubernetes.io/limit-connections: "100"')
 
 
 def _unavailable(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
@@ -352,13 +304,6 @@ def _wrong_scheme(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tu
     port = "" if t.port == 443 else f":{t.port}"
     return ("This port speaks TLS, but the request was sent in the clear.",
             Fix(summary=f"Use wss://{host}{port}{t.path}."))
-
-
-def _refused(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    cause = (f"The server refused the upgrade with {a.status_code}; the body usually says why "
-             "(405: the route does not accept GET; 5xx: the application failed).")
-    return cause, Fix(summary="Read the application's log for this request; the quoted status "
-                      "and body name the component that answered.")
 
 
 def _no_response(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
@@ -423,13 +368,14 @@ def _connect_failed(a: HandshakeAttempt, o: HandshakeObservation,
 
 
 _CAUSES = {
-    UPGRADE_NOT_FORWARDED.code: _not_forwarded, UNAUTHORIZED.code: _unauthorized,
-    FORBIDDEN.code: _forbidden, NOT_FOUND.code: _not_found, REDIRECT.code: _redirect,
-    RATE_LIMITED.code: _rate_limited, UNAVAILABLE.code: _unavailable,
+    UPGRADE_NOT_FORWARDED.code: not_forwarded, UNAUTHORIZED.code: unauthorized,
+    FORBIDDEN.code: forbidden, NOT_FOUND.code: _not_found, REDIRECT.code: _redirect,
+    RATE_LIMITED.code: rate_limited, UNAVAILABLE.code: _unavailable,
     BAD_GATEWAY.code: _bad_gateway, GATEWAY_TIMEOUT.code: _gateway_timeout,
     UPGRADE_IGNORED.code: _ignored, WRONG_SCHEME.code: _wrong_scheme,
     NO_RESPONSE.code: _no_response, TIMEOUT.code: _timeout, NOT_HTTP.code: _not_http,
     MALFORMED_RESPONSE.code: _malformed, INVALID_101.code: _invalid_101,
     CONNECT_FAILED.code: _connect_failed, HEADERS_TOO_LARGE.code: headers_too_large,
-    BAD_REQUEST.code: bad_request,
+    BAD_REQUEST.code: bad_request, HTTP_VERSION.code: http_version,
+    CLIENT_CERT.code: client_cert, PROXY_REJECTED.code: proxy_rejected_cause,
 }

@@ -7,13 +7,9 @@ its answers by their exact bodies and headers, measured on the real binary.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from wsdoctor.checks.handshake_model import HandshakeAttempt
 from wsdoctor.knowledge_traefik import MEASURED_VERSION, TraefikAnswer, traefik_answer
 from wsdoctor.models import Fix, Target
-
-if TYPE_CHECKING:
-    from wsdoctor.checks.handshake import HandshakeAttempt
 
 
 def _route(t: Target, extra: str = "") -> str:

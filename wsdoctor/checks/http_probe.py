@@ -13,7 +13,6 @@ import ssl
 import time
 from typing import Literal
 
-from wsdoctor import __version__
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.httpbody import decode_chunked
@@ -21,6 +20,7 @@ from wsdoctor.models import Model, Target, endpoint
 from wsdoctor.redact import redact_header
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import client_context
+from wsdoctor.tunnel import ProxyError, open_path
 
 HttpOutcome = Literal[
     "response", "connect_failed", "tls_failed", "timeout", "closed", "reset", "bad_response",
@@ -101,7 +101,7 @@ def build_request(target: Target, settings: Settings, host_header: str) -> list[
     """Request headers in order: Host, identity, then the user's (which may replace Host)."""
     user = settings.request_headers()
     user_names = {n.lower() for n, _ in user}
-    base = [("Host", host_header), ("User-Agent", f"wsdoctor/{__version__}"),
+    base = [("Host", host_header), ("User-Agent", settings.user_agent),
             ("Accept", "*/*"), ("Connection", "close")]
     return [(n, v) for n, v in base if n.lower() not in user_names] + user
 
@@ -155,6 +155,7 @@ async def fetch(
     tls: ssl.SSLContext | None,
     server_name: str | None,
     timeout: float,
+    settings: Settings | None = None,
 ) -> HttpExchange:
     """GET ``path`` from ``address:port`` (TLS when ``tls`` is given); never raises for I/O."""
 
@@ -163,8 +164,10 @@ async def fetch(
                             outcome=outcome, error=error, **seen)
 
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(address, port, limit=HEAD_LIMIT)
+        reader, writer = await open_path(address, port, settings or Settings(),
+                                         timeout=timeout, limit=HEAD_LIMIT)
+    except ProxyError as exc:
+        return done("connect_failed", str(exc))
     except (OSError, TimeoutError) as exc:
         return done("connect_failed", f"TCP connect failed: {exc or 'timeout'}")
     try:
@@ -253,7 +256,7 @@ async def probe_http(ctx: ProbeContext) -> HttpObservation:
     jobs = [
         fetch(purpose="target", url=url + target.path, address=a, port=target.port,
               path=target.path, request=request, tls=tls, server_name=target.host,
-              timeout=settings.timeout)
+              timeout=settings.timeout, settings=settings)
         for a in reachable
     ]
     plain_note: str | None = None
@@ -261,6 +264,9 @@ async def probe_http(ctx: ProbeContext) -> HttpObservation:
         plain_note = "the target is already plain HTTP (ws://)"
     elif target.port != 443:
         plain_note = f"the target names port {target.port}, so port 80 is not assumed"
+    elif settings.proxy is not None:
+        plain_note = f"connections go through the proxy {settings.proxy.url}: port 80 is not " \
+            "asked about"
     else:
         address = settings.pinned_address(target.host, 80) or reachable[0]
         plain_request = build_request(target, settings, _authority(target.host, 80, 80))

@@ -18,9 +18,10 @@ from typing import Literal
 from websockets.frames import Frame, Opcode
 
 from wsdoctor.checks.base import ProbeContext, Skip
+from wsdoctor.checks.past_certificate import upgrade_past_certificate
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.knowledge import describe_components, next_default
-from wsdoctor.wsconn import Closed, Ending, Message, WsConnection, upgrade
+from wsdoctor.wsconn import Closed, Ending, Message, WsConnection
 from wsdoctor.wsconnection import AT_ONCE_S
 
 ProbeAnswer = Literal["pong", "no_pong", "reset", "closed"]
@@ -201,8 +202,8 @@ def reachable_address(ctx: ProbeContext) -> str:
 
 async def open_websocket(ctx: ProbeContext, address: str) -> tuple[WsConnection, float]:
     """Upgrade to ``address``; return the connection and when its 101 arrived, or Skip."""
-    attempt, conn = await upgrade(ctx.target, address, ctx.settings)
-    opened_at = time.monotonic()
+    attempt, conn, _ = await upgrade_past_certificate(ctx, address)
+    opened_at = attempt.received_at or time.monotonic()
     if conn is None:
         status = f"HTTP {attempt.status_code}" if attempt.status_code else attempt.outcome.value
         raise Skip(

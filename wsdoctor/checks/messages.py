@@ -16,6 +16,21 @@ from websockets.frames import Frame, Opcode
 
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.messages_app import CODES as APP_CODES
+from wsdoctor.checks.messages_app import (
+    Ended,
+    MaxMessage,
+    app_exchange,
+    bisect_max_message,
+    judge_app_exchange,
+    judge_max_message,
+)
+from wsdoctor.checks.messages_model import (  # re-exported: the observation's home
+    EchoResult,
+    LargeMessageResult,
+    MessagesObservation,
+    PingStats,
+)
 from wsdoctor.checks.messages_protocol import CODES as ENDING_CODES
 from wsdoctor.checks.messages_protocol import (
     ConnectionEnd,
@@ -24,71 +39,14 @@ from wsdoctor.checks.messages_protocol import (
     judge_end,
     judge_pings,
 )
-from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
-from wsdoctor.wsconn import Closed, Event, Message, WsConnection, upgrade
+from wsdoctor.checks.past_certificate import upgrade_past_certificate
+from wsdoctor.models import Finding, Fix, Resource, Status
+from wsdoctor.wsconn import Closed, Event, Message, WsConnection, message_limit, upgrade
 from wsdoctor.wsconnection import AT_ONCE_S
 
 #: How long the check listens before sending: a server that accepts and closes at once is
 #: told apart from one that closes in answer to the first message.
 SETTLE_S = AT_ONCE_S
-
-
-class EchoResult(Model):
-    """One message sent, and whether the same bytes came back."""
-
-    kind: Literal["text", "binary"]
-    size: int
-    echoed: bool
-    rtt_s: float | None = None
-    other_messages: int = 0
-    """Messages received meanwhile that were not the echo (greetings, pushes)."""
-
-
-class PingStats(Model):
-    """Ping/pong round trips, sent one after another."""
-
-    sent: int
-    answered: int
-    rtts_s: list[float] = []
-    min_s: float | None = None
-    median_s: float | None = None
-    p95_s: float | None = None
-    max_s: float | None = None
-
-
-class LargeMessageResult(Model):
-    """One large binary message: echoed, delivered (a ping after it was answered), or what
-    ended the connection."""
-
-    size: int
-    outcome: Literal["echoed", "delivered", "closed", "fin", "reset", "timeout"]
-    duration_s: float | None = None
-    close_code: int | None = None
-    close_reason: str | None = None
-
-
-class MessagesObservation(Observation):
-    """What flowed over one upgraded connection."""
-
-    check: Literal["messages"] = "messages"
-    address: str
-    port: int
-    upgrade_outcome: str
-    upgrade_error: str | None = None
-    echoes: bool | None = None
-    """Whether the application echoes (None: not tried)."""
-    text_echo: EchoResult | None = None
-    binary_echo: EchoResult | None = None
-    pings: PingStats | None = None
-    large_message: LargeMessageResult | None = None
-    end: ConnectionEnd | None = None
-    server_pings: ServerPings | None = None
-    """Pings the server sent meanwhile (a flood is a finding)."""
-
-    @property
-    def endpoint(self) -> str:
-        """``addr:port`` with IPv6 brackets."""
-        return endpoint(self.address, self.port)
 
 
 NO_ECHO = Code("WSD-MESSAGES-NO-ECHO", Status.INFO,
@@ -101,12 +59,7 @@ UPGRADE_FAILED = Code("WSD-MESSAGES-UPGRADE-FAILED", Status.FAIL,
                       "A second upgrade to the same address failed")
 
 
-class _Ended(Exception):
-    """The server ended the connection while a step was under way."""
-
-    def __init__(self, closed: Closed) -> None:
-        super().__init__(closed.ending)
-        self.closed = closed
+_Ended = Ended
 
 
 async def _wait_for(conn: WsConnection, wanted: Callable[[Event], bool],
@@ -192,10 +145,17 @@ async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, obje
     settings = ctx.settings
     found["during"] = "opening"
     _, greetings = await _wait_for(conn, lambda _: False, SETTLE_S)
-    found["during"] = "text echo"
-    text = await _echo(conn, "text", settings.echo_wait, greetings)
-    found["text_echo"], found["echoes"] = text, text.echoed
-    if text.echoed:
+    echoes = False
+    if settings.send or settings.expect is not None:
+        # The application's own protocol: no echo probe that it might take for garbage.
+        found["during"] = "application messages"
+        found["app"] = await app_exchange(conn, settings)
+    else:
+        found["during"] = "text echo"
+        text = await _echo(conn, "text", settings.echo_wait, greetings)
+        found["text_echo"], found["echoes"] = text, text.echoed
+        echoes = text.echoed
+    if echoes:
         found["during"] = "binary echo"
         found["binary_echo"] = await _echo(conn, "binary", settings.echo_wait)
     found["during"] = "pings"
@@ -209,7 +169,7 @@ async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, obje
     found["pings"] = ping_stats(settings.pings, rtts)
     if settings.message_size:
         found["during"] = "large message"
-        found["large_message"] = await _large(conn, settings.message_size, text.echoed,
+        found["large_message"] = await _large(conn, settings.message_size, echoes,
                                               settings.timeout)
 
 
@@ -221,7 +181,7 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
         raise Skip("no address upgraded to WebSocket (see the handshake check)")
     first = upgraded[0]
     verify = False if first.certificate_error else None
-    attempt, conn = await upgrade(ctx.target, first.address, ctx.settings, verify=verify)
+    attempt, conn, _ = await upgrade_past_certificate(ctx, first.address)
     base = {"address": first.address, "port": first.port,
             "upgrade_outcome": attempt.outcome.value, "upgrade_error": attempt.error}
     if conn is None:
@@ -250,7 +210,41 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
         found["server_pings"] = ServerPings(
             count=len(conn.pings_received),
             span_s=round(conn.pings_received[-1] - conn.pings_received[0], 6))
+    if ctx.settings.find_max_message:
+        found["max_message"] = await _find_max(ctx, first.address, verify, found)
     return MessagesObservation.model_validate(base | found)
+
+
+async def _find_max(ctx: ProbeContext, address: str, verify: bool | None,
+                    found: dict[str, object]) -> MaxMessage:
+    """Bisect the largest message on fresh connections (a refused one ends its connection)."""
+    echoes = found.get("echoes") is True
+
+    async def try_size(size: int) -> tuple[bool, str]:
+        ctx.progress(f"message size {human_size(size)}")
+        # The echo of ``size`` must fit: the limit grows with the probe, and only with it.
+        _, conn = await upgrade(ctx.target, address, ctx.settings, verify=verify,
+                                max_size=max(message_limit(ctx.settings), 2 * size))
+        if conn is None:
+            return False, "the upgrade failed"
+        try:
+            result = await _large(conn, size, echoes, ctx.settings.timeout)
+        except BaseException:
+            conn.abort()
+            raise
+        conn.abort()
+        ok = result.outcome in ("echoed", "delivered")
+        how = f"close {result.close_code}" if result.close_code else result.outcome
+        return ok, how
+
+    large = found.get("large_message")
+    known_ok = known_refused = None
+    if isinstance(large, LargeMessageResult):
+        if large.outcome in ("echoed", "delivered"):
+            known_ok = large.size
+        else:
+            known_refused = large.size
+    return await bisect_max_message(try_size, known_ok, known_refused)
 
 
 async def _close(conn: WsConnection, timeout: float) -> ConnectionEnd:
@@ -311,6 +305,8 @@ def judge_messages(facts: Facts) -> Iterator[Finding]:
             fix=Fix(summary="Let the WebSocket library answer pings (do not block its event "
                     "loop); check that no proxy filters control frames."))
     yield from _judge_large(obs, where)
+    yield from judge_app_exchange(obs.app, obs.endpoint, where)
+    yield from judge_max_message(obs.max_message, obs.endpoint, where)
 
 
 def _judge_large(obs: MessagesObservation, where: Resource) -> Iterator[Finding]:
@@ -347,12 +343,20 @@ def summarize_messages(obs: Observation) -> str:
     assert isinstance(obs, MessagesObservation)
     if obs.upgrade_outcome != "upgraded":
         return f"second upgrade failed: {obs.upgrade_error or obs.upgrade_outcome}"[:120]
-    parts = ["echo ok" if obs.echoes else "no echo"]
+    if obs.app is not None:
+        reply = obs.app.reply_s
+        parts = [("reply matched" if obs.app.matched else "no matching reply"
+                  if obs.app.matched is False else "reply" if reply is not None else "no reply")
+                 + (f" in {_ms(reply)}" if reply is not None else "")]
+    else:
+        parts = ["echo ok" if obs.echoes else "no echo"]
     if obs.pings is not None and obs.pings.sent:
         parts.append(f"{obs.pings.answered}/{obs.pings.sent} pings median "
                      f"{_ms(obs.pings.median_s)} (p95 {_ms(obs.pings.p95_s)})")
     if obs.large_message is not None:
         parts.append(f"{human_size(obs.large_message.size)} {obs.large_message.outcome}")
+    if obs.max_message is not None and obs.max_message.largest_ok:
+        parts.append(f"largest {human_size(obs.max_message.largest_ok)}")
     if obs.end is not None and obs.end.violation is not None:
         parts.append(f"protocol error: {obs.end.violation.kind.value}")
     elif obs.end is not None:
@@ -367,7 +371,19 @@ CHECK = Check(
     probe=probe_messages,
     needs=("handshake",),
     rules=(rule(judge_messages),),
-    codes=(NO_ECHO, PING_UNANSWERED, TOO_BIG, LARGE_LOST, UPGRADE_FAILED, *ENDING_CODES),
+    codes=(NO_ECHO, PING_UNANSWERED, TOO_BIG, LARGE_LOST, UPGRADE_FAILED, *ENDING_CODES,
+           *APP_CODES),
     summarize=summarize_messages,
-    time_limit=lambda s: s.timeout * 7 + s.echo_wait * 2 + 2.0,
+    time_limit=lambda s: s.timeout * 7 + s.echo_wait * 2 + 2.0
+    + (s.timeout if s.send or s.expect is not None else 0.0)
+    + (s.timeout * 3 * 12 if s.find_max_message else 0.0),
 )
+
+__all__ = [
+    "CHECK",
+    "ConnectionEnd",
+    "EchoResult",
+    "LargeMessageResult",
+    "MessagesObservation",
+    "PingStats",
+]

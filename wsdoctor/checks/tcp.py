@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import re
 import time
 from collections.abc import Iterator
 from typing import Literal
 
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.dns import DnsObservation, addresses_to_probe
+from wsdoctor.checks.proxy_rules import CODES as PROXY_CODES
+from wsdoctor.checks.proxy_rules import proxy_finding, software
 from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
+from wsdoctor.settings import Settings
+from wsdoctor.tunnel import ProxyError, open_path
 
-ConnectOutcome = Literal["connected", "refused", "timeout", "unreachable", "error"]
+ConnectOutcome = Literal[
+    "connected", "refused", "timeout", "unreachable", "error",
+    "proxy_unreachable", "proxy_auth", "proxy_refused", "proxy_upstream",
+]
+#: Headers of a proxy's refusal worth quoting: who it is and what it wants.
+PROXY_HEADERS = ("server", "via", "x-squid-error", "proxy-authenticate", "x-cache")
 
 
 class TcpAttempt(Model):
@@ -22,7 +32,18 @@ class TcpAttempt(Model):
     port: int
     outcome: ConnectOutcome
     connect_s: float | None = None
+    """Time to a usable stream: the TCP handshake, or through a proxy until the tunnel is up."""
     error: str | None = None
+    via: str | None = None
+    """The proxy the connection went through (credentials redacted)."""
+    proxy_software: str | None = None
+    """The proxy's product, from its answer (``squid/5.7``)."""
+    proxy_status_line: str | None = None
+    proxy_headers: list[str] = []
+    """Identifying headers of the proxy's refusal (``Server: squid/5.7``...)."""
+    proxy_body: str | None = None
+    """The text of the proxy's error page, HTML removed (at most 200 characters)."""
+    socks_reply: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -63,22 +84,48 @@ def _classify(exc: BaseException) -> tuple[ConnectOutcome, str]:
     return "error", f"{type(exc).__name__}: {exc}"
 
 
-async def connect_once(address: str, port: int, timeout: float) -> TcpAttempt:
-    """Open and close one TCP connection, timing the three-way handshake."""
+async def connect_once(address: str, port: int, settings: Settings) -> TcpAttempt:
+    """Open and close one TCP connection (through the proxy, a tunnel), timing it."""
+    via = settings.proxy.url if settings.proxy else None
     start = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(address, port)
+        _, writer = await open_path(address, port, settings, timeout=settings.timeout)
+    except ProxyError as exc:
+        return _proxy_attempt(address, port, exc)
     except (OSError, TimeoutError) as exc:
         outcome, error = _classify(exc)
-        return TcpAttempt(address=address, port=port, outcome=outcome, error=error)
+        return TcpAttempt(address=address, port=port, outcome=outcome, error=error, via=via)
     elapsed = time.perf_counter() - start
     writer.close()
     try:
         await writer.wait_closed()
     except OSError:
         pass
-    return TcpAttempt(address=address, port=port, outcome="connected", connect_s=round(elapsed, 6))
+    return TcpAttempt(address=address, port=port, outcome="connected",
+                      connect_s=round(elapsed, 6), via=via)
+
+
+def _proxy_attempt(address: str, port: int, exc: ProxyError) -> TcpAttempt:
+    """What the proxy did, as an attempt: unreachable, credentials, refused, or upstream."""
+    answer = exc.answer
+    outcome: ConnectOutcome
+    if exc.stage in ("connect", "tls"):
+        outcome = "proxy_unreachable"
+    elif exc.stage == "auth":
+        outcome = "proxy_auth"
+    elif answer is not None and (answer.status in (502, 503, 504)
+                                 or answer.socks_reply in (1, 3, 4, 5, 6)):
+        outcome = "proxy_upstream"
+    else:
+        outcome = "proxy_refused"
+    headers = answer.headers if answer else []
+    body = " ".join(re.sub(r"<[^>]*>", " ", answer.body_start.decode("utf-8", "replace"))
+                    .split())[:200] if answer and answer.body_start else None
+    return TcpAttempt(
+        address=address, port=port, outcome=outcome, error=str(exc), via=exc.proxy.url,
+        proxy_software=software(headers), proxy_status_line=answer.status_line if answer
+        else None, proxy_headers=[f"{n}: {v}" for n, v in headers if n.lower() in PROXY_HEADERS],
+        proxy_body=body or None, socks_reply=answer.socks_reply if answer else None)
 
 
 async def probe_tcp(ctx: ProbeContext) -> TcpObservation:
@@ -88,9 +135,7 @@ async def probe_tcp(ctx: ProbeContext) -> TcpObservation:
     if not addresses:
         raise Skip("no address to connect to: the name did not resolve")
     port = ctx.target.port
-    attempts = await asyncio.gather(
-        *(connect_once(a, port, ctx.settings.timeout) for a in addresses)
-    )
+    attempts = await asyncio.gather(*(connect_once(a, port, ctx.settings) for a in addresses))
     return TcpObservation(attempts=list(attempts))
 
 
@@ -114,6 +159,9 @@ def judge_tcp(facts: Facts) -> Iterator[Finding]:
     for attempt in obs.attempts:
         if attempt.outcome == "connected":
             continue
+        if attempt.outcome.startswith("proxy_"):
+            yield proxy_finding(attempt, facts.target.host)
+            continue
         code = _CODES.get(attempt.outcome, REFUSED)
         if reachable:
             code = SOME_DOWN
@@ -135,6 +183,9 @@ def summarize_tcp(obs: Observation) -> str:
     assert isinstance(obs, TcpObservation)
     times = [a.connect_s for a in obs.reachable if a.connect_s is not None]
     fastest = f", {min(times) * 1000:.1f} ms" if times else ""
+    via = obs.attempts[0].via if obs.attempts else None
+    if via:
+        return f"tunnel via {via}: {len(obs.reachable)}/{len(obs.attempts)} open{fastest}"
     return f"{len(obs.reachable)}/{len(obs.attempts)} addresses connect{fastest}"
 
 
@@ -145,6 +196,6 @@ CHECK = Check(
     probe=probe_tcp,
     needs=("dns",),
     rules=(rule(judge_tcp),),
-    codes=(REFUSED, TIMEOUT, UNREACHABLE, SOME_DOWN),
+    codes=(REFUSED, TIMEOUT, UNREACHABLE, SOME_DOWN, *PROXY_CODES),
     summarize=summarize_tcp,
 )

@@ -4,8 +4,10 @@ certificates ingress controllers serve when no TLS secret matches the host."""
 
 from __future__ import annotations
 
-from wsdoctor.checks import tls_rules
+import wsdoctor.checks.tls_rules as tls_rules
 from wsdoctor.checks.base import Check, Hop, Observation, rule
+from wsdoctor.checks.tls_client_rules import CODES as CLIENT_CODES
+from wsdoctor.checks.tls_client_rules import judge_client_certificates
 from wsdoctor.checks.tls_probe import CertificateInfo, TlsAttempt, TlsObservation, probe_tls
 
 __all__ = ["CHECK", "CertificateInfo", "TlsAttempt", "TlsObservation"]
@@ -28,6 +30,10 @@ def summarize_tls(obs: Observation) -> str:
         parts.append(f"{leaf.common_name or leaf.subject} ({issuer})")
         parts.append(f"expires {leaf.not_after:%Y-%m-%d}")
     parts.append("verified" if attempt.verified else f"not verified: {attempt.verify_message}")
+    if attempt.client_cert_requested:
+        parts.append("client certificate " + ("sent" if attempt.client_cert_sent else "asked"))
+    if obs.via_proxy:
+        parts.append(f"via {obs.via_proxy}")
     if len(obs.attempts) > 1:
         parts.append(f"{len(done)}/{len(obs.attempts)} addresses")
     return ", ".join(parts)
@@ -39,8 +45,9 @@ CHECK = Check(
     hop=Hop.TLS,
     probe=probe_tls,
     needs=("tcp",),
-    rules=(rule(tls_rules.judge_handshakes), rule(tls_rules.judge_certificates)),
-    codes=tls_rules.CODES,
+    rules=(rule(tls_rules.judge_handshakes), rule(tls_rules.judge_certificates),
+           rule(judge_client_certificates)),
+    codes=tls_rules.CODES + CLIENT_CODES,
     time_limit=lambda s: s.timeout * 4 + 1.0,
     summarize=summarize_tls,
 )

@@ -14,16 +14,13 @@ from typing import Any, Literal
 
 # Imported here, before the run starts, not inside a probe: a first import of cryptography
 # takes ~25 ms and would stall every concurrent probe on the event loop.
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
-
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.dns import is_address
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import Model, endpoint
-from wsdoctor.tlsctx import client_context
+from wsdoctor.settings import Settings
+from wsdoctor.tlsctx import TlsWatch, client_context
+from wsdoctor.tunnel import ProxyError, open_path
 
 HandshakeOutcome = Literal[
     "completed", "reset", "closed", "timeout", "not_tls", "alert", "connect_failed", "error"
@@ -64,6 +61,12 @@ def _attribute(name: Any, oid: Any) -> str | None:
 
 def parse_certificate(der: bytes) -> CertificateInfo:
     """Describe a DER certificate: names, validity, fingerprint, key and self-signedness."""
+    # cryptography only when a certificate is in hand: plain ws:// runs and `show` never load it
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.x509.oid import NameOID
+
     cert = x509.load_der_x509_certificate(der)
     sans: list[str] = []
     with contextlib.suppress(x509.ExtensionNotFound, ValueError):
@@ -146,6 +149,7 @@ class HandshakeResult:
     verify_error: ssl.SSLCertVerificationError | None = None
     first_bytes: bytes = b""
     """The start of what the server sent (quoted when it is not TLS)."""
+    watch: TlsWatch = field(default_factory=TlsWatch)
 
 
 def _classify_ssl_error(exc: ssl.SSLError, first: bytes) -> tuple[HandshakeOutcome, str]:
@@ -191,21 +195,26 @@ async def _pump(
 
 
 async def tls_handshake(
-    address: str, port: int, server_name: str | None, context: ssl.SSLContext, timeout: float
+    address: str, port: int, server_name: str | None, settings: Settings, verify: bool,
+    alpn: list[str], timeout: float,
 ) -> HandshakeResult:
-    """Connect to ``address:port`` and complete one TLS handshake with SNI ``server_name``.
+    """Connect to ``address:port`` (through the proxy, if any) and complete one TLS handshake
+    with SNI ``server_name``, presenting the client certificate if one is configured.
 
     ``timeout`` bounds the TCP connect and the handshake, each. A certificate that fails
     verification ends as ``completed`` with ``verify_error`` set, the chain when Python can
     give it, and no version or cipher (the handshake was aborted by the client).
     """
+    watch = TlsWatch()
+    context = client_context(settings, verify=verify, alpn=alpn, watch=watch)
     start = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(address, port)
+        reader, writer = await open_path(address, port, settings, timeout=timeout)
+    except ProxyError as exc:
+        return HandshakeResult("connect_failed", str(exc))
     except (OSError, TimeoutError) as exc:
         return HandshakeResult("connect_failed", f"TCP connect failed: {exc or 'timeout'}")
-    result = HandshakeResult("completed", connect_s=time.perf_counter() - start)
+    result = HandshakeResult("completed", connect_s=time.perf_counter() - start, watch=watch)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = context.wrap_bio(incoming, outgoing, server_side=False, server_hostname=server_name)
     start = time.perf_counter()
@@ -268,6 +277,14 @@ class TlsAttempt(Model):
     verify_code: int | None = None
     """OpenSSL's X509_V_ERR code when verification failed (10 expired, 18 self-signed, ...)."""
     verify_message: str | None = None
+    client_cert_requested: bool = False
+    """The server sent a CertificateRequest: it asks for a client certificate (mTLS)."""
+    acceptable_cas: list[str] = []
+    """The CAs whose client certificates the server accepts, as it named them."""
+    client_cert_sent: bool | None = None
+    """Whether a client certificate (``--cert``) was sent in answer."""
+    alerts: list[str] = []
+    """TLS alerts the server sent during the handshake."""
 
     @property
     def endpoint(self) -> str:
@@ -289,6 +306,11 @@ class TlsObservation(Observation):
     """SNI sent (None when the target is an IP address: no SNI is sent then)."""
     trust: str
     """``system`` or the path of the ``--cacert`` bundle."""
+    client_cert: str | None = None
+    """The client certificate offered (``--cert``), if any."""
+    via_proxy: str | None = None
+    """The proxy the handshakes went through: TLS is end to end with the server inside the
+    tunnel, so what is reported is the server's own TLS."""
     alpn_offered: list[str]
     attempts: list[TlsAttempt]
 
@@ -320,19 +342,25 @@ def _attempt(address: str, port: int, verdict: HandshakeResult,
         verified=(error is None) if seen.outcome == "completed" else None,
         verify_code=error.verify_code if error is not None else None,
         verify_message=(error.verify_message or str(error)) if error is not None else None,
+        client_cert_requested=seen.watch.certificate_requested,
+        acceptable_cas=list(seen.watch.acceptable_cas),
+        client_cert_sent=seen.watch.client_certificate_sent,
+        alerts=list(seen.watch.alerts_received),
     )
 
 
 async def _probe_address(
-    address: str, port: int, server_name: str | None,
-    verifying: ssl.SSLContext, capturing: ssl.SSLContext, timeout: float,
+    address: str, port: int, server_name: str | None, settings: Settings,
 ) -> TlsAttempt:
     """Handshake verifying; if the certificate is rejected, again without verification to
     see version, cipher and chain as an accepting client would."""
-    verdict = await tls_handshake(address, port, server_name, verifying, timeout)
+    timeout = settings.timeout
+    verdict = await tls_handshake(address, port, server_name, settings, True, ALPN_OFFERED,
+                                  timeout)
     capture = None
     if verdict.verify_error is not None:
-        capture = await tls_handshake(address, port, server_name, capturing, timeout)
+        capture = await tls_handshake(address, port, server_name, settings, False,
+                                      ALPN_OFFERED, timeout)
     return _attempt(address, port, verdict, capture)
 
 
@@ -346,15 +374,16 @@ async def probe_tls(ctx: ProbeContext) -> TlsObservation:
     if not reachable:
         raise Skip("no address accepted a TCP connection")
     try:
-        verifying = client_context(settings, verify=True, alpn=ALPN_OFFERED)
-        capturing = client_context(settings, verify=False, alpn=ALPN_OFFERED)
+        client_context(settings, verify=True, alpn=ALPN_OFFERED)
     except (OSError, ssl.SSLError) as exc:
-        raise Skip(f"cannot use --cacert {settings.cafile}: {exc}; give a PEM CA bundle") from exc
+        what = f"--cacert {settings.cafile}" if settings.cafile else \
+            f"--cert {settings.client_cert}"
+        raise Skip(f"cannot use {what}: {exc}") from exc
     # Python sends no SNI for an IP address but still checks the IP against the certificate.
     server_name = target.host
     attempts = await asyncio.gather(
         *(
-            _probe_address(a, target.port, server_name, verifying, capturing, settings.timeout)
+            _probe_address(a, target.port, server_name, settings)
             for a in reachable
         )
     )
@@ -362,6 +391,8 @@ async def probe_tls(ctx: ProbeContext) -> TlsObservation:
         host=target.host,
         server_name=None if is_address(target.host) else target.host,
         trust=settings.cafile or "system",
+        client_cert=settings.client_cert,
+        via_proxy=settings.proxy.url if settings.proxy else None,
         alpn_offered=list(ALPN_OFFERED),
         attempts=list(attempts),
     )

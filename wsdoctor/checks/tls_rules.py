@@ -116,7 +116,9 @@ def judge_handshakes(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(TlsObservation)
     if obs is None:
         return
-    failed = [a for a in obs.attempts if a.outcome != "completed"]
+    # An alert after a CertificateRequest is the client-certificate rule's to explain.
+    failed = [a for a in obs.attempts if a.outcome != "completed"
+              and not (a.outcome == "alert" and a.client_cert_requested)]
     for group in _group(failed, "outcome"):
         first = group[0]
         where = f"{_endpoints(group)} ({_sni(obs)})"

@@ -4,14 +4,15 @@ and metrics files, and decide the exit status."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, RunFailed, UsageError
 from wsdoctor.commands.options import build_parser, report_options, settings_from_args
+from wsdoctor.console import Environment, RunFailed, UsageError, unwritable, write_output
 from wsdoctor.exit import ExitStatus
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from wsdoctor.report import Report
     from wsdoctor.reports.tui.source import Source
     from wsdoctor.settings import Settings
@@ -38,9 +39,16 @@ def write_report_file(report: Report, path: str) -> None:
     write_replacing(path, report.to_json().encode("utf-8"))
 
 
-def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
-    """``wsdoctor TARGET``."""
-    args = build_parser().parse_args(list(argv))
+def diagnose_command(
+    argv: Sequence[str],
+    env: Environment,
+    *,
+    parser: argparse.ArgumentParser | None = None,
+    adjust: Callable[[Settings, argparse.Namespace], Settings] | None = None,
+) -> ExitStatus:
+    """``wsdoctor TARGET``; ``wsdoctor bisect`` passes its parser and what it adds to the
+    settings."""
+    args = (parser or build_parser()).parse_args(list(argv))
     args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
     from wsdoctor.redact import mask_userinfo
     from wsdoctor.target import TargetError, parse_target
@@ -51,9 +59,11 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     except TargetError as exc:
         raise UsageError(f"target {mask_userinfo(args.target)!r}: {exc}") from None
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, env.environ)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(first_error(exc)) from None
+    if adjust is not None:
+        settings = adjust(settings, args)
     check_metrics_options(args)
     for path, what in ((args.output, "the report"), (args.textfile, "metrics")):
         problem = unwritable(path) if path else None
@@ -66,13 +76,6 @@ def diagnose_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         raise
     except Exception as exc:  # a crash's message may quote what a server echoed
         raise RunFailed(exc, settings.redactor()) from exc
-
-
-def unwritable(path: str) -> str | None:
-    """Why ``path`` cannot be written (None when it can): checked before a run starts."""
-    from wsdoctor.files import writable
-
-    return writable(path)
 
 
 def check_metrics_options(args: argparse.Namespace) -> None:
@@ -130,7 +133,8 @@ def execute(
     if sink is None:
         from wsdoctor.reports import render
 
-        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
+        write_output(env.stdout, lambda out: render(report, fmt, out, style, short=args.short,
+                                                    fail_on=settings.fail_on))
     return finish(report, settings, args, env)
 
 

@@ -4,13 +4,23 @@
 from __future__ import annotations
 
 import argparse
-import re
-from typing import TYPE_CHECKING, Any
 
 from wsdoctor import __version__
-from wsdoctor.cli import Parser, UsageError
+from wsdoctor.commands.netoptions import (
+    add_connection_options,
+    add_kubernetes_options,
+    connection_settings,
+    split_list,
+)
+from wsdoctor.commands.options_clients import add_client_options, client_settings
+from wsdoctor.console import Parser, UsageError
+from wsdoctor.durations import positive_duration
 
+TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from wsdoctor.settings import Settings
 
 
@@ -28,8 +38,11 @@ other commands:
   wsdoctor explain CODE       print the documentation page of a finding code
   wsdoctor demo               diagnose a built-in local deployment with known faults
   wsdoctor show REPORT.json   render a saved JSON report again (no network)
+  wsdoctor watch TARGET       hold connections for hours and name what cuts each one
+  wsdoctor bisect TARGET      test the pod, the ingress controller and the public address
+                              apart, and say which hop adds the fault
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
-  wsdoctor probe --config F   scheduled probe: Prometheus exporter with /metrics and /probe
+  wsdoctor probe [--config F] Prometheus exporter: blackbox-style /probe, scheduled targets
 
 examples:
   wsdoctor wss://ws.example.com/chat
@@ -43,24 +56,6 @@ exit status:
   2  usage error (bad target, option or configuration)
   3  could not run at all
   4  a check crashed or overran its time limit (incomplete), none reached --fail-on"""
-
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def _positive_float(text: str) -> float:
-    """Seconds, plain (``90``, ``0.5``) or with a unit as in the probe config (``90s``,
-    ``5m``, ``1h``, ``250ms``)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ms|s|min|m|h)?\s*", text)
-    try:
-        value = float(text) if match is None else float(match[1]) * _UNITS[match[2] or "s"]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration (seconds, or with a unit: 90s, 5m, 1h)"
-        ) from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
 
 
 def _non_negative_int(text: str) -> int:
@@ -87,67 +82,34 @@ def _message_size(text: str) -> int:
 
 
 #: The check ids, for --help (which must not import the registry); a test keeps them in step.
-CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "messages", "idle", "keepalive",
-             "capture", "affinity", "cluster")
+CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "http2", "messages", "idle",
+             "keepalive", "capture", "affinity", "cluster", "hops")
 
 
-def split_list(values: list[str] | None) -> list[str]:
-    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+def suppressed_codes(values: list[str] | None) -> list[str]:
+    """``--suppress CODE[,CODE]`` in the registered spelling (any case is accepted); an
+    unknown code is a usage error naming the nearest known ones, never a silent no-op."""
+    from wsdoctor.docs import DocsError, canonical_codes
+
+    try:
+        return canonical_codes(split_list(values))
+    except DocsError as exc:
+        raise UsageError(f"--suppress: {exc}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser for ``wsdoctor TARGET``."""
+def build_parser(
+    prog: str = "wsdoctor", description: str = DESCRIPTION, epilog: str = EPILOG
+) -> argparse.ArgumentParser:
+    """The parser for ``wsdoctor TARGET`` (``wsdoctor bisect`` adds its group to it)."""
     parser = Parser(
-        prog="wsdoctor",
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        prog=prog,
+        description=description,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target", metavar="TARGET", help="the WebSocket endpoint to diagnose")
     parser.add_argument("--version", action="version", version=f"wsdoctor {__version__}")
-    net = parser.add_argument_group("connection")
-    net.add_argument(
-        "--resolve",
-        action="append",
-        metavar="HOST:PORT:ADDR",
-        default=[],
-        help="connect to ADDR for HOST:PORT, keeping SNI and Host (like curl); PORT may be * ",
-    )
-    net.add_argument(
-        "--dns-server",
-        metavar="ADDR[:PORT]",
-        help="query this DNS server instead of the system resolver",
-    )
-    net.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        metavar="'NAME: VALUE'",
-        default=[],
-        help="extra request header, repeatable (values are redacted in reports)",
-    )
-    net.add_argument("--origin", metavar="URL", help="Origin header for the upgrade request")
-    net.add_argument(
-        "--subprotocol",
-        action="append",
-        metavar="NAME",
-        default=[],
-        help="offer this subprotocol (Sec-WebSocket-Protocol), repeatable",
-    )
-    net.add_argument("--cacert", metavar="FILE", help="trust this CA bundle (PEM)")
-    net.add_argument(
-        "-k",
-        "--insecure",
-        action="store_true",
-        help="go on past certificate errors (they are still reported)",
-    )
-    net.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=5.0,
-        metavar="SECONDS",
-        help="time limit for each network step (default: 5)",
-    )
+    add_connection_options(parser)
     checks = parser.add_argument_group("checks")
     checks.add_argument(
         "--only",
@@ -163,14 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--suppress",
         action="append",
         metavar="CODE[,CODE]",
-        help="leave these finding codes out (accepted, known issues)",
+        help="leave these finding codes out (accepted, known issues; case-insensitive)",
     )
     checks.add_argument(
         "--message-size",
         type=_message_size,
-        default=1024 * 1024,
+        default=512 * 1024,
         metavar="BYTES",
-        help="size of the large test message, at most 16 MiB (default: 1 MiB)",
+        help="size of the large test message (default: 512 KiB, under the default limits "
+        "of websockets and socket.io; at most 16 MiB; 0 skips it)",
     )
     checks.add_argument(
         "--pings",
@@ -179,25 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="ping/pong round trips to measure (default: 5)",
     )
+    add_client_options(parser)
     _add_lifetime_options(parser)
-    kube = parser.add_argument_group("kubernetes (read-only)")
-    kube.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
-    )
-    kube.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
-    kube.add_argument(
-        "-n", "--namespace", metavar="NS", help="read only this namespace (default: all readable)"
-    )
-    kube.add_argument(
-        "--no-kubernetes", action="store_true", help="do not read the cluster behind the host"
-    )
-    kube.add_argument(
-        "--read-tls-secret",
-        action="store_true",
-        help="read the route's TLS Secret (tls.crt only) to compare with the served certificate",
-    )
+    add_kubernetes_options(parser)
     out = parser.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -238,60 +185,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _checked(option: str, shown: str, check: Any, *args: Any) -> Any:
-    """``check(*args)`` from :mod:`wsdoctor.validate`; its ValueError as one usage line."""
-    try:
-        return check(*args)
-    except ValueError as exc:
-        raise UsageError(f"{option} {shown}: {exc}" if shown else f"{option}: {exc}") from None
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Validated settings from parsed arguments; UsageError on a bad combination."""
-    from wsdoctor import validate
+def settings_from_args(args: argparse.Namespace,
+                       environ: Mapping[str, str] | None = None) -> Settings:
+    """Validated settings from parsed arguments and the environment (the proxy variables,
+    the client key's passphrase); UsageError on a bad combination."""
     from wsdoctor.models import Status
-    from wsdoctor.settings import Header, ResolvePin, Settings
+    from wsdoctor.settings import Settings
+    from wsdoctor.target import TargetError, parse_target
 
-    if args.cacert is not None:
-        _checked("--cacert", args.cacert, validate.cafile, args.cacert)
-    if args.kubeconfig is not None:
-        _checked("--kubeconfig", args.kubeconfig, validate.kubeconfig, args.kubeconfig)
-    if args.dns_server is not None:  # an empty one too: never a quiet system resolver
-        _checked("--dns-server", repr(args.dns_server), validate.dns_server, args.dns_server)
-    if args.origin is not None:
-        _checked("--origin", "", validate.origin, args.origin)
-    for name in split_list(args.subprotocol):
-        _checked("--subprotocol", "", validate.subprotocol, name)
+    try:
+        target = parse_target(args.target)
+    except TargetError as exc:
+        raise UsageError(f"target {args.target!r}: {exc}") from None
+
     if args.format == "json" and args.short:
         raise UsageError("--short is a text view: use it without --format json (or use -o)")
     both = set(split_list(args.only)) & set(split_list(args.skip))
     if both:
         raise UsageError(f"{', '.join(sorted(both))}: given to both --only and --skip")
-    pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in
-            (_checked("--resolve", repr(t), validate.resolve_pin, t) for t in args.resolve)]
-    headers = [Header(name=n, value=v) for n, v in
-               (_checked("--header", "", validate.header, t) for t in args.header)]
     return Settings(
-        resolve=pins,
-        dns_server=args.dns_server,
-        headers=headers,
-        origin=args.origin,
-        subprotocols=split_list(args.subprotocol),
-        cafile=args.cacert,
-        insecure=args.insecure,
-        timeout=args.timeout,
+        **connection_settings(args),
         only=split_list(args.only),
         skip=split_list(args.skip),
-        suppress=split_list(args.suppress),
+        suppress=suppressed_codes(args.suppress),
         message_size=args.message_size,
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
         **_lifetime_settings(args),
-        kubernetes=not args.no_kubernetes,
-        kubeconfig=args.kubeconfig or getattr(args, "environ_kubeconfig", None),
-        kube_context=args.context,
-        namespace=args.namespace,
-        read_tls_secret=args.read_tls_secret,
+        **client_settings(args, target.host, target.secure, environ or {}),
     )
 
 
@@ -308,21 +229,21 @@ def _add_lifetime_options(parser: argparse.ArgumentParser) -> None:
     idle.add_argument("--idle", action="store_true", help="run the idle and keepalive checks")
     idle.add_argument(
         "--idle-max",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="longest wait for the idle timeout (default: 90; raise it for AWS "
         "NLB 350 s, Azure LB 240 s)",
     )
     idle.add_argument(
         "--expect-idle",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="idle seconds the application needs: a shorter timeout fails, with "
         "the fix for the component whose default matches",
     )
     idle.add_argument(
         "--ping-interval",
-        type=_positive_float,
+        type=positive_duration,
         metavar="SECONDS",
         help="the application's heartbeat interval to try (default: pings at "
         "0.5, 1, 2, 4... s, which straddle any timeout)",
@@ -395,5 +316,7 @@ def report_options(settings: Settings) -> dict[str, Any]:
 
     data = settings.model_dump(mode="json")
     data["headers"] = [f"{h.name}: {REDACTED}" for h in settings.headers]
+    data["proxy"] = f"{settings.proxy.url} ({settings.proxy.source})" if settings.proxy else None
+    data["send"] = [f"{m.source}, {len(m.payload)} bytes" for m in settings.send]
     data["resolve"] = [f"{p.host}:{p.port or '*'}:{p.address}" for p in settings.resolve]
     return {k: v for k, v in data.items() if not isinstance(v, dict)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wsdoctor.cli import Environment, Parser, UsageError
 from wsdoctor.commands.diagnose import exit_status, run_tui
+from wsdoctor.console import Environment, Parser, UsageError, write_output
 from wsdoctor.exit import ExitStatus
 
 if TYPE_CHECKING:
@@ -75,7 +75,16 @@ def show_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     fmt = args.format
     if fmt == "auto":
         fmt = "tui" if env.is_tty and not args.short else "text"
-    if fmt == "tui":
+    if fmt == "tui" and report.check("watch") is not None:
+        from pathlib import Path
+
+        if not env.is_tty:
+            raise UsageError("--format tui needs a terminal (use --format text or json)")
+        from wsdoctor.reports.tui.watch import show_watch_report
+
+        show_watch_report(report, no_color=args.no_color or bool(env.environ.get("NO_COLOR")),
+                          saved_from=Path(args.report).name)
+    elif fmt == "tui":
         from pathlib import Path
 
         run_tui(report, env, args.no_color, saved_from=Path(args.report).name)
@@ -83,5 +92,6 @@ def show_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         style = TextStyle(
             colour=env.colour(args.no_color), ascii_only=args.ascii or not can_encode(env.stdout)
         )
-        render(report, fmt, env.stdout, style, short=args.short, fail_on=settings.fail_on)
+        write_output(env.stdout, lambda out: render(report, fmt, out, style, short=args.short,
+                                                    fail_on=settings.fail_on))
     return exit_status(report, settings)

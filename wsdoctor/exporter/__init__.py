@@ -8,3 +8,7 @@ blackbox-style ``/probe`` endpoint, and the metrics of one-shot runs (textfile, 
   time limit, so that a slow or dead target never delays the others.
 - ``server``: the aiohttp web server (``/metrics``, ``/probe``, ``/healthz``, ``/reports``).
 """
+
+DEFAULT_PORT = 9120
+"""9115 is blackbox_exporter's own port; wsdoctor sits next to it so both can run side by side."""
+DEFAULT_LISTEN = f":{DEFAULT_PORT}"

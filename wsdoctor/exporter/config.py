@@ -1,7 +1,7 @@
 """The exporter's YAML configuration: targets, modules, schedule, validated at start.
 
 Every error is one line naming the file, the line and the key
-(``exporter.yaml:14: targets[2].module: unknown module 'quik' (known: full, quick)``).
+(``exporter.yaml:14: targets[2].module: unknown module 'quik' (known: full, quick, watch)``).
 Header values and labels may read the environment with ``${NAME}`` (a Secret mounted as an
 environment variable, the node name from the downward API).
 """
@@ -13,13 +13,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 
 from wsdoctor import validate
 from wsdoctor.exporter.schema import (
+    BLACKBOX_MODULES,
+    BLACKBOX_UNMAPPED,
     BUILTIN_MODULES,
     DEFAULT_LISTEN,
     LONG_CHECKS,
@@ -28,9 +30,12 @@ from wsdoctor.exporter.schema import (
     ModuleConfig,
     TargetConfig,
 )
+from wsdoctor.kube.yamlload import InputRefused, load_one
 from wsdoctor.models import Status, Target
 from wsdoctor.settings import Header, ResolvePin, Settings
-from wsdoctor.yamlsafe import load_one
+
+if TYPE_CHECKING:
+    from wsdoctor.watch.model import WatchOptions
 
 #: Label names the metrics themselves use: configured labels must not collide with them.
 RESERVED_LABELS = frozenset(
@@ -64,6 +69,9 @@ class ProbeSpec:
     expect: Expectations
     labels: tuple[tuple[str, str], ...] = ()
     interval: float = 30.0
+    watch: WatchOptions | None = None
+    """Set for a target of a watch module: held by the exporter's watch module, not
+    scheduled."""
 
 
 @dataclass(frozen=True)
@@ -81,17 +89,39 @@ class ExporterConfig:
     targets: tuple[ProbeSpec, ...] = field(default=())
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    def probe_spec(self, url: str, module: str) -> ProbeSpec:
-        """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong."""
+    def module(self, name: str) -> ModuleConfig:
+        """The module of this name: the file's or a built-in one, or the one a blackbox name
+        stands for; ValueError naming the known ones."""
+        if name in self.modules:
+            return self.modules[name]
+        if name in BLACKBOX_MODULES and BLACKBOX_MODULES[name] in self.modules:
+            return self.modules[BLACKBOX_MODULES[name]]
+        known = ", ".join(sorted(self.modules))
+        aliases = ", ".join(f"{k} ({v})" for k, v in sorted(BLACKBOX_MODULES.items()))
+        if name in BLACKBOX_UNMAPPED:
+            raise ValueError(f"blackbox_exporter's module {name!r} has no WebSocket meaning "
+                             f"(known: {known}; blackbox names: {aliases})")
+        raise ValueError(f"unknown module {name!r} (known: {known}; blackbox names: {aliases})")
+
+    def probe_spec(self, url: str, module: str, hostname: str | None = None) -> ProbeSpec:
+        """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong.
+        A target without a scheme is taken as blackbox_exporter takes it (``host:port``, no
+        TLS): ``ws://host:port/``. ``hostname`` is blackbox's parameter of that name: the Host
+        and SNI to use while connecting to the target's address (which must then be an IP)."""
         from wsdoctor.target import parse_target
 
-        if module not in self.modules:
-            known = ", ".join(sorted(self.modules))
-            raise ValueError(f"unknown module {module!r} (known: {known})")
-        target = parse_target(url)
-        return _compile(
-            TargetConfig(name="probe", url=url, module=module), target, self.modules[module], self
-        )
+        config = self.module(module)
+        target = parse_target(url if "://" in url else f"ws://{url}")
+        address = None
+        if hostname:
+            try:
+                address = validate.ip_address(target.host)
+            except ValueError:
+                raise ValueError(f"hostname={hostname}: the target must then be an IP address "
+                                 f"to connect to, not {target.host!r}") from None
+            target = parse_target(f"{target.scheme.value}://{hostname}:{target.port}{target.path}")
+        spec = TargetConfig(name="probe", url=url, module=module, address=address)
+        return _compile(spec, target, config, self)
 
 
 def _env(text: str, environ: Mapping[str, str]) -> str:
@@ -157,11 +187,43 @@ def _headers(spec: TargetConfig, environ: Mapping[str, str]) -> list[Header]:
     return headers
 
 
+def _client_settings(merged: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """``proxy`` (a URL), ``client_key_password`` and ``send`` (text or ``@FILE``) as the
+    command line takes them; ``${ENV}`` works in the proxy URL and the passphrase."""
+    from wsdoctor.commands.options_clients import check_client_certificate, parse_send
+    from wsdoctor.console import UsageError
+    from wsdoctor.proxy_config import ProxyConfigError, parse_proxy_url
+    from wsdoctor.settings import ProxyConfig
+
+    for key in ("proxy", "client_key_password"):
+        if isinstance(merged.get(key), str):
+            try:
+                merged[key] = _env(merged[key], environ)
+            except ValueError as exc:
+                raise _At(["settings", key], str(exc)) from None
+    try:
+        if isinstance(merged.get("proxy"), str):
+            merged["proxy"] = parse_proxy_url(merged["proxy"], source="settings.proxy")
+        if isinstance(merged.get("send"), list):
+            merged["send"] = parse_send([str(m) for m in merged["send"]])
+        if merged.get("client_cert"):
+            check_client_certificate(str(merged["client_cert"]), merged.get("client_key"),
+                                     merged.get("client_key_password"))
+        proxy = merged.get("proxy")
+        merged["secrets"] = [*merged.get("secrets", []),
+                             *(proxy.credentials() if isinstance(proxy, ProxyConfig) else []),
+                             *([str(merged["client_key_password"])]
+                               if merged.get("client_key_password") else [])]
+    except (ProxyConfigError, UsageError) as exc:
+        raise _At("settings", str(exc)) from None
+
+
 def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
-              pins: list[ResolvePin]) -> Settings:
+              pins: list[ResolvePin], environ: Mapping[str, str]) -> Settings:
     from wsdoctor.runner import SelectionError, select_checks
 
     merged = {**module.settings, **spec.settings}
+    _client_settings(merged, environ)
     expect = spec.expect or module.expect
     if expect.idle_timeout is not None:
         merged["expect_idle"] = expect.idle_timeout
@@ -170,6 +232,13 @@ def _settings(module: ModuleConfig, spec: TargetConfig, headers: list[Header],
     for key, own in _MANAGED.items():
         if key in {**module.settings, **spec.settings}:
             raise _At("settings", f"{key!r} is set with the {own!r} key, not under settings")
+    if isinstance(merged.get("suppress"), list):  # as --suppress: any case, never a typo
+        from wsdoctor.docs import DocsError, canonical_codes
+
+        try:
+            merged["suppress"] = canonical_codes(str(c) for c in merged["suppress"])
+        except DocsError as exc:
+            raise _At(["settings", "suppress"], str(exc)) from None
     try:
         settings = Settings(
             **merged,
@@ -206,7 +275,7 @@ def _compile(spec: TargetConfig, target: Target, module: ModuleConfig,
     environ = config.environ
     headers = _headers(spec, environ)
     pins = _pins(spec, target)
-    settings = _settings(module, spec, headers, pins)
+    settings = _settings(module, spec, headers, pins, environ)
     checks = set(module.checks or [])
     long = module.long if module.long is not None else bool(checks & LONG_CHECKS)
     labels = {**dict(config.labels), **_check_labels(spec.labels, environ)}
@@ -220,7 +289,20 @@ def _compile(spec: TargetConfig, target: Target, module: ModuleConfig,
         expect=spec.expect or module.expect,
         labels=tuple(sorted(labels.items())),
         interval=spec.interval or config.interval,
+        watch=_watch_options(module),
     )
+
+
+def _watch_options(module: ModuleConfig) -> WatchOptions | None:
+    """The holding options of a watch module (None for a probing one)."""
+    if module.watch is None:
+        return None
+    from wsdoctor.watch.model import WatchOptions
+
+    w = module.watch
+    return WatchOptions(connections=w.connections, duration=None, heartbeat=w.heartbeat,
+                        echo=w.echo, pong_timeout=w.pong_timeout, backoff_initial=w.backoff,
+                        open_interval=min(0.5, 20.0 / w.connections))
 
 
 def _loc(loc: Sequence[int | str]) -> str:
@@ -268,11 +350,8 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
         raise ConfigError(f"{source}: the configuration is not UTF-8 text") from None
     try:
         data, root = load_one(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    except InputRefused as exc:  # invalid YAML, an alias bomb, too deep: one line
+        raise ConfigError(f"{source}{f':{exc.line}' if exc.line else ''}: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -292,6 +371,22 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
             message = "unknown key (a typo?)"
         raise fail(error["loc"], message) from None
     return _build(raw, source, environ, listen, fail)
+
+
+#: ``source`` of the configuration ``wsdoctor probe`` runs without ``--config``.
+BUILT_IN = "(built-in defaults)"
+
+
+def default_config(environ: Mapping[str, str] | None = None,
+                   listen: str | None = None) -> ExporterConfig:
+    """The configuration without a file: the built-in modules, no scheduled targets (``/probe``
+    only), as blackbox_exporter runs with its defaults."""
+
+    def fail(loc: Sequence[int | str], message: str) -> ConfigError:
+        return ConfigError(f"{_loc(loc)}: {message}")
+
+    return _build(ConfigFile(), BUILT_IN, dict(os.environ if environ is None else environ),
+                  listen, fail)
 
 
 def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str | None,
@@ -325,7 +420,7 @@ def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str
                        f"set with the {_MANAGED[bad[0]]!r} key of the module, not under settings")
         try:
             probe = TargetConfig(name="check", url="ws://127.0.0.1/", module=name)
-            _settings(module, probe, [], [])
+            _settings(module, probe, [], [], environ)
         except _At as exc:
             path = ["checks"] if exc.path == ["module"] else exc.path
             raise fail(["modules", name, *path], str(exc)) from None
@@ -338,15 +433,16 @@ def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str
         if spec.name in seen:
             raise fail([*at, "name"], f"{spec.name!r} is used by another target")
         seen.add(spec.name)
-        if spec.module not in modules:
-            raise fail([*at, "module"],
-                       f"unknown module {spec.module!r} (known: {', '.join(sorted(modules))})")
+        try:
+            module = config.module(spec.module)
+        except ValueError as exc:
+            raise fail([*at, "module"], str(exc)) from None
         try:
             target = parse_target(spec.url)
         except TargetError as exc:
             raise fail([*at, "url"], str(exc)) from None
         try:
-            specs.append(_compile(spec, target, modules[spec.module], config))
+            specs.append(_compile(spec, target, module, config))
         except _At as exc:
             raise fail([*at, *exc.path], str(exc)) from None
         except ValueError as exc:

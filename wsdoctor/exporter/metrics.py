@@ -4,14 +4,15 @@
 Names follow blackbox_exporter where the meaning is the same (``probe_success``,
 ``probe_duration_seconds``, ``probe_dns_lookup_time_seconds``, ``probe_ip_protocol``,
 ``probe_ssl_earliest_cert_expiry``, ``probe_tls_version_info``, ``probe_websocket_status_code``,
-``probe_websocket_connection_upgraded``); everything else is ``wsdoctor_*``.
+``probe_websocket_connection_upgraded``, and those of :mod:`wsdoctor.exporter.blackbox`:
+per-phase durations, ``probe_http_*``, ``probe_ssl_last_chain_info``, ``probe_ip_addr_hash``);
+everything else is ``wsdoctor_*``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -23,10 +24,10 @@ from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
+from wsdoctor.exporter.blackbox import Gauge, add_blackbox, observation_of
 from wsdoctor.models import CheckStatus, Status
 from wsdoctor.report import Report
 
-T = TypeVar("T")
 CHECK_STATUSES = tuple(s.value for s in CheckStatus)
 REPORT_STATUSES = ("ok", "warn", "fail", "error")
 
@@ -167,6 +168,7 @@ def add_report(
     _add_tls(report, gauge)
     _add_websocket(report, gauge)
     _add_lifetime(report, gauge)
+    add_blackbox(report, gauge)
     if expected is not None and expected.idle_timeout_s is not None:
         gauge("wsdoctor_idle_timeout_expected_seconds",
               "The idle timeout the operator expects the path to allow.", expected.idle_timeout_s)
@@ -176,27 +178,14 @@ def add_report(
               1.0 if expected.affinity else 0.0)
 
 
-class _Gauge(Protocol):
-    """The signature of the ``gauge`` helper of :func:`add_report`."""
-
-    def __call__(self, name: str, doc: str, value: float, **labels: str) -> None: ...
-
-
-def _observation(report: Report, check_id: str, kind: type[T]) -> T | None:
-    check = report.check(check_id)
-    if check is None or not isinstance(check.observation, kind):
-        return None
-    return check.observation
-
-
-def _add_network(report: Report, gauge: _Gauge) -> None:
-    dns = _observation(report, "dns", DnsObservation)
+def _add_network(report: Report, gauge: Gauge) -> None:
+    dns = observation_of(report, "dns", DnsObservation)
     if dns is not None:
         gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in "
               "seconds.", dns.duration_s)
         gauge("wsdoctor_dns_addresses", "Addresses the name resolved to (or was pinned to).",
               len(dns.addresses))
-    tcp = _observation(report, "tcp", TcpObservation)
+    tcp = observation_of(report, "tcp", TcpObservation)
     if tcp is not None:
         reachable = tcp.reachable
         gauge("wsdoctor_tcp_reachable_addresses", "Addresses that accepted a TCP connection.",
@@ -215,8 +204,8 @@ def tls_version_label(version: str) -> str:
     return version.replace("TLSv", "TLS ") if version.startswith("TLSv") else version
 
 
-def _add_tls(report: Report, gauge: _Gauge) -> None:
-    tls = _observation(report, "tls", TlsObservation)
+def _add_tls(report: Report, gauge: Gauge) -> None:
+    tls = observation_of(report, "tls", TlsObservation)
     if tls is None:
         return
     done = [a for a in tls.attempts if a.outcome == "completed"]
@@ -239,8 +228,8 @@ def _add_tls(report: Report, gauge: _Gauge) -> None:
           len(done))
 
 
-def _add_websocket(report: Report, gauge: _Gauge) -> None:
-    handshake = _observation(report, "handshake", HandshakeObservation)
+def _add_websocket(report: Report, gauge: Gauge) -> None:
+    handshake = observation_of(report, "handshake", HandshakeObservation)
     if handshake is not None and handshake.attempts:
         attempts = handshake.attempts
         failed = [a for a in attempts if a.outcome != "upgraded" and a.status_code is not None]
@@ -256,7 +245,7 @@ def _add_websocket(report: Report, gauge: _Gauge) -> None:
                 gauge("wsdoctor_websocket_upgrade_seconds", "Time from sending the upgrade "
                       "request to the complete response head, per address.", attempt.upgrade_s,
                       address=attempt.endpoint)
-    messages = _observation(report, "messages", MessagesObservation)
+    messages = observation_of(report, "messages", MessagesObservation)
     if messages is None:
         return
     if messages.pings is not None:
@@ -270,8 +259,8 @@ def _add_websocket(report: Report, gauge: _Gauge) -> None:
               1.0 if messages.echoes else 0.0)
 
 
-def _add_lifetime(report: Report, gauge: _Gauge) -> None:
-    idle = _observation(report, "idle", IdleObservation)
+def _add_lifetime(report: Report, gauge: Gauge) -> None:
+    idle = observation_of(report, "idle", IdleObservation)
     if idle is not None:
         if idle.timeout_s is not None:
             gauge("wsdoctor_idle_timeout_seconds", "Measured idle timeout: seconds without "
@@ -282,7 +271,7 @@ def _add_lifetime(report: Report, gauge: _Gauge) -> None:
               idle.idle_max_s)
         gauge("wsdoctor_idle_silent_drop", "Whether the path dropped the idle connection "
               "without telling either end.", 1.0 if idle.silent_drop else 0.0)
-    affinity = _observation(report, "affinity", AffinityObservation)
+    affinity = observation_of(report, "affinity", AffinityObservation)
     if affinity is not None:
         sticky = affinity_sticky(affinity)
         if sticky is not None:

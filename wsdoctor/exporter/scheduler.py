@@ -193,7 +193,7 @@ class Scheduler:
         self.config = config
         self.quick.resize(config.concurrency)
         self.long.resize(config.long_concurrency)
-        wanted = {spec.name: spec for spec in config.targets}
+        wanted = {spec.name: spec for spec in config.targets if spec.watch is None}
         for name in list(self.targets):
             if name not in wanted:
                 state = self.targets.pop(name)

@@ -3,35 +3,25 @@ an error), Prometheus-style durations, and the built-in modules."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-DEFAULT_PORT = 9120
-"""9115 is blackbox_exporter's own port; wsdoctor sits next to it so both can run side by side."""
-DEFAULT_LISTEN = f":{DEFAULT_PORT}"
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+from wsdoctor.durations import EXAMPLES
+from wsdoctor.durations import parse_duration as parse_duration_text
+from wsdoctor.exporter import DEFAULT_LISTEN as DEFAULT_LISTEN  # re-exported
+from wsdoctor.exporter import DEFAULT_PORT as DEFAULT_PORT
 
 
 def parse_duration(value: object) -> object:
-    """Seconds from a number or a Prometheus-style duration (``500ms``, ``30s``, ``1h30m``)."""
+    """Seconds from a number or a duration as on the command line (``500ms``, ``1h30m``)."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
+        raise ValueError(f"expected a duration ({EXAMPLES})")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        text = value.strip()
-        parts = _DURATION_PART.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _UNITS[u] for n, u in parts)
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 1h30m or seconds)")
+        return parse_duration_text(value)
+    raise ValueError(f"{value!r} is not a duration ({EXAMPLES})")
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, allow_inf_nan=False)]
@@ -54,6 +44,22 @@ class Expectations(_Raw):
     """Whether reconnects must reach the same replica; wsdoctor's ``--expect-affinity``."""
 
 
+class WatchConfig(_Raw):
+    """Hold connections instead of probing on an interval (the watch module): drops are
+    counted by cause (``wsdoctor watch``'s attribution)."""
+
+    connections: int = Field(default=4, ge=1, le=10_000)
+    """Connections held at once, spread over the addresses."""
+    heartbeat: Duration | None = None
+    """Ping every N seconds like the application's clients (omitted: no heartbeat)."""
+    echo: Duration | None = 300.0
+    """Without a heartbeat, ping after N quiet seconds to find silent drops (null: never)."""
+    pong_timeout: Duration = 5.0
+    """A ping unanswered this long is a silent drop."""
+    backoff: Duration = 0.5
+    """First wait before reconnecting (doubled after each failure, up to 30 s)."""
+
+
 class ModuleConfig(_Raw):
     """How to probe: which checks, how long at most, and the run settings."""
 
@@ -74,6 +80,9 @@ class ModuleConfig(_Raw):
     """Default expectations of targets probed with this module."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """Any run setting of wsdoctor (timeout, cafile, insecure, pings, message_size, ...)."""
+    watch: WatchConfig | None = None
+    """Hold connections for as long as the exporter runs and export drops by cause, instead
+    of probing on the interval (``checks`` and ``time_limit`` then do not apply)."""
 
 
 class TargetConfig(_Raw):
@@ -132,7 +141,22 @@ BUILTIN_MODULES: dict[str, ModuleConfig] = {
         long=True,
         settings={"idle_max": 120.0},
     ),
+    "tcp": ModuleConfig(checks=["dns", "tcp"], time_limit=10.0),
+    "watch": ModuleConfig(checks=["handshake"], watch=WatchConfig()),
 }
 """``quick``: dns, tcp, tls, http, handshake, messages. ``full``: those plus the idle timeout
 (waiting up to 120 s, which covers the 60 s and 100 s defaults of common proxies) and
-affinity. A module of the same name in the file replaces a built-in one."""
+affinity. ``tcp``: the name and a TCP connect, nothing more. ``watch``: hold 4 connections and
+count their drops by cause. A module of the same name in the file replaces a built-in one."""
+
+BLACKBOX_MODULES: dict[str, str] = {"http_2xx": "quick", "tcp_connect": "tcp"}
+"""blackbox_exporter's module names that mean the same for a WebSocket endpoint, and the
+module each stands for: ``http_2xx`` (an HTTP request that must succeed) is ``quick`` (the
+upgrade and messages must work); ``tcp_connect`` (a TCP connect) is ``tcp``. A module of the
+same name in the file wins over the alias."""
+
+BLACKBOX_UNMAPPED = frozenset({
+    "http_post_2xx", "pop3s_banner", "ssh_banner", "irc_banner", "grpc", "grpc_plain", "icmp",
+    "icmp_ttl5", "dns_udp", "dns_tcp",
+})
+"""blackbox_exporter's other example modules: no WebSocket meaning, refused by name."""

@@ -50,6 +50,7 @@ from wsdoctor.exporter.scheduler import (
     run_probe,
 )
 from wsdoctor.exporter.schema import Expectations
+from wsdoctor.exporter.watch import WatchManager
 from wsdoctor.redact import mask_userinfo
 from wsdoctor.report import Report
 from wsdoctor.target import TargetError
@@ -78,6 +79,7 @@ class Exporter:
         self.log_stream = log
         self.listen_override = listen_override
         self.scheduler = Scheduler(config, on_run=self._log_change)
+        self.watches = WatchManager()
         self.on_demand_quick = Pool(config.concurrency)
         self.on_demand_long = Pool(config.long_concurrency)
         self.reload_ok = True
@@ -124,6 +126,7 @@ class Exporter:
             self.log(f"the listen address changed to {config.listen}: it takes a restart")
         self.config = config
         self.scheduler.apply(config)
+        self.watches.apply(config)
         self.on_demand_quick.resize(config.concurrency)
         self.on_demand_long.resize(config.long_concurrency)
         self.reload_ok, self.reload_error, self.reload_time = True, None, time.time()
@@ -149,7 +152,7 @@ class Exporter:
             out.gauge("wsdoctor_probe_interval_seconds", "Configured interval.", spec.interval,
                       labels)
         self._health(out)
-        return exposition(out.families(), self.process)
+        return exposition([*out.families(), *self.watches.families()], self.process)
 
     def _health(self, out: MetricSet) -> None:
         base = dict(self.config.labels)
@@ -178,7 +181,7 @@ class Exporter:
             return web.Response(status=400, text="Target parameter is missing\n")
         module = request.query.get("module", "quick")
         try:
-            spec = self.config.probe_spec(url, module)
+            spec = self.config.probe_spec(url, module, request.query.get("hostname"))
         except TargetError as exc:
             return web.Response(status=400, text=one_line(
                 f"target {mask_userinfo(url)!r}: {exc}") + "\n")
@@ -309,6 +312,7 @@ async def serve(exporter: Exporter, *, stop: asyncio.Event | None = None,
         listener = await listen(runner, host or None, port, head_timeout)
         bound = bound_port(listener) or port
         exporter.scheduler.start()
+        exporter.watches.apply(exporter.config)
         exporter.log(f"listening on {host or '*'}:{bound} with {len(exporter.config.targets)} "
                      f"targets (config {exporter.config.source})")
         if ready is not None:
@@ -319,6 +323,7 @@ async def serve(exporter: Exporter, *, stop: asyncio.Event | None = None,
         await exporter.scheduler.stop()
         if listener is not None:
             listener.close()
+        await exporter.watches.stop()
         await runner.cleanup()
         if handle_signals:
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):

@@ -4,13 +4,15 @@ sticky, and the cookie name to expect."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.kube.timeouts import destination_rules_for
+from wsdoctor.kube.websocket import websocket_scope
 from wsdoctor.models import Finding, Fix, Model, Resource, Status
 
 NO_AFFINITY = Code(
@@ -20,12 +22,15 @@ CODES = (NO_AFFINITY,)
 
 
 class AffinityConfig(Model):
-    """Cookie affinity configured on a route."""
+    """Session affinity configured on a route."""
 
     controller: str
     cookie: str | None
-    """Expected cookie name (None: generated, e.g. Traefik's ``_<hash>``)."""
+    """Expected cookie name (None: generated, e.g. Traefik's ``_<hash>``, or no cookie)."""
     resource: Resource
+    method: Literal["cookie", "hash"] = "cookie"
+    """``cookie``: a sticky cookie; ``hash``: consistent hashing of a request key (ingress-nginx
+    ``upstream-hash-by``, Istio ``consistentHash`` on a header or the source IP), no cookie."""
 
 
 def configured_affinity(snap: ClusterSnapshot, route: RouteRule) -> AffinityConfig | None:
@@ -43,6 +48,14 @@ def configured_affinity(snap: ClusterSnapshot, route: RouteRule) -> AffinityConf
             controller=route.controller,
             cookie=a.get(key, "INGRESSCOOKIE"),
             resource=obj.resource('metadata.annotations["nginx.ingress.kubernetes.io/affinity"]'),
+        )
+    hash_by = "nginx.ingress.kubernetes.io/upstream-hash-by"
+    if route.controller == "ingress-nginx" and a.get(hash_by):
+        return AffinityConfig(
+            controller=route.controller,
+            cookie=None,
+            method="hash",
+            resource=obj.resource(f'metadata.annotations["{hash_by}"]'),
         )
     if (
         route.controller == "haproxy-ingress"
@@ -79,7 +92,8 @@ def configured_affinity(snap: ClusterSnapshot, route: RouteRule) -> AffinityConf
                 )
         for dr in destination_rules_for(snap, backend.namespace, backend.service):
             lb = (dr.spec.get("trafficPolicy") or {}).get("loadBalancer") or {}
-            cookie = (lb.get("consistentHash") or {}).get("httpCookie")
+            hashing = lb.get("consistentHash") or {}
+            cookie = hashing.get("httpCookie")
             if cookie:
                 return AffinityConfig(
                     controller="istio",
@@ -87,6 +101,13 @@ def configured_affinity(snap: ClusterSnapshot, route: RouteRule) -> AffinityConf
                     resource=dr.resource(
                         "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie"
                     ),
+                )
+            if hashing:
+                return AffinityConfig(
+                    controller="istio",
+                    cookie=None,
+                    method="hash",
+                    resource=dr.resource("spec.trafficPolicy.loadBalancer.consistentHash"),
                 )
     return None
 
@@ -125,11 +146,13 @@ def ingressroute_sticky(
 
 
 def rules_for_affinity(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
-    """Information when several replicas serve a route with no affinity (socket.io needs it)."""
+    """Information when several replicas serve a WebSocket route with no affinity
+    (socket.io and SockJS fallbacks need it)."""
+    scope = websocket_scope(snap, options)
     seen: set[tuple[str, str, str]] = set()
     for route in discover.route_rules(snap):
         key = (route.kind, route.namespace, route.name)
-        if key in seen or not route.backends:
+        if key in seen or not route.backends or not scope.rule(route):
             continue
         seen.add(key)
         backend = route.backends[0]

@@ -4,7 +4,7 @@ LoadBalancer Services. Pure functions over a :class:`ClusterSnapshot`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
 from typing import Any
 
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
@@ -14,14 +14,30 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod")
 CONTROLLERS_BY_IMAGE = ("ingress-nginx", "haproxytech", "haproxy-ingress", "traefik", "istio")
 
 
-def pod_templates(snap: ClusterSnapshot) -> Iterator[tuple[KubeObject, dict[str, Any], str]]:
-    """(owner, pod template, field prefix) for workloads and bare Pods."""
+Template = tuple[KubeObject, dict[str, Any], str]
+
+
+def _pod_templates(snap: ClusterSnapshot) -> list[Template]:
+    found: list[Template] = []
     for obj in snap.of_kind(*WORKLOAD_KINDS):
         if obj.kind == "Pod":
-            yield obj, {"metadata": {"labels": obj.labels}, "spec": obj.spec}, "spec"
+            found.append((obj, {"metadata": {"labels": obj.labels}, "spec": obj.spec}, "spec"))
         elif obj.kind != "ReplicaSet" or not obj.body.get("ownerReferences"):
             template = obj.spec.get("template") or {}
-            yield obj, template, field_path("spec", "template", "spec")
+            found.append((obj, template, field_path("spec", "template", "spec")))
+    return found
+
+
+def pod_templates(snap: ClusterSnapshot) -> list[Template]:
+    """(owner, pod template, field prefix) for workloads and bare Pods."""
+    return snap.memo("pod-templates", lambda: _pod_templates(snap))
+
+
+def _templates_by_namespace(snap: ClusterSnapshot) -> dict[str | None, list[Template]]:
+    by_ns: dict[str | None, list[Template]] = {}
+    for entry in pod_templates(snap):
+        by_ns.setdefault(entry[0].namespace, []).append(entry)
+    return by_ns
 
 
 def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -49,11 +65,11 @@ def selected_templates(
     """Pod templates (and Pods) in ``namespace`` whose labels the selector matches."""
     if not selector:
         return []
+    by_ns = snap.memo("templates-by-namespace", lambda: _templates_by_namespace(snap))
     return [
         (owner, tpl, prefix)
-        for owner, tpl, prefix in pod_templates(snap)
-        if owner.namespace == namespace
-        and selector_matches(selector, (tpl.get("metadata") or {}).get("labels") or {})
+        for owner, tpl, prefix in by_ns.get(namespace, [])
+        if selector_matches(selector, (tpl.get("metadata") or {}).get("labels") or {})
     ]
 
 
@@ -70,11 +86,15 @@ def service_port(service: KubeObject, port: str | int | None) -> dict[str, Any] 
 
 def endpoint_slices(snap: ClusterSnapshot, namespace: str, service: str) -> list[KubeObject]:
     """EndpointSlices of a Service (label ``kubernetes.io/service-name``)."""
-    return [
-        s
-        for s in snap.of_kind("EndpointSlice")
-        if s.namespace == namespace and s.labels.get("kubernetes.io/service-name") == service
-    ]
+
+    def index() -> dict[tuple[str | None, str], list[KubeObject]]:
+        by_service: dict[tuple[str | None, str], list[KubeObject]] = {}
+        for s in snap.of_kind("EndpointSlice"):
+            key = (s.namespace, s.labels.get("kubernetes.io/service-name", ""))
+            by_service.setdefault(key, []).append(s)
+        return by_service
+
+    return snap.memo("slices-by-service", index).get((namespace, service), [])
 
 
 def endpoint_counts(slices: list[KubeObject]) -> dict[str, int]:
@@ -110,11 +130,10 @@ def image_controller(image: str, labels: dict[str, str]) -> str | None:
 
 def controller_workloads(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     """Workloads (or Pods) whose container image is this controller's."""
-    return list(snap.derived(("controller_workloads", controller),
-                             lambda: _controller_workloads(snap, controller)))
+    return snap.memo(("controller-workloads", controller), lambda: _workloads(snap, controller))
 
 
-def _controller_workloads(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
+def _workloads(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     found = []
     for owner, tpl, _ in pod_templates(snap):
         labels = (tpl.get("metadata") or {}).get("labels") or {}
@@ -150,11 +169,19 @@ def flag_value(args: list[str], flag: str) -> str | None:
     return None
 
 
-def controller_configmaps(snap: ClusterSnapshot, controller: str) -> list[tuple[str, str]]:
-    """(namespace, name) of the ConfigMaps the controller's ``--configmap`` flag names."""
+def flag_set(args: list[str], flag: str) -> bool:
+    """Whether a boolean flag is on: ``--flag``, ``--flag=true`` (``--flag=false`` is off)."""
+    return any(a == flag or a.lower() in (f"{flag}=true", f"{flag}=1") for a in args)
+
+
+def controller_configmaps(
+    snap: ClusterSnapshot, controller: str, flag: str = "--configmap"
+) -> list[tuple[str, str]]:
+    """(namespace, name) of the ConfigMaps the controller's ``--configmap`` flag (or
+    another ConfigMap flag, e.g. ``--tcp-services-configmap``) names."""
     found = []
     for owner in controller_workloads(snap, controller):
-        value = flag_value(container_args(template_of(owner)), "--configmap")
+        value = flag_value(container_args(template_of(owner)), flag)
         if value:
             value = value.replace("$(POD_NAMESPACE)", owner.namespace or "default")
             ns, _, name = value.rpartition("/")
@@ -162,17 +189,46 @@ def controller_configmaps(snap: ClusterSnapshot, controller: str) -> list[tuple[
     return found
 
 
+def image_version(image: str) -> tuple[int, ...] | None:
+    """The version in an image tag (``traefik:v2.10.4`` → (2, 10, 4)); None without one."""
+    tag = image.split("@")[0].rsplit("/", 1)[-1].partition(":")[2]
+    match = re.match(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", tag)
+    if match is None:
+        return None
+    return tuple(int(part) for part in match.groups() if part is not None)
+
+
+def controller_versions(snap: ClusterSnapshot, controller: str) -> list[tuple[KubeObject, str]]:
+    """(workload, image) of each container of the controller's workloads that runs it."""
+    found = []
+    for owner in controller_workloads(snap, controller):
+        tpl = template_of(owner)
+        labels = (tpl.get("metadata") or {}).get("labels") or {}
+        for c in (tpl.get("spec") or {}).get("containers") or []:
+            image = str(c.get("image", ""))
+            if image_controller(image, labels) == controller:
+                found.append((owner, image))
+    return found
+
+
 def load_balancer_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
     """``type: LoadBalancer`` Services that select the controller's pods."""
-    return list(snap.derived(("load_balancer_services", controller),
-                             lambda: _load_balancer_services(snap, controller)))
+    return snap.memo(("lb-services", controller),
+                     lambda: _selecting_services(snap, controller, "LoadBalancer"))
 
 
-def _load_balancer_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
+def controller_services(snap: ClusterSnapshot, controller: str) -> list[KubeObject]:
+    """Services of any type that select the controller's pods."""
+    return snap.memo(("controller-services", controller),
+                     lambda: _selecting_services(snap, controller, None))
+
+
+def _selecting_services(snap: ClusterSnapshot, controller: str,
+                        of_type: str | None) -> list[KubeObject]:
     owners = controller_workloads(snap, controller)
     found = []
     for svc in snap.of_kind("Service"):
-        if svc.spec.get("type") != "LoadBalancer":
+        if of_type is not None and svc.spec.get("type") != of_type:
             continue
         selector = svc.spec.get("selector") or {}
         for owner in owners:

@@ -7,13 +7,14 @@ import ipaddress
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from wsdoctor.checks.base import Code, Facts
+from wsdoctor.codes import Code
 from wsdoctor.kube import measured
 from wsdoctor.kube.rulebase import CHECK_ID, human_seconds
 from wsdoctor.models import Finding, Fix, Resource, Status
 
 if TYPE_CHECKING:
-    from wsdoctor.checks.cluster import ClusterObservation, TlsConfig
+    from wsdoctor.checks.base import Facts
+    from wsdoctor.kube.observation import ClusterObservation, TlsConfig
     from wsdoctor.kube.timeouts import ConfiguredTimeout
 
 DNS_ELSEWHERE = Code(
@@ -273,7 +274,7 @@ def cross_check_affinity(obs: ClusterObservation, facts: Facts) -> Iterator[Find
     if cookies is None:
         return
     config = obs.affinity
-    if config is not None:
+    if config is not None and config.method == "cookie":
         expected = config.cookie
         seen = expected in cookies if expected else bool(cookies)
         if not seen:
@@ -292,7 +293,7 @@ def cross_check_affinity(obs: ClusterObservation, facts: Facts) -> Iterator[Find
                     "that the annotation is on the Ingress it uses."
                 ),
             )
-    else:
+    elif config is None:
         sticky = [
             c for c in cookies if c in ("INGRESSCOOKIE", "SERVERID", "route") or c.startswith("_")
         ]

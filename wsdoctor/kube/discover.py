@@ -10,27 +10,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from wsdoctor.kube.ingress_class import CONTROLLER_NAMES as CONTROLLER_NAMES
+from wsdoctor.kube.ingress_class import ingress_controller as ingress_controller
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
 from wsdoctor.models import Model
 
 TRAEFIK_GROUPS = ("traefik.io", "traefik.containo.us")
 ISTIO_GROUP = "networking.istio.io"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
-
-#: IngressClass ``spec.controller`` / GatewayClass ``spec.controllerName`` → controller id.
-CONTROLLER_NAMES = {
-    "k8s.io/ingress-nginx": "ingress-nginx",
-    "traefik.io/ingress-controller": "traefik",
-    "traefik.io/gateway-controller": "traefik",
-    "haproxy.org/ingress-controller": "haproxytech",
-    "haproxy-ingress.github.io/controller": "haproxy-ingress",
-    "istio.io/ingress-controller": "istio",
-    "istio.io/gateway-controller": "istio",
-    "gateway.envoyproxy.io/gatewayclass-controller": "envoy-gateway",
-    "ingress.k8s.aws/alb": "aws-alb",
-    "networking.gke.io/ingress-gce": "gce",
-}
-
 
 class Backend(Model):
     """A Service port a route sends traffic to."""
@@ -89,47 +76,6 @@ def path_matches(path_type: str, pattern: str, path: str) -> bool:
     return not prefix or path == prefix or path.startswith(prefix + "/")
 
 
-def ingress_controller(snap: ClusterSnapshot, obj: KubeObject) -> tuple[str, str | None]:
-    cls = obj.spec.get("ingressClassName") or obj.annotations.get("kubernetes.io/ingress.class")
-    if cls is None:
-        default = next(
-            (
-                c
-                for c in snap.of_kind("IngressClass")
-                if c.annotations.get("ingressclass.kubernetes.io/is-default-class") == "true"
-            ),
-            None,
-        )
-        cls = default.name if default else None
-    if cls:
-        klass = snap.find("IngressClass", None, cls)
-        if klass is not None:
-            name = str(klass.spec.get("controller", ""))
-            for prefix, controller in CONTROLLER_NAMES.items():
-                if name.startswith(prefix):
-                    return controller, cls
-        for word, controller in (
-            ("nginx", "ingress-nginx"),
-            ("traefik", "traefik"),
-            ("haproxy", "haproxytech"),
-            ("istio", "istio"),
-            ("alb", "aws-alb"),
-            ("gce", "gce"),
-        ):
-            if word in cls:
-                return controller, cls
-    for key in obj.annotations:
-        if key.startswith("nginx.ingress.kubernetes.io/"):
-            return "ingress-nginx", cls
-        if key.startswith("haproxy.org/"):
-            return "haproxytech", cls
-        if key.startswith("haproxy-ingress.github.io/"):
-            return "haproxy-ingress", cls
-        if key.startswith("traefik.ingress.kubernetes.io/"):
-            return "traefik", cls
-    return "unknown", cls
-
-
 def ingress_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRule]:
     ns = obj.namespace or "default"
     controller, cls = ingress_controller(snap, obj)
@@ -143,7 +89,18 @@ def ingress_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRule]
     }
 
     def backend(raw: Any, where: str) -> list[Backend]:
-        svc = (raw or {}).get("service") or {}
+        raw = raw or {}
+        if raw.get("serviceName"):  # extensions / networking.k8s.io v1beta1
+            port = raw.get("servicePort")
+            return [
+                Backend(
+                    namespace=ns,
+                    service=str(raw["serviceName"]),
+                    port=int(port) if isinstance(port, str) and port.isdigit() else port,
+                    field=where,
+                )
+            ]
+        svc = raw.get("service") or {}
         if not svc.get("name"):
             return []
         port = svc.get("port") or {}
@@ -156,11 +113,12 @@ def ingress_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRule]
             )
         ]
 
-    if obj.spec.get("defaultBackend"):
-        where = field_path("spec", "defaultBackend")
-        yield RouteRule(
-            **base, hosts=[], backends=backend(obj.spec["defaultBackend"], where), field=where
-        )
+    for key in ("defaultBackend", "backend"):  # ``backend`` before networking.k8s.io/v1
+        if obj.spec.get(key):
+            where = field_path("spec", key)
+            yield RouteRule(
+                **base, hosts=[], backends=backend(obj.spec[key], where), field=where
+            )
     for i, rule in enumerate(obj.spec.get("rules") or []):
         host = rule.get("host")
         for j, path in enumerate((rule.get("http") or {}).get("paths") or []):
@@ -191,7 +149,9 @@ def _httproute_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRu
     for parent in parents:
         if parent.get("kind", "Gateway") == "Gateway":
             gateway = snap.find(
-                "Gateway", parent.get("namespace") or ns, str(parent.get("name")),
+                "Gateway",
+                parent.get("namespace") or ns,
+                str(parent.get("name")),
                 group=GATEWAY_GROUP,
             )
             if gateway is not None and gateway.group == GATEWAY_GROUP:
@@ -351,10 +311,16 @@ def _virtualservice_rules(obj: KubeObject) -> Iterator[RouteRule]:
             )
 
 
+def _is_mesh_route(obj: KubeObject) -> bool:
+    """An HTTPRoute attached only to Services or Linkerd Servers (GAMMA, mesh policy): it
+    routes traffic inside the mesh, not from outside, and serves no host."""
+    parents = obj.spec.get("parentRefs") or []
+    return bool(parents) and all(p.get("kind", "Gateway") != "Gateway" for p in parents)
+
+
 def route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
-    """Every routing rule of every route object in the snapshot (worked out once per
-    snapshot: several rule families ask)."""
-    return list(snap.derived(("route_rules",), lambda: _route_rules(snap)))
+    """Every routing rule of every route object in the snapshot."""
+    return snap.memo("route-rules", lambda: _route_rules(snap))
 
 
 def _route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
@@ -362,7 +328,7 @@ def _route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
     for obj in snap.objects:
         if obj.kind == "Ingress":
             rules.extend(ingress_rules(snap, obj))
-        elif obj.kind == "HTTPRoute" and obj.group == GATEWAY_GROUP:
+        elif obj.kind == "HTTPRoute" and obj.group == GATEWAY_GROUP and not _is_mesh_route(obj):
             rules.extend(_httproute_rules(snap, obj))
         elif obj.kind == "IngressRoute" and obj.group in TRAEFIK_GROUPS:
             rules.extend(_ingressroute_rules(obj, snap))
@@ -372,7 +338,9 @@ def _route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
 
 
 def routes_for(snap: ClusterSnapshot, host: str, path: str) -> list[RouteRule]:
-    """The rules that match host and path, most specific first (exact host, longest path)."""
+    """The rules that match host and path, most specific first (exact host, longest path).
+    A query string is not part of the path routes match (``/ws?token=…`` is ``/ws``)."""
+    path = path.split("?", 1)[0]
     found = [
         r
         for r in route_rules(snap)

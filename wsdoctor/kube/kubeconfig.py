@@ -57,7 +57,7 @@ class Selected:
 def _load_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
-    from wsdoctor.yamlsafe import load_one
+    from wsdoctor.kube.yamlload import InputRefused, load_one
 
     if not path.is_file():
         raise KubeconfigError(f"kubeconfig {path}: not a regular file")
@@ -72,6 +72,9 @@ def _load_yaml(path: Path) -> dict[str, Any]:
         raise KubeconfigError(f"kubeconfig {path}: larger than {MAX_BYTES // 2**20} MiB")
     try:
         doc, _ = load_one(text)
+    except InputRefused as exc:  # invalid YAML, an alias bomb, too deep: one line
+        where = f" at line {exc.line}" if exc.line else ""
+        raise KubeconfigError(f"kubeconfig {path}{where}: {exc}") from None
     except (yaml.YAMLError, ValueError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

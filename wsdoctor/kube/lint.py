@@ -3,8 +3,10 @@ Formats: text, JSON (:class:`LintReport`) and SARIF 2.1.0 for code-scanning UIs.
 
 from __future__ import annotations
 
-import argparse
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any, Literal, TextIO
 from urllib.parse import quote
@@ -12,13 +14,21 @@ from urllib.parse import quote
 from pydantic import Field
 
 from wsdoctor import __version__
-from wsdoctor.kube.manifests import STDIN_NAME, ManifestSet, load_manifests
-from wsdoctor.kube.rulebase import DEFAULT_EXPECT_IDLE, RuleOptions
-from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
+from wsdoctor.docs import page_url
+from wsdoctor.kube.manifests import (
+    DEFAULT_NAMESPACE,
+    INPUT_CODES,
+    STDIN_NAME,
+    UNREADABLE,
+    ManifestSet,
+    load_manifests,
+)
+from wsdoctor.kube.rulebase import RuleOptions
+from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot, websocket_routes
+from wsdoctor.kube.websocket import RouteJudgement
 from wsdoctor.models import Finding, Model, Status
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-DOCS_BASE = "https://github.com/wsdoctor/wsdoctor/blob/main/"
 _SARIF_LEVEL = {
     Status.FAIL: "error",
     Status.WARN: "warning",
@@ -47,59 +57,63 @@ class LintReport(Model):
     schema_version: Literal[1] = 1
     tool: str = f"wsdoctor {__version__}"
     files: list[str]
+    unread: list[str] = Field(default_factory=list)
+    """Files that could not be read or parsed (each also has a finding)."""
+    namespace: str = DEFAULT_NAMESPACE
+    """The namespace given to objects that have none (``-n``)."""
     objects: int
     status: Literal["ok", "warn", "fail"]
+    routes: list[RouteJudgement] = Field(default_factory=list)
+    """Every route, whether it was judged to carry WebSockets, and on what evidence."""
     findings: list[LintFinding] = Field(default_factory=list)
 
 
-def build_lint_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """The parser of ``wsdoctor lint`` (``parser_class`` raises instead of exiting)."""
-    parser = parser_class(
-        prog="wsdoctor lint",
-        description="Check Kubernetes manifests for WebSocket problems (no network, no "
-        "cluster): Ingress, Gateway API, Traefik, HAProxy, Istio, Linkerd and workloads.",
-        epilog="PATH is a file, a directory (its *.yaml, *.yml, *.json) or - for stdin; "
-        "multi-document YAML, List kinds and Helm output are read.\n"
-        "exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable file.",
-    )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="manifests to check")
-    parser.add_argument(
-        "--format", choices=("text", "json", "sarif"), default="text", help="(default: text)"
-    )
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
-    parser.add_argument(
-        "--fail-on",
-        choices=("warn", "fail", "never"),
-        default="fail",
-        help="exit 1 when a finding is at least this severe (default: fail)",
-    )
-    parser.add_argument(
-        "--expect-idle",
-        type=float,
-        default=DEFAULT_EXPECT_IDLE,
-        metavar="SECONDS",
-        help="flag idle timeouts below this many seconds (default: 300)",
-    )
-    parser.add_argument(
-        "--suppress", action="append", default=[], metavar="CODE[,CODE]", help="leave codes out"
-    )
-    parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
-    parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
-    parser.add_argument(
-        "--debug", action="store_true", help="on an internal error, print its traceback"
-    )
-    return parser
-
-
 def lint(
-    paths: list[str], options: RuleOptions, stdin: TextIO | None, suppress: set[str]
+    paths: list[str],
+    options: RuleOptions,
+    stdin: TextIO | None,
+    suppress: set[str],
+    namespace: str = DEFAULT_NAMESPACE,
 ) -> tuple[ManifestSet, LintReport]:
-    """Load the manifests and judge them; ManifestError when a file cannot be read."""
-    manifests = load_manifests(paths, stdin)
-    findings = [f for f in judge_snapshot(manifests.snapshot, options) if f.code not in suppress]
-    findings.sort(key=lambda f: -f.status.rank)
-    located = []
+    """Load the manifests and judge them. ManifestError only when a path names nothing; a
+    file that cannot be read is a finding and the other files are still judged."""
+    with paused_gc():
+        return _lint(paths, options, stdin, suppress, namespace)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a lint run builds its objects: with hundreds of
+    thousands of YAML nodes alive, each collection rescans them all (several times slower).
+    They are frozen afterwards, so the first collection does not scan them either; they are
+    acyclic and freed by reference counting when the run ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _lint(
+    paths: list[str],
+    options: RuleOptions,
+    stdin: TextIO | None,
+    suppress: set[str],
+    namespace: str,
+) -> tuple[ManifestSet, LintReport]:
+    manifests = load_manifests(paths, stdin, namespace)
+    located: list[LintFinding] = []
+    for problem in manifests.problems:
+        if problem.code.code not in suppress:
+            where = LintLocation(file=problem.file, line=problem.line or 1)
+            located.append(LintFinding(finding=problem.finding(), location=where))
+    findings = [*judge_snapshot(manifests.snapshot, options), *manifests.duplicates]
     for finding in findings:
+        if finding.code in suppress:
+            continue
         location = None
         res = finding.resource
         if res is not None:
@@ -107,14 +121,18 @@ def lint(
             if loc is not None:
                 location = LintLocation(file=loc.file, line=loc.line_of(res.field))
         located.append(LintFinding(finding=finding, location=location))
-    worst = max((f.status.rank for f in findings), default=0)
+    located.sort(key=lambda lf: -lf.finding.status.rank)
+    worst = max((lf.finding.status.rank for lf in located), default=0)
     status: Literal["ok", "warn", "fail"] = (
         "fail" if worst >= Status.FAIL.rank else "warn" if worst >= Status.WARN.rank else "ok"
     )
     report = LintReport(
         files=manifests.files,
+        unread=[p.file for p in manifests.problems if p.code is UNREADABLE],
+        namespace=namespace,
         objects=len(manifests.snapshot.objects),
         status=status,
+        routes=websocket_routes(manifests.snapshot, options),
         findings=located,
     )
     return manifests, report
@@ -144,15 +162,18 @@ def _artifact(file: str) -> dict[str, Any]:
 
 
 def to_sarif(report: LintReport) -> dict[str, Any]:
-    """The report as a SARIF 2.1.0 log: one rule per code, one result per finding."""
-    codes = {c.code: c for c in CONFIG_CODES}
-    used = sorted({lf.finding.code for lf in report.findings})
+    """The report as a SARIF 2.1.0 log: one rule per code, one result per finding; files
+    that were not linted are the invocation's tool execution notifications."""
+    codes = {c.code: c for c in (*CONFIG_CODES, *INPUT_CODES)}
+    inputs = [lf for lf in report.findings if lf.finding.code in _INPUT_NOTIFICATIONS]
+    findings = [lf for lf in report.findings if lf.finding.code not in _INPUT_NOTIFICATIONS]
+    used = sorted({lf.finding.code for lf in findings})
     rules = [
         {
             "id": code,
             "name": code.removeprefix("WSD-").title().replace("-", ""),
             "shortDescription": {"text": codes[code].title if code in codes else code},
-            "helpUri": f"{DOCS_BASE}docs/findings/{code}.md",
+            "helpUri": page_url(code),
             "defaultConfiguration": {
                 "level": _SARIF_LEVEL[codes[code].status] if code in codes else "warning"
             },
@@ -160,7 +181,7 @@ def to_sarif(report: LintReport) -> dict[str, Any]:
         for code in used
     ]
     results = []
-    for lf in report.findings:
+    for lf in findings:
         f = lf.finding
         text = f.detail + (f" Fix: {f.fix.summary}" if f.fix else "")
         result: dict[str, Any] = {
@@ -197,11 +218,40 @@ def to_sarif(report: LintReport) -> dict[str, Any]:
                         "rules": rules,
                     }
                 },
+                "invocations": [
+                    {
+                        "executionSuccessful": not report.unread,
+                        "toolExecutionNotifications": [_notification(lf) for lf in inputs],
+                    }
+                ],
                 "artifacts": [_artifact(name) for name in report.files],
                 "results": results,
             }
         ],
     }
+
+
+#: Codes about the input itself: SARIF tool execution notifications, not results.
+_INPUT_NOTIFICATIONS = frozenset(c.code for c in INPUT_CODES if c.code != "WSD-K8S-DUPLICATE")
+
+
+def _notification(lf: LintFinding) -> dict[str, Any]:
+    """A file that was not (wholly) linted, as a SARIF notification."""
+    note: dict[str, Any] = {
+        "level": _SARIF_LEVEL[lf.finding.status],
+        "message": {"text": lf.finding.detail},
+        "descriptor": {"id": lf.finding.code},
+    }
+    if lf.location is not None:
+        note["locations"] = [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": artifact_uri(lf.location.file)},
+                    "region": {"startLine": lf.location.line},
+                }
+            }
+        ]
+    return note
 
 
 def _count(n: int, noun: str) -> str:
@@ -215,9 +265,17 @@ def render_text(report: LintReport, out: TextIO, colour: bool, ascii_only: bool)
 
     style = TextStyle(colour=colour, ascii_only=ascii_only)
     out.write(
-        f"wsdoctor lint — {_count(len(report.files), 'file')}, "
-        f"{_count(report.objects, 'object')}\n"
+        f"wsdoctor lint — {_count(len(report.files), 'file')}, {_count(report.objects, 'object')}\n"
     )
+    websocket = [j for j in report.routes if j.websocket]
+    if report.routes:
+        out.write(
+            f"WebSocket routes: {len(websocket)} of {_count(len(report.routes), 'route')} "
+            "(the others get the correctness rules only)\n"
+        )
+    for judged in websocket:
+        paths = f" {', '.join(judged.paths)}" if judged.paths else ""
+        out.write(f"  {judged.ref}{paths}: {'; '.join(judged.evidence)}\n")
     for lf in report.findings:
         out.write("\n")
         lines = finding_lines(lf.finding, style)

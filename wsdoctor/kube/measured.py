@@ -5,8 +5,12 @@ measured idle timeout (``idle``) and the cookies set (``affinity``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from wsdoctor.checks.base import Code, Facts
+from wsdoctor.codes import Code
+
+if TYPE_CHECKING:
+    from wsdoctor.checks.base import Facts
 
 
 def upgrade_status(facts: Facts) -> int | None:

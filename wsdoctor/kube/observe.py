@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.affinity import configured_affinity
 from wsdoctor.kube.discover import GATEWAY_GROUP, ISTIO_GROUP, RouteRule
+from wsdoctor.kube.istio_mesh import gateway_workloads
 from wsdoctor.kube.relevant import relevant_snapshot
 from wsdoctor.kube.shapes import split_malformed
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
@@ -14,7 +15,7 @@ from wsdoctor.kube.timeouts import path_timeouts
 from wsdoctor.models import Target
 
 if TYPE_CHECKING:
-    from wsdoctor.checks.cluster import ClusterObservation, TlsConfig
+    from wsdoctor.kube.observation import ClusterObservation, TlsConfig
     from wsdoctor.settings import Settings
 
 
@@ -26,7 +27,7 @@ def observe(
     context: str | None,
 ) -> ClusterObservation:
     """The routes serving ``target``, their backends, timeouts, affinity and TLS."""
-    from wsdoctor.checks.cluster import BackendSummary, ClusterObservation, RouteSummary
+    from wsdoctor.kube.observation import BackendSummary, ClusterObservation, RouteSummary
 
     # Malformed objects are matched against nothing, but stay in the observation's snapshot
     # when in a namespace it covers, so the rules report them (WSD-K8S-MALFORMED).
@@ -145,7 +146,7 @@ def _with_malformed(subset: ClusterSnapshot, malformed: list[KubeObject]) -> Clu
 def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[TlsConfig]:
     """The TLS configuration that applies to ``route``: Ingress ``spec.tls``, IngressRoute
     ``spec.tls``, Gateway API listener ``certificateRefs``, Istio Gateway ``credentialName``."""
-    from wsdoctor.checks.cluster import TlsConfig
+    from wsdoctor.kube.observation import TlsConfig
 
     obj = snap.find(route.kind, route.namespace, route.name)
     if obj is None:
@@ -196,9 +197,13 @@ def tls_sections(snap: ClusterSnapshot, route: RouteRule, host: str) -> list[Tls
                 hosts = [str(h).split("/")[-1] for h in server.get("hosts") or []]
                 credential = (server.get("tls") or {}).get("credentialName")
                 if credential and any(discover.host_matches(h, host) for h in hosts):
+                    # The gateway workload reads the Secret in its own namespace.
+                    workloads = gateway_workloads(snap, gw) if gw is not None else []
                     found.append(
                         TlsConfig(
-                            namespace=gw.namespace or "default" if gw else "default",
+                            namespace=str(workloads[0].namespace)
+                            if workloads and workloads[0].namespace
+                            else (gw.namespace or "default" if gw else "default"),
                             hosts=hosts,
                             secret_name=credential,
                         )

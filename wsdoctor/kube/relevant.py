@@ -4,8 +4,11 @@ objects around them. Live rules judge only this part."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import GATEWAY_GROUP, ISTIO_GROUP, RouteRule
+from wsdoctor.kube.istio_mesh import gateway_workloads
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.kube.timeouts import destination_rules_for
 
@@ -56,10 +59,22 @@ def relevant_snapshot(
                             str(mw.get("name")),
                         )
                     )
-                for svc in r.get("services") or []:
-                    if isinstance(svc, dict) and svc.get("kind") == "TraefikService":
-                        ns = str(svc.get("namespace") or route.namespace)
-                        add(snap.find("TraefikService", ns, str(svc.get("name"))))
+                for ts in r.get("services") or []:
+                    if isinstance(ts, dict) and ts.get("kind") == "TraefikService":
+                        ns = str(ts.get("namespace") or route.namespace)
+                        add(snap.find("TraefikService", ns, str(ts.get("name"))))
+        if obj is not None and obj.kind == "Ingress":
+            refs = obj.annotations.get("traefik.ingress.kubernetes.io/router.middlewares", "")
+            wanted = {r.strip().partition("@")[0] for r in refs.split(",") if r.strip()}
+            for mw in snap.of_kind("Middleware") if wanted else ():
+                if f"{mw.namespace}-{mw.name}" in wanted:
+                    add(mw)
+        if obj is not None and obj.kind == "VirtualService":
+            for name in obj.spec.get("gateways") or []:
+                ns, _, gw_name = str(name).rpartition("/")
+                gw = snap.find("Gateway", ns or route.namespace, gw_name, group=ISTIO_GROUP)
+                for owner in gateway_workloads(snap, gw) if gw is not None else ():
+                    add(owner)
         if route.class_name:
             add(snap.find("IngressClass", None, route.class_name))
         for backend in route.backends:
@@ -82,37 +97,8 @@ def relevant_snapshot(
             )
             for owner, tpl, _ in templates:
                 add(owner)
-                labels = (tpl.get("metadata") or {}).get("labels") or {}
-                for other in snap.objects:
-                    if other.namespace != svc.namespace:
-                        continue
-                    if (
-                        (
-                            other.kind == "HorizontalPodAutoscaler"
-                            and (other.spec.get("scaleTargetRef") or {}).get("name") == owner.name
-                        )
-                        or (
-                            other.kind == "PodDisruptionBudget"
-                            and backends.selector_matches(other.spec.get("selector") or {}, labels)
-                        )
-                        or (
-                            other.kind == "NetworkPolicy"
-                            and backends.selector_matches(
-                                other.spec.get("podSelector") or {}, labels
-                            )
-                        )
-                        or (
-                            other.kind == "Server"
-                            and backends.selector_matches(
-                                other.spec.get("podSelector") or {}, labels
-                            )
-                        )
-                        or (
-                            other.kind in ("AuthorizationPolicy", "ServerAuthorization")
-                            and other.group == "policy.linkerd.io"
-                        )
-                    ):
-                        add(other)
+                for other in _around(snap, owner, tpl):
+                    add(other)
     for controller in controllers:
         for owner in backends.controller_workloads(snap, controller):
             add(owner)
@@ -124,3 +110,32 @@ def relevant_snapshot(
         add(snap.find("Namespace", None, ns))
     subset = snap.model_copy(update={"objects": keep})
     return subset, routes
+
+
+def _around(snap: ClusterSnapshot, owner: KubeObject, tpl: dict[str, Any]) -> list[KubeObject]:
+    """The objects that act on a backend workload: its HPA, PodDisruptionBudgets,
+    NetworkPolicies, Linkerd Servers and the policy that authorizes them."""
+    labels = (tpl.get("metadata") or {}).get("labels") or {}
+    ns = owner.namespace
+    found = [
+        h
+        for h in snap.in_namespace("HorizontalPodAutoscaler", ns)
+        if (h.spec.get("scaleTargetRef") or {}).get("name") == owner.name
+    ]
+    found += snap.in_namespace("PodDisruptionBudget", ns)
+    found += [
+        p
+        for p in snap.in_namespace("NetworkPolicy", ns)
+        if backends.selector_matches(p.spec.get("podSelector") or {}, labels)
+    ]
+    servers = [
+        s
+        for s in snap.in_namespace("Server", ns)
+        if backends.selector_matches(s.spec.get("podSelector") or {}, labels)
+    ]
+    found += servers
+    if servers:
+        found += snap.in_namespace("AuthorizationPolicy", ns)
+        found += snap.in_namespace("ServerAuthorization", ns)
+        found += snap.in_namespace("HTTPRoute", ns)
+    return found

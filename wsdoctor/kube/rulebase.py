@@ -14,14 +14,24 @@ from wsdoctor.models import Finding
 CHECK_ID = "cluster"
 
 DEFAULT_EXPECT_IDLE = 300.0
+DEFAULT_EXPECT_CONNECTIONS = 1000
 
 
 @dataclass(frozen=True)
 class RuleOptions:
-    """Choices that shape the rules."""
+    """Choices that shape the rules (hashable: facts derived from them are memoised)."""
 
     expect_idle: float = DEFAULT_EXPECT_IDLE
     """Seconds a WebSocket may stay silent; configured idle timeouts below it are flagged."""
+    expect_connections: int = DEFAULT_EXPECT_CONNECTIONS
+    """Concurrent WebSockets one controller replica should hold."""
+    websocket_routes: tuple[str, ...] = ()
+    """Routes the user says carry WebSockets (``[KIND/][NAMESPACE/]NAME``)."""
+    all_routes: bool = False
+    """Judge every route as a WebSocket route."""
+    serving: tuple[str, str, str, str] | None = None
+    """Live: (kind, namespace, name, path) of the route rule that serves the target; it is
+    the WebSocket route, whatever the evidence."""
 
 
 ClusterRule = Callable[[ClusterSnapshot, RuleOptions], Iterator[Finding]]

@@ -6,9 +6,12 @@ from __future__ import annotations
 import traceback
 from collections.abc import Iterator
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import (
+    absent,
     affinity,
+    istio_mesh,
+    rules_drain,
     rules_gateway,
     rules_haproxy,
     rules_istio,
@@ -17,9 +20,11 @@ from wsdoctor.kube import (
     rules_traefik,
     rules_workloads,
     shapes,
+    websocket,
 )
 from wsdoctor.kube.rulebase import CHECK_ID, ClusterRule, RuleOptions
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
+from wsdoctor.kube.websocket import RouteJudgement
 from wsdoctor.models import Finding
 
 CONFIG_RULES: tuple[ClusterRule, ...] = (
@@ -30,8 +35,10 @@ CONFIG_RULES: tuple[ClusterRule, ...] = (
     rules_istio.rules_for_istio,
     rules_linkerd.rules_for_linkerd,
     rules_workloads.rules_for_backends,
-    rules_workloads.rules_for_pods,
+    rules_drain.rules_for_workloads,
+    rules_drain.rules_for_pods,
     affinity.rules_for_affinity,
+    websocket.not_websocket_note,
 )
 
 CONFIG_CODES: tuple[Code, ...] = (
@@ -40,18 +47,24 @@ CONFIG_CODES: tuple[Code, ...] = (
     *rules_traefik.CODES,
     *rules_haproxy.CODES,
     *rules_istio.CODES,
+    *istio_mesh.CODES,
     *rules_linkerd.CODES,
     *rules_workloads.CODES,
+    *rules_drain.CODES,
     *affinity.CODES,
     *shapes.CODES,
+    *absent.CODES,
+    *websocket.CODES,
 )
 
 
 def judge_snapshot(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
     """Every configuration finding for the snapshot, each (code, resource, detail) once.
 
-    Malformed objects are reported and left out; a rule that still crashes is reported
-    (``WSD-INTERNAL-RULE-ERROR``) without stopping the other rules or objects."""
+    WebSocket-specific rules judge only the WebSocket routes (:mod:`wsdoctor.kube.websocket`;
+    live, ``options.serving``); correctness rules judge every route. Malformed objects are
+    reported and left out; a rule that still crashes is reported (``WSD-INTERNAL-RULE-ERROR``)
+    without stopping the other rules or objects."""
     clean, _, malformed = shapes.split_malformed(snap)
     seen: set[tuple[str, str, str]] = set()
     for rule in CONFIG_RULES:
@@ -94,3 +107,12 @@ def _rule_error(rule: ClusterRule, error: tuple[str, str], obj: KubeObject | Non
         evidence={"traceback": error[1]},
         resource=obj.resource() if obj is not None else None,
     )
+
+
+def websocket_routes(snap: ClusterSnapshot, options: RuleOptions) -> list[RouteJudgement]:
+    """Every well-formed route and whether it was judged to carry WebSockets, and why."""
+    clean = shapes.split_malformed(snap)[0]
+    try:
+        return list(websocket.websocket_scope(clean, options).judgements)
+    except Exception:  # a bug there is reported by the rules that use it (RULE-ERROR)
+        return []

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import discover
+from wsdoctor.kube.absent import missing
 from wsdoctor.kube.discover import GATEWAY_GROUP
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds
 from wsdoctor.kube.snapshot import ClusterSnapshot, field_path
 from wsdoctor.kube.timeouts import path_timeouts
+from wsdoctor.kube.websocket import websocket_scope
 from wsdoctor.models import Finding, Fix, Status
 
 PARENT_MISSING = Code(
@@ -37,14 +39,18 @@ def rules_for_gateway_api(snap: ClusterSnapshot, options: RuleOptions) -> Iterat
             ns = parent.get("namespace") or route.namespace
             gateway = snap.find("Gateway", ns, str(parent.get("name")), group=GATEWAY_GROUP)
             if gateway is None or gateway.group != GATEWAY_GROUP:
-                if snap.knows("Gateway"):
-                    yield PARENT_MISSING.finding(
-                        CHECK_ID,
-                        f"{route.ref}: parent Gateway {ns}/{parent.get('name')} does not exist; "
-                        "the route is not attached and serves nothing.",
-                        resource=route.resource(field_path("spec", "parentRefs", i)),
-                        fix=Fix(summary="Name an existing Gateway (and its namespace)."),
-                    )
+                yield missing(
+                    snap,
+                    PARENT_MISSING,
+                    "Gateway",
+                    ns,
+                    str(parent.get("name")),
+                    detail=f"{route.ref}: parent Gateway {ns}/{parent.get('name')} does not "
+                    "exist; the route is not attached and serves nothing.",
+                    resource=route.resource(field_path("spec", "parentRefs", i)),
+                    fix=Fix(summary="Name an existing Gateway (and its namespace)."),
+                    referrer=route.ref,
+                )
                 continue
             listeners = [
                 str(li["hostname"])
@@ -67,11 +73,16 @@ def rules_for_gateway_api(snap: ClusterSnapshot, options: RuleOptions) -> Iterat
                     resource=route.resource("spec.hostnames"),
                     fix=Fix(summary="Add a listener for the hostname, or fix the hostname."),
                 )
+    scope = websocket_scope(snap, options)
     seen: set[str] = set()
     for rule in discover.route_rules(snap):
+        if not scope.rule(rule):
+            continue
+        silence = scope.silence(rule.kind, rule.namespace, rule.name, options.expect_idle)
         for timeout in path_timeouts(snap, rule):
             key = f"{timeout.component} {timeout.setting} {timeout.resource}"
-            if key in seen or timeout.seconds >= options.expect_idle:
+            limit = silence if timeout.scope == "idle" else options.expect_idle
+            if key in seen or timeout.seconds >= limit:
                 continue
             seen.add(key)
             if timeout.default and timeout.component not in ("AWS ALB", "GCP backend service"):

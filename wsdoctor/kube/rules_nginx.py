@@ -1,15 +1,19 @@
 """Rules for ingress-nginx (KNOWLEDGE.md §3): timeouts, annotation values it will not parse,
-snippets, affinity, rate limits, CORS, its ConfigMap."""
+snippets, SSL passthrough, affinity, rate limits, CORS, its ConfigMap."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
+from wsdoctor.kube.nginx_facts import BUFFER_SETTINGS
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, human_seconds, parse_unitless_seconds
-from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, annotation_field, field_path
-from wsdoctor.kube.timeouts import NGINX, nginx_configmap, nginx_timeout
+from wsdoctor.kube.rules_nginx_config import CODES as CONFIGMAP_CODES
+from wsdoctor.kube.rules_nginx_config import configmap_rules, worker_connections
+from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, annotation_field
+from wsdoctor.kube.timeouts import NGINX, nginx_configmap, nginx_timeout, passthrough
+from wsdoctor.kube.websocket import websocket_scope
 from wsdoctor.models import Finding, Fix, Status
 
 TIMEOUT_SHORT = Code(
@@ -38,18 +42,18 @@ RATE_LIMIT = Code(
 CORS = Code(
     "WSD-NGINX-CORS-NO-EFFECT", Status.INFO, "CORS annotations do not govern WebSocket upgrades"
 )
-CONFIGMAP_KEY = Code(
-    "WSD-NGINX-CONFIGMAP-KEY", Status.WARN, "ingress-nginx ConfigMap key does not exist"
+PASSTHROUGH_DISABLED = Code(
+    "WSD-NGINX-PASSTHROUGH-DISABLED",
+    Status.FAIL,
+    "ssl-passthrough needs the controller flag --enable-ssl-passthrough",
 )
-CONFIGMAP_IGNORED = Code(
-    "WSD-NGINX-CONFIGMAP-IGNORED",
+PASSTHROUGH_ANNOTATIONS = Code(
+    "WSD-NGINX-PASSTHROUGH-ANNOTATIONS",
     Status.WARN,
-    "The ingress-nginx controller does not read this ConfigMap",
+    "HTTP annotations do not apply to an ssl-passthrough Ingress",
 )
-SESSION_AFFINITY = Code(
-    "WSD-NGINX-SERVICE-AFFINITY",
-    Status.WARN,
-    "Service sessionAffinity has no effect through ingress-nginx",
+BUFFERS = Code(
+    "WSD-NGINX-BUFFERS-NO-EFFECT", Status.INFO, "Buffer settings do not act on WebSocket traffic"
 )
 
 CODES = (
@@ -61,9 +65,10 @@ CODES = (
     AFFINITY_REGEX_PATH,
     RATE_LIMIT,
     CORS,
-    CONFIGMAP_KEY,
-    CONFIGMAP_IGNORED,
-    SESSION_AFFINITY,
+    *CONFIGMAP_CODES,
+    PASSTHROUGH_DISABLED,
+    PASSTHROUGH_ANNOTATIONS,
+    BUFFERS,
 )
 
 _INT_ANNOTATIONS = (
@@ -76,16 +81,26 @@ _INT_ANNOTATIONS = (
     "session-cookie-max-age",
     "session-cookie-expires",
 )
-_BOOL_ANNOTATIONS = ("use-regex", "enable-cors", "ssl-redirect", "force-ssl-redirect")
-_UNKNOWN_KEYS = {
-    "worker-connections": "max-worker-connections",
-    "proxy-buffers": "proxy-buffers-number",
-}
-_NGINX_KEYS = (
-    "proxy-read-timeout",
-    "proxy-send-timeout",
-    "worker-shutdown-timeout",
-    "use-forwarded-headers",
+_BOOL_ANNOTATIONS = (
+    "use-regex",
+    "enable-cors",
+    "ssl-redirect",
+    "force-ssl-redirect",
+    "ssl-passthrough",
+)
+#: Annotations that still act with ssl-passthrough: they shape the plain-HTTP requests nginx
+#: keeps serving on port 80 for the host (redirects to HTTPS) or name passthrough itself.
+_PLAIN_HTTP_ANNOTATIONS = frozenset(
+    {
+        "ssl-passthrough",
+        "backend-protocol",
+        "ssl-redirect",
+        "force-ssl-redirect",
+        "permanent-redirect",
+        "permanent-redirect-code",
+        "temporal-redirect",
+        "from-to-www-redirect",
+    }
 )
 
 
@@ -142,18 +157,79 @@ def _check_values(ing: KubeObject) -> Iterator[Finding]:
 
 def rules_for_ingress_nginx(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
     """Every ingress-nginx configuration fact, per Ingress and for the controller ConfigMap."""
+    scope = websocket_scope(snap, options)
     ingresses = list(nginx_ingresses(snap))
     for ing in ingresses:
         yield from _check_values(ing)
-        yield from _timeouts(snap, ing, options)
+        if passthrough(ing):
+            yield from _passthrough(snap, ing)
+            continue
         yield from _features(snap, ing)
-    yield from _configmaps(snap, bool(ingresses))
+        if scope.route(ing):
+            silence = scope.silence(ing.kind, ing.namespace, ing.name, options.expect_idle)
+            yield from _timeouts(snap, ing, options, silence)
+            yield from _websocket_features(ing)
+    yield from configmap_rules(snap, bool(ingresses))
+    if "ingress-nginx" in scope.controllers:
+        yield from worker_connections(snap, options)
 
 
-def _timeouts(snap: ClusterSnapshot, ing: KubeObject, options: RuleOptions) -> Iterator[Finding]:
+def _passthrough(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
+    """SSL passthrough hands the TLS stream to the pod (layer 4): the controller must run
+    with --enable-ssl-passthrough, and no other annotation applies (annotations.md)."""
+    key = NGINX + "ssl-passthrough"
+    workloads = backends.controller_workloads(snap, "ingress-nginx")
+    enabled = [
+        w
+        for w in workloads
+        if backends.flag_set(
+            backends.container_args(backends.template_of(w)), "--enable-ssl-passthrough"
+        )
+    ]
+    if workloads and not enabled:
+        names = ", ".join(w.ref for w in workloads)
+        yield PASSTHROUGH_DISABLED.finding(
+            CHECK_ID,
+            f"{ing.ref} asks for ssl-passthrough, but the controller ({names}) runs without "
+            "--enable-ssl-passthrough: the annotation is ignored and nginx terminates TLS.",
+            resource=ing.resource(annotation_field(key)),
+            evidence={"controller": names},
+            fix=Fix(
+                summary="Start the controller with --enable-ssl-passthrough (Helm: "
+                "controller.extraArgs.enable-ssl-passthrough: true).",
+                snippet="args:\n- --enable-ssl-passthrough\n",
+                language="yaml",
+            ),
+        )
+    ignored = sorted(
+        k
+        for k in ing.annotations
+        if k.startswith(NGINX) and k.removeprefix(NGINX) not in _PLAIN_HTTP_ANNOTATIONS
+    )
+    if ignored:
+        yield PASSTHROUGH_ANNOTATIONS.finding(
+            CHECK_ID,
+            f"{ing.ref} uses ssl-passthrough, which works at the TCP layer: "
+            f"{', '.join(k.removeprefix(NGINX) for k in ignored)} "
+            f"{'has' if len(ignored) == 1 else 'have'} no effect (no proxy timeouts, affinity, "
+            "rewrites or limits apply; the backend terminates TLS).",
+            resource=ing.resource(annotation_field(ignored[0])),
+            evidence={"ignored": list[str | int | float | bool | None](ignored)},
+            fix=Fix(
+                summary="Remove the HTTP annotations (set timeouts and limits in the backend), "
+                "or terminate TLS in the controller instead of passing it through."
+            ),
+        )
+
+
+def _timeouts(
+    snap: ClusterSnapshot, ing: KubeObject, options: RuleOptions, silence: float
+) -> Iterator[Finding]:
+    """Timeouts that close a WebSocket silent for ``silence`` seconds (--expect-idle, or its
+    protocol's heartbeat interval when shorter)."""
     for key in ("proxy-read-timeout", "proxy-send-timeout"):
         effective = nginx_timeout(snap, ing, key)
-        if effective.seconds < options.expect_idle:
+        if effective.seconds < silence:
             res = effective.resource
             origin = (
                 "its default"
@@ -200,14 +276,36 @@ def _timeouts(snap: ClusterSnapshot, ing: KubeObject, options: RuleOptions) -> I
         )
 
 
+def _snippets_allowed(snap: ClusterSnapshot) -> bool:
+    """Whether the controller in the snapshot accepts snippet annotations: its ConfigMap sets
+    allow-snippet-annotations "true" and (from v1.12) annotations-risk-level Critical, or it
+    predates v1.9, when snippets were allowed by default."""
+    cm = nginx_configmap(snap)
+    data = cm.data if cm is not None else {}
+    versions = [
+        backends.image_version(image)
+        for _, image in backends.controller_versions(snap, "ingress-nginx")
+    ]
+    known = [v for v in versions if v is not None]
+    if known and all(v < (1, 9) for v in known):
+        return data.get("allow-snippet-annotations", "true") == "true"
+    if data.get("allow-snippet-annotations") != "true":
+        return False
+    return data.get("annotations-risk-level") == "Critical" or bool(
+        known and all(v < (1, 12) for v in known)
+    )
+
+
 def _features(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
+    """What breaks or silently does nothing on any Ingress."""
     a = ing.annotations
     for key in ("server-snippet", "configuration-snippet"):
-        if NGINX + key in a:
+        if NGINX + key in a and not snap.memo("nginx-snippets", lambda: _snippets_allowed(snap)):
             yield SNIPPET.finding(
                 CHECK_ID,
                 f"{ing.ref}: {key} is rejected unless the controller sets "
-                'allow-snippet-annotations: "true" (off by default; the risk is Critical).',
+                'allow-snippet-annotations: "true" (off by default since v1.9) and, since v1.12, '
+                "annotations-risk-level: Critical.",
                 resource=ing.resource(annotation_field(NGINX + key)),
                 evidence={"annotation": NGINX + key},
                 fix=Fix(
@@ -233,6 +331,11 @@ def _features(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
             resource=ing.resource(annotation_field(NGINX + "use-regex")),
             fix=_annotation_fix("session-cookie-path", "/"),
         )
+
+
+def _websocket_features(ing: KubeObject) -> Iterator[Finding]:
+    """What a WebSocket route should know about its limits, CORS and buffers."""
+    a = ing.annotations
     for key in ("limit-connections", "limit-rps", "limit-rpm"):
         if NGINX + key in a:
             yield RATE_LIMIT.finding(
@@ -255,50 +358,13 @@ def _features(snap: ClusterSnapshot, ing: KubeObject) -> Iterator[Finding]:
             resource=ing.resource(annotation_field(NGINX + "enable-cors")),
             fix=Fix(summary="Allow the page's Origin in the WebSocket server's own check."),
         )
-    if snap.knows("Service"):
-        for rule in discover.ingress_rules(snap, ing):
-            for backend in rule.backends:
-                svc = snap.find("Service", backend.namespace, backend.service)
-                if svc is not None and svc.spec.get("sessionAffinity") == "ClientIP":
-                    yield SESSION_AFFINITY.finding(
-                        CHECK_ID,
-                        f"{svc.ref}: sessionAffinity ClientIP is bypassed: ingress-nginx sends "
-                        f"to pod endpoints directly ({ing.ref}).",
-                        resource=svc.resource("spec.sessionAffinity"),
-                        fix=_annotation_fix("affinity", "cookie"),
-                    )
-
-
-def _configmaps(snap: ClusterSnapshot, in_use: bool) -> Iterator[Finding]:
-    read = nginx_configmap(snap)
-    named = backends.controller_configmaps(snap, "ingress-nginx")
-    for cm in snap.of_kind("ConfigMap"):
-        looks_nginx = any(k in cm.data for k in _NGINX_KEYS) or "ingress-nginx" in cm.name
-        if not looks_nginx and cm is not read:
-            continue
-        for key, right in _UNKNOWN_KEYS.items():
-            if key in cm.data:
-                yield CONFIGMAP_KEY.finding(
-                    CHECK_ID,
-                    f"{cm.ref}: key {key!r} does not exist in ingress-nginx; it is ignored "
-                    f"(did you mean {right!r}?).",
-                    resource=cm.resource(field_path("data", key)),
-                    evidence={"key": key, "suggestion": right},
-                    fix=Fix(
-                        summary=f"Rename the key to {right}.",
-                        snippet=f'data:\n  {right}: "{cm.data[key]}"\n',
-                        language="yaml",
-                    ),
-                )
-        if named and cm is not read and in_use:
-            wanted = ", ".join(f"{ns}/{name}" for ns, name in named)
-            yield CONFIGMAP_IGNORED.finding(
-                CHECK_ID,
-                f"{cm.ref} holds ingress-nginx settings, but the controller reads --configmap="
-                f"{wanted}; these settings have no effect.",
-                resource=cm.resource("data"),
-                evidence={"configmap": wanted},
-                fix=Fix(
-                    summary=f"Move the keys into {wanted} (Helm: controller.config values).",
-                ),
-            )
+    buffers = [k for k in BUFFER_SETTINGS if NGINX + k in a]
+    if buffers:
+        yield BUFFERS.finding(
+            CHECK_ID,
+            f"{ing.ref}: {', '.join(buffers)} shape(s) how nginx buffers HTTP requests and "
+            "responses; an upgraded WebSocket is relayed as it comes, so they do not act on it.",
+            resource=ing.resource(annotation_field(NGINX + buffers[0])),
+            evidence={"annotations": list[str | int | float | bool | None](buffers)},
+            fix=Fix(summary="Leave them for the HTTP paths; WebSocket needs no buffer setting."),
+        )

@@ -1,13 +1,15 @@
 """Rules for what every controller sends traffic to: backend Services, ports, selectors,
-endpoints and the workloads behind them (probes, draining, replicas, PDB, HPA, policy)."""
+endpoints, Service session affinity and NetworkPolicies — links that break any route. The
+WebSocket-specific rules on the workloads behind them live in :mod:`rules_drain`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
+from wsdoctor.kube.absent import missing
 from wsdoctor.kube.discover import Backend, RouteRule
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
@@ -22,21 +24,19 @@ TARGETPORT_UNDECLARED = Code(
 NO_READY_ENDPOINTS = Code(
     "WSD-K8S-NO-READY-ENDPOINTS", Status.FAIL, "No ready endpoints for the backend Service"
 )
-SINGLE_REPLICA = Code(
-    "WSD-K8S-SINGLE-REPLICA", Status.WARN, "A single replica serves the WebSocket backend"
-)
-NO_READINESS = Code("WSD-K8S-NO-READINESS-PROBE", Status.WARN, "Container has no readiness probe")
-NO_DRAIN = Code(
-    "WSD-K8S-NO-DRAIN", Status.WARN, "Pods are stopped without time to drain WebSockets"
-)
-NO_PDB = Code("WSD-K8S-NO-PDB", Status.WARN, "No PodDisruptionBudget covers the backend")
-HPA_SCALEDOWN = Code(
-    "WSD-K8S-HPA-SCALEDOWN", Status.WARN, "HPA scales down faster than WebSockets drain"
-)
 NETPOL_BLOCKS = Code(
     "WSD-K8S-NETPOL-BLOCKS", Status.WARN, "A NetworkPolicy may block the ingress controller"
 )
-RESTARTS = Code("WSD-K8S-POD-RESTARTS", Status.WARN, "Backend pods restart")
+SERVICE_AFFINITY = Code(
+    "WSD-K8S-SERVICE-AFFINITY",
+    Status.WARN,
+    "Service sessionAffinity does not make connections through a proxy sticky",
+)
+NGINX_SERVICE_AFFINITY = Code(
+    "WSD-NGINX-SERVICE-AFFINITY",
+    Status.WARN,
+    "Service sessionAffinity has no effect through ingress-nginx",
+)
 
 CODES = (
     SERVICE_MISSING,
@@ -44,76 +44,129 @@ CODES = (
     SELECTOR_NO_PODS,
     TARGETPORT_UNDECLARED,
     NO_READY_ENDPOINTS,
-    SINGLE_REPLICA,
-    NO_READINESS,
-    NO_DRAIN,
-    NO_PDB,
-    HPA_SCALEDOWN,
     NETPOL_BLOCKS,
-    RESTARTS,
+    SERVICE_AFFINITY,
+    NGINX_SERVICE_AFFINITY,
 )
 
-#: Drain time below which an open WebSocket is likely cut on a rollout (seconds).
-MIN_GRACE = 30
-CONTROLLER_NAMESPACES = ("ingress-nginx", "traefik", "haproxy-controller", "istio-system")
+#: Namespaces ingress controllers are installed in by their manifests and charts.
+CONTROLLER_NAMESPACES = (
+    "ingress-nginx",
+    "traefik",
+    "haproxy-controller",
+    "haproxy-ingress",
+    "istio-system",
+    "istio-ingress",
+    "kube-system",
+)
+_AFFINITY_FIX = {
+    "ingress-nginx": "nginx.ingress.kubernetes.io/affinity: cookie on the Ingress",
+    "traefik": 'traefik.ingress.kubernetes.io/service.sticky.cookie: "true" on the Service',
+    "haproxytech": "haproxy.org/cookie-persistence on the Service",
+    "haproxy-ingress": "haproxy-ingress.github.io/affinity: cookie on the Ingress",
+    "istio": "a DestinationRule consistentHash.httpCookie",
+}
 
 
-def _backends(snap: ClusterSnapshot) -> Iterator[tuple[RouteRule, Backend]]:
-    seen: set[tuple[str, str, str, str | int | None]] = set()
-    for route in discover.route_rules(snap):
-        for backend in route.backends:
-            key = (route.kind, route.name, backend.service, backend.port)
-            if key not in seen:
-                seen.add(key)
-                yield route, backend
+def backends_of(snap: ClusterSnapshot) -> list[tuple[RouteRule, Backend]]:
+    """Each (route rule, backend) once, in route order."""
+
+    def compute() -> list[tuple[RouteRule, Backend]]:
+        seen: set[tuple[str, str, str, str, str | int | None]] = set()
+        found = []
+        for route in discover.route_rules(snap):
+            for backend in route.backends:
+                key = (route.kind, route.namespace, route.name, backend.service, backend.port)
+                if key not in seen:
+                    seen.add(key)
+                    found.append((route, backend))
+        return found
+
+    return snap.memo("route-backends", compute)
 
 
 def backend_services(snap: ClusterSnapshot) -> list[KubeObject]:
     """Services some route sends traffic to."""
-    found: dict[int, KubeObject] = {}  # by identity: comparing models field by field is slow
-    for _, backend in _backends(snap):
-        svc = snap.find("Service", backend.namespace, backend.service)
-        if svc is not None:
-            found.setdefault(id(svc), svc)
-    return list(found.values())
+
+    def compute() -> list[KubeObject]:
+        found: dict[tuple[str | None, str], KubeObject] = {}
+        for _, backend in backends_of(snap):
+            svc = snap.find("Service", backend.namespace, backend.service)
+            if svc is not None:
+                found.setdefault((svc.namespace, svc.name), svc)
+        return list(found.values())
+
+    return snap.memo("backend-services", compute)
 
 
 def rules_for_backends(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
     """Route → Service → port → Pods → endpoints: every link exists and something is ready."""
-    for route, backend in _backends(snap):
-        obj = route.kind, route.namespace, route.name
-        res = snap.find(*obj)
+    for route, backend in backends_of(snap):
+        res = snap.find(route.kind, route.namespace, route.name)
         if res is None:
             continue
         svc = snap.find("Service", backend.namespace, backend.service)
         if svc is None:
-            if snap.knows("Service"):
-                yield SERVICE_MISSING.finding(
-                    CHECK_ID,
-                    f"{res.ref} sends {route.path} to Service {backend.namespace}/"
-                    f"{backend.service}, which does not exist: the controller answers 503.",
-                    resource=res.resource(backend.field),
-                    evidence={"service": f"{backend.namespace}/{backend.service}"},
-                    fix=Fix(summary="Fix the Service name in the route, or create the Service."),
-                )
+            yield missing(
+                snap,
+                SERVICE_MISSING,
+                "Service",
+                backend.namespace,
+                backend.service,
+                detail=f"{res.ref} sends {route.path} to Service {backend.namespace}/"
+                f"{backend.service}, which does not exist: the controller answers 503.",
+                resource=res.resource(backend.field),
+                evidence={"service": f"{backend.namespace}/{backend.service}"},
+                fix=Fix(summary="Fix the Service name in the route, or create the Service."),
+                referrer=res.ref,
+            )
             continue
         port = backends.service_port(svc, backend.port)
         if port is None and backend.port is not None:
+            ports = svc.spec.get("ports") or []
             have = ", ".join(
-                str(p.get("name") or p.get("port")) for p in svc.spec.get("ports") or []
+                f"{p.get('name')} ({p.get('port')})" if p.get("name") else str(p.get("port"))
+                for p in ports
+            )
+            target = next((p for p in ports if p.get("targetPort") == backend.port), None)
+            hint = (
+                f"; {backend.port} is the targetPort (the container's port) of port "
+                f"{target.get('port')}: a route names the Service's port"
+                if target is not None
+                else ""
             )
             yield PORT_MISSING.finding(
                 CHECK_ID,
-                f"{res.ref} names port {backend.port!r} of {svc.ref}, which has ports: {have}.",
+                f"{res.ref} names port {backend.port!r} of {svc.ref}, which has ports: {have}"
+                f"{hint}. The controller has no endpoint for it and answers 503.",
                 resource=res.resource(backend.field),
                 evidence={"port": backend.port, "service_ports": have},
                 fix=Fix(summary=f"Use one of the Service's ports ({have})."),
             )
+        if svc.spec.get("sessionAffinity") == "ClientIP" and route.controller != "unknown":
+            yield _session_affinity(svc, res, route.controller)
     for svc in backend_services(snap):
-        yield from _service_rules(snap, svc, options)
+        yield from _service_rules(snap, svc)
 
 
-def _container_ports(templates: list[tuple[KubeObject, dict[str, Any], str]]) -> set[str]:
+def _session_affinity(svc: KubeObject, route: KubeObject, controller: str) -> Finding:
+    """The proxy, not the browser, is the Service's client: ClientIP affinity pins nothing
+    per user (ingress-nginx, Traefik, both HAProxy controllers and Envoy send to the pod
+    endpoints directly; through the ClusterIP the client IP is the proxy pod's)."""
+    code = NGINX_SERVICE_AFFINITY if controller == "ingress-nginx" else SERVICE_AFFINITY
+    instead = _AFFINITY_FIX.get(controller, "the proxy's own cookie affinity")
+    return code.finding(
+        CHECK_ID,
+        f"{svc.ref}: sessionAffinity ClientIP does not make {route.ref} sticky: {controller} "
+        "connects to the pods itself, so the client IP Kubernetes sees is the proxy's, not "
+        "the user's.",
+        resource=svc.resource("spec.sessionAffinity"),
+        evidence={"controller": controller, "route": route.ref},
+        fix=Fix(summary=f"Use {instead}, and remove sessionAffinity."),
+    )
+
+
+def _container_ports(templates: list[backends.Template]) -> set[str]:
     return {
         str(p.get("name"))
         for _, tpl, _ in templates
@@ -123,21 +176,21 @@ def _container_ports(templates: list[tuple[KubeObject, dict[str, Any], str]]) ->
     }
 
 
-def _service_rules(
-    snap: ClusterSnapshot, svc: KubeObject, options: RuleOptions
-) -> Iterator[Finding]:
+def _service_rules(snap: ClusterSnapshot, svc: KubeObject) -> Iterator[Finding]:
     selector = svc.spec.get("selector") or {}
     templates = backends.selected_templates(snap, svc.namespace, selector)
     workloads = [t for t in templates if t[0].kind != "Pod"] or templates
-    if selector and not templates and any(snap.knows(k) for k in backends.WORKLOAD_KINDS):
-        yield SELECTOR_NO_PODS.finding(
-            CHECK_ID,
-            f"{svc.ref} selects {selector}, and no Pod or workload in {svc.namespace} has "
-            "those labels: it has no endpoints.",
-            resource=svc.resource("spec.selector"),
-            evidence={"selector": ", ".join(f"{k}={v}" for k, v in selector.items())},
-            fix=Fix(summary="Make the selector match the pod template labels."),
-        )
+    if selector and not templates:
+        kinds = [k for k in backends.WORKLOAD_KINDS if snap.could_contain(k, svc.namespace)]
+        if kinds:
+            yield SELECTOR_NO_PODS.finding(
+                CHECK_ID,
+                f"{svc.ref} selects {selector}, and no Pod or workload in {svc.namespace} has "
+                "those labels: it has no endpoints.",
+                resource=svc.resource("spec.selector"),
+                evidence={"selector": ", ".join(f"{k}={v}" for k, v in selector.items())},
+                fix=Fix(summary="Make the selector match the pod template labels."),
+            )
     if templates:
         declared = _container_ports(templates)
         for i, port in enumerate(svc.spec.get("ports") or []):
@@ -158,35 +211,7 @@ def _service_rules(
         )
         if counts["ready"] == 0:
             yield no_ready_endpoints(svc, counts)
-    replicas = [
-        (o, o.spec.get("replicas", 1))
-        for o, _, _ in workloads
-        if o.kind in ("Deployment", "StatefulSet")
-    ]
-    hpas = [h for h in snap.of_kind("HorizontalPodAutoscaler") if h.namespace == svc.namespace]
-    for owner, count in replicas:
-        hpa = next(
-            (h for h in hpas if (h.spec.get("scaleTargetRef") or {}).get("name") == owner.name),
-            None,
-        )
-        if count == 1 and (hpa is None or hpa.spec.get("minReplicas", 1) <= 1):
-            yield SINGLE_REPLICA.finding(
-                CHECK_ID,
-                f"{owner.ref} runs one replica: every rollout or eviction drops all WebSockets "
-                f"at once.",
-                resource=owner.resource("spec.replicas"),
-                fix=Fix(
-                    summary="Run at least two replicas.",
-                    snippet="spec:\n  replicas: 2\n",
-                    language="yaml",
-                ),
-            )
-        if hpa is not None:
-            yield from _hpa(hpa)
-    for owner, tpl, prefix in workloads:
-        yield from _pod_template_rules(owner, tpl, prefix)
-    if workloads and snap.knows("Deployment"):
-        yield from _pdb(snap, svc, workloads)
+    if workloads:
         yield from _netpol(snap, svc, workloads)
 
 
@@ -212,122 +237,50 @@ def no_ready_endpoints(
     )
 
 
-def _pod_template_rules(owner: KubeObject, tpl: dict[str, Any], prefix: str) -> Iterator[Finding]:
-    spec = tpl.get("spec") or {}
-    for i, c in enumerate(spec.get("containers") or []):
-        if not c.get("readinessProbe"):
-            yield NO_READINESS.finding(
-                CHECK_ID,
-                f"{owner.ref}: container {c.get('name')} has no readiness probe; pods get "
-                "upgrades before the server listens, and keep them while shutting down.",
-                resource=owner.resource(f"{prefix}.containers[{i}].readinessProbe"),
-                fix=Fix(
-                    summary="Add a readiness probe on the WebSocket server's port.",
-                    snippet="readinessProbe:\n  tcpSocket:\n    port: http\n  periodSeconds: 5\n",
-                    language="yaml",
-                ),
-            )
-    grace = spec.get("terminationGracePeriodSeconds", 30)
-    has_prestop = any(
-        ((c.get("lifecycle") or {}).get("preStop")) for c in spec.get("containers") or []
-    )
-    if not has_prestop or grace <= MIN_GRACE:
-        missing = "no preStop hook" if not has_prestop else f"terminationGracePeriodSeconds {grace}"
-        yield NO_DRAIN.finding(
-            CHECK_ID,
-            f"{owner.ref}: {missing}; on a rollout the pod is killed while endpoints still send "
-            "it upgrades and its open WebSockets are cut without a close frame.",
-            resource=owner.resource(
-                f"{prefix}.terminationGracePeriodSeconds"
-                if has_prestop
-                else f"{prefix}.containers[0].lifecycle"
-            ),
-            evidence={"terminationGracePeriodSeconds": grace, "preStop": has_prestop},
-            fix=Fix(
-                summary="Add a preStop pause and a grace period long enough to close WebSockets.",
-                snippet="terminationGracePeriodSeconds: 120\ncontainers:\n- name: app\n  "
-                "lifecycle:\n"
-                '    preStop:\n      exec:\n        command: ["sleep", "15"]\n',
-                language="yaml",
-            ),
-        )
-
-
-def _hpa(hpa: KubeObject) -> Iterator[Finding]:
-    window = ((hpa.spec.get("behavior") or {}).get("scaleDown") or {}).get(
-        "stabilizationWindowSeconds"
-    )
-    if isinstance(window, int) and window < 300:
-        yield HPA_SCALEDOWN.finding(
-            CHECK_ID,
-            f"{hpa.ref}: scale-down stabilisation {window} s (default 300 s); WebSocket load "
-            "lags connection counts, so pods holding connections are removed too soon.",
-            resource=hpa.resource("spec.behavior.scaleDown.stabilizationWindowSeconds"),
-            evidence={"stabilizationWindowSeconds": window},
-            fix=Fix(
-                summary="Keep at least the default 300 s.",
-                snippet="spec:\n  behavior:\n    scaleDown:\n      stabilizationWindowSeconds: "
-                "600\n",
-                language="yaml",
-            ),
-        )
-
-
-def _labels(tpl: dict[str, Any]) -> dict[str, str]:
+def labels_of(tpl: dict[str, Any]) -> dict[str, str]:
+    """The labels of a pod template."""
     return dict((tpl.get("metadata") or {}).get("labels") or {})
 
 
-def _pdb(
-    snap: ClusterSnapshot, svc: KubeObject, workloads: list[tuple[KubeObject, dict[str, Any], str]]
-) -> Iterator[Finding]:
-    pdbs = [p for p in snap.of_kind("PodDisruptionBudget") if p.namespace == svc.namespace]
-    for owner, tpl, _ in workloads:
-        if not any(
-            backends.selector_matches(p.spec.get("selector") or {}, _labels(tpl)) for p in pdbs
-        ):
-            yield NO_PDB.finding(
-                CHECK_ID,
-                f"{owner.ref} has no PodDisruptionBudget: a node drain may evict every pod (and "
-                "every WebSocket) at once.",
-                resource=owner.resource("metadata.labels"),
-                fix=Fix(
-                    summary="Add a PodDisruptionBudget for the pods.",
-                    snippet=f"apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  "
-                    f"name: {owner.name}\n"
-                    f"  namespace: {owner.namespace}\nspec:\n  maxUnavailable: 1\n  selector:\n"
-                    f"    matchLabels:\n"
-                    + "".join(f"      {k}: {v}\n" for k, v in _labels(tpl).items()),
-                    language="yaml",
-                ),
-            )
+def _controller_namespaces(snap: ClusterSnapshot) -> set[str]:
+    found = set(CONTROLLER_NAMESPACES)
+    for controller in backends.CONTROLLERS_BY_IMAGE:
+        found.update(str(w.namespace) for w in backends.controller_workloads(snap, controller))
+    return found
+
+
+def _admits_controller(peer: dict[str, Any], namespaces: set[str]) -> bool:
+    """Whether a NetworkPolicy ``from`` peer can match the ingress controller's pods."""
+    if "ipBlock" in peer:
+        cidr = str((peer.get("ipBlock") or {}).get("cidr", ""))
+        return cidr in ("0.0.0.0/0", "::/0")
+    if "namespaceSelector" not in peer:
+        return False
+    selector = peer.get("namespaceSelector") or {}
+    if not selector:
+        return True
+    return any(ns in str(selector) for ns in namespaces)
 
 
 def _netpol(
-    snap: ClusterSnapshot, svc: KubeObject, workloads: list[tuple[KubeObject, dict[str, Any], str]]
+    snap: ClusterSnapshot, svc: KubeObject, workloads: list[backends.Template]
 ) -> Iterator[Finding]:
-    for pol in snap.of_kind("NetworkPolicy"):
-        if pol.namespace != svc.namespace or "Ingress" not in (
-            pol.spec.get("policyTypes") or ["Ingress"]
-        ):
+    """A policy that selects the backend pods and admits nothing from another namespace
+    (Deployments, StatefulSets and any other owner alike)."""
+    namespaces = snap.memo("controller-namespaces", lambda: _controller_namespaces(snap))
+    for pol in snap.in_namespace("NetworkPolicy", svc.namespace):
+        if "Ingress" not in (pol.spec.get("policyTypes") or ["Ingress"]):
             continue
         selected = [
             o
             for o, tpl, _ in workloads
-            if backends.selector_matches(pol.spec.get("podSelector") or {}, _labels(tpl))
+            if backends.selector_matches(pol.spec.get("podSelector") or {}, labels_of(tpl))
         ]
-        if not selected:
+        if not selected or svc.namespace in namespaces:
             continue
         rules = pol.spec.get("ingress") or []
         allows = any(
-            not r.get("from")
-            or any(
-                "namespaceSelector" in peer
-                and (
-                    not (peer["namespaceSelector"] or {})
-                    or any(ns in str(peer["namespaceSelector"]) for ns in CONTROLLER_NAMESPACES)
-                )
-                for peer in r.get("from") or []
-            )
+            not r.get("from") or any(_admits_controller(p, namespaces) for p in r.get("from") or [])
             for r in rules
         )
         if not allows:
@@ -344,28 +297,3 @@ def _netpol(
                     language="yaml",
                 ),
             )
-
-
-def rules_for_pods(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[Finding]:
-    """Live only: restarting backend pods (crash loops cut every WebSocket they hold)."""
-    for svc in backend_services(snap):
-        for owner, _, _ in backends.selected_templates(
-            snap, svc.namespace, svc.spec.get("selector") or {}
-        ):
-            if owner.kind != "Pod":
-                continue
-            restarts = sum(
-                int(s.get("restartCount", 0)) for s in owner.status.get("containerStatuses") or []
-            )
-            if restarts >= 3:
-                yield RESTARTS.finding(
-                    CHECK_ID,
-                    f"{owner.ref} restarted {restarts} times; each restart drops its WebSockets.",
-                    resource=owner.resource("status.containerStatuses"),
-                    evidence={"restarts": restarts},
-                    fix=Fix(
-                        summary="Read the previous container's logs.",
-                        snippet=f"kubectl -n {owner.namespace} logs {owner.name} --previous",
-                        language="shell",
-                    ),
-                )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from wsdoctor.checks.base import Code
+from wsdoctor.codes import Code
 from wsdoctor.kube.rulebase import CHECK_ID
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
 from wsdoctor.models import Finding, Fix, Status
@@ -60,6 +60,7 @@ SHAPES: dict[str, Shape] = {
     "Ingress": {
         "spec": {
             "defaultBackend": _BACKEND,
+            "backend": _BACKEND,
             "rules": [{"http": {"paths": [{"backend": _BACKEND}]}}],
             "tls": [{"hosts": []}],
         }

@@ -7,14 +7,13 @@ files (``wsdoctor.kube.manifests``); the rules read only this, never a client.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Literal, TypeVar, cast
 
 from pydantic import Field, PrivateAttr
 
 from wsdoctor.models import Model, Resource
 
-T = TypeVar("T")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -35,6 +34,11 @@ def field_path(*parts: str | int) -> str:
 def annotation_field(name: str) -> str:
     """The field path of an annotation."""
     return field_path("metadata", "annotations", name)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A mapping as it is; anything else (absent, malformed) as empty."""
+    return value if isinstance(value, dict) else {}
 
 
 def _string_map(value: Any) -> dict[str, str]:
@@ -97,15 +101,17 @@ class KubeObject(Model):
             body["metadata"] = bad_meta
         data = raw.get("data") if kind == "ConfigMap" else None
         namespace = meta.get("namespace")
-        return cls(
+        # Every field is of its declared type by construction above: skip re-validation
+        # (lint builds tens of thousands of these).
+        return cls.model_construct(
             api_version=str(raw.get("apiVersion") or ""),
             kind=kind,
             name=str(meta.get("name") or meta.get("generateName") or ""),
             namespace=str(namespace) if namespace else default_namespace,
             labels=_string_map(meta.get("labels")),
             annotations=_string_map(meta.get("annotations")),
-            spec=raw.get("spec") if isinstance(raw.get("spec"), dict) else {},
-            status=raw.get("status") if isinstance(raw.get("status"), dict) else {},
+            spec=_mapping(raw.get("spec")),
+            status=_mapping(raw.get("status")),
             data=_string_map(data),
             body=body,
         )
@@ -127,20 +133,49 @@ class PermissionGap(Model):
         return f"{self.verb} {self.resource} {scope}"
 
 
-class _Index:
-    """Lookups over one list of objects (rebuilt if the snapshot's list is another one)."""
+#: Groups that older API versions used for the same resource (one object, two spellings).
+_LEGACY_GROUPS = {
+    ("extensions", "Ingress"): "networking.k8s.io",
+    ("extensions", "NetworkPolicy"): "networking.k8s.io",
+    ("extensions", "Deployment"): "apps",
+    ("extensions", "DaemonSet"): "apps",
+    ("extensions", "ReplicaSet"): "apps",
+}
+
+ObjectKey = tuple[str, str, str | None, str]
+"""(group, kind, namespace, name): one object, as the API server identifies it."""
+
+
+def object_key(obj: KubeObject) -> ObjectKey:
+    """The identity of an object: ``extensions/v1beta1`` and ``networking.k8s.io/v1``
+    Ingresses of one name are one object; Istio's and Gateway API's Gateways are two."""
+    group = _LEGACY_GROUPS.get((obj.group, obj.kind), obj.group)
+    return (group, obj.kind, obj.namespace, obj.name)
+
+
+T = TypeVar("T")
+
+
+class SnapshotIndex:
+    """Lookups by kind, namespace and name, built once per snapshot, and a memo for facts
+    derived from the whole snapshot (controller workloads, route rules): every lookup the
+    rules make is O(1) or proportional to its answer, never a scan of every object."""
 
     def __init__(self, objects: list[KubeObject]) -> None:
         self.objects = objects
         self.size = len(objects)
         self.by_kind: dict[str, list[KubeObject]] = {}
-        self.by_name: dict[tuple[str, str], list[KubeObject]] = {}
-        self.position: dict[int, int] = {}
-        for i, obj in enumerate(objects):
+        self.by_kind_ns: dict[tuple[str, str | None], list[KubeObject]] = {}
+        self.by_name: dict[tuple[str, str | None, str], list[KubeObject]] = {}
+        for obj in objects:
             self.by_kind.setdefault(obj.kind, []).append(obj)
-            self.by_name.setdefault((obj.kind, obj.name), []).append(obj)
-            self.position[id(obj)] = i
-        self.derived: dict[tuple[str, ...], Any] = {}
+            self.by_kind_ns.setdefault((obj.kind, obj.namespace), []).append(obj)
+            self.by_name.setdefault((obj.kind, obj.namespace, obj.name), []).append(obj)
+        self.memo: dict[Hashable, Any] = {}
+
+    def valid_for(self, objects: list[KubeObject]) -> bool:
+        """Whether this index describes ``objects`` (a copied snapshot has its own list)."""
+        return self.objects is objects and self.size == len(objects)
 
 
 class ClusterSnapshot(Model):
@@ -158,33 +193,36 @@ class ClusterSnapshot(Model):
     """API groups not installed in the cluster (a CRD group that is absent is not an error)."""
     permission_gaps: list[PermissionGap] = Field(default_factory=list)
 
-    _index: _Index | None = PrivateAttr(default=None)
+    _index: SnapshotIndex | None = PrivateAttr(default=None)
 
-    def _indexed(self) -> _Index:
-        """Objects by kind and by (kind, name), in snapshot order: rules look objects up per
-        route, and a scan per lookup made lint of 2,000 Ingresses take a minute."""
-        index = self._index
-        if index is None or index.objects is not self.objects or index.size != len(self.objects):
-            index = _Index(self.objects)
+    @property
+    def index(self) -> SnapshotIndex:
+        """The lookup index of :attr:`objects` (built on first use)."""
+        # Read the private slot directly: pydantic's attribute fallback is slow, and rules
+        # ask for the index hundreds of thousands of times on large inputs.
+        private = self.__pydantic_private__
+        index = private.get("_index") if private is not None else None
+        objects = self.__dict__["objects"]
+        if index is None or not index.valid_for(objects):
+            index = SnapshotIndex(objects)
             self._index = index
-        return index
+        return cast(SnapshotIndex, index)
 
-    def derived(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
-        """``compute()``, once per snapshot: for what rules derive from every object (the
-        controller's workloads, its LoadBalancer Services) and ask for once per route."""
-        cache = self._indexed().derived
-        if key not in cache:
-            cache[key] = compute()
-        return cast(T, cache[key])
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, once per snapshot: for facts derived from all of its objects."""
+        memo = self.index.memo
+        if key not in memo:
+            memo[key] = compute()
+        return cast(T, memo[key])
 
     def of_kind(self, *kinds: str) -> Iterator[KubeObject]:
-        """Objects of these kinds, in snapshot order."""
-        index = self._indexed()
-        if len(kinds) == 1:
-            yield from index.by_kind.get(kinds[0], ())
-            return
-        found = [obj for kind in dict.fromkeys(kinds) for obj in index.by_kind.get(kind, ())]
-        yield from sorted(found, key=lambda obj: index.position[id(obj)])
+        """Objects of these kinds, in snapshot order within each kind."""
+        for kind in kinds:
+            yield from self.index.by_kind.get(kind, ())
+
+    def in_namespace(self, kind: str, namespace: str | None) -> list[KubeObject]:
+        """Objects of ``kind`` in ``namespace``."""
+        return self.index.by_kind_ns.get((kind, namespace), [])
 
     def find(
         self, kind: str, namespace: str | None, name: str, group: str | None = None
@@ -192,20 +230,30 @@ class ClusterSnapshot(Model):
         """The object of this kind and name (namespace ignored for cluster-scoped kinds).
 
         ``group`` tells apart kinds two APIs share: Istio's and Gateway API's ``Gateway``."""
-        for obj in self._indexed().by_name.get((kind, name), ()):
-            if (obj.namespace == namespace or obj.namespace is None) and (
-                group is None or obj.group == group
-            ):
-                return obj
+        by_name = self.index.by_name
+        for ns in (namespace, None) if namespace is not None else (None,):
+            for obj in by_name.get((kind, ns, name), ()):
+                if group is None or obj.group == group:
+                    return obj
         return None
 
     def knows(self, kind: str) -> bool:
         """Whether every object of ``kind`` is in the snapshot (so absence means missing)."""
         return kind in self.listed_kinds
 
+    def could_contain(self, kind: str, namespace: str | None) -> bool:
+        """Whether an object of ``kind`` in ``namespace`` would be in the snapshot if it
+        existed: live, the kind was listed in a namespace that was read; from manifests, the
+        input defines objects of that kind in that namespace (a file with no Service in
+        ``argocd`` says nothing about the Services of ``argocd``)."""
+        if not self.knows(kind):
+            return False
+        if self.source == "cluster":
+            return not self.namespaces or namespace is None or namespace in self.namespaces
+        return bool(self.in_namespace(kind, namespace)) or (
+            namespace is not None and bool(self.in_namespace(kind, None))
+        )
+
     def counts(self) -> dict[str, int]:
         """Objects per kind."""
-        counts: dict[str, int] = {}
-        for obj in self.objects:
-            counts[obj.kind] = counts.get(obj.kind, 0) + 1
-        return counts
+        return {kind: len(objs) for kind, objs in self.index.by_kind.items()}

@@ -48,6 +48,15 @@ def nginx_configmap(snap: ClusterSnapshot) -> KubeObject | None:
     return None
 
 
+def passthrough(ingress: KubeObject) -> bool:
+    """An ingress-nginx Ingress whose TLS stream goes to the pod untouched (layer 4)."""
+    return ingress.annotations.get(NGINX + "ssl-passthrough") == "true"
+
+
+#: Annotation prefixes of haproxy-ingress (jcmoraisjr): its own and the legacy one.
+HAPROXY_INGRESS_PREFIXES = ("haproxy-ingress.github.io/", "ingress.kubernetes.io/")
+
+
 def nginx_timeout(snap: ClusterSnapshot, ingress: KubeObject, key: str) -> ConfiguredTimeout:
     """Effective ingress-nginx timeout: a valid annotation, else the ConfigMap, else 60 s."""
     raw = ingress.annotations.get(NGINX + key)
@@ -85,18 +94,17 @@ def haproxy_tunnel(snap: ClusterSnapshot, controller: str, route: KubeObject) ->
     """HAProxy ``timeout tunnel``: annotation (haproxy-ingress only), ConfigMap, or 1 h."""
     key = "timeout-tunnel"
     if controller == "haproxy-ingress":
-        raw = route.annotations.get("haproxy-ingress.github.io/timeout-tunnel")
-        value = parse_haproxy_time(raw) if raw else None
-        if value is not None:
-            return ConfiguredTimeout(
-                component=controller,
-                setting=key,
-                seconds=value,
-                scope="idle",
-                resource=route.resource(
-                    annotation_field("haproxy-ingress.github.io/timeout-tunnel")
-                ),
-            )
+        for prefix in HAPROXY_INGRESS_PREFIXES:
+            raw = route.annotations.get(prefix + key)
+            value = parse_haproxy_time(raw) if raw else None
+            if value is not None:
+                return ConfiguredTimeout(
+                    component=controller,
+                    setting=key,
+                    seconds=value,
+                    scope="idle",
+                    resource=route.resource(annotation_field(prefix + key)),
+                )
     for ns, name in backends.controller_configmaps(snap, controller):
         cm = snap.find("ConfigMap", ns, name)
         if cm is not None and key in cm.data:
@@ -116,12 +124,16 @@ def haproxy_tunnel(snap: ClusterSnapshot, controller: str, route: KubeObject) ->
 
 def destination_rules_for(snap: ClusterSnapshot, namespace: str, service: str) -> list[KubeObject]:
     """Istio DestinationRules whose host is the Service."""
-    found = []
-    for dr in snap.of_kind("DestinationRule"):
-        host = str(dr.spec.get("host", ""))
-        if discover.istio_service(host, dr.namespace or "default") == (namespace, service):
-            found.append(dr)
-    return found
+
+    def index() -> dict[tuple[str, str], list[KubeObject]]:
+        by_service: dict[tuple[str, str], list[KubeObject]] = {}
+        for dr in snap.of_kind("DestinationRule"):
+            host = str(dr.spec.get("host", ""))
+            key = discover.istio_service(host, dr.namespace or "default")
+            by_service.setdefault(key, []).append(dr)
+        return by_service
+
+    return snap.memo("destination-rules", index).get((namespace, service), [])
 
 
 def lb_service_timeouts(svc: KubeObject) -> list[ConfiguredTimeout]:
@@ -203,7 +215,7 @@ def path_timeouts(snap: ClusterSnapshot, route: RouteRule) -> list[ConfiguredTim
         found.extend(lb_service_timeouts(svc))
     if route.controller == "aws-alb":
         found.append(alb_idle(obj))
-    if route.controller == "ingress-nginx" and obj.kind == "Ingress":
+    if route.controller == "ingress-nginx" and obj.kind == "Ingress" and not passthrough(obj):
         found.append(nginx_timeout(snap, obj, "proxy-read-timeout"))
         found.append(nginx_timeout(snap, obj, "proxy-send-timeout"))
     if route.controller in ("haproxytech", "haproxy-ingress"):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -63,6 +65,9 @@ class BackendOptions:
     max_size: int = 4 * 1024 * 1024
     subprotocols: list[str] = field(default_factory=list)
     compression: bool = True
+    replies: dict[str, str] = field(default_factory=dict)
+    """An application protocol: a text message equal to a key is answered with its value
+    (other messages are ignored unless ``echo``)."""
 
 
 class Backend:
@@ -113,7 +118,10 @@ class Backend:
                 except TimeoutError:
                     await connection.close(1000, "idle timeout (application)")
                     return
-                if self.options.echo:
+                reply = self.options.replies.get(message) if isinstance(message, str) else None
+                if reply is not None:
+                    await connection.send(reply)
+                elif self.options.echo:
                     await connection.send(message)
         except Exception:  # a closed or broken connection ends the handler quietly
             return
@@ -140,9 +148,23 @@ class Backend:
         return self
 
     async def stop(self) -> None:
-        """Close the listener and every connection."""
+        """Close the listener and every connection: a graceful shutdown, each WebSocket
+        closed with 1001 (going away), as an application does on SIGTERM."""
         if self.server is not None:
             self.server.close()
+            await self.server.wait_closed()
+
+    async def kill(self) -> None:
+        """End like a killed process: stop listening and reset every connection (RST, no
+        close frame; the clients see 1006)."""
+        if self.server is not None:
+            self.server.close(close_connections=False)
+        for connection in list(self.connections):
+            sock = connection.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.transport.abort()
+        if self.server is not None:
             await self.server.wait_closed()
 
 

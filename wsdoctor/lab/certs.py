@@ -63,6 +63,15 @@ class CertPair:
         key.chmod(0o600)
         return cert, key
 
+    def encrypted_key(self, passphrase: bytes) -> bytes:
+        """The private key as an encrypted PKCS#8 PEM (what ``--key`` with a passphrase reads)."""
+        key = serialization.load_pem_private_key(self.key_pem, None)
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
+
     def combined(self) -> bytes:
         """Certificate then key in one PEM, as HAProxy's ``crt`` wants."""
         return self.cert_pem + self.key_pem
@@ -111,9 +120,11 @@ class LabCA:
         days_valid: float = 90,
         days_before: float = 1,
         key_type: str = "ec",
+        client: bool = False,
     ) -> CertPair:
         """A leaf for ``names`` valid from ``days_before`` ago for ``days_valid`` days
-        (negative ``days_valid`` with a larger ``days_before`` gives an expired certificate)."""
+        (negative ``days_valid`` with a larger ``days_before`` gives an expired certificate);
+        ``client`` makes it a client certificate (extended key usage clientAuth, for mTLS)."""
         key = _key(key_type)
         now = _now()
         not_before = now - dt.timedelta(days=days_before)
@@ -128,7 +139,10 @@ class LabCA:
             .add_extension(_san(names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
+                ),
+                critical=False,
             )
             .sign(self.key, hashes.SHA256())
         )

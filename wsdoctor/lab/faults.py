@@ -86,3 +86,45 @@ class SilentDropProxy:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+
+
+class ChurnServer:
+    """A WebSocket endpoint on 127.0.0.1 that accepts every upgrade (a valid 101) and closes
+    the connection at once with a close frame 1001: connection cycles as cheap as they get,
+    for soaks of a holder. It runs on a :class:`LabLoop`."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.accepted = 0
+
+    async def start(self) -> ChurnServer:
+        """Listen on a free port."""
+        self.server = await asyncio.start_server(self._accept, self.host, 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from websockets.utils import accept_key
+
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            key = next((line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"sec-websocket-key:")), b"")
+            self.accepted += 1
+            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                         + accept_key(key.decode()).encode() + b"\r\n\r\n"
+                         + b"\x88\x02\x03\xe9")  # close frame, code 1001
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        """Close the listener."""
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()

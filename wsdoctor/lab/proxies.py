@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from wsdoctor.lab.certs import CertPair
 
@@ -36,7 +37,8 @@ def find_binary(name: str) -> str:
     return found
 
 
-_PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "dnsmasq": "dnsmasq-base"}
+_PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "dnsmasq": "dnsmasq-base",
+             "squid": "squid", "microsocks": "microsocks"}
 
 
 def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str,
@@ -104,6 +106,10 @@ class NginxLocation:
     read_timeout: float = 60
     send_timeout: float = 60
     ip_hash: bool = False
+    http_version: str = "1.1"
+    """``proxy_http_version``; nginx's own default is 1.0, which cannot carry an upgrade."""
+    directives: list[str] = field(default_factory=list)
+    """More directives in the location (``deny all;``)."""
 
 
 @dataclass
@@ -117,6 +123,13 @@ class NginxSite:
     port: int = 0
     http_port: int | None = None
     """Also listen for plain HTTP here, redirecting to HTTPS like ingress-nginx (308)."""
+    client_ca: bytes | None = None
+    """Require client certificates signed by this CA (PEM): ``ssl_verify_client``."""
+    verify_client: str = "on"
+    """``on`` (nginx answers 400 without a certificate) or ``optional``."""
+    worker_shutdown_timeout: float | None = None
+    """After a reload, old workers close the connections they still hold this long later
+    (ingress-nginx ``worker-shutdown-timeout``; nginx's default: wait for them forever)."""
 
 
 def _duration(seconds: float) -> str:
@@ -142,7 +155,7 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
         locations.append(
             f"""    location {loc.path} {{
       proxy_pass http://{name};
-      proxy_http_version 1.1;
+      proxy_http_version {loc.http_version};
       {upgrade}
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $remote_addr;
@@ -150,6 +163,7 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
       proxy_read_timeout {_duration(loc.read_timeout)};
       proxy_send_timeout {_duration(loc.send_timeout)};
       proxy_buffering off;
+      {" ".join(loc.directives)}
     }}"""
         )
     listen = f"[{site.listen}]" if ":" in site.listen else site.listen
@@ -160,6 +174,11 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
         listen_line = f"listen {listen}:{site.port} ssl;"
         tls = f"ssl_certificate {cert};\n    ssl_certificate_key {key};\n" \
               "    ssl_protocols TLSv1.2 TLSv1.3;"
+        if site.client_ca is not None:
+            ca = scratch / "client-ca.pem"
+            ca.write_bytes(site.client_ca)
+            tls += f"\n    ssl_client_certificate {ca};" \
+                   f"\n    ssl_verify_client {site.verify_client};"
     redirect = ""
     if site.http_port:
         redirect = f"""  server {{
@@ -171,7 +190,10 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
     temp.mkdir(exist_ok=True)
     os.chmod(temp, 0o777)
     user = "user root;" if os.geteuid() == 0 else ""
+    shutdown = f"worker_shutdown_timeout {_duration(site.worker_shutdown_timeout)};" \
+        if site.worker_shutdown_timeout is not None else ""
     return f"""{user}
+{shutdown}
 worker_processes 1;
 daemon off;
 error_log {scratch}/error.log warn;
@@ -215,8 +237,17 @@ class Nginx(LabProcess):
         self.port = site.port
         conf = self.dir / "nginx.conf"
         conf.write_text(render_nginx(site, self.dir))
-        self._spawn([find_binary("nginx"), "-c", str(conf), "-p", str(self.dir), "-e",
-                     str(self.dir / "error.log")], (site.listen, site.port))
+        self._argv = [find_binary("nginx"), "-c", str(conf), "-p", str(self.dir), "-e",
+                      str(self.dir / "error.log")]
+        self._spawn(self._argv, (site.listen, site.port))
+
+    def reload(self) -> None:
+        """``nginx -s reload``: a new worker takes new connections; the old one keeps its
+        connections until they end or ``worker_shutdown_timeout`` passes."""
+        done = subprocess.run([*self._argv, "-s", "reload"], capture_output=True, timeout=10,
+                              check=False)
+        if done.returncode != 0:
+            raise LabError(f"nginx -s reload failed: {done.stderr.decode(errors='replace')}")
 
 
 @dataclass
@@ -231,31 +262,52 @@ class HAProxySite:
     tls: CertPair | None = None
     listen: str = "127.0.0.1"
     port: int = 0
+    mode: Literal["http", "tcp"] = "http"
+    """``tcp``: pass bytes through (TLS included), like a cloud network load balancer or a
+    Classic ELB with a TCP listener; ``timeout tunnel`` is then its idle timeout."""
+    client_ca: bytes | None = None
+    """Require client certificates signed by this CA (PEM): ``verify required``."""
+    alpn: str | None = None
+    """ALPN offered on the TLS bind, e.g. ``h2,http/1.1`` (HTTP/2 with RFC 8441 WebSockets)."""
+    frontend_extra: list[str] = field(default_factory=list)
+    """More frontend lines (``http-request deny if ...``; http mode)."""
+    hard_stop_after: float | None = None
+    """After a reload, the old process closes the connections it still holds this long later
+    (``global hard-stop-after``; HAProxy's default: wait for them forever)."""
 
 
 def render_haproxy(site: HAProxySite, scratch: Path) -> str:
     """The haproxy.cfg for ``site``."""
     bind = f"bind {site.listen}:{site.port}"
-    if site.tls is not None:
+    if site.tls is not None and site.mode == "http":
         pem = scratch / "site.pem"
         pem.write_bytes(site.tls.combined())
         bind += f" ssl crt {pem}"
-    cookie = f"  cookie {site.cookie} insert indirect nocache\n" if site.cookie else ""
+        if site.client_ca is not None:
+            ca = scratch / "client-ca.pem"
+            ca.write_bytes(site.client_ca)
+            bind += f" ca-file {ca} verify required"
+        if site.alpn:
+            bind += f" alpn {site.alpn}"
+    cookie = f"  cookie {site.cookie} insert indirect nocache\n" \
+        if site.cookie and site.mode == "http" else ""
     servers = "\n".join(
-        f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if site.cookie else "")
+        f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if cookie else "")
         for name, port in site.backends
     )
+    stop = f"  hard-stop-after {_duration(site.hard_stop_after)}\n" \
+        if site.hard_stop_after is not None else ""
     return f"""global
   maxconn 1024
-defaults
-  mode http
+{stop}defaults
+  mode {site.mode}
   timeout connect 5s
   timeout client 50s
   timeout server 50s
   timeout tunnel {_duration(site.tunnel_timeout)}
 frontend lab
   {bind}
-  default_backend app
+{"".join(f"  {line}{chr(10)}" for line in site.frontend_extra)}  default_backend app
 backend app
   balance roundrobin
 {cookie}{servers}
@@ -275,7 +327,15 @@ class HAProxy(LabProcess):
         self.port = site.port
         conf = self.dir / "haproxy.cfg"
         conf.write_text(render_haproxy(site, self.dir))
-        self._spawn([find_binary("haproxy"), "-db", "-f", str(conf)], (site.listen, site.port))
+        # Master-worker mode (-W), as the controllers run it: SIGUSR2 reloads.
+        self._spawn([find_binary("haproxy"), "-W", "-db", "-f", str(conf)],
+                    (site.listen, site.port))
+
+    def reload(self) -> None:
+        """Reload as the controllers do (SIGUSR2 to the master): a new worker takes new
+        connections; the old one keeps its connections until ``hard_stop_after``."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGUSR2)
 
 
 @dataclass

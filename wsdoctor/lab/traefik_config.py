@@ -115,6 +115,9 @@ class TraefikSite:
     """More static providers (the Kubernetes CRD provider, for the fake cluster)."""
     http_redirect: bool = False
     """Also a plain ``web`` entry point (``Traefik.ports["web"]``) redirecting to websecure."""
+    client_ca: bytes | None = None
+    """Require client certificates from this CA (PEM): the default TLS options' clientAuth
+    RequireAndVerifyClientCert."""
 
 
 def healthy_site(host: str, replicas: list[int], cert: CertPair | None) -> TraefikSite:
@@ -218,6 +221,11 @@ def render_dynamic(site: TraefikSite, scratch: Path) -> dict[str, Any]:
     if site.tls is not None:
         cert, key = site.tls.write(scratch, "site")
         config["tls"] = {"certificates": [{"certFile": str(cert), "keyFile": str(key)}]}
+        if site.client_ca is not None:
+            ca = scratch / "client-ca.pem"
+            ca.write_bytes(site.client_ca)
+            config["tls"]["options"] = {"default": {"clientAuth": {
+                "caFiles": [str(ca)], "clientAuthType": "RequireAndVerifyClientCert"}}}
     return config
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from wsdoctor.models import Status
-from wsdoctor.report import Report
-from wsdoctor.reports.text import TextStyle
+
+if TYPE_CHECKING:
+    from wsdoctor.report import Report
+    from wsdoctor.reports.text import TextStyle
 
 #: Formats that render a finished report (the TUI and streamed text also exist).
 STATIC_FORMATS = ("text", "json", "markdown", "junit")
@@ -25,6 +27,10 @@ def render(report: Report, fmt: str, out: TextIO, style: TextStyle, *, short: bo
         from wsdoctor.reports.text import render_report
 
         render_report(report, out, style)
+        if report.check("watch") is not None:  # a saved watch: its timeline too
+            from wsdoctor.watch.text import render_timeline
+
+            render_timeline(report, out, style)
     elif fmt == "markdown":
         from wsdoctor.reports.markdown import render_markdown
 

@@ -65,8 +65,28 @@ def _finding(finding: Finding) -> list[str]:
             fence = _fence(finding.fix.snippet)
             lines += [f"{fence}{finding.fix.language or ''}", finding.fix.snippet.rstrip(),
                       fence, ""]
-    lines += [f"See [{_cell(finding.code)}]({_url(finding.docs)}).", ""]
+    lines += [f"See [{_cell(finding.code)}]({_url(finding.docs)}) or run "
+              f"`wsdoctor explain {_cell(finding.code)}`.", ""]
     return lines
+
+
+def _hops(report: Report) -> list[str]:
+    """A bisected run's hops side by side (nothing for other runs)."""
+    check = report.check("hops")
+    rows = getattr(check.observation, "table", None) if check is not None else None
+    if not rows:
+        return []
+    from wsdoctor.reports.hops import HEADER, cells
+
+    lines = ["## Hops", "", "| | " + " | ".join(HEADER) + " | where |",
+             "|---" * (len(HEADER) + 2) + "|"]
+    for row in rows:
+        values = list(cells(row))
+        values += [""] * (len(HEADER) - len(values))
+        where = row.name + (f" at {row.endpoint}" if row.endpoint else "")
+        lines.append(f"| {_CHECK_ICON[row.status]} | "
+                     + " | ".join(_cell(v) for v in values) + f" | {_cell(where)} |")
+    return [*lines, ""]
 
 
 def render_markdown(report: Report) -> str:
@@ -92,6 +112,7 @@ def render_markdown(report: Report) -> str:
             f"{human_duration(check.duration_s)} |"
         )
     lines.append("")
+    lines += _hops(report)
     shown = [f for f in report.findings if f.status is not Status.OK]
     if shown:
         lines += ["## Findings", ""]

@@ -5,12 +5,15 @@ in path order, and renders a saved report identically."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from wsdoctor.console import silence
 from wsdoctor.models import CheckStatus, Finding, Status
-from wsdoctor.report import CheckReport, Report
-from wsdoctor.runner import CheckFinished, Event, RunFinished
 from wsdoctor.untrusted import printable, safe
+
+if TYPE_CHECKING:  # at run time only what `wsdoctor lint` needs too: models
+    from wsdoctor.report import CheckReport, Report
+    from wsdoctor.runner import Event
 
 _COLOURS = {"green": "32", "yellow": "33", "red": "31", "dim": "2", "bold": "1", "cyan": "36"}
 _CHECK_MARK = {
@@ -118,7 +121,7 @@ def finding_lines(finding: Finding, style: TextStyle) -> list[str]:
         lines.append(f"{pad}  fix: {finding.fix.summary}")
         if finding.fix.snippet:
             lines.extend(f"{pad}      {line}" for line in finding.fix.snippet.rstrip().splitlines())
-    lines.append(f"{pad}  see: {finding.docs}")
+    lines.append(f"{pad}  see: wsdoctor explain {finding.code} ({finding.docs})")
     return lines
 
 
@@ -173,6 +176,8 @@ class TextRenderer:
                 silence(self.out)
 
     def __call__(self, event: Event) -> None:
+        from wsdoctor.runner import CheckFinished, RunFinished  # loaded already: it calls us
+
         if isinstance(event, CheckFinished):
             self.finished[event.check.id] = (safe(event.result), safe(event.findings))
             self._flush_ready()
@@ -191,6 +196,12 @@ class TextRenderer:
             self._write(f"\n{self.style.paint(check.hop, 'bold')}\n{'-' * len(check.hop)}\n")
             self.last_hop = check.hop
         self._write(check_line(check, self.style) + "\n")
+        table = getattr(check.observation, "table", None)
+        if table:
+            from wsdoctor.reports.hops import table_lines
+
+            # Cells were escaped with the rest of the check (``safe``); marks are ours.
+            self._write("\n".join(table_lines(table, self.style.check_mark)) + "\n")
         for finding in sorted(findings, key=lambda f: -f.status.rank):
             if finding.status is not Status.OK:
                 self._write("\n".join(finding_lines(finding, self.style)) + "\n")
@@ -230,20 +241,6 @@ def render_short(report: Report, out: TextIO, style: TextStyle) -> None:
             )
         )
     out.flush()
-
-
-def silence(stream: TextIO) -> None:
-    """Point ``stream``'s file descriptor at /dev/null after its reader went away, so that
-    the interpreter's final flush does not fail again."""
-    import os
-
-    try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
 
 
 def can_encode(stream: TextIO) -> bool:

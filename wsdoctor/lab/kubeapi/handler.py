@@ -237,14 +237,15 @@ class Handler(BaseHTTPRequestHandler):
             namespace = None
         elif namespace is not None and not rt.namespaced:
             raise not_found()
+        handler = self.server.subresources.get(info.sub) if info.sub else None
+        if handler is not None:  # connect subresources (portforward) check their own verbs
+            handler(self, rt, info, query)
+            return
         if info.verb not in ("get", "list", "watch"):
             raise ApiStatus(405, "MethodNotAllowed", "the fake API server is read-only")
-        handler = self.server.subresources.get(info.sub) if info.sub else None
-        if info.sub and info.sub != "status" and handler is None:
+        if info.sub and info.sub != "status":
             raise not_found()
-        if handler is not None:
-            handler(self, rt, info, query)
-        elif info.verb == "watch":
+        if info.verb == "watch":
             from wsdoctor.lab.kubeapi.watch import serve_watch
 
             serve_watch(self, rt, namespace, info.name, query)

@@ -37,8 +37,10 @@ class APIServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.api = api
         self.stopping = threading.Event()
-        self.subresources: dict[str, Subresource] = {}
-        """Extra subresources (``portforward``...): name → handler, after authorization."""
+        from wsdoctor.lab.kubeapi.portforward import serve_portforward
+
+        self.subresources: dict[str, Subresource] = {"portforward": serve_portforward}
+        """Connect subresources: name → handler, called after authorization."""
         if context is not None:
             self.socket = context.wrap_socket(
                 self.socket, server_side=True, do_handshake_on_connect=False

@@ -103,6 +103,9 @@ class FakeKubeAPI:
     bookmark_interval: float = 60.0
     """Seconds between BOOKMARK events on watches that allow them (kube-apiserver: ~1 min)."""
     server_version: str = "v1.35.0"
+    pod_ports: dict[tuple[str, str, int], tuple[str, int]] = field(default_factory=dict)
+    """Port-forward targets: (namespace, pod, port) → the lab server standing for that port
+    of that pod (see :meth:`forward_pod`)."""
 
     def __post_init__(self) -> None:
         self.types = list(BUILTIN) + [rt for name in self.crds for rt in CRDS[name]]
@@ -316,6 +319,16 @@ class FakeKubeAPI:
     def clear_faults(self) -> None:
         with self.lock:
             self._injections.clear()
+
+    def forward_pod(self, namespace: str, pod: str, port: int, to: tuple[str, int]) -> None:
+        """``pods/portforward`` to ``port`` of ``namespace/pod`` reaches ``to`` (host, port)."""
+        with self.lock:
+            self.pod_ports[(namespace, pod, port)] = to
+
+    def pod_target(self, namespace: str, pod: str, port: int) -> tuple[str, int] | None:
+        """Where a port-forward to ``namespace/pod:port`` goes (None: nothing listens)."""
+        with self.lock:
+            return self.pod_ports.get((namespace, pod, port))
 
     def fault_for(self, path: str, watch: bool) -> Fault | None:
         """The fault to apply to this request, counting it."""

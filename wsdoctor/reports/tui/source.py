@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from wsdoctor.checks import CHECKS
 from wsdoctor.checks.base import Check
+from wsdoctor.checks.registry import CHECKS
 from wsdoctor.models import Target
 from wsdoctor.report import Report
 from wsdoctor.runner import Event, EventSink, diagnose, select_checks

@@ -65,7 +65,8 @@ def observation_view(observation: Model | None) -> RenderableType:
     """The key observations: scalars as ``name value`` lines, lists of records as tables."""
     if observation is None:
         return Text("no observation recorded", style="dim")
-    data = observation.model_dump(mode="json", exclude={"check"})
+    hidden = set(getattr(observation, "detail_fields", ()))
+    data = observation.model_dump(mode="json", exclude={"check", *hidden})
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")

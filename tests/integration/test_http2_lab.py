@@ -1,0 +1,84 @@
+"""WebSockets over HTTP/2 (RFC 8441) against Debian's HAProxy 2.6 with h2 in ALPN: the
+healthy path is tested end to end on the stream; a variant that advertises the setting but
+refuses WebSocket requests over HTTP/2 is a finding, while HTTP/1.1 still passes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import LAB_HOST, pinned_args, run_cli
+from wsdoctor.lab.backend import Backend
+from wsdoctor.lab.certs import LabCA
+from wsdoctor.lab.proxies import HAProxy, HAProxySite
+
+pytestmark = pytest.mark.lab
+#: A WAF-like rule: WebSocket requests that arrive over HTTP/2 are refused.
+DENY_H2_WEBSOCKETS = "http-request deny if { req.hdr(upgrade) -m found } { req.ver 2.0 }"
+
+
+def run(haproxy: HAProxy, ca_file: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = run_cli(f"wss://{LAB_HOST}:{haproxy.port}/", *pinned_args(haproxy.port, ca_file),
+                     "--format", "json", "--no-kubernetes", "--only", "handshake,http2",
+                     *extra)
+    return result.status, json.loads(result.stdout)
+
+
+def http2(data: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in data["checks"] if c["id"] == "http2")
+
+
+def start_h2(start: Callable[[HAProxySite], HAProxy], replicas: list[Backend], ca: LabCA,
+             *frontend: str) -> HAProxy:
+    return start(HAProxySite(backends=[("r1", replicas[0].port)], tls=ca.issue([LAB_HOST]),
+                             alpn="h2,http/1.1", frontend_extra=list(frontend)))
+
+
+def test_haproxy_h2_websocket_is_tested_on_the_stream(
+    start_haproxy: Callable[[HAProxySite], HAProxy], replicas: list[Backend], lab_ca: LabCA,
+    lab_ca_file: Path,
+) -> None:
+    """h2 negotiated, extended CONNECT advertised and answered :status 200, an echo, pings
+    and the closing handshake on the stream."""
+    status, data = run(start_h2(start_haproxy, replicas, lab_ca), lab_ca_file)
+    assert status == 0
+    check = http2(data)
+    attempt = check["observation"]["attempts"][0]
+    assert attempt["alpn"] == "h2" and attempt["connect_protocol"] is True
+    assert attempt["settings"]["ENABLE_CONNECT_PROTOCOL"] == 1
+    assert attempt["status"] == 200 and attempt["echo"] == "echoed"
+    assert attempt["pings_answered"] == attempt["pings_sent"] == 3
+    assert attempt["ending"] == "close 1000"
+    assert check["summary"].startswith("h2 extended CONNECT :status 200")
+
+
+def test_advertised_but_refused_is_a_finding(
+    start_haproxy: Callable[[HAProxySite], HAProxy], replicas: list[Backend], lab_ca: LabCA,
+    lab_ca_file: Path,
+) -> None:
+    """HAProxy sets ENABLE_CONNECT_PROTOCOL but a rule refuses WebSockets over HTTP/2: a
+    failure quoting the 403, while the HTTP/1.1 upgrade passes."""
+    haproxy = start_h2(start_haproxy, replicas, lab_ca, DENY_H2_WEBSOCKETS)
+    status, data = run(haproxy, lab_ca_file)
+    assert status == 1
+    codes = {f["code"]: f for f in data["findings"]}
+    finding = codes["WSD-HTTP2-WEBSOCKET-REFUSED"]
+    assert ":status 403" in finding["detail"] and "Request forbidden" in finding["detail"]
+    handshake = next(c for c in data["checks"] if c["id"] == "handshake")
+    assert handshake["status"] == "ok"
+
+
+def test_send_and_expect_run_on_the_http2_path_too(
+    start_haproxy: Callable[[HAProxySite], HAProxy], start_backend: Callable[..., Backend],
+    lab_ca: LabCA, lab_ca_file: Path,
+) -> None:
+    """--send/--expect against a non-echoing app: matched over HTTP/1.1 and over HTTP/2."""
+    app = start_backend(echo=False, replies={"hello": "welcome"})
+    haproxy = start_h2(start_haproxy, [app], lab_ca)
+    status, data = run(haproxy, lab_ca_file, "--send", "hello", "--expect", "^welcome$")
+    assert status == 0
+    assert http2(data)["observation"]["attempts"][0]["app"]["matched"] is True

@@ -1,0 +1,142 @@
+"""Through real forward proxies (Debian's squid, microsocks): the healthy lab passes through a
+proxy that allows the tunnel; a proxy that refuses it is the finding, with the proxy named;
+credentials never reach a report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import LAB_HOST, pinned_args, run_cli
+from wsdoctor.lab.backend import Backend
+from wsdoctor.lab.forward_proxies import Microsocks, Squid, SquidSite
+from wsdoctor.lab.proxies import Nginx, free_port
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def start_squid() -> Iterator[Callable[[SquidSite], Squid]]:
+    started: list[Squid] = []
+
+    def start(site: SquidSite) -> Squid:
+        squid = Squid(site)
+        started.append(squid)
+        return squid
+
+    yield start
+    for squid in started:
+        squid.stop()
+
+
+def report(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    result = run_cli(*argv, "--format", "json", "--no-kubernetes", environ=environ)
+    assert result.stdout, result.stderr
+    return result.status, json.loads(result.stdout)
+
+
+def check(data: dict[str, Any], check_id: str) -> dict[str, Any]:
+    return next(c for c in data["checks"] if c["id"] == check_id)
+
+
+def test_healthy_lab_passes_through_squid_which_resolves_the_name(
+    healthy_nginx: Nginx, lab_ca_file: Path, start_squid: Callable[[SquidSite], Squid],
+) -> None:
+    """HTTPS_PROXY names squid: every connection is a CONNECT tunnel to ws.lab.test, which
+    squid resolves from its hosts file; all checks pass and the dns check says so."""
+    squid = start_squid(SquidSite(hosts={LAB_HOST: "127.0.0.1"},
+                                  connect_ports=[healthy_nginx.port]))
+    url = f"wss://{LAB_HOST}:{healthy_nginx.port}/ws"
+    status, data = report(url, "--cacert", str(lab_ca_file),
+                          environ={"HTTPS_PROXY": squid.url})
+    assert status == 0, [f["code"] for f in data["findings"] if f["status"] == "fail"]
+    assert check(data, "dns")["observation"]["source"] == "proxy"
+    tcp = check(data, "tcp")["observation"]["attempts"][0]
+    assert tcp["outcome"] == "connected" and tcp["via"] == squid.url
+    assert check(data, "messages")["status"] == "ok"
+    assert data["options"]["proxy"] == f"{squid.url} (HTTPS_PROXY)"
+
+
+def test_squid_refusing_connect_is_the_proxys_finding(
+    healthy_nginx: Nginx, lab_ca_file: Path, start_squid: Callable[[SquidSite], Squid],
+) -> None:
+    """A stock squid refuses CONNECT to a port outside SSL_ports: the first failure names
+    the proxy and squid, quotes its answer, and gives squid's fix."""
+    squid = start_squid(SquidSite(hosts={LAB_HOST: "127.0.0.1"}))
+    url = f"wss://{LAB_HOST}:{healthy_nginx.port}/ws"
+    status, data = report(url, "--cacert", str(lab_ca_file), "--proxy", squid.url)
+    assert status == 1
+    finding = next(f for f in data["findings"] if f["status"] == "fail")
+    assert finding["code"] == "WSD-PROXY-REFUSED"
+    assert finding["resource"] == {"kind": "Proxy", "name": squid.url, "namespace": None,
+                                   "field": None}
+    assert squid.url in finding["detail"] and "squid" in finding["detail"]
+    assert "403" in finding["detail"]
+    assert "SSL_ports" in finding["fix"]["snippet"]
+
+
+def test_squid_denying_every_connect_names_it_too(
+    healthy_nginx: Nginx, lab_ca_file: Path, start_squid: Callable[[SquidSite], Squid],
+) -> None:
+    """A proxy that refuses all tunnels, ws:// included: the same finding, the proxy named."""
+    squid = start_squid(SquidSite(hosts={LAB_HOST: "127.0.0.1"},
+                                  connect_ports=[healthy_nginx.port], deny_connect=True))
+    status, data = report(f"wss://{LAB_HOST}:{healthy_nginx.port}/ws", "--cacert",
+                          str(lab_ca_file), environ={"all_proxy": squid.url})
+    assert status == 1
+    assert data["findings"][0]["code"] == "WSD-PROXY-REFUSED"
+
+
+def test_no_proxy_exempts_the_host(healthy_nginx: Nginx, lab_ca_file: Path) -> None:
+    """NO_PROXY naming the domain: connections go direct (to a dead proxy otherwise), and
+    the report says why no proxy was used."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    args = [f"wss://{LAB_HOST}:{healthy_nginx.port}/ws",
+            *pinned_args(healthy_nginx.port, lab_ca_file)]
+    status, data = report(*args, environ={"https_proxy": dead, "NO_PROXY": ".lab.test"})
+    assert status == 0
+    assert data["options"]["proxy"] is None and "NO_PROXY" in data["options"]["proxy_note"]
+    status, data = report(*args, environ={"https_proxy": dead})
+    assert status == 1 and data["findings"][0]["code"] == "WSD-PROXY-UNREACHABLE"
+
+
+def test_socks5_with_credentials_passes_and_never_shows_them(
+    healthy_nginx: Nginx, lab_ca_file: Path,
+) -> None:
+    """microsocks with a user: wrong credentials are the proxy's finding; right ones pass;
+    neither the user name nor the password appears in the output."""
+    socks = Microsocks(user="alice", password="s3cr3t-pw")
+    try:
+        args = [f"wss://{LAB_HOST}:{healthy_nginx.port}/ws",
+                *pinned_args(healthy_nginx.port, lab_ca_file)]
+        proxy = f"socks5://alice:s3cr3t-pw@127.0.0.1:{socks.port}"
+        good = run_cli(*args, "--proxy", proxy, "--format", "json", "--no-kubernetes")
+        assert good.status == 0, good.stdout[-2000:]
+        assert "s3cr3t-pw" not in good.stdout and "alice" not in good.stdout
+        bad = run_cli(*args, "--proxy", proxy.replace("s3cr3t-pw", "nope"), "--format",
+                      "text", "--no-kubernetes")
+        assert bad.status == 1 and "WSD-PROXY-AUTH" in bad.stdout
+        assert "nope" not in bad.stdout and "alice" not in bad.stdout
+    finally:
+        socks.stop()
+
+
+def test_squid_stripping_upgrade_is_named_with_its_fix(
+    replicas: list[Backend], start_squid: Callable[[SquidSite], Squid],
+) -> None:
+    """squid as a reverse proxy strips Upgrade by default: the refused upgrade names squid
+    (its Via header) with squid's directive; with the directive the upgrade passes."""
+    stripping = start_squid(SquidSite(accel_to=replicas[0].port))
+    status, data = report(f"ws://127.0.0.1:{stripping.port}/", "--only", "handshake")
+    assert status == 1
+    finding = data["findings"][0]
+    assert finding["code"] == "WSD-HANDSHAKE-UPGRADE-NOT-FORWARDED"
+    assert "squid/" in finding["detail"]
+    assert finding["fix"]["snippet"] == "http_upgrade_request_protocols websocket allow all"
+    forwarding = start_squid(SquidSite(accel_to=replicas[0].port, forward_websocket=True))
+    status, _ = report(f"ws://127.0.0.1:{forwarding.port}/", "--only", "handshake")
+    assert status == 0

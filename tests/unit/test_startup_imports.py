@@ -1,0 +1,123 @@
+"""Start-up cost: each command imports only the heavy libraries its run needs. A failure names
+the chain of imports that pulled the library in, so the fix (import it where it is used) is
+obvious. Timings live in bench/startup_and_diagnosis.py; this test pins what is imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+#: Libraries that cost tens of milliseconds (or more) to import.
+HEAVY = frozenset({
+    "aiohttp", "cryptography", "dns", "kubernetes", "prometheus_client", "pydantic", "rich",
+    "scapy", "textual", "websockets", "yaml",
+})
+
+MANIFEST = """\
+apiVersion: v1
+kind: Service
+metadata: {name: chat, namespace: chat}
+spec:
+  selector: {app: chat}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"""
+
+
+#: Runs in the child: records, for the first import of each heavy library, the stack of
+#: wsdoctor frames that asked for it (module bodies and functions alike), innermost first.
+SPY = """\
+import atexit, json, sys, traceback
+HEAVY = set(sys.argv.pop(1).split(","))
+seen = {}
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name in HEAVY and name not in seen:
+            frames = [f for f in traceback.extract_stack()[:-1]
+                      if "wsdoctor" in f.filename and "importlib" not in f.filename]
+            seen[name] = [f"{f.filename.rsplit('wsdoctor/', 1)[-1]}:{f.lineno} ({f.name})"
+                          for f in reversed(frames)]
+        return None
+sys.meta_path.insert(0, Spy())
+atexit.register(lambda: print("HEAVY-IMPORTS " + json.dumps(seen), file=sys.stderr))
+from wsdoctor.cli import main
+sys.exit(int(main(sys.argv[1:])))
+"""
+
+
+def heavy_imports(argv: list[str], tmp_path: Path) -> tuple[int, dict[str, str]]:
+    """Run ``wsdoctor ARGV`` in a fresh interpreter; its exit status and, for each heavy
+    library it imported, the chain ``lib <- file:line (function) <- ...`` that pulled it in."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NO_COLOR")}
+    environ["HOME"] = str(tmp_path)  # no ~/.kube/config: the cluster check skips
+    proc = subprocess.run([sys.executable, "-c", SPY, ",".join(sorted(HEAVY)), *argv],
+                          capture_output=True, text=True, env=environ, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("HEAVY-IMPORTS "))
+    seen: dict[str, list[str]] = json.loads(line.removeprefix("HEAVY-IMPORTS "))
+    return proc.returncode, {lib: " <- ".join([lib, *frames]) for lib, frames in seen.items()}
+
+
+def saved_report(tmp_path: Path) -> Path:
+    """A real report of a refused connection, saved as JSON."""
+    path = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "wsdoctor", "ws://127.0.0.1:1/", "--format",
+                           "json", "--no-kubernetes", "-o", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert json.loads(path.read_text())["target"]["url"] == "ws://127.0.0.1:1/", proc.stderr
+    return path
+
+
+CASES = {
+    # name: (argv, heavy libraries that path may import, exit statuses it may end with)
+    "--help": (["--help"], set(), {0}),
+    "--version": (["--version"], set(), {0}),
+    "lint --help": (["lint", "--help"], set(), {0}),
+    "probe --help": (["probe", "--help"], set(), {0}),
+    "show --help": (["show", "--help"], set(), {0}),
+    "watch --help": (["watch", "--help"], set(), {0}),
+    "bisect --help": (["bisect", "--help"], set(), {0}),
+    "explain": (["explain", "wsd-tls-expired"], set(), {0}),
+    "explain unknown": (["explain", "WSD-TLS-EXPRED"], set(), {2}),
+    "lint": (["lint", "MANIFEST"], {"pydantic", "yaml"}, {0, 1}),
+    "show": (["show", "REPORT", "--format", "text"], {"pydantic", "websockets"}, {1}),
+    "diagnose ws:// text": (["ws://127.0.0.1:1/", "--format", "text"],
+                            {"pydantic", "websockets"}, {1}),
+    "diagnose ws:// json": (["ws://127.0.0.1:1/", "--format", "json"],
+                            {"pydantic", "websockets"}, {1}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_path_imports_only_what_it_uses(case: str, tmp_path: Path) -> None:
+    """Given a command, when it runs, it imports no heavy library beyond those it needs
+    (no cryptography for ws://, no kubernetes without a kubeconfig, no renderer it does
+    not use, nothing at all for --help and explain)."""
+    argv, allowed, statuses = CASES[case]
+    manifest = tmp_path / "chat.yaml"
+    manifest.write_text(MANIFEST)
+    replace = {"MANIFEST": str(manifest)}
+    if "REPORT" in argv:
+        replace["REPORT"] = str(saved_report(tmp_path))
+    status, chains = heavy_imports([replace.get(a, a) for a in argv], tmp_path)
+    assert status in statuses, f"wsdoctor {' '.join(argv)} exited {status}"
+    extra = {lib: chain for lib, chain in chains.items() if lib not in allowed}
+    assert not extra, f"wsdoctor {' '.join(argv)} imports what it does not use; import it " \
+        "where it is used:\n" + "\n".join(f"  {chain}" for chain in extra.values())
+
+
+def test_the_chain_names_the_importer(tmp_path: Path) -> None:
+    """The chain of a library that is imported names the wsdoctor code that pulled it in,
+    down to the function of a lazy import (so a failure above says where to look)."""
+    _, chains = heavy_imports(["lint", "--help"], tmp_path)
+    assert chains == {}
+    manifest = tmp_path / "chat.yaml"
+    manifest.write_text(MANIFEST)
+    _, chains = heavy_imports(["lint", str(manifest)], tmp_path)
+    assert chains["yaml"].startswith("yaml <- kube/yamlload.py:"), chains
+    assert chains["yaml"].endswith("cli.py:" + chains["yaml"].rsplit("cli.py:", 1)[1])
+    assert "(lint_command)" in chains["yaml"]
