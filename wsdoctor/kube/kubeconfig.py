@@ -73,8 +73,12 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         doc, _ = load_one(text)
     except InputRefused as exc:  # invalid YAML, an alias bomb, too deep: one line
-        where = f" at line {exc.line}" if exc.line else ""
-        raise KubeconfigError(f"kubeconfig {path}{where}: {exc}") from None
+        message = str(exc)
+        if exc.line and message.startswith("not valid YAML"):
+            message = message.replace("not valid YAML", f"not valid YAML at line {exc.line}", 1)
+        elif exc.line:
+            message += f" (line {exc.line})"
+        raise KubeconfigError(f"kubeconfig {path}: {message}") from None
     except (yaml.YAMLError, ValueError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
