@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "Environment", "Parser", "RunFailed", "UsageError", "main", "run"]
 
 #: Subcommands; anything else is a target (``wss://demo`` reaches a host named demo).
-COMMANDS = ("explain", "demo", "show", "lint", "probe", "watch", "bisect")
+COMMANDS = ("explain", "demo", "show", "lint", "probe", "watch", "bisect", "load")
 
 
 def _command(name: str) -> Command:
@@ -43,6 +43,10 @@ def _command(name: str) -> Command:
         from wsdoctor.commands.watch import watch_command
 
         return watch_command
+    if name == "load":
+        from wsdoctor.commands.load import load_command
+
+        return load_command
     if name == "lint":
         from wsdoctor.commands.lint import lint_command
 

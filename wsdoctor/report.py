@@ -21,6 +21,7 @@ from wsdoctor.checks.http import HttpObservation
 from wsdoctor.checks.http2 import Http2Observation
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.keepalive import KeepaliveObservation
+from wsdoctor.checks.load import LoadObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
@@ -45,7 +46,8 @@ ObservationUnion = Annotated[
     | AffinityObservation
     | ClusterObservation
     | HopsObservation
-    | WatchObservation,
+    | WatchObservation
+    | LoadObservation,
     Field(discriminator="check"),
 ]
 

@@ -26,8 +26,8 @@ def _version() -> str:
 if TYPE_CHECKING:
     from wsdoctor.redact import Redactor
 
-__all__ = ["DEFAULT_MESSAGE_SIZE", "REDACTED", "Header", "ProxyConfig", "ResolvePin",
-           "SendMessage", "Settings"]
+__all__ = ["DEFAULT_MESSAGE_SIZE", "REDACTED", "Header", "LoadPlan", "ProxyConfig",
+           "ResolvePin", "SendMessage", "Settings"]
 
 
 #: The largest --message-size: the message is built, sent and echoed in memory (and the
@@ -73,6 +73,29 @@ class Header(Model):
     @classmethod
     def _value(cls, value: str) -> str:
         return validate.header_value(value)
+
+
+#: Connections no load run opens, whatever it is asked.
+MAX_CONNECTIONS = 100_000
+
+
+class LoadPlan(Model):
+    """What the run was asked to do."""
+
+    connections: int = Field(ge=1, le=MAX_CONNECTIONS)
+    """Connections to open (the most held at once)."""
+    rate: float = Field(gt=0, allow_inf_nan=False)
+    """New connections per second during the ramp."""
+    hold_s: float = Field(ge=0, allow_inf_nan=False)
+    """How long the connections are held after the ramp."""
+    message_rate: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    """Messages per second sent on each held connection (0: none)."""
+    message_size: int = Field(default=64, ge=16, le=1024 * 1024)
+    """Bytes per message."""
+    steady_refusals: int = Field(default=5, ge=0)
+    """The ramp stops after this many refused attempts in a row (0: never early)."""
+    refusal_window_s: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    """A connection the target closes within this time of its upgrade was refused."""
 
 
 class ProxyConfig(Model):
@@ -210,6 +233,8 @@ class Settings(Model):
     ``pods/portforward``; docs/deploy/rbac-portforward.yaml)."""
     pod_network: bool = False
     """A bisected run connects to pod IPs directly (set automatically inside the cluster)."""
+    load: LoadPlan | None = None
+    """A bounded load run (``wsdoctor load``): how many connections, how fast, how long."""
     secrets: list[str] = Field(default_factory=list, exclude=True, repr=False)
     """Values the user gave as secrets besides header values (which count already): proxy
     credentials, a key's passphrase (see :func:`wsdoctor.redact.url_secrets`). Never in any

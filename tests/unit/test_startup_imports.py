@@ -81,6 +81,7 @@ CASES = {
     "show --help": (["show", "--help"], set(), {0}),
     "watch --help": (["watch", "--help"], set(), {0}),
     "bisect --help": (["bisect", "--help"], set(), {0}),
+    "load --help": (["load", "--help"], set(), {0}),
     "explain": (["explain", "wsd-tls-expired"], set(), {0}),
     "explain unknown": (["explain", "WSD-TLS-EXPRED"], set(), {2}),
     "lint": (["lint", "MANIFEST"], {"pydantic", "yaml"}, {0, 1}),
@@ -89,6 +90,9 @@ CASES = {
                             {"pydantic", "websockets"}, {1}),
     "diagnose ws:// json": (["ws://127.0.0.1:1/", "--format", "json"],
                             {"pydantic", "websockets"}, {1}),
+    "load ws:// text": (["load", "ws://127.0.0.1:1/", "-c", "2", "--hold", "0",
+                         "--steady-refusals", "0", "--no-kubernetes", "--format", "text"],
+                        {"pydantic", "websockets"}, {1}),
 }
 
 

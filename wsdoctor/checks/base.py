@@ -33,6 +33,7 @@ class Hop(enum.IntEnum):
     AFFINITY = 7
     CLUSTER = 8
     HOPS = 9
+    CAPACITY = 10
 
     @property
     def label(self) -> str:

@@ -16,6 +16,7 @@ from wsdoctor.checks import (
     http2,
     idle,
     keepalive,
+    load,
     messages,
     tcp,
     tls,
@@ -36,6 +37,7 @@ CHECKS: tuple[Check, ...] = (
     affinity.CHECK,
     cluster.CHECK,
     hops.CHECK,
+    load.CHECK,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from wsdoctor.commands.netoptions import target_of
 from wsdoctor.commands.options import build_parser, report_options, settings_from_args
 from wsdoctor.console import Environment, RunFailed, UsageError, unwritable, write_output
 from wsdoctor.exit import ExitStatus
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
     from wsdoctor.report import Report
     from wsdoctor.reports.tui.source import Source
+    from wsdoctor.runner import Event, EventSink
     from wsdoctor.settings import Settings
 
 
@@ -50,14 +52,9 @@ def diagnose_command(
     settings."""
     args = (parser or build_parser()).parse_args(list(argv))
     args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
-    from wsdoctor.redact import mask_userinfo
-    from wsdoctor.target import TargetError, parse_target
     from wsdoctor.validate import first_error
 
-    try:
-        target = parse_target(args.target)
-    except TargetError as exc:
-        raise UsageError(f"target {mask_userinfo(args.target)!r}: {exc}") from None
+    target = target_of(args.target)
     try:
         settings = settings_from_args(args, env.environ)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
@@ -97,9 +94,11 @@ def check_metrics_options(args: argparse.Namespace) -> None:
 
 
 def execute(
-    target: object, settings: Settings, args: argparse.Namespace, env: Environment
+    target: object, settings: Settings, args: argparse.Namespace, env: Environment,
+    extra_sink: EventSink | None = None,
 ) -> ExitStatus:
-    """Run a diagnosis and render it as asked; shared by ``wsdoctor TARGET`` and ``demo``."""
+    """Run a diagnosis and render it as asked; shared by ``wsdoctor TARGET``, ``demo`` and
+    ``load``. ``extra_sink`` also gets the run's events (outside the TUI)."""
     import asyncio
 
     from wsdoctor.models import Target
@@ -126,9 +125,11 @@ def execute(
     style = TextStyle(
         colour=env.colour(args.no_color), ascii_only=args.ascii or not can_encode(env.stdout)
     )
-    sink = None
+    sink: EventSink | None = None
     if fmt == "text" and not args.short:
         sink = TextRenderer(env.stdout, style, order, target.url)
+    if extra_sink is not None:
+        sink = _both(sink, extra_sink)
     report = asyncio.run(diagnose(target, settings, sink=sink, options=report_options(settings)))
     if sink is None:
         from wsdoctor.reports import render
@@ -136,6 +137,17 @@ def execute(
         write_output(env.stdout, lambda out: render(report, fmt, out, style, short=args.short,
                                                     fail_on=settings.fail_on))
     return finish(report, settings, args, env)
+
+
+def _both(first: EventSink | None, second: EventSink) -> EventSink:
+    """One sink that passes every event to ``first`` (if any), then ``second``."""
+
+    def sink(event: Event) -> None:
+        if first is not None:
+            first(event)
+        second(event)
+
+    return sink
 
 
 def finish(

@@ -1,5 +1,6 @@
 """The options every command that connects to a target shares (``wsdoctor TARGET``,
-``wsdoctor watch``): the connection and kubernetes groups, their validation, and durations.
+``wsdoctor watch``, ``wsdoctor load``): the target, the connection and kubernetes groups and
+their validation.
 Only argparse at import time."""
 
 from __future__ import annotations
@@ -12,6 +13,20 @@ from wsdoctor.durations import positive_duration
 TYPE_CHECKING = False  # not typing's: `wsdoctor --help` does without importing typing
 if TYPE_CHECKING:
     from typing import Any
+
+    from wsdoctor.models import Target
+
+
+def target_of(text: str) -> Target:
+    """The TARGET argument parsed; UsageError with one line that never repeats URL
+    credentials (for every command that takes a target)."""
+    from wsdoctor.redact import mask_userinfo
+    from wsdoctor.target import TargetError, parse_target
+
+    try:
+        return parse_target(text)
+    except TargetError as exc:
+        raise UsageError(f"target {mask_userinfo(text)!r}: {exc}") from None
 
 
 def split_list(values: list[str] | None) -> list[str]:

@@ -11,6 +11,7 @@ from wsdoctor.commands.netoptions import (
     add_kubernetes_options,
     connection_settings,
     split_list,
+    target_of,
 )
 from wsdoctor.commands.options_clients import add_client_options, client_settings
 from wsdoctor.console import Parser, UsageError
@@ -41,6 +42,7 @@ other commands:
   wsdoctor watch TARGET       hold connections for hours and name what cuts each one
   wsdoctor bisect TARGET      test the pod, the ingress controller and the public address
                               apart, and say which hop adds the fault
+  wsdoctor load TARGET -c N   open N connections: the connection cap and the setting behind it
   wsdoctor lint PATH...       check Kubernetes manifests for WebSocket problems (no network)
   wsdoctor probe [--config F] Prometheus exporter: blackbox-style /probe, scheduled targets
 
@@ -83,7 +85,7 @@ def _message_size(text: str) -> int:
 
 #: The check ids, for --help (which must not import the registry); a test keeps them in step.
 CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "http2", "messages", "idle",
-             "keepalive", "capture", "affinity", "cluster", "hops")
+             "keepalive", "capture", "affinity", "cluster", "hops", "load")
 
 
 def suppressed_codes(values: list[str] | None) -> list[str]:
@@ -191,18 +193,16 @@ def settings_from_args(args: argparse.Namespace,
     the client key's passphrase); UsageError on a bad combination."""
     from wsdoctor.models import Status
     from wsdoctor.settings import Settings
-    from wsdoctor.target import TargetError, parse_target
 
-    try:
-        target = parse_target(args.target)
-    except TargetError as exc:
-        raise UsageError(f"target {args.target!r}: {exc}") from None
+    target = target_of(args.target)
 
     if args.format == "json" and args.short:
         raise UsageError("--short is a text view: use it without --format json (or use -o)")
     both = set(split_list(args.only)) & set(split_list(args.skip))
     if both:
         raise UsageError(f"{', '.join(sorted(both))}: given to both --only and --skip")
+    if "load" in split_list(args.only):
+        raise UsageError("the load check runs as 'wsdoctor load TARGET --connections N'")
     return Settings(
         **connection_settings(args),
         only=split_list(args.only),

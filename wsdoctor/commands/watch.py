@@ -11,6 +11,7 @@ from wsdoctor.commands.netoptions import (
     add_kubernetes_options,
     connection_settings,
     split_list,
+    target_of,
 )
 from wsdoctor.commands.options_clients import add_client_options, client_settings
 from wsdoctor.console import Environment, Parser, UsageError
@@ -128,12 +129,8 @@ def watch_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     from wsdoctor.console import unwritable
     from wsdoctor.models import Status
     from wsdoctor.settings import Settings
-    from wsdoctor.target import TargetError, parse_target
 
-    try:
-        target = parse_target(args.target)
-    except TargetError as exc:
-        raise UsageError(f"target {args.target!r}: {exc}") from None
+    target = target_of(args.target)
     try:
         settings = Settings(**connection_settings(args),
                             **client_settings(args, target.host, target.secure, env.environ),
@@ -163,15 +160,13 @@ def watch_command(argv: Sequence[str], env: Environment) -> ExitStatus:
 def _raise_fd_limit(connections: int) -> None:
     """Each held connection is a file descriptor: raise the soft limit (up to the hard one)
     when the default (often 1024) is too low; UsageError when even the hard one is."""
-    import resource
+    from wsdoctor.fdlimits import raise_fd_limit
 
     needed = connections + 128  # the cluster's streams, the report, the terminal, margins
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            raise UsageError(f"--connections {connections} needs about {needed} open files; "
-                             f"the limit is {hard} (raise it with ulimit -n)")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    limits = raise_fd_limit(needed)
+    if limits.soft is not None and limits.soft < needed:
+        raise UsageError(f"--connections {connections} needs about {needed} open files; "
+                         f"the limit is {limits.hard} (raise it with ulimit -n)")
 
 
 def _session(target: Target, settings: Settings, options: WatchOptions,

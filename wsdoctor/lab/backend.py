@@ -15,7 +15,7 @@ import struct
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -65,6 +65,12 @@ class BackendOptions:
     max_size: int = 4 * 1024 * 1024
     subprotocols: list[str] = field(default_factory=list)
     compression: bool = True
+    max_connections: int | None = None
+    """The application's own limit (like a ``MAX_CONNECTIONS`` setting): above it a new
+    connection is refused as ``over_limit`` says."""
+    over_limit: Literal["close", "503"] = "close"
+    """``close``: accept, then close at once with 1013 (Try Again Later), as WebSocket apps
+    do; ``503``: answer the upgrade with 503 Service Unavailable."""
     replies: dict[str, str] = field(default_factory=dict)
     """An application protocol: a text message equal to a key is answered with its value
     (other messages are ignored unless ``echo``)."""
@@ -80,6 +86,7 @@ class Backend:
         self.server: Server | None = None
         self.connections: set[ServerConnection] = set()
         self.handshakes = 0
+        self.refused = 0
 
     @property
     def name(self) -> str:
@@ -91,8 +98,15 @@ class Backend:
         """WebSocket connections currently open on this replica."""
         return len(self.connections)
 
+    def _full(self) -> bool:
+        limit = self.options.max_connections
+        return limit is not None and len(self.connections) >= limit
+
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if self.options.over_limit == "503" and self._full():
+                self.refused += 1
+                return connection.respond(503, "too many connections\n")
             return None
         if request.path.split("?")[0].endswith("/healthz"):
             return connection.respond(200, f"{self.name}: ok\n")
@@ -107,6 +121,10 @@ class Backend:
 
     async def _handler(self, connection: ServerConnection) -> None:
         self.handshakes += 1
+        if self._full():
+            self.refused += 1
+            await connection.close(1013, "server at capacity")
+            return
         self.connections.add(connection)
         try:
             if self.options.greet:

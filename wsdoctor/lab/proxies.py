@@ -106,6 +106,12 @@ class NginxLocation:
     read_timeout: float = 60
     send_timeout: float = 60
     ip_hash: bool = False
+    limit_conn: int | None = None
+    """Connections per client address, as ingress-nginx renders ``limit-connections``
+    (``limit_conn`` on a ``$binary_remote_addr`` zone, answered with 503)."""
+    limit_rps: int | None = None
+    """Requests per second per client address, as ingress-nginx renders ``limit-rps``
+    (``limit_req`` with a burst of five times the rate, ``nodelay``, answered with 503)."""
     http_version: str = "1.1"
     """``proxy_http_version``; nginx's own default is 1.0, which cannot carry an upgrade."""
     directives: list[str] = field(default_factory=list)
@@ -123,6 +129,9 @@ class NginxSite:
     port: int = 0
     http_port: int | None = None
     """Also listen for plain HTTP here, redirecting to HTTPS like ingress-nginx (308)."""
+    worker_connections: int = 1024
+    """nginx ``worker_connections`` (ingress-nginx: ConfigMap ``max-worker-connections``): a
+    proxied WebSocket holds two, the client's and the upstream's."""
     client_ca: bytes | None = None
     """Require client certificates signed by this CA (PEM): ``ssl_verify_client``."""
     verify_client: str = "on"
@@ -138,7 +147,7 @@ def _duration(seconds: float) -> str:
 
 def render_nginx(site: NginxSite, scratch: Path) -> str:
     """The nginx.conf for ``site`` (ingress-nginx's upgrade map, timeouts and 404 default)."""
-    upstreams, locations = [], []
+    upstreams, locations, zones = [], [], []
     for index, loc in enumerate(site.locations):
         name = f"upstream_{index}"
         servers = [f"server 127.0.0.1:{p} max_fails=0;" for p in loc.upstreams] or [
@@ -152,8 +161,18 @@ def render_nginx(site: NginxSite, scratch: Path) -> str:
             if loc.forward_upgrade
             else "proxy_set_header Connection \"\";"
         )
+        limit = ""
+        if loc.limit_conn is not None:
+            zones.append(f"limit_conn_zone $binary_remote_addr zone=conn_{index}:1m;")
+            limit = f"limit_conn conn_{index} {loc.limit_conn};\n      limit_conn_status 503;"
+        if loc.limit_rps is not None:
+            zones.append(f"limit_req_zone $binary_remote_addr zone=rps_{index}:1m "
+                         f"rate={loc.limit_rps}r/s;")
+            limit += (f"\n      limit_req zone=rps_{index} burst={loc.limit_rps * 5} nodelay;"
+                      "\n      limit_req_status 503;")
         locations.append(
             f"""    location {loc.path} {{
+      {limit}
       proxy_pass http://{name};
       proxy_http_version {loc.http_version};
       {upgrade}
@@ -198,9 +217,10 @@ worker_processes 1;
 daemon off;
 error_log {scratch}/error.log warn;
 pid {scratch}/nginx.pid;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {site.worker_connections}; }}
 http {{
   access_log off;
+  {chr(10).join('  ' + z for z in zones)}
   client_body_temp_path {temp}/body;
   proxy_temp_path {temp}/proxy;
   fastcgi_temp_path {temp}/fastcgi;
@@ -265,6 +285,9 @@ class HAProxySite:
     mode: Literal["http", "tcp"] = "http"
     """``tcp``: pass bytes through (TLS included), like a cloud network load balancer or a
     Classic ELB with a TCP listener; ``timeout tunnel`` is then its idle timeout."""
+    maxconn: int = 1024
+    """HAProxy's global ``maxconn`` (haproxytech ConfigMap ``maxconn``, haproxy-ingress
+    ``max-connections``): above it HAProxy stops accepting, and new clients wait."""
     client_ca: bytes | None = None
     """Require client certificates signed by this CA (PEM): ``verify required``."""
     alpn: str | None = None
@@ -298,7 +321,7 @@ def render_haproxy(site: HAProxySite, scratch: Path) -> str:
     stop = f"  hard-stop-after {_duration(site.hard_stop_after)}\n" \
         if site.hard_stop_after is not None else ""
     return f"""global
-  maxconn 1024
+  maxconn {site.maxconn}
 {stop}defaults
   mode {site.mode}
   timeout connect 5s

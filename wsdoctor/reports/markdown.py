@@ -87,6 +87,20 @@ def _hops(report: Report) -> list[str]:
         lines.append(f"| {_CHECK_ICON[row.status]} | "
                      + " | ".join(_cell(v) for v in values) + f" | {_cell(where)} |")
     return [*lines, ""]
+def _load_ramp(report: Report) -> list[str]:
+    """A load run's summary and ramp plot, as a preformatted block."""
+    from wsdoctor.checks.load import LoadObservation
+
+    check = report.check("load")
+    obs = check.observation if check is not None else None
+    if not isinstance(obs, LoadObservation):
+        return []
+    from wsdoctor.load.plot import plain_lines
+    from wsdoctor.load.view import plot, summary_lines
+
+    body = "\n".join([*summary_lines(obs), "", *plain_lines(plot(obs))])
+    fence = _fence(body)
+    return ["## Load run", "", fence, body, fence, ""]
 
 
 def render_markdown(report: Report) -> str:
@@ -113,6 +127,7 @@ def render_markdown(report: Report) -> str:
         )
     lines.append("")
     lines += _hops(report)
+    lines += _load_ramp(report)
     shown = [f for f in report.findings if f.status is not Status.OK]
     if shown:
         lines += ["## Findings", ""]

@@ -125,6 +125,26 @@ def finding_lines(finding: Finding, style: TextStyle) -> list[str]:
     return lines
 
 
+_ROLE_COLOURS = {"bar": "green", "refusal": "red", "label": "dim", "axis": "dim"}
+
+
+def observation_lines(check: CheckReport, style: TextStyle) -> list[str]:
+    """Lines drawn from a check's observation under its line: a load run's summary and its
+    ramp plot (other checks say it all in their summary)."""
+    from wsdoctor.checks.load import LoadObservation
+
+    obs = check.observation
+    if not isinstance(obs, LoadObservation):
+        return []
+    from wsdoctor.load.view import plot, summary_lines
+
+    lines = list(summary_lines(obs))
+    for line in plot(obs, ascii_only=style.ascii_only):
+        lines.append("".join(style.paint(text, _ROLE_COLOURS[role]) if text.strip() else text
+                             for text, role in line))
+    return lines
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
@@ -202,6 +222,8 @@ class TextRenderer:
 
             # Cells were escaped with the rest of the check (``safe``); marks are ours.
             self._write("\n".join(table_lines(table, self.style.check_mark)) + "\n")
+        for line in observation_lines(check, self.style):
+            self._write(f"      {line}\n")
         for finding in sorted(findings, key=lambda f: -f.status.rank):
             if finding.status is not Status.OK:
                 self._write("\n".join(finding_lines(finding, self.style)) + "\n")

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import ProgressBar, Static
 
-from wsdoctor.models import CheckStatus
+from wsdoctor.models import CheckStatus, Model
 from wsdoctor.reports.tui.format import check_mark, duration
 from wsdoctor.reports.tui.state import Phase, Row, Selection
 from wsdoctor.reports.tui.widgets.evidence import finding_view, observation_view
@@ -84,17 +84,31 @@ def _head(row: Row, now: float, with_verdict: bool) -> Text:
     return text
 
 
+def _ramp(observation: Model | None) -> RenderableType | None:
+    """A load run's ramp plot and summary (shown before its findings), else None."""
+    from wsdoctor.checks.load import LoadObservation
+
+    if not isinstance(observation, LoadObservation):
+        return None
+    from wsdoctor.reports.tui.widgets.loadview import load_view
+
+    return load_view(observation)
+
+
 def _body(row: Row, finding: int | None) -> RenderableType:
     parts: list[RenderableType] = []
     if finding is not None and finding < len(row.findings):
         parts.append(finding_view(row.findings[finding]))
         return Group(*parts)
     result = row.result
+    ramp = _ramp(result.observation if result is not None else None)
+    if ramp is not None:
+        parts.extend((Rule("ramp", align="left", style="dim"), ramp))
     if row.findings:
         parts.append(Rule("findings", align="left", style="dim"))
         for item in row.findings:
             parts.extend((finding_view(item), Text("")))
-    if result is not None and result.observation is not None:
+    if result is not None and result.observation is not None and ramp is None:
         parts.append(Rule("observations", align="left", style="dim"))
         parts.append(observation_view(result.observation))
     if result is not None and result.traceback:
