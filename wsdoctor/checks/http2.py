@@ -122,7 +122,7 @@ async def _first_message(conn: object, socketio_url: bool, timeout: float) -> Me
 
 
 async def _exercise(ctx: ProbeContext, address: str, verify: bool) -> Http2Attempt:
-    from wsdoctor.h2ws import open_h2_websocket
+    from wsdoctor.h2alpn import open_h2_websocket
 
     target, settings = ctx.target, ctx.settings
     try:
