@@ -92,10 +92,23 @@ def no_proxy_from_environment(environ: Mapping[str, str]) -> tuple[str, str] | N
     return _env(environ, "no_proxy", "NO_PROXY")
 
 
-def no_proxy_matches(host: str, no_proxy: str) -> bool:
+def _entry_port(entry: str) -> tuple[str, int | None]:
+    """``host:port`` → (host, port); ``[v6]:port`` too; anything else has no port."""
+    if entry.startswith("[") and "]:" in entry:
+        host, _, port = entry[1:].partition("]:")
+        return (host, int(port)) if port.isdigit() else (entry, None)
+    host, sep, port = entry.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host, int(port)
+    return entry, None
+
+
+def no_proxy_matches(host: str, no_proxy: str, port: int | None = None) -> bool:
     """Whether ``host`` is exempt under a NO_PROXY list, with curl's rules: ``*`` alone
     matches every host; a name matches itself and its subdomains (a leading dot is
-    optional); an IP address matches itself, and a CIDR block the addresses in it."""
+    optional); an IP address matches itself, and a CIDR block the addresses in it. An entry
+    with a port (``host:8443``, as Go and Python's requests read them; curl ignores such
+    entries) matches only that ``port``."""
     entries = [e.strip() for e in no_proxy.split(",") if e.strip()]
     if entries == ["*"]:
         return True
@@ -104,7 +117,10 @@ def no_proxy_matches(host: str, no_proxy: str) -> bool:
         address = ipaddress.ip_address(name)
     except ValueError:
         address = None
-    for entry in entries:
+    for raw in entries:
+        entry, entry_port = _entry_port(raw)
+        if entry_port is not None and entry_port != port:
+            continue
         pattern = entry.lower().strip("[]")
         if address is not None:
             try:
@@ -122,7 +138,8 @@ def no_proxy_matches(host: str, no_proxy: str) -> bool:
 
 
 def choose_proxy(host: str, secure: bool, explicit: str | None, noproxy: str | None,
-                 environ: Mapping[str, str]) -> tuple[ProxyConfig | None, str | None]:
+                 environ: Mapping[str, str], port: int | None = None
+                 ) -> tuple[ProxyConfig | None, str | None]:
     """The proxy for ``host`` and, when there is none although one was configured, why.
 
     ``explicit`` is ``--proxy`` ('' turns proxies off, as in curl); ``noproxy`` is
@@ -134,6 +151,6 @@ def choose_proxy(host: str, secure: bool, explicit: str | None, noproxy: str | N
     if proxy is None:
         return None, None
     exempt = ("--noproxy", noproxy) if noproxy is not None else no_proxy_from_environment(environ)
-    if exempt is not None and no_proxy_matches(host, exempt[1]):
+    if exempt is not None and no_proxy_matches(host, exempt[1], port):
         return None, f"{exempt[0]} exempts {host} from the proxy {proxy.url} ({proxy.source})"
     return proxy, None

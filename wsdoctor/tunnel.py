@@ -74,16 +74,22 @@ async def open_path(address: str, port: int, settings: Settings, *, timeout: flo
         raise ProxyError(proxy, "connect", f"no TCP connection within {timeout:g} s") from None
     except OSError as exc:
         raise ProxyError(proxy, "connect", f"cannot connect: {exc.strerror or exc}") from None
+    in_tls = False
     try:
         async with asyncio.timeout(timeout):
             if proxy.scheme == "https":
+                in_tls = True
                 await _proxy_tls(writer, proxy, settings)
+                in_tls = False
             if proxy.scheme.startswith("socks5"):
                 await _socks5(reader, writer, proxy, address, port)
             else:
                 await _connect(reader, writer, proxy, address, port, settings)
     except TimeoutError:
         writer.close()
+        if in_tls:  # a plain HTTP proxy named https:// waits for a request, silent
+            raise ProxyError(proxy, "tls", f"TLS with the proxy failed: no answer to the "
+                             f"TLS ClientHello within {timeout:g} s") from None
         raise ProxyError(proxy, "tunnel", f"no answer to the tunnel request for "
                          f"{_authority(address, port)} within {timeout:g} s") from None
     except ProxyError:

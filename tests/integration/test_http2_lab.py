@@ -82,3 +82,19 @@ def test_send_and_expect_run_on_the_http2_path_too(
     status, data = run(haproxy, lab_ca_file, "--send", "hello", "--expect", "^welcome$")
     assert status == 0
     assert http2(data)["observation"]["attempts"][0]["app"]["matched"] is True
+
+
+def test_a_backend_down_for_both_paths_is_the_handshakes_finding_only(
+    start_haproxy: Callable[[HAProxySite], HAProxy], lab_ca: LabCA, lab_ca_file: Path,
+) -> None:
+    """HAProxy with h2 and a dead backend answers 503 over HTTP/1.1 and over HTTP/2: the
+    handshake check's 503 is the finding; the HTTP/2 check does not add that 'HTTP/1.1 clients
+    pass' and that the advertisement should be turned off."""
+    from wsdoctor.lab.proxies import free_port
+
+    haproxy = start_haproxy(HAProxySite(backends=[("gone", free_port())],
+                                        tls=lab_ca.issue([LAB_HOST]), alpn="h2,http/1.1"))
+    status, data = run(haproxy, lab_ca_file)
+    codes = [f["code"] for f in data["findings"] if f["status"] == "fail"]
+    assert status == 1 and codes == ["WSD-HANDSHAKE-UNAVAILABLE"], codes
+    assert "refused: :status 503" in http2(data)["summary"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import LAB_HOST, pinned_args, run_cli
-from wsdoctor.lab.backend import Backend
+from wsdoctor.lab.backend import Backend, LabLoop
 from wsdoctor.lab.forward_proxies import Microsocks, Squid, SquidSite
 from wsdoctor.lab.proxies import Nginx, free_port
 
@@ -140,3 +140,85 @@ def test_squid_stripping_upgrade_is_named_with_its_fix(
     forwarding = start_squid(SquidSite(accel_to=replicas[0].port, forward_websocket=True))
     status, _ = report(f"ws://127.0.0.1:{forwarding.port}/", "--only", "handshake")
     assert status == 0
+
+
+def test_an_https_url_for_a_plain_http_proxy_says_to_write_http(
+    healthy_nginx: Nginx, lab_ca_file: Path, start_squid: Callable[[SquidSite], Squid],
+) -> None:
+    """HTTPS_PROXY=https://squid:port, although squid listens on plain HTTP (the most common
+    proxy URL mistake): squid's answer to the ClientHello, and a proxy that says nothing to
+    it, are both 'write http://', not 'check the proxy's address and port'."""
+    import socket
+
+    squid = start_squid(SquidSite(hosts={LAB_HOST: "127.0.0.1"},
+                                  connect_ports=[healthy_nginx.port]))
+    url = f"wss://{LAB_HOST}:{healthy_nginx.port}/ws"
+    wrong = squid.url.replace("http://", "https://")
+    for proxy in (wrong, None):
+        with socket.socket() as silent:  # accepts, never answers (as tinyproxy does)
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            proxy = proxy or f"https://127.0.0.1:{silent.getsockname()[1]}"
+            status, data = report(url, "--cacert", str(lab_ca_file), "--timeout", "1",
+                                  environ={"HTTPS_PROXY": proxy})
+        finding = data["findings"][0]
+        assert status == 1 and finding["code"] == "WSD-PROXY-UNREACHABLE", finding
+        assert finding["title"] == "TLS with the HTTPS proxy failed"
+        assert proxy.replace("https://", "http://") in finding["fix"]["summary"], finding
+
+
+def test_socks5_credentials_are_asked_for_in_a_socks5_url(healthy_nginx: Nginx) -> None:
+    """microsocks wants a user: the fix shows a socks5:// URL, not an http:// one."""
+    socks = Microsocks(user="alice", password="s3cr3t-pw")
+    try:
+        status, data = report(f"wss://{LAB_HOST}:{healthy_nginx.port}/ws",
+                              *pinned_args(healthy_nginx.port),
+                              "--proxy", f"socks5://127.0.0.1:{socks.port}")
+        finding = data["findings"][0]
+        assert status == 1 and finding["code"] == "WSD-PROXY-AUTH"
+        assert "--proxy socks5://USER:PASSWORD@" in finding["fix"]["summary"]
+    finally:
+        socks.stop()
+
+
+def test_a_proxy_that_opens_the_tunnel_then_holds_or_ends_it_is_named(
+    replicas: list[Backend], lab_loop: LabLoop,
+) -> None:
+    """A CONNECT proxy that answers 200 and then forwards nothing, and one that ends the
+    tunnel right after relaying the 101: the first finding names the proxy as a suspect and
+    says how to tell it from the server (before, a silent tunnel was 'a backend that does not
+    respond' and a cut one 'the application refused this client')."""
+    import asyncio
+
+    async def faulty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     cut_after_101: bool) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        host, _, port = head.split(b" ")[1].decode().rpartition(":")
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        if not cut_after_101:
+            await reader.read()  # a black hole: reads, never forwards
+            return
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        up_writer.write(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(await up_reader.readuntil(b"\r\n\r\n"))  # the 101, then the end
+        await writer.drain()
+        writer.close()
+        up_writer.close()
+
+    async def start(cut: bool) -> asyncio.Server:
+        return await asyncio.start_server(lambda r, w: faulty(r, w, cut), "127.0.0.1", 0)
+
+    url = f"ws://127.0.0.1:{replicas[0].port}/"
+    for cut, code in ((False, "WSD-HANDSHAKE-TIMEOUT"), (True, "WSD-MESSAGES-CLOSED-AT-ONCE")):
+        server = lab_loop.run(start(cut))
+        proxy = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            status, data = report(url, "--proxy", proxy, "--timeout", "1", "--skip", "affinity")
+        finally:
+            server.close()
+        first = data["findings"][0]
+        assert status == 1 and first["code"] == code, first
+        assert f"through the proxy {proxy}" in first["detail"]
+        assert "--proxy ''" in first["fix"]["summary"]
+        http = [f for f in data["findings"] if f["check"] == "http"]
+        assert all(f"through the proxy {proxy}" in f["detail"] for f in http), http

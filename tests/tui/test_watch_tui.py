@@ -72,6 +72,16 @@ def test_the_timeline_draws_a_row_per_slot_with_drops_marked_by_their_finding() 
     assert "x" in ascii_picture and "×" not in ascii_picture
 
 
+def test_a_drop_stays_marked_when_its_reconnect_falls_in_the_same_column() -> None:
+    """Given a 45 s watch drawn in 80 columns (0.8 s per column) whose connection dropped and
+    reconnected 0.1 s later, the drop's mark is not drawn over by the new connection's line
+    (measured: a reload's drops vanished from the live timeline)."""
+    obs = watch(conn(1, 0.0, 8.5, traffic=8.0), conn(2, 8.6, None, slot=0, reconnect_s=0.1),
+                heartbeat=1.0).model_copy(update={"finished": True, "duration_s": 45.0})
+    rows = plain(render_timeline(obs, {1: Status.WARN}, 80)).splitlines()
+    assert rows[2].startswith("#1") and rows[2].count("×") == 1, rows[2]
+
+
 async def test_a_saved_watch_opens_in_the_same_view_and_q_leaves() -> None:
     """Given a saved watch report, the view shows its verdict and timeline; q leaves."""
     app = WatchApp(report=saved_report(), saved_from="drops.json")

@@ -85,6 +85,9 @@ def test_a_good_file_compiles_every_target(tmp_path: Path) -> None:
          "modules.m.settings.only: set with the 'checks' key of the module"),
         ("modules:\n  m:\n    settings: {expect_idle: 60}\n",
          "modules.m.settings.expect_idle: set with the 'expect' key of the module"),
+        ("modules:\n  m:\n    settings: {resolve: ['a:443:127.0.0.1']}\n",
+         "modules.m.settings.resolve: set with the 'resolve' key of each target (a module "
+         "has none)"),
         ("targets:\n  - url: ws://a.example/\n",
          "exporter.yaml:2: targets[0].name: Field required"),
         ("targets:\n  - name: a\n    url: ws://a.example/\n    module: quik\n",

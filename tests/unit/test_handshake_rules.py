@@ -249,3 +249,23 @@ def test_plain_http_behind_a_failed_tls_explains_the_tls_symptom() -> None:
     assert "WSD-TLS-HANDSHAKE-RESET" in finding.explains
     assert finding.fix is not None
     assert finding.fix.summary.startswith("Use ws://ws.example.com:443/chat")
+
+
+def test_a_403_after_an_unanswered_client_certificate_request_names_the_certificate() -> None:
+    """nginx with ssl_verify_client optional and a rule that denies unverified clients (and
+    HAProxy's 'verify optional' with a deny on ssl_c_verify) answer a plain 403: when the
+    server asked for a client certificate and none was sent, that comes first in the cause
+    and the fix (measured: the finding only spoke of Origin and IP allow-lists)."""
+    attempt = answer(403, "<html><center>nginx</center>", Server="nginx/1.22.1")
+    asked = attempt.model_copy(update={"client_cert_requested": True,
+                                       "client_cert_sent": False,
+                                       "acceptable_cas": ["CN=Corp Client CA"]})
+    finding = judge(asked)[0]
+    assert finding.code == "WSD-HANDSHAKE-FORBIDDEN"
+    assert "client certificate" in finding.detail and "CN=Corp Client CA" in finding.detail
+    assert finding.fix is not None and "--cert" in finding.fix.summary
+    plain = judge(attempt)[0]
+    assert "client certificate" not in plain.detail
+    assert plain.fix is not None and "--cert" not in plain.fix.summary
+    ingress = answer(403, "client certificate unauthorized", Server="nginx")
+    assert "--cert" in (judge(ingress)[0].fix or plain.fix).summary

@@ -195,6 +195,31 @@ def test_no_response_fails_and_tls_failures_are_left_to_tls() -> None:
     assert "10.0.0.1:443" in findings[0].detail
 
 
+def test_a_client_certificate_refusal_is_left_to_the_handshake_check() -> None:
+    """A TLS 1.3 server that requires a client certificate sends its alert after the
+    handshake, so the GET fails on its first read; the handshake check already names the
+    cause (WSD-HANDSHAKE-CLIENT-CERT), so no WSD-HTTP-CLOSED blames 'the path' (measured:
+    HAProxy 'verify required' with TLS 1.3)."""
+    from wsdoctor.checks.handshake_model import HandshakeAttempt, HandshakeObservation
+
+    error = ("SSLError: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate "
+             "required (_ssl.c:2580)")
+    obs = observation(exchange(outcome="error", error=error))
+    handshake = HandshakeObservation(
+        url="wss://ws.example.com/ws", host_header="ws.example.com", attempts=[
+            HandshakeAttempt(address="10.0.0.1", port=443, outcome="closed", error=error,
+                             client_cert_requested=True, tls_alerts=["certificate required"])])
+    results = {"http": CheckResult(id="http", status=CheckStatus.OK, observation=obs),
+               "handshake": CheckResult(id="handshake", status=CheckStatus.OK,
+                                        observation=handshake)}
+    facts = Facts(target=parse_target("wss://ws.example.com/ws"), settings=Settings(), now=NOW,
+                  results=results)
+    assert codes(list(judge_failures(facts))) == []
+    alone = judge("wss://ws.example.com/ws", obs)  # --only http: the alert names the cause
+    assert codes(alone) == ["WSD-HTTP-CLOSED"]
+    assert alone[0].fix is not None and "--cert" in alone[0].fix.summary
+
+
 def test_parse_head_rejects_non_http() -> None:
     """A status line that is not HTTP/1.x is refused."""
     with pytest.raises(ValueError):

@@ -80,3 +80,21 @@ def test_proxy_credentials_and_the_key_passphrase_are_registered_as_secrets() ->
     assert {"alice", "s3cr3t-pw", "alice:s3cr3t-pw"} <= set(settings.secrets)
     redactor = settings.redactor()
     assert "s3cr3t-pw" not in redactor.text("the proxy said s3cr3t-pw")
+
+
+@pytest.mark.parametrize(("host", "port", "no_proxy", "exempt"), [
+    ("ws.example.com", 8443, "ws.example.com:8443", True),
+    ("ws.example.com", 443, "ws.example.com:8443", False),
+    ("ws.example.com", 8443, ".example.com:8443", True),
+    ("10.1.2.3", 8443, "10.1.2.3:8443", True),
+    ("10.1.2.3", 443, "10.1.2.3:8443", False),
+    ("::1", 8443, "[::1]:8443", True),
+    ("::1", 8443, "::1", True),
+])
+def test_a_port_qualified_entry_exempts_that_port_only(host: str, port: int, no_proxy: str,
+                                                       exempt: bool) -> None:
+    """NO_PROXY=host:port (as Go and Python's requests read it; curl ignores such entries, so
+    honouring them only exempts what the user named) covers that port of the host."""
+    assert no_proxy_matches(host, no_proxy, port) is exempt
+    env = {"https_proxy": "http://p:1", "NO_PROXY": no_proxy}
+    assert (choose_proxy(host, True, None, None, env, port=port)[0] is None) is exempt

@@ -85,6 +85,33 @@ def test_reconnects_that_fail_after_everything_was_cut_make_it_a_restart() -> No
     assert cause.kind == "proxy_restart" and "restarted" in cause.summary
 
 
+def test_a_later_drops_failed_reconnect_does_not_make_an_earlier_reload_a_restart() -> None:
+    """Given every connection cut at once and reconnected at the first attempt, then 9 s later
+    one of the new connections dropped and its reconnect failed, the first cut stays a reload
+    (measured: an HAProxy reload, then a killed replica behind it)."""
+    attempts = (FailedAttempt(slot=0, at=52.5, address="127.0.0.1:443",
+                              outcome="refused"),)
+    obs = watch(conn(1, 0.0, 40.0, traffic=39.8, replica="r1"),
+                conn(2, 5.0, 40.05, traffic=39.9, replica="r2"),
+                conn(3, 40.6, 49.0, slot=0, traffic=48.0, replica="r2", reconnect_s=0.6),
+                conn(4, 40.6, None, slot=1, replica="r1", reconnect_s=0.55),
+                conn(5, 53.0, None, slot=0, replica="r1", reconnect_s=4.0, attempts=2),
+                attempts=attempts, heartbeat=1.0)
+    cause = attribute(obs)[1]
+    assert cause.kind == "proxy_reload", cause.summary
+    assert "reconnects succeeded at once" in cause.summary
+
+
+def test_connections_each_ended_at_the_same_age_half_a_second_apart_are_no_event() -> None:
+    """Given two connections opened 0.5 s apart, each closed by the application at exactly
+    age 45 s (0.5 s apart: a timer per connection, as socket.io's unanswered heartbeat), they
+    are not 'connections of different ages cut at once' by a proxy reload."""
+    obs = watch(conn(1, 0.0, 45.0, ending="close_frame", close_code=1005, traffic=25.0),
+                conn(2, 0.5, 45.5, ending="close_frame", close_code=1005, traffic=25.5))
+    causes = attribute(obs)
+    assert {c.kind for c in causes.values()} == {"app_close"}, causes[1].summary
+
+
 def test_connections_opened_together_and_cut_together_once_are_an_event() -> None:
     """Given connections reopened together after a reload and cut together again at an age
     seen nowhere else, the second cut is an event too, not a timeout."""
@@ -187,6 +214,24 @@ def test_a_cut_after_a_configmap_change_is_that_reload_named_with_its_drain_time
     assert cause.resource == Resource(kind="ConfigMap", namespace="ingress-nginx",
                                       name="ingress-nginx-controller")
     assert cause.seconds == 3.0 and "worker-shutdown-timeout 3 s" in cause.summary
+
+
+def test_connections_reopened_together_and_cut_by_a_reload_are_the_reloads() -> None:
+    """Given four connections that reconnected together after a pod ended, then were all cut
+    3.0 s after a ConfigMap change (worker-shutdown-timeout 3 s) at an age one earlier drop
+    happened to share, the reload is the cause of every one, not a lifetime timeout
+    (measured: the exporter counted 1 proxy_reload and 3 lifetime_timeout)."""
+    change = ClusterEvent(at=36.0, kind="ConfigMap", namespace="ingress-nginx",
+                          name="ingress-nginx-controller", change="modified",
+                          detail="changed (proxy-body-size)")
+    path = PathContext(controller="ingress-nginx", shutdown_s=3.0)
+    first = [conn(i + 1, i * 0.5, 20.0, replica="b", traffic=19.0) for i in range(4)]
+    again = [conn(5 + i, 20.5 + i * 0.03, 39.0, slot=i, replica="a", traffic=38.0,
+                  reconnect_s=0.5) for i in range(4)]
+    obs = watch(*first, *again, events=(_terminating(19.9, "b"), change), heartbeat=5.0)
+    causes = attribute(obs, path)
+    assert {causes[i].kind for i in range(5, 9)} == {"proxy_reload"}, \
+        {i: causes[i].kind for i in range(5, 9)}
 
 
 def test_a_lone_drop_among_several_open_connections_is_not_a_reload() -> None:

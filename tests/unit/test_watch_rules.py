@@ -90,6 +90,32 @@ def test_failed_reconnects_are_reported_with_the_longest_wait() -> None:
     assert "HTTP 503" in failed.detail
 
 
+def test_reconnects_that_never_succeeded_do_not_claim_a_longest_wait() -> None:
+    """Given every reconnect refused until the end (the last replica scaled away), the
+    finding says none succeeded instead of 'the longest reconnect took 0.0 s'."""
+    attempts = tuple(FailedAttempt(slot=0, at=10.5 + k, address="127.0.0.1:443",
+                                   outcome="refused", status_code=502) for k in range(3))
+    obs = watch(conn(1, 0.0, 10.0, ending="close_frame", close_code=1001, traffic=9.9),
+                attempts=attempts, heartbeat=1.0)
+    failed = findings(obs)["WSD-WATCH-RECONNECT-FAILED"]
+    assert "0.0 s" not in failed.detail + failed.title, failed.detail
+    assert "no reconnect after a failed attempt succeeded" in failed.detail
+    assert failed.evidence["longest_reconnect_s"] is None
+
+
+def test_a_watch_ended_before_its_first_upgrade_is_not_a_failure() -> None:
+    """Given Ctrl-C a second after the start, before any upgrade was tried, nothing failed:
+    no WSD-WATCH-NOTHING-HELD (measured: Ctrl-C during the cluster watch's start-up exited 1)."""
+    obs = watch().model_copy(update={"addresses": ["127.0.0.1:443"], "interrupted": True,
+                                     "duration_s": 1.0})
+    assert "WSD-WATCH-NOTHING-HELD" not in findings(obs)
+    refused = (FailedAttempt(slot=0, at=0.5, address="127.0.0.1:443", outcome="refused",
+                             status_code=502),)
+    failed = watch(attempts=refused).model_copy(update={
+        "addresses": ["127.0.0.1:443"], "interrupted": True, "duration_s": 1.0})
+    assert findings(failed)["WSD-WATCH-NOTHING-HELD"].status is Status.FAIL
+
+
 def test_suppressed_codes_are_left_out() -> None:
     """Given --suppress WSD-WATCH-CLUSTER-UNWATCHED, it is not reported."""
     found = findings(watch(conn(1, 0.0, None)),

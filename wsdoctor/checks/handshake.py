@@ -44,6 +44,7 @@ from wsdoctor.checks.handshake_model import (  # re-exported: the observation's 
 )
 from wsdoctor.checks.handshake_refusals import BAD_REQUEST, HEADERS_TOO_LARGE
 from wsdoctor.checks.past_certificate import upgrade_past_certificate
+from wsdoctor.checks.proxy_rules import through_proxy
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.checks.tls_rules import HANDSHAKE_FAILED, HANDSHAKE_RESET, NOT_TLS
@@ -174,7 +175,7 @@ def judge_handshake(facts: Facts) -> Iterator[Finding]:
                                  summary="Fix the TLS handshake (tls check) first."))
         where = _where(members, total)
         share = "" if len(members) == total else f" ({len(members)} of {total} addresses)"
-        yield code.finding(
+        found = code.finding(
             "handshake",
             f"{where}{share}: {advice.seen}\n{advice.cause}",
             evidence=advice.evidence | {"addresses": [m.endpoint for m in members]},
@@ -185,6 +186,8 @@ def judge_handshake(facts: Facts) -> Iterator[Finding]:
             # A TLS port that answers plain HTTP: the wrong scheme is why TLS failed.
             explains=TLS_SYMPTOMS if code is WRONG_SCHEME and first.failed_step == "tls" else (),
         )
+        yield through_proxy(found, facts.settings.proxy) if code in (TIMEOUT, NO_RESPONSE) \
+            else found
     yield from _judge_upgraded(facts, obs)
 
 

@@ -15,6 +15,9 @@ PROXY_REJECTED = Code("WSD-HANDSHAKE-PROXY-REJECTED", Status.FAIL,
 #: HAProxy's built-in error pages (src/http_htx.c, http_err_msgs): the proxy itself answered.
 HAPROXY_400 = "your browser sent an invalid request"
 HAPROXY_403 = "request forbidden by administrative rules"
+#: ingress-nginx's answer when auth-tls-match-cn does not match the client certificate
+#: (rootfs/etc/nginx/template/nginx.tmpl: return 403 "client certificate unauthorized").
+INGRESS_CN_403 = "client certificate unauthorized"
 
 
 def proxy_rejected(a: HandshakeAttempt) -> bool:
@@ -56,8 +59,27 @@ def unauthorized(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tup
 
 
 def forbidden(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
-    """Cause and fix of FORBIDDEN: a proxy's access rule when the page is the proxy's own,
-    otherwise the application's Origin check first."""
+    """Cause and fix of FORBIDDEN: a client certificate the server asked for and did not get
+    first; then a proxy's access rule when the page is the proxy's own, otherwise the
+    application's Origin check."""
+    cause, fix = _forbidden(a, o)
+    if (a.client_cert_requested and not a.client_cert_sent) or \
+            INGRESS_CN_403 in a.body_start.lower():
+        cas = f" (it accepts certificates issued by: {'; '.join(a.acceptable_cas)})" \
+            if a.acceptable_cas else ""
+        cause = ("The server asked for a client certificate during TLS" + cas + " and "
+                 + ("none was sent; " if not a.client_cert_sent else "")
+                 + "with optional verification (nginx ssl_verify_client optional, "
+                 "ingress-nginx auth-tls-verify-client \"optional\" with auth-tls-match-cn, "
+                 "HAProxy 'verify optional') a rule that requires a verified certificate "
+                 "answers 403 like this. " + cause)
+        fix = Fix(summary="Retry with the client certificate the service expects: wsdoctor "
+                  "URL --cert client.pem --key client.key — if that passes, the "
+                  f"client-certificate rule is the cause. Otherwise: {fix.summary}")
+    return cause, fix
+
+
+def _forbidden(a: HandshakeAttempt, o: HandshakeObservation) -> tuple[str, Fix]:
     body = a.body_start.lower()
     if HAPROXY_403 in body:
         return ("The 403 is HAProxy's own page ('Request forbidden by administrative rules'): "

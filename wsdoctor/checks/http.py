@@ -42,7 +42,7 @@ CHECK = Check(
     probe=probe_http,
     needs=("tcp",),
     rules=(
-        rule(http_rules.judge_failures, "tls"),
+        rule(http_rules.judge_failures, "tls", "handshake"),
         rule(http_rules.judge_redirects),
         rule(http_rules.judge_servers),
     ),

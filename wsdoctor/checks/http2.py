@@ -14,13 +14,15 @@ from typing import Literal
 
 from websockets.frames import Frame, Opcode
 
+from wsdoctor import engineio
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.handshake import HandshakeObservation, HeaderField
-from wsdoctor.checks.messages_app import AppExchange, Ended, app_exchange
+from wsdoctor.checks.messages_app import AppExchange, Ended, app_exchange, socketio_settings
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Status, endpoint
 from wsdoctor.redact import redact_header
 from wsdoctor.wsconn import Closed, Message
+from wsdoctor.wsconnection import AT_ONCE_S
 
 #: Pings on the HTTP/2 path: enough to see frames flow both ways.
 H2_PINGS = 3
@@ -103,6 +105,22 @@ async def _ping(conn: object, index: int, timeout: float) -> float | None:
     return None
 
 
+async def _first_message(conn: object, socketio_url: bool, timeout: float) -> Message | None:
+    """The server's first message, if it sends one before the client does (waiting briefly,
+    or up to a second for a socket.io URL). Raises :class:`Ended` if the stream ends."""
+    from wsdoctor.h2ws import H2WebSocket
+
+    assert isinstance(conn, H2WebSocket)
+    deadline = time.monotonic() + (min(timeout, 1.0) if socketio_url else AT_ONCE_S)
+    while (remaining := deadline - time.monotonic()) > 0:
+        event = await conn.next_event(remaining)
+        if event is None or isinstance(event, Message):
+            return event
+        if isinstance(event, Closed):
+            raise Ended(event)
+    return None
+
+
 async def _exercise(ctx: ProbeContext, address: str, verify: bool) -> Http2Attempt:
     from wsdoctor.h2alpn import open_h2_websocket
 
@@ -124,9 +142,15 @@ async def _exercise(ctx: ProbeContext, address: str, verify: bool) -> Http2Attem
         return Http2Attempt.model_validate(found)
     step = "echo"
     try:
+        first = await _first_message(conn, engineio.looks_like_engineio(target.path),
+                                     settings.timeout)
         if settings.send or settings.expect is not None:
             step = "application messages"
             found["app"] = await app_exchange(conn, settings)
+        elif first is not None and engineio.is_open_packet(first.data, first.text):
+            step = "socket.io connect"  # socket.io closes on an echo probe: join instead
+            joined = await app_exchange(conn, socketio_settings(settings))
+            found["app"] = joined.model_copy(update={"purpose": "socket.io connect"})
         else:
             await conn.send_text(f"wsdoctor h2 echo {os.urandom(4).hex()}")
             event = await conn.next_event(settings.echo_wait)
@@ -179,6 +203,9 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(Http2Observation)
     if obs is None:
         return
+    handshake = facts.get(HandshakeObservation)
+    h1_refused = {a.address for a in handshake.attempts if a.outcome != "upgraded"} \
+        if handshake is not None else set()
     for attempt in obs.attempts:
         where = Resource(kind="Address", name=attempt.endpoint)
         evidence: dict[str, EvidenceValue] = {
@@ -187,7 +214,8 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
             "ending": attempt.ending}
         evidence = {k: v for k, v in evidence.items() if v is not None}
         server = next((h.value for h in attempt.headers if h.name == "server"), None)
-        if attempt.connect_protocol and not attempt.upgraded:
+        if attempt.connect_protocol and not attempt.upgraded and \
+                attempt.address not in h1_refused:  # else the handshake check's cause
             answer = f":status {attempt.status}" if attempt.status else \
                 f"a reset ({attempt.reset})" if attempt.reset else attempt.error or "nothing"
             body = " ".join(attempt.body_start.split())[:160]
@@ -238,7 +266,10 @@ def summarize_http2(obs: Observation) -> str:
         return f"h2 WebSockets advertised, extended CONNECT refused: {got}"
     parts = ["h2 extended CONNECT :status 200"
              + (f" in {first.connect_s * 1000:.1f} ms" if first.connect_s is not None else "")]
-    if first.app is not None:
+    if first.app is not None and first.app.purpose == "socket.io connect":
+        parts.append("socket.io namespace joined" if first.app.matched
+                     else "socket.io namespace refused")
+    elif first.app is not None:
         parts.append("reply matched" if first.app.matched else "app messages sent")
     elif first.echo:
         parts.append("echo ok" if first.echo == "echoed" else "no echo")
@@ -254,7 +285,7 @@ CHECK = Check(
     hop=Hop.UPGRADE,
     probe=probe_http2,
     needs=("tcp", "handshake"),
-    rules=(rule(judge_http2),),
+    rules=(rule(judge_http2, "handshake"),),
     codes=CODES,
     summarize=summarize_http2,
     time_limit=lambda s: s.timeout * 8 + s.echo_wait + 2.0,

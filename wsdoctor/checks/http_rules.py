@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from wsdoctor.checks.base import Code, Facts
+from wsdoctor.checks.handshake_model import HandshakeObservation
+from wsdoctor.checks.handshake_refusals import client_cert_refused
 from wsdoctor.checks.http_probe import HttpExchange, HttpObservation
+from wsdoctor.checks.proxy_rules import through_proxy
 from wsdoctor.checks.tls_probe import TlsObservation
 from wsdoctor.fingerprints import IDENTIFYING_HEADERS, identify
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
@@ -99,17 +102,36 @@ def _failed_tls(facts: Facts) -> set[str]:
     return {a.address for a in tls.attempts if a.outcome != "completed"}
 
 
+def _client_cert_refused(facts: Facts) -> set[str]:
+    """Addresses whose upgrade was refused for want of a client certificate (TLS 1.3 sends
+    that alert after the handshake: the GET fails on its first read, for the same cause)."""
+    handshake = facts.get(HandshakeObservation)
+    if handshake is None:
+        return set()
+    return {a.address for a in handshake.attempts if client_cert_refused(a)}
+
+
 def judge_failures(facts: Facts) -> Iterator[Finding]:
-    """Target requests that got no usable HTTP answer (TLS failures are the tls check's)."""
+    """Target requests that got no usable HTTP answer (TLS failures are the tls check's, a
+    client certificate's refusal the handshake check's); through a forward proxy, silence or
+    a closed tunnel may be the proxy's."""
+    for finding in _failures(facts):
+        yield through_proxy(finding, facts.settings.proxy) if finding.code in (
+            NO_RESPONSE.code, CLOSED.code) else finding
+
+
+def _failures(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(HttpObservation)
     if obs is None:
         return
-    tls_failed = _failed_tls(facts)
+    tls_failed = _failed_tls(facts) | _client_cert_refused(facts)
     groups: dict[tuple[str, str | None], list[HttpExchange]] = {}
     for exchange in obs.target_exchanges:
         if exchange.outcome in ("response", "connect_failed"):
             continue
-        if exchange.outcome == "tls_failed" and exchange.address in tls_failed:
+        if exchange.outcome in ("tls_failed", "error", "closed", "reset") and \
+                exchange.address in tls_failed and (exchange.outcome == "tls_failed"
+                                                    or "SSL" in (exchange.error or "")):
             continue
         groups.setdefault((exchange.outcome, exchange.error), []).append(exchange)
     for (outcome, error), group in groups.items():
@@ -125,11 +147,14 @@ def judge_failures(facts: Facts) -> Iterator[Finding]:
                         "timeouts, and that the Service selects ready pods."),
             )
         elif outcome in ("closed", "reset", "tls_failed", "error"):
+            wants_cert = "certificate required" in (error or "").lower().replace("_", " ")
             yield CLOSED.finding(
                 "http", f"{where}: {error}.", evidence=evidence, resource=_where(group, obs),
-                fix=Fix(summary="Something on the path drops HTTP requests: check the proxy's "
-                        "logs for this request (an upstream that crashes, a limit such as "
-                        "limit-connections, or a WAF), and whether the port expects TLS."),
+                fix=Fix(summary="The server requires a client certificate (its TLS alert says "
+                        "so): give one with --cert FILE --key FILE.") if wants_cert else
+                Fix(summary="Something on the path drops HTTP requests: check the proxy's "
+                    "logs for this request (an upstream that crashes, a limit such as "
+                    "limit-connections, or a WAF), and whether the port expects TLS."),
             )
         else:
             yield BAD_RESPONSE.finding(

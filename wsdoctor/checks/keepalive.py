@@ -21,6 +21,7 @@ from typing import Literal
 
 from websockets.frames import Frame, Opcode
 
+from wsdoctor import engineio
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, rule
 from wsdoctor.checks.lifetime import (
     SilentWatch,
@@ -33,7 +34,7 @@ from wsdoctor.checks.lifetime import (
     watch_silently,
 )
 from wsdoctor.models import Finding, Fix, Resource, Status
-from wsdoctor.wsconn import Closed, WsConnection
+from wsdoctor.wsconn import Closed, Message, WsConnection
 
 FIRST_PING_S = 0.5
 
@@ -95,6 +96,7 @@ async def _run_heartbeat(
     next_at = _next_ping(None, interval)
     deadline = opened_at + cap
     outstanding: dict[bytes, float] = {}
+    socketio = False
     while True:
         now = time.monotonic()
         if reference.done():
@@ -121,6 +123,10 @@ async def _run_heartbeat(
         if isinstance(event, Closed):
             beat.closed = event
             break
+        if isinstance(event, Message):  # socket.io: answer its heartbeat, as its clients do
+            socketio, reply = engineio.answer(event.data, event.text, socketio)
+            if reply is not None:
+                await conn.send_text(reply)
         if isinstance(event, Frame) and event.opcode is Opcode.PONG \
                 and outstanding.pop(bytes(event.data), None) is not None:
             beat.pongs += 1

@@ -17,6 +17,7 @@ from typing import Literal
 
 from websockets.frames import Frame, Opcode
 
+from wsdoctor import engineio
 from wsdoctor.checks.base import ProbeContext, Skip
 from wsdoctor.checks.past_certificate import upgrade_past_certificate
 from wsdoctor.checks.tcp import TcpObservation
@@ -52,6 +53,8 @@ class SilentWatch:
     """Answer to the ping sent at the cap (None when the connection ended before it)."""
     probe_rtt: float | None = None
     ended_at: float = 0.0
+    socketio: bool = False
+    """The server speaks socket.io: its heartbeat is answered, as its clients do."""
 
     @property
     def open_s(self) -> float:
@@ -139,6 +142,12 @@ async def watch_silently(
             watch.ended_at = event.at
             return watch
         _record_traffic(watch, event, clock())
+        if isinstance(event, Message):  # socket.io: its heartbeat is the server's ping
+            watch.socketio, reply = engineio.answer(event.data, event.text, watch.socketio)
+            if reply == engineio.PONG:
+                watch.server_pings.append(clock() - watch.opened_at)
+            if reply is not None:
+                await conn.send_text(reply)
     watch.ended_at = clock()
     await _probe_with_ping(conn, watch, wait_for_pong, clock)
     return watch

@@ -7,6 +7,7 @@ One fresh connection to the first address that upgraded in the handshake check.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,8 @@ from typing import Literal
 
 from websockets.frames import Frame, Opcode
 
-from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
+from wsdoctor import engineio
+from wsdoctor.checks.base import Check, Code, Facts, Hop, ProbeContext, Skip, rule
 from wsdoctor.checks.handshake import HandshakeObservation
 from wsdoctor.checks.messages_app import CODES as APP_CODES
 from wsdoctor.checks.messages_app import (
@@ -24,12 +26,15 @@ from wsdoctor.checks.messages_app import (
     bisect_max_message,
     judge_app_exchange,
     judge_max_message,
+    socketio_settings,
 )
 from wsdoctor.checks.messages_model import (  # re-exported: the observation's home
     EchoResult,
     LargeMessageResult,
     MessagesObservation,
     PingStats,
+    human_size,
+    summarize_messages,
 )
 from wsdoctor.checks.messages_protocol import CODES as ENDING_CODES
 from wsdoctor.checks.messages_protocol import (
@@ -40,6 +45,7 @@ from wsdoctor.checks.messages_protocol import (
     judge_pings,
 )
 from wsdoctor.checks.past_certificate import upgrade_past_certificate
+from wsdoctor.checks.proxy_rules import through_proxy
 from wsdoctor.models import Finding, Fix, Resource, Status
 from wsdoctor.wsconn import Closed, Event, Message, WsConnection, message_limit, upgrade
 from wsdoctor.wsconnection import AT_ONCE_S
@@ -105,6 +111,28 @@ async def _ping_once(conn: WsConnection, index: int, timeout: float) -> float | 
     return round(time.perf_counter() - start, 6) if event is not None else None
 
 
+def _settle(ctx: ProbeContext) -> float:
+    """How long to wait for the server's first message before sending anything: briefly, or
+    up to a second for a socket.io URL (its open packet decides what is sent)."""
+    if engineio.looks_like_engineio(ctx.target.path):
+        return max(SETTLE_S, min(ctx.settings.timeout, 1.0))
+    return SETTLE_S
+
+
+async def _join_socketio(conn: WsConnection, timeout: float) -> bool:
+    """On a fresh connection to socket.io: its open packet, then CONNECT to the main namespace
+    and its acknowledgement (socket.io closes a client that sends to a namespace it has not
+    joined)."""
+    try:
+        await _wait_for(conn, lambda e: isinstance(e, Message), timeout)
+        await conn.send_text(engineio.CONNECT)
+        ack, _ = await _wait_for(conn, lambda e: isinstance(e, Message) and bool(
+            re.match(engineio.CONNECT_ACK.encode(), e.data)), timeout)
+    except _Ended:
+        return False
+    return ack is not None
+
+
 def ping_stats(sent: int, rtts: list[float]) -> PingStats:
     """Min, median, p95 (nearest rank) and max of the answered round trips."""
     if not rtts:
@@ -115,12 +143,15 @@ def ping_stats(sent: int, rtts: list[float]) -> PingStats:
                      median_s=round(statistics.median(ordered), 6), p95_s=p95, max_s=ordered[-1])
 
 
-async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float
-                 ) -> LargeMessageResult:
+async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float,
+                 socketio: bool = False) -> LargeMessageResult:
     payload = os.urandom(size)  # incompressible, so the proxy really carries `size` bytes
     start = time.perf_counter()
     try:
-        await conn.send_binary(payload)
+        if socketio:  # a binary frame is a malformed packet to socket.io: an event it drops
+            await conn.send_text(engineio.sized_event(size))
+        else:
+            await conn.send_binary(payload)
         if echoes:
             event, _ = await _wait_for(
                 conn, lambda e: isinstance(e, Message) and len(e.data) == size, timeout)
@@ -144,12 +175,21 @@ async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, obje
     """The steps in order; each result goes into ``found`` as soon as it exists."""
     settings = ctx.settings
     found["during"] = "opening"
-    _, greetings = await _wait_for(conn, lambda _: False, SETTLE_S)
+    first, _ = await _wait_for(conn, lambda e: isinstance(e, Message), _settle(ctx))
+    _, more = await _wait_for(conn, lambda _: False, SETTLE_S) if first else (None, 0)
+    greetings = int(first is not None) + more
+    socketio = isinstance(first, Message) and engineio.is_open_packet(first.data, first.text)
+    if socketio:
+        found["protocol"] = "socket.io"
     echoes = False
     if settings.send or settings.expect is not None:
         # The application's own protocol: no echo probe that it might take for garbage.
         found["during"] = "application messages"
         found["app"] = await app_exchange(conn, settings)
+    elif socketio:  # join the main namespace, as a socket.io client does, instead of an echo
+        found["during"] = "socket.io connect"
+        joined = await app_exchange(conn, socketio_settings(settings))
+        found["app"] = joined.model_copy(update={"purpose": "socket.io connect"})
     else:
         found["during"] = "text echo"
         text = await _echo(conn, "text", settings.echo_wait, greetings)
@@ -170,7 +210,7 @@ async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, obje
     if settings.message_size:
         found["during"] = "large message"
         found["large_message"] = await _large(conn, settings.message_size, echoes,
-                                              settings.timeout)
+                                              settings.timeout, socketio)
 
 
 async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
@@ -219,6 +259,7 @@ async def _find_max(ctx: ProbeContext, address: str, verify: bool | None,
                     found: dict[str, object]) -> MaxMessage:
     """Bisect the largest message on fresh connections (a refused one ends its connection)."""
     echoes = found.get("echoes") is True
+    socketio = found.get("protocol") == "socket.io"
 
     async def try_size(size: int) -> tuple[bool, str]:
         ctx.progress(f"message size {human_size(size)}")
@@ -228,7 +269,10 @@ async def _find_max(ctx: ProbeContext, address: str, verify: bool | None,
         if conn is None:
             return False, "the upgrade failed"
         try:
-            result = await _large(conn, size, echoes, ctx.settings.timeout)
+            if socketio and not await _join_socketio(conn, ctx.settings.timeout):
+                conn.abort()
+                return False, "socket.io did not acknowledge the namespace CONNECT"
+            result = await _large(conn, size, echoes, ctx.settings.timeout, socketio)
         except BaseException:
             conn.abort()
             raise
@@ -257,18 +301,6 @@ async def _close(conn: WsConnection, timeout: float) -> ConnectionEnd:
                          reason=closed.reason, duration_s=took)
 
 
-def human_size(size: int) -> str:
-    """``1 MiB``, ``64 KiB``, ``1500 B``."""
-    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale and size % scale == 0:
-            return f"{size // scale} {unit}"
-    return f"{size} B" if size < 1 << 10 else f"{size / (1 << 10):.1f} KiB"
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
-
-
 def judge_messages(facts: Facts) -> Iterator[Finding]:
     """Each step that went wrong, named with the address and what ended the connection."""
     obs = facts.get(MessagesObservation)
@@ -293,7 +325,9 @@ def judge_messages(facts: Facts) -> Iterator[Finding]:
             "ping round trips were measured instead.",
             evidence={"other_messages": others}, resource=where)
     if obs.end is not None:
-        yield from judge_end(obs.end, obs.endpoint, where)
+        for found in judge_end(obs.end, obs.endpoint, where):  # no close frame: the proxy's?
+            yield through_proxy(found, facts.settings.proxy) \
+                if obs.end.by == "server" and obs.end.ending in ("fin", "reset") else found
     yield from judge_pings(obs.server_pings, obs.endpoint, where)
     pings = obs.pings
     if pings is not None and pings.answered < pings.sent:
@@ -338,32 +372,6 @@ def _judge_large(obs: MessagesObservation, where: Resource) -> Iterator[Finding]
                 "raise it, or keep messages smaller."))
 
 
-def summarize_messages(obs: Observation) -> str:
-    """``echo ok, 5 pings median 0.2 ms (p95 0.3 ms), 1 MiB echoed, closed 1000``."""
-    assert isinstance(obs, MessagesObservation)
-    if obs.upgrade_outcome != "upgraded":
-        return f"second upgrade failed: {obs.upgrade_error or obs.upgrade_outcome}"[:120]
-    if obs.app is not None:
-        reply = obs.app.reply_s
-        parts = [("reply matched" if obs.app.matched else "no matching reply"
-                  if obs.app.matched is False else "reply" if reply is not None else "no reply")
-                 + (f" in {_ms(reply)}" if reply is not None else "")]
-    else:
-        parts = ["echo ok" if obs.echoes else "no echo"]
-    if obs.pings is not None and obs.pings.sent:
-        parts.append(f"{obs.pings.answered}/{obs.pings.sent} pings median "
-                     f"{_ms(obs.pings.median_s)} (p95 {_ms(obs.pings.p95_s)})")
-    if obs.large_message is not None:
-        parts.append(f"{human_size(obs.large_message.size)} {obs.large_message.outcome}")
-    if obs.max_message is not None and obs.max_message.largest_ok:
-        parts.append(f"largest {human_size(obs.max_message.largest_ok)}")
-    if obs.end is not None and obs.end.violation is not None:
-        parts.append(f"protocol error: {obs.end.violation.kind.value}")
-    elif obs.end is not None:
-        parts.append(f"closed {obs.end.code}" if obs.end.code else f"ended: {obs.end.ending}")
-    return ", ".join(parts)
-
-
 CHECK = Check(
     id="messages",
     title="Messages over WebSocket",
@@ -386,4 +394,6 @@ __all__ = [
     "LargeMessageResult",
     "MessagesObservation",
     "PingStats",
+    "human_size",
+    "summarize_messages",
 ]

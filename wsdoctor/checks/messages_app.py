@@ -9,13 +9,14 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Protocol
+from typing import Literal, Protocol
 
 from websockets.frames import Frame
 
+from wsdoctor import engineio
 from wsdoctor.checks.base import Code
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Status
-from wsdoctor.settings import Settings
+from wsdoctor.settings import SendMessage, Settings
 from wsdoctor.wsconn import Closed, Message
 
 #: Received messages are quoted escaped and cut to this many characters.
@@ -43,6 +44,9 @@ class AppExchange(Model):
     """The first messages received after the last one sent, escaped and cut short."""
     received_count: int = 0
     waited_s: float = 0.0
+    purpose: Literal["send", "socket.io connect"] = "send"
+    """``send``: the user's ``--send``/``--expect``; ``socket.io connect``: wsdoctor joined a
+    socket.io server's main namespace, as its clients do, instead of an echo probe."""
 
 
 class MaxMessage(Model):
@@ -124,6 +128,14 @@ async def app_exchange(conn: MessageChannel, settings: Settings) -> AppExchange:
         received_count=len(received), waited_s=round(time.perf_counter() - start, 6))
 
 
+def socketio_settings(settings: Settings) -> Settings:
+    """The messages a socket.io client sends first: CONNECT to the main namespace, whose
+    acknowledgement is expected."""
+    return settings.model_copy(update={
+        "send": [SendMessage(text=engineio.CONNECT, source="socket.io CONNECT")],
+        "expect": engineio.CONNECT_ACK})
+
+
 SizeTry = Callable[[int], Awaitable[tuple[bool, str]]]
 
 
@@ -175,8 +187,12 @@ CODES = (EXPECT_MISMATCH, NO_REPLY, MAX_MESSAGE)
 
 def judge_app_exchange(app: AppExchange | None, endpoint: str,
                        where: Resource) -> Iterator[Finding]:
-    """A reply that does not match --expect (quoting what came), or no reply at all."""
+    """A reply that does not match --expect (quoting what came), or no reply at all; for a
+    socket.io server, its namespace CONNECT refused or unanswered."""
     if app is None:
+        return
+    if app.purpose == "socket.io connect" and app.matched is False:
+        yield _socketio_refused(app, endpoint, where)
         return
     sent = "; ".join(app.sent) or "nothing (waiting for the first message)"
     evidence: dict[str, EvidenceValue] = {"sent": [*app.sent], "expect": app.expect,
@@ -225,4 +241,25 @@ def judge_max_message(found: MaxMessage | None, endpoint: str,
         "messages", detail, resource=where,
         evidence={"largest_ok": found.largest_ok, "smallest_refused": found.smallest_refused,
                   "refused_how": found.refused_how, "tries": found.tries})
+
+
+def _socketio_refused(app: AppExchange, endpoint: str, where: Resource) -> Finding:
+    """socket.io answered its namespace CONNECT with something else than its acknowledgement
+    (a middleware's ``44{"message":…}``), or not at all."""
+    said = " | ".join(f"'{r}'" for r in app.received)
+    answer = f"it answered {said}" if app.received else \
+        f"nothing came within {app.waited_s:.1f} s"
+    return EXPECT_MISMATCH.finding(
+        "messages", f"{endpoint} speaks socket.io (its first message was engine.io's open "
+        "packet), so wsdoctor joined the main namespace as socket.io clients do (CONNECT, "
+        f"'40'), expecting the acknowledgement '40{{\"sid\":…}}'; {answer}. A '44' packet is "
+        "a CONNECT_ERROR: a middleware (io.use) or the namespace refused this client, and its "
+        "message says why.", resource=where,
+        evidence={"sent": [*app.sent], "expect": app.expect, "received": [*app.received],
+                  "received_count": app.received_count},
+        title="socket.io refused the namespace connection",
+        fix=Fix(summary="Send what the socket.io middleware checks (a token with -H "
+                "'Authorization: …' or -H 'Cookie: …', an --origin it allows); a server that "
+                "reads the token from the CONNECT packet's auth payload is tested with --send "
+                "'40{\"token\":\"…\"}' --expect '^40'."))
 

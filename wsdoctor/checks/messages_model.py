@@ -59,7 +59,11 @@ class MessagesObservation(Observation):
     pings: PingStats | None = None
     large_message: LargeMessageResult | None = None
     app: AppExchange | None = None
-    """The application's own messages (--send) and the reply (--expect)."""
+    """The application's own messages (--send) and the reply (--expect); for socket.io, its
+    namespace CONNECT and the acknowledgement."""
+    protocol: Literal["socket.io"] | None = None
+    """The application protocol the server's first message showed (engine.io's open packet),
+    spoken instead of the echo probe."""
     max_message: MaxMessage | None = None
     """The largest message that passed (--find-max-message)."""
     end: ConnectionEnd | None = None
@@ -70,3 +74,44 @@ class MessagesObservation(Observation):
     def endpoint(self) -> str:
         """``addr:port`` with IPv6 brackets."""
         return endpoint(self.address, self.port)
+
+
+def human_size(size: int) -> str:
+    """``1 MiB``, ``64 KiB``, ``1500 B``."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} B" if size < 1 << 10 else f"{size / (1 << 10):.1f} KiB"
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def summarize_messages(obs: Observation) -> str:
+    """``echo ok, 5 pings median 0.2 ms (p95 0.3 ms), 1 MiB echoed, closed 1000``."""
+    assert isinstance(obs, MessagesObservation)
+    if obs.upgrade_outcome != "upgraded":
+        return f"second upgrade failed: {obs.upgrade_error or obs.upgrade_outcome}"[:120]
+    if obs.app is not None and obs.app.purpose == "socket.io connect":
+        parts = [f"socket.io namespace joined in {_ms(obs.app.reply_s)}" if obs.app.matched
+                 else "socket.io namespace refused"]
+    elif obs.app is not None:
+        reply = obs.app.reply_s
+        parts = [("reply matched" if obs.app.matched else "no matching reply"
+                  if obs.app.matched is False else "reply" if reply is not None else "no reply")
+                 + (f" in {_ms(reply)}" if reply is not None else "")]
+    else:
+        parts = ["echo ok" if obs.echoes else "no echo"]
+    if obs.pings is not None and obs.pings.sent:
+        parts.append(f"{obs.pings.answered}/{obs.pings.sent} pings median "
+                     f"{_ms(obs.pings.median_s)} (p95 {_ms(obs.pings.p95_s)})")
+    if obs.large_message is not None:
+        parts.append(f"{human_size(obs.large_message.size)} {obs.large_message.outcome}")
+    if obs.max_message is not None and obs.max_message.largest_ok:
+        parts.append(f"largest {human_size(obs.max_message.largest_ok)}")
+    if obs.end is not None and obs.end.violation is not None:
+        parts.append(f"protocol error: {obs.end.violation.kind.value}")
+    elif obs.end is not None:
+        parts.append(f"closed {obs.end.code}" if obs.end.code else f"ended: {obs.end.ending}")
+    return ", ".join(parts)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from wsdoctor.checks.base import Code
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
+from wsdoctor.settings import ProxyConfig
 
 if TYPE_CHECKING:
     from wsdoctor.checks.tcp import TcpAttempt
@@ -46,6 +47,12 @@ def proxy_finding(attempt: TcpAttempt, host: str) -> Finding:
     if attempt.proxy_body:
         said += f", page: '{attempt.proxy_body}'"
     said += "." if said else ""
+    if attempt.outcome == "proxy_unreachable" and "TLS with the proxy failed" in (
+            attempt.error or ""):
+        return PROXY_UNREACHABLE.finding(
+            "tcp", f"{attempt.error}. Nothing reached {target}: every connection goes through "
+            "this proxy.", evidence=evidence, resource=resource,
+            title="TLS with the HTTPS proxy failed", fix=_proxy_tls_fix(attempt))
     if attempt.outcome == "proxy_unreachable":
         return PROXY_UNREACHABLE.finding(
             "tcp", f"{attempt.error}. Nothing reached {target}: every connection goes through "
@@ -61,8 +68,8 @@ def proxy_finding(attempt: TcpAttempt, host: str) -> Finding:
             f"credentials.{said}" + (f" It asks for: {challenge}." if challenge else ""),
             evidence=evidence, resource=resource,
             fix=Fix(summary="Give the proxy's credentials in the URL: --proxy "
-                    "http://USER:PASSWORD@proxy:port (or in HTTPS_PROXY); they are never "
-                    "shown in reports."))
+                    f"{_scheme(attempt)}://USER:PASSWORD@proxy:port (or in HTTPS_PROXY); they "
+                    "are never shown in reports."))
     if attempt.outcome == "proxy_upstream":
         return PROXY_UPSTREAM.finding(
             "tcp", f"{_named(attempt)} accepted the request but could not connect to "
@@ -86,6 +93,47 @@ def proxy_finding(attempt: TcpAttempt, host: str) -> Finding:
                 "directly.",
                 snippet=_SQUID_CONNECT.format(port=attempt.port, host=host) if squid else None,
                 language="text" if squid else None))
+
+
+def through_proxy(finding: Finding, proxy: ProxyConfig | None) -> Finding:
+    """``finding`` (a connection held or ended without an answer), saying that the forward
+    proxy every connection went through may be the one that did it, and how to tell."""
+    if proxy is None:
+        return finding
+    note = (f" Every connection went through the proxy {proxy.url} ({proxy.source}), which "
+            "opened the tunnel: it may be the one that held or ended this one (an inspecting "
+            "proxy, a proxy's limit on tunnels) rather than the server behind it.")
+    tell = ("Tell the proxy from the server: run where the server is reachable without the "
+            "proxy (--proxy '' or --noproxy HOST), and read the proxy's log for this tunnel.")
+    fix = finding.fix.model_copy(update={"summary": f"{tell} {finding.fix.summary}"}) \
+        if finding.fix is not None else Fix(summary=tell)
+    return finding.model_copy(update={"detail": finding.detail + note, "fix": fix,
+                                      "evidence": {**finding.evidence, "proxy": proxy.url}})
+
+
+def _scheme(attempt: TcpAttempt) -> str:
+    """The proxy URL's scheme (``http``, ``socks5``...)."""
+    scheme, sep, _ = (attempt.via or "").partition("://")
+    return scheme if sep else "http"
+
+
+def _proxy_tls_fix(attempt: TcpAttempt) -> Fix:
+    """What to do when TLS with an ``https://`` proxy failed: most proxies speak plain HTTP
+    (even for wss targets), and a private proxy CA must be trusted."""
+    error = (attempt.error or "").upper()
+    plain = ("WRONG_VERSION_NUMBER", "NO ANSWER TO THE TLS CLIENTHELLO", "RECORD_LAYER_FAILURE",
+             "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
+    if any(marker in error for marker in plain):
+        return Fix(summary=f"The proxy does not speak TLS on this port: write its URL with "
+                   f"http:// ({(attempt.via or '').replace('https://', 'http://', 1)}). Most "
+                   "forward proxies listen on plain HTTP and carry wss:// inside a CONNECT "
+                   "tunnel, end to end encrypted all the same.")
+    if "CERTIFICATE_VERIFY_FAILED" in error:
+        return Fix(summary="The HTTPS proxy's certificate is not trusted here: give its CA "
+                   "with --cacert FILE (the bundle serves the proxy and the server alike; "
+                   "concatenate both CAs if they differ), or -k to go on regardless.")
+    return Fix(summary="Check that the proxy speaks TLS on this port (else use http:// in "
+               "its URL) and that its certificate is valid for the name in the URL.")
 
 
 def software(headers: list[tuple[str, str]]) -> str | None:

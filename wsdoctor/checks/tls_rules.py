@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from wsdoctor.checks.base import Code, Facts
 from wsdoctor.checks.dns import is_address
+from wsdoctor.checks.proxy_rules import through_proxy
 from wsdoctor.checks.tls_probe import CertificateInfo, TlsAttempt, TlsObservation
 from wsdoctor.fingerprints import default_certificate
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
@@ -112,7 +113,14 @@ def _group(attempts: Sequence[TlsAttempt], key: str) -> list[list[TlsAttempt]]:
 
 
 def judge_handshakes(facts: Facts) -> Iterator[Finding]:
-    """Handshakes that did not complete: reset, timeout, not TLS, alerts."""
+    """Handshakes that did not complete: reset, timeout, not TLS, alerts (a reset or silence
+    through a forward proxy may be the proxy's)."""
+    for finding in _handshakes(facts):
+        yield through_proxy(finding, facts.settings.proxy) if finding.code in (
+            HANDSHAKE_RESET.code, HANDSHAKE_TIMEOUT.code) else finding
+
+
+def _handshakes(facts: Facts) -> Iterator[Finding]:
     obs = facts.get(TlsObservation)
     if obs is None:
         return

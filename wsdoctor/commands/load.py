@@ -152,7 +152,7 @@ def load_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     try:
         settings = Settings(
             **connection_settings(args),
-            **client_settings(args, target.host, target.secure, env.environ),
+            **client_settings(args, target.host, target.secure, env.environ, target.port),
             only=["load"] if args.no_kubernetes else ["load", "cluster"],
             suppress=suppressed_codes(args.suppress),
             fail_on=None if args.fail_on == "never" else Status(args.fail_on),

@@ -212,7 +212,7 @@ def settings_from_args(args: argparse.Namespace,
         pings=min(args.pings, 100),
         fail_on=None if args.fail_on == "never" else Status(args.fail_on),
         **_lifetime_settings(args),
-        **client_settings(args, target.host, target.secure, environ or {}),
+        **client_settings(args, target.host, target.secure, environ or {}, target.port),
     )
 
 

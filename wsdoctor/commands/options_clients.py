@@ -118,7 +118,7 @@ def parse_send(items: list[str]) -> list[dict[str, Any]]:
 
 
 def client_settings(args: argparse.Namespace, host: str, secure: bool,
-                    environ: Mapping[str, str]) -> dict[str, Any]:
+                    environ: Mapping[str, str], port: int | None = None) -> dict[str, Any]:
     """Settings of these options, validated; the proxy is chosen for ``host``."""
     from wsdoctor.proxy_config import ProxyConfigError, choose_proxy
 
@@ -139,7 +139,7 @@ def client_settings(args: argparse.Namespace, host: str, secure: bool,
         values |= {"client_cert": args.cert, "client_key": args.key,
                    "client_key_password": password}
     try:
-        proxy, note = choose_proxy(host, secure, args.proxy, args.noproxy, environ)
+        proxy, note = choose_proxy(host, secure, args.proxy, args.noproxy, environ, port)
     except ProxyConfigError as exc:
         raise UsageError(str(exc)) from None
     values |= {"proxy": proxy, "proxy_note": note}

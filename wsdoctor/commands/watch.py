@@ -133,7 +133,8 @@ def watch_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     target = target_of(args.target)
     try:
         settings = Settings(**connection_settings(args),
-                            **client_settings(args, target.host, target.secure, env.environ),
+                            **client_settings(args, target.host, target.secure, env.environ,
+                                              target.port),
                             backend_header=args.backend_header,
                             suppress=split_list(args.suppress),
                             fail_on=None if args.fail_on == "never" else Status(args.fail_on))

@@ -51,6 +51,9 @@ _MANAGED = {"only": "checks", "enable": "checks", "skip": "skip", "headers": "he
             "resolve": "resolve", "fail_on": "fail_on", "origin": "origin",
             "subprotocols": "subprotocols", "expect_idle": "expect", "expect_affinity": "expect"}
 
+#: Of those, the keys only a target has (a module's settings cannot be moved to a module key).
+_TARGET_ONLY = frozenset({"headers", "resolve", "origin", "subprotocols"})
+
 
 class ConfigError(ValueError):
     """The configuration is wrong: one line naming the file, line and key."""
@@ -416,8 +419,10 @@ def _build(raw: ConfigFile, source: str, environ: Mapping[str, str], listen: str
     for name, module in raw.modules.items():
         bad = sorted(set(module.settings) & set(_MANAGED))
         if bad:
-            raise fail(["modules", name, "settings", bad[0]],
-                       f"set with the {_MANAGED[bad[0]]!r} key of the module, not under settings")
+            own = _MANAGED[bad[0]]
+            where = "of each target (a module has none)" if own in _TARGET_ONLY \
+                else "of the module, not under settings"
+            raise fail(["modules", name, "settings", bad[0]], f"set with the {own!r} key {where}")
         try:
             probe = TargetConfig(name="check", url="ws://127.0.0.1/", module=name)
             _settings(module, probe, [], [], environ)

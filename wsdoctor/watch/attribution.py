@@ -47,6 +47,9 @@ __all__ = ["CAUSES", "Cause", "CauseKind", "PathContext", "PodFacts", "attribute
            "same_duration"]
 
 Table = list[tuple[float, int, int]]
+#: Drops of one group this far apart did not happen "at once" (an event cuts within
+#: milliseconds); with equal ages they are each connection's own timer.
+TIMER_SPREAD_S = 0.2
 
 
 def attribute(obs: WatchObservation, path: PathContext | None = None) -> dict[int, Cause]:
@@ -60,15 +63,18 @@ def attribute(obs: WatchObservation, path: PathContext | None = None) -> dict[in
     members: dict[int, list[ConnectionRecord]] = {}
     for d in drops:
         members.setdefault(groups[d.id], []).append(d)
-    bursts = {n: _burst_of(group, obs, by_age, n) for n, group in members.items()}
+    together = {n: _together(group, obs) for n, group in members.items()}
+    bursts = {n: None if burst is None or _timeout_like(burst, by_age, n) else burst
+              for n, burst in together.items()}
     timeline = Timeline(obs)
     evidence = ClusterEvidence(obs, path) if obs.events else None
     causes: dict[int, Cause] = {}
     for d in drops:
-        burst = bursts[groups[d.id]]
-        cause = evidence.cause(d, burst) if evidence is not None else None
-        causes[d.id] = cause or _pattern_cause(d, burst, by_age, by_quiet, groups[d.id],
-                                               timeline, path)
+        # The cluster's evidence sees every group cut at once as one event: connections that
+        # reopened together after an earlier cut share an age, yet a reload cuts them too.
+        cause = evidence.cause(d, together[groups[d.id]]) if evidence is not None else None
+        causes[d.id] = cause or _pattern_cause(d, bursts[groups[d.id]], by_age, by_quiet,
+                                               groups[d.id], timeline, path)
     return causes
 
 
@@ -84,22 +90,28 @@ def _groups(drops: Sequence[ConnectionRecord]) -> dict[int, int]:
     return groups
 
 
-def _burst_of(group: list[ConnectionRecord], obs: WatchObservation, by_age: Table,
-              number: int) -> Burst | None:
-    """The group as an event, unless it is not one: a single drop, or connections opened
-    together that ended together at an age that recurs at other times (a timeout)."""
+def _together(group: list[ConnectionRecord], obs: WatchObservation) -> Burst | None:
+    """The group as connections cut at one moment (None for a single drop)."""
     if len(group) < 2:
         return None
-    ages = [g.age_s or 0.0 for g in group]
-    if same_duration(min(ages), max(ages)):
-        idle = all(same_duration(g.age_s or 0.0, g.quiet_s or 0.0) for g in group)
-        if _recurs(ages[0], by_age, number) or (idle and match_idle_timeout(ages[0])):
-            return None
     start = min(g.ended_at or 0.0 for g in group)
     ids = {g.id for g in group}
     survivors = tuple(c for c in obs.open_at(start - 0.001) if c.id not in ids
                       and (c.ended_at is None or c.ended_at > start + BURST_WINDOW_S))
     return Burst(members=tuple(sorted(group, key=lambda g: g.id)), survivors=survivors)
+
+
+def _timeout_like(burst: Burst, by_age: Table, number: int) -> bool:
+    """Whether the pattern should not take the group for an event: connections opened
+    together that ended together at an age that recurs at other times (a timeout)."""
+    ages = [g.age_s or 0.0 for g in burst.members]
+    if not same_duration(min(ages), max(ages)):
+        return False
+    ends = [g.ended_at or 0.0 for g in burst.members]
+    if max(ends) - min(ends) >= TIMER_SPREAD_S:
+        return True  # each ended at its own age, as far apart as they opened: a timer each
+    idle = all(same_duration(g.age_s or 0.0, g.quiet_s or 0.0) for g in burst.members)
+    return _recurs(ages[0], by_age, number) or bool(idle and match_idle_timeout(ages[0]))
 
 
 def _recurs(value: float, table: Table, group: int) -> bool:
@@ -211,13 +223,16 @@ def _came_back(burst: Burst, timeline: Timeline, replica: str) -> bool:
 
 
 def _reconnects_failed(burst: Burst, timeline: Timeline) -> float | None:
-    """The longest wait for a reconnect after the burst, when attempts failed meanwhile."""
+    """The longest wait for a reconnect after the burst, when attempts failed meanwhile.
+    Only a slot's attempts before its reconnect count: a later drop's are that drop's."""
     end = max(m.ended_at or 0.0 for m in burst.members)
     slots = {m.slot for m in burst.members}
-    failed = [a for slot in slots for a in timeline.failed_between(slot, end, end + 60)]
+    after = [timeline.next_opened(slot, end) for slot in slots]
+    failed = [a for slot, first in zip(slots, after, strict=True)
+              for a in timeline.failed_between(
+                  slot, end, first.opened_at if first is not None else end + 60)]
     if not failed:
         return None
-    after = [timeline.next_opened(slot, end) for slot in slots]
     waits = [c.reconnect_s for c in after if c is not None and c.reconnect_s is not None
              and c.attempts > 1]
     return max(waits) if waits else max(a.at for a in failed) - end

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from websockets.frames import Frame, Opcode
 
+from wsdoctor import engineio
 from wsdoctor.checks.affinity_probe import replica_header, replica_in_message
 from wsdoctor.models import Target, endpoint
 from wsdoctor.settings import Settings
@@ -71,6 +72,9 @@ class Held:
     pongs: int = 0
     server_pings: int = 0
     messages: int = 0
+    socketio: bool = False
+    """The server opened with engine.io's open packet: the holder speaks socket.io's
+    heartbeat and joins its main namespace, as socket.io clients do."""
     connection: WsConnection | None = field(default=None, repr=False)
 
     def record(self) -> ConnectionRecord:
@@ -262,6 +266,10 @@ class ConnectionHolder:
                 return
             if isinstance(event, Message):
                 held.messages += 1
+                # As socket.io clients do (else socket.io cuts every connection after 45 s).
+                held.socketio, reply = engineio.answer(event.data, event.text, held.socketio)
+                if reply is not None:
+                    await conn.send_text(reply)
                 if held.replica is None and held.messages == 1:
                     name = replica_in_message(event.data)
                     if name:

@@ -121,6 +121,8 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
     url = Resource(kind="URL", name=facts.target.url)
     yield from _blind(obs, url)
     if not obs.connections:
+        if obs.interrupted and not obs.failed_attempts_total:
+            return  # ended before its first upgrade was tried: nothing measured, none failed
         if obs.addresses:
             seen = f"No upgrade succeeded in {obs.duration_s:.0f} s " \
                 f"({obs.failed_attempts_total} attempts): there was nothing to watch."
@@ -203,7 +205,9 @@ def _reconnect_findings(obs: WatchObservation, url: Resource) -> Iterator[Findin
     if not obs.failed_attempts_total:
         return
     slow = [c for c in obs.connections if c.attempts > 1]
-    longest = max((c.reconnect_s or 0.0 for c in slow), default=0.0)
+    longest = max((c.reconnect_s or 0.0 for c in slow), default=None)
+    took = f"the longest reconnect took {longest:.1f} s" if longest is not None else \
+        "no reconnect after a failed attempt succeeded"
     last = obs.failed_attempts[-1] if obs.failed_attempts else None
     open_now = [c for c in obs.connections if c.ended_at is None]
     still = len(open_now) < obs.options.connections and last is not None and \
@@ -212,12 +216,12 @@ def _reconnect_findings(obs: WatchObservation, url: Resource) -> Iterator[Findin
         (last.outcome if last else "")
     yield RECONNECT.finding(
         "watch", f"{obs.failed_attempts_total} upgrade attempts failed (last: {what}"
-        f"{': ' + last.error if last and last.error else ''}); the longest reconnect took "
-        f"{longest:.1f} s" + ("; reconnects were still failing when the watch ended." if still
-                              else "."),
+        f"{': ' + last.error if last and last.error else ''}); {took}"
+        + ("; reconnects were still failing when the watch ended." if still else "."),
         resource=url, evidence={**_attempt_evidence(obs), "longest_reconnect_s": longest},
         title=f"{obs.failed_attempts_total} reconnect attempts failed"
-        + (" (still failing at the end)" if still else f"; the longest took {longest:.1f} s"),
+        + (" (still failing at the end)" if still else
+           f"; the longest took {longest:.1f} s" if longest is not None else ""),
         fix=Fix(summary="Reconnects must find a ready replica at once: keep capacity during "
                 "rollouts (maxUnavailable: 0), readiness probes that pass only when the app "
                 "accepts WebSockets, and client backoff with jitter."))

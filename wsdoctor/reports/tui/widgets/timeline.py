@@ -66,17 +66,18 @@ def render_timeline(obs: WatchObservation, marks: dict[int, Status], width: int,
         cells = [gap] * columns
         styles = [None] * columns
         replica = ""
-        for index in by_slot.get(slot, []):
-            record = obs.connections[index]
+        records = [obs.connections[index] for index in by_slot.get(slot, [])]
+        for record in records:
             stop = record.ended_at if record.ended_at is not None else end
             for i in range(column(record.opened_at), column(stop) + 1):
                 cells[i], styles[i] = line, "green"
+            replica = record.replica or replica
+        for record in records:  # on top of the lines: a reconnect in the same column hides none
             if record.ended_at is not None:
                 status = marks.get(record.id)
                 cells[column(record.ended_at)] = drop
                 styles[column(record.ended_at)] = _STYLE.get(status, "bold") if status \
                     else "bold"
-            replica = record.replica or replica
         for attempt in obs.failed_attempts:
             if attempt.slot == slot:
                 cells[column(attempt.at)], styles[column(attempt.at)] = fail, "red"
