@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializeAsAny
 
 from wsdoctor import __version__
 from wsdoctor.checks.affinity import AffinityObservation
@@ -25,7 +25,7 @@ from wsdoctor.checks.load import LoadObservation
 from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
-from wsdoctor.models import CheckStatus, Finding, Model, Status, Target
+from wsdoctor.models import CheckStatus, Finding, Model, Observation, Status, Target
 from wsdoctor.watch.model import WatchObservation
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -105,12 +105,32 @@ class Report(Model):
         would act on written as ``\\u`` escapes: every JSON output is this."""
         from wsdoctor.untrusted import json_safe
 
-        return json_safe(self.model_dump_json(indent=2)) + "\n"
+        # The same text as ``self.model_dump_json``, without building the serializer of every
+        # observation type the union names: a run holds a few of them (see _ReportDump).
+        dump = _ReportDump.model_construct(
+            _fields_set=self.model_fields_set,
+            **{**self.__dict__, "checks": [
+                _CheckReportDump.model_construct(_fields_set=c.model_fields_set, **c.__dict__)
+                for c in self.checks]})
+        return json_safe(dump.model_dump_json(indent=2)) + "\n"
 
     @classmethod
     def load(cls, path: Path) -> Report:
         """Read a saved JSON report."""
         return cls.model_validate_json(path.read_bytes())
+
+
+class _CheckReportDump(CheckReport):
+    """A :class:`CheckReport` to dump: its observation is serialized by its own type (the
+    union would pick the same type, but building the union builds all fifteen)."""
+
+    observation: SerializeAsAny[Observation] | None = None  # type: ignore[assignment]
+
+
+class _ReportDump(Report):
+    """A :class:`Report` whose checks dump as :class:`_CheckReportDump`: the same JSON."""
+
+    checks: list[_CheckReportDump]  # type: ignore[assignment]
 
 
 def report_status(findings: list[Finding], checks: Iterable[CheckReport]) -> ReportStatus:

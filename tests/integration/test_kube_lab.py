@@ -14,6 +14,8 @@ from tests.helpers import pinned_args, run_cli
 from wsdoctor.checks.registry import CHECKS
 from wsdoctor.lab.kubeapi import FakeKubeAPI, RunningAPI, serve
 from wsdoctor.lab.proxies import Nginx, NginxLocation, NginxSite
+from wsdoctor.report import Report
+from wsdoctor.untrusted import json_safe
 
 CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "cluster"
 HOST = "down.example.com"
@@ -49,6 +51,10 @@ def test_502_with_zero_ready_endpoints_puts_the_missing_endpoints_first(
         "json",
     )
     report = json.loads(result.stdout)
+    # The JSON dump that skips building unused observation types writes pydantic's own text,
+    # and a saved report read back (every observation validated by its type) writes it again.
+    again = Report.model_validate_json(result.stdout)
+    assert again.to_json() == json_safe(again.model_dump_json(indent=2)) + "\n" == result.stdout
     fails = [f for f in report["findings"] if f["status"] == "fail"]
     assert fails, report["findings"]
     first = fails[0]
