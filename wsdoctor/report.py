@@ -6,50 +6,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, SerializeAsAny
+from pydantic import Field, GetCoreSchemaHandler, SerializeAsAny
+from pydantic_core import CoreSchema
 
 from wsdoctor import __version__
-from wsdoctor.checks.affinity import AffinityObservation
-from wsdoctor.checks.capture import CaptureObservation
-from wsdoctor.checks.cluster import ClusterObservation
-from wsdoctor.checks.dns import DnsObservation
-from wsdoctor.checks.handshake import HandshakeObservation
-from wsdoctor.checks.hops_model import HopsObservation
-from wsdoctor.checks.http import HttpObservation
-from wsdoctor.checks.http2 import Http2Observation
-from wsdoctor.checks.idle import IdleObservation
-from wsdoctor.checks.keepalive import KeepaliveObservation
-from wsdoctor.checks.load import LoadObservation
-from wsdoctor.checks.messages import MessagesObservation
-from wsdoctor.checks.tcp import TcpObservation
-from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.models import CheckStatus, Finding, Model, Observation, Status, Target
-from wsdoctor.watch.model import WatchObservation
 
 SCHEMA_VERSION: Literal[1] = 1
 
 ReportStatus = Literal["ok", "warn", "fail", "error"]
 
-ObservationUnion = Annotated[
-    DnsObservation
-    | TcpObservation
-    | TlsObservation
-    | HttpObservation
-    | HandshakeObservation
-    | Http2Observation
-    | MessagesObservation
-    | IdleObservation
-    | KeepaliveObservation
-    | CaptureObservation
-    | AffinityObservation
-    | ClusterObservation
-    | HopsObservation
-    | WatchObservation
-    | LoadObservation,
-    Field(discriminator="check"),
-]
+
+class _EveryObservation:
+    """The observation of a check report is one of every check's observation types, told apart
+    by ``check`` (:data:`wsdoctor.report_union.ObservationUnion`). Those types are imported
+    when a schema is built from it (reading a saved report, the JSON Schema), not with this
+    module: a run builds its report from the observations it holds and dumps each by its own
+    type (:meth:`Report.to_json`), so it imports only the checks it runs."""
+
+    def __get_pydantic_core_schema__(
+        self, source: object, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        from wsdoctor.report_union import ObservationUnion
+
+        return handler.generate_schema(ObservationUnion)
+
+
+if TYPE_CHECKING:
+    from wsdoctor.report_union import ObservationUnion
+else:
+    ObservationUnion = Annotated[Observation, _EveryObservation()]
 
 
 class CheckReport(Model):

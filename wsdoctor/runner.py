@@ -9,10 +9,10 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from wsdoctor.checks.base import Check, Code, Facts, ProbeContext, RuleSpec, Skip
-from wsdoctor.checks.registry import CHECKS
+from wsdoctor.checks.registry import ENTRIES, Entry
 from wsdoctor.models import CheckResult, CheckStatus, Finding, Status, Target
 from wsdoctor.report import CheckReport, Report, report_status
 from wsdoctor.settings import Settings
@@ -64,12 +64,22 @@ Event = CheckStarted | CheckProgress | CheckFinished | FindingFound | RunFinishe
 EventSink = Callable[[Event], None]
 
 
+_C = TypeVar("_C", Check, Entry)
+
+
 class SelectionError(ValueError):
     """``--only``/``--skip`` named an unknown check."""
 
 
-def select_checks(settings: Settings, checks: Sequence[Check] = CHECKS) -> list[Check]:
-    """The checks to run: defaults (or ``only``) plus everything they need, minus ``skip``."""
+def select_checks(settings: Settings, checks: Sequence[Check] | None = None) -> list[Check]:
+    """The checks to run: defaults (or ``only``) plus everything they need, minus ``skip``.
+    Without ``checks``, from the registry, importing only the selected checks' modules."""
+    if checks is None:
+        return [entry.load() for entry in _select(settings, ENTRIES)]
+    return _select(settings, checks)
+
+
+def _select(settings: Settings, checks: Sequence[_C]) -> list[_C]:
     known = {c.id: c for c in checks}
     for name in (*settings.only, *settings.skip, *settings.enable):
         if name not in known:
@@ -302,7 +312,7 @@ async def diagnose(
     target: Target,
     settings: Settings,
     *,
-    checks: Sequence[Check] = CHECKS,
+    checks: Sequence[Check] | None = None,
     sink: EventSink | None = None,
     options: dict[str, Any] | None = None,
 ) -> Report:

@@ -22,6 +22,15 @@ def test_check_ids_are_unique_and_needs_exist() -> None:
         assert set(check.needs) <= set(ids), check.id
 
 
+def test_the_entries_say_what_each_check_says() -> None:
+    """The registry's entries (what selection reads without importing the checks) hold the
+    same ids, order, defaults and needs as the checks themselves."""
+    from wsdoctor.checks.registry import ENTRIES
+
+    assert [(e.id, e.default, e.needs) for e in ENTRIES] == [
+        (c.id, c.default, c.needs) for c in CHECKS]
+
+
 def test_codes_are_unique_and_follow_the_scheme() -> None:
     """Finding codes are WSD-TOPIC-THING and never registered twice."""
     codes = [c.code for c in all_codes()]

@@ -54,12 +54,14 @@ sys.exit(int(main(sys.argv[1:])))
 """
 
 
-def heavy_imports(argv: list[str], tmp_path: Path) -> tuple[int, dict[str, str]]:
+def heavy_imports(argv: list[str], tmp_path: Path,
+                  watched: frozenset[str] = HEAVY) -> tuple[int, dict[str, str]]:
     """Run ``wsdoctor ARGV`` in a fresh interpreter; its exit status and, for each heavy
-    library it imported, the chain ``lib <- file:line (function) <- ...`` that pulled it in."""
+    library (or ``watched`` module) it imported, the chain ``lib <- file:line (function) <- ...``
+    that pulled it in."""
     environ = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NO_COLOR")}
     environ["HOME"] = str(tmp_path)  # no ~/.kube/config: the cluster check skips
-    proc = subprocess.run([sys.executable, "-c", SPY, ",".join(sorted(HEAVY)), *argv],
+    proc = subprocess.run([sys.executable, "-c", SPY, ",".join(sorted(watched)), *argv],
                           capture_output=True, text=True, env=environ, timeout=60,
                           stdin=subprocess.DEVNULL)
     line = next(x for x in proc.stderr.splitlines() if x.startswith("HEAVY-IMPORTS "))
@@ -117,6 +119,33 @@ def test_each_path_imports_only_what_it_uses(case: str, tmp_path: Path) -> None:
     extra = {lib: chain for lib, chain in chains.items() if lib not in allowed}
     assert not extra, f"wsdoctor {' '.join(argv)} imports what it does not use; import it " \
         "where it is used:\n" + "\n".join(f"  {chain}" for chain in extra.values())
+
+
+#: wsdoctor's own modules a default diagnosis without a cluster does not use: the checks it does
+#: not run (their observation types are imported only to read a saved report), the cluster
+#: rules (nothing to judge without a kubeconfig), the watch, and the report's renderers.
+UNUSED_BY_A_DIAGNOSIS = frozenset({
+    "wsdoctor.checks.load", "wsdoctor.load.engine", "wsdoctor.load.model",
+    "wsdoctor.checks.idle", "wsdoctor.checks.keepalive", "wsdoctor.checks.capture",
+    "wsdoctor.checks.hops", "wsdoctor.checks.hops_model", "wsdoctor.report_union",
+    "wsdoctor.checks.cluster_rules", "wsdoctor.kube.rules", "wsdoctor.kube.affinity",
+    "wsdoctor.kube.timeouts", "wsdoctor.watch.model", "wsdoctor.reports.markdown",
+})
+
+
+def test_a_diagnosis_imports_only_the_checks_it_runs(tmp_path: Path) -> None:
+    """Given a default diagnosis (JSON) without a kubeconfig, when it runs, none of the modules
+    of checks it does not run, of the cluster rules or of the other reports is imported; a
+    saved report read back does import every observation type (the control: the spy sees
+    them when they are imported)."""
+    status, chains = heavy_imports(["ws://127.0.0.1:1/", "--format", "json"], tmp_path,
+                                   UNUSED_BY_A_DIAGNOSIS)
+    assert status == 1
+    assert not chains, "a diagnosis imports modules it does not use:\n" + "\n".join(
+        f"  {chain}" for chain in chains.values())
+    _, chains = heavy_imports(["show", str(saved_report(tmp_path)), "--format", "json"],
+                              tmp_path, UNUSED_BY_A_DIAGNOSIS)
+    assert {"wsdoctor.report_union", "wsdoctor.load.model", "wsdoctor.watch.model"} <= set(chains)
 
 
 def test_the_chain_names_the_importer(tmp_path: Path) -> None:

@@ -127,7 +127,9 @@ class Check:
     hop: Hop
     probe: Probe
     rules: tuple[RuleSpec, ...] = ()
-    codes: tuple[Code, ...] = ()
+    codes: tuple[Code, ...] | Callable[[], tuple[Code, ...]] = ()
+    """The codes its rules emit; a function returns them when they live in a module imported
+    only when there is something to judge (the cluster rules)."""
     needs: tuple[str, ...] = ()
     default: bool = True
     time_limit: Callable[[Settings], float] = lambda s: s.timeout * 4 + 1.0
@@ -136,6 +138,10 @@ class Check:
     complete: Callable[[Observation, Facts], Observation] | None = None
     """Adds to the observation what other checks measured, once every rule of this check
     has run (pure): the reported observation. ``hops`` adds the public address's row."""
+
+    def finding_codes(self) -> tuple[Code, ...]:
+        """The codes this check's rules emit."""
+        return self.codes() if callable(self.codes) else self.codes
 
     def summary(self, observation: Observation | None) -> str:
         """The one-line summary of an observation of this check ('' when there is none)."""

@@ -8,26 +8,18 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from wsdoctor.checks import cluster_access, cluster_traefik
+from wsdoctor.checks import cluster_access
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
-from wsdoctor.kube import crosscheck, measured
 from wsdoctor.kube.failures import AccessFailure
 from wsdoctor.kube.observation import BackendSummary as BackendSummary
 from wsdoctor.kube.observation import ClusterObservation as ClusterObservation
 from wsdoctor.kube.observation import RouteSummary as RouteSummary
 from wsdoctor.kube.observation import TlsConfig as TlsConfig
-from wsdoctor.kube.rulebase import CHECK_ID, DEFAULT_EXPECT_IDLE, RuleOptions
-from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot
-from wsdoctor.kube.rules_workloads import NO_READY_ENDPOINTS, no_ready_endpoints
 from wsdoctor.kube.snapshot import ClusterSnapshot, PermissionGap
-from wsdoctor.models import Finding, Fix, Resource, Status
+from wsdoctor.models import Finding
 
 if TYPE_CHECKING:
     from wsdoctor.kube.config import ClusterAccess
-
-
-NO_ROUTE = Code("WSD-K8S-NO-ROUTE", Status.WARN, "No route in the cluster serves the host")
-FORBIDDEN = Code("WSD-K8S-FORBIDDEN", Status.INFO, "Some objects could not be read (RBAC)")
 
 
 async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
@@ -72,7 +64,7 @@ def _unreadable(failure: AccessFailure, duration_s: float) -> ClusterObservation
 
 async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> ClusterObservation:
     """Read, match the target, and (when asked) read the route's TLS Secrets."""
-    from wsdoctor.kube.kinds import ROUTE_KINDS
+    from wsdoctor.kube.kinds import ROUTE_KINDS, ROUTE_PLURALS
     from wsdoctor.kube.observe import observe
     from wsdoctor.kube.reader import read_cluster
 
@@ -82,7 +74,7 @@ async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> C
     )
     snap = read.snapshot
     readable_routes = [k for k in ROUTE_KINDS if k in snap.listed_kinds]
-    blocked = [g for g in snap.permission_gaps if g.resource.split(".")[0] in _ROUTE_PLURALS]
+    blocked = [g for g in snap.permission_gaps if g.resource.split(".")[0] in ROUTE_PLURALS]
     if blocked and not readable_routes:
         failure = AccessFailure(
             cause="forbidden",
@@ -134,111 +126,30 @@ async def _read_tls_secrets(access: ClusterAccess, obs: ClusterObservation) -> C
     return obs.model_copy(update={"tls": tls, "snapshot": snapshot})
 
 
-_ROUTE_PLURALS = ("ingresses", "httproutes", "ingressroutes", "virtualservices")
-_ROUTE_KINDS = ("Ingress", "HTTPRoute", "IngressRoute", "VirtualService")
-
-
 def judge_cluster(facts: Facts) -> Iterator[Finding]:
-    """Configuration rules on the objects behind the host; zero ready endpoints is reported as
-    the root cause of a failed upgrade (listed before the handshake's symptom)."""
-    obs = facts.get(ClusterObservation)
-    if obs is None:
-        return
-    yield from cluster_access.judge_access(obs.access_failure, obs.read_failures)
-    if obs.access_failure is not None:
-        return
-    serving = obs.routes[0] if obs.routes else None
-    options = RuleOptions(
-        expect_idle=facts.settings.expect_idle or DEFAULT_EXPECT_IDLE,
-        # The route that serves the target is the WebSocket route, whatever its evidence.
-        serving=(serving.kind, serving.namespace, serving.name, serving.path) if serving else None,
-    )
-    status = measured.upgrade_status(facts)
-    for finding in judge_snapshot(obs.snapshot, options):
-        if finding.code == NO_READY_ENDPOINTS.code and status in (502, 503, 504):
-            res = finding.resource
-            svc = obs.snapshot.find(
-                "Service", res.namespace if res else None, res.name if res else ""
-            )
-            if svc is not None:
-                counts = {
-                    k.removeprefix("endpoints_"): int(v)
-                    for k, v in finding.evidence.items()
-                    if isinstance(v, int)
-                }
-                finding = no_ready_endpoints(svc, counts, explains=measured.symptom_codes())
-                finding = finding.model_copy(
-                    update={
-                        "detail": f"The upgrade got HTTP {status} because there are "
-                        + finding.detail[0].lower()
-                        + finding.detail[1:],
-                        "evidence": {**finding.evidence, "upgrade_status": status},
-                    }
-                )
-        yield finding
-    unread_routes = {f.kind for f in obs.read_failures} & set(_ROUTE_KINDS)
-    if not obs.routes and not unread_routes:
-        yield _no_route(obs, facts)
-    if obs.snapshot.permission_gaps:
-        gaps = obs.snapshot.permission_gaps
-        yield FORBIDDEN.finding(
-            CHECK_ID,
-            "Skipped for lack of permission: "
-            + "; ".join(f"{g} ({g.affects})" for g in gaps)
-            + ".",
-            evidence={"forbidden": [str(g) for g in gaps]},
-            fix=Fix(
-                summary="Bind the read-only ClusterRole of docs/rbac.yaml to your user.",
-                snippet="kubectl apply -f docs/rbac.yaml",
-                language="shell",
-            ),
-        )
+    """Configuration rules on the objects behind the host (:mod:`cluster_rules`, imported
+    only when the cluster was read: most runs have no cluster to judge)."""
+    if facts.get(ClusterObservation) is None:
+        return iter(())
+    from wsdoctor.checks.cluster_rules import judge_cluster as judge
 
-
-def _no_route(obs: ClusterObservation, facts: Facts) -> Finding:
-    """No readable route serves the host; when some route kinds could not be listed (a
-    ``view`` role does not cover the IngressRoute or VirtualService CRDs), say so: the route
-    may be one of those, and the host's spelling is not the first thing to check."""
-    blocked = [g for g in obs.snapshot.permission_gaps
-               if g.resource.split(".")[0] in _ROUTE_PLURALS]
-    detail = (
-        "No Ingress, HTTPRoute, IngressRoute or VirtualService in "
-        f"{obs.context or 'the cluster'} matches {facts.target.host}{facts.target.path}"
-        + (f" (in namespace {', '.join(obs.snapshot.namespaces)})"
-           if obs.snapshot.namespaces else "")
-        + "."
-    )
-    fix = Fix(summary="Check the host spelling, the namespace (-n), or the context (--context).")
-    if blocked:
-        detail += (" Listing was forbidden for " + "; ".join(str(g) for g in blocked)
-                   + ": the route serving the host may be one of those.")
-        fix = Fix(
-            summary="Let your user list those route kinds (the read-only ClusterRole of "
-            "docs/rbac.yaml covers them), then run again.",
-            snippet="kubectl apply -f docs/rbac.yaml",
-            language="shell",
-        )
-    return NO_ROUTE.finding(
-        CHECK_ID,
-        detail,
-        resource=Resource(kind="Host", name=facts.target.host),
-        evidence={"forbidden": [str(g) for g in blocked]} if blocked else {},
-        fix=fix,
-    )
+    return judge(facts)
 
 
 def judge_cross_checks(facts: Facts) -> Iterator[Finding]:
-    """Configuration held against measurement: DNS, certificate, idle timeout, affinity."""
-    obs = facts.get(ClusterObservation)
-    if obs is None or obs.access_failure is not None:
-        return
-    yield from crosscheck.cross_check_dns(obs, facts)
-    yield from crosscheck.cross_check_certificate(obs, facts)
-    yield from crosscheck.cross_check_idle(obs, facts)
-    yield from crosscheck.cross_check_affinity(obs, facts)
-    yield from cluster_traefik.cross_check_traefik_timeouts(obs, facts)
-    yield from cluster_traefik.cross_check_traefik_sticky(obs, facts)
-    yield from cluster_traefik.cross_check_traefik_weighted(obs, facts)
+    """Configuration held against measurement (:mod:`cluster_rules`)."""
+    if facts.get(ClusterObservation) is None:
+        return iter(())
+    from wsdoctor.checks.cluster_rules import judge_cross_checks as judge
+
+    return judge(facts)
+
+
+def cluster_codes() -> tuple[Code, ...]:
+    """The codes the cluster rules emit (importing them)."""
+    from wsdoctor.checks.cluster_rules import CODES
+
+    return CODES
 
 
 def summarize_cluster(obs: Observation) -> str:
@@ -285,14 +196,7 @@ CHECK = Check(
         rule(judge_cluster, "handshake", "http"),
         rule(judge_cross_checks, "dns", "tls", "idle", "affinity"),
     ),
-    codes=(
-        *CONFIG_CODES,
-        NO_ROUTE,
-        FORBIDDEN,
-        *cluster_access.CODES,
-        *crosscheck.CODES,
-        *cluster_traefik.CODES,
-    ),
+    codes=cluster_codes,
     time_limit=lambda s: max(s.timeout * 4, 10.0) + 5.0,
     summarize=summarize_cluster,
 )

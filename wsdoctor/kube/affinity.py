@@ -4,33 +4,21 @@ sticky, and the cookie name to expect."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
 
 from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
+from wsdoctor.kube.configured import AffinityConfig as AffinityConfig
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.kube.timeouts import destination_rules_for
 from wsdoctor.kube.websocket import websocket_scope
-from wsdoctor.models import Finding, Fix, Model, Resource, Status
+from wsdoctor.models import Finding, Fix, Status
 
 NO_AFFINITY = Code(
     "WSD-K8S-NO-AFFINITY", Status.INFO, "No session affinity across several replicas"
 )
 CODES = (NO_AFFINITY,)
-
-
-class AffinityConfig(Model):
-    """Session affinity configured on a route."""
-
-    controller: str
-    cookie: str | None
-    """Expected cookie name (None: generated, e.g. Traefik's ``_<hash>``, or no cookie)."""
-    resource: Resource
-    method: Literal["cookie", "hash"] = "cookie"
-    """``cookie``: a sticky cookie; ``hash``: consistent hashing of a request key (ingress-nginx
-    ``upstream-hash-by``, Istio ``consistentHash`` on a header or the source IP), no cookie."""
 
 
 def configured_affinity(snap: ClusterSnapshot, route: RouteRule) -> AffinityConfig | None:

@@ -155,3 +155,5 @@ CONTROLLER_SELECTOR = (
 
 #: Kinds without which no route can be found: if all are forbidden, the check is skipped.
 ROUTE_KINDS = ("Ingress", "HTTPRoute", "IngressRoute", "VirtualService")
+#: Their resource names (plural), as a PermissionGap names what could not be listed.
+ROUTE_PLURALS = ("ingresses", "httproutes", "ingressroutes", "virtualservices")

@@ -8,10 +8,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from wsdoctor.kube.affinity import AffinityConfig
+from wsdoctor.kube.configured import AffinityConfig, ConfiguredTimeout
 from wsdoctor.kube.failures import AccessFailure, ReadFailure
 from wsdoctor.kube.snapshot import ClusterSnapshot
-from wsdoctor.kube.timeouts import ConfiguredTimeout
 from wsdoctor.models import Model, Observation
 
 

@@ -4,13 +4,12 @@ object and field that sets it (or the component default that applies when nothin
 from __future__ import annotations
 
 import json
-from typing import Literal
 
 from wsdoctor.kube import backends, discover
+from wsdoctor.kube.configured import ConfiguredTimeout as ConfiguredTimeout
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.rulebase import parse_go_duration, parse_haproxy_time, parse_unitless_seconds
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, annotation_field, field_path
-from wsdoctor.models import Model, Resource
 
 NGINX = "nginx.ingress.kubernetes.io/"
 NGINX_DEFAULT_TIMEOUT = 60
@@ -19,24 +18,6 @@ AZURE_IDLE = "service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout"
 DO_IDLE = "service.beta.kubernetes.io/do-loadbalancer-http-idle-timeout-seconds"
 ALB_ATTRIBUTES = "alb.ingress.kubernetes.io/load-balancer-attributes"
 BACKEND_CONFIG = ("cloud.google.com/backend-config", "beta.cloud.google.com/backend-config")
-
-
-class ConfiguredTimeout(Model):
-    """A timeout on the path: who applies it, how long, and where it is set."""
-
-    component: str
-    setting: str
-    seconds: float
-    scope: Literal["idle", "lifetime"]
-    """``idle``: silence ends the connection; ``lifetime``: it ends even with traffic."""
-    default: bool = False
-    """True when nothing sets it and the component's default applies."""
-    resource: Resource | None = None
-
-    def describe(self) -> str:
-        """``ingress-nginx proxy-read-timeout 60 s (default)``."""
-        where = " (default)" if self.default else (f" ({self.resource})" if self.resource else "")
-        return f"{self.component} {self.setting} {self.seconds:g} s{where}"
 
 
 def nginx_configmap(snap: ClusterSnapshot) -> KubeObject | None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wsdoctor.checks.base import Check
-from wsdoctor.checks.registry import CHECKS
 from wsdoctor.models import Target
 from wsdoctor.report import Report
 from wsdoctor.runner import Event, EventSink, diagnose, select_checks
@@ -29,7 +28,7 @@ class Runner(Protocol):
         target: Target,
         settings: Settings,
         *,
-        checks: Sequence[Check],
+        checks: Sequence[Check] | None,
         sink: EventSink | None,
         options: dict[str, Any] | None,
     ) -> Awaitable[Report]: ...
@@ -45,7 +44,8 @@ class LiveRun:
 
     target: Target
     settings: Settings
-    checks: Sequence[Check] = CHECKS
+    checks: Sequence[Check] | None = None
+    """None: the registry's (only the selected checks' modules are imported)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """The settings as recorded in the report (secrets redacted)."""
     runner: Runner = diagnose
