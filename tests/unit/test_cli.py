@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -233,3 +234,27 @@ def test_error_lines_escape_what_a_terminal_would_act_on() -> None:
     status, _, err = run_cli("example.com", "--only", "\x1b]52;c;cHduZWQ=\x07")
     assert status == ExitStatus.USAGE
     assert "\x1b" not in err and "\\x1b" in err
+
+
+def test_the_console_script_ends_as_a_normal_exit_would(tmp_path: Path) -> None:
+    """The console entry point ends without the interpreter's teardown, yet as a normal exit
+    would: the exit handlers ran, everything written reached the reader, the status is the
+    command's."""
+    marker = tmp_path / "atexit-ran"
+    script = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "atexit.register(lambda: print('written by a handler'))\n"
+        "from wsdoctor.cli import run\n"
+        "sys.argv = ['wsdoctor', *sys.argv[1:]]\n"
+        "run()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, "explain", "WSD-TLS-EXPIRED"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("# WSD-TLS-EXPIRED")
+    assert proc.stdout.endswith("written by a handler\n")
+    assert marker.read_text() == "ran"
+    proc = subprocess.run([sys.executable, "-c", script, "explain", "WSD-NOPE"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == ExitStatus.USAGE and "WSD-NOPE" in proc.stderr
