@@ -5,6 +5,8 @@ which CAs; which alerts came back)."""
 from __future__ import annotations
 
 import ssl
+import weakref
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +163,28 @@ def describe_name(der: bytes) -> str:
     return ",".join(reversed(parts))
 
 
+#: The watch of the TLS handshake the current task starts next (see :func:`client_context`).
+_NEXT_WATCH: ContextVar[TlsWatch | None] = ContextVar("wsdoctor_next_tls_watch", default=None)
+#: Each connection's watch, bound at its first handshake message.
+_WATCHES: weakref.WeakKeyDictionary[object, TlsWatch] = weakref.WeakKeyDictionary()
+#: The contexts of each run's settings, by what tells them apart: a verifying context loads
+#: the trust store (the system's: ~20 ms of CPU), and a diagnosis opens a dozen connections.
+_CONTEXTS: dict[int, dict[tuple[bool, tuple[str, ...] | None], ssl.SSLContext]] = {}
+
+
+def _route(conn: Any, *message: Any) -> None:
+    """``_msg_callback`` of every context: the message goes to its connection's watch. A
+    connection's first message (its ClientHello, sent as the handshake starts in the task that
+    asked for the context) binds it to the watch that task named."""
+    watch = _WATCHES.get(conn)
+    if watch is None:
+        watch = _NEXT_WATCH.get()
+        if watch is None:
+            return
+        _WATCHES[conn] = watch
+    watch.on_message(conn, *message)
+
+
 def client_context(
     settings: Settings, *, verify: bool, alpn: list[str] | None = None,
     watch: TlsWatch | None = None,
@@ -172,9 +196,26 @@ def client_context(
     certificate. Callers that connect on the user's behalf pass ``verify=not settings.insecure``;
     the tls check always verifies, so certificate errors are reported even with ``--insecure``.
     ``alpn`` lists the protocols offered (None: no ALPN extension). ``watch`` records the
-    handshake's messages (one watch per connection). A missing or unreadable ``cafile`` or
-    client certificate raises ``OSError``/``ssl.SSLError``.
+    messages of the next handshake the calling task starts (one watch per connection). A
+    missing or unreadable ``cafile`` or client certificate raises ``OSError``/``ssl.SSLError``.
+
+    Contexts are shared by the connections of a run (the same ``settings`` object): the trust
+    store and the client certificate are loaded once, not once per connection. Sessions are
+    not resumed between connections (Python resumes one only when asked to).
     """
+    _NEXT_WATCH.set(watch)
+    per_run = _CONTEXTS.get(id(settings))
+    if per_run is None:
+        per_run = _CONTEXTS[id(settings)] = {}
+        weakref.finalize(settings, _CONTEXTS.pop, id(settings), None)
+    key = (verify, tuple(alpn) if alpn else None)
+    context = per_run.get(key)
+    if context is None:
+        context = per_run[key] = _new_context(settings, verify=verify, alpn=alpn)
+    return context
+
+
+def _new_context(settings: Settings, *, verify: bool, alpn: list[str] | None) -> ssl.SSLContext:
     if verify:
         # With a cafile the user's bundle replaces the system store, like curl's --cacert.
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.cafile)
@@ -191,6 +232,6 @@ def client_context(
         )
     if alpn:
         context.set_alpn_protocols(alpn)
-    if watch is not None and hasattr(context, "_msg_callback"):
-        context._msg_callback = watch.on_message
+    if hasattr(context, "_msg_callback"):
+        context._msg_callback = _route
     return context
