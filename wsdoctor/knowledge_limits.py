@@ -99,12 +99,16 @@ CAP_KINDS: tuple[CapKind, ...] = (
         "breaking docs; envoyproxy/envoy#20020 (KNOWLEDGE.md §2.13)",
     ),
     CapKind(
-        "traefik-inflightconn", "Traefik", "inFlightConn.amount",
-        "requests in flight per source (the remote address by default) and Traefik "
-        "instance, each WebSocket for its whole life",
-        "HTTP 429 Too Many Requests",
+        "traefik-inflightreq", "Traefik", "inFlightReq.amount",
+        "requests in flight per source and Traefik instance; the source is the request's "
+        "Host unless sourceCriterion says otherwise, so every client of the host shares it; "
+        "each WebSocket counts for its whole life",
+        "HTTP 429 Too Many Requests, body 'max connections reached: N'",
         "http", 429,
-        "Traefik docs reference/routing-configuration/http/middlewares/inflightconn",
+        "Traefik docs middlewares/http/inflightreq (inFlightConn is the TCP routers' "
+        "middleware); traefik pkg/middlewares/inflightreq/inflight_req.go (no sourceCriterion: "
+        "RequestHost); measured on Traefik 3.7.15 with amount 25: the 26th upgrade gets 429 "
+        "(tests/integration/test_load_lab.py)",
     ),
     CapKind(
         "application", "the application", "connection limit",

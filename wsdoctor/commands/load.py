@@ -38,7 +38,7 @@ messages on each, and report like k6 (connect-time percentiles, sessions, failur
 cause, round trips under load) plus the number of connections at which refusals started,
 how they looked (status, headers, body, close code), how the connections spread over the
 replicas, and, with a kubeconfig, the configured limit that explains the cap (ingress-nginx
-limit-connections, HAProxy maxconn, Istio connectionPool, Traefik inFlightConn, the
+limit-connections, HAProxy maxconn, Istio connectionPool, Traefik inFlightReq, the
 application's MAX_CONNECTIONS...).
 
 Gentle by default: N is required and at most 1000 without --allow-many; the ramp is gradual;
