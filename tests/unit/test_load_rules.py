@@ -122,6 +122,17 @@ def test_the_clients_own_limit_is_not_the_targets_cap() -> None:
     assert limit.fix.snippet == "ulimit -n 1064"
 
 
+def test_a_low_open_file_limit_the_run_never_reached_is_not_blamed() -> None:
+    """Given a plan above this machine's open-file limit but a target that refused from the
+    first attempt, the run stopped on the target's refusals: no CLIENT-LIMIT claiming this
+    machine capped it."""
+    obs = observation(upgraded=0, peak_open=0, held_at_end=0, refused=8, attempted=8, cap=0,
+                      stopped="steady_refusals", causes=[refusal(open_at_first=0)],
+                      plan=LoadPlan(connections=90000, rate=200, hold_s=0),
+                      client=ClientCost(fd_limit=20000, fd_hard_limit=20000, fd_needed=90064))
+    assert codes(judge(obs)) == ["WSD-LOAD-NO-CONNECTION"]
+
+
 def test_a_busy_client_is_said_to_skew_the_timings() -> None:
     """Given an event loop that ran 1.5 s late once, CLIENT-BUSY warns."""
     found = judge(observation(client=ClientCost(loop_lag_max_ms=1500, loop_lag_p99_ms=30)))
