@@ -93,6 +93,17 @@ def test_rewrite_target_and_a_tls_backend(tmp_path: Path) -> None:
         "/stream?room=1", "path rewritten by rewrite-target '/$2': /api/stream → /stream")
 
 
+def test_a_regex_path_with_rewrite_target_is_found_and_rewritten(tmp_path: Path) -> None:
+    """Given ingress-nginx's rewrite-target /$2 on the path /API(/|$)(.*) (a case-insensitive
+    regular expression to nginx), /api/stream is served by that Ingress and the pod is asked
+    /stream."""
+    extra = INGRESS.format(PATH="/API(/|$)(.*)", PHASE="Running", ANNOTATIONS=(
+        '{"nginx.ingress.kubernetes.io/rewrite-target": "/$2"}'))
+    url = "wss://api.example.com/api/stream"
+    pod, _ = plan_hops(observed(tmp_path, url, extra), parse_target(url))
+    assert (pod.pod, pod.path, pod.problem) == ("api-1", "/stream", None)
+
+
 def test_no_ready_pod(tmp_path: Path) -> None:
     """Given the only pod of the Service pending, the pod hop says there is none to test."""
     extra = INGRESS.format(PATH="/", PHASE="Pending", ANNOTATIONS="{}")

@@ -17,6 +17,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 
 import wsdoctor.kube.backends as backends
+from wsdoctor.kube.nginx_paths import nginx_path_regex
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.models import Model, Target
 
@@ -177,10 +178,8 @@ def pod_path(snap: ClusterSnapshot, route: RouteSummary, path: str) -> tuple[str
     if not rewrite:
         return path, None
     bare, query = path.partition("?")[::2]
-    try:
-        match = re.match(route.path, bare)
-    except re.error:
-        match = None
+    compiled = nginx_path_regex(route.path)  # nginx: rewrite "(?i)PATH" TARGET
+    match = compiled.match(bare) if compiled is not None else None
     if match is None:
         return path, (f"rewrite-target {rewrite!r} does not match {bare!r} as ingress-nginx "
                       "would: the pod was sent the public path")
