@@ -124,3 +124,23 @@ def test_no_route_and_a_cloud_controller(tmp_path: Path) -> None:
     url = "wss://api.example.com/"
     _, controller = plan_hops(observed(tmp_path, url, alb), parse_target(url))
     assert controller.problem is not None and "an ALB" in controller.problem
+
+
+def test_no_route_because_the_cluster_could_not_be_read() -> None:
+    """Given a cluster that could not be read, or whose route kinds were forbidden, the hops
+    say that, not that no route serves the host."""
+    from wsdoctor.kube.failures import AccessFailure
+    from wsdoctor.kube.snapshot import ClusterSnapshot, PermissionGap
+
+    url = parse_target("wss://chat.example.com/ws")
+    failed = ClusterObservation(snapshot=ClusterSnapshot(source="cluster"), access_failure=(
+        AccessFailure(cause="forbidden", message="no route kind may be listed")))
+    pod, controller = plan_hops(failed, url)
+    assert pod.problem == controller.problem == \
+        "the cluster could not be read: no route kind may be listed"
+    gap = PermissionGap(verb="list", resource="ingresses.networking.k8s.io")
+    forbidden = ClusterObservation(snapshot=ClusterSnapshot(source="cluster",
+                                                            permission_gaps=[gap]))
+    pod, _ = plan_hops(forbidden, url)
+    assert pod.problem == ("no readable route serves chat.example.com/ws (forbidden: list "
+                           "ingresses.networking.k8s.io cluster-wide)")

@@ -30,6 +30,8 @@ NGINX = "nginx.ingress.kubernetes.io/"
 CLOUD_CONTROLLERS = {"aws-alb": "the AWS Load Balancer Controller (an ALB)",
                      "gce": "GKE's ingress-gce (a Google Cloud load balancer)"}
 TLS_APP_PROTOCOLS = ("https", "wss", "kubernetes.io/wss", "tls")
+#: Resources of the route kinds (what a forbidden list leaves the route unknown for).
+ROUTE_RESOURCES = ("ingresses", "httproutes", "ingressroutes", "virtualservices")
 
 
 class HopPlan(Model):
@@ -64,10 +66,23 @@ class HopPlan(Model):
 def plan_hops(obs: ClusterObservation, target: Target) -> list[HopPlan]:
     """The pod hop and the controller hop for ``target`` (each may carry a problem)."""
     if not obs.routes:
-        why = f"no route in the cluster serves {target.host}{target.path}"
+        why = _no_route(obs, target)
         return [HopPlan(role="pod", problem=why), HopPlan(role="controller", problem=why)]
     route = obs.routes[0]
     return [pod_hop(obs.snapshot, route, target), controller_hop(obs.snapshot, route, target)]
+
+
+def _no_route(obs: ClusterObservation, target: Target) -> str:
+    """Why no route was found: the cluster unreadable, route kinds forbidden, or none."""
+    if obs.access_failure is not None:
+        return f"the cluster could not be read: {obs.access_failure.message}"
+    where = f"{target.host}{target.path}"
+    gaps = [g for g in obs.snapshot.permission_gaps
+            if g.resource.split(".")[0] in ROUTE_RESOURCES]
+    if gaps:
+        return f"no readable route serves {where} (forbidden: " \
+            f"{'; '.join(str(g) for g in gaps)})"
+    return f"no route in the cluster serves {where}"
 
 
 # -- the backend pod ------------------------------------------------------------------------
