@@ -32,7 +32,14 @@ if TYPE_CHECKING:
 
 #: The idle time a fix raises a timeout to when the application's need is not known.
 DEFAULT_WANT = 3600.0
-_CHECK_OF = {"upgrade": "handshake", "messages": "messages", "idle": "idle"}
+_CHECK_OF = {"upgrade": "handshake", "messages": "messages", "idle": "idle",
+             "affinity": "affinity"}
+FRONT_AFFINITY_FIX = (
+    "The ingress controller pod keeps reconnects on one replica, the public address does "
+    "not: what is in front of the controller spreads them over several controller replicas "
+    "that do not pin alike, or drops the cookie (a CDN or load balancer that strips Cookie "
+    "or Set-Cookie). Let it pass cookies through, or enable its own stickiness towards the "
+    "controller replicas (by client address or cookie).")
 
 
 Language = Literal["yaml", "nginx", "haproxy", "shell", "text", "json"]
