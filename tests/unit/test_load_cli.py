@@ -18,7 +18,7 @@ URL = "ws://127.0.0.1:9/ws"
     ([URL], "the following arguments are required: -c/--connections"),
     ([URL, "-c", "5000"], "more than 1000: add --allow-many"),
     ([URL, "-c", "0"], "--connections must be at least 1"),
-    ([URL, "-c", "200000", "--allow-many"], "100000"),
+    ([URL, "-c", "200000", "--allow-many"], "200000 is more than 100000, the most one run"),
     ([URL, "-c", "10", "--rate", "0"], "--rate must be above 0"),
     ([URL, "-c", "10", "--rate", "nan"], "--rate must be above 0"),
     ([URL, "-c", "10", "--message-rate", "1000"], "--message-rate must be between"),

@@ -115,7 +115,7 @@ def _duration_or_zero(text: str) -> float:
 
 def load_plan(args: argparse.Namespace) -> LoadPlan:
     """The plan from the command line; UsageError when it is not safe or not sane."""
-    from wsdoctor.settings import LoadPlan
+    from wsdoctor.settings import MAX_CONNECTIONS, LoadPlan
 
     n = args.connections
     if n < 1:
@@ -123,6 +123,9 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
     if n > SAFE_CONNECTIONS and not args.allow_many:
         raise UsageError(f"--connections {n} is more than {SAFE_CONNECTIONS}: add --allow-many "
                          "if the target is yours to load")
+    if n > MAX_CONNECTIONS:  # also with --allow-many: one process, one machine
+        raise UsageError(f"--connections {n} is more than {MAX_CONNECTIONS}, the most one run "
+                         "opens (run from several machines for more)")
     rate = default_rate(n) if args.rate is None else args.rate
     if not 0 < rate <= MAX_RATE or rate != rate:
         raise UsageError(f"--rate must be above 0 and at most {MAX_RATE:g} per second")
