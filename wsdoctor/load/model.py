@@ -159,6 +159,11 @@ class LoadObservation(Observation):
     ramp: list[RampPoint] = Field(default_factory=list)
     client: ClientCost = Field(default_factory=ClientCost)
 
+    @property
+    def connected_none(self) -> bool:
+        """Not one attempt gave a connection: every one was refused."""
+        return self.upgraded == 0 and self.peak_open == 0 and self.refused > 0
+
     def of_kind(self, kind: CauseKind) -> list[LoadCause]:
         """The causes of one kind, most frequent first."""
         return sorted((c for c in self.causes if c.kind == kind), key=lambda c: -c.count)

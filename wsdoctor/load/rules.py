@@ -71,7 +71,7 @@ def judge_load(facts: Facts) -> Iterator[Finding]:
         return
     refusals = obs.of_kind("refusal")
     asked = obs.plan.connections
-    if obs.upgraded == 0 and obs.peak_open == 0 and refusals:
+    if obs.connected_none and refusals:
         first = refusals[0]
         yield NO_CONNECTION.finding(
             CHECK_ID,
