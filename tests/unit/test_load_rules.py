@@ -81,6 +81,21 @@ def test_a_close_right_after_the_upgrade_is_the_applications_refusal() -> None:
     assert "from replica app-1" in cap.detail and "the application" in cap.detail
 
 
+def test_a_503_that_names_its_replica_is_first_the_applications() -> None:
+    """Given steady 503s that carry the replica's own name (X-Served-By) and no proxy's
+    Server header, the application's limit is the first cap named."""
+    own = HandshakeAttempt(
+        address="127.0.0.1", port=8080, outcome="refused", status_code=503,
+        status_line="HTTP/1.1 503 Service Unavailable",
+        headers=[HeaderField(name="X-Served-By", value="app-1")],
+        body_start="too many connections")
+    cause = refusal(response=own, replica="app-1")
+    obs = observation(stopped="steady_refusals", cap=13, cap_cause="HTTP 503", causes=[cause],
+                      refused=5)
+    cap = next(f for f in judge(obs) if f.code == "WSD-LOAD-CAP")
+    assert "Caps that refuse this way: the application connection limit" in cap.detail
+
+
 def test_interleaved_refusals_are_a_rate_limit() -> None:
     """Given refusals after which attempts were taken again, the finding is INTERMITTENT
     pointing at rate limits, and there is no cap."""
