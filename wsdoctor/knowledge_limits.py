@@ -149,13 +149,17 @@ def kinds_refusing(signature: Signature, status: int | None,
     """The caps that refuse this way, most likely first (the component that answered, when
     known, decides between those of the same signature); ``rate`` for refusals that came and
     went, else caps on the number of connections."""
+    names = " ".join(answered_by).lower()
+    # ingress-nginx's limits answer the ConfigMap's limit-conn/limit-req-status-code: any
+    # status nginx itself sends may be theirs
+    restatused = signature == "http" and "nginx" in names
     found = [k for k in CAP_KINDS if k.signature == signature and k.rate == rate
-             and (k.status is None or status is None or k.status == status)]
+             and (k.status is None or status is None or k.status == status
+                  or (restatused and k.component == "ingress-nginx"))]
     if signature == "http" and status == 503 and not rate:
         found.append(cap_kind("application"))
 
     def rank(kind: CapKind) -> int:
-        names = " ".join(answered_by).lower()
         component = kind.component.lower().split(" ")[0]
         return 0 if component in names or (component == "ingress-nginx" and "nginx" in names) \
             or (component == "istio" and "envoy" in names) else 1

@@ -158,6 +158,19 @@ def test_limit_connections_times_the_controller_replicas(tmp_path: Path) -> None
     assert "WSD-NGINX-RATE-LIMIT" in limit.detail
 
 
+def test_limit_connections_answered_with_the_configmaps_status(tmp_path: Path) -> None:
+    """Given limit-connections 20 and the ConfigMap's limit-conn-status-code 429, a cap of 20
+    answered 429 by nginx is that annotation, refusing as configured."""
+    text = manifests(NGINX, configmap='{"limit-conn-status-code": "429"}',
+                     annotations='{"nginx.ingress.kubernetes.io/limit-connections": "20"}')
+    too_many = NGINX_503.model_copy(update={"status_code": 429,
+                                            "status_line": "HTTP/1.1 429 Too Many Requests"})
+    found = list(cross_check_load(facts(tmp_path, text, capped(20, "HTTP 429", too_many))))
+    limit = only(found, "WSD-LOAD-LIMIT")
+    assert limit.evidence["setting"] == "limit-connections"
+    assert limit.evidence["refusal_fits"] is True
+
+
 def test_max_worker_connections_with_one_worker(tmp_path: Path) -> None:
     """Given max-worker-connections 64 and worker-processes 1, a cap of 31 with resets is
     that key: two connections per WebSocket, a few listeners."""

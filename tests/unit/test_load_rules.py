@@ -96,6 +96,17 @@ def test_a_503_that_names_its_replica_is_first_the_applications() -> None:
     assert "Caps that refuse this way: the application connection limit" in cap.detail
 
 
+def test_a_429_from_nginx_may_be_limit_connections_with_its_status_changed() -> None:
+    """Given steady 429s from nginx, the first cap named is ingress-nginx limit-connections
+    (its status is the ConfigMap's limit-conn-status-code), not only Traefik's."""
+    nginx_429 = NGINX_503.model_copy(update={
+        "status_code": 429, "status_line": "HTTP/1.1 429 Too Many Requests"})
+    obs = observation(stopped="steady_refusals", cap=23, cap_cause="HTTP 429", refused=5,
+                      causes=[refusal("HTTP 429", response=nginx_429)])
+    cap = next(f for f in judge(obs) if f.code == "WSD-LOAD-CAP")
+    assert "Caps that refuse this way: ingress-nginx limit-connections" in cap.detail
+
+
 def test_interleaved_refusals_are_a_rate_limit() -> None:
     """Given refusals after which attempts were taken again, the finding is INTERMITTENT
     pointing at rate limits, and there is no cap."""

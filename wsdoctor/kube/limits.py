@@ -52,6 +52,9 @@ class ConfiguredLimit(Model):
     resource: Resource | None = None
     default: bool = False
     fix: Fix | None = None
+    status: int | None = None
+    """The HTTP status it refuses with when the configuration sets one (ingress-nginx
+    ``limit-conn-status-code``); None: its kind's usual refusal."""
 
     def describe(self) -> str:
         """``ingress-nginx limit-connections 20 (Ingress chat/chat)``."""
@@ -112,6 +115,8 @@ def path_limits(snap: ClusterSnapshot, route: RouteRule | None,
 
 def _nginx(snap: ClusterSnapshot, ing: KubeObject, controllers: int) -> Iterator[ConfiguredLimit]:
     a = ing.annotations
+    cm = nginx_configmap(snap)
+    data = cm.data if cm is not None else {}
     value = _int(a.get(NGINX + "limit-connections", ""))
     if value:
         yield ConfiguredLimit(
@@ -119,7 +124,8 @@ def _nginx(snap: ClusterSnapshot, ing: KubeObject, controllers: int) -> Iterator
             setting="limit-connections", value=value, caps=_spread(value, controllers),
             per="client address, per controller replica",
             resource=ing.resource(annotation_field(NGINX + "limit-connections")),
-            fix=_annotation_fix(NGINX, "limit-connections", max(value * 10, 1000)))
+            fix=_annotation_fix(NGINX, "limit-connections", max(value * 10, 1000)),
+            status=_int(data.get("limit-conn-status-code", "")))
     for key in ("limit-rps", "limit-rpm"):
         rate = _int(a.get(NGINX + key, ""))
         if rate:
@@ -127,9 +133,8 @@ def _nginx(snap: ClusterSnapshot, ing: KubeObject, controllers: int) -> Iterator
                 kind="nginx-limit-rps", component="ingress-nginx", setting=key, value=rate,
                 caps=[], per="client address, per controller replica",
                 resource=ing.resource(annotation_field(NGINX + key)),
-                fix=_annotation_fix(NGINX, key, rate * 10))
-    cm = nginx_configmap(snap)
-    data = cm.data if cm is not None else {}
+                fix=_annotation_fix(NGINX, key, rate * 10),
+                status=_int(data.get("limit-req-status-code", "")))
     raw = data.get("max-worker-connections")
     connections = _int(raw) if raw is not None else 16384
     if not connections:  # 0: max-worker-open-files decides; unknown here

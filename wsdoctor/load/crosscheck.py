@@ -30,6 +30,8 @@ NGINX_ANNOTATION_LIMITS = ("nginx-limit-connections", "nginx-limit-rps")
 def fits(limit: ConfiguredLimit, signature: Signature, status: int | None) -> bool:
     """Whether ``limit`` refuses the way the target did."""
     kind = cap_kind(limit.kind)
+    if limit.status is not None and kind.signature == "http":
+        return signature == "http" and status == limit.status
     if kind.key == "application":
         return signature in ("close", "http", "reset")
     if kind.key == "haproxy-server-maxconn":
