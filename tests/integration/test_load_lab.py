@@ -188,6 +188,8 @@ def test_the_fake_cluster_names_the_limit_connections_annotation_and_its_value(
     assert first["evidence"]["value"] == 20 and "limit-connections: 20" in first["title"]
     assert first["explains"] == ["WSD-LOAD-CAP", "WSD-NGINX-RATE-LIMIT"]
     assert 'limit-connections: "' in first["fix"]["snippet"]
+    # 20 connections are too few to tell their memory from the cluster read's
+    assert observation(report)["client"]["rss_per_connection_kib"] is None
     # the cluster check's warning on the same annotation is explained by the measured cap
     assert "WSD-NGINX-RATE-LIMIT" in [f["code"] for f in report["findings"]]
 

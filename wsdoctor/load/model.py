@@ -95,7 +95,8 @@ class ClientCost(Model):
     rss_baseline_kib: int | None = None
     rss_peak_kib: int | None = None
     rss_per_connection_kib: float | None = None
-    """Resident memory added per connection held at the peak."""
+    """Resident memory added per connection held at the peak (None: fewer than 100 held,
+    too few to tell from the process's own allocations)."""
     cpu_ramp_s: float = 0.0
     wall_ramp_s: float = 0.0
     cpu_per_connection_ms: float | None = None
