@@ -120,6 +120,20 @@ def test_cut_at_the_controller_names_the_setting_that_binds() -> None:
     assert "nginx.ingress.kubernetes.io/proxy-read-timeout" in (found[0].fix.snippet or "")
 
 
+def test_a_controller_cutting_sooner_than_its_configured_timeout_says_it_is_not_in_force(
+) -> None:
+    """Given the Ingress setting proxy-read-timeout 3600 and the controller pod cutting at
+    4 s, the fix does not ask for 3600 again: the setting is not what the controller runs."""
+    timeout = ConfiguredTimeout(
+        component="ingress-nginx", setting="proxy-read-timeout", seconds=3600, scope="idle",
+        resource=Resource(kind="Ingress", namespace="chat", name="chat"))
+    found = list(judge(facts([hop("pod"), hop("controller", cut=4.0)], public_cut=4.0,
+                             cluster_obs=cluster([timeout]))))
+    assert codes(found) == ["WSD-HOPS-FAULT-AT-CONTROLLER"]
+    assert found[0].resource == timeout.resource
+    assert found[0].fix is not None and "not in force" in found[0].fix.summary
+
+
 def test_a_cut_already_at_the_pod_is_the_applications() -> None:
     """Given every hop closed by the application after 2 s, the fault is at the pod."""
     hops = [hop("pod", cut=2.0, by="application"), hop("controller", cut=2.0, by="application")]

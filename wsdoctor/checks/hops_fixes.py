@@ -113,6 +113,19 @@ def controller_idle_fix(view: HopView, cluster: ClusterObservation | None,
         t = configured[0]
         return Fix(summary=f"Raise {t.describe()} to at least {want:g} s{note}, {heartbeat}.",
                    snippet=snippet, language=_language(language)), t.resource
+    names = {view.component, component}
+    longer = [t for t in (cluster.timeouts if cluster is not None else [])
+              if t.component in names and t.scope == "idle" and not t.default
+              and t.seconds > cut + idle_tolerance(cut)]
+    if longer:
+        t = longer[0]
+        return Fix(summary=f"The cluster sets {t.describe()}, yet the controller pod cut the "
+                   f"silent connection after {cut:.1f} s: that setting is not in force on this "
+                   "controller. Check what it runs with (its logs for a rejected annotation, "
+                   "another Ingress for the same host and path, the ConfigMap its --configmap "
+                   f"flag names, a pending reload), then make the timeout it uses at least "
+                   f"{want:g} s{note}, {heartbeat}.", snippet=snippet,
+                   language=_language(language)), t.resource
     what = describe_components(entries) or f"the {view.component} timeouts for upgraded " \
         "connections"
     return Fix(summary=f"Raise the idle timeout of the ingress controller ({what}) to at least "
