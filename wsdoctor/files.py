@@ -118,8 +118,8 @@ def writable(path: str) -> str | None:
         return "it is a directory"
     if mode is not None and stat.S_ISSOCK(mode):
         return "it is a socket"
-    if _written_through(path, mode):
-        return None if mode is None or os.access(path, os.W_OK) else "Permission denied"
+    if mode is not None and _written_through(path, mode):
+        return None if os.access(path, os.W_OK) else "Permission denied"
     directory = os.path.dirname(os.path.realpath(path))
     if not os.path.isdir(directory):
         return "No such file or directory"

@@ -3,7 +3,8 @@ advertise SETTINGS_ENABLE_CONNECT_PROTOCOL?), an extended CONNECT with ``:protoc
 websocket``, then RFC 6455 frames in the stream's DATA — the path browsers take when a server
 offers it. Built on the ``h2`` library's sans-I/O connection and websockets' frame protocol.
 
-Imported only by the http2 check's probe (h2 is not needed anywhere else).
+Imported only once ALPN chose h2 (:mod:`wsdoctor.h2alpn`): h2 costs ~25 ms to import and
+most servers answer WebSockets over HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from dataclasses import dataclass, field
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -30,39 +30,13 @@ from h2.settings import SettingCodes
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
 
+from wsdoctor.h2alpn import H2Attempt, text
 from wsdoctor.models import Target
 from wsdoctor.settings import Settings
-from wsdoctor.tlsctx import client_context
-from wsdoctor.tunnel import open_path
 from wsdoctor.wsconn import Closed, Ending, Message
 
 READ_SIZE = 65536
 BODY_QUOTE = 512
-
-
-@dataclass
-class H2Attempt:
-    """What the HTTP/2 path showed, step by step."""
-
-    alpn: str | None = None
-    """The protocol the server chose in ALPN (``h2`` for HTTP/2)."""
-    connect_protocol: bool | None = None
-    """The server's SETTINGS_ENABLE_CONNECT_PROTOCOL (None: no SETTINGS seen)."""
-    settings: dict[str, int] = field(default_factory=dict)
-    status: int | None = None
-    """``:status`` of the extended CONNECT (200 is the HTTP/2 form of 101)."""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body_start: bytes = b""
-    error: str | None = None
-    reset: str | None = None
-    """The stream or connection was reset: the HTTP/2 error code's name."""
-    tls_s: float | None = None
-    connect_s: float | None = None
-    """From sending the extended CONNECT to its response headers."""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 class H2WebSocket:
@@ -227,24 +201,13 @@ async def _read_until(reader: asyncio.StreamReader, conn: H2Connection,
                 return event
 
 
-async def open_h2_websocket(target: Target, address: str, settings: Settings,
-                            verify: bool) -> tuple[H2Attempt, H2WebSocket | None]:
-    """Negotiate h2, read the server's SETTINGS and, when it advertises extended CONNECT,
-    open a WebSocket on a stream. The caller closes the returned WebSocket."""
-    attempt = H2Attempt()
+async def h2_session(attempt: H2Attempt, target: Target, settings: Settings,
+                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                     ) -> tuple[H2Attempt, H2WebSocket | None]:
+    """On a TLS connection where ALPN chose h2: read the server's SETTINGS and, when it
+    advertises extended CONNECT, open a WebSocket on a stream. The caller closes it."""
     timeout = settings.timeout
-    reader, writer = await open_path(address, target.port, settings, timeout=timeout)
     try:
-        context = client_context(settings, verify=verify, alpn=["h2", "http/1.1"])
-        start = time.perf_counter()
-        async with asyncio.timeout(timeout):
-            await writer.start_tls(context, server_hostname=target.host)
-        attempt.tls_s = round(time.perf_counter() - start, 6)
-        ssl_object = writer.get_extra_info("ssl_object")
-        attempt.alpn = ssl_object.selected_alpn_protocol() if ssl_object else None
-        if attempt.alpn != "h2":
-            writer.close()
-            return attempt, None
         conn = H2Connection(H2Configuration(client_side=True, header_encoding=None))
         conn.initiate_connection()
         writer.write(conn.data_to_send())
@@ -287,7 +250,7 @@ async def _extended_connect(attempt: H2Attempt, target: Target, settings: Settin
                                    (ResponseReceived, StreamReset, ConnectionTerminated), seen)
     attempt.connect_s = round(time.perf_counter() - start, 6)
     if isinstance(answer, ResponseReceived):
-        attempt.headers = [(_text(k), _text(v)) for k, v in answer.headers or []]
+        attempt.headers = [(text(k), text(v)) for k, v in answer.headers or []]
         status = next((v for k, v in attempt.headers if k == ":status"), "")
         attempt.status = int(status) if status.isdigit() else None
         if attempt.status == 200:

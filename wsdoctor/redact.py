@@ -106,15 +106,35 @@ def mask_userinfo(text: str) -> str:
 
 
 def _forms(secret: str) -> set[str]:
-    """The ways a server may echo ``secret``."""
+    """The ways a server may echo ``secret`` as text (matched ignoring case)."""
+    return {secret, unquote(secret), quote(secret, safe=""), quote(secret), quote_plus(secret),
+            json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+            html.escape(secret)}
+
+
+def _base64_forms(secret: str) -> set[str]:
+    """The ways a server may echo ``secret`` in base64 (matched exactly: case is data)."""
     raw = secret.encode("utf-8", "surrogatepass")
-    forms = {secret, unquote(secret), quote(secret, safe=""), quote(secret), quote_plus(secret),
-             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
-             html.escape(secret)}
-    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        text = encoded.decode("ascii")
+    forms = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        text = encode(raw).decode("ascii")
         forms |= {text, text.rstrip("=")}
+        # Inside a longer base64 text (a whole header line, a JSON dump of the request) the
+        # secret starts at any of three byte offsets: keep the characters it alone decides.
+        for offset in range(3):
+            shifted = encode(bytes(offset) + raw).decode("ascii")
+            forms.add(shifted[-(-8 * offset // 6):(8 * (offset + len(raw))) // 6])
     return forms
+
+
+def _alternatives(forms: set[str], flags: int) -> re.Pattern[str] | None:
+    """One pattern for ``forms``, longest first; a short form only as a whole word."""
+    patterns = [
+        re.escape(f) if len(f) >= SHORT_SECRET
+        else rf"(?<![A-Za-z0-9]){re.escape(f)}(?![A-Za-z0-9])"
+        for f in sorted(forms, key=len, reverse=True)
+    ]
+    return re.compile("|".join(patterns), flags) if patterns else None
 
 
 class Redactor:
@@ -122,18 +142,17 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         wanted = {s for s in secrets if len(s) >= MIN_SECRET}
-        forms = {f for s in wanted for f in _forms(s)
-                 if len(f) >= MIN_SECRET and f.lower() not in REDACTED}
+
+        def usable(forms: set[str]) -> set[str]:
+            return {f for f in forms if len(f) >= MIN_SECRET and f.lower() not in REDACTED}
+
         # Pieces of a secret are looked for only in a bare secret: "Bearer" or "session" cut
         # from "Bearer TOKEN" or "session=VALUE" is not one (the credential is, on its own).
         self._whole = sorted((s.lower() for s in wanted if len(s) >= SHORT_SECRET
                               and not _LABELLED.match(s)), key=len)
-        patterns = [
-            re.escape(f) if len(f) >= SHORT_SECRET
-            else rf"(?<![A-Za-z0-9]){re.escape(f)}(?![A-Za-z0-9])"
-            for f in sorted(forms, key=len, reverse=True)
-        ]
-        self._pattern = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+        self._pattern = _alternatives(usable({f for s in wanted for f in _forms(s)}),
+                                      re.IGNORECASE)
+        self._encoded = _alternatives(usable({f for s in wanted for f in _base64_forms(s)}), 0)
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -143,22 +162,28 @@ class Redactor:
         if self._pattern is None or len(text) < MIN_SECRET:
             return text
         text = self._pattern.sub(REDACTED, text)
+        if self._encoded is not None:
+            text = self._encoded.sub(REDACTED, text)
         return self._cut_ends(text)
 
     def _cut_ends(self, text: str) -> str:
-        """A quote cut in the middle of a secret (a body's first 512 bytes) still leaks its
-        first half: an end of ``text`` that is a long enough piece of a secret goes too."""
-        body = text.rstrip(_CUT_TAIL)
+        """A quote cut in the middle of a secret (a body's first 512 bytes), or a secret split
+        in two (two headers, a folded header line quoted in an error), still leaks a part: an
+        end of ``text`` that is a long enough piece of a secret goes too."""
         for secret in self._whole:  # lower-cased
             shortest = max(MIN_SECRET, min(6, len(secret) // 2))
+            body = text.rstrip(_CUT_TAIL)
             if body[-shortest:].lower() in secret:
                 for size in range(min(len(secret) - 1, len(body)), shortest - 1, -1):
-                    if body[-size:].lower() == secret[:size]:
-                        return body[:-size] + REDACTED + text[len(body):]
-            if text[:shortest].lower() in secret:
-                for size in range(min(len(secret) - 1, len(text)), shortest - 1, -1):
-                    if text[:size].lower() == secret[-size:]:
-                        return REDACTED + text[size:]
+                    if body[-size:].lower() in secret:
+                        text = body[:-size] + REDACTED + text[len(body):]
+                        break
+            lead = len(text) - len(text.lstrip(_CUT_TAIL))
+            if text[lead:lead + shortest].lower() in secret:
+                for size in range(min(len(secret) - 1, len(text) - lead), shortest - 1, -1):
+                    if text[lead:lead + size].lower() in secret:
+                        text = text[:lead] + REDACTED + text[lead + size:]
+                        break
         return text
 
     def __call__(self, value: T) -> T:

@@ -31,6 +31,7 @@ from websockets.protocol import State
 from websockets.typing import Origin, Subprotocol
 from websockets.uri import parse_uri
 
+from wsdoctor.httpbody import decode_chunked, is_chunked
 from wsdoctor.models import Target
 from wsdoctor.route import connect_tcp, host_header
 from wsdoctor.settings import Settings
@@ -366,7 +367,7 @@ def _record_head(attempt: UpgradeAttempt, raw: bytes) -> None:
     if first:
         attempt.status_line = printable(first)
     if sep:
-        attempt.body_start = body[:BODY_QUOTE]
+        attempt.body_start = (decode_chunked(body) if is_chunked(head) else body)[:BODY_QUOTE]
 
 
 def _complete_head(attempt: UpgradeAttempt, raw: bytes) -> bool:

@@ -316,3 +316,4 @@ def test_client_certificate_data_authenticates_and_its_files_are_removed(
         access.close()
     assert read.failures == [] and any(o.name == "chat" for o in read.snapshot.objects)
     assert not scratch.exists()
+

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import run_cli
 from wsdoctor.checks.cluster import ClusterObservation
-from wsdoctor.lab.kubeapi import FakeKubeAPI, Fault, RunningAPI, serve
+from wsdoctor.lab.kubeapi import BUILTIN, CRDS, FakeKubeAPI, Fault, Rule, RunningAPI, serve
 from wsdoctor.models import CheckStatus
 from wsdoctor.report import Report
 from wsdoctor.runner import diagnose
@@ -221,3 +221,65 @@ def test_the_report_is_always_written(running: RunningAPI, tmp_path: Path, path:
     assert report.check("cluster") is not None
     assert "Traceback" not in result.stdout + result.stderr
     assert {"WSD-K8S-UNREADABLE", "WSD-K8S-READ-FAILED"} & set(codes(report))
+
+
+def test_a_forbidden_route_kind_is_named_when_no_route_is_found(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """Other route kinds readable, Ingresses forbidden (403 on every list of them), the host
+    served by an Ingress: the warning says listing Ingresses was forbidden and how to allow
+    it, not 'check the host spelling' (what it said)."""
+    every = [*BUILTIN, *(rt for kinds in CRDS.values() for rt in kinds)]
+    running.api.tokens["no-ingresses"] = (Rule(resources=tuple(
+        f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+        for rt in every if rt.plural != "ingresses")),)
+    settings = Settings(kubeconfig=str(running.kubeconfig(tmp_path / "kc", token="no-ingresses")),
+                        only=["cluster"])
+    report = asyncio.run(diagnose(parse_target("wss://chat.example.com/ws"), settings))
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-NO-ROUTE")
+    assert finding.status.value == "warn"
+    assert "list ingresses.networking.k8s.io cluster-wide" in finding.detail
+    assert finding.fix is not None and "docs/rbac.yaml" in finding.fix.summary
+    assert "list ingresses.networking.k8s.io cluster-wide" in finding.evidence["forbidden"]
+
+
+def test_a_server_that_hangs_up_on_discovery_is_one_readable_line(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """Every request to /apis reset: the finding says the server closed the connection, in
+    words, without the repr of urllib3's exception pair."""
+    running.api.inject("/apis", Fault.connection_reset())
+    report = run(running, tmp_path, "wss://chat.example.com/ws")
+    finding = next(f for f in report.findings if f.code == "WSD-K8S-UNREADABLE")
+    assert "closed the connection during GET /apis (" in finding.detail, finding.detail
+    assert "RemoteDisconnected(" not in finding.detail and "', " not in finding.detail
+
+
+def test_pages_that_go_round_in_a_circle_fail_that_kind_at_once(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """A server (or a proxy) answering the same continue token for ever: Pods fail at once,
+    named, instead of paging until the check's limit and starving every other kind."""
+    page = {"kind": "PodList", "apiVersion": "v1", "items": [],
+            "metadata": {"continue": "again", "resourceVersion": "5"}}
+    running.api.inject("*/pods", Fault(status=200, body=json.dumps(page).encode()))
+    start = time.monotonic()
+    failures = observation(run(running, tmp_path, "wss://chat.example.com/ws")).read_failures
+    assert time.monotonic() - start < 5
+    assert [(f.kind, f.cause) for f in failures] == [("Pod", "bad-response")]
+    assert "round in a circle" in failures[0].message
+
+
+@pytest.mark.parametrize("path", ["/apis", "*/pods"])
+def test_a_server_echoing_the_token_in_its_error_keeps_it_out_of_the_report(
+    running: RunningAPI, tmp_path: Path, path: str
+) -> None:
+    """An auth proxy or aggregated API answering 500 with the request's credentials in its
+    message: the finding quotes the message without the kubeconfig's token."""
+    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
+            "message": "upstream rejected Authorization: Bearer admin-token (expired)"}
+    running.api.inject(path, Fault(status=500, body=json.dumps(body).encode()))
+    report = run(running, tmp_path, "wss://chat.example.com/ws")
+    text = report.model_dump_json()
+    assert "upstream rejected Authorization: Bearer <redacted> (expired)" in text
+    assert "admin-token" not in text

@@ -58,7 +58,7 @@ spec:
 
 CASES = [
     # (controller, fixture case ("FAILED case|PASSED case" when they differ), target URL,
-    #  codes under test, extra manifests)
+    #  ("FAILED URL|PASSED URL" when they differ), codes under test, extra manifests)
     (
         "ingress-nginx",
         "nginx-passthrough-disabled",
@@ -99,6 +99,28 @@ CASES = [
     ),
     ("aws-alb", "alb-without-class", "wss://echo.example.com/", ("WSD-LB-IDLE-SHORT",), ""),
     ("workloads", "drain-grace", "ws://echo.haproxy.local/", ("WSD-K8S-NO-DRAIN",), ""),
+    (
+        "workloads",
+        "statefulset-single-instance",
+        "ws://notes.mcmumf.dev/",
+        ("WSD-K8S-SINGLE-REPLICA",),
+        "",
+    ),
+    # the heartbeat of the container that serves the route (one URL per half: two routes)
+    (
+        "ingress-nginx",
+        "nginx-timeout-sidecar-heartbeat",
+        "ws://hassio.mcmumf.dev/|ws://hassio-code.mcmumf.dev/",
+        ("WSD-NGINX-TIMEOUT-SHORT",),
+        "",
+    ),
+    (
+        "ingress-nginx",
+        "nginx-timeout-app-heartbeat",
+        "ws://notes.mcmumf.dev/",
+        ("WSD-NGINX-TIMEOUT-SHORT",),
+        "",
+    ),
 ]
 
 
@@ -139,6 +161,8 @@ def test_live_verdict_is_the_lint_verdict(
     test for the FAILED half and not for the PASSED half, as lint does on the same file."""
     failed, _, passed = case.partition("|")
     name = failed if half == "FAILED" else passed or failed
+    url_failed, _, url_passed = url.partition("|")
+    url = url_failed if half == "FAILED" else url_passed or url_failed
     manifest = tmp_path / f"{name}-{half}.yaml"
     manifest.write_text((RULES / f"{name}-{half}.yaml").read_text() + "\n---\n" + extra)
     offline, live = lint_codes(manifest), live_codes(manifest, url, tmp_path)

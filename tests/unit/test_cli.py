@@ -170,6 +170,15 @@ def test_unwritable_report_file_is_found_before_a_long_run() -> None:
     assert err.count("\n") == 1 and "cannot write the report" in err
 
 
+def test_a_device_path_that_does_not_exist_is_found_before_the_run() -> None:
+    """-o under /dev or /proc is written through only when it exists: a path there whose
+    directory does not exist is reported before probing, like any other."""
+    status, out, err = run_cli("ws://127.0.0.1:1/", "--idle", "-o", "/proc/nonexistent/r.json")
+    assert status == ExitStatus.CANNOT_RUN and out == ""
+    assert err == "wsdoctor: cannot write the report to /proc/nonexistent/r.json: " \
+        "No such file or directory\n"
+
+
 def test_a_reader_that_leaves_early_is_not_an_error() -> None:
     """`wsdoctor ... | head -1`: no traceback and no 'could not run' when the pipe closes."""
     proc = subprocess.Popen(

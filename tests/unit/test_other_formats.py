@@ -48,3 +48,21 @@ def test_unknown_format_is_an_error() -> None:
     """An unknown format raises instead of silently falling back."""
     with pytest.raises(ValueError, match="unknown format"):
         rendered("yaml")
+
+
+def test_markdown_quotes_a_servers_links_and_images_as_text() -> None:
+    """A server's body quoted in a finding, with Markdown in it: an image would load a
+    tracker when the incident document is viewed, a link would be clickable. Both stay text;
+    the report's own link to the docs still works."""
+    from wsdoctor.reports.markdown import render_markdown
+
+    _, report = run_streamed(STYLE)
+    hostile = r"body: '![x](https://tracker.example/p.png) [click](javascript:alert(1)) \'"
+    finding = next(f for f in report.findings if f.code == "WSD-TEST-BROKEN")
+    forged = report.model_copy(update={"findings": [
+        finding.model_copy(update={"detail": hostile, "evidence": {"body_start": hostile}}),
+        *[f for f in report.findings if f is not finding]]})
+    text = render_markdown(forged)
+    assert "![x](" not in text and "[click](" not in text
+    assert r"!\[x\](https://tracker.example/p.png) \[click\](javascript:alert(1)) \\'" in text
+    assert "See [WSD-TEST-BROKEN](" in text

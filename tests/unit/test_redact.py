@@ -65,6 +65,26 @@ def test_a_secret_cut_by_a_quote_is_replaced_too() -> None:
     assert r.text(f"{PASSWORD[-9:]} and more") == f"{REDACTED} and more"
 
 
+def test_a_secret_split_in_two_is_replaced_at_either_end() -> None:
+    """A secret split across two headers, or a folded header line that an error quotes: a
+    text that ends with the secret's second half, or starts with its first, leaks nothing."""
+    r = redactor()
+    assert r.text(f"invalid HTTP header line:  {TOKEN[12:]}") == \
+        f"invalid HTTP header line:  {REDACTED}"
+    assert r.text(f"{TOKEN[:12]} began it") == f"{REDACTED} began it"
+    assert r.text(f'"{PASSWORD[3:15]}" seen') == f'"{REDACTED}" seen'
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2])
+def test_a_secret_inside_a_longer_base64_text_is_replaced(offset: int) -> None:
+    """Base64 of the whole request head: the secret starts at any byte offset; what only the
+    secret decides is replaced, the rest of the text stays."""
+    blob = base64.b64encode(b"x" * offset + f"Authorization: Bearer {TOKEN}!".encode()).decode()
+    text = redactor().text(blob)
+    assert REDACTED in text and text.startswith(blob[:16])
+    assert base64.b64encode(TOKEN.encode()).decode()[4:-4] not in text
+
+
 def test_short_values_are_words_and_scheme_names_stay() -> None:
     """'prod' is replaced only as a word, '1' never (it would wreck every number), and the
     scheme or cookie name of a secret is not a secret."""

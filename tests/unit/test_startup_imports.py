@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 #: Libraries that cost tens of milliseconds (or more) to import.
 HEAVY = frozenset({
-    "aiohttp", "cryptography", "dns", "kubernetes", "prometheus_client", "pydantic", "rich",
-    "scapy", "textual", "websockets", "yaml",
+    "aiohttp", "cryptography", "dns", "h2", "kubernetes", "prometheus_client", "pydantic",
+    "rich", "scapy", "textual", "websockets", "yaml",
 })
 
 MANIFEST = """\
@@ -125,3 +130,57 @@ def test_the_chain_names_the_importer(tmp_path: Path) -> None:
     assert chains["yaml"].startswith("yaml <- kube/yamlload.py:"), chains
     assert chains["yaml"].endswith("cli.py:" + chains["yaml"].rsplit("cli.py:", 1)[1])
     assert "(lint_command)" in chains["yaml"]
+
+
+@pytest.fixture
+def http11_tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A TLS server on loopback that chooses http/1.1 in ALPN and answers every request with
+    a 404 (a WebSocket server without HTTP/2, as most are); its port and its CA file."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("h1.example")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    context.set_alpn_protocols(["http/1.1"])
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with context.wrap_socket(raw, server_side=True) as conn:
+                    conn.settimeout(2)
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                                 b"Connection: close\r\n\r\n")
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], ca_file
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def test_a_server_without_http2_costs_no_h2_import(
+    http11_tls_server: tuple[int, Path], tmp_path: Path
+) -> None:
+    """Given a TLS server that chooses http/1.1 in ALPN, when a whole diagnosis runs, the
+    http2 check learns that from the TLS handshake alone and the h2 library is not imported."""
+    port, ca_file = http11_tls_server
+    status, chains = heavy_imports(
+        [f"wss://h1.example:{port}/ws", "--resolve", f"h1.example:{port}:127.0.0.1",
+         "--cacert", str(ca_file), "--format", "json"], tmp_path)
+    assert status == 1  # the 404 refuses the upgrade
+    assert "cryptography" in chains  # the TLS check did read the certificate
+    assert "h2" not in chains, chains["h2"]

@@ -178,22 +178,7 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
         yield finding
     unread_routes = {f.kind for f in obs.read_failures} & set(_ROUTE_KINDS)
     if not obs.routes and not unread_routes:
-        yield NO_ROUTE.finding(
-            CHECK_ID,
-            "No Ingress, HTTPRoute, IngressRoute or VirtualService in "
-            f"{obs.context or 'the cluster'} "
-            f"matches {facts.target.host}{facts.target.path}"
-            + (
-                f" (in namespace {', '.join(obs.snapshot.namespaces)})"
-                if obs.snapshot.namespaces
-                else ""
-            )
-            + ".",
-            resource=Resource(kind="Host", name=facts.target.host),
-            fix=Fix(
-                summary="Check the host spelling, the namespace (-n), or the context (--context)."
-            ),
-        )
+        yield _no_route(obs, facts)
     if obs.snapshot.permission_gaps:
         gaps = obs.snapshot.permission_gaps
         yield FORBIDDEN.finding(
@@ -208,6 +193,38 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
                 language="shell",
             ),
         )
+
+
+def _no_route(obs: ClusterObservation, facts: Facts) -> Finding:
+    """No readable route serves the host; when some route kinds could not be listed (a
+    ``view`` role does not cover the IngressRoute or VirtualService CRDs), say so: the route
+    may be one of those, and the host's spelling is not the first thing to check."""
+    blocked = [g for g in obs.snapshot.permission_gaps
+               if g.resource.split(".")[0] in _ROUTE_PLURALS]
+    detail = (
+        "No Ingress, HTTPRoute, IngressRoute or VirtualService in "
+        f"{obs.context or 'the cluster'} matches {facts.target.host}{facts.target.path}"
+        + (f" (in namespace {', '.join(obs.snapshot.namespaces)})"
+           if obs.snapshot.namespaces else "")
+        + "."
+    )
+    fix = Fix(summary="Check the host spelling, the namespace (-n), or the context (--context).")
+    if blocked:
+        detail += (" Listing was forbidden for " + "; ".join(str(g) for g in blocked)
+                   + ": the route serving the host may be one of those.")
+        fix = Fix(
+            summary="Let your user list those route kinds (the read-only ClusterRole of "
+            "docs/rbac.yaml covers them), then run again.",
+            snippet="kubectl apply -f docs/rbac.yaml",
+            language="shell",
+        )
+    return NO_ROUTE.finding(
+        CHECK_ID,
+        detail,
+        resource=Resource(kind="Host", name=facts.target.host),
+        evidence={"forbidden": [str(g) for g in blocked]} if blocked else {},
+        fix=fix,
+    )
 
 
 def judge_cross_checks(facts: Facts) -> Iterator[Finding]:

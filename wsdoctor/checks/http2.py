@@ -104,7 +104,7 @@ async def _ping(conn: object, index: int, timeout: float) -> float | None:
 
 
 async def _exercise(ctx: ProbeContext, address: str, verify: bool) -> Http2Attempt:
-    from wsdoctor.h2ws import open_h2_websocket
+    from wsdoctor.h2alpn import open_h2_websocket
 
     target, settings = ctx.target, ctx.settings
     try:

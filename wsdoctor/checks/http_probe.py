@@ -15,6 +15,7 @@ from typing import Literal
 
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.httpbody import decode_chunked
 from wsdoctor.models import Model, Target, endpoint
 from wsdoctor.redact import redact_header
 from wsdoctor.settings import Settings
@@ -122,24 +123,6 @@ def _parse_head(head: bytes) -> tuple[str, int, list[tuple[str, str]]]:
     return status_line, int(parts[1]), headers
 
 
-def _decode_chunked(raw: bytes) -> bytes:
-    """As much of a chunked body as ``raw`` holds."""
-    out = b""
-    while raw:
-        size_line, sep, rest = raw.partition(b"\r\n")
-        if not sep:
-            break
-        try:
-            size = int(size_line.split(b";")[0], 16)
-        except ValueError:
-            break
-        if size == 0:
-            break
-        out += rest[:size]
-        raw = rest[size + 2:]
-    return out
-
-
 async def _read_body_start(reader: asyncio.StreamReader, rest: bytes,
                            headers: list[tuple[str, str]], status: int, timeout: float) -> bytes:
     if status < 200 or status in (204, 304):
@@ -158,7 +141,7 @@ async def _read_body_start(reader: asyncio.StreamReader, rest: bytes,
                 if not chunk:
                     break
                 data += chunk
-    return (_decode_chunked(data) if chunked else data)[:BODY_QUOTE]
+    return (decode_chunked(data) if chunked else data)[:BODY_QUOTE]
 
 
 async def fetch(

@@ -213,7 +213,7 @@ def _run_plain(target: Target, settings: Settings, options: WatchOptions,
 
     report = asyncio.run(main())
     if fmt == "json":
-        env.stdout.write(report.model_dump_json(indent=2) + "\n")
+        env.stdout.write(report.to_json())  # C1 and bidi controls escaped, as every JSON
         env.stdout.flush()
     if session.write_error:
         env.stderr.write(f"wsdoctor: {session.write_error}\n")

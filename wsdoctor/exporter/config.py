@@ -30,6 +30,7 @@ from wsdoctor.exporter.schema import (
     ModuleConfig,
     TargetConfig,
 )
+from wsdoctor.kube.yamlload import InputRefused, load_one
 from wsdoctor.models import Status, Target
 from wsdoctor.settings import Header, ResolvePin, Settings
 
@@ -348,13 +349,9 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None,
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: the configuration is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+        data, root = load_one(text)
+    except InputRefused as exc:  # invalid YAML, an alias bomb, too deep: one line
+        raise ConfigError(f"{source}{f':{exc.line}' if exc.line else ''}: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

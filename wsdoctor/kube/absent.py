@@ -10,8 +10,6 @@ prerequisite example) is a note, not a failure."""
 
 from __future__ import annotations
 
-import difflib
-
 from wsdoctor.codes import Code
 from wsdoctor.kube.rulebase import CHECK_ID
 from wsdoctor.kube.snapshot import ClusterSnapshot
@@ -32,14 +30,31 @@ def elsewhere(snap: ClusterSnapshot, kind: str, namespace: str | None, name: str
     )
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+    two neighbouring characters, each one edit."""
+    rows = [list(range(len(b) + 1))] + [[i] + [0] * len(b) for i in range(1, len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[-1][-1]
+
+
 def similar(snap: ClusterSnapshot, kind: str, namespace: str | None, name: str) -> str | None:
-    """An object of ``kind`` in ``namespace`` whose name is nearly ``name`` (a typo)."""
+    """An object of ``kind`` in ``namespace`` whose name is nearly ``name`` (a typo: one or
+    two characters off, or a ``-suffix`` more or less). Names that only share a common part
+    (``foo-gateway``, ``prod-gateway``) are different objects, not typos."""
     names = [o.name for o in snap.in_namespace(kind, namespace) if o.name != name]
     for other in names:
         if other.startswith(name + "-") or name.startswith(other + "-"):
             return other
-    found = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
-    return found[0] if found else None
+    for other in sorted(names, key=lambda n: edit_distance(name, n)):
+        distance = edit_distance(name, other)
+        return other if distance <= min(2, max(len(name), len(other)) // 3) else None
+    return None
 
 
 def _fronted_workload(snap: ClusterSnapshot, namespace: str | None, name: str) -> bool:

@@ -84,6 +84,43 @@ def service_port(service: KubeObject, port: str | int | None) -> dict[str, Any] 
     return None
 
 
+def port_targets(service: KubeObject, port: str | int | None) -> set[str | int]:
+    """The container ports (numbers or names) a Service port sends to: the backend's port,
+    or every port of the Service when the backend names none."""
+    entries = [service_port(service, port)] if port is not None else service.spec.get("ports")
+    targets: set[str | int] = set()
+    for entry in entries or []:
+        target = entry.get("targetPort", entry.get("port")) if entry is not None else None
+        if isinstance(target, str | int):
+            targets.add(target)
+    return targets
+
+
+def declaring_containers(
+    tpl: dict[str, Any], targets: set[str | int]
+) -> list[tuple[int, dict[str, Any]]]:
+    """(index, container) of the pod template's containers that declare one of ``targets``
+    (a port number or name); empty when none does (a numeric targetPort need not be
+    declared, so which container listens cannot always be told from the manifest)."""
+    return [
+        (i, c)
+        for i, c in enumerate((tpl.get("spec") or {}).get("containers") or [])
+        if any(
+            p.get("containerPort") in targets or p.get("name") in targets
+            for p in c.get("ports") or []
+        )
+    ]
+
+
+def serving_containers(
+    service: KubeObject, port: str | int | None, tpl: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The containers a Service port sends to in this pod template: those declaring its
+    targetPort, else every container (a sidecar's image says nothing of another port)."""
+    declared = declaring_containers(tpl, port_targets(service, port))
+    return [c for _, c in declared] or list((tpl.get("spec") or {}).get("containers") or [])
+
+
 def endpoint_slices(snap: ClusterSnapshot, namespace: str, service: str) -> list[KubeObject]:
     """EndpointSlices of a Service (label ``kubernetes.io/service-name``)."""
 

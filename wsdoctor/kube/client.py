@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from wsdoctor.kube.config import ClusterAccess
 from wsdoctor.kube.failures import Cause
+from wsdoctor.redact import mask_userinfo
 
 PAGE_SIZE = 500
 """Items per LIST page: what kubectl and client-go informers ask for."""
@@ -62,7 +63,7 @@ def classify(exc: BaseException, access: ClusterAccess, path: str, timeout: floa
         text = _short(reason)
         conn = getattr(reason, "conn", None)
         if "socks" in type(conn).__name__.lower() or "socks" in text.lower():
-            proxy = access.api_client.configuration.proxy
+            proxy = mask_userinfo(str(access.api_client.configuration.proxy))
             return ApiError(
                 0, f"cannot reach {server} through the SOCKS proxy {proxy}: {text}", "proxy", path
             )
@@ -97,8 +98,12 @@ def classify(exc: BaseException, access: ClusterAccess, path: str, timeout: floa
     if isinstance(reason, errors.ProxyError):
         return ApiError(0, f"the proxy to {server} failed: {_short(reason)}", "proxy", path)
     if isinstance(reason, errors.ProtocolError):
+        # ProtocolError('Connection aborted.', RemoteDisconnected('Remote end closed ...')):
+        # the inner error says what happened; the pair's repr is not for people.
+        last = reason.args[-1] if reason.args else None
+        inner = last if isinstance(last, BaseException) else reason
         return ApiError(
-            0, f"{server} closed the connection during GET {path}: {_short(reason)}", "reset", path
+            0, f"{server} closed the connection during GET {path} ({_short(inner)})", "reset", path
         )
     return ApiError(0, f"cannot connect to {server}: {_short(reason)}", "unreachable", path)
 
@@ -164,7 +169,20 @@ def _message(status: int, data: bytes) -> str:
 
 
 def get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None = None) -> Any:
-    """GET and parse JSON; retried as client-go retries; ApiError when it cannot succeed."""
+    """GET and parse JSON; retried as client-go retries; ApiError when it cannot succeed,
+    its message free of the credentials sent (a proxy may echo them in an error page)."""
+    try:
+        return _get(access, path, query)
+    except ApiError as exc:
+        if access.secrets:
+            from wsdoctor.redact import Redactor
+
+            exc.message = Redactor(access.secrets).text(exc.message)
+            exc.args = (f"HTTP {exc.status}: {exc.message}" if exc.status else exc.message,)
+        raise
+
+
+def _get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None) -> Any:
     import urllib3
 
     query = query or []
@@ -246,6 +264,7 @@ def list_items(
     token = ""
     relisted = False
     found: list[T] = []
+    tokens: set[str] = set()
     while True:
         params = [*base, ("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
         try:
@@ -253,6 +272,7 @@ def list_items(
         except ApiError as exc:
             if exc.status == 410 and token and not relisted:
                 relisted, token, found = True, "", []
+                tokens.clear()
                 continue
             raise
         items = page.get("items") if isinstance(page, dict) else None
@@ -270,3 +290,7 @@ def list_items(
         del page
         if not token:
             return found
+        if token in tokens:  # a server (or proxy) paging in a circle: the list never ends
+            raise ApiError(200, f"GET {path} answered a continue token it had already "
+                           "answered: its pages go round in a circle", "bad-response", path)
+        tokens.add(token)

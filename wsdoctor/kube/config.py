@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from wsdoctor.redact import mask_userinfo
+
 if TYPE_CHECKING:
     from wsdoctor.kube.credentials import Credentials
     from wsdoctor.kube.kubeconfig import Selected
@@ -61,6 +63,9 @@ class ClusterAccess:
     caller may keep using the client's configuration after dropping this object."""
     credentials: str = "none"
     """How the user authenticates (``token``, ``exec plugin NAME``...), for messages."""
+    secrets: tuple[str, ...] = ()
+    """The token or password sent: kept out of every message built from what the server
+    (or a proxy in front of it) answered."""
 
     def close(self) -> None:
         self.api_client.close()
@@ -134,13 +139,19 @@ def _from_kubeconfig(
     cluster = selected.cluster.body
     where = f'context "{selected.context}": cluster "{selected.cluster.name}"'
     server = str(cluster["server"]).rstrip("/")
-    url = urlsplit(server)
-    if url.scheme not in ("https", "http") or not url.hostname:
-        raise ClusterConfigError(f"{where}: server {server!r} is not an http(s) URL")
+    problem = _url_problem(server, ("https", "http"), "an http(s) URL")
+    if problem:
+        raise ClusterConfigError(f"{where}: server {mask_userinfo(server)!r} {problem}")
     configuration = client.Configuration()
     configuration.host = server
     configuration.retries = 0  # retried by wsdoctor.kube.client, within the check's limit
     configuration.verify_ssl = not cluster.get("insecure-skip-tls-verify")
+    if not configuration.verify_ssl:  # asked for in the kubeconfig: kubectl says nothing either
+        import warnings
+
+        from urllib3.exceptions import InsecureRequestWarning
+
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     if cluster.get("certificate-authority-data"):
         try:
             pem = base64.b64decode(str(cluster["certificate-authority-data"]), validate=True)
@@ -190,27 +201,31 @@ def _from_kubeconfig(
                 f'user "{selected.user.name}": client certificate file {named} does not exist '
                 "or is not a regular file"
             )
+    if configuration.cert_file and configuration.key_file:
+        problem = _client_pair_problem(configuration.cert_file, configuration.key_file)
+        if problem:
+            raise ClusterConfigError(f'user "{selected.user.name}": {problem}')
     return ClusterAccess(
         api_client=client.ApiClient(configuration),
         context=selected.context,
         namespace=settings.namespace,
         default_namespace=selected.namespace or "default",
         timeout=max(settings.timeout, 2.0),
-        server=server,
+        server=mask_userinfo(server),
         deadline=deadline,
         headers=headers,
         scratch=scratch,
         credentials=creds.source,
+        secrets=tuple(s for s in (creds.token, creds.password) if s),
     )
 
 
 def _proxy_url(where: str, proxy: str) -> str:
     """The proxy URL, checked: a scheme the client speaks, and SOCKS support installed."""
+    problem = _url_problem(proxy, PROXY_SCHEMES, "supported (use http, https or socks5)")
+    if problem:
+        raise ClusterConfigError(f"{where}: proxy-url {mask_userinfo(proxy)!r} {problem}")
     scheme = urlsplit(proxy).scheme
-    if scheme not in PROXY_SCHEMES or not urlsplit(proxy).hostname:
-        raise ClusterConfigError(
-            f"{where}: proxy-url {proxy!r} is not supported (use http, https or socks5)"
-        )
     if scheme.startswith("socks"):
         import importlib.util
 
@@ -219,6 +234,46 @@ def _proxy_url(where: str, proxy: str) -> str:
                 f"{where}: proxy-url {scheme}:// needs SOCKS support: pip install PySocks"
             )
     return proxy
+
+
+def _client_pair_problem(cert_file: str, key_file: str) -> str | None:
+    """Why the client certificate and key cannot be used, or None: checked here so that the
+    TLS failure they would cause later is not blamed on the server's certificate."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:  # an encrypted key gets an empty passphrase: never a prompt on the terminal
+        context.load_cert_chain(cert_file, key_file, password=lambda: b"")
+    except ssl.SSLError as exc:
+        reason = str(exc.reason or "")
+        if "MISMATCH" in reason:
+            return "the client key does not belong to the client certificate"
+        with open(key_file, "rb") as handle:
+            if b"ENCRYPTED" in handle.read(1 << 16):
+                return "the client key is encrypted (kubectl cannot use it either)"
+        return "the client certificate and key are not a PEM certificate and its key" + (
+            f" ({reason})" if reason else "")
+    except OSError as exc:
+        return f"the client certificate or key cannot be read ({exc.strerror or exc})"
+    return None
+
+
+def _url_problem(url: str, schemes: tuple[str, ...], wanted: str) -> str | None:
+    """Why ``url`` cannot be used (a scheme other than ``schemes``, no host, a bad port, what
+    urllib3 cannot parse), or None. Never quotes the URL: its userinfo may be a password."""
+    from urllib3.util import parse_url
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+        parse_url(url)
+    except ValueError as exc:  # urllib3's LocationParseError is one
+        reason = "the port is not a number from 0 to 65535" if "port" in str(exc).lower() \
+            else "it cannot be parsed (a bracket, a space or a character a host cannot hold)"
+        return f"is not a valid URL: {reason}"
+    if parts.scheme not in schemes or not parts.hostname:
+        return f"is not {wanted}"
+    return None
 
 
 def _in_cluster(
@@ -254,4 +309,5 @@ def _in_cluster(
         server=str(configuration.host),
         deadline=deadline,
         credentials="service account token",
+        secrets=(token.split(" ", 1)[-1],) if token.strip() else (),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
@@ -158,6 +159,10 @@ def run_exec_plugin(
             f"{who}: apiVersion {api_version or '(none)'} is not supported "
             f"(use {EXEC_API_VERSIONS[0]})"
         )
+    for key in ("args", "env"):  # kubectl refuses these too ("cannot unmarshal string")
+        if spec.get(key) is not None and not isinstance(spec.get(key), list):
+            raise KubeconfigError(f"{who}: exec {key} must be a list, not "
+                                  f"{type(spec.get(key)).__name__}")
     if spec.get("interactiveMode") == "Always":
         raise KubeconfigError(
             f"{who}: needs an interactive terminal (interactiveMode: Always); log in with "
@@ -187,34 +192,70 @@ def run_exec_plugin(
     except OSError as exc:
         raise KubeconfigError(f"{who}: cannot run it ({exc.strerror or exc})") from None
     try:
-        out, err = proc.communicate(timeout=left)
+        out, err = _communicate(proc, deadline)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         raise KubeconfigError(
             f"{who} did not finish within {left:.0f} s; it was killed (with its children). "
             "Run it by hand to see what it waits for (a login prompt, a network call)"
         ) from None
+    except _TooMuchOutput:
+        _kill_group(proc)
+        raise KubeconfigError(
+            f"{who} printed more than {MAX_OUTPUT >> 20} MiB; it was killed (with its "
+            "children). An ExecCredential is a small JSON document"
+        ) from None
     if proc.returncode != 0:
         lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
         said = one_line(lines[-1]) if lines else "nothing on stderr"
         raise KubeconfigError(f"{who} exited with status {proc.returncode}: {said}")
-    return _parse_credential(who, out[:MAX_OUTPUT], api_version, command)
+    return _parse_credential(who, out, api_version, command)
+
+
+class _TooMuchOutput(Exception):
+    """The plugin printed more than :data:`MAX_OUTPUT` on stdout."""
+
+
+def _communicate(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes]:
+    """The plugin's stdout and stderr once it has exited, read as they come and bounded:
+    ``TimeoutExpired`` at ``deadline``, :class:`_TooMuchOutput` past :data:`MAX_OUTPUT` on
+    stdout (stderr keeps its last :data:`MAX_OUTPUT` bytes). ``communicate`` would hold
+    whatever a runaway plugin prints in memory until the deadline."""
+    out, err = bytearray(), bytearray()
+    with selectors.DefaultSelector() as selector:
+        for pipe, buffer in ((proc.stdout, out), (proc.stderr, err)):
+            if pipe is not None:
+                selector.register(pipe, selectors.EVENT_READ, buffer)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, 0)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffer = key.data
+                buffer += chunk
+                if len(buffer) > MAX_OUTPUT:
+                    if buffer is out:
+                        raise _TooMuchOutput
+                    del buffer[:-MAX_OUTPUT]
+    proc.wait(max(0.0, deadline - time.monotonic()))
+    return bytes(out), bytes(err)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the plugin's process group, reap it, and never wait on pipes held open by a
-    descendant that escaped the group."""
+    """SIGKILL the plugin's process group and reap it; never wait on pipes held open by a
+    descendant that escaped the group (it would keep wsdoctor past its limit)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    try:
-        proc.communicate(timeout=1.0)
-    except subprocess.TimeoutExpired:
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
-        proc.wait(timeout=1.0)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+    proc.wait(timeout=1.0)
 
 
 def _parse_credential(who: str, out: bytes, api_version: str, command: str) -> Credentials:

@@ -57,6 +57,8 @@ class Selected:
 def _load_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
+    from wsdoctor.kube.yamlload import InputRefused, load_one
+
     if not path.is_file():
         raise KubeconfigError(f"kubeconfig {path}: not a regular file")
     try:
@@ -69,7 +71,14 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     if len(data) > MAX_BYTES:
         raise KubeconfigError(f"kubeconfig {path}: larger than {MAX_BYTES // 2**20} MiB")
     try:
-        doc = yaml.safe_load(text)
+        doc, _ = load_one(text)
+    except InputRefused as exc:  # invalid YAML, an alias bomb, too deep: one line
+        message = str(exc)
+        if exc.line and message.startswith("not valid YAML"):
+            message = message.replace("not valid YAML", f"not valid YAML at line {exc.line}", 1)
+        elif exc.line:
+            message += f" (line {exc.line})"
+        raise KubeconfigError(f"kubeconfig {path}: {message}") from None
     except (yaml.YAMLError, ValueError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

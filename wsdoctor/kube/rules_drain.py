@@ -60,33 +60,31 @@ def _serving_containers(
 ) -> list[tuple[int, dict[str, Any]]]:
     """(index, container) of the containers the Services send to: those declaring a
     targetPort of a Service that selects the pod; the first container when none does."""
-    containers = list(enumerate((tpl.get("spec") or {}).get("containers") or []))
     targets: set[str | int] = set()
     for svc in backend_services(snap):
         if svc.namespace == owner.namespace and backends.selector_matches(
             svc.spec.get("selector") or {}, labels_of(tpl)
         ):
-            for port in svc.spec.get("ports") or []:
-                target = port.get("targetPort", port.get("port"))
-                if target is not None:
-                    targets.add(target)
-    chosen = [
-        (i, c)
-        for i, c in containers
-        if any(
-            p.get("containerPort") in targets or p.get("name") in targets
-            for p in c.get("ports") or []
-        )
-    ]
-    return chosen or containers[:1]
+            targets |= backends.port_targets(svc, None)
+    containers = list(enumerate((tpl.get("spec") or {}).get("containers") or []))
+    return backends.declaring_containers(tpl, targets) or containers[:1]
 
 
 def single_instance(snap: ClusterSnapshot, owner: KubeObject, tpl: dict[str, Any]) -> bool:
-    """A workload made to run one pod at a time: ``strategy: Recreate``, or a shared
-    PersistentVolumeClaim that is ReadWriteOnce (or not in the input: most are). Running
-    more replicas, a PDB or a preStop pause to hand over to another pod do not apply."""
+    """A workload made to run one pod at a time: ``strategy: Recreate``, a shared
+    PersistentVolumeClaim that is ReadWriteOnce (or not in the input: most are), or a
+    StatefulSet of one replica whose pod keeps its state in a ReadWriteOnce claim of its
+    own. Running more replicas, a PDB or a preStop pause to hand over to another pod do not
+    apply."""
     if (owner.spec.get("strategy") or {}).get("type") == "Recreate":
         return True
+    if owner.kind == "StatefulSet" and owner.spec.get("replicas", 1) == 1:
+        # each pod keeps its state in its own claim: a second replica is a second, empty
+        # instance, and a StatefulSet replaces its pod in place (no surge to hand over to)
+        for claim in owner.spec.get("volumeClaimTemplates") or []:
+            modes = (claim.get("spec") or {}).get("accessModes") or []
+            if not {"ReadWriteMany", "ReadOnlyMany"} & set(modes):
+                return True
     for volume in (tpl.get("spec") or {}).get("volumes") or []:
         claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
         if not claim:

@@ -43,7 +43,8 @@ APP_PROTOCOLS = frozenset({"kubernetes.io/ws", "kubernetes.io/wss", "ws", "wss",
 #: code-server and openvscode-server (the editor's channel), Home Assistant (its frontend
 #: API is /api/websocket), Jupyter (kernel channels), Grafana (Grafana Live, on by default
 #: since v8), n8n (push connection), Uptime Kuma (socket.io), Mattermost and Rocket.Chat
-#: (real-time events), Guacamole (the WebSocket tunnel), Etherpad (socket.io).
+#: (real-time events), Guacamole (the WebSocket tunnel), Etherpad (socket.io), Outline
+#: (socket.io on /realtime, outline/outline server/services/websockets.ts).
 APPLICATION_IMAGES = (
     "code-server",
     "openvscode-server",
@@ -56,6 +57,7 @@ APPLICATION_IMAGES = (
     "rocket.chat",
     "guacamole/guacamole",
     "etherpad",
+    "outlinewiki/outline",
 )
 
 
@@ -101,6 +103,7 @@ PATH_PROTOCOLS = (("socket.io", "socket.io"), ("signalr", "signalr"), ("cable", 
 IMAGE_PROTOCOLS = (
     ("uptime-kuma", "socket.io"),
     ("etherpad", "socket.io"),
+    ("outlinewiki/outline", "socket.io"),  # websockets.ts sets no pingInterval: the default
     ("grafana/grafana", "centrifuge"),
     ("home-assistant", "home-assistant"),
     ("code-server", "vscode"),
@@ -175,7 +178,7 @@ def backend_evidence(snap: ClusterSnapshot, rule: RouteRule) -> Iterator[str]:
         for owner, tpl, _ in backends.selected_templates(
             snap, svc.namespace, svc.spec.get("selector") or {}
         ):
-            for container in (tpl.get("spec") or {}).get("containers") or []:
+            for container in backends.serving_containers(svc, backend.port, tpl):
                 image = str(container.get("image") or "")
                 repository = image.split("@")[0].rsplit(":", 1)[0].lower()
                 if any(app in repository for app in APPLICATION_IMAGES):
@@ -202,7 +205,7 @@ def heartbeat(snap: ClusterSnapshot, rules: list[RouteRule]) -> Heartbeat | None
             for _, tpl, _ in backends.selected_templates(
                 snap, svc.namespace, svc.spec.get("selector") or {}
             ):
-                for container in (tpl.get("spec") or {}).get("containers") or []:
+                for container in backends.serving_containers(svc, backend.port, tpl):
                     image = str(container.get("image") or "").lower()
                     found += [HEARTBEATS[p] for name, p in IMAGE_PROTOCOLS if name in image]
     return min(found, key=lambda h: h.seconds) if found else None

@@ -247,3 +247,11 @@ def line_index(node: Any, prefix: tuple[str | int, ...] = ()) -> dict[str, int]:
                 out.setdefault(field_path(*sub), item.start_mark.line + 1)
                 stack.append((item, sub))
     return out
+
+
+def load_one(text: str) -> tuple[Any, Any]:
+    """The first document of a configuration file (a kubeconfig, the exporter's file) and
+    its node, under the same limits as a manifest; ``(None, None)`` when there is none."""
+    for node, data in documents(text):
+        return data, node
+    return None, None

@@ -21,8 +21,11 @@ _FINDING_ICON = {Status.OK: "✅", Status.INFO: "ℹ️", Status.WARN: "⚠️",
 
 
 def _text(text: str) -> str:
-    """Prose: HTML a server sent stays text (``<redacted>`` is shown, not swallowed as a tag)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Prose: HTML a server sent stays text (``<redacted>`` is shown, not swallowed as a tag),
+    and so do its Markdown links and images (an ``![x](https://tracker/)`` in a quoted body
+    would load when the incident document is viewed)."""
+    return (text.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;")
+            .replace(">", "&gt;").replace("[", "\\[").replace("]", "\\]"))
 
 
 def _cell(text: str) -> str:

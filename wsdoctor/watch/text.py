@@ -14,6 +14,7 @@ from typing import TextIO
 from wsdoctor.report import Report
 from wsdoctor.reports.text import TextStyle, finding_lines, summary_line
 from wsdoctor.untrusted import printable
+from wsdoctor.untrusted import safe as safe_report
 from wsdoctor.watch.attribution import Cause, PathContext, attribute
 from wsdoctor.watch.model import ClusterEvent, ConnectionRecord, FailedAttempt, WatchObservation
 from wsdoctor.watch.session import (
@@ -134,7 +135,7 @@ class WatchTextStream:
         self.out.flush()
 
     def _finished(self, event: Finished) -> None:
-        report = event.report
+        report = safe_report(event.report)  # findings quote what the server sent
         self.out.write("\n")
         for finding in report.findings:
             for line in finding_lines(finding, self.style):
