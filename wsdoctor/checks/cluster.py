@@ -194,7 +194,7 @@ CHECK = Check(
     probe=probe_cluster,
     rules=(
         rule(judge_cluster, "handshake", "http"),
-        rule(judge_cross_checks, "dns", "tls", "idle", "affinity"),
+        rule(judge_cross_checks, "dns", "tls", "idle", "affinity", "hops"),
     ),
     codes=cluster_codes,
     time_limit=lambda s: max(s.timeout * 4, 10.0) + 5.0,
