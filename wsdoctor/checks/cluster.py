@@ -8,18 +8,28 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from wsdoctor.checks import cluster_access
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
-from wsdoctor.kube.failures import AccessFailure
-from wsdoctor.kube.observation import BackendSummary as BackendSummary
-from wsdoctor.kube.observation import ClusterObservation as ClusterObservation
-from wsdoctor.kube.observation import RouteSummary as RouteSummary
-from wsdoctor.kube.observation import TlsConfig as TlsConfig
-from wsdoctor.kube.snapshot import ClusterSnapshot, PermissionGap
 from wsdoctor.models import Finding
 
+# The observation's types are imported once a cluster is read (most runs have none to read);
+# ``from wsdoctor.checks.cluster import ClusterObservation`` still works (see __getattr__).
 if TYPE_CHECKING:
     from wsdoctor.kube.config import ClusterAccess
+    from wsdoctor.kube.failures import AccessFailure
+    from wsdoctor.kube.observation import BackendSummary as BackendSummary
+    from wsdoctor.kube.observation import ClusterObservation as ClusterObservation
+    from wsdoctor.kube.observation import RouteSummary as RouteSummary
+    from wsdoctor.kube.observation import TlsConfig as TlsConfig
+
+_OBSERVATION_TYPES = ("BackendSummary", "ClusterObservation", "RouteSummary", "TlsConfig")
+
+
+def __getattr__(name: str) -> object:
+    if name in _OBSERVATION_TYPES:
+        from wsdoctor.kube import observation
+
+        return getattr(observation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
@@ -39,6 +49,8 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
         # plugin must not stall the network probes running concurrently on the event loop.
         access = await asyncio.to_thread(load_access, settings, deadline=deadline)
     except ClusterConfigError as exc:  # before its base class: asked for, so a finding
+        from wsdoctor.kube.failures import AccessFailure
+
         failure = AccessFailure(cause="config", message=str(exc), context=settings.kube_context)
         return _unreadable(failure, time.perf_counter() - start)
     except NoClusterConfig as exc:
@@ -47,6 +59,8 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
         ctx.progress(f"reading cluster {access.context}", 0.1)
         return await _discover(ctx, access, start)
     except ApiError as exc:
+        from wsdoctor.checks import cluster_access
+
         failure = cluster_access.access_failure(exc, access)
         return _unreadable(failure, time.perf_counter() - start)
     finally:
@@ -54,6 +68,9 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
 
 
 def _unreadable(failure: AccessFailure, duration_s: float) -> ClusterObservation:
+    from wsdoctor.kube.observation import ClusterObservation
+    from wsdoctor.kube.snapshot import ClusterSnapshot
+
     return ClusterObservation(
         context=failure.context,
         snapshot=ClusterSnapshot(source="cluster", context=failure.context),
@@ -64,6 +81,7 @@ def _unreadable(failure: AccessFailure, duration_s: float) -> ClusterObservation
 
 async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> ClusterObservation:
     """Read, match the target, and (when asked) read the route's TLS Secrets."""
+    from wsdoctor.kube.failures import AccessFailure
     from wsdoctor.kube.kinds import ROUTE_KINDS, ROUTE_PLURALS
     from wsdoctor.kube.observe import observe
     from wsdoctor.kube.reader import read_cluster
@@ -98,9 +116,8 @@ async def _discover(ctx: ProbeContext, access: ClusterAccess, start: float) -> C
 
 async def _read_tls_secrets(access: ClusterAccess, obs: ClusterObservation) -> ClusterObservation:
     """Fill in each TLS section's Secret: exists, and the fingerprint of its tls.crt."""
-    import asyncio
-
     from wsdoctor.kube.reader import ClusterReader
+    from wsdoctor.kube.snapshot import PermissionGap
 
     reader = ClusterReader(access)
     named = [t for t in obs.tls if t.secret_name]
@@ -126,10 +143,16 @@ async def _read_tls_secrets(access: ClusterAccess, obs: ClusterObservation) -> C
     return obs.model_copy(update={"tls": tls, "snapshot": snapshot})
 
 
+def _observed(facts: Facts) -> bool:
+    """Whether the cluster was read (its observation, whatever came of it, exists)."""
+    result = facts.results.get(CHECK.id)
+    return result is not None and result.observation is not None
+
+
 def judge_cluster(facts: Facts) -> Iterator[Finding]:
     """Configuration rules on the objects behind the host (:mod:`cluster_rules`, imported
     only when the cluster was read: most runs have no cluster to judge)."""
-    if facts.get(ClusterObservation) is None:
+    if not _observed(facts):
         return iter(())
     from wsdoctor.checks.cluster_rules import judge_cluster as judge
 
@@ -138,7 +161,7 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
 
 def judge_cross_checks(facts: Facts) -> Iterator[Finding]:
     """Configuration held against measurement (:mod:`cluster_rules`)."""
-    if facts.get(ClusterObservation) is None:
+    if not _observed(facts):
         return iter(())
     from wsdoctor.checks.cluster_rules import judge_cross_checks as judge
 
@@ -155,6 +178,8 @@ def cluster_codes() -> tuple[Code, ...]:
 def summarize_cluster(obs: Observation) -> str:
     """``Ingress chat/chat (ingress-nginx) → Service chat/chat: 2/3 ready → timeouts
     proxy-send-timeout 60 s (default), proxy-read-timeout 3600 s``."""
+    from wsdoctor.kube.observation import ClusterObservation
+
     assert isinstance(obs, ClusterObservation)
     if obs.access_failure is not None:
         return f"not readable: {obs.access_failure.message}"
