@@ -162,3 +162,23 @@ def test_semantics_fixtures_cite_the_public_manifest_they_come_from(case: str) -
     for half in ("FAILED", "PASSED"):
         lines = (RULES / f"{case}-{half}.yaml").read_text(encoding="utf-8").splitlines()
         assert SOURCE.match(lines[0]), f"{case}-{half}: {lines[0]}"
+
+
+def test_selector_matching_pods_only_in_another_namespace_says_so(tmp_path: Path) -> None:
+    """The Service's pods run in another namespace (project): the finding names that
+    namespace and the workload instead of saying no pod has the labels."""
+    base = (RULES / "k8s-selector-no-pods-FAILED.yaml").read_text(encoding="utf-8")
+    other = base.split("---\napiVersion: apps/v1\n", 1)[1].split("---", 1)[0]
+    moved = other.replace("namespace: chat", "namespace: chat-prod").replace(
+        "app: chat-server", "app: chat")
+    path = tmp_path / "moved.yaml"
+    path.write_text(base + "---\napiVersion: apps/v1\n" + moved, encoding="utf-8")
+    findings = list(judge_snapshot(load_manifests([str(path)]).snapshot, RuleOptions()))
+    (hit,) = [f for f in findings if f.code == "WSD-K8S-SELECTOR-NO-PODS"]
+    assert hit.title == "Service selector matches pods only in namespace chat-prod"
+    assert "Deployment chat-prod/chat" in hit.detail and "not in chat" in hit.detail
+    assert hit.evidence["matching_namespaces"] == ["chat-prod"]
+    assert hit.fix is not None and "namespace chat-prod" in hit.fix.summary
+    (plain,) = [f for f in _judge(RULES / "k8s-selector-no-pods-FAILED.yaml")[1]
+                if f.code == "WSD-K8S-SELECTOR-NO-PODS"]
+    assert "no Pod or workload in chat has those labels" in plain.detail
