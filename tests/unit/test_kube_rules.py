@@ -182,3 +182,44 @@ def test_selector_matching_pods_only_in_another_namespace_says_so(tmp_path: Path
     (plain,) = [f for f in _judge(RULES / "k8s-selector-no-pods-FAILED.yaml")[1]
                 if f.code == "WSD-K8S-SELECTOR-NO-PODS"]
     assert "no Pod or workload in chat has those labels" in plain.detail
+
+
+def test_placeholder_hosts_are_named_but_traefik_host_regexps_are_not(tmp_path: Path) -> None:
+    """``${DOMAIN}`` on an Ingress and ``{IPv6}`` in an IngressRoute Host() are placeholders;
+    a Traefik v2 HostRegexp with ``{name:regexp}`` and a regex quantifier is syntax."""
+    path = tmp_path / "hosts.yaml"
+    path.write_text("""
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: env, namespace: chat}
+spec:
+  rules:
+  - host: "${DOMAIN}"
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: doc, namespace: chat}
+spec:
+  routes:
+  - match: Host(`{IPv6}`)
+    kind: Rule
+    services: [{name: a, port: 80}]
+---
+apiVersion: traefik.containo.us/v1alpha1
+kind: IngressRoute
+metadata: {name: regexp, namespace: chat}
+spec:
+  routes:
+  - match: HostRegexp(`{sub:[a-z]{2,8}}.example.com`)
+    kind: Rule
+    services: [{name: a, port: 80}]
+""", encoding="utf-8")
+    findings = list(judge_snapshot(load_manifests([str(path)]).snapshot, RuleOptions()))
+    hits = {(f.resource.name if f.resource else "", str(f.evidence["placeholder"]))
+            for f in findings if f.code == "WSD-K8S-HOST-PLACEHOLDER"}
+    assert hits == {("env", "${DOMAIN}"), ("doc", "{IPv6}")}
+    env = next(f for f in findings if f.code == "WSD-K8S-HOST-PLACEHOLDER"
+               and f.resource is not None and f.resource.name == "env")
+    assert env.resource is not None and env.resource.field == "spec.rules[0].host"
+    assert "not an address" in env.detail

@@ -14,6 +14,7 @@ from wsdoctor.kube import (
     rules_drain,
     rules_gateway,
     rules_haproxy,
+    rules_hosts,
     rules_istio,
     rules_linkerd,
     rules_nginx,
@@ -28,6 +29,7 @@ from wsdoctor.kube.websocket import RouteJudgement
 from wsdoctor.models import Finding
 
 CONFIG_RULES: tuple[ClusterRule, ...] = (
+    rules_hosts.rules_for_route_hosts,
     rules_gateway.rules_for_gateway_api,
     rules_nginx.rules_for_ingress_nginx,
     rules_traefik.rules_for_traefik,
@@ -42,6 +44,7 @@ CONFIG_RULES: tuple[ClusterRule, ...] = (
 )
 
 CONFIG_CODES: tuple[Code, ...] = (
+    *rules_hosts.CODES,
     *rules_gateway.CODES,
     *rules_nginx.CODES,
     *rules_traefik.CODES,
