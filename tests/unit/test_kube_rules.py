@@ -223,3 +223,57 @@ spec:
                and f.resource is not None and f.resource.name == "env")
     assert env.resource is not None and env.resource.field == "spec.rules[0].host"
     assert "not an address" in env.detail
+
+
+def _lint_text(tmp_path: Path, text: str) -> list[Finding]:
+    path = tmp_path / "case.yaml"
+    path.write_text(text, encoding="utf-8")
+    return list(judge_snapshot(load_manifests([str(path)]).snapshot, RuleOptions()))
+
+
+def test_annotation_typos_name_the_annotation_meant_and_spare_dropped_ones(
+    tmp_path: Path,
+) -> None:
+    """server-snippets and proxy-read-timeouts are near-misses of names ingress-nginx reads;
+    enable-opentracing (dropped in v1.10) and a name far from any are not typos."""
+    findings = _lint_text(tmp_path, """
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: chat
+  namespace: chat
+  annotations:
+    nginx.ingress.kubernetes.io/server-snippets: "return 404;"
+    nginx.ingress.kubernetes.io/proxy-read-timeouts: "3600"
+    nginx.ingress.kubernetes.io/enable-opentracing: "true"
+    nginx.ingress.kubernetes.io/my-own-thing: "x"
+spec:
+  rules:
+  - host: chat.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}
+""")
+    typos = {str(f.evidence["annotation"]): f for f in findings
+             if f.code == "WSD-K8S-ANNOTATION-TYPO"}
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert set(typos) == {prefix + "server-snippets", prefix + "proxy-read-timeouts"}
+    snippet = typos[prefix + "server-snippets"]
+    assert snippet.evidence["suggestion"] == prefix + "server-snippet"
+    assert "nginx.org/server-snippets" in snippet.detail
+    timeout = typos[prefix + "proxy-read-timeouts"]
+    assert timeout.fix is not None and f'{prefix}proxy-read-timeout: "3600"' in str(
+        timeout.fix.snippet)
+
+
+def test_configmap_key_typo_suggests_the_key_meant(tmp_path: Path) -> None:
+    """A misspelt key of the ingress-nginx ConfigMap names the key it nearly is."""
+    findings = _lint_text(tmp_path, """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}
+data:
+  proxy-read-timeouts: "3600"
+  proxy-send-timeout: "3600"
+""")
+    (hit,) = [f for f in findings if f.code == "WSD-NGINX-CONFIGMAP-KEY"]
+    assert hit.evidence["suggestion"] == "proxy-read-timeout"
+    assert "misspelling of 'proxy-read-timeout'" in hit.detail

@@ -19,6 +19,7 @@ from wsdoctor.kube import (
     rules_linkerd,
     rules_nginx,
     rules_traefik,
+    rules_typos,
     rules_workloads,
     shapes,
     websocket,
@@ -30,6 +31,7 @@ from wsdoctor.models import Finding
 
 CONFIG_RULES: tuple[ClusterRule, ...] = (
     rules_hosts.rules_for_route_hosts,
+    rules_typos.rules_for_annotation_typos,
     rules_gateway.rules_for_gateway_api,
     rules_nginx.rules_for_ingress_nginx,
     rules_traefik.rules_for_traefik,
@@ -45,6 +47,7 @@ CONFIG_RULES: tuple[ClusterRule, ...] = (
 
 CONFIG_CODES: tuple[Code, ...] = (
     *rules_hosts.CODES,
+    *rules_typos.CODES,
     *rules_gateway.CODES,
     *rules_nginx.CODES,
     *rules_traefik.CODES,
