@@ -277,3 +277,44 @@ data:
     (hit,) = [f for f in findings if f.code == "WSD-NGINX-CONFIGMAP-KEY"]
     assert hit.evidence["suggestion"] == "proxy-read-timeout"
     assert "misspelling of 'proxy-read-timeout'" in hit.detail
+
+
+@pytest.mark.parametrize(
+    ("annotations", "extra", "controller"),
+    [
+        ({"nginx.org/proxy-read-timeout": "1h"}, "", "nginx-inc"),
+        ({"nginx.org/websocket-services": "chat"}, "", "nginx-inc"),
+        ({}, "", "ingress-nginx"),
+        ({"nginx.org/client-max-body-size": "10g",
+          "nginx.ingress.kubernetes.io/proxy-body-size": "10g"}, "", "ingress-nginx"),
+        ({}, "image: nginx/nginx-ingress:5.3.2", "nginx-inc"),
+        ({}, "image: registry.k8s.io/ingress-nginx/controller:v1.15.0", "ingress-nginx"),
+    ],
+)
+def test_class_nginx_is_told_apart_between_the_two_nginx_controllers(
+    tmp_path: Path, annotations: dict[str, str], extra: str, controller: str
+) -> None:
+    """Both controllers default to the class ``nginx``: NGINX Inc's when the Ingress speaks
+    only nginx.org/ annotations or only its controller is deployed; else ingress-nginx."""
+    from wsdoctor.kube.discover import ingress_controller
+
+    workload = f"""---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: controller, namespace: nginx}}
+spec:
+  selector: {{matchLabels: {{app: c}}}}
+  template:
+    metadata: {{labels: {{app: c}}}}
+    spec: {{containers: [{{name: c, {extra}}}]}}
+""" if extra else ""
+    path = tmp_path / "ing.yaml"
+    path.write_text(f"""apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: chat, namespace: chat, annotations: {annotations!r}}}
+spec: {{ingressClassName: nginx}}
+{workload}""", encoding="utf-8")
+    snap = load_manifests([str(path)]).snapshot
+    ing = snap.find("Ingress", "chat", "chat")
+    assert ing is not None
+    assert ingress_controller(snap, ing) == (controller, "nginx")

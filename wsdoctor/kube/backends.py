@@ -172,6 +172,8 @@ def image_controller(image: str, labels: dict[str, str]) -> str | None:
     name = repository.rsplit("/", 1)[-1]
     if "ingress-nginx/controller" in repository:
         return "ingress-nginx"
+    if name in ("nginx-ingress", "nginx-plus-ingress"):  # nginx/nginx-ingress (F5 NGINX Inc)
+        return "nginx-inc"
     if "haproxytech/kubernetes-ingress" in repository:
         return "haproxytech"
     if name == "haproxy-ingress":
