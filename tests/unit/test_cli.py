@@ -258,3 +258,33 @@ def test_the_console_script_ends_as_a_normal_exit_would(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script, "explain", "WSD-NOPE"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == ExitStatus.USAGE and "WSD-NOPE" in proc.stderr
+
+
+def test_the_console_script_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
+    """The console entry point spares pydantic's search for plugins (every installed
+    distribution's entry points) unless the environment sets PYDANTIC_DISABLE_PLUGINS itself
+    (empty: look for them, as pydantic does by default)."""
+    import os
+
+    script = (
+        "import sys, importlib.metadata as metadata\n"
+        "seen = []\n"
+        "real = metadata.entry_points\n"
+        "def spy(**kw):\n"
+        "    seen.append(kw.get('group'))\n"
+        "    return real(**kw)\n"
+        "metadata.entry_points = spy\n"
+        "import atexit\n"
+        "atexit.register(lambda: print('GROUPS', seen, file=sys.stderr))\n"
+        "from wsdoctor.cli import run\n"
+        "sys.argv = ['wsdoctor', 'ws://127.0.0.1:1/', '--only', 'tcp', '--format', 'json']\n"
+        "run()\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    environ["HOME"] = str(tmp_path)
+    for value, looked in ((None, False), ("", True)):
+        env = environ if value is None else {**environ, "PYDANTIC_DISABLE_PLUGINS": value}
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=env, timeout=60)
+        groups = next(x for x in proc.stderr.splitlines() if x.startswith("GROUPS "))
+        assert ("'pydantic'" in groups) is looked, (value, proc.stderr)
