@@ -34,3 +34,44 @@ def test_headers_that_break_the_handshake_are_refused_with_why(header: str, why:
         assert result.status == ExitStatus.USAGE, result
         assert result.stderr.count("\n") == 1 and why in result.stderr, result.stderr
         assert header.partition(":")[0] in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["ws://127.0.0.1:9/", "--suppress", "not a code"], "wsdoctor explain --list"),
+        (["ws://127.0.0.1:9/", "--suppress", ""], "--suppress: an empty value"),
+        (["ws://127.0.0.1:9/", "--suppress", ","], "wsdoctor explain --list"),
+        (["ws://127.0.0.1:9/", "--only", ""], "CHECK one of dns, tcp, tls"),
+        (["ws://127.0.0.1:9/", "--only", "dns,,tcp"], "--only: an empty item in 'dns,,tcp'"),
+        (["ws://127.0.0.1:9/", "--only", "nope"], "choose from dns, tcp, tls"),
+        (["ws://127.0.0.1:9/", "--skip", " "], "--skip: an empty value"),
+        (["ws://127.0.0.1:9/", "--subprotocol", ""], "--subprotocol: an empty value"),
+        (["ws://127.0.0.1:9/", "--affinity-cookie", ""], "--affinity-cookie: an empty value"),
+        (["watch", "ws://127.0.0.1:9/", "--suppress", "nope"], "wsdoctor explain --list"),
+        (["watch", "ws://127.0.0.1:9/", "--suppress", ""], "--suppress: an empty value"),
+        (["load", "ws://127.0.0.1:9/", "-c", "2", "--suppress", ""], "an empty value"),
+        (["lint", "docs/deploy", "--suppress", ""], "--suppress: an empty value"),
+        (["lint", "docs/deploy", "--websocket-route", ""], "give [KIND/][NS/]NAME"),
+        (["explain"], "give a CODE, or --list"),
+    ],
+)
+def test_empty_or_garbage_list_values_are_one_usage_line(argv: list[str], expected: str) -> None:
+    """Given an empty or unknown value to a list option, wsdoctor says what to give in one line
+    and exits 2 before doing anything (an empty --only used to run every check)."""
+    result = run_cli(*argv)
+    assert result.status == ExitStatus.USAGE, result
+    assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+
+
+def test_explain_list_prints_every_code_with_its_title() -> None:
+    """`wsdoctor explain --list` (where an unknown --suppress code points) prints each code
+    with its page's title, one a line."""
+    from wsdoctor.docs import known_codes
+
+    result = run_cli("explain", "--list")
+    assert result.status == ExitStatus.OK
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == known_codes()
+    assert any(line.startswith("WSD-WATCH-POD-CLOSED ") and
+               line.endswith("Connections were closed when their pod ended") for line in lines)
