@@ -3,6 +3,11 @@ that would break the handshake, empty or garbage list options."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+from pathlib import Path
+
 import pytest
 
 from tests.helpers import run_cli
@@ -75,3 +80,25 @@ def test_explain_list_prints_every_code_with_its_title() -> None:
     assert [line.split()[0] for line in lines] == known_codes()
     assert any(line.startswith("WSD-WATCH-POD-CLOSED ") and
                line.endswith("Connections were closed when their pod ended") for line in lines)
+
+
+@pytest.mark.parametrize("command", [["ws://127.0.0.1:9/"], ["lint", "docs/deploy"]])
+def test_a_replaced_report_keeps_its_mode(tmp_path: Path, command: list[str]) -> None:
+    """Given an existing report file kept private (0600), `-o FILE` replaces it atomically (a
+    new inode) and the new file is still 0600; a new file gets the umask's mode."""
+    kept = tmp_path / "report.json"
+    kept.write_text("{}")
+    kept.chmod(0o600)
+    before = kept.stat().st_ino
+    result = run_cli(*command, "-o", str(kept), "--format", "json")
+    assert result.status in (ExitStatus.OK, ExitStatus.FINDINGS), result
+    assert json.loads(kept.read_text())["schema_version"]
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and kept.stat().st_ino != before
+    fresh = tmp_path / "fresh.json"
+    umask = os.umask(0o027)
+    try:
+        run_cli(*command, "-o", str(fresh), "--format", "json")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "report.json"]
