@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,40 @@ def test_a_replaced_report_keeps_its_mode(tmp_path: Path, command: list[str]) ->
         os.umask(umask)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "report.json"]
+
+
+def test_lint_of_proc_is_one_line_at_once() -> None:
+    """`wsdoctor lint /proc` (entries vanishing while walked, unreadable directories, files
+    of endless content) ends at once with one usage line, never a traceback."""
+    started = time.monotonic()
+    result = run_cli("lint", "/proc")
+    assert time.monotonic() - started < 10
+    assert result.status == ExitStatus.USAGE, result
+    assert result.stderr.count("\n") == 1 and "/proc: no manifest files" in result.stderr
+
+
+def test_lint_directory_names_its_special_files_and_lints_the_rest(tmp_path: Path) -> None:
+    """Given a directory whose *.yaml entries include a FIFO with a writer that never writes,
+    a link to /dev/zero and a broken link, lint reads none of them (each is one 'not linted'
+    line and a finding) and still lints the regular manifest beside them."""
+    (tmp_path / "ok.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: chat}\nspec: {ports: [{port: 80}]}\n")
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    (tmp_path / "gone.yml").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "dir.yaml").mkdir()
+    writer = os.open(fifo, os.O_RDWR)  # a writer that never writes: a read would block
+    try:
+        started = time.monotonic()
+        result = run_cli("lint", str(tmp_path), "--format", "json")
+        assert time.monotonic() - started < 10
+    finally:
+        os.close(writer)
+    report = json.loads(result.stdout)
+    unreadable = sorted(f["finding"]["resource"]["name"] for f in report["findings"]
+                        if f["finding"]["code"] == "WSD-LINT-UNREADABLE")
+    assert unreadable == [str(tmp_path / n) for n in ("fifo.yaml", "gone.yml", "zero.yaml")]
+    assert report["files"] == [str(tmp_path / "ok.yaml")] and report["objects"] == 1
+    assert report["unread"] == unreadable
+    assert result.stderr.count("not linted:") == 3 and "Traceback" not in result.stderr
