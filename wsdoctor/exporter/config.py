@@ -33,6 +33,7 @@ from wsdoctor.exporter.schema import (
 from wsdoctor.kube.yamlload import InputRefused, load_one
 from wsdoctor.models import Status, Target
 from wsdoctor.settings import Header, ResolvePin, Settings
+from wsdoctor.untrusted import printable
 
 if TYPE_CHECKING:
     from wsdoctor.watch.model import WatchOptions
@@ -102,9 +103,10 @@ class ExporterConfig:
         known = ", ".join(sorted(self.modules))
         aliases = ", ".join(f"{k} ({v})" for k, v in sorted(BLACKBOX_MODULES.items()))
         if name in BLACKBOX_UNMAPPED:
-            raise ValueError(f"blackbox_exporter's module {name!r} has no WebSocket meaning "
+            raise ValueError(f"blackbox_exporter's module '{name}' has no WebSocket meaning "
                              f"(known: {known}; blackbox names: {aliases})")
-        raise ValueError(f"unknown module {name!r} (known: {known}; blackbox names: {aliases})")
+        raise ValueError(f"unknown module '{printable(name, limit=80)}' (known: {known}; "
+                         f"blackbox names: {aliases})")
 
     def probe_spec(self, url: str, module: str, hostname: str | None = None) -> ProbeSpec:
         """The spec for an on-demand ``/probe?target=URL&module=NAME``; ValueError when wrong.
@@ -117,11 +119,14 @@ class ExporterConfig:
         target = parse_target(url if "://" in url else f"ws://{url}")
         address = None
         if hostname:
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", hostname):
+                raise ValueError(f"hostname '{printable(hostname, limit=80)}' is not a host "
+                                 "name (letters, digits, '.', '_' and '-' only)")
             try:
                 address = validate.ip_address(target.host)
             except ValueError:
-                raise ValueError(f"hostname={hostname}: the target must then be an IP address "
-                                 f"to connect to, not {target.host!r}") from None
+                raise ValueError(f"with hostname={hostname} the target must be the IP address "
+                                 f"to connect to, not '{target.host}'") from None
             target = parse_target(f"{target.scheme.value}://{hostname}:{target.port}{target.path}")
         spec = TargetConfig(name="probe", url=url, module=module, address=address)
         return _compile(spec, target, config, self)
