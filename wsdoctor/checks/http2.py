@@ -195,7 +195,15 @@ async def probe_http2(ctx: ProbeContext) -> Http2Observation:
     insecure = ctx.settings.insecure
     attempts = await asyncio.gather(*(
         _exercise(ctx, a, verify=not insecure and a not in untrusted) for a in addresses))
+    if not any(_tested(a) for a in attempts):
+        raise Skip("not tested: the TLS handshake failed on every address, so HTTP/2 could "
+                   f"not be negotiated ({attempts[0].error})")
     return Http2Observation(url=ctx.target.url, attempts=list(attempts))
+
+
+def _tested(attempt: Http2Attempt) -> bool:
+    """Whether ALPN was negotiated at all (a TLS or connection failure says nothing of h2)."""
+    return attempt.alpn is not None or attempt.error is None
 
 
 def judge_http2(facts: Facts) -> Iterator[Finding]:
@@ -253,9 +261,9 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
 def summarize_http2(obs: Observation) -> str:
     """``h2, extended CONNECT :status 200 in 1.2 ms, echo ok, 3/3 pings, close 1000``."""
     assert isinstance(obs, Http2Observation)
-    first = obs.attempts[0] if obs.attempts else None
+    first = next((a for a in obs.attempts if _tested(a)), None)
     if first is None:
-        return ""
+        return "not tested: the TLS handshake failed on every address"
     if first.alpn != "h2":
         return f"no HTTP/2: ALPN chose {first.alpn or 'nothing'}" + (
             f" ({first.error})" if first.error else "")
