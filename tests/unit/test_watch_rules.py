@@ -26,13 +26,16 @@ def test_repeated_idle_drops_are_one_warning_naming_the_timeout_and_the_connecti
     assert idle.status is Status.WARN
     assert idle.evidence["connections"] == [1, 2, 3]
     assert idle.fix is not None and "every 30 s" in idle.fix.summary
+    assert "`wsdoctor TARGET --expect-idle QUIET_TIME`" in idle.fix.summary
 
 
 def test_idle_drops_despite_a_slower_heartbeat_fail() -> None:
     """Given the user's heartbeat is 90 s and connections die after 60 s quiet, the heartbeat
     is too slow (a failure)."""
     found = findings(watch(conn(1, 0.0, 60.0), conn(2, 0.5, 60.5), heartbeat=90.0))
-    assert found["WSD-WATCH-HEARTBEAT-TOO-SLOW"].status is Status.FAIL
+    slow = found["WSD-WATCH-HEARTBEAT-TOO-SLOW"]
+    assert slow.status is Status.FAIL
+    assert slow.fix is not None and "`wsdoctor TARGET --expect-idle 90s`" in slow.fix.summary
 
 
 def test_a_pod_that_cut_its_connections_is_a_failure_naming_the_pod_and_1001() -> None:

@@ -123,10 +123,10 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
     cluster = facts.get(ClusterObservation)
     path = PathContext.from_cluster(cluster)
     url = Resource(kind="URL", name=facts.target.url)
+    if not obs.connections and obs.interrupted and not obs.failed_attempts_total:
+        return  # ended before its first upgrade was tried: nothing measured, none failed
     yield from _blind(obs, url)
     if not obs.connections:
-        if obs.interrupted and not obs.failed_attempts_total:
-            return  # ended before its first upgrade was tried: nothing measured, none failed
         if obs.addresses:
             seen = f"No upgrade succeeded in {obs.duration_s:.0f} s " \
                 f"({obs.failed_attempts_total} attempts): there was nothing to watch."
@@ -342,7 +342,10 @@ def _timeout_finding(kind: str, drops: list[ConnectionRecord], cause: Cause, con
         title=f"Connections quiet for {seconds:.1f} s are cut{named}",
         fix=Fix(summary=f"Clients must send a heartbeat every {hint} s or more often, or "
                 f"raise the idle timeout{named}; run the watch with --heartbeat set to the "
-                "clients' interval to see the drops that remain."))
+                "clients' interval to see the drops that remain. To hold the timeout against "
+                "what the application needs, run `wsdoctor TARGET --expect-idle "
+                + (f"{heartbeat:g}s" if heartbeat is not None else "QUIET_TIME")
+                + "`: it measures the idle timeout and fails while it is shorter."))
 
 
 async def _not_a_diagnosis_probe(ctx: ProbeContext) -> Observation:
