@@ -19,6 +19,7 @@ from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeCont
 from wsdoctor.checks.handshake import HandshakeObservation, HeaderField
 from wsdoctor.checks.messages_app import AppExchange, Ended, app_exchange, socketio_settings
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.httpbody import body_text
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Status, endpoint
 from wsdoctor.redact import redact_header
 from wsdoctor.wsconn import Closed, Message
@@ -226,7 +227,7 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
                 attempt.address not in h1_refused:  # else the handshake check's cause
             answer = f":status {attempt.status}" if attempt.status else \
                 f"a reset ({attempt.reset})" if attempt.reset else attempt.error or "nothing"
-            body = " ".join(attempt.body_start.split())[:160]
+            body = body_text(attempt.body_start, 160)
             yield H2_REFUSED.finding(
                 "http2", f"{attempt.endpoint}: the server negotiates h2 and sets "
                 "SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, yet the extended CONNECT for "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import re
 import time
 from collections.abc import Iterator
 from typing import Literal
@@ -13,6 +12,7 @@ from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeCont
 from wsdoctor.checks.dns import DnsObservation, addresses_to_probe
 from wsdoctor.checks.proxy_rules import CODES as PROXY_CODES
 from wsdoctor.checks.proxy_rules import proxy_finding, software
+from wsdoctor.httpbody import body_text
 from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
 from wsdoctor.settings import Settings
 from wsdoctor.tunnel import ProxyError, open_path
@@ -119,8 +119,8 @@ def _proxy_attempt(address: str, port: int, exc: ProxyError) -> TcpAttempt:
     else:
         outcome = "proxy_refused"
     headers = answer.headers if answer else []
-    body = " ".join(re.sub(r"<[^>]*>", " ", answer.body_start.decode("utf-8", "replace"))
-                    .split())[:200] if answer and answer.body_start else None
+    body = body_text(answer.body_start.decode("utf-8", "replace")) \
+        if answer and answer.body_start else None
     return TcpAttempt(
         address=address, port=port, outcome=outcome, error=str(exc), via=exc.proxy.url,
         proxy_software=software(headers), proxy_status_line=answer.status_line if answer
