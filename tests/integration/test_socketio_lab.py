@@ -147,3 +147,30 @@ def test_the_idle_checks_answer_socketios_heartbeat_as_its_clients_do(
     assert status == 0 and failed == [], failed
     assert idle["observation"]["timeout_s"] is None
     assert idle["summary"].startswith("kept alive by server pings")
+
+
+def test_eio3_in_the_url_is_socketios_version_refusal_with_its_fix(
+        start_socketio: Callable[..., int]) -> None:
+    """Given a URL with EIO=3 (socket.io 2 clients) against socket.io 5, which refuses that
+    protocol with 400, the finding names the engine.io version, not a subprotocol or Origin,
+    and says how to let such clients in (allowEIO3) or to test with EIO=4."""
+    port = start_socketio()
+    result = run_cli(f"ws://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket",
+                     "--format", "json", "--no-kubernetes", "--only", "handshake")
+    finding = next(f for f in json.loads(result.stdout)["findings"]
+                   if f["check"] == "handshake")
+    assert finding["code"] == "WSD-HANDSHAKE-BAD-REQUEST"
+    assert "engine.io protocol the URL asks for (EIO=3)" in finding["detail"]
+    assert "allowEIO3" in finding["fix"]["summary"] and "EIO=4" in finding["fix"]["summary"]
+    assert "subprotocol" not in finding["fix"]["summary"]
+
+
+def test_a_refused_large_message_is_called_a_socketio_event(
+        start_socketio: Callable[..., int]) -> None:
+    """Given socket.io's 1 MB buffer and a 2 MB --message-size, the finding speaks of the
+    socket.io event (a text frame) wsdoctor sent, never of a binary message."""
+    _, report = diagnose(start_socketio(), "--message-size", "2000000", "--only", "messages")
+    found = [f for f in report["findings"] if f["check"] == "messages"
+             and f["code"] in ("WSD-MESSAGES-LARGE-LOST", "WSD-MESSAGES-TOO-BIG")]
+    assert found and "socket.io event (one text frame)" in found[0]["detail"], found
+    assert "binary" not in found[0]["detail"]

@@ -225,16 +225,17 @@ def judge_app_exchange(app: AppExchange | None, endpoint: str,
                     "expected (--expect REGEX), or raise --timeout for a slow answer."))
 
 
-def judge_max_message(found: MaxMessage | None, endpoint: str,
-                      where: Resource) -> Iterator[Finding]:
-    """The bisection's answer, as information."""
+def judge_max_message(found: MaxMessage | None, endpoint: str, where: Resource,
+                      socketio: bool = False) -> Iterator[Finding]:
+    """The bisection's answer, as information (socket.io's messages are text events)."""
     if found is None:
         return
     if found.smallest_refused is None:
         detail = (f"{endpoint}: every size up to {found.largest_ok} bytes passed "
                   f"({found.tries} tries); no limit below the {BISECT_HIGH >> 20} MiB cap.")
     else:
-        detail = (f"{endpoint}: the largest binary message that passed is "
+        kind = "socket.io event (text frame)" if socketio else "binary message"
+        detail = (f"{endpoint}: the largest {kind} that passed is "
                   f"{found.largest_ok or 0} bytes; {found.smallest_refused} bytes was refused "
                   f"({found.refused_how}); {found.tries} tries.")
     yield MAX_MESSAGE.finding(
