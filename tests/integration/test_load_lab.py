@@ -186,8 +186,12 @@ def test_the_fake_cluster_names_the_limit_connections_annotation_and_its_value(
         "field": 'metadata.annotations["nginx.ingress.kubernetes.io/limit-connections"]'}
     assert first["evidence"]["setting"] == "limit-connections"
     assert first["evidence"]["value"] == 20 and "limit-connections: 20" in first["title"]
-    assert first["explains"] == ["WSD-LOAD-CAP"]
+    assert first["explains"] == ["WSD-LOAD-CAP", "WSD-NGINX-RATE-LIMIT"]
     assert 'limit-connections: "' in first["fix"]["snippet"]
+    # 20 connections are too few to tell their memory from the cluster read's
+    assert observation(report)["client"]["rss_per_connection_kib"] is None
+    # the cluster check's warning on the same annotation is explained by the measured cap
+    assert "WSD-NGINX-RATE-LIMIT" in [f["code"] for f in report["findings"]]
 
 
 def test_text_report_draws_the_ramp(
@@ -299,7 +303,7 @@ def test_a_rate_limit_is_told_from_a_connection_cap_and_named(
     assert finding(report, "WSD-LOAD-INTERMITTENT")["evidence"]["cause"] == "HTTP 503"
     limit = finding(report, "WSD-LOAD-LIMIT")
     assert limit["evidence"]["setting"] == "limit-rps" and limit["evidence"]["value"] == 5
-    assert limit["explains"] == ["WSD-LOAD-INTERMITTENT"]
+    assert limit["explains"] == ["WSD-LOAD-INTERMITTENT", "WSD-NGINX-RATE-LIMIT"]
     assert "WSD-LOAD-CAP" not in [f["code"] for f in report["findings"]]
 
 

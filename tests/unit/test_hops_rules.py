@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from wsdoctor.checks.affinity import AffinityObservation
 from wsdoctor.checks.base import Facts
 from wsdoctor.checks.cluster import ClusterObservation, RouteSummary
 from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation
@@ -69,7 +70,9 @@ def cluster(timeouts: list[ConfiguredTimeout] | None = None,
 
 def facts(hops: list[HopResult], public_status: int = 101, public_cut: float | None = None,
           measured_idle: bool = True, expect: float | None = None,
-          cluster_obs: ClusterObservation | None = None) -> Facts:
+          cluster_obs: ClusterObservation | None = None,
+          public_affinity: AffinityObservation | None = None,
+          expect_affinity: bool = False) -> Facts:
     observations: dict[str, Any] = {
         "hops": HopsObservation(reach="port-forward", hops=hops),
         "handshake": handshake(attempt(public_status, "203.0.113.7", 443)),
@@ -77,8 +80,12 @@ def facts(hops: list[HopResult], public_status: int = 101, public_cut: float | N
     }
     if measured_idle:
         observations["idle"] = idle(public_cut)
+    if public_affinity is not None:
+        observations["affinity"] = public_affinity
     return Facts(
-        target=parse_target(URL), settings=Settings(expect_idle=expect), now=datetime.now(UTC),
+        target=parse_target(URL),
+        settings=Settings(expect_idle=expect, expect_affinity=expect_affinity),
+        now=datetime.now(UTC),
         results={k: CheckResult(id=k, status=CheckStatus.OK, observation=v)
                  for k, v in observations.items()})
 
@@ -111,6 +118,20 @@ def test_cut_at_the_controller_names_the_setting_that_binds() -> None:
     assert found[0].fix is not None
     assert found[0].fix.summary.startswith("Raise ingress-nginx proxy-read-timeout 60 s")
     assert "nginx.ingress.kubernetes.io/proxy-read-timeout" in (found[0].fix.snippet or "")
+
+
+def test_a_controller_cutting_sooner_than_its_configured_timeout_says_it_is_not_in_force(
+) -> None:
+    """Given the Ingress setting proxy-read-timeout 3600 and the controller pod cutting at
+    4 s, the fix does not ask for 3600 again: the setting is not what the controller runs."""
+    timeout = ConfiguredTimeout(
+        component="ingress-nginx", setting="proxy-read-timeout", seconds=3600, scope="idle",
+        resource=Resource(kind="Ingress", namespace="chat", name="chat"))
+    found = list(judge(facts([hop("pod"), hop("controller", cut=4.0)], public_cut=4.0,
+                             cluster_obs=cluster([timeout]))))
+    assert codes(found) == ["WSD-HOPS-FAULT-AT-CONTROLLER"]
+    assert found[0].resource == timeout.resource
+    assert found[0].fix is not None and "not in force" in found[0].fix.summary
 
 
 def test_a_cut_already_at_the_pod_is_the_applications() -> None:
@@ -224,3 +245,49 @@ def test_a_hop_check_that_crashed_is_shown_as_an_error() -> None:
     controller = hop_table(obs, state)[1]
     assert controller.status is CheckStatus.ERROR
     assert controller.note == "messages: did not finish within 21 s"
+
+
+def affinity(replicas: int, cookie: str | None = None,
+             pinned: bool | None = None) -> AffinityObservation:
+    return AffinityObservation(address="x", affinity_cookie=cookie, distinct_replicas=replicas,
+                               replay_pinned=pinned)
+
+
+def with_affinity(result: HopResult, obs: AffinityObservation) -> HopResult:
+    return result.model_copy(update={"affinity": obs})
+
+
+def test_affinity_lost_at_the_controller() -> None:
+    """Given --expect-affinity, a controller pod whose reconnects reach 2 replicas without a
+    cookie and the public address alike, the lost affinity is the controller's."""
+    hops = [hop("pod"), with_affinity(hop("controller"), affinity(2))]
+    found = list(judge(facts(hops, measured_idle=False, public_affinity=affinity(2),
+                             expect_affinity=True)))
+    assert codes(found) == ["WSD-HOPS-FAULT-AT-CONTROLLER"]
+    assert found[0].title == "Session affinity is lost at the ingress controller " \
+        "(ingress-nginx), not at the pod"
+    assert "WSD-AFFINITY-NONE" in found[0].explains
+    assert found[0].resource == Resource(kind="Ingress", namespace="chat", name="chat")
+    state = facts(hops, measured_idle=False, public_affinity=affinity(2), expect_affinity=True)
+    obs = state.get(HopsObservation)
+    assert obs is not None
+    assert [r.status for r in hop_table(obs, state)] == [
+        CheckStatus.OK, CheckStatus.FAIL, CheckStatus.FAIL]
+
+
+def test_affinity_lost_in_front_of_a_controller_that_pins() -> None:
+    """Given the controller pod's cookie pinning reconnects and the same cookie not honoured
+    at the public address, what is in front loses the affinity."""
+    hops = [hop("pod"), with_affinity(hop("controller"), affinity(1, "INGRESSCOOKIE", True))]
+    found = list(judge(facts(hops, measured_idle=False,
+                             public_affinity=affinity(2, "INGRESSCOOKIE", False))))
+    assert codes(found) == ["WSD-HOPS-FAULT-IN-FRONT"]
+    assert "WSD-AFFINITY-NOT-HONOURED" in found[0].explains
+    assert found[0].fix is not None and "cookie" in found[0].fix.summary
+
+
+def test_no_affinity_asked_for_is_no_fault() -> None:
+    """Without --expect-affinity, reconnects spread over replicas everywhere is not placed."""
+    hops = [hop("pod"), with_affinity(hop("controller"), affinity(2))]
+    found = list(judge(facts(hops, measured_idle=False, public_affinity=affinity(2))))
+    assert codes(found) == ["WSD-HOPS-ALIKE"]

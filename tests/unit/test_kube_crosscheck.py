@@ -169,6 +169,32 @@ def test_measured_idle_shorter_than_everything_configured_is_outside_the_cluster
     assert "Cloudflare" in found[0].detail
 
 
+def test_an_idle_close_by_the_application_is_not_outside_the_cluster() -> None:
+    """100 s measured, ended by the server's close frame: the application closed it (the idle
+    check says so), not something outside the cluster."""
+    closed = idle_closed_after(100.0).model_copy(update={
+        "ending": "close_frame", "closed_by": "application", "close_code": 1000})
+    assert list(judge_cross_checks(facts("wss://gw.example.com/", idle=closed))) == []
+
+
+def test_an_idle_cut_a_bisected_hop_inside_shows_is_not_outside_the_cluster() -> None:
+    """4 s measured at the public address and at the ingress controller pod too: the cut is
+    the controller's (the hops check names it), not something outside the cluster."""
+    from wsdoctor.checks.hops_model import HopResult, HopsObservation
+    from wsdoctor.kube.hops import HopPlan
+
+    controller = HopResult(plan=HopPlan(role="controller", pod="c-1", namespace="ingress"),
+                           status="tested", idle=idle_closed_after(3.96))
+    pod = HopResult(plan=HopPlan(role="pod", pod="p-1", namespace="chat"), status="tested",
+                    idle=IdleObservation(address="p", idle_max_s=8, open_s=8, cap_ping="pong"))
+    hops = HopsObservation(reach="port-forward", hops=[pod, controller])
+    inside = facts("wss://gw.example.com/", idle=idle_closed_after(4.0), hops=hops)
+    assert list(judge_cross_checks(inside)) == []
+    held = hops.model_copy(update={"hops": [pod]})
+    outside = facts("wss://gw.example.com/", idle=idle_closed_after(4.0), hops=held)
+    assert codes(list(judge_cross_checks(outside))) == ["WSD-K8S-IDLE-OUTSIDE"]
+
+
 def test_affinity_configured_but_no_cookie_and_the_reverse() -> None:
     """Cookie affinity with no cookie seen warns; a sticky cookie with no config informs."""
     url = "wss://chat.example.com/ws"

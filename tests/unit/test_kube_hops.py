@@ -93,6 +93,17 @@ def test_rewrite_target_and_a_tls_backend(tmp_path: Path) -> None:
         "/stream?room=1", "path rewritten by rewrite-target '/$2': /api/stream → /stream")
 
 
+def test_a_regex_path_with_rewrite_target_is_found_and_rewritten(tmp_path: Path) -> None:
+    """Given ingress-nginx's rewrite-target /$2 on the path /API(/|$)(.*) (a case-insensitive
+    regular expression to nginx), /api/stream is served by that Ingress and the pod is asked
+    /stream."""
+    extra = INGRESS.format(PATH="/API(/|$)(.*)", PHASE="Running", ANNOTATIONS=(
+        '{"nginx.ingress.kubernetes.io/rewrite-target": "/$2"}'))
+    url = "wss://api.example.com/api/stream"
+    pod, _ = plan_hops(observed(tmp_path, url, extra), parse_target(url))
+    assert (pod.pod, pod.path, pod.problem) == ("api-1", "/stream", None)
+
+
 def test_no_ready_pod(tmp_path: Path) -> None:
     """Given the only pod of the Service pending, the pod hop says there is none to test."""
     extra = INGRESS.format(PATH="/", PHASE="Pending", ANNOTATIONS="{}")
@@ -113,3 +124,23 @@ def test_no_route_and_a_cloud_controller(tmp_path: Path) -> None:
     url = "wss://api.example.com/"
     _, controller = plan_hops(observed(tmp_path, url, alb), parse_target(url))
     assert controller.problem is not None and "an ALB" in controller.problem
+
+
+def test_no_route_because_the_cluster_could_not_be_read() -> None:
+    """Given a cluster that could not be read, or whose route kinds were forbidden, the hops
+    say that, not that no route serves the host."""
+    from wsdoctor.kube.failures import AccessFailure
+    from wsdoctor.kube.snapshot import ClusterSnapshot, PermissionGap
+
+    url = parse_target("wss://chat.example.com/ws")
+    failed = ClusterObservation(snapshot=ClusterSnapshot(source="cluster"), access_failure=(
+        AccessFailure(cause="forbidden", message="no route kind may be listed")))
+    pod, controller = plan_hops(failed, url)
+    assert pod.problem == controller.problem == \
+        "the cluster could not be read: no route kind may be listed"
+    gap = PermissionGap(verb="list", resource="ingresses.networking.k8s.io")
+    forbidden = ClusterObservation(snapshot=ClusterSnapshot(source="cluster",
+                                                            permission_gaps=[gap]))
+    pod, _ = plan_hops(forbidden, url)
+    assert pod.problem == ("no readable route serves chat.example.com/ws (forbidden: list "
+                           "ingresses.networking.k8s.io cluster-wide)")

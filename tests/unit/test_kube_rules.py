@@ -162,3 +162,15 @@ def test_semantics_fixtures_cite_the_public_manifest_they_come_from(case: str) -
     for half in ("FAILED", "PASSED"):
         lines = (RULES / f"{case}-{half}.yaml").read_text(encoding="utf-8").splitlines()
         assert SOURCE.match(lines[0]), f"{case}-{half}: {lines[0]}"
+
+
+def test_no_pdb_is_not_claimed_when_budgets_could_not_be_read() -> None:
+    """Read live with PodDisruptionBudgets forbidden (not listed), a replicated backend is not
+    said to have none: the permission gap is reported, the budget is unknown."""
+    snap = load_manifests([str(RULES / "k8s-no-pdb-FAILED.yaml")]).snapshot
+    kinds = sorted({o.kind for o in snap.objects} | {"PodDisruptionBudget"})
+    listed = snap.model_copy(update={"source": "cluster", "listed_kinds": kinds})
+    assert "WSD-K8S-NO-PDB" in [f.code for f in judge_snapshot(listed, RuleOptions())]
+    unread = listed.model_copy(update={
+        "listed_kinds": [k for k in kinds if k != "PodDisruptionBudget"]})
+    assert "WSD-K8S-NO-PDB" not in [f.code for f in judge_snapshot(unread, RuleOptions())]

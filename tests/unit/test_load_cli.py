@@ -18,7 +18,7 @@ URL = "ws://127.0.0.1:9/ws"
     ([URL], "the following arguments are required: -c/--connections"),
     ([URL, "-c", "5000"], "more than 1000: add --allow-many"),
     ([URL, "-c", "0"], "--connections must be at least 1"),
-    ([URL, "-c", "200000", "--allow-many"], "100000"),
+    ([URL, "-c", "200000", "--allow-many"], "200000 is more than 100000, the most one run"),
     ([URL, "-c", "10", "--rate", "0"], "--rate must be above 0"),
     ([URL, "-c", "10", "--rate", "nan"], "--rate must be above 0"),
     ([URL, "-c", "10", "--message-rate", "1000"], "--message-rate must be between"),
@@ -61,6 +61,26 @@ def test_the_plot_draws_bars_up_to_the_cap_and_the_refusals_beneath() -> None:
     marks = strip.split("refused", 1)[1].strip().rsplit(" ", 1)[0]
     assert set(marks[:19]) == {"·"} and set(marks[21:]) <= set("▁▂▃▄▅▆▇█")
     assert strip.endswith(" 20") and lines[-1].rstrip().endswith("2.0 s")
+
+
+def test_a_target_that_refuses_everything_is_no_connection_not_a_cap_of_0() -> None:
+    """Given every attempt refused from the first, the summary, the run's lines and the
+    plot speak of no connection, not of 'cap 0: refused above it'."""
+    from wsdoctor.checks.load import summarize_load
+    from wsdoctor.load.model import LoadCause, LoadObservation
+    from wsdoctor.load.view import plot, summary_lines
+    from wsdoctor.settings import LoadPlan
+
+    refused = LoadCause(cause="TCP connection refused", kind="refusal", count=8,
+                        first_attempt=1, open_at_first=0, first_at_s=0.0, address="a")
+    obs = LoadObservation(
+        url=URL, plan=LoadPlan(connections=100, rate=10, hold_s=0), stopped="steady_refusals",
+        duration_s=2.3, ramp_s=2.3, attempted=8, upgraded=0, peak_open=0, held_at_end=0,
+        refused=8, dropped=0, cap=0, cap_cause="TCP connection refused", causes=[refused],
+        ramp=[RampPoint(t=i * 0.3, attempted=i, open=0, refused=i) for i in range(9)])
+    assert summarize_load(obs) == "no connection: TCP connection refused (8 of 8 attempts)"
+    assert "cap: 0 held" not in "\n".join(summary_lines(obs))
+    assert "cap" not in "\n".join(plain_lines(plot(obs)))
 
 
 def test_the_ascii_plot_uses_ascii_only() -> None:

@@ -152,7 +152,23 @@ def test_limit_connections_times_the_controller_replicas(tmp_path: Path) -> None
     assert limit.resource.field == \
         'metadata.annotations["nginx.ingress.kubernetes.io/limit-connections"]'
     assert limit.evidence["value"] == 20 and limit.evidence["allowed"] == 40
-    assert limit.explains == ["WSD-LOAD-CAP"] and limit.evidence["refusal_fits"] is True
+    assert limit.evidence["refusal_fits"] is True
+    # the cluster check's warning on the same annotation is the measured cap's, not news
+    assert limit.explains == ["WSD-LOAD-CAP", "WSD-NGINX-RATE-LIMIT"]
+    assert "WSD-NGINX-RATE-LIMIT" in limit.detail
+
+
+def test_limit_connections_answered_with_the_configmaps_status(tmp_path: Path) -> None:
+    """Given limit-connections 20 and the ConfigMap's limit-conn-status-code 429, a cap of 20
+    answered 429 by nginx is that annotation, refusing as configured."""
+    text = manifests(NGINX, configmap='{"limit-conn-status-code": "429"}',
+                     annotations='{"nginx.ingress.kubernetes.io/limit-connections": "20"}')
+    too_many = NGINX_503.model_copy(update={"status_code": 429,
+                                            "status_line": "HTTP/1.1 429 Too Many Requests"})
+    found = list(cross_check_load(facts(tmp_path, text, capped(20, "HTTP 429", too_many))))
+    limit = only(found, "WSD-LOAD-LIMIT")
+    assert limit.evidence["setting"] == "limit-connections"
+    assert limit.evidence["refusal_fits"] is True
 
 
 def test_max_worker_connections_with_one_worker(tmp_path: Path) -> None:
@@ -233,6 +249,10 @@ def test_no_cluster_observation_no_cross_check() -> None:
     assert list(cross_check_load(facts_)) == []
 
 
+TOO_MANY = HandshakeAttempt(address="127.0.0.1", port=443, outcome="refused", status_code=429,
+                            status_line="HTTP/1.1 429 Too Many Requests",
+                            body_start="max connections reached: 50")
+
 TRAEFIK = """
 apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
@@ -248,7 +268,7 @@ apiVersion: traefik.io/v1alpha1
 kind: Middleware
 metadata: {name: few, namespace: chat}
 spec:
-  inFlightConn: {amount: 50}
+  inFlightReq: {amount: 50}
 """
 
 ISTIO = """
@@ -272,16 +292,52 @@ spec:
 """
 
 
-def test_traefik_inflightconn_on_the_ingressroute(tmp_path: Path) -> None:
-    """Given an IngressRoute whose route uses an inFlightConn middleware of 50, a cap of 50
-    answered 429 is that middleware's amount."""
+def test_traefik_inflightreq_on_the_ingressroute(tmp_path: Path) -> None:
+    """Given an IngressRoute whose route uses an inFlightReq middleware of 50 (Traefik's HTTP
+    in-flight limit; inFlightConn is the TCP one), a cap of 50 answered 429 is that
+    middleware's amount, counted per Host by default."""
     text = TRAEFIK + "---" + (BACKEND % NGINX)
-    too_many = HandshakeAttempt(address="127.0.0.1", port=443, outcome="refused",
-                                status_code=429, status_line="HTTP/1.1 429 Too Many Requests")
-    found = list(cross_check_load(facts(tmp_path, text, capped(50, "HTTP 429", too_many))))
+    found = list(cross_check_load(facts(tmp_path, text, capped(50, "HTTP 429", TOO_MANY))))
     limit = only(found, "WSD-LOAD-LIMIT")
     assert limit.resource is not None and limit.resource.kind == "Middleware"
-    assert limit.evidence["setting"] == "inFlightConn.amount" and limit.evidence["value"] == 50
+    assert limit.resource.field == "spec.inFlightReq.amount"
+    assert limit.evidence["setting"] == "inFlightReq.amount" and limit.evidence["value"] == 50
+    assert "Host" in str(limit.evidence["counts_per"])
+    assert limit.fix is not None and "inFlightReq:" in str(limit.fix.snippet)
+
+
+def test_traefik_inflightreq_named_by_an_ingress_annotation(tmp_path: Path) -> None:
+    """Given a Kubernetes Ingress served by Traefik whose router.middlewares annotation names
+    the Middleware (namespace-name@kubernetescrd), the cap of 50 is that middleware."""
+    ingress = """
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: traefik}
+spec: {controller: traefik.io/ingress-controller}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: chat
+  namespace: chat
+  annotations:
+    traefik.ingress.kubernetes.io/router.middlewares: chat-few@kubernetescrd
+spec:
+  ingressClassName: traefik
+  rules:
+  - host: chat.example.com
+    http:
+      paths:
+      - path: /ws
+        pathType: Prefix
+        backend: {service: {name: chat, port: {number: 80}}}
+"""
+    middleware = TRAEFIK[TRAEFIK.index("apiVersion: traefik.io/v1alpha1\nkind: Middleware"):]
+    text = ingress + "---\n" + middleware + "---" + (BACKEND % NGINX)
+    found = list(cross_check_load(facts(tmp_path, text, capped(50, "HTTP 429", TOO_MANY))))
+    limit = only(found, "WSD-LOAD-LIMIT")
+    assert limit.resource is not None and limit.resource.kind == "Middleware"
+    assert limit.evidence["setting"] == "inFlightReq.amount"
 
 
 def test_istio_max_connections_of_the_destination_rule(tmp_path: Path) -> None:

@@ -81,6 +81,32 @@ def test_a_close_right_after_the_upgrade_is_the_applications_refusal() -> None:
     assert "from replica app-1" in cap.detail and "the application" in cap.detail
 
 
+def test_a_503_that_names_its_replica_is_first_the_applications() -> None:
+    """Given steady 503s that carry the replica's own name (X-Served-By) and no proxy's
+    Server header, the application's limit is the first cap named."""
+    own = HandshakeAttempt(
+        address="127.0.0.1", port=8080, outcome="refused", status_code=503,
+        status_line="HTTP/1.1 503 Service Unavailable",
+        headers=[HeaderField(name="X-Served-By", value="app-1")],
+        body_start="too many connections")
+    cause = refusal(response=own, replica="app-1")
+    obs = observation(stopped="steady_refusals", cap=13, cap_cause="HTTP 503", causes=[cause],
+                      refused=5)
+    cap = next(f for f in judge(obs) if f.code == "WSD-LOAD-CAP")
+    assert "Caps that refuse this way: the application connection limit" in cap.detail
+
+
+def test_a_429_from_nginx_may_be_limit_connections_with_its_status_changed() -> None:
+    """Given steady 429s from nginx, the first cap named is ingress-nginx limit-connections
+    (its status is the ConfigMap's limit-conn-status-code), not only Traefik's."""
+    nginx_429 = NGINX_503.model_copy(update={
+        "status_code": 429, "status_line": "HTTP/1.1 429 Too Many Requests"})
+    obs = observation(stopped="steady_refusals", cap=23, cap_cause="HTTP 429", refused=5,
+                      causes=[refusal("HTTP 429", response=nginx_429)])
+    cap = next(f for f in judge(obs) if f.code == "WSD-LOAD-CAP")
+    assert "Caps that refuse this way: ingress-nginx limit-connections" in cap.detail
+
+
 def test_interleaved_refusals_are_a_rate_limit() -> None:
     """Given refusals after which attempts were taken again, the finding is INTERMITTENT
     pointing at rate limits, and there is no cap."""
@@ -120,6 +146,17 @@ def test_the_clients_own_limit_is_not_the_targets_cap() -> None:
     limit = next(f for f in judge(obs) if f.code == "WSD-LOAD-CLIENT-LIMIT")
     assert "959" in limit.detail and limit.fix is not None
     assert limit.fix.snippet == "ulimit -n 1064"
+
+
+def test_a_low_open_file_limit_the_run_never_reached_is_not_blamed() -> None:
+    """Given a plan above this machine's open-file limit but a target that refused from the
+    first attempt, the run stopped on the target's refusals: no CLIENT-LIMIT claiming this
+    machine capped it."""
+    obs = observation(upgraded=0, peak_open=0, held_at_end=0, refused=8, attempted=8, cap=0,
+                      stopped="steady_refusals", causes=[refusal(open_at_first=0)],
+                      plan=LoadPlan(connections=90000, rate=200, hold_s=0),
+                      client=ClientCost(fd_limit=20000, fd_hard_limit=20000, fd_needed=90064))
+    assert codes(judge(obs)) == ["WSD-LOAD-NO-CONNECTION"]
 
 
 def test_a_busy_client_is_said_to_skew_the_timings() -> None:

@@ -138,6 +138,14 @@ def test_demo_checks_output_before_starting_the_deployment(tmp_path: Path) -> No
         locked.chmod(0o700)
 
 
+def test_demo_bisect_refuses_a_proxy_it_would_not_use() -> None:
+    """`demo --bisect ... --proxy traefik` is refused in one line (the chain's controller is
+    nginx): it ran the nginx chain and said nothing of --proxy."""
+    status, out, err = run_cli("demo", "--bisect", "none", "--proxy", "traefik")
+    assert status == ExitStatus.USAGE and out == ""
+    assert err.count("\n") == 1 and "--proxy" in err and "--bisect" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "key", "seconds"),
     [

@@ -283,7 +283,7 @@ CHECK = Check(
     probe=probe_cluster,
     rules=(
         rule(judge_cluster, "handshake", "http"),
-        rule(judge_cross_checks, "dns", "tls", "idle", "affinity"),
+        rule(judge_cross_checks, "dns", "tls", "idle", "affinity", "hops"),
     ),
     codes=(
         *CONFIG_CODES,

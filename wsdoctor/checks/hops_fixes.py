@@ -32,7 +32,14 @@ if TYPE_CHECKING:
 
 #: The idle time a fix raises a timeout to when the application's need is not known.
 DEFAULT_WANT = 3600.0
-_CHECK_OF = {"upgrade": "handshake", "messages": "messages", "idle": "idle"}
+_CHECK_OF = {"upgrade": "handshake", "messages": "messages", "idle": "idle",
+             "affinity": "affinity"}
+FRONT_AFFINITY_FIX = (
+    "The ingress controller pod keeps reconnects on one replica, the public address does "
+    "not: what is in front of the controller spreads them over several controller replicas "
+    "that do not pin alike, or drops the cookie (a CDN or load balancer that strips Cookie "
+    "or Set-Cookie). Let it pass cookies through, or enable its own stickiness towards the "
+    "controller replicas (by client address or cookie).")
 
 
 Language = Literal["yaml", "nginx", "haproxy", "shell", "text", "json"]
@@ -106,6 +113,19 @@ def controller_idle_fix(view: HopView, cluster: ClusterObservation | None,
         t = configured[0]
         return Fix(summary=f"Raise {t.describe()} to at least {want:g} s{note}, {heartbeat}.",
                    snippet=snippet, language=_language(language)), t.resource
+    names = {view.component, component}
+    longer = [t for t in (cluster.timeouts if cluster is not None else [])
+              if t.component in names and t.scope == "idle" and not t.default
+              and t.seconds > cut + idle_tolerance(cut)]
+    if longer:
+        t = longer[0]
+        return Fix(summary=f"The cluster sets {t.describe()}, yet the controller pod cut the "
+                   f"silent connection after {cut:.1f} s: that setting is not in force on this "
+                   "controller. Check what it runs with (its logs for a rejected annotation, "
+                   "another Ingress for the same host and path, the ConfigMap its --configmap "
+                   f"flag names, a pending reload), then make the timeout it uses at least "
+                   f"{want:g} s{note}, {heartbeat}.", snippet=snippet,
+                   language=_language(language)), t.resource
     what = describe_components(entries) or f"the {view.component} timeouts for upgraded " \
         "connections"
     return Fix(summary=f"Raise the idle timeout of the ingress controller ({what}) to at least "

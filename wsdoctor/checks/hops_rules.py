@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from wsdoctor.checks.affinity import NONE as AFFINITY_NONE
+from wsdoctor.checks.affinity import NOT_HONOURED
 from wsdoctor.checks.base import Code, Facts
 from wsdoctor.checks.cluster import ClusterObservation
 from wsdoctor.checks.handshake_advice import classify
@@ -22,6 +24,7 @@ from wsdoctor.checks.hops import (
     SKIPPED,
 )
 from wsdoctor.checks.hops_fixes import (
+    FRONT_AFFINITY_FIX,
     controller_idle_fix,
     controller_upgrade_fix,
     front_idle_fix,
@@ -32,6 +35,7 @@ from wsdoctor.checks.hops_fixes import (
 from wsdoctor.checks.hops_model import HopResult, HopsObservation
 from wsdoctor.checks.hops_table import (
     HopView,
+    affinity_fault,
     cut_sooner,
     idle_cut,
     idle_fault,
@@ -81,6 +85,7 @@ def judge(facts: Facts) -> Iterator[Finding]:
         placed += _place("messages", hops, messages_fault,
                          lambda v: v.messages is not None and v.upgraded is not None)
         placed += _place_idle(hops, facts.settings.expect_idle)
+        placed += _place_affinity(hops, facts.settings.expect_affinity)
     cluster = facts.get(ClusterObservation)
     by_role: dict[str, HopResult] = {h.plan.role: h for h in obs.hops}
     for fault in placed:
@@ -90,7 +95,8 @@ def judge(facts: Facts) -> Iterator[Finding]:
         yield _skipped(skipped)
     tested = [v for v in hops if v.tested]
     clean = all(upgrade_fault(v) is None and messages_fault(v) is None
-                and idle_fault(v, facts.settings.expect_idle) is None for v in tested)
+                and idle_fault(v, facts.settings.expect_idle) is None
+                and affinity_fault(v, facts.settings.expect_affinity) is None for v in tested)
     if not placed and clean and public.tested and len(tested) > 1:
         yield ALIKE.finding(
             CHECK_ID,
@@ -150,6 +156,17 @@ def _place_idle(hops: Sequence[HopView], expect: float | None) -> list[Placed]:
     return found
 
 
+def _place_affinity(hops: Sequence[HopView], expect: bool) -> list[Placed]:
+    """Where session affinity is lost: the pod is one replica (nothing to lose); the
+    controller pod is measured only when the run asked (--expect-affinity,
+    --affinity-cookie), and without that measurement there is nothing to place."""
+    controller = next((v for v in hops if v.name == "controller"), None)
+    if controller is not None and controller.tested and controller.affinity is None:
+        return []
+    return _place("affinity", hops, lambda v: affinity_fault(v, expect),
+                  lambda v: v.name == "pod" or v.affinity is not None)
+
+
 # -- one finding per placed fault ------------------------------------------------------------
 
 
@@ -157,6 +174,8 @@ def _symptoms(fault: Placed, public: HopView) -> tuple[Code, ...]:
     """Codes of the public checks' findings this fault explains."""
     if fault.aspect == "idle":
         return _IDLE_SYMPTOMS
+    if fault.aspect == "affinity":
+        return (AFFINITY_NONE, NOT_HONOURED)
     if fault.aspect == "upgrade":
         failed = next((a for a in public.attempts if a.outcome != "upgraded"), None)
         code = classify(failed) if failed is not None else None
@@ -176,6 +195,8 @@ def _finding(fault: Placed, facts: Facts, cluster: ClusterObservation | None,
             evidence[f"{view.name}_held_s"] = idle_held(view)
         elif fault.aspect == "upgrade" and view.attempts:
             evidence[f"{view.name}_upgrade"] = upgrade_fault(view) or "101"
+        elif fault.aspect == "affinity" and view.affinity is not None:
+            evidence[f"{view.name}_replicas"] = view.affinity.distinct_replicas
     behind_text = f"; at {_HOP_WORDS[behind.name]} ({behind.label}) {_fine(fault, behind)}" \
         if behind is not None else ""
     detail = f"{fault.aspect.capitalize()}: at {_HOP_WORDS[at.name]} ({at.label}) " \
@@ -216,7 +237,7 @@ def _seen(fault: Placed) -> str:
     """What the fault looks like at its first hop, as a clause."""
     if fault.aspect == "upgrade":
         return f"the upgrade {fault.seen}"
-    if fault.aspect == "messages":
+    if fault.aspect in ("messages", "affinity"):
         return fault.seen
     return f"a silent connection was {fault.seen}"
 
@@ -227,6 +248,11 @@ def _fine(fault: Placed, view: HopView) -> str:
         return "it upgraded (101)"
     if fault.aspect == "messages":
         return "messages passed"
+    if fault.aspect == "affinity":
+        obs = view.affinity
+        return "every reconnect reaches that one pod" if obs is None else \
+            f"the cookie {obs.affinity_cookie} pinned reconnects to one replica" \
+            if obs.affinity_cookie else "reconnects stayed on one replica"
     held, cut = idle_held(view), idle_cut(view)
     if held is not None:
         return f"it stayed open {held:.1f} s and answered a ping"
@@ -240,6 +266,8 @@ def _aspect_title(fault: Placed) -> str:
             "Idle connections cut"
     if fault.aspect == "upgrade":
         return "The upgrade fails"
+    if fault.aspect == "affinity":
+        return "Session affinity is lost"
     return "Messages fail"
 
 
@@ -261,6 +289,12 @@ def _controller_fix(fault: Placed, facts: Facts, cluster: ClusterObservation | N
         return controller_idle_fix(fault.at, cluster, facts.settings.expect_idle)
     if fault.aspect == "upgrade":
         return controller_upgrade_fix(fault.at, cluster, result)
+    if fault.aspect == "affinity":  # the route object is where affinity is configured
+        route = cluster.routes[0] if cluster is not None and cluster.routes else None
+        named = Resource(kind=route.kind, namespace=route.namespace, name=route.name) \
+            if route is not None else None
+        return hop_fix(result, "affinity", prefix=f"Fix the {fault.at.component} "
+                       "configuration: "), named
     return hop_fix(result, fault.aspect, prefix=f"Fix the {fault.at.component} "
                    "configuration: "), None
 
@@ -269,6 +303,8 @@ def _front_fix(fault: Placed, facts: Facts, cluster: ClusterObservation | None) 
     if fault.aspect == "idle":
         cut = idle_cut(fault.at) or 0.0
         return front_idle_fix(cluster, cut, facts.settings.expect_idle)
+    if fault.aspect == "affinity":
+        return Fix(summary=FRONT_AFFINITY_FIX)
     from wsdoctor.knowledge import FRONT_UPGRADE_FIX
 
     return Fix(summary=FRONT_UPGRADE_FIX)

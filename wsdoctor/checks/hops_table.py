@@ -186,6 +186,21 @@ def _affinity_cell(view: HopView) -> str | None:
     return f"none ({count} replica{'' if count == 1 else 's'} reached)"
 
 
+def affinity_fault(view: HopView, expect: bool) -> str | None:
+    """How this hop loses session affinity (None: it pins, it is one pod, or it was not
+    measured): an affinity cookie not honoured, or, when the run expects affinity, reconnects
+    reaching several replicas without one."""
+    obs = view.affinity
+    if view.name == "pod" or obs is None:
+        return None
+    if obs.affinity_cookie is not None and obs.replay_pinned is False:
+        return f"the affinity cookie {obs.affinity_cookie} was not honoured " \
+            f"({obs.distinct_replicas} replicas reached)"
+    if obs.affinity_cookie is None and expect and obs.distinct_replicas > 1:
+        return f"reconnects reached {obs.distinct_replicas} replicas without an affinity cookie"
+    return None
+
+
 def idle_fault(view: HopView, expect: float | None) -> float | None:
     """The idle cut of this hop when it is a fault: any cut within the wait, or one shorter
     than the idle time the application needs (``--expect-idle``)."""
@@ -195,12 +210,13 @@ def idle_fault(view: HopView, expect: float | None) -> float | None:
     return cut
 
 
-def row(view: HopView, expect: float | None = None) -> HopRow:
+def row(view: HopView, expect: float | None = None, expect_affinity: bool = False) -> HopRow:
     """The table row of one hop."""
     if not view.tested:
         return HopRow(hop=view.name, name=view.label, endpoint=view.endpoint,
                       status=CheckStatus.SKIPPED, note=view.reason)
-    faulty = upgrade_fault(view) or messages_fault(view) or idle_fault(view, expect) is not None
+    faulty = upgrade_fault(view) or messages_fault(view) or \
+        idle_fault(view, expect) is not None or affinity_fault(view, expect_affinity)
     upgraded = view.upgraded
     idle, closed_by = _idle_cells(view)
     status = CheckStatus.FAIL if faulty else CheckStatus.OK
@@ -222,7 +238,8 @@ def row(view: HopView, expect: float | None = None) -> HopRow:
 
 def hop_table(obs: HopsObservation, facts: Facts) -> list[HopRow]:
     """Every hop's row, innermost first."""
-    return [row(v, facts.settings.expect_idle) for v in views(obs, facts)]
+    return [row(v, facts.settings.expect_idle, facts.settings.expect_affinity)
+            for v in views(obs, facts)]
 
 
 def complete(obs: object, facts: Facts) -> HopsObservation:

@@ -18,6 +18,8 @@ def summarize_load(obs: Observation) -> str:
     """``20 held, then HTTP 503 (100 asked)``, ``5000 held, handshake p95 4 ms``."""
     assert isinstance(obs, LoadObservation)
     asked = obs.plan.connections
+    if obs.connected_none:
+        return f"no connection: {obs.cap_cause} ({obs.refused} of {obs.attempted} attempts)"
     if obs.cap is not None:
         return f"cap {obs.cap}: refused above it with {obs.cap_cause} ({asked} asked)"
     if obs.intermittent:

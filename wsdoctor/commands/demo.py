@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from wsdoctor.commands.diagnose import diagnose_command
-from wsdoctor.console import Environment, Parser, unwritable
+from wsdoctor.console import Environment, Parser, UsageError, unwritable
 from wsdoctor.exit import ExitStatus
 
 
@@ -62,7 +62,6 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     parser.add_argument(
         "--proxy",
         choices=("nginx", "traefik"),
-        default="nginx",
         help="what the deployment runs behind: nginx like ingress-nginx (default), or Traefik "
         "routing an IngressRoute",
     )
@@ -92,6 +91,10 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
     args = parser.parse_args(list(argv))
+    if args.bisect and args.proxy == "traefik":
+        raise UsageError("--bisect runs its own chain, with nginx as the ingress controller: "
+                         "--proxy traefik does not apply to it")
+    args.proxy = args.proxy or "nginx"
     problem = unwritable(args.output) if args.output else None
     if problem:  # before starting the deployment, not after the diagnosis
         env.stderr.write(f"wsdoctor: cannot write the report to {args.output}: {problem}\n")

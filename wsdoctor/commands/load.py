@@ -38,7 +38,7 @@ messages on each, and report like k6 (connect-time percentiles, sessions, failur
 cause, round trips under load) plus the number of connections at which refusals started,
 how they looked (status, headers, body, close code), how the connections spread over the
 replicas, and, with a kubeconfig, the configured limit that explains the cap (ingress-nginx
-limit-connections, HAProxy maxconn, Istio connectionPool, Traefik inFlightConn, the
+limit-connections, HAProxy maxconn, Istio connectionPool, Traefik inFlightReq, the
 application's MAX_CONNECTIONS...).
 
 Gentle by default: N is required and at most 1000 without --allow-many; the ramp is gradual;
@@ -115,7 +115,7 @@ def _duration_or_zero(text: str) -> float:
 
 def load_plan(args: argparse.Namespace) -> LoadPlan:
     """The plan from the command line; UsageError when it is not safe or not sane."""
-    from wsdoctor.settings import LoadPlan
+    from wsdoctor.settings import MAX_CONNECTIONS, LoadPlan
 
     n = args.connections
     if n < 1:
@@ -123,6 +123,9 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
     if n > SAFE_CONNECTIONS and not args.allow_many:
         raise UsageError(f"--connections {n} is more than {SAFE_CONNECTIONS}: add --allow-many "
                          "if the target is yours to load")
+    if n > MAX_CONNECTIONS:  # also with --allow-many: one process, one machine
+        raise UsageError(f"--connections {n} is more than {MAX_CONNECTIONS}, the most one run "
+                         "opens (run from several machines for more)")
     rate = default_rate(n) if args.rate is None else args.rate
     if not 0 < rate <= MAX_RATE or rate != rate:
         raise UsageError(f"--rate must be above 0 and at most {MAX_RATE:g} per second")
@@ -172,12 +175,27 @@ def load_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     if args.output and (problem := unwritable(args.output)):
         env.stderr.write(f"wsdoctor: cannot write the report to {args.output}: {problem}\n")
         return ExitStatus.CANNOT_RUN
+    if not args.no_kubernetes:
+        _import_cluster_client()
     try:
         return execute(target, settings, args, env, extra_sink=_progress_line(env))
     except (UsageError, BrokenPipeError):
         raise
     except Exception as exc:
         raise RunFailed(exc, settings.redactor()) from exc
+
+
+def _import_cluster_client() -> None:
+    """Import the cluster check's client before the run, not during it: the client meter
+    counts the memory the process gains once the ramp starts as the connections' (the
+    kubernetes client alone is ~35 MiB)."""
+    import importlib
+
+    for name in ("kubernetes.client", "wsdoctor.kube.reader"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # the cluster check says so in the report
+            pass
 
 
 def _progress_line(env: Environment) -> ProgressLine | None:

@@ -201,9 +201,12 @@ def _compare_with_secret(
 
 
 def cross_check_idle(obs: ClusterObservation, facts: Facts) -> Iterator[Finding]:
-    """The measured idle timeout vs every configured timeout on the path."""
+    """The measured idle timeout vs every configured timeout on the path. Not when the
+    measurement itself says who closed: the application's close frame (the idle check's
+    finding), or a bisected hop inside the cluster cutting as soon (the hops check's)."""
     seconds = measured.measured_idle(facts)
-    if seconds is None:
+    if seconds is None or measured.idle_closed_by(facts) == "application" or \
+            measured.cut_inside_the_cluster(facts, seconds, TOLERANCE):
         return
     binding = [t for t in obs.timeouts if abs(t.seconds - seconds) <= TOLERANCE]
     expect = facts.settings.expect_idle

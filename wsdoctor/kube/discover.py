@@ -12,6 +12,7 @@ from typing import Any
 
 from wsdoctor.kube.ingress_class import CONTROLLER_NAMES as CONTROLLER_NAMES
 from wsdoctor.kube.ingress_class import ingress_controller as ingress_controller
+from wsdoctor.kube.nginx_paths import nginx_path_regex, with_nginx_regex
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
 from wsdoctor.models import Model
 
@@ -45,6 +46,9 @@ class RouteRule(Model):
     controller: str = "unknown"
     class_name: str | None = None
     """IngressClass, GatewayClass or Istio Gateway the route binds to."""
+    nginx_regex: bool = False
+    """ingress-nginx matches this path as ``location ~* "^PATH"``: use-regex or a
+    rewrite-target on an Ingress of the same host (see :func:`with_nginx_regex`)."""
 
 
 def host_matches(pattern: str, host: str) -> bool:
@@ -63,8 +67,12 @@ def host_matches(pattern: str, host: str) -> bool:
     return pattern == host
 
 
-def path_matches(path_type: str, pattern: str, path: str) -> bool:
-    """Ingress/Gateway path matching: Exact, element-wise Prefix, or a regular expression."""
+def path_matches(path_type: str, pattern: str, path: str, nginx_regex: bool = False) -> bool:
+    """Ingress/Gateway path matching: Exact, element-wise Prefix, or a regular expression;
+    ``nginx_regex``: ingress-nginx's ``~* "^PATH"`` whatever the path type."""
+    if nginx_regex:
+        compiled = nginx_path_regex(pattern)
+        return compiled is not None and compiled.match(path) is not None
     if path_type in ("Exact",):
         return path == pattern
     if path_type in ("RegularExpression", "Regex"):
@@ -324,6 +332,10 @@ def route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
 
 
 def _route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
+    return with_nginx_regex(snap, _all_route_rules(snap))
+
+
+def _all_route_rules(snap: ClusterSnapshot) -> list[RouteRule]:
     rules: list[RouteRule] = []
     for obj in snap.objects:
         if obj.kind == "Ingress":
@@ -345,7 +357,7 @@ def routes_for(snap: ClusterSnapshot, host: str, path: str) -> list[RouteRule]:
         r
         for r in route_rules(snap)
         if (not r.hosts or any(host_matches(h, host) for h in r.hosts))
-        and path_matches(r.path_type, r.path, path)
+        and path_matches(r.path_type, r.path, path, r.nginx_regex)
     ]
     return sorted(
         found,

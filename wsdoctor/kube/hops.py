@@ -17,6 +17,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 
 import wsdoctor.kube.backends as backends
+from wsdoctor.kube.nginx_paths import nginx_path_regex
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.models import Model, Target
 
@@ -29,6 +30,8 @@ NGINX = "nginx.ingress.kubernetes.io/"
 CLOUD_CONTROLLERS = {"aws-alb": "the AWS Load Balancer Controller (an ALB)",
                      "gce": "GKE's ingress-gce (a Google Cloud load balancer)"}
 TLS_APP_PROTOCOLS = ("https", "wss", "kubernetes.io/wss", "tls")
+#: Resources of the route kinds (what a forbidden list leaves the route unknown for).
+ROUTE_RESOURCES = ("ingresses", "httproutes", "ingressroutes", "virtualservices")
 
 
 class HopPlan(Model):
@@ -63,10 +66,23 @@ class HopPlan(Model):
 def plan_hops(obs: ClusterObservation, target: Target) -> list[HopPlan]:
     """The pod hop and the controller hop for ``target`` (each may carry a problem)."""
     if not obs.routes:
-        why = f"no route in the cluster serves {target.host}{target.path}"
+        why = _no_route(obs, target)
         return [HopPlan(role="pod", problem=why), HopPlan(role="controller", problem=why)]
     route = obs.routes[0]
     return [pod_hop(obs.snapshot, route, target), controller_hop(obs.snapshot, route, target)]
+
+
+def _no_route(obs: ClusterObservation, target: Target) -> str:
+    """Why no route was found: the cluster unreadable, route kinds forbidden, or none."""
+    if obs.access_failure is not None:
+        return f"the cluster could not be read: {obs.access_failure.message}"
+    where = f"{target.host}{target.path}"
+    gaps = [g for g in obs.snapshot.permission_gaps
+            if g.resource.split(".")[0] in ROUTE_RESOURCES]
+    if gaps:
+        return f"no readable route serves {where} (forbidden: " \
+            f"{'; '.join(str(g) for g in gaps)})"
+    return f"no route in the cluster serves {where}"
 
 
 # -- the backend pod ------------------------------------------------------------------------
@@ -177,10 +193,8 @@ def pod_path(snap: ClusterSnapshot, route: RouteSummary, path: str) -> tuple[str
     if not rewrite:
         return path, None
     bare, query = path.partition("?")[::2]
-    try:
-        match = re.match(route.path, bare)
-    except re.error:
-        match = None
+    compiled = nginx_path_regex(route.path)  # nginx: rewrite "(?i)PATH" TARGET
+    match = compiled.match(bare) if compiled is not None else None
     if match is None:
         return path, (f"rewrite-target {rewrite!r} does not match {bare!r} as ingress-nginx "
                       "would: the pod was sent the public path")

@@ -6,7 +6,8 @@ Read: ingress-nginx ``limit-connections``/``limit-rps``/``limit-rpm`` (annotatio
 ``max-worker-connections``/``worker-processes`` (ConfigMap); HAProxy ``maxconn`` and
 ``pod-maxconn`` (haproxytech), ``max-connections``, ``maxconn-server`` and
 ``limit-connections`` (haproxy-ingress); Istio DestinationRule ``connectionPool``; Traefik
-``inFlightConn`` middlewares of an IngressRoute; and the application's own
+``inFlightReq`` middlewares of an IngressRoute's routes or of an Ingress's
+``router.middlewares`` annotation; and the application's own
 ``MAX_CONNECTIONS``-like setting in its containers' environment or flags.
 """
 
@@ -30,6 +31,7 @@ APP_LIMIT = re.compile(r"max[_-]?(?:ws[_-]|websocket[_-]|concurrent[_-])?conn(?:
                        re.IGNORECASE)
 HAPROXYTECH = "haproxy.org/"
 HAPROXY_INGRESS = "haproxy-ingress.github.io/"
+TRAEFIK_MIDDLEWARES = "traefik.ingress.kubernetes.io/router.middlewares"
 
 
 class ConfiguredLimit(Model):
@@ -50,6 +52,9 @@ class ConfiguredLimit(Model):
     resource: Resource | None = None
     default: bool = False
     fix: Fix | None = None
+    status: int | None = None
+    """The HTTP status it refuses with when the configuration sets one (ingress-nginx
+    ``limit-conn-status-code``); None: its kind's usual refusal."""
 
     def describe(self) -> str:
         """``ingress-nginx limit-connections 20 (Ingress chat/chat)``."""
@@ -110,6 +115,8 @@ def path_limits(snap: ClusterSnapshot, route: RouteRule | None,
 
 def _nginx(snap: ClusterSnapshot, ing: KubeObject, controllers: int) -> Iterator[ConfiguredLimit]:
     a = ing.annotations
+    cm = nginx_configmap(snap)
+    data = cm.data if cm is not None else {}
     value = _int(a.get(NGINX + "limit-connections", ""))
     if value:
         yield ConfiguredLimit(
@@ -117,7 +124,8 @@ def _nginx(snap: ClusterSnapshot, ing: KubeObject, controllers: int) -> Iterator
             setting="limit-connections", value=value, caps=_spread(value, controllers),
             per="client address, per controller replica",
             resource=ing.resource(annotation_field(NGINX + "limit-connections")),
-            fix=_annotation_fix(NGINX, "limit-connections", max(value * 10, 1000)))
+            fix=_annotation_fix(NGINX, "limit-connections", max(value * 10, 1000)),
+            status=_int(data.get("limit-conn-status-code", "")))
     for key in ("limit-rps", "limit-rpm"):
         rate = _int(a.get(NGINX + key, ""))
         if rate:
@@ -125,9 +133,8 @@ def _nginx(snap: ClusterSnapshot, ing: KubeObject, controllers: int) -> Iterator
                 kind="nginx-limit-rps", component="ingress-nginx", setting=key, value=rate,
                 caps=[], per="client address, per controller replica",
                 resource=ing.resource(annotation_field(NGINX + key)),
-                fix=_annotation_fix(NGINX, key, rate * 10))
-    cm = nginx_configmap(snap)
-    data = cm.data if cm is not None else {}
+                fix=_annotation_fix(NGINX, key, rate * 10),
+                status=_int(data.get("limit-req-status-code", "")))
     raw = data.get("max-worker-connections")
     connections = _int(raw) if raw is not None else 16384
     if not connections:  # 0: max-worker-open-files decides; unknown here
@@ -210,26 +217,48 @@ def _istio(snap: ClusterSnapshot, route: RouteRule) -> Iterator[ConfiguredLimit]
                             f"maxConnections: {value * 10}\n", language="yaml"))
 
 
-def _traefik(snap: ClusterSnapshot, obj: KubeObject,
-             controllers: int) -> Iterator[ConfiguredLimit]:
+def _traefik_middlewares(snap: ClusterSnapshot, obj: KubeObject
+                         ) -> Iterator[tuple[KubeObject, str]]:
+    """(Middleware, where it is used) for each middleware on the route: an IngressRoute's
+    ``routes[].middlewares``, or an Ingress's ``router.middlewares`` annotation
+    (``namespace-name@kubernetescrd``: the namespace may itself hold dashes, so every split
+    is tried)."""
     for index, rule in enumerate(obj.spec.get("routes") or []):
         refs = rule.get("middlewares") if isinstance(rule, dict) else None
         for ref in refs if isinstance(refs, list) else []:
-            if not isinstance(ref, dict):
-                continue
-            mw = snap.find("Middleware", str(ref.get("namespace") or obj.namespace),
-                           str(ref.get("name")))
-            amount = _int(((mw.spec.get("inFlightConn") or {}) if mw else {}).get("amount", ""))
-            if mw is not None and amount:
-                yield ConfiguredLimit(
-                    kind="traefik-inflightconn", component="Traefik",
-                    setting="inFlightConn.amount", value=amount,
-                    caps=_spread(amount, controllers), per="source, per Traefik instance",
-                    resource=mw.resource("spec.inFlightConn.amount"),
-                    fix=Fix(summary=f"Raise the Middleware's amount (it is on route {index} of "
-                            f"{obj.ref}), or remove it from the WebSocket route.",
-                            snippet=f"spec:\n  inFlightConn:\n    amount: {amount * 10}\n",
-                            language="yaml"))
+            if isinstance(ref, dict):
+                mw = snap.find("Middleware", str(ref.get("namespace") or obj.namespace),
+                               str(ref.get("name")))
+                if mw is not None:
+                    yield mw, f"route {index} of {obj.ref}"
+    listed = obj.annotations.get(TRAEFIK_MIDDLEWARES, "")
+    for entry in (e.strip() for e in listed.split(",")):
+        name, _, provider = entry.partition("@")
+        if provider not in ("", "kubernetescrd"):
+            continue
+        for cut in (i for i, c in enumerate(name) if c == "-"):
+            mw = snap.find("Middleware", name[:cut], name[cut + 1:])
+            if mw is not None:
+                yield mw, f"the {TRAEFIK_MIDDLEWARES} annotation of {obj.ref}"
+                break
+
+
+def _traefik(snap: ClusterSnapshot, obj: KubeObject,
+             controllers: int) -> Iterator[ConfiguredLimit]:
+    for mw, used in _traefik_middlewares(snap, obj):
+        amount = _int((mw.spec.get("inFlightReq") or {}).get("amount", ""))
+        if amount:
+            yield ConfiguredLimit(
+                kind="traefik-inflightreq", component="Traefik",
+                setting="inFlightReq.amount", value=amount,
+                caps=_spread(amount, controllers),
+                per="source (the request's Host by default), per Traefik instance",
+                resource=mw.resource("spec.inFlightReq.amount"),
+                fix=Fix(summary=f"Raise the Middleware's amount (it is on {used}), or remove "
+                        "it from the WebSocket route: every open WebSocket is a request in "
+                        "flight.",
+                        snippet=f"spec:\n  inFlightReq:\n    amount: {amount * 10}\n",
+                        language="yaml"))
 
 
 def _application(snap: ClusterSnapshot, route: RouteRule,

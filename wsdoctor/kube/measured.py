@@ -74,6 +74,25 @@ def measured_idle(facts: Facts) -> float | None:
     return idle.timeout_s if idle is not None else None
 
 
+def idle_closed_by(facts: Facts) -> str | None:
+    """Who ended the silent connection: ``application`` (a close frame), ``proxy``, None."""
+    from wsdoctor.checks.idle import IdleObservation
+
+    idle = facts.get(IdleObservation)
+    return idle.closed_by if idle is not None else None
+
+
+def cut_inside_the_cluster(facts: Facts, seconds: float, tolerance: float) -> bool:
+    """A bisected run measured the pod or the ingress controller pod cutting a silent
+    connection as soon as the public address did (``wsdoctor bisect``)."""
+    from wsdoctor.checks.hops_model import HopsObservation
+
+    hops = facts.get(HopsObservation)
+    return hops is not None and any(
+        hop.status == "tested" and hop.idle is not None and hop.idle.timeout_s is not None
+        and hop.idle.timeout_s <= seconds + tolerance for hop in hops.hops)
+
+
 def cookies_seen(facts: Facts) -> list[str] | None:
     """Names of the cookies the upgrade and the plain GET set; None when the affinity check
     did not run."""

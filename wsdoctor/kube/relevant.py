@@ -9,6 +9,7 @@ from typing import Any
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import GATEWAY_GROUP, ISTIO_GROUP, RouteRule
 from wsdoctor.kube.istio_mesh import gateway_workloads
+from wsdoctor.kube.nginx_paths import regex_sources
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 from wsdoctor.kube.timeouts import destination_rules_for
 
@@ -33,6 +34,8 @@ def relevant_snapshot(
     for route in routes:
         obj = snap.find(route.kind, route.namespace, route.name)
         add(obj)
+        for source in regex_sources(snap, discover.route_rules(snap), route):
+            add(snap.find(source.kind, source.namespace, source.name))
         namespaces.add(route.namespace)
         if obj is not None and obj.kind == "HTTPRoute":
             for parent in obj.spec.get("parentRefs") or []:

@@ -226,7 +226,11 @@ def _hpa(hpa: KubeObject) -> Iterator[Finding]:
 
 def _pdb(snap: ClusterSnapshot, owner: KubeObject, tpl: dict[str, Any]) -> Iterator[Finding]:
     """A replicated WebSocket workload with no PodDisruptionBudget selecting its pods. The
-    workload is in the input, so the budget that protects it belongs there too."""
+    workload is in the input, so the budget that protects it belongs there too; live, only
+    where budgets could be listed."""
+    if snap.source == "cluster" and not snap.could_contain("PodDisruptionBudget",
+                                                          owner.namespace):
+        return  # not readable (the permission gap says so): absence proves nothing
     labels = labels_of(tpl)
     pdbs = snap.in_namespace("PodDisruptionBudget", owner.namespace)
     if any(backends.selector_matches(p.spec.get("selector") or {}, labels) for p in pdbs):

@@ -62,6 +62,9 @@ class TraefikRoute:
     """A ``circuitBreaker`` expression, e.g. ``NetworkErrorRatio() > 0.5``."""
     request_headers: dict[str, str] = field(default_factory=dict)
     """A headers middleware's ``customRequestHeaders``."""
+    in_flight: int | None = None
+    """An ``inFlightReq`` middleware's ``amount``: requests in flight at once (every open
+    WebSocket is one), per Host by default; above it Traefik answers 429."""
     forwarding_timeouts: dict[str, str] = field(default_factory=dict)
     """The ``serversTransport``'s ``forwardingTimeouts`` (dialTimeout, responseHeaderTimeout,
     idleConnTimeout...); empty: no serversTransport."""
@@ -188,6 +191,9 @@ def render_dynamic(site: TraefikSite, scratch: Path) -> dict[str, Any]:
             middlewares[f"{route.name}-headers"] = {
                 "headers": {"customRequestHeaders": route.request_headers}}
             chain.append(f"{route.name}-headers")
+        if route.in_flight is not None:
+            middlewares[f"{route.name}-inflight"] = {"inFlightReq": {"amount": route.in_flight}}
+            chain.append(f"{route.name}-inflight")
         if route.rate_limit is not None:
             limit = route.rate_limit
             middlewares[f"{route.name}-ratelimit"] = {"rateLimit": {

@@ -63,6 +63,11 @@ def cpu_seconds() -> float:
     return time.process_time()
 
 
+#: Fewer connections than this tell nothing of the memory each costs: the process's own
+#: allocations (a cluster read, the report) outweigh them.
+MEMORY_MIN_CONNECTIONS = 100
+
+
 class ClientMeter:
     """What the run costs this process: CPU during the ramp and the hold, resident memory
     from before the first connection to the peak, and how late the event loop wakes."""
@@ -99,7 +104,8 @@ class ClientMeter:
         from wsdoctor.load.model import ClientCost
 
         grown = None
-        if self.rss_at_peak is not None and self.rss_baseline is not None and peak:
+        if self.rss_at_peak is not None and self.rss_baseline is not None and \
+                peak >= MEMORY_MIN_CONNECTIONS:
             grown = round(max(0, self.rss_at_peak - self.rss_baseline) / peak, 2)
         lag = self.lag.summary()
         return ClientCost(

@@ -11,6 +11,7 @@ from wsdoctor.checks.base import Code, Facts
 from wsdoctor.knowledge_limits import Signature, cap_kind, signature_of
 from wsdoctor.kube.discover import routes_for
 from wsdoctor.kube.limits import ConfiguredLimit, path_limits
+from wsdoctor.kube.rules_nginx import RATE_LIMIT as NGINX_RATE_LIMIT
 from wsdoctor.load.describe import quote_refusal
 from wsdoctor.load.model import LoadCause, LoadObservation
 from wsdoctor.load.rules import CAP, CHECK_ID, INTERMITTENT
@@ -22,11 +23,15 @@ LIMIT_UNKNOWN = Code("WSD-LOAD-LIMIT-UNKNOWN", Status.INFO,
 LIMIT_NOT_REACHED = Code("WSD-LOAD-LIMIT-NOT-REACHED", Status.INFO,
                          "A configured connection limit was not reached")
 CODES = (LIMIT, LIMIT_UNKNOWN, LIMIT_NOT_REACHED)
+#: Limits the cluster check's WSD-NGINX-RATE-LIMIT also warns about (the same annotations).
+NGINX_ANNOTATION_LIMITS = ("nginx-limit-connections", "nginx-limit-rps")
 
 
 def fits(limit: ConfiguredLimit, signature: Signature, status: int | None) -> bool:
     """Whether ``limit`` refuses the way the target did."""
     kind = cap_kind(limit.kind)
+    if limit.status is not None and kind.signature == "http":
+        return signature == "http" and status == limit.status
     if kind.key == "application":
         return signature in ("close", "http", "reset")
     if kind.key == "haproxy-server-maxconn":
@@ -123,6 +128,12 @@ def _named(load: LoadObservation, limit: ConfiguredLimit, allowed: int | None,
     if not fitting:
         detail += (f" That is not how {limit.setting} refuses: another limit in front may "
                    "refuse at the same number.")
+    explains: tuple[Code, ...] = (symptom,)
+    if limit.kind in NGINX_ANNOTATION_LIMITS:
+        # the cluster check warns about the same annotation from the manifest alone
+        detail += (f" It is the annotation {NGINX_RATE_LIMIT.code} warns about, measured: "
+                   "one finding, not two.")
+        explains += (NGINX_RATE_LIMIT,)
     title = f"The cap is {limit.component} {limit.setting}: {limit.value}" if allowed is not \
         None else f"The refusals are {limit.component} {limit.setting}: {limit.value}"
     return LIMIT.finding(
@@ -130,4 +141,4 @@ def _named(load: LoadObservation, limit: ConfiguredLimit, allowed: int | None,
         evidence={"setting": limit.setting, "value": limit.value, "component": limit.component,
                   "measured_cap": load.cap, "allowed": allowed, "counts_per": limit.per,
                   "refusal_fits": fitting},
-        explains=(symptom,))
+        explains=explains)

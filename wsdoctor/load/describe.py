@@ -49,7 +49,11 @@ def likely_caps(cause: LoadCause, rate: bool = False) -> list[CapKind]:
     refusals that came and went)."""
     status = cause.response.status_code if cause.response is not None else None
     signature = signature_of(cause.cause, status)
-    return kinds_refusing(signature, status, tuple(answered_by(cause)), rate)
+    kinds = kinds_refusing(signature, status, tuple(answered_by(cause)), rate)
+    if cause.replica is not None and not answered_by(cause):
+        # the refusal carries the replica's own name and no proxy's: the application wrote it
+        kinds.sort(key=lambda k: k.key != "application")
+    return kinds
 
 
 def refusal_hint(cause: LoadCause, rate: bool = False, limit: int = 2) -> str:

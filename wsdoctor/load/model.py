@@ -95,7 +95,8 @@ class ClientCost(Model):
     rss_baseline_kib: int | None = None
     rss_peak_kib: int | None = None
     rss_per_connection_kib: float | None = None
-    """Resident memory added per connection held at the peak."""
+    """Resident memory added per connection held at the peak (None: fewer than 100 held,
+    too few to tell from the process's own allocations)."""
     cpu_ramp_s: float = 0.0
     wall_ramp_s: float = 0.0
     cpu_per_connection_ms: float | None = None
@@ -158,6 +159,11 @@ class LoadObservation(Observation):
     addresses: list[Share] = Field(default_factory=list)
     ramp: list[RampPoint] = Field(default_factory=list)
     client: ClientCost = Field(default_factory=ClientCost)
+
+    @property
+    def connected_none(self) -> bool:
+        """Not one attempt gave a connection: every one was refused."""
+        return self.upgraded == 0 and self.peak_open == 0 and self.refused > 0
 
     def of_kind(self, kind: CauseKind) -> list[LoadCause]:
         """The causes of one kind, most frequent first."""

@@ -71,7 +71,7 @@ def judge_load(facts: Facts) -> Iterator[Finding]:
         return
     refusals = obs.of_kind("refusal")
     asked = obs.plan.connections
-    if obs.upgraded == 0 and obs.peak_open == 0 and refusals:
+    if obs.connected_none and refusals:
         first = refusals[0]
         yield NO_CONNECTION.finding(
             CHECK_ID,
@@ -138,7 +138,9 @@ def judge_client(facts: Facts) -> Iterator[Finding]:
     client = obs.client
     own = obs.of_kind("client")
     short = client.fd_limit is not None and client.fd_limit < client.fd_needed
-    if own or short:
+    # A limit below the plan matters only if the run got to it: a run the target stopped
+    # first (a cap, no connection at all) or the user interrupted was not capped here.
+    if own or (short and obs.stopped == "client_limit"):
         cause = own[0].cause if own else "the open-file limit is below the plan"
         held = obs.peak_open
         yield CLIENT_LIMIT.finding(

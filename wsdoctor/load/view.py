@@ -41,7 +41,9 @@ def summary_lines(obs: LoadObservation) -> list[str]:
         f"{obs.dropped} dropped; most held at once {obs.peak_open}; {STOPPED[obs.stopped]} "
         f"({obs.duration_s:.1f}s)",
     ]
-    if obs.cap is not None:
+    if obs.connected_none:
+        lines.append(f"no connection: every attempt refused ({obs.cap_cause})")
+    elif obs.cap is not None:
         lines.append(f"cap: {obs.cap} held, then {obs.cap_cause}")
     for name, dist in (("handshake", obs.handshake), ("tcp connect", obs.connect),
                        ("tls", obs.tls), ("upgrade", obs.upgrade), ("session", obs.session),
@@ -80,4 +82,5 @@ def summary_lines(obs: LoadObservation) -> list[str]:
 
 def plot(obs: LoadObservation, ascii_only: bool = False) -> list[Line]:
     """The ramp plot of the run."""
-    return ramp_plot(obs.ramp, cap=obs.cap, ascii_only=ascii_only)
+    return ramp_plot(obs.ramp, cap=None if obs.connected_none else obs.cap,
+                     ascii_only=ascii_only)
