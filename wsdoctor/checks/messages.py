@@ -26,6 +26,7 @@ from wsdoctor.checks.messages_app import (
     bisect_max_message,
     judge_app_exchange,
     judge_max_message,
+    message_kind,
     socketio_settings,
 )
 from wsdoctor.checks.messages_model import (  # re-exported: the observation's home
@@ -340,17 +341,14 @@ def judge_messages(facts: Facts) -> Iterator[Finding]:
                     "loop); check that no proxy filters control frames."))
     yield from _judge_large(obs, where)
     yield from judge_app_exchange(obs.app, obs.endpoint, where)
-    yield from judge_max_message(obs.max_message, obs.endpoint, where,
-                                 socketio=obs.protocol == "socket.io")
+    yield from judge_max_message(obs.max_message, obs.endpoint, where, obs.protocol)
 
 
 def _judge_large(obs: MessagesObservation, where: Resource) -> Iterator[Finding]:
     large = obs.large_message
     if large is None or large.outcome in ("echoed", "delivered"):
         return
-    size = human_size(large.size)
-    what = f"{size} socket.io event (one text frame)" if obs.protocol == "socket.io" \
-        else f"{size} binary message"
+    what = f"{human_size(large.size)} {message_kind(obs.protocol)}"
     if large.close_code == 1009:
         yield TOO_BIG.finding(
             "messages", f"{obs.endpoint}: a {what} was refused with close 1009 (message too "
