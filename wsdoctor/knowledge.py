@@ -310,6 +310,18 @@ INGRESS_NGINX_AFFINITY_FIX = (
 """Source: ingress-nginx docs user-guide/nginx-configuration/annotations.md#session-affinity."""
 
 
+#: NGINX Inc's (F5) NGINX Ingress Controller: the Ingress annotation that lists, by name, the
+#: Services it proxies as WebSockets; a backend not listed gets no Upgrade/Connection headers.
+NGINX_INC_WEBSOCKET_SERVICES = "nginx.org/websocket-services"
+"""Sources: docs.nginx.com/nginx-ingress-controller/configuration/ingress-resources/
+advanced-configuration-with-annotations ("nginx.org/websocket-services: Enables WebSocket for
+services"); nginxinc/kubernetes-ingress examples/websocket/README.md at commit e38b8ed
+("you need to add the nginx.org/websocket-services annotation", "service1[,service2,...]").
+The controller is the IngressClass ``spec.controller``
+``nginx.org/ingress-controller`` (its deployments/common/ingress-class.yaml, class ``nginx``),
+image ``nginx/nginx-ingress`` (NGINX Plus: ``nginx-plus-ingress``)."""
+
+
 # -- bisected runs (``wsdoctor bisect``) -------------------------------------------------------
 
 #: Load balancers and CDNs that sit in front of an ingress controller, by provider, with

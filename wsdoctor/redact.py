@@ -105,6 +105,36 @@ def mask_userinfo(text: str) -> str:
     return text[:start] + REDACTED + text[start + at:]
 
 
+#: Credentials recognisable by their shape in text nobody told us the secrets of (what an
+#: exec credential plugin prints on stderr): a scheme and its credential, a ``name=value``
+#: whose name says secret, JWTs, and well-known token prefixes (EKS ``k8s-aws-v1.``, Google
+#: OAuth ``ya29.``, OpenShift ``sha256~``, GitHub, GitLab, Slack, AWS access key ids).
+_SHAPED = re.compile(
+    r"(?P<scheme>\b(?:bearer|basic|token)\s+)(?P<cred>[A-Za-z0-9._~+/=-]{8,})"
+    r"|(?P<name>[\"']?\b[\w.-]*(?:token|secret|passw(?:or)?d|api[-_]?key|access[-_]?key|"
+    r"credentials?|session)\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;&]{4,})"
+    r"|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
+    r"|\b(?:k8s-aws-v1\.|ya29\.|sha256~|gh[pousr]_|glpat-|xox[abprs]-)[A-Za-z0-9._~+/=-]{8,}"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|(?<![A-Za-z0-9+_=-])(?=[A-Za-z+_=-]*[0-9])(?=[0-9+_=-]*[A-Za-z])[A-Za-z0-9+_=-]{40,}",
+    re.IGNORECASE,
+)
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with every token-shaped credential replaced by ``<redacted>`` (the scheme or
+    ``name=`` in front kept, so the line still says what was there)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("scheme"):
+            return match.group("scheme") + REDACTED
+        if match.group("name"):
+            return match.group("name") + REDACTED
+        return REDACTED
+
+    return _SHAPED.sub(replace, text)
+
+
 def _forms(secret: str) -> set[str]:
     """The ways a server may echo ``secret`` as text (matched ignoring case)."""
     return {secret, unquote(secret), quote(secret, safe=""), quote(secret), quote_plus(secret),

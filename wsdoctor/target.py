@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from wsdoctor import validate
 from wsdoctor.models import Scheme, Target
+from wsdoctor.placeholders import hint, placeholder
 
 _SCHEMES = {"ws": Scheme.WS, "wss": Scheme.WSS, "http": Scheme.WS, "https": Scheme.WSS}
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -28,6 +29,9 @@ class TargetError(ValueError):
 def _check_host(host: str) -> str:
     if not host:
         raise TargetError("the target has no host name")
+    found = placeholder(host)
+    if found is not None:
+        raise TargetError(hint(found))
     if ":" in host:
         try:
             return str(ipaddress.IPv6Address(host.split("%")[0]))
@@ -60,6 +64,8 @@ def _split_authority(authority: str) -> tuple[str, str | None]:
         host, after = authority[1:close], authority[close + 1:]
         if after and not after.startswith(":"):
             raise TargetError(f"unexpected {after!r} after the IPv6 address [{host}]")
+        if placeholder(host) is not None:
+            raise TargetError(hint(str(placeholder(host))))
         if ":" not in host:
             raise TargetError(f"[{host}] is not an IPv6 address (brackets are for IPv6 only)")
         return host.replace("%25", "%", 1), after[1:] if after else None

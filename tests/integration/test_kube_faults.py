@@ -143,6 +143,28 @@ def test_a_slow_kind_is_named_as_slow(running: RunningAPI, tmp_path: Path) -> No
     assert "cannot connect" not in failure.message
 
 
+def test_a_list_still_arriving_at_the_time_limit_is_named_and_the_check_ends_in_time(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """Pods trickle in a few bytes at a time (every read gets bytes, so no read timeout
+    fires): the check is not an error "did not finish", it ends at its limit and names the
+    list that was still arriving; the rest is judged."""
+    running.api.inject("*/pods", Fault.trickling(0.8))  # 80 B/s: the pod list needs > 20 s
+    start = time.monotonic()
+    report = run(running, tmp_path, "wss://chat.example.com/ws", timeout=1.0)
+    limit = 15.0  # the cluster check's limit at --timeout 1
+    assert time.monotonic() - start < limit + 1
+    check = report.check("cluster")
+    assert check is not None and check.status is not CheckStatus.ERROR, check.reason
+    obs = observation(report)
+    assert obs.routes[0].name == "chat"
+    pods = next(f for f in obs.read_failures if f.kind == "Pod")
+    assert pods.cause == "deadline" and pods.namespace == "chat"
+    assert "still arriving when the check's time limit ran out" in pods.message
+    finding = next(f for f in report.findings if f.title.startswith("Pod could not be read"))
+    assert "/namespaces/chat/pods" in finding.detail
+
+
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [

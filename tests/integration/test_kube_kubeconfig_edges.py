@@ -131,3 +131,34 @@ def test_exec_args_that_are_not_a_list_are_refused_not_split_into_letters(
     kubeconfig = exec_kubeconfig(running, tmp_path, str(exe), args="get-token")
     detail = unreadable(cluster_report("--kubeconfig", str(kubeconfig)))
     assert "exec args must be a list, not str" in detail, detail
+
+
+ENV_SECRET = "Env-Given-S3cret-Value"
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib2IiLCJleHAiOjF9.c2lnbmF0dXJlLWJ5dGVz"
+PRINTED_TOKEN = "k8s-aws-v1.aHR0cHM6Ly9zdHMuYW1hem9uYXdzLmNvbS9leGFtcGxl"
+
+
+@pytest.mark.parametrize("output", ["json", "text"])
+def test_secrets_an_exec_plugin_prints_on_stderr_never_reach_the_output(
+    running: RunningAPI, tmp_path: Path, output: str
+) -> None:
+    """A failing plugin echoes the secret it was given in its env, the token it printed on
+    stdout, a JWT and a bearer credential on stderr: the finding keeps the line (what
+    failed) with each of them redacted, in every output."""
+    exe = plugin(
+        tmp_path, "leaky-plugin",
+        "import os, sys\n"
+        f"print('{{\"status\": {{\"token\": \"{PRINTED_TOKEN}\"}}')\n"
+        "sys.stderr.write('debug: refreshing\\n')\n"
+        "sys.stderr.write(f\"error: token {os.environ['PLUGIN_TOKEN']} refused; \"\n"
+        f"                 'Authorization: Bearer {JWT}; cached {PRINTED_TOKEN} expired\\n')\n"
+        "sys.exit(1)\n",
+    )
+    kubeconfig = exec_kubeconfig(running, tmp_path, str(exe),
+                                 env=[{"name": "PLUGIN_TOKEN", "value": ENV_SECRET}])
+    done, _ = wsdoctor("--kubeconfig", str(kubeconfig), "--format", output, timeout=40)
+    shown = done.stdout + done.stderr
+    for secret in (ENV_SECRET, JWT, PRINTED_TOKEN, JWT.split(".")[1]):
+        assert secret not in shown, (secret, shown)
+    assert "exited with status 1" in shown and "error: token <redacted> refused" in shown
+    assert "Bearer <redacted>" in shown

@@ -156,8 +156,9 @@ def test_namespace_option_lists_only_that_namespace(
 def test_forbidden_resource_skips_only_what_needs_it(
     fake_cluster: RunningAPI, tmp_path: Path
 ) -> None:
-    """Without list on EndpointSlices the check still runs; the gap is named (verb and
-    resource) in an info finding, no endpoint verdict is made, and the exit code ignores it."""
+    """Without list on EndpointSlices the check still runs; no endpoint verdict is made, and
+    the gap in the target's own backend namespace is a warning naming verb, resource and
+    namespace (with the Role that grants it), not an informational footnote."""
     settings = Settings(kubeconfig=str(fake_cluster.kubeconfig(tmp_path / "kc", token="no-slices")))
     report = diagnose_cluster(settings, "wss://down.example.com/")
     obs = observation(report)
@@ -167,9 +168,16 @@ def test_forbidden_resource_skips_only_what_needs_it(
     )
     codes = [f.code for f in report.findings]
     assert "WSD-K8S-NO-READY-ENDPOINTS" not in codes
-    forbidden = next(f for f in report.findings if f.code == "WSD-K8S-FORBIDDEN")
-    assert "list endpointslices.discovery.k8s.io" in forbidden.detail
-    assert forbidden.status.value == "info"
+    forbidden = next(f for f in report.findings if f.code == "WSD-K8S-BACKEND-FORBIDDEN")
+    assert forbidden.status.value == "warn"
+    assert forbidden.title == "Forbidden: list endpointslices.discovery.k8s.io in namespace down"
+    assert "Service down/down" in forbidden.detail
+    assert forbidden.fix is not None and "resources: [endpointslices]" in str(
+        forbidden.fix.snippet
+    )
+    assert "discovery.k8s.io" in str(forbidden.fix.snippet)
+    others = next(f for f in report.findings if f.code == "WSD-K8S-FORBIDDEN")
+    assert others.status.value == "info" and "endpointslices" not in others.detail
 
 
 def test_no_route_permission_is_a_visible_finding_naming_the_permission(

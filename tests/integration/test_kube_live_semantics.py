@@ -98,6 +98,13 @@ CASES = [
         AUTHORS_ROUTE,
     ),
     ("aws-alb", "alb-without-class", "wss://echo.example.com/", ("WSD-LB-IDLE-SHORT",), ""),
+    (
+        "nginx-inc",
+        "nginx-inc-websocket-services",
+        "ws://cafe.example.com/ws",
+        ("WSD-NGINXINC-WEBSOCKET-SERVICES",),
+        "",
+    ),
     ("workloads", "drain-grace", "ws://echo.haproxy.local/", ("WSD-K8S-NO-DRAIN",), ""),
     (
         "workloads",

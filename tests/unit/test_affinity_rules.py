@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from wsdoctor.checks.affinity import AffinityConnection, AffinityObservation, judge_affinity
 from wsdoctor.checks.affinity_probe import (
     CookieSeen,
@@ -114,3 +116,47 @@ def test_round_robin_without_cookie_is_info_then_fail_when_affinity_is_expected(
                  "nginx.ingress.kubernetes.io/session-cookie-name:",
                  'nginx.ingress.kubernetes.io/session-cookie-path: "/ws"'):
         assert line in fail.fix.snippet
+
+
+def _cluster(kind: str, controller: str) -> CheckResult:
+    from wsdoctor.kube.observation import BackendSummary, ClusterObservation, RouteSummary
+    from wsdoctor.kube.snapshot import ClusterSnapshot
+
+    route = RouteSummary(kind=kind, namespace="chat", name="chat", controller=controller,
+                         backends=[BackendSummary(service="chat/chat-svc")])
+    obs = ClusterObservation(routes=[route], snapshot=ClusterSnapshot(source="cluster"))
+    return CheckResult(id="cluster", status=CheckStatus.OK, observation=obs)
+
+
+@pytest.mark.parametrize(
+    ("kind", "controller", "wanted", "on"),
+    [
+        ("IngressRoute", "traefik", "sticky:", "# IngressRoute chat/chat"),
+        ("Ingress", "traefik", 'traefik.ingress.kubernetes.io/service.sticky.cookie: "true"',
+         "# Service chat/chat-svc"),
+        ("Ingress", "haproxytech", "haproxy.org/cookie-persistence:", "# Service chat/chat-svc"),
+        ("Ingress", "haproxy-ingress", "haproxy-ingress.github.io/affinity: cookie",
+         "# Ingress chat/chat"),
+        ("Ingress", "ingress-nginx", 'nginx.ingress.kubernetes.io/affinity: "cookie"',
+         "# Ingress chat/chat"),
+    ],
+)
+def test_no_affinity_fix_is_the_serving_controllers_own(
+    kind: str, controller: str, wanted: str, on: str
+) -> None:
+    """With the cluster read, the WSD-AFFINITY-NONE fix is the recipe of the controller that
+    serves the route, on the object it reads it from; never another controller's."""
+    obs = AffinityObservation(address="192.0.2.1", replica_source="header",
+                              connections=conns("r1", "r2", "r1", "r2"), distinct_replicas=2)
+    facts = Facts(
+        target=parse_target("wss://chat.example.com/ws"),
+        settings=Settings(expect_affinity=True), now=datetime(2026, 1, 1, tzinfo=UTC),
+        results={"affinity": CheckResult(id="affinity", status=CheckStatus.OK, observation=obs),
+                 "cluster": _cluster(kind, controller)},
+    )
+    [fail] = judge_affinity(facts)
+    assert fail.code == "WSD-AFFINITY-NONE" and fail.fix is not None
+    snippet = str(fail.fix.snippet)
+    assert wanted in snippet and snippet.startswith(on)
+    if controller != "ingress-nginx":
+        assert "nginx.ingress.kubernetes.io" not in snippet + fail.fix.summary

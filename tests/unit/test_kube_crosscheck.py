@@ -264,3 +264,21 @@ def test_served_certificate_differing_from_the_secret_is_reported() -> None:
         )
         == []
     )
+
+
+def test_affinity_without_cookie_says_what_to_check_for_the_controller_configuring_it() -> None:
+    """Traefik stickiness on a Service and haproxytech cookie-persistence: the fix names the
+    Service annotation (and, for Traefik, that IngressRoutes ignore it), not the Ingress's."""
+    from wsdoctor.kube.affinity import AffinityConfig
+    from wsdoctor.kube.crosscheck import cross_check_affinity
+    from wsdoctor.models import Resource
+
+    sticky = facts("wss://down.example.com/", affinity=cookies_set("sid"))
+    cluster = cluster_obs("wss://down.example.com/")
+    for controller, said in (("traefik", "IngressRoute, Service annotations are ignored"),
+                             ("haproxytech", "cookie-persistence is on the Service")):
+        config = AffinityConfig(controller=controller, cookie="lb",
+                                resource=Resource(kind="Service", namespace="down", name="down"))
+        [found] = cross_check_affinity(cluster.model_copy(update={"affinity": config}), sticky)
+        assert found.code == "WSD-K8S-AFFINITY-NO-COOKIE" and found.fix is not None
+        assert said in found.fix.summary and "on the Ingress it uses" not in found.fix.summary

@@ -174,3 +174,159 @@ def test_no_pdb_is_not_claimed_when_budgets_could_not_be_read() -> None:
     unread = listed.model_copy(update={
         "listed_kinds": [k for k in kinds if k != "PodDisruptionBudget"]})
     assert "WSD-K8S-NO-PDB" not in [f.code for f in judge_snapshot(unread, RuleOptions())]
+
+
+def test_selector_matching_pods_only_in_another_namespace_says_so(tmp_path: Path) -> None:
+    """The Service's pods run in another namespace (project): the finding names that
+    namespace and the workload instead of saying no pod has the labels."""
+    base = (RULES / "k8s-selector-no-pods-FAILED.yaml").read_text(encoding="utf-8")
+    other = base.split("---\napiVersion: apps/v1\n", 1)[1].split("---", 1)[0]
+    moved = other.replace("namespace: chat", "namespace: chat-prod").replace(
+        "app: chat-server", "app: chat")
+    path = tmp_path / "moved.yaml"
+    path.write_text(base + "---\napiVersion: apps/v1\n" + moved, encoding="utf-8")
+    findings = list(judge_snapshot(load_manifests([str(path)]).snapshot, RuleOptions()))
+    (hit,) = [f for f in findings if f.code == "WSD-K8S-SELECTOR-NO-PODS"]
+    assert hit.title == "Service selector matches pods only in namespace chat-prod"
+    assert "Deployment chat-prod/chat" in hit.detail and "not in chat" in hit.detail
+    assert hit.evidence["matching_namespaces"] == ["chat-prod"]
+    assert hit.fix is not None and "namespace chat-prod" in hit.fix.summary
+    (plain,) = [f for f in _judge(RULES / "k8s-selector-no-pods-FAILED.yaml")[1]
+                if f.code == "WSD-K8S-SELECTOR-NO-PODS"]
+    assert "no Pod or workload in chat has those labels" in plain.detail
+
+
+def test_placeholder_hosts_are_named_but_traefik_host_regexps_are_not(tmp_path: Path) -> None:
+    """``${DOMAIN}`` on an Ingress and ``{IPv6}`` in an IngressRoute Host() are placeholders;
+    a Traefik v2 HostRegexp with ``{name:regexp}`` and a regex quantifier is syntax."""
+    path = tmp_path / "hosts.yaml"
+    path.write_text("""
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: env, namespace: chat}
+spec:
+  rules:
+  - host: "${DOMAIN}"
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: doc, namespace: chat}
+spec:
+  routes:
+  - match: Host(`{IPv6}`)
+    kind: Rule
+    services: [{name: a, port: 80}]
+---
+apiVersion: traefik.containo.us/v1alpha1
+kind: IngressRoute
+metadata: {name: regexp, namespace: chat}
+spec:
+  routes:
+  - match: HostRegexp(`{sub:[a-z]{2,8}}.example.com`)
+    kind: Rule
+    services: [{name: a, port: 80}]
+""", encoding="utf-8")
+    findings = list(judge_snapshot(load_manifests([str(path)]).snapshot, RuleOptions()))
+    hits = {(f.resource.name if f.resource else "", str(f.evidence["placeholder"]))
+            for f in findings if f.code == "WSD-K8S-HOST-PLACEHOLDER"}
+    assert hits == {("env", "${DOMAIN}"), ("doc", "{IPv6}")}
+    env = next(f for f in findings if f.code == "WSD-K8S-HOST-PLACEHOLDER"
+               and f.resource is not None and f.resource.name == "env")
+    assert env.resource is not None and env.resource.field == "spec.rules[0].host"
+    assert "not an address" in env.detail
+
+
+def _lint_text(tmp_path: Path, text: str) -> list[Finding]:
+    path = tmp_path / "case.yaml"
+    path.write_text(text, encoding="utf-8")
+    return list(judge_snapshot(load_manifests([str(path)]).snapshot, RuleOptions()))
+
+
+def test_annotation_typos_name_the_annotation_meant_and_spare_dropped_ones(
+    tmp_path: Path,
+) -> None:
+    """server-snippets and proxy-read-timeouts are near-misses of names ingress-nginx reads;
+    enable-opentracing (dropped in v1.10) and a name far from any are not typos."""
+    findings = _lint_text(tmp_path, """
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: chat
+  namespace: chat
+  annotations:
+    nginx.ingress.kubernetes.io/server-snippets: "return 404;"
+    nginx.ingress.kubernetes.io/proxy-read-timeouts: "3600"
+    nginx.ingress.kubernetes.io/enable-opentracing: "true"
+    nginx.ingress.kubernetes.io/my-own-thing: "x"
+spec:
+  rules:
+  - host: chat.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}
+""")
+    typos = {str(f.evidence["annotation"]): f for f in findings
+             if f.code == "WSD-K8S-ANNOTATION-TYPO"}
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert set(typos) == {prefix + "server-snippets", prefix + "proxy-read-timeouts"}
+    snippet = typos[prefix + "server-snippets"]
+    assert snippet.evidence["suggestion"] == prefix + "server-snippet"
+    assert "nginx.org/server-snippets" in snippet.detail
+    timeout = typos[prefix + "proxy-read-timeouts"]
+    assert timeout.fix is not None and f'{prefix}proxy-read-timeout: "3600"' in str(
+        timeout.fix.snippet)
+
+
+def test_configmap_key_typo_suggests_the_key_meant(tmp_path: Path) -> None:
+    """A misspelt key of the ingress-nginx ConfigMap names the key it nearly is."""
+    findings = _lint_text(tmp_path, """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}
+data:
+  proxy-read-timeouts: "3600"
+  proxy-send-timeout: "3600"
+""")
+    (hit,) = [f for f in findings if f.code == "WSD-NGINX-CONFIGMAP-KEY"]
+    assert hit.evidence["suggestion"] == "proxy-read-timeout"
+    assert "misspelling of 'proxy-read-timeout'" in hit.detail
+
+
+@pytest.mark.parametrize(
+    ("annotations", "extra", "controller"),
+    [
+        ({"nginx.org/proxy-read-timeout": "1h"}, "", "nginx-inc"),
+        ({"nginx.org/websocket-services": "chat"}, "", "nginx-inc"),
+        ({}, "", "ingress-nginx"),
+        ({"nginx.org/client-max-body-size": "10g",
+          "nginx.ingress.kubernetes.io/proxy-body-size": "10g"}, "", "ingress-nginx"),
+        ({}, "image: nginx/nginx-ingress:5.3.2", "nginx-inc"),
+        ({}, "image: registry.k8s.io/ingress-nginx/controller:v1.15.0", "ingress-nginx"),
+    ],
+)
+def test_class_nginx_is_told_apart_between_the_two_nginx_controllers(
+    tmp_path: Path, annotations: dict[str, str], extra: str, controller: str
+) -> None:
+    """Both controllers default to the class ``nginx``: NGINX Inc's when the Ingress speaks
+    only nginx.org/ annotations or only its controller is deployed; else ingress-nginx."""
+    from wsdoctor.kube.discover import ingress_controller
+
+    workload = f"""---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: controller, namespace: nginx}}
+spec:
+  selector: {{matchLabels: {{app: c}}}}
+  template:
+    metadata: {{labels: {{app: c}}}}
+    spec: {{containers: [{{name: c, {extra}}}]}}
+""" if extra else ""
+    path = tmp_path / "ing.yaml"
+    path.write_text(f"""apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: chat, namespace: chat, annotations: {annotations!r}}}
+spec: {{ingressClassName: nginx}}
+{workload}""", encoding="utf-8")
+    snap = load_manifests([str(path)]).snapshot
+    ing = snap.find("Ingress", "chat", "chat")
+    assert ing is not None
+    assert ingress_controller(snap, ing) == (controller, "nginx")

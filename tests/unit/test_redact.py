@@ -162,3 +162,27 @@ def test_a_crash_is_reported_through_the_redactor() -> None:
         failed = RunFailed(exc, redactor())
     assert str(failed) == f"ValueError: server said: {REDACTED}"
     assert TOKEN not in failed.details() and "Traceback" in failed.details()
+
+
+def test_credential_shapes_are_masked_and_plain_error_lines_kept() -> None:
+    """Text whose secrets nobody named (an exec plugin's stderr): bearer credentials, JWTs,
+    name=value secrets and known token prefixes are masked; ordinary errors stay whole."""
+    from wsdoctor.redact import mask_credentials
+
+    masked = {
+        "Authorization: Bearer abcdef123456ghijkl": "Authorization: Bearer <redacted>",
+        "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCY failed":
+            "AWS_SECRET_ACCESS_KEY=<redacted> failed",
+        'got {"token": "k8s-aws-v1.aHR0cHM6Ly9zdHMuYW1hem9u"}': 'got {"token": "<redacted>"}',
+        "bad eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-part here": "bad <redacted> here",
+        "key AKIAIOSFODNN7EXAMPLE and ya29.a0AfH6SMBx1234567890": "key <redacted> and <redacted>",
+    }
+    for text, expected in masked.items():
+        assert mask_credentials(text) == expected
+    for plain in (
+        "ERROR: (gcloud.auth) Reauthentication failed. cannot prompt during non-interactive "
+        "execution.",
+        'Unable to locate credentials. You can configure credentials by running "aws configure".',
+        "error: executable gke-gcloud-auth-plugin not found at /usr/lib/google-cloud-sdk/bin",
+    ):
+        assert mask_credentials(plain) == plain

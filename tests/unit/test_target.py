@@ -107,3 +107,26 @@ def test_paths_and_names_are_encoded_as_browsers_send_them(text: str, url: str) 
     """Non-ASCII in the path or query is percent-encoded and an international host name
     takes its xn-- form, so no check meets a character it cannot send."""
     assert parse_target(text).url == url
+
+
+@pytest.mark.parametrize(
+    ("text", "placeholder", "advice"),
+    [
+        ("ws://{IPv6}:8080/ws", "{IPv6}", "in brackets"),
+        ("wss://[{IPv6}]:443/", "{IPv6}", "in brackets"),
+        ("{ip}:8080", "{ip}", "IPv4 as is"),
+        ("ws://${HOST}/ws", "${HOST}", "envsubst"),
+        ("wss://<host>/", "<host>", "real host name"),
+        ("ws://{{host}}/", "{{host}}", "real host name"),
+        ("wss://%HOST%/x", "%HOST%", "real host name"),
+    ],
+)
+def test_template_placeholders_are_named_with_what_to_put_there(
+    text: str, placeholder: str, advice: str
+) -> None:
+    """A placeholder left in the host is called one (with the fix), not 'not a valid host'."""
+    with pytest.raises(TargetError) as caught:
+        parse_target(text)
+    message = str(caught.value)
+    assert message.startswith(f"{placeholder} is a template placeholder") and advice in message
+    assert "not a valid" not in message and "\n" not in message

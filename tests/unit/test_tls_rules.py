@@ -292,3 +292,36 @@ def test_unverified_handshake_without_a_readable_chain_is_untrusted() -> None:
     (finding,) = judge(broken)
     assert finding.code == "WSD-TLS-UNTRUSTED"
     assert "certificate signature failure" in finding.detail and "bad encoding" in finding.detail
+
+
+def _judge_served_by(kind: str, controller: str, leaf: CertificateInfo) -> list[Finding]:
+    from wsdoctor.kube.observation import ClusterObservation, RouteSummary, TlsConfig
+    from wsdoctor.kube.snapshot import ClusterSnapshot
+
+    obs = TlsObservation(host=HOST, server_name=HOST, trust="system",
+                         alpn_offered=["h2", "http/1.1"], attempts=[attempt(leaf)])
+    cluster = ClusterObservation(
+        routes=[RouteSummary(kind=kind, namespace="chat", name="chat", controller=controller)],
+        tls=[TlsConfig(namespace="chat", hosts=[HOST], secret_name="chat-tls")],
+        snapshot=ClusterSnapshot(source="cluster"))
+    facts = Facts(
+        target=parse_target(f"wss://{HOST}/ws"), settings=Settings(), now=NOW,
+        results={"tls": CheckResult(id="tls", status=CheckStatus.OK, observation=obs),
+                 "cluster": CheckResult(id="cluster", status=CheckStatus.OK,
+                                        observation=cluster)},
+    )
+    return list(judge_certificates(facts))
+
+
+def test_expiry_fix_follows_the_controller_serving_the_route() -> None:
+    """Behind a Traefik IngressRoute the renewal fix points at Traefik's ACME resolver and
+    the Secret; behind ingress-nginx at the Ingress's spec.tls Secret, by name."""
+    leaf = cert(not_after=NOW + timedelta(days=5))
+    [traefik] = _judge_served_by("IngressRoute", "traefik", leaf)
+    assert traefik.code == "WSD-TLS-EXPIRING" and traefik.fix is not None
+    assert "IngressRoute chat/chat's spec.tls" in traefik.fix.summary
+    assert "certResolver" in traefik.fix.summary and "Secret chat/chat-tls" in traefik.fix.summary
+    assert "acme" in str(traefik.fix.snippet)
+    [nginx] = _judge_served_by("Ingress", "ingress-nginx", leaf)
+    assert nginx.fix is not None and "certResolver" not in nginx.fix.summary
+    assert "Ingress chat/chat's spec.tls (Secret chat/chat-tls)" in nginx.fix.summary

@@ -213,8 +213,19 @@ def _path_covers(cookie_path: str, path: str) -> bool:
         cookie_path.endswith("/") or request[len(cookie_path)] == "/")
 
 
-def _affinity_fix(path: str) -> Fix:
+def _affinity_fix(path: str, facts: Facts) -> Fix:
+    """Cookie affinity for the controller serving the target (the cluster's route, or a proxy
+    that named itself); for every controller when neither tells."""
+    from wsdoctor.kube.affinity import controller_affinity_fix
+    from wsdoctor.kube.serving import serving_controller
+
     location = path.split("?", 1)[0] or "/"
+    serving = serving_controller(facts)
+    if serving is not None:
+        fix = controller_affinity_fix(serving.controller, location, serving.route,
+                                      serving.service)
+        if fix is not None:
+            return fix
     return Fix(
         summary="Turn on cookie affinity for the WebSocket path (ingress-nginx shown; Traefik: "
         "service sticky.cookie; HAProxy: cookie-persistence; Istio: DestinationRule "
@@ -274,7 +285,7 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
             yield NOT_ON_UPGRADE.finding(
                 "affinity", f"Cookie {name}{whose} comes with a plain GET of {target.path} but "
                 "not with the 101: a client that only opens the WebSocket never gets it.",
-                evidence=evidence, resource=resource, fix=_affinity_fix(target.path))
+                evidence=evidence, resource=resource, fix=_affinity_fix(target.path, facts))
         if seen.path and not _path_covers(seen.path, target.path):
             yield COOKIE_PATH.finding(
                 "affinity", f"Cookie {name} has Path={seen.path}, which does not cover "
@@ -302,7 +313,7 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
             yield NOT_HONOURED.finding(
                 "affinity", f"Cookie {name}{whose} is set, but {len(replays)} reconnects "
                 f"sending it reached {len(reached)} replicas ({', '.join(reached)}).",
-                evidence=evidence, resource=resource, fix=_affinity_fix(target.path),
+                evidence=evidence, resource=resource, fix=_affinity_fix(target.path, facts),
                 title=f"Cookie {name} is set but reconnects still change replica")
         return
     candidates = sorted({c.name for c in (*obs.cookies_upgrade, *obs.cookies_http)})
@@ -337,7 +348,7 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
         if facts.settings.expect_affinity:
             yield NONE.finding("affinity", detail + " The application needs reconnects to "
                                "reach the same replica.", evidence=evidence_spread,
-                               resource=resource, fix=_affinity_fix(target.path),
+                               resource=resource, fix=_affinity_fix(target.path, facts),
                                title=f"No affinity: {count} connections reached "
                                f"{obs.distinct_replicas} replicas")
         else:
@@ -368,7 +379,7 @@ CHECK = Check(
     hop=Hop.AFFINITY,
     probe=probe_affinity,
     needs=("tcp", "handshake"),
-    rules=(rule(judge_affinity),),
+    rules=(rule(judge_affinity, "cluster"),),
     codes=(PINNED, NOT_HONOURED, NOT_ON_UPGRADE, COOKIE_PATH, COOKIE_INSECURE, NONE, SPREAD),
     time_limit=lambda s: s.timeout * (2 * s.affinity_connections + 2) + 10.0,
     summarize=summarize_affinity,

@@ -179,8 +179,10 @@ def judge_cluster(facts: Facts) -> Iterator[Finding]:
     unread_routes = {f.kind for f in obs.read_failures} & set(_ROUTE_KINDS)
     if not obs.routes and not unread_routes:
         yield _no_route(obs, facts)
-    if obs.snapshot.permission_gaps:
-        gaps = obs.snapshot.permission_gaps
+    own, gaps = cluster_access.backend_gaps(serving, obs.snapshot.permission_gaps)
+    if serving is not None:
+        yield from cluster_access.judge_backend_gaps(serving, own)
+    if gaps:
         yield FORBIDDEN.finding(
             CHECK_ID,
             "Skipped for lack of permission: "

@@ -16,10 +16,15 @@ from wsdoctor.models import Finding, Fix, Resource, Status
 if TYPE_CHECKING:
     from wsdoctor.kube.client import ApiError
     from wsdoctor.kube.config import ClusterAccess
+    from wsdoctor.kube.observation import RouteSummary
+    from wsdoctor.kube.snapshot import PermissionGap
 
 UNREADABLE = Code("WSD-K8S-UNREADABLE", Status.WARN, "The cluster could not be read")
 READ_FAILED = Code("WSD-K8S-READ-FAILED", Status.WARN, "Some objects could not be read")
-CODES = (UNREADABLE, READ_FAILED)
+BACKEND_FORBIDDEN = Code(
+    "WSD-K8S-BACKEND-FORBIDDEN", Status.WARN, "The route's own backends may not be read (RBAC)"
+)
+CODES = (UNREADABLE, READ_FAILED, BACKEND_FORBIDDEN)
 
 _FIXES = {
     "config": "Fix the kubeconfig (or point --kubeconfig/--context at a working one); "
@@ -107,6 +112,54 @@ def judge_access(failure: AccessFailure | None, failures: list[ReadFailure]) -> 
                     "Retry; if it persists, check the API "
                     "server's health (`kubectl get --raw /readyz`).",
                 )
+            ),
+        )
+
+
+#: What stands behind a route: its Services, their endpoints, the pods and their owners.
+_BACKEND_RESOURCES = frozenset({
+    "services", "endpointslices.discovery.k8s.io", "pods", "deployments.apps",
+    "statefulsets.apps", "daemonsets.apps",
+})
+
+
+def backend_gaps(
+    route: RouteSummary | None, gaps: list[PermissionGap]
+) -> tuple[list[PermissionGap], list[PermissionGap]]:
+    """(refusals in the namespaces of the serving route's backends, the others). The first
+    hide whether the target itself has endpoints and pods: a warning, not a footnote."""
+    namespaces = {b.service.split("/", 1)[0] for b in route.backends} if route else set()
+    own = [g for g in gaps if g.namespace in namespaces and g.resource in _BACKEND_RESOURCES]
+    return own, [g for g in gaps if g not in own]
+
+
+def judge_backend_gaps(route: RouteSummary, gaps: list[PermissionGap]) -> Iterator[Finding]:
+    """One warning per refused list in the serving route's backend namespace, naming the
+    verb, resource and namespace to grant."""
+    services = ", ".join(f"Service {b.service}" for b in route.backends)
+    for gap in gaps:
+        namespace = str(gap.namespace)
+        resource, _, group = gap.resource.partition(".")
+        api_group = f'"{group}"' if group else '""'
+        yield BACKEND_FORBIDDEN.finding(
+            CHECK_ID,
+            f"Your user may not {gap.verb} {gap.resource} in namespace {namespace}, where "
+            f"{route.kind} {route.namespace}/{route.name} sends the target ({services}): "
+            f"{gap.affects or 'what needs them'} of the target's own backends were not checked."
+            " A failure there (no ready endpoint, pods restarting) would not show here.",
+            title=f"Forbidden: {gap.verb} {gap.resource} in namespace {namespace}",
+            resource=Resource(kind=route.kind, namespace=route.namespace, name=route.name),
+            evidence={"forbidden": str(gap), "namespace": namespace, "services": services},
+            fix=Fix(
+                summary=f"Let your user {gap.verb} {gap.resource} in namespace {namespace} "
+                "(the read-only ClusterRole of docs/rbac.yaml covers it), then run again; "
+                f"`kubectl auth can-i {gap.verb} {gap.resource} -n {namespace}` says yes "
+                "when it is granted.",
+                snippet="apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n"
+                f"  name: wsdoctor-backends\n  namespace: {namespace}\nrules:\n"
+                f"  - apiGroups: [{api_group}]\n    resources: [{resource}]\n"
+                '    verbs: ["get", "list"]\n',
+                language="yaml",
             ),
         )
 

@@ -45,7 +45,7 @@ CHECK = Check(
     hop=Hop.TLS,
     probe=probe_tls,
     needs=("tcp",),
-    rules=(rule(tls_rules.judge_handshakes), rule(tls_rules.judge_certificates),
+    rules=(rule(tls_rules.judge_handshakes), rule(tls_rules.judge_certificates, "cluster"),
            rule(judge_client_certificates)),
     codes=tls_rules.CODES + CLIENT_CODES,
     time_limit=lambda s: s.timeout * 4 + 1.0,

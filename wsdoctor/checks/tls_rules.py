@@ -246,15 +246,10 @@ def _leaf_evidence(leaf: CertificateInfo, group: Sequence[TlsAttempt]) -> dict[s
     }
 
 
-def _renew_fix(host: str) -> Fix:
-    return Fix(
-        summary=f"Renew the certificate for {host} and update the Secret named in the "
-        "Ingress's spec.tls (or the Gateway's certificateRefs). With cert-manager, find out "
-        "why renewal fails: kubectl describe certificate -n <namespace> <name>, then its "
-        "CertificateRequest, Order and Challenge.",
-        snippet="kubectl get certificate -A\nkubectl describe certificaterequest -n <namespace>",
-        language="shell",
-    )
+def _renew_fix(host: str, facts: Facts) -> Fix:
+    from wsdoctor.kube.serving import renewal_fix
+
+    return renewal_fix(facts, host)
 
 
 def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> Iterator[Finding]:
@@ -287,7 +282,7 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
             "tls",
             f"{prefix}the certificate for {names} expired on {leaf.not_after:%Y-%m-%d %H:%M} "
             f"UTC ({days} days ago); every client rejects it.",
-            evidence=evidence, resource=where, fix=_renew_fix(obs.host),
+            evidence=evidence, resource=where, fix=_renew_fix(obs.host, facts),
         )
     elif leaf.not_before > now:
         yield NOT_YET_VALID.finding(
@@ -307,7 +302,7 @@ def _judge_leaf(group: list[TlsAttempt], obs: TlsObservation, facts: Facts) -> I
             f"UTC, in {left.days} days {left.seconds // 3600} hours. Automated renewal "
             "(cert-manager renews at two thirds of the lifetime) should have replaced it by "
             "now.",
-            evidence=evidence, resource=where, fix=_renew_fix(obs.host),
+            evidence=evidence, resource=where, fix=_renew_fix(obs.host, facts),
         )
     if first.verified:
         return

@@ -10,6 +10,8 @@ prerequisite example) is a note, not a failure."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from wsdoctor.codes import Code
 from wsdoctor.kube.rulebase import CHECK_ID
 from wsdoctor.kube.snapshot import ClusterSnapshot
@@ -41,6 +43,14 @@ def edit_distance(a: str, b: str) -> int:
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
     return rows[-1][-1]
+
+
+def nearest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``name`` is most likely a misspelling of: one edit away (two for names of
+    eight characters or more), the closest first, ties by name; None when none is that close."""
+    limit = 1 if len(name) < 8 else 2
+    best = min(((edit_distance(name, c), c) for c in candidates if c != name), default=None)
+    return best[1] if best is not None and best[0] <= limit else None
 
 
 def similar(snap: ClusterSnapshot, kind: str, namespace: str | None, name: str) -> str | None:

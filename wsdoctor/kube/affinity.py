@@ -179,14 +179,14 @@ def rules_for_affinity(snap: ClusterSnapshot, options: RuleOptions) -> Iterator[
                 fix=Fix(
                     summary="If the protocol needs stickiness, enable cookie affinity for "
                     f"{route.controller}.",
-                    snippet=_AFFINITY_SNIPPETS.get(
+                    snippet=AFFINITY_SNIPPETS.get(
                         "traefik-crd" if obj.kind == "IngressRoute" else route.controller),
                     language="yaml",
                 ),
             )
 
 
-_AFFINITY_SNIPPETS = {
+AFFINITY_SNIPPETS = {
     "ingress-nginx": "metadata:\n  annotations:\n    nginx.ingress.kubernetes.io/affinity: "
     "cookie\n",
     "traefik": "# on the Service\nmetadata:\n  annotations:\n"
@@ -203,3 +203,39 @@ _AFFINITY_SNIPPETS = {
     "consistentHash:\n"
     "        httpCookie:\n          name: WSD-AFFINITY\n          ttl: 0s\n",
 }
+
+#: Where each controller takes its affinity from, and how it says it (for the fix's summary).
+_AFFINITY_WHERE = {
+    "ingress-nginx": ("the Ingress", "ingress-nginx cookie affinity (annotations)"),
+    "traefik": ("the backend Service", "Traefik reads stickiness for an Ingress from the "
+                "annotations of the Service it sends to (traefik.ingress.kubernetes.io/"
+                "service.sticky.cookie)"),
+    "traefik-crd": ("the IngressRoute", "Traefik's sticky cookie on the IngressRoute's service "
+                    "(Service annotations do not apply to IngressRoutes)"),
+    "haproxytech": ("the backend Service", "HAProxy (haproxytech) cookie-persistence, read "
+                    "from the Service or the ConfigMap, not from the Ingress"),
+    "haproxy-ingress": ("the Ingress", "haproxy-ingress cookie affinity (annotations)"),
+    "istio": ("a DestinationRule for the Service", "an Istio DestinationRule "
+              "consistentHash.httpCookie (a ttl makes Envoy set the cookie)"),
+}
+
+
+def controller_affinity_fix(
+    controller: str, path: str, route: str | None = None, service: str | None = None
+) -> Fix | None:
+    """Cookie affinity for the controller that serves the target, on the object it reads it
+    from (named when the cluster was read); None for a controller without a known recipe."""
+    from wsdoctor.knowledge import INGRESS_NGINX_AFFINITY_FIX
+
+    where = _AFFINITY_WHERE.get(controller)
+    if where is None:
+        return None
+    place, how = where
+    target = service if place.endswith("Service") else route
+    named = f" ({target})" if target else ""
+    snippet = (INGRESS_NGINX_AFFINITY_FIX.format(path=path) if controller == "ingress-nginx"
+               else AFFINITY_SNIPPETS[controller])
+    if target:
+        snippet = f"# {target}\n" + snippet
+    return Fix(summary=f"Turn on cookie affinity on {place}{named}: {how}.", snippet=snippet,
+               language="yaml")

@@ -73,6 +73,24 @@ def selected_templates(
     ]
 
 
+def selected_elsewhere(
+    snap: ClusterSnapshot, namespace: str | None, selector: dict[str, Any]
+) -> list[KubeObject]:
+    """Workloads and Pods outside ``namespace`` whose labels the selector matches (a Service
+    selects only in its own namespace), owners first, sorted by reference."""
+    if not selector:
+        return []
+    by_ns = snap.memo("templates-by-namespace", lambda: _templates_by_namespace(snap))
+    found = [
+        owner
+        for ns, entries in by_ns.items()
+        if ns != namespace
+        for owner, tpl, _ in entries
+        if selector_matches(selector, (tpl.get("metadata") or {}).get("labels") or {})
+    ]
+    return sorted(found, key=lambda o: (o.kind == "Pod", o.ref))
+
+
 def service_port(service: KubeObject, port: str | int | None) -> dict[str, Any] | None:
     """The Service port a backend names (by name or number; the only port when unnamed)."""
     ports = service.spec.get("ports") or []
@@ -154,6 +172,8 @@ def image_controller(image: str, labels: dict[str, str]) -> str | None:
     name = repository.rsplit("/", 1)[-1]
     if "ingress-nginx/controller" in repository:
         return "ingress-nginx"
+    if name in ("nginx-ingress", "nginx-plus-ingress"):  # nginx/nginx-ingress (F5 NGINX Inc)
+        return "nginx-inc"
     if "haproxytech/kubernetes-ingress" in repository:
         return "haproxytech"
     if name == "haproxy-ingress":

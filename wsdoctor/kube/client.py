@@ -137,8 +137,8 @@ def _once(
             response = api.call_api(
                 method, url, header_params=headers, _request_timeout=request_timeout
             )
-            data = response.read()
-            return int(response.status), data or b"", response.headers
+            data = _read_body(response.response, access.deadline, path)
+            return int(response.status), data, response.headers
         response = api.call_api(
             path,
             "GET",
@@ -153,6 +153,35 @@ def _once(
     except ApiException as exc:
         body = exc.body if isinstance(exc.body, bytes) else str(exc.body or exc.reason).encode()
         return int(exc.status or 0), body, exc.headers
+
+
+class StillArriving(Exception):
+    """The check's time limit ran out while an answer's body was still arriving."""
+
+    def __init__(self, received: int, seconds: float) -> None:
+        super().__init__(f"{received} bytes in {seconds:.1f} s")
+        self.received = received
+        self.seconds = seconds
+
+
+def _read_body(raw: Any, deadline: float, path: str) -> bytes:
+    """The whole body, read a socket read at a time so that an answer still trickling in
+    (a large list over a slow link: every read gets bytes, no read timeout fires) ends at
+    the deadline instead of holding the thread, and the process, past the check's limit."""
+    chunks: list[bytes] = []
+    received = 0
+    start = time.monotonic()
+    try:
+        while chunk := raw.read1(1 << 16):
+            chunks.append(chunk)
+            received += len(chunk)
+            if time.monotonic() >= deadline:
+                raise StillArriving(received, time.monotonic() - start)
+    except BaseException:
+        raw.close()  # half read: the connection cannot serve another request
+        raise
+    raw.release_conn()
+    return b"".join(chunks)
 
 
 def _message(status: int, data: bytes) -> str:
@@ -193,10 +222,21 @@ def _get(access: ClusterAccess, path: str, query: list[tuple[str, str]] | None) 
     while True:
         left = access.deadline - time.monotonic()
         if left <= 0.05:
-            raise ApiError(0, f"GET {shown}: the check's time limit was reached", "deadline", shown)
+            raise ApiError(
+                0, f"GET {shown} was not sent: the check's time limit had run out", "deadline",
+                shown,
+            )
         timeout = min(access.timeout, left)
         try:
             status, data, headers = _once(access, path, query, timeout)
+        except StillArriving as exc:
+            raise ApiError(
+                0,
+                f"GET {shown} was still arriving when the check's time limit ran out "
+                f"({exc}): the list is large or the link to the API server slow",
+                "deadline",
+                shown,
+            ) from None
         except urllib3.exceptions.HTTPError as exc:
             error = classify(exc, access, shown, timeout)
             if error.cause == "reset" and attempt < 2:

@@ -207,9 +207,21 @@ def run_exec_plugin(
         ) from None
     if proc.returncode != 0:
         lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
-        said = one_line(lines[-1]) if lines else "nothing on stderr"
+        said = one_line(_redacted(lines[-1], spec, out)) if lines else "nothing on stderr"
         raise KubeconfigError(f"{who} exited with status {proc.returncode}: {said}")
     return _parse_credential(who, out, api_version, command)
+
+
+def _redacted(line: str, spec: dict[str, Any], out: bytes) -> str:
+    """A line of the plugin's stderr as it may be shown: the secrets it was given (env values
+    whose names say secret), what it printed on stdout (a token, before failing) and anything
+    shaped like a credential (a bearer token, a JWT, ``password=...``) replaced."""
+    from wsdoctor.redact import Redactor, is_secret_header, mask_credentials
+
+    given = [str(item.get("value") or "") for item in spec.get("env") or []
+             if isinstance(item, dict) and is_secret_header(str(item.get("name") or ""))]
+    printed = out.decode(errors="replace").strip()
+    return mask_credentials(Redactor([*given, *([printed] if printed else [])]).text(line))
 
 
 class _TooMuchOutput(Exception):

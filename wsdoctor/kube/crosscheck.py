@@ -271,6 +271,26 @@ def _binds_short(t: ConfiguredTimeout, seconds: float, expect: float) -> Finding
     )
 
 
+#: What to check when configured affinity sets no cookie, by (controller, configuring kind).
+_NO_COOKIE_CHECKS: dict[tuple[str, str] | None, str] = {
+    None: "Check the controller actually serving the host (IngressClass) and that the "
+    "annotation is on the Ingress it uses.",
+    ("traefik", "Service"): "Check that Traefik serves the host (IngressClass) and that the "
+    "sticky annotation is on the Service the Ingress sends to; behind an IngressRoute, "
+    "Service annotations are ignored: set sticky.cookie on the IngressRoute's service.",
+    ("traefik", "IngressRoute"): "Check that this IngressRoute is the router Traefik uses for "
+    "the host (entry points, a router of higher priority) and that sticky.cookie is on the "
+    "service of the rule matching the path.",
+    ("traefik", "TraefikService"): "Check that the IngressRoute serving the host names this "
+    "TraefikService and that sticky.cookie is on it or on its weighted services.",
+    ("haproxytech", "Service"): "Check that haproxytech serves the host (IngressClass) and "
+    "that cookie-persistence is on the Service the Ingress sends to (on an Ingress it is "
+    "ignored).",
+    ("istio", "DestinationRule"): "Check that the DestinationRule's host names the Service "
+    "and that consistentHash.httpCookie has a ttl (without one Envoy sets no cookie).",
+}
+
+
 def cross_check_affinity(obs: ClusterObservation, facts: Facts) -> Iterator[Finding]:
     """Affinity configured but no cookie observed, and the reverse."""
     cookies = measured.cookies_seen(facts)
@@ -291,10 +311,8 @@ def cross_check_affinity(obs: ClusterObservation, facts: Facts) -> Iterator[Find
                     "expected": expected,
                     "seen": list[str | int | float | bool | None](cookies),
                 },
-                fix=Fix(
-                    summary="Check the controller actually serving the host (IngressClass) and "
-                    "that the annotation is on the Ingress it uses."
-                ),
+                fix=Fix(summary=_NO_COOKIE_CHECKS.get(
+                    (config.controller, config.resource.kind), _NO_COOKIE_CHECKS[None])),
             )
     elif config is None:
         sticky = [

@@ -1,5 +1,6 @@
 """Which controller serves an Ingress: its IngressClass's controller, a class name that
-names one, the HAProxy controller actually deployed for the class ``haproxy``, or the
+names one, the HAProxy or NGINX controller actually deployed for the class ``haproxy`` or
+``nginx`` (NGINX Inc's controller is ``nginx-inc``), or the
 annotation prefix it uses (the AWS Load Balancer Controller's ``alb.ingress.kubernetes.io/``
 included, with or without a class)."""
 
@@ -10,6 +11,7 @@ from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
 #: IngressClass ``spec.controller`` / GatewayClass ``spec.controllerName`` → controller id.
 CONTROLLER_NAMES = {
     "k8s.io/ingress-nginx": "ingress-nginx",
+    "nginx.org/ingress-controller": "nginx-inc",
     "traefik.io/ingress-controller": "traefik",
     "traefik.io/gateway-controller": "traefik",
     "haproxy.org/ingress-controller": "haproxytech",
@@ -24,9 +26,13 @@ CONTROLLER_NAMES = {
 
 #: Annotation prefixes each controller reads, for Ingresses without a class it knows.
 #: haproxytech reads ``haproxy.org/`` and ``haproxy.com/`` (its annotations.md); the AWS
-#: Load Balancer Controller ``alb.ingress.kubernetes.io/``.
+#: Load Balancer Controller ``alb.ingress.kubernetes.io/``; NGINX Inc's (F5) controller
+#: ``nginx.org/`` and, for NGINX Plus, ``nginx.com/`` (docs.nginx.com, "Advanced
+#: configuration with Annotations").
 ANNOTATION_PREFIXES = (
     ("nginx.ingress.kubernetes.io/", "ingress-nginx"),
+    ("nginx.org/", "nginx-inc"),
+    ("nginx.com/", "nginx-inc"),
     ("haproxy.org/", "haproxytech"),
     ("haproxy.com/", "haproxytech"),
     ("haproxy-ingress.github.io/", "haproxy-ingress"),
@@ -61,6 +67,25 @@ def _haproxy_flavour(snap: ClusterSnapshot, obj: KubeObject) -> str:
     return "haproxytech"
 
 
+def _nginx_flavour(snap: ClusterSnapshot, obj: KubeObject) -> str:
+    """Which NGINX controller a class named like ``nginx`` means (both default to the class
+    ``nginx``): NGINX Inc's when the Ingress speaks only its ``nginx.org/``/``nginx.com/``
+    annotations, or when only its controller is deployed in the snapshot; else
+    ingress-nginx."""
+    from wsdoctor.kube.backends import controller_workloads
+
+    keys = obj.annotations
+    if any(k.startswith(("nginx.org/", "nginx.com/")) for k in keys) and not any(
+        k.startswith("nginx.ingress.kubernetes.io/") for k in keys
+    ):
+        return "nginx-inc"
+    if controller_workloads(snap, "nginx-inc") and not controller_workloads(
+        snap, "ingress-nginx"
+    ):
+        return "nginx-inc"
+    return "ingress-nginx"
+
+
 def ingress_controller(snap: ClusterSnapshot, obj: KubeObject) -> tuple[str, str | None]:
     """(controller, class name) of an Ingress: its IngressClass's controller, a class name
     that names one, or the annotation prefix it uses."""
@@ -86,6 +111,8 @@ def ingress_controller(snap: ClusterSnapshot, obj: KubeObject) -> tuple[str, str
             if word in cls:
                 if controller == "haproxytech":
                     controller = _haproxy_flavour(snap, obj)
+                elif controller == "ingress-nginx":
+                    controller = _nginx_flavour(snap, obj)
                 return controller, cls
     for key in obj.annotations:
         for prefix, controller in ANNOTATION_PREFIXES:

@@ -14,10 +14,13 @@ from wsdoctor.kube import (
     rules_drain,
     rules_gateway,
     rules_haproxy,
+    rules_hosts,
     rules_istio,
     rules_linkerd,
     rules_nginx,
+    rules_nginx_inc,
     rules_traefik,
+    rules_typos,
     rules_workloads,
     shapes,
     websocket,
@@ -28,8 +31,11 @@ from wsdoctor.kube.websocket import RouteJudgement
 from wsdoctor.models import Finding
 
 CONFIG_RULES: tuple[ClusterRule, ...] = (
+    rules_hosts.rules_for_route_hosts,
+    rules_typos.rules_for_annotation_typos,
     rules_gateway.rules_for_gateway_api,
     rules_nginx.rules_for_ingress_nginx,
+    rules_nginx_inc.rules_for_nginx_inc,
     rules_traefik.rules_for_traefik,
     rules_haproxy.rules_for_haproxy,
     rules_istio.rules_for_istio,
@@ -42,8 +48,11 @@ CONFIG_RULES: tuple[ClusterRule, ...] = (
 )
 
 CONFIG_CODES: tuple[Code, ...] = (
+    *rules_hosts.CODES,
+    *rules_typos.CODES,
     *rules_gateway.CODES,
     *rules_nginx.CODES,
+    *rules_nginx_inc.CODES,
     *rules_traefik.CODES,
     *rules_haproxy.CODES,
     *rules_istio.CODES,

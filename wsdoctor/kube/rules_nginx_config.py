@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from wsdoctor.codes import Code
 from wsdoctor.kube import backends
+from wsdoctor.kube.absent import nearest
 from wsdoctor.kube.nginx_facts import CONFIGMAP_KEYS, NO_EFFECT, REMOVED_PREFIXES, REPLACED
 from wsdoctor.kube.rulebase import CHECK_ID, RuleOptions, parse_unitless_seconds
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, field_path
@@ -93,7 +94,9 @@ def _configmap_keys(cm: KubeObject) -> Iterator[Finding]:
                     ),
                 )
             continue
-        right, why = found if found is not None else (None, "no such key in the controller")
+        near = nearest(key, CONFIGMAP_KEYS) if found is None else None
+        right, why = found or (near, f"no such key: a misspelling of {near!r}?" if near
+                               else "no such key in the controller")
         detail = (
             f"{cm.ref}: key {key!r} no longer has any effect ({why})"
             if key in NO_EFFECT

@@ -183,14 +183,7 @@ def _service_rules(snap: ClusterSnapshot, svc: KubeObject) -> Iterator[Finding]:
     if selector and not templates:
         kinds = [k for k in backends.WORKLOAD_KINDS if snap.could_contain(k, svc.namespace)]
         if kinds:
-            yield SELECTOR_NO_PODS.finding(
-                CHECK_ID,
-                f"{svc.ref} selects {selector}, and no Pod or workload in {svc.namespace} has "
-                "those labels: it has no endpoints.",
-                resource=svc.resource("spec.selector"),
-                evidence={"selector": ", ".join(f"{k}={v}" for k, v in selector.items())},
-                fix=Fix(summary="Make the selector match the pod template labels."),
-            )
+            yield _selector_no_pods(snap, svc, selector)
     if templates:
         declared = _container_ports(templates)
         for i, port in enumerate(svc.spec.get("ports") or []):
@@ -213,6 +206,42 @@ def _service_rules(snap: ClusterSnapshot, svc: KubeObject) -> Iterator[Finding]:
             yield no_ready_endpoints(svc, counts)
     if workloads:
         yield from _netpol(snap, svc, workloads)
+
+
+def _selector_no_pods(snap: ClusterSnapshot, svc: KubeObject, selector: dict[str, Any]) -> Finding:
+    """No pod in the Service's namespace matches; when pods in another namespace (an
+    OpenShift project) do, that is the mistake to name: a Service never selects across."""
+    labels = ", ".join(f"{k}={v}" for k, v in selector.items())
+    others = backends.selected_elsewhere(snap, svc.namespace, selector)
+    if not others:
+        return SELECTOR_NO_PODS.finding(
+            CHECK_ID,
+            f"{svc.ref} selects {selector}, and no Pod or workload in {svc.namespace} has "
+            "those labels: it has no endpoints.",
+            resource=svc.resource("spec.selector"),
+            evidence={"selector": labels},
+            fix=Fix(summary="Make the selector match the pod template labels."),
+        )
+    where = sorted({str(o.namespace) for o in others})
+    named = ", ".join(o.ref for o in others[:3]) + (" ..." if len(others) > 3 else "")
+    return SELECTOR_NO_PODS.finding(
+        CHECK_ID,
+        f"{svc.ref} selects {labels}: the pods with those labels ({named}) run in namespace "
+        f"{', '.join(where)}, not in {svc.namespace}. A Service selects pods only in its own "
+        "namespace (project), so it has no endpoints.",
+        title=f"Service selector matches pods only in namespace {', '.join(where)}",
+        resource=svc.resource("spec.selector"),
+        evidence={"selector": labels, "matching_namespaces": list[Scalar](where),
+                  "matching": list[Scalar](o.ref for o in others[:10])},
+        fix=Fix(
+            summary=f"Create the Service (and the route that names it) in namespace {where[0]}"
+            f", next to the pods, or run the workload in {svc.namespace}. To reach a Service "
+            "of another namespace from a route, point the route at that namespace's Service "
+            "(Gateway API: a ReferenceGrant; Ingress: an ExternalName Service).",
+            snippet=f"kubectl get pods -A -l {labels.replace(', ', ',')}",
+            language="shell",
+        ),
+    )
 
 
 def no_ready_endpoints(

@@ -86,6 +86,8 @@ class RequestInfo:
 class Handler(BaseHTTPRequestHandler):
     server: APIServer
     protocol_version = "HTTP/1.1"
+    trickle = 0.0
+    """Seconds between the small writes of the current answer's body (a trickle fault)."""
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -105,8 +107,16 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        pause = self.trickle
+        if not pause:
             self.wfile.write(data)
+            return
+        for start in range(0, len(data), 64):
+            self.wfile.write(data[start : start + 64])
+            self.wfile.flush()
+            time.sleep(pause)
 
     def send_json(self, code: int, body: dict[str, Any]) -> None:
         self.send_body(code, json.dumps(body).encode())
@@ -115,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
         """Carry out a fault; True when it replaced the answer."""
         if fault.delay:
             time.sleep(fault.delay)
+        self.trickle = fault.trickle
         if fault.reset:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
@@ -151,6 +162,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         fault = api.fault_for(url.path, truthy(query.get("watch")))
+        self.trickle = 0.0  # one handler serves every request of a kept-alive connection
         if fault is not None and self._apply_fault(fault):
             return
         token = self._token()

@@ -53,6 +53,9 @@ class Fault:
     """Close the connection with a TCP RST instead of answering."""
     body: bytes | None = None
     """Raw body (default: a ``Status`` for 5xx, APF's plain text for 429)."""
+    trickle: float = 0.0
+    """Answer normally, but send the body a few bytes at a time, this many seconds apart (a
+    large list over a slow link: every read gets bytes, so no read timeout fires)."""
 
     @classmethod
     def throttle(cls, retry_after: int = 1) -> Fault:
@@ -66,6 +69,10 @@ class Fault:
     @classmethod
     def slow(cls, seconds: float) -> Fault:
         return cls(delay=seconds)
+
+    @classmethod
+    def trickling(cls, seconds: float) -> Fault:
+        return cls(trickle=seconds)
 
     @classmethod
     def connection_reset(cls) -> Fault:
