@@ -121,14 +121,46 @@ _SHAPED = re.compile(
 )
 
 
+#: Brackets and punctuation around a word in an error line (``<nil>``, ``(none)``, ``expired.``).
+_WORD_EDGES = "<>()[]{}.,:;!?"
+#: A word, or words joined by ``-``/``_``, in one case style: lower, Capitalised or UPPER.
+_WORDS = re.compile(r"(?:[a-z]+|[A-Z][a-z]*|[A-Z]+)(?:[-_](?:[a-z]+|[A-Z][a-z]*|[A-Z]+))*")
+#: Longer than this, even a run of letters is taken for a credential.
+_LONGEST_WORD = 24
+
+
+def looks_like_token(value: str) -> bool:
+    """Whether a value after ``token:``/``Bearer`` is credential-shaped rather than a word
+    of an error message (``expired``, ``invalid``, ``not-found``, ``<nil>``, ``NULL``,
+    ``invalidToken``): a token has a digit or a symbol, or is a run of letters too long or
+    too mixed in case for a word. A password of plain lower-case letters passes as a word."""
+    core = value.strip(_WORD_EDGES)
+    if not core:
+        return False
+    if len(core) > _LONGEST_WORD:
+        return True
+    if _WORDS.fullmatch(core):
+        return False
+    # camelCase error codes (invalidToken, tokenExpired) have one or two humps; random
+    # base64 letters change case far more often.
+    humps = len(re.findall(r"[a-z][A-Z]", core))
+    return not (core.isalpha() and core[0].islower() and humps <= 2)
+
+
 def mask_credentials(text: str) -> str:
     """``text`` with every token-shaped credential replaced by ``<redacted>`` (the scheme or
-    ``name=`` in front kept, so the line still says what was there)."""
+    ``name=`` in front kept, so the line still says what was there). After a scheme or a
+    secret-sounding name, only a :func:`looks_like_token` value goes: "token: expired"
+    stays as it is."""
 
     def replace(match: re.Match[str]) -> str:
         if match.group("scheme"):
+            if not looks_like_token(match.group("cred")):
+                return match.group(0)
             return match.group("scheme") + REDACTED
         if match.group("name"):
+            if not looks_like_token(match.group("value")):
+                return match.group(0)
             return match.group("name") + REDACTED
         return REDACTED
 
