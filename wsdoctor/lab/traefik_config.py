@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wsdoctor.lab.certs import CertPair
-from wsdoctor.lab.proxies import free_port
+from wsdoctor.lab.process import free_port
 
 
 @dataclass
