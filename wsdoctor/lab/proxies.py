@@ -206,6 +206,8 @@ class HAProxySite:
     tunnel_timeout: float = 3600
     cookie: str | None = None
     """Insert this affinity cookie (``cookie NAME insert indirect nocache``)."""
+    cookie_attr: str | None = None
+    """An ``attr`` for that cookie line (``Path=/api``; haproxy-ingress session-cookie-keywords)."""
     tls: CertPair | None = None
     listen: str = "127.0.0.1"
     port: int = 0
@@ -242,7 +244,8 @@ def render_haproxy(site: HAProxySite, scratch: Path) -> str:
             bind += f" ca-file {ca} verify required"
         if site.alpn:
             bind += f" alpn {site.alpn}"
-    cookie = f"  cookie {site.cookie} insert indirect nocache\n" \
+    attr = f' attr "{site.cookie_attr}"' if site.cookie_attr else ""
+    cookie = f"  cookie {site.cookie} insert indirect nocache{attr}\n" \
         if site.cookie and site.mode == "http" else ""
     servers = "\n".join(
         f"  server {name} 127.0.0.1:{port}" + (f" cookie {name}" if cookie else "")
