@@ -183,6 +183,9 @@ def _affinity_config(controller: str, kind: str, name: str, field: str) -> objec
          ["spec.weighted.services[0].sticky.cookie.path", "path: /ws", "TraefikService chat/w"]),
         ("IngressRoute", "traefik", None,
          ["spec.routes[].services[].sticky.cookie.path", "on IngressRoute chat/chat"]),
+        ("Ingress", "nginx-inc", None,
+         ['nginx.com/sticky-cookie-services: "serviceName=<service> <cookie> path=/ws"',
+          "on Ingress chat/chat"]),
         ("Ingress", "haproxytech", None, ["has no option for the cookie's path", "path=/"]),
         ("Ingress", "haproxy-ingress", None,
          ["has no session-cookie-path", 'attr "Path=..."', "session-cookie-keywords"]),
@@ -218,7 +221,7 @@ def test_cookie_path_fix_is_the_serving_controllers_own(
         assert part in text, text
     if controller != "ingress-nginx":
         assert "nginx.ingress.kubernetes.io" not in text
-    if controller in ("haproxytech",):
+    if controller == "haproxytech":
         assert fix.snippet is None and "Make the cookie's Path" not in fix.summary
 
 

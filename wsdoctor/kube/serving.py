@@ -155,6 +155,13 @@ def _cookie_path_recipe(controller: str, path: str, field: str | None) -> tuple[
     if controller == "haproxy":
         return (_HAPROXY_ATTR.format(keywords="HAProxy's cookie line (haproxy-ingress: "
                                      "session-cookie-keywords)"), None)
+    if controller == "nginx-inc":
+        # nginxinc/kubernetes-ingress docs, session-persistence: "serviceName=<svc> <cookie>
+        # [expires=] [domain=] [httponly] [secure] [path=]", the NGINX Plus sticky directive.
+        return ("NGINX Inc's controller takes it from the path= parameter of the Ingress's "
+                "nginx.com/sticky-cookie-services (NGINX Plus only)",
+                "metadata:\n  annotations:\n    nginx.com/sticky-cookie-services: "
+                f"\"serviceName=<service> <cookie> path={path}\"\n")
     if controller == "istio":
         return ("Istio's trafficPolicy.loadBalancer.consistentHash.httpCookie.path",
                 "spec:\n  trafficPolicy:\n    loadBalancer:\n"
