@@ -123,35 +123,45 @@ _SHAPED = re.compile(
 
 #: Brackets and punctuation around a word in an error line (``<nil>``, ``(none)``, ``expired.``).
 _WORD_EDGES = "<>()[]{}.,:;!?"
-#: A word, or words joined by ``-``/``_``, in one case style: lower, Capitalised or UPPER.
-_WORDS = re.compile(r"(?:[a-z]+|[A-Z][a-z]*|[A-Z]+)(?:[-_](?:[a-z]+|[A-Z][a-z]*|[A-Z]+))*")
-#: Longer than this, even a run of letters is taken for a credential.
-_LONGEST_WORD = 24
+#: The words an error line puts after ``token:``, ``password=`` or ``Bearer`` when it says what
+#: went wrong rather than quoting the credential. Only these stay: an unknown word may be a
+#: password (``password: letmein``), and a hidden word costs less than a printed secret.
+_ERROR_WORDS = frozenset({
+    "absent", "access", "api", "auth", "authentication", "authorization", "authorized", "bad",
+    "been", "blank", "cannot", "credential", "credentials", "denied", "disabled", "empty",
+    "error", "errored", "expired", "expires", "expiry", "failed", "failure", "false",
+    "forbidden", "found", "given", "has", "id", "incorrect", "invalid", "invalidated", "is",
+    "key", "login", "malformed", "mismatch", "missing", "nil", "no", "none", "not", "null",
+    "ok", "password", "present", "provided", "refresh", "refreshed", "rejected", "request",
+    "required", "revoked", "secret", "session", "set", "supplied", "timeout", "token", "true",
+    "unauthorized", "unavailable", "undefined", "unknown", "unset", "valid", "validation",
+    "verification", "verify", "was", "wrong",
+})
+_WORD_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 def looks_like_token(value: str) -> bool:
-    """Whether a value after ``token:``/``Bearer`` is credential-shaped rather than a word
-    of an error message (``expired``, ``invalid``, ``not-found``, ``<nil>``, ``NULL``,
-    ``invalidToken``): a token has a digit or a symbol, or is a run of letters too long or
-    too mixed in case for a word. A password of plain lower-case letters passes as a word."""
+    """Whether a value after ``token:``/``Bearer`` may be the credential rather than a word of
+    an error message: anything but the known error words (``expired``, ``invalid``,
+    ``not-found``, ``<nil>``, ``NULL``, ``invalidToken``) is taken for one."""
     core = value.strip(_WORD_EDGES)
     if not core:
         return False
-    if len(core) > _LONGEST_WORD:
-        return True
-    if _WORDS.fullmatch(core):
-        return False
-    # camelCase error codes (invalidToken, tokenExpired) have one or two humps; random
-    # base64 letters change case far more often.
-    humps = len(re.findall(r"[a-z][A-Z]", core))
-    return not (core.isalpha() and core[0].islower() and humps <= 2)
+    parts = re.split(r"[-_]", core)
+    for part in parts:
+        words = _WORD_PARTS.findall(part)
+        if not words or "".join(words) != part:
+            return True
+        if any(word.lower() not in _ERROR_WORDS for word in words):
+            return True
+    return False
 
 
 def mask_credentials(text: str) -> str:
     """``text`` with every token-shaped credential replaced by ``<redacted>`` (the scheme or
     ``name=`` in front kept, so the line still says what was there). After a scheme or a
-    secret-sounding name, only a :func:`looks_like_token` value goes: "token: expired"
-    stays as it is."""
+    secret-sounding name, every value but the words of an error message goes (see
+    :func:`looks_like_token`): "token: expired" stays as it is, "password: letmein" does not."""
 
     def replace(match: re.Match[str]) -> str:
         if match.group("scheme"):

@@ -203,8 +203,8 @@ def test_ordinary_words_after_a_credential_name_stay() -> None:
 
 
 def test_token_shaped_values_after_a_credential_name_go() -> None:
-    """Values with digits or symbols, long or randomly mixed-case runs of letters are
-    credentials, whatever word stands in front of them."""
+    """Any value but the words of an error message is a credential, whatever word stands in
+    front of it: digits, symbols, mixed case, and plain words such as a weak password."""
     from wsdoctor.redact import mask_credentials
 
     masked = {
@@ -215,6 +215,11 @@ def test_token_shaped_values_after_a_credential_name_go() -> None:
         'client_secret="Zm9vYmFy/+=="': 'client_secret="<redacted>"',
         "Bearer 0a1b2c3d4e5f": "Bearer <redacted>",
         "token expired: sha256~AbCdEf0123456789": "token expired: <redacted>",
+        # Plain lower-case words that are not an error message's are passwords too.
+        "password: letmein": "password: <redacted>",
+        "Bearer abcdefghij": "Bearer <redacted>",
+        "token: hunter rejected": "token: <redacted> rejected",
+        "api_key=Dragonfly": "api_key=<redacted>",
     }
     for text, expected in masked.items():
         assert mask_credentials(text) == expected
