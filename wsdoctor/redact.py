@@ -106,11 +106,16 @@ def mask_userinfo(text: str) -> str:
 
 
 #: Credentials recognisable by their shape in text nobody told us the secrets of (what an
-#: exec credential plugin prints on stderr): a scheme and its credential, a ``name=value``
-#: whose name says secret, JWTs, and well-known token prefixes (EKS ``k8s-aws-v1.``, Google
-#: OAuth ``ya29.``, OpenShift ``sha256~``, GitHub, GitLab, Slack, AWS access key ids).
+#: exec credential plugin prints on stderr, a header line a client sent): the value of a
+#: secret-bearing header line (``Cookie: a=b; c=d``, at a line's start or after a quote), a
+#: scheme and its credential, a ``name=value`` whose name says secret, JWTs, and well-known
+#: token prefixes (EKS ``k8s-aws-v1.``, Google OAuth ``ya29.``, OpenShift ``sha256~``, GitHub,
+#: GitLab, Slack, AWS access key ids).
 _SHAPED = re.compile(
-    r"(?P<scheme>\b(?:bearer|basic|token)\s+)(?P<cred>[A-Za-z0-9._~+/=-]{8,})"
+    r"(?P<header>(?<![^\n'\"])(?:" + "|".join(sorted(SECRET_HEADERS, key=len, reverse=True))
+    + r")\s*:[ \t]*(?:(?:bearer|basic|token|digest|negotiate|apikey)[ \t]+)?)"
+    r"(?P<hvalue>[^\s'\"][^'\"\r\n]*)"
+    r"|(?P<scheme>\b(?:bearer|basic|token)\s+)(?P<cred>[A-Za-z0-9._~+/=-]{8,})"
     r"|(?P<name>[\"']?\b[\w.-]*(?:token|secret|passw(?:or)?d|api[-_]?key|access[-_]?key|"
     r"credentials?|session)\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;&]{4,})"
     r"|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
@@ -126,6 +131,8 @@ def mask_credentials(text: str) -> str:
     ``name=`` in front kept, so the line still says what was there)."""
 
     def replace(match: re.Match[str]) -> str:
+        if match.group("header"):
+            return match.group("header") + REDACTED
         if match.group("scheme"):
             return match.group("scheme") + REDACTED
         if match.group("name"):

@@ -176,6 +176,8 @@ def test_credential_shapes_are_masked_and_plain_error_lines_kept() -> None:
         'got {"token": "k8s-aws-v1.aHR0cHM6Ly9zdHMuYW1hem9u"}': 'got {"token": "<redacted>"}',
         "bad eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-part here": "bad <redacted> here",
         "key AKIAIOSFODNN7EXAMPLE and ya29.a0AfH6SMBx1234567890": "key <redacted> and <redacted>",
+        "char: b'Cookie: sid=Ab3Cd5; theme=dark' ^": "char: b'Cookie: <redacted>' ^",
+        'the line "X-Api-Key: k3y\\x01".': 'the line "X-Api-Key: <redacted>".',
     }
     for text, expected in masked.items():
         assert mask_credentials(text) == expected
@@ -184,5 +186,6 @@ def test_credential_shapes_are_masked_and_plain_error_lines_kept() -> None:
         "execution.",
         'Unable to locate credentials. You can configure credentials by running "aws configure".',
         "error: executable gke-gcloud-auth-plugin not found at /usr/lib/google-cloud-sdk/bin",
+        "no cookie: the browser sent none",
     ):
         assert mask_credentials(plain) == plain

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from wsdoctor.exporter.scheduler import Pool
+from wsdoctor.redact import mask_credentials
 
 #: Seconds a client has to send a whole request head once it sent its first byte.
 HEAD_TIMEOUT = 5.0
@@ -136,6 +137,8 @@ class _OneLine(logging.Handler):
         exc = record.exc_info[1] if record.exc_info else None
         if exc is not None:
             message = f"{message}: {type(exc).__name__}: {exc}"
+        # aiohttp quotes the header line it could not parse: a scraper's credential.
+        message = mask_credentials(message)
         text = "".join(c if c.isprintable() else " " if c in "\r\n\t" else f"\\x{ord(c):02x}"
                        for c in " ".join(message.split()))
         if len(text) > LOG_LINE_LIMIT:
