@@ -164,11 +164,36 @@ def _base64_forms(secret: str) -> set[str]:
     return forms
 
 
-def _alternatives(forms: set[str], flags: int) -> re.Pattern[str] | None:
-    """One pattern for ``forms``, longest first; a short form only as a whole word."""
+#: Named HTML entities of the punctuation templates escape.
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
+
+
+def _any_escape(char: str) -> str:
+    """A pattern for one ASCII punctuation character of a secret as a server may have escaped
+    it in an echo: itself, percent-encoded, an HTML character reference (Go's html/template
+    writes ``+`` as ``&#43;``, Handlebars ``=`` as ``&#x3D;``), a JSON ``\\u`` escape."""
+    code = ord(char)
+    escapes = [re.escape(char), f"%{code:02x}", f"&#0*{code};", f"&#x0*{code:x};",
+               rf"\\u{code:04x}"]
+    escapes += [re.escape(_NAMED[char])] if char in _NAMED else []
+    escapes += [r"\\/"] if char == "/" else []
+    return f"(?:{'|'.join(escapes)})"
+
+
+def _escaped(form: str) -> str:
+    """A pattern for ``form`` with each ASCII punctuation character in any escaped spelling."""
+    return "".join(_any_escape(c) if c.isascii() and not c.isalnum() and not c.isspace()
+                   else re.escape(c) for c in form)
+
+
+def _alternatives(forms: set[str], flags: int, *, escapes: bool = False
+                  ) -> re.Pattern[str] | None:
+    """One pattern for ``forms``, longest first; a short form only as a whole word; with
+    ``escapes``, punctuation in any escaped spelling (:func:`_escaped`)."""
+    spell = _escaped if escapes else re.escape
     patterns = [
-        re.escape(f) if len(f) >= SHORT_SECRET
-        else rf"(?<![A-Za-z0-9]){re.escape(f)}(?![A-Za-z0-9])"
+        spell(f) if len(f) >= SHORT_SECRET
+        else rf"(?<![A-Za-z0-9]){spell(f)}(?![A-Za-z0-9])"
         for f in sorted(forms, key=len, reverse=True)
     ]
     return re.compile("|".join(patterns), flags) if patterns else None
@@ -188,7 +213,7 @@ class Redactor:
         self._whole = sorted((s.lower() for s in wanted if len(s) >= SHORT_SECRET
                               and not _LABELLED.match(s)), key=len)
         self._pattern = _alternatives(usable({f for s in wanted for f in _forms(s)}),
-                                      re.IGNORECASE)
+                                      re.IGNORECASE, escapes=True)
         self._encoded = _alternatives(usable({f for s in wanted for f in _base64_forms(s)}), 0)
 
     def __bool__(self) -> bool:

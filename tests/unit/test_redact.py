@@ -189,3 +189,15 @@ def test_credential_shapes_are_masked_and_plain_error_lines_kept() -> None:
         "no cookie: the browser sent none",
     ):
         assert mask_credentials(plain) == plain
+
+
+def test_a_secret_is_found_whatever_escaped_its_punctuation() -> None:
+    """``+``, ``/`` and ``=`` of a token echoed as HTML character references (Go's
+    html/template, Handlebars), percent-encoding or JSON escapes, mixed: still the secret."""
+    from wsdoctor.redact import Redactor
+
+    redact = Redactor(header_secrets("Authorization", "Bearer tok+Zq8vN3xYp7Lw2Kd9+Ab/c="))
+    for echoed in ("tok&#43;Zq8vN3xYp7Lw2Kd9&#43;Ab/c=", "tok&#x2B;Zq8vN3xYp7Lw2Kd9+Ab&#47;c&#x3D;",
+                   "tok%2bZq8vN3xYp7Lw2Kd9+Ab%2Fc=", "tok\\u002bZq8vN3xYp7Lw2Kd9+Ab\\/c="):
+        assert redact.text(f"page: {echoed}.") == f"page: {REDACTED}.", echoed
+    assert redact.text("tok plus Zq8v") == "tok plus Zq8v"
