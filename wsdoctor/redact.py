@@ -105,6 +105,22 @@ def mask_userinfo(text: str) -> str:
     return text[:start] + REDACTED + text[start + at:]
 
 
+#: ``user:password@`` after a URL's ``scheme://`` (the password may hold ``@``; a user alone,
+#: ``git@``, is no secret).
+_URL_PASSWORD = re.compile(r"(?<=://)[^\s/?#@'\"<>]*:[^\s/?#'\"<>]*@")
+#: A placeholder in a fix or an example (``USER:PASSWORD@``, ``$USER:${PASS}@``): no secret.
+_PLACEHOLDER = re.compile(r"(?:[A-Z_]*|\$\{?\w+\}?):(?:[A-Z_]+|\$\{?\w+\}?)@")
+
+
+def mask_url_passwords(text: str) -> str:
+    """``text`` with the ``user:password`` of every URL in it replaced: a cluster's object or
+    a server's page may carry one (``auth-url: https://user:pw@auth/``), nobody told us."""
+    if "://" not in text or "@" not in text:
+        return text
+    return _URL_PASSWORD.sub(
+        lambda m: m.group() if _PLACEHOLDER.fullmatch(m.group()) else REDACTED + "@", text)
+
+
 #: Credentials recognisable by their shape in text nobody told us the secrets of (what an
 #: exec credential plugin prints on stderr, a header line a client sent): the value of a
 #: secret-bearing header line (``Cookie: a=b; c=d``, at a line's start or after a quote), a
@@ -220,7 +236,9 @@ class Redactor:
         return self._pattern is not None
 
     def text(self, text: str) -> str:
-        """``text`` with every secret (and a secret cut at either end of it) replaced."""
+        """``text`` with every secret (and a secret cut at either end of it) replaced, and the
+        password of any URL in it (:func:`mask_url_passwords`)."""
+        text = mask_url_passwords(text)
         if self._pattern is None or len(text) < MIN_SECRET:
             return text
         text = self._pattern.sub(REDACTED, text)
@@ -250,8 +268,6 @@ class Redactor:
 
     def __call__(self, value: T) -> T:
         """``value`` (a string, a model, a list...) with every string in it redacted."""
-        if self._pattern is None:
-            return value
         return map_strings(value, lambda text, _field: self.text(text))
 
 

@@ -201,3 +201,16 @@ def test_a_secret_is_found_whatever_escaped_its_punctuation() -> None:
                    "tok%2bZq8vN3xYp7Lw2Kd9+Ab%2Fc=", "tok\\u002bZq8vN3xYp7Lw2Kd9+Ab\\/c="):
         assert redact.text(f"page: {echoed}.") == f"page: {REDACTED}.", echoed
     assert redact.text("tok plus Zq8v") == "tok plus Zq8v"
+
+
+def test_url_passwords_are_masked_by_every_redactor() -> None:
+    """A URL's ``user:password@`` is masked even by a run with no secret; a user alone, a
+    path or an address with ``@`` stay."""
+    from wsdoctor.redact import Redactor
+
+    redact = Redactor()
+    assert redact.text("auth-url https://gate:p@ss@auth/x, redis://:pw@r:6379/0") == \
+        f"auth-url https://{REDACTED}@auth/x, redis://{REDACTED}@r:6379/0"
+    for kept in ("ssh://git@host/repo", "git@github.com:a/b", "wss://host/a@b:c", "a@b",
+                 "--proxy socks5://USER:PASSWORD@proxy:port", "http://$USER:${PASS}@h"):
+        assert redact.text(kept) == kept
