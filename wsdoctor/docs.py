@@ -72,10 +72,21 @@ def canonical_codes(texts: Iterable[str]) -> list[str]:
         if code is None:
             close = nearest(text, known)
             hint = f"; did you mean {', '.join(close)}?" if close else \
-                f"; the codes are listed at {DOCS_URL}findings/"
+                "; `wsdoctor explain --list` prints every code"
             raise DocsError(f"unknown finding code {text!r}{hint}")
         out.append(code)
     return out
+
+
+def code_list() -> str:
+    """Every code with its title, one a line (the first line of each page)."""
+    lines = []
+    for code in known_codes():
+        path = page_path(code)
+        first = path.read_text(encoding="utf-8").partition("\n")[0] if path else ""
+        title = first.removeprefix("#").strip().removeprefix(code).lstrip(": ")
+        lines.append(f"{code:<36} {title}".rstrip())
+    return "\n".join(lines) + "\n"
 
 
 def explain(code_text: str) -> str:

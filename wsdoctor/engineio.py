@@ -1,5 +1,5 @@
-"""socket.io's transport, engine.io (protocol 4, socket.io 3 and later), as far as a client that
-is not a socket.io client must speak it to be treated as one.
+"""socket.io's transport, engine.io (protocol 4, socket.io 3 and later; protocol 3, socket.io 2),
+as far as a client that is not a socket.io client must speak it to be treated as one.
 
 A socket.io server opens every WebSocket with an engine.io open packet
 (``0{"sid":"…","pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}``) and then:
@@ -10,7 +10,14 @@ A socket.io server opens every WebSocket with an engine.io open packet
   pingTimeout (25 s + 20 s by default);
 - closes a client that has not joined a namespace (``40``) within connectTimeout (45 s).
 
-Sources: engine.io-protocol (v4) README "Packet encoding" and "Heartbeat"; socket.io server
+Protocol 3 (``EIO=3``, socket.io 2 servers, or socket.io 3/4 with ``allowEIO3``) turns the
+heartbeat round: the *client* pings (``2``) every pingInterval and the server answers (``3``),
+closing a client silent for pingInterval + pingTimeout (25 s + 5 s by socket.io 2's
+defaults); the server joins the main namespace by itself (``40`` unasked). Its open packet
+has no ``maxPayload``, which protocol 4's always carries.
+
+Sources: engine.io-protocol (v4) README "Packet encoding" and "Heartbeat", and its v3 README
+"Heartbeat" (the client sends the ping); socket.io server
 options ``pingInterval``, ``pingTimeout``, ``connectTimeout``, ``maxHttpBufferSize``. Measured
 against socket.io 4 (Node.js) with its default options.
 
@@ -19,8 +26,11 @@ Pure functions of bytes; no I/O.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
+from dataclasses import dataclass
 
 #: The open packet: type 0 and a JSON handshake carrying the session id.
 _OPEN = re.compile(rb'0\{.*"sid"\s*:', re.S)
@@ -59,13 +69,49 @@ def sized_event(size: int) -> str:
     return head + os.urandom(fill // 2 + 1).hex()[:fill] + tail
 
 
-def answer(data: bytes, text: bool, speaking: bool) -> tuple[bool, str | None]:
-    """What a socket.io client does with a message: (whether the connection speaks socket.io
-    now, the text to send back). The open packet starts it (CONNECT to the main namespace);
-    then each heartbeat ping gets its pong."""
-    if not speaking and is_open_packet(data, text):
-        return True, CONNECT
-    if speaking and is_ping(data, text):
-        return True, PONG
-    return speaking, None
+def open_info(data: bytes) -> tuple[int, float]:
+    """(protocol, ping interval in seconds) of an open packet: protocol 4 names
+    ``maxPayload``, protocol 3 does not."""
+    try:
+        handshake = json.loads(data[1:])
+    except ValueError:
+        return 4, 25.0
+    if not isinstance(handshake, dict):
+        return 4, 25.0
+    interval = handshake.get("pingInterval")
+    seconds = interval / 1000 if isinstance(interval, int | float) and interval > 0 else 25.0
+    return (4 if "maxPayload" in handshake else 3), seconds
 
+
+@dataclass
+class EngineIOClient:
+    """What a socket.io client does on one connection, for the checks that hold one: join
+    the main namespace and answer the server's pings (protocol 4), or send the pings itself
+    (protocol 3)."""
+
+    speaking: bool = False
+    """The server opened with engine.io's open packet."""
+    version: int = 4
+    interval: float = 25.0
+    next_ping_at: float = math.inf
+    """When a protocol 3 client's next ping is due (the caller's clock)."""
+
+    def on_message(self, data: bytes, text: bool, now: float) -> str | None:
+        """The text to send back to a message, if any."""
+        if not self.speaking and is_open_packet(data, text):
+            self.speaking = True
+            self.version, self.interval = open_info(data)
+            if self.version == 3:
+                self.next_ping_at = now + self.interval
+                return None  # socket.io 2 joins the main namespace unasked
+            return CONNECT
+        if self.speaking and self.version == 4 and is_ping(data, text):
+            return PONG
+        return None
+
+    def due(self, now: float) -> str | None:
+        """The client's ping, when protocol 3 wants one by ``now``."""
+        if now < self.next_ping_at:
+            return None
+        self.next_ping_at = now + self.interval
+        return PING.decode()

@@ -128,10 +128,33 @@ def writable(path: str) -> str | None:
     return None
 
 
-def write_replacing(path: str, data: bytes, *, mode: int = 0o644) -> None:
+def _new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _keep_attributes(tmp: str, real: str) -> None:
+    """Give the new file the replaced one's mode (and owner, where allowed: as root)."""
+    try:
+        before = os.stat(real)
+    except FileNotFoundError:
+        os.chmod(tmp, _new_file_mode())
+        return
+    os.chmod(tmp, stat.S_IMODE(before.st_mode))
+    if (before.st_uid, before.st_gid) != (os.getuid(), os.getgid()):
+        try:
+            os.chown(tmp, before.st_uid, before.st_gid)
+        except PermissionError:
+            pass  # not ours to give away: the mode is kept, the owner is the writer
+
+
+def write_replacing(path: str, data: bytes) -> None:
     """Write ``data`` to ``path``: a regular file (or a new one) is replaced atomically (the
     file a symlink points to, not the link), a device, a FIFO with a reader or /dev/stdout is
-    written through; a directory or socket is a FileProblem."""
+    written through; a directory or socket is a FileProblem. A replaced file keeps its
+    permission bits (a report kept 0600 stays 0600); a new one gets them as ``open()`` would."""
     try:
         existing = _kind(path)
     except OSError as exc:
@@ -152,7 +175,7 @@ def write_replacing(path: str, data: bytes, *, mode: int = 0o644) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        _keep_attributes(tmp, real)
         os.replace(tmp, real)
     except BaseException as exc:
         try:

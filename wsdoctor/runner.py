@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from wsdoctor.checks.base import Check, Code, Facts, ProbeContext, RuleSpec, Skip
 from wsdoctor.checks.registry import CHECKS
-from wsdoctor.models import CheckResult, CheckStatus, Finding, Status, Target
+from wsdoctor.models import CheckResult, CheckStatus, Finding, Observation, Status, Target
 from wsdoctor.report import CheckReport, Report, report_status
 from wsdoctor.settings import Settings
 
@@ -103,6 +103,10 @@ def order_findings(
     return sorted(found, key=lambda f: (-f.status.rank, tier(f), position.get(f.check, (99, 99))))
 
 
+class Interrupted(Exception):
+    """The run's stop event was set while a probe was running."""
+
+
 def _format_error(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
@@ -112,10 +116,13 @@ class _Run:
     """State of one diagnosis. Never shared between runs."""
 
     def __init__(
-        self, target: Target, settings: Settings, checks: list[Check], sink: EventSink | None
+        self, target: Target, settings: Settings, checks: list[Check], sink: EventSink | None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.target = target
         self.settings = settings
+        self.stop = stop
+        """Set (Ctrl-C) to end the probes still running: each becomes an interrupted error."""
         self.checks = checks
         self.sink = sink
         self.redact = settings.redactor()
@@ -194,7 +201,14 @@ class _Run:
         ctx = ProbeContext(check.id, self.facts(), self.progress)
         try:
             async with asyncio.timeout(limit):
-                observation = await check.probe(ctx)
+                observation = await self._unless_stopped(check.probe(ctx))
+        except Interrupted:
+            return CheckResult(
+                id=check.id,
+                status=CheckStatus.ERROR,
+                reason="interrupted (Ctrl-C or SIGTERM) before it finished",
+                duration_s=time.perf_counter() - start,
+            )
         except Skip as exc:
             return CheckResult(
                 id=check.id,
@@ -223,6 +237,24 @@ class _Run:
             duration_s=time.perf_counter() - start,
             observation=observation,
         )
+
+    async def _unless_stopped(self, probing: Awaitable[Observation]) -> Observation:
+        """The probe's observation, unless ``stop`` is set first: then the probe is cancelled
+        and :class:`Interrupted` raised."""
+        if self.stop is None:
+            return await probing
+        task = asyncio.ensure_future(probing)
+        stopped = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if task.cancelled():
+            raise Interrupted
+        return task.result()
 
     def run_ready_rules(self) -> list[Finding]:
         """Run every pending rule whose inputs have all finished; return the new findings."""
@@ -305,10 +337,12 @@ async def diagnose(
     checks: Sequence[Check] = CHECKS,
     sink: EventSink | None = None,
     options: dict[str, Any] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Report:
-    """Run the selected checks against ``target`` concurrently and return the report."""
+    """Run the selected checks against ``target`` concurrently and return the report; when
+    ``stop`` is set, the checks still running end at once as interrupted errors."""
     selected = select_checks(settings, checks)
-    run = _Run(target, settings, selected, sink)
+    run = _Run(target, settings, selected, sink, stop)
     start = time.perf_counter()
     async with asyncio.TaskGroup() as group:
         for check in selected:

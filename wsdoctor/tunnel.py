@@ -105,6 +105,29 @@ async def open_path(address: str, port: int, settings: Settings, *, timeout: flo
     return reader, writer
 
 
+async def proxy_certificate_problem(proxy: ProxyConfig, settings: Settings,
+                                    timeout: float) -> str | None:
+    """Why an ``https://`` proxy's certificate is not trusted here (``--cacert`` or the system
+    store), or None: -k goes on past it, and this keeps it from going unsaid. Any other
+    failure is None too (the tunnel's own attempt reports it)."""
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(proxy.host, proxy.port)
+    except (OSError, TimeoutError):
+        return None
+    try:
+        async with asyncio.timeout(timeout):
+            await writer.start_tls(ssl.create_default_context(cafile=settings.cafile),
+                                   server_hostname=proxy.host)
+    except ssl.SSLCertVerificationError as exc:
+        return exc.verify_message or str(exc)
+    except (OSError, TimeoutError, ssl.SSLError):
+        return None
+    finally:
+        writer.close()
+    return None
+
+
 async def _proxy_tls(writer: asyncio.StreamWriter, proxy: ProxyConfig,
                      settings: Settings) -> None:
     context = ssl.create_default_context(cafile=settings.cafile) if not settings.insecure \

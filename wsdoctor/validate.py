@@ -21,6 +21,19 @@ HANDSHAKE_HEADERS = frozenset({
     "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
     "sec-websocket-extensions", "sec-websocket-protocol", "sec-websocket-accept", "origin",
 })
+#: Headers that would make the upgrade request something else, with why (RFC 9110, RFC 9113
+#: §8.2.2): a GET upgrade has no body, and connection-specific headers break HTTP/2 and proxies.
+FRAMING_HEADERS = {
+    "content-length": "the upgrade request has no body: a server would wait for one and the "
+    "handshake would hang or be refused",
+    "transfer-encoding": "the upgrade request has no body: a server would wait for a chunked "
+    "one and the handshake would hang or be refused",
+    "expect": "the upgrade request has no body to send after 100 Continue",
+    "te": "it is hop-by-hop, and HTTP/2 forbids it: RFC 9113 §8.2.2",
+    "keep-alive": "it is hop-by-hop, and HTTP/2 forbids it: RFC 9113 §8.2.2",
+    "proxy-connection": "it is hop-by-hop, and HTTP/2 forbids it: RFC 9113 §8.2.2",
+    "trailer": "the upgrade request has no body, hence no trailers",
+}
 
 
 def _describe_bad(text: str) -> str:
@@ -45,6 +58,11 @@ def header_name(name: str) -> str:
         raise ValueError(f"{name!r} is not a valid header name (letters, digits and "
                          "!#$%&'*+-.^_`|~ only)")
     lowered = name.lower()
+    if lowered in FRAMING_HEADERS:
+        raise ValueError(f"{name}: not sent on a WebSocket handshake ({FRAMING_HEADERS[lowered]})")
+    if lowered.startswith("sec-websocket-") and lowered not in HANDSHAKE_HEADERS:
+        raise ValueError(f"{name}: the Sec-WebSocket-* headers belong to the handshake "
+                         "(RFC 6455), which wsdoctor writes itself")
     if lowered in HANDSHAKE_HEADERS:
         hint = ("use --resolve HOST:PORT:ADDR to reach an address under the right Host"
                 if lowered == "host" else "use --origin (origin: in the probe config)"

@@ -197,22 +197,30 @@ async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
 
 
 async def test_malformed_requests_get_a_400_and_one_log_line(tmp_path: Path) -> None:
-    """Each malformed request is answered 400 and logged as one printable line, never a
-    traceback."""
+    """Each malformed request is answered 400 with one sentence and logged as one printable
+    line, never a traceback nor aiohttp's bytes literal of the request line."""
     config = write(tmp_path, "targets: []\n")
     log = io.StringIO()
     async with running_exporter(config, log=log) as ex:
         port = int(ex.base.rsplit(":", 1)[1])
         before = log.getvalue().count("\n")
-        answers = []
+        answers, bodies = [], []
         for request in MALFORMED:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
-            answers.append((await asyncio.wait_for(reader.read(), 5)).split(b"\r\n")[0])
+            head, _, body = (await asyncio.wait_for(reader.read(), 5)).partition(b"\r\n\r\n")
+            answers.append(head.split(b"\r\n")[0])
+            bodies.append(body.decode())
             writer.close()
         await asyncio.sleep(0.1)
         lines = log.getvalue().splitlines()[before:]
     assert all(answer.split(b" ")[1:2] == [b"400"] for answer in answers), answers
+    # each answer is one sentence quoting the request escaped, never a Python bytes repr
+    assert all(b.startswith("Malformed request: ") and b.endswith(".\n") and b.count("\n") == 1
+               and "b'" not in b and "bytearray" not in b and b[:-1].isprintable()
+               for b in bodies), bodies
+    assert 'in the line "GARBAGE \\x1b[2J"' in bodies[-1], bodies
+    assert all("b'" not in line and "bytearray" not in line for line in lines), lines
     assert len(lines) == len(MALFORMED), lines
     assert all("Traceback" not in line and line.isprintable() for line in lines), lines
     assert all(line.startswith("wsdoctor probe: Error handling request") for line in lines)

@@ -57,8 +57,25 @@ async def test_probe_rejects_bad_requests(tmp_path: Path) -> None:
         module = await ex.get("/probe?target=ws://127.0.0.1:1/&module=nope")
         url = await ex.get("/probe?target=ftp://x/&module=tcp")
     assert missing == (400, "Target parameter is missing\n")
-    assert module[0] == 400 and "unknown module 'nope'" in module[1]
+    assert module[0] == 400 and "Unknown module 'nope'" in module[1]
     assert url[0] == 400 and "unsupported scheme" in url[1]
+
+
+async def test_bad_request_answers_are_sentences(tmp_path: Path) -> None:
+    """A 400 of /probe is one sentence that quotes what was sent escaped, never as a Python
+    repr, and blames the parameter at fault (hostname, not the target)."""
+    async with running_exporter(write_config(tmp_path, FAST)) as ex:
+        answers = [await ex.get(query) for query in (
+            "/probe?target=%00%01", "/probe?target=ws://127.0.0.1:1/&module=no%1bpe",
+            "/probe?target=ws://127.0.0.1:1/&hostname=a%0d%0aX-I:%201",
+            "/probe?target=ws://localhost:1/&hostname=chat.example")]
+    for status, body in answers:
+        assert status == 400 and body[:1].isupper() and body.endswith(".\n"), body
+        assert body.count("\n") == 1 and body[:-1].isprintable(), body
+    assert answers[0][1].startswith("Target '\\x00\\x01': ")
+    assert answers[1][1].startswith("Unknown module 'no\\x1bpe' (known: ")
+    assert answers[2][1].startswith("Hostname 'a\\x0d\\x0aX-I: 1' is not a host name")
+    assert "not 'localhost'" in answers[3][1]
 
 
 async def test_probe_debug_returns_the_json_report(tmp_path: Path) -> None:

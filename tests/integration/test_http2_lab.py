@@ -98,3 +98,18 @@ def test_a_backend_down_for_both_paths_is_the_handshakes_finding_only(
     codes = [f["code"] for f in data["findings"] if f["status"] == "fail"]
     assert status == 1 and codes == ["WSD-HANDSHAKE-UNAVAILABLE"], codes
     assert "refused: :status 503" in http2(data)["summary"]
+
+
+def test_a_failed_tls_handshake_says_http2_was_not_tested(replicas: list[Backend]) -> None:
+    """wss:// to a port that speaks plain HTTP: TLS fails, so nothing is known of HTTP/2; the
+    check says "not tested" (skipped, with the TLS error) and never "no HTTP/2"."""
+    port = replicas[0].port
+    result = run_cli(f"wss://{LAB_HOST}:{port}/", *pinned_args(port), "--format", "json",
+                     "--no-kubernetes", "--only", "handshake,http2")
+    check = http2(json.loads(result.stdout))
+    assert check["status"] == "skipped", check
+    assert check["reason"].startswith("not tested: the TLS handshake failed on every address")
+    assert "no HTTP/2" not in json.dumps(check)
+    text = run_cli(f"wss://{LAB_HOST}:{port}/", *pinned_args(port), "--no-kubernetes",
+                   "--only", "handshake,http2", "--ascii").stdout
+    assert "http2      WebSocket over HTTP/2 - skipped: not tested: the TLS" in text, text

@@ -13,8 +13,9 @@ import pytest
 
 from tests.helpers import LAB_HOST, pinned_args, run_cli
 from wsdoctor.lab.backend import Backend, LabLoop
+from wsdoctor.lab.certs import LabCA
 from wsdoctor.lab.forward_proxies import Microsocks, Squid, SquidSite
-from wsdoctor.lab.proxies import Nginx, free_port
+from wsdoctor.lab.proxies import HAProxy, HAProxySite, Nginx, free_port
 
 pytestmark = pytest.mark.lab
 
@@ -222,3 +223,31 @@ def test_a_proxy_that_opens_the_tunnel_then_holds_or_ends_it_is_named(
         assert "--proxy ''" in first["fix"]["summary"]
         http = [f for f in data["findings"] if f["check"] == "http"]
         assert all(f"through the proxy {proxy}" in f["detail"] for f in http), http
+
+
+def test_an_https_proxy_whose_certificate_is_untrusted_says_whose_certificate_failed(
+    healthy_nginx: Nginx, lab_ca_file: Path, start_squid: Callable[[SquidSite], Squid],
+    start_haproxy: Callable[[HAProxySite], HAProxy],
+) -> None:
+    """An https:// proxy (HAProxy ending TLS in front of squid) whose certificate comes from a
+    CA nobody gave: without -k the finding is TLS with the proxy, naming it; with -k the
+    healthy lab passes through it, the server's certificate is trusted (--cacert), and the
+    proxy's untrusted certificate is still a warning, not passed over in silence."""
+    squid = start_squid(SquidSite(hosts={LAB_HOST: "127.0.0.1"},
+                                  connect_ports=[healthy_nginx.port]))
+    other = LabCA("a CA nobody trusts here")
+    front = start_haproxy(HAProxySite(backends=[("squid", squid.port)], mode="tcp",
+                                      tls=other.issue(["127.0.0.1"]), terminate_tls=True))
+    proxy = f"https://127.0.0.1:{front.port}"
+    url = f"wss://{LAB_HOST}:{healthy_nginx.port}/ws"
+    status, data = report(url, "--cacert", str(lab_ca_file), "--proxy", proxy)
+    first = data["findings"][0]
+    assert status == 1 and first["code"] == "WSD-PROXY-UNREACHABLE", first
+    assert first["title"] == "TLS with the HTTPS proxy failed" and proxy in first["detail"]
+    assert "CERTIFICATE_VERIFY_FAILED" in first["detail"]
+    status, data = report(url, "--cacert", str(lab_ca_file), "--proxy", proxy, "-k")
+    codes = {f["code"]: f for f in data["findings"] if f["status"] in ("warn", "fail")}
+    assert set(codes) == {"WSD-PROXY-CERT-UNTRUSTED"}, list(codes)
+    warned = codes["WSD-PROXY-CERT-UNTRUSTED"]
+    assert proxy in warned["detail"] and "judged on its own by the tls check" in warned["detail"]
+    assert check(data, "tls")["status"] == "ok" and check(data, "messages")["status"] == "ok"

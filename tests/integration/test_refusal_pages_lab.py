@@ -54,3 +54,18 @@ def test_nginx_own_403_page_names_an_nginx_access_rule_first(
     finding = first_handshake_finding(nginx.port)
     assert finding["code"] == "WSD-HANDSHAKE-FORBIDDEN"
     assert "nginx's own" in finding["detail"] and "whitelist-source-range" in finding["detail"]
+
+
+def test_an_html_error_page_is_quoted_as_its_text_not_its_markup(
+    start_nginx: Callable[[NginxSite], Nginx], replicas: list[Backend],
+) -> None:
+    """nginx's own 403 page (HTML) is quoted by its title and visible text, as a browser shows
+    it, in the finding and the text report: no tags."""
+    nginx = start_nginx(NginxSite(host="127.0.0.1", locations=[NginxLocation(
+        path="/ws", upstreams=[replicas[0].port], directives=["deny all;"])]))
+    finding = first_handshake_finding(nginx.port)
+    assert "body: '403 Forbidden nginx/" in finding["detail"], finding["detail"]
+    assert "<" not in finding["detail"]
+    text = run_cli(f"ws://127.0.0.1:{nginx.port}/ws", "--no-kubernetes", "--only",
+                   "handshake").stdout
+    assert "body: '403 Forbidden nginx/" in text and "<center>" not in text

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from tests.helpers import run_cli
 from wsdoctor.lab.backend import LabLoop
+from wsdoctor.lab.socketio2 import SocketIO2Server
 
 pytestmark = pytest.mark.lab
 
@@ -147,3 +148,73 @@ def test_the_idle_checks_answer_socketios_heartbeat_as_its_clients_do(
     assert status == 0 and failed == [], failed
     assert idle["observation"]["timeout_s"] is None
     assert idle["summary"].startswith("kept alive by server pings")
+
+
+def test_eio3_in_the_url_is_socketios_version_refusal_with_its_fix(
+        start_socketio: Callable[..., int]) -> None:
+    """Given a URL with EIO=3 (socket.io 2 clients) against socket.io 5, which refuses that
+    protocol with 400, the finding names the engine.io version, not a subprotocol or Origin,
+    and says how to let such clients in (allowEIO3) or to test with EIO=4."""
+    port = start_socketio()
+    result = run_cli(f"ws://127.0.0.1:{port}/socket.io/?EIO=3&transport=websocket",
+                     "--format", "json", "--no-kubernetes", "--only", "handshake")
+    finding = next(f for f in json.loads(result.stdout)["findings"]
+                   if f["check"] == "handshake")
+    assert finding["code"] == "WSD-HANDSHAKE-BAD-REQUEST"
+    assert "engine.io protocol the URL asks for (EIO=3)" in finding["detail"]
+    assert "allowEIO3" in finding["fix"]["summary"] and "EIO=4" in finding["fix"]["summary"]
+    assert "subprotocol" not in finding["fix"]["summary"]
+
+
+def test_a_refused_large_message_is_called_a_socketio_event(
+        start_socketio: Callable[..., int]) -> None:
+    """Given socket.io's 1 MB buffer and a 2 MB --message-size, the finding speaks of the
+    socket.io event (a text frame) wsdoctor sent, never of a binary message."""
+    _, report = diagnose(start_socketio(), "--message-size", "2000000", "--only", "messages")
+    found = [f for f in report["findings"] if f["check"] == "messages"
+             and f["code"] in ("WSD-MESSAGES-LARGE-LOST", "WSD-MESSAGES-TOO-BIG")]
+    assert found and "socket.io event (one text frame)" in found[0]["detail"], found
+    assert "binary" not in found[0]["detail"]
+
+
+@pytest.fixture
+def socketio2(lab_loop: LabLoop) -> Iterator[SocketIO2Server]:
+    """A socket.io 2 server (engine.io protocol 3): the client must ping every second, and a
+    client silent for a second more is closed (socket.io 2's defaults: 25 s and 5 s)."""
+    server = lab_loop.run(SocketIO2Server(ping_interval=1.0, ping_timeout=1.0).start())
+    yield server
+    lab_loop.run(server.stop())
+
+
+@pytest.mark.slow
+async def test_the_watch_keeps_a_socketio2_heartbeat_as_its_clients_do(
+        socketio2: SocketIO2Server) -> None:
+    """Given EIO=3, where the client sends the heartbeat, the watch pings as socket.io 2
+    clients do and holds its connections for 5 s without a drop (before, the server cut
+    each one after 2 s of silence)."""
+    from wsdoctor.settings import Settings
+    from wsdoctor.target import parse_target
+    from wsdoctor.watch.model import WatchObservation, WatchOptions
+    from wsdoctor.watch.session import WatchSession
+
+    session = WatchSession(parse_target(socketio2.url()), Settings(kubernetes=False),
+                           WatchOptions(connections=2, duration=5.0, open_interval=0.2))
+    report = await session.run(asyncio.Event())
+    check = report.check("watch")
+    assert check is not None and isinstance(check.observation, WatchObservation)
+    assert check.observation.drops() == [], [d.how() for d in check.observation.drops()]
+    assert len(check.observation.connections) == 2 and socketio2.timed_out == 0
+
+
+@pytest.mark.slow
+def test_the_idle_checks_keep_a_socketio2_heartbeat(socketio2: SocketIO2Server) -> None:
+    """Given EIO=3, the idle and keepalive checks send socket.io 2's heartbeat themselves:
+    no 'the application closes idle connections after 2 s'."""
+    result = run_cli(socketio2.url(), "--format", "json", "--no-kubernetes", "--timeout", "3",
+                     "--idle", "--idle-max", "4")
+    report = json.loads(result.stdout)
+    idle = next(c for c in report["checks"] if c["id"] == "idle")
+    failed = [f["code"] for f in report["findings"] if f["status"] in ("fail", "warn")]
+    assert failed == [] and result.status == 0, failed
+    assert idle["observation"]["timeout_s"] is None
+    assert socketio2.timed_out == 0

@@ -72,6 +72,24 @@ def test_the_timeline_draws_a_row_per_slot_with_drops_marked_by_their_finding() 
     assert "x" in ascii_picture and "×" not in ascii_picture
 
 
+def test_slot_labels_show_each_rows_replica_or_address_readably() -> None:
+    """Given pods whose names share a 15-character prefix, each row's label keeps the end
+    that tells them apart (the pod hash suffix, whole when it fits); a slot with no replica
+    is labelled by its address, and with several addresses the replica's address is added."""
+    names = ["chat-7d9f8c6b5-x2k4q", "chat-7d9f8c6b5-mm8wz", "chat-7d9f8c6b5-a1b2c"]
+    obs = watch(*(conn(i + 1, 0.0, None, replica=name, address=f"10.0.0.{i + 1}:443")
+                  for i, name in enumerate(names)),
+                conn(4, 0.0, None, replica=None, address="10.0.0.9:443"))
+    rows = plain(render_timeline(obs, {}, 100)).splitlines()[2:6]
+    labels = [row[:row.index("─")].strip() for row in rows]
+    assert labels == [f"#{i + 1} {name}" for i, name in enumerate(names)] + ["#4 10.0.0.9:443"]
+    several = obs.model_copy(update={"addresses": ["10.0.0.1:443", "10.0.0.2:443"]})
+    narrow = plain(render_timeline(several, {}, 60)).splitlines()[2:5]
+    shown = [row[:20].strip() for row in narrow]
+    assert len(set(shown)) == 3 and all("…" in label for label in shown), shown
+    assert all(label.endswith(f"{i + 1}:443") for i, label in enumerate(shown)), shown
+
+
 def test_a_drop_stays_marked_when_its_reconnect_falls_in_the_same_column() -> None:
     """Given a 45 s watch drawn in 80 columns (0.8 s per column) whose connection dropped and
     reconnected 0.1 s later, the drop's mark is not drawn over by the new connection's line

@@ -87,3 +87,37 @@ def test_auto_format_off_a_terminal_is_text() -> None:
     assert status == ExitStatus.FINDINGS and "[FAIL] tcp" in out
 
 
+
+
+def test_show_dash_reads_the_report_from_stdin(saved: Path) -> None:
+    """`wsdoctor show -` reads the report from a real pipe, renders it as from a file (text
+    even on a terminal, whose keyboard the TUI would need), and refuses --format tui."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "wsdoctor", "show", "-", "--ascii"]
+    piped = subprocess.run(command, input=saved.read_bytes(), capture_output=True, timeout=30)
+    from_file = run_cli("show", str(saved), "--ascii")
+    assert (piped.returncode, piped.stdout.decode()) == (from_file[0], from_file[1])
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdout=out, stderr=err, stdin=io.StringIO(saved.read_text()),
+                      environ={}, stdout_isatty=True)
+    assert main(["show", "-", "--short"], env) == from_file[0] and out.getvalue()
+    env = Environment(stdout=out, stderr=err, stdin=io.StringIO(saved.read_text()),
+                      environ={}, stdout_isatty=True)
+    assert main(["show", "-", "--format", "tui"], env) == ExitStatus.USAGE
+    assert "stdin" in err.getvalue()
+
+
+def test_show_dash_is_bounded_like_a_file() -> None:
+    """`wsdoctor show - < /dev/zero` ends at once with one line (NUL is not a report), as
+    `show /dev/zero` does; an empty stdin is one line too."""
+    import subprocess
+    import sys
+
+    for source in ("/dev/zero", "/dev/null"):
+        with open(source, "rb") as stdin:
+            done = subprocess.run([sys.executable, "-m", "wsdoctor", "show", "-"], stdin=stdin,
+                                  capture_output=True, timeout=30)
+        assert done.returncode == ExitStatus.USAGE
+        assert done.stderr.decode().count("\n") == 1 and b"<stdin>: " in done.stderr

@@ -77,7 +77,7 @@ def test_blackbox_hostname_parameter_sets_host_and_sni() -> None:
     spec = config.probe_spec("https://127.0.0.1:8443/ws", "quick", "chat.example.com")
     assert spec.target.url == "wss://chat.example.com:8443/ws"
     assert spec.settings.pinned_address("chat.example.com", 8443) == "127.0.0.1"
-    with pytest.raises(ValueError, match="the target must then be an IP address"):
+    with pytest.raises(ValueError, match="the target must be the IP address"):
         config.probe_spec("https://other.example/ws", "quick", "chat.example.com")
 
 

@@ -26,13 +26,16 @@ def test_repeated_idle_drops_are_one_warning_naming_the_timeout_and_the_connecti
     assert idle.status is Status.WARN
     assert idle.evidence["connections"] == [1, 2, 3]
     assert idle.fix is not None and "every 30 s" in idle.fix.summary
+    assert "`wsdoctor TARGET --expect-idle QUIET_TIME`" in idle.fix.summary
 
 
 def test_idle_drops_despite_a_slower_heartbeat_fail() -> None:
     """Given the user's heartbeat is 90 s and connections die after 60 s quiet, the heartbeat
     is too slow (a failure)."""
     found = findings(watch(conn(1, 0.0, 60.0), conn(2, 0.5, 60.5), heartbeat=90.0))
-    assert found["WSD-WATCH-HEARTBEAT-TOO-SLOW"].status is Status.FAIL
+    slow = found["WSD-WATCH-HEARTBEAT-TOO-SLOW"]
+    assert slow.status is Status.FAIL
+    assert slow.fix is not None and "`wsdoctor TARGET --expect-idle 90s`" in slow.fix.summary
 
 
 def test_a_pod_that_cut_its_connections_is_a_failure_naming_the_pod_and_1001() -> None:
@@ -141,3 +144,55 @@ def test_options_are_recorded_in_the_observation() -> None:
     """The holding options (heartbeat, echo, pong timeout) travel with the observation."""
     obs = watch(heartbeat=2.5)
     assert obs.options == WatchOptions(heartbeat=2.5)
+
+
+def _pod_then_refused(ending: str, close_code: int | None) -> WatchObservation:
+    """chat-a terminates at 10 s and its connection ends; the slot's reconnects get 503
+    three times before one lands on chat-b 6.5 s later."""
+    event = ClusterEvent(at=10.0, kind="Pod", namespace="chat", name="chat-a",
+                         change="terminating", detail="deletionTimestamp set", pods=["chat-a"])
+    attempts = tuple(FailedAttempt(slot=0, at=10.5 + k, address="127.0.0.1:443",
+                                   outcome="refused", status_code=503) for k in range(3))
+    return watch(conn(1, 0.0, 10.2, replica="chat-a", ending=ending, close_code=close_code,
+                      traffic=10.0),
+                 conn(2, 16.7, None, slot=0, replica="chat-b", reconnect_s=6.5, attempts=4),
+                 events=(event,), attempts=attempts, heartbeat=1.0)
+
+
+def test_reconnects_refused_after_a_pod_closed_lead_with_the_pod() -> None:
+    """Given a pod that closed its connection with 1001 and reconnects refused after it, the
+    report's first finding (the failed reconnects) names the pod and its finding as the root
+    cause, and the pod's finding says its reconnects then failed."""
+    obs = _pod_then_refused("close_frame", 1001)
+    report = watch_report(TARGET, Settings(), obs, None, START, 600.0, {})
+    watch_findings_ = [f for f in report.findings if f.check == "watch"]
+    first = watch_findings_[0]
+    assert first.code == "WSD-WATCH-RECONNECT-FAILED"
+    assert first.title.startswith("3 reconnect attempts failed after Pod chat/chat-a terminated")
+    assert first.detail.startswith("After Pod chat/chat-a terminated (WSD-WATCH-POD-CLOSED), "
+                                   "the reconnects of #1 failed: ")
+    assert first.evidence["root_cause"] == "WSD-WATCH-POD-CLOSED"
+    closed = next(f for f in watch_findings_ if f.code == "WSD-WATCH-POD-CLOSED")
+    assert closed.explains == ["WSD-WATCH-RECONNECT-FAILED"]
+    assert "reconnects of #1 then failed (WSD-WATCH-RECONNECT-FAILED)" in closed.detail
+
+
+def test_a_pod_that_cut_its_connections_comes_before_the_refused_reconnects() -> None:
+    """Given the pod cut its connection (1006) and reconnects were refused, both fail, and
+    the pod's finding, the root cause, comes first."""
+    obs = _pod_then_refused("fin", None)
+    report = watch_report(TARGET, Settings(), obs, None, START, 600.0, {})
+    codes = [f.code for f in report.findings if f.check == "watch"]
+    assert codes.index("WSD-WATCH-POD-CUT") < codes.index("WSD-WATCH-RECONNECT-FAILED")
+
+
+def test_reconnects_refused_after_an_idle_timeout_name_no_root_cause() -> None:
+    """A timeout cuts, it does not refuse: reconnects failing after an idle drop keep their
+    plain title."""
+    attempts = (FailedAttempt(slot=0, at=61.0, address="127.0.0.1:443", outcome="refused",
+                              status_code=503),)
+    obs = watch(conn(1, 0.0, 60.0), conn(2, 62.0, None, slot=0, reconnect_s=2.0, attempts=2),
+                attempts=attempts)
+    failed = findings(obs)["WSD-WATCH-RECONNECT-FAILED"]
+    assert failed.title == "1 reconnect attempt failed; the longest took 2.0 s"
+    assert "root_cause" not in failed.evidence

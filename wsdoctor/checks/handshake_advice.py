@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -39,6 +38,7 @@ from wsdoctor.checks.handshake_refusals import (
     not_forwarded,
     refused,
 )
+from wsdoctor.httpbody import body_text
 from wsdoctor.models import EvidenceValue, Fix, Status, Target
 
 F = Status.FAIL
@@ -160,7 +160,7 @@ def _seen(attempt: HandshakeAttempt) -> str:
     quoted = [f"{n}: {v}" for n in ("Server", "Location", "WWW-Authenticate", "Retry-After")
               if (v := attempt.header(n))]
     text = f"answered '{attempt.status_line}'" + (f" ({'; '.join(quoted)})" if quoted else "")
-    body = " ".join(re.sub(r"<[^>]*>", " ", attempt.body_start).split())[:200]  # text of HTML
+    body = body_text(attempt.body_start)
     if body:
         text += f", body: '{body}'"
     if attempt.outcome == "invalid" and attempt.error:

@@ -30,7 +30,14 @@ _HANDSHAKE_FIELD = re.compile(
     r"(invalid|missing|unsupported|bad)[^.\n]{0,40}sec-websocket-(key|version|protocol|extensions)"
     r"|sec-websocket-(key|version|protocol|extensions)[^.\n]{0,40}(invalid|missing|unsupported)"
     r"|invalid subprotocol|unsupported subprotocol|invalid origin|unsupported version"
+    r"|unsupported protocol version"
 )
+#: socket.io's refusal of the engine.io protocol the URL asks for (``EIO=3`` is socket.io 2's):
+#: python-engineio's 400 body, and Node engine.io's ``{"code":5,"message":"Unsupported
+#: protocol version"}``.
+_ENGINEIO_VERSION = re.compile(r"unsupported version of the socket\.io or engine\.io"
+                               r"|\"code\":\s*5\b.*unsupported protocol version")
+_EIO = re.compile(r"[?&]EIO=(\d+)")
 
 
 def classify_by_body(status: int, body: str) -> Code | None:
@@ -76,6 +83,9 @@ def headers_too_large(a: HandshakeAttempt, o: HandshakeObservation,
 
 def bad_request(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tuple[str, Fix]:
     """Cause and fix of BAD-REQUEST: the application refused the handshake as it was sent."""
+    asked = _EIO.search(t.path)
+    if asked is not None and _ENGINEIO_VERSION.search(a.body_start.lower()):
+        return _engineio_version(asked.group(1))
     cause = ("The body is the WebSocket server's own refusal of the handshake. The Upgrade and "
              "Connection headers did arrive (a proxy dropping them gives a different answer); "
              "the application rejected a header of the request as sent.")
@@ -94,6 +104,19 @@ def bad_request(a: HandshakeAttempt, o: HandshakeObservation, t: Target) -> tupl
     return cause, Fix(summary="Send what the application accepts: offer a subprotocol it "
                       "supports (spelled as on the server), drop extra headers, or set the "
                       "Origin it allows; then retry with the same options.")
+
+
+def _engineio_version(asked: str) -> tuple[str, Fix]:
+    """socket.io refused the engine.io protocol of the URL (EIO=3: socket.io 2 clients)."""
+    cause = (f"The body is socket.io's refusal of the engine.io protocol the URL asks for "
+             f"(EIO={asked}): EIO=3 is spoken by socket.io 2 clients, EIO=4 by socket.io 3 and "
+             f"later. This server does not accept EIO={asked}, so its clients of that version "
+             "cannot connect either.")
+    return cause, Fix(summary="Test with the protocol the server's clients use "
+                      "(?EIO=4&transport=websocket for socket.io 3 and later). To keep "
+                      "socket.io 2 clients working, let the server accept engine.io 3 "
+                      "(Node socket.io 3/4: new Server({ allowEIO3: true }); python-socketio 5 "
+                      "cannot: upgrade those clients).")
 
 
 HTTP_VERSION = Code("WSD-HANDSHAKE-PROXY-HTTP-VERSION", Status.FAIL,

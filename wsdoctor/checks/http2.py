@@ -19,6 +19,7 @@ from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeCont
 from wsdoctor.checks.handshake import HandshakeObservation, HeaderField
 from wsdoctor.checks.messages_app import AppExchange, Ended, app_exchange, socketio_settings
 from wsdoctor.checks.tcp import TcpObservation
+from wsdoctor.httpbody import body_text
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Status, endpoint
 from wsdoctor.redact import redact_header
 from wsdoctor.wsconn import Closed, Message
@@ -195,7 +196,15 @@ async def probe_http2(ctx: ProbeContext) -> Http2Observation:
     insecure = ctx.settings.insecure
     attempts = await asyncio.gather(*(
         _exercise(ctx, a, verify=not insecure and a not in untrusted) for a in addresses))
+    if not any(_tested(a) for a in attempts):
+        raise Skip("not tested: the TLS handshake failed on every address, so HTTP/2 could "
+                   f"not be negotiated ({attempts[0].error})")
     return Http2Observation(url=ctx.target.url, attempts=list(attempts))
+
+
+def _tested(attempt: Http2Attempt) -> bool:
+    """Whether ALPN was negotiated at all (a TLS or connection failure says nothing of h2)."""
+    return attempt.alpn is not None or attempt.error is None
 
 
 def judge_http2(facts: Facts) -> Iterator[Finding]:
@@ -218,7 +227,7 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
                 attempt.address not in h1_refused:  # else the handshake check's cause
             answer = f":status {attempt.status}" if attempt.status else \
                 f"a reset ({attempt.reset})" if attempt.reset else attempt.error or "nothing"
-            body = " ".join(attempt.body_start.split())[:160]
+            body = body_text(attempt.body_start, 160)
             yield H2_REFUSED.finding(
                 "http2", f"{attempt.endpoint}: the server negotiates h2 and sets "
                 "SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, yet the extended CONNECT for "
@@ -253,9 +262,9 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
 def summarize_http2(obs: Observation) -> str:
     """``h2, extended CONNECT :status 200 in 1.2 ms, echo ok, 3/3 pings, close 1000``."""
     assert isinstance(obs, Http2Observation)
-    first = obs.attempts[0] if obs.attempts else None
+    first = next((a for a in obs.attempts if _tested(a)), None)
     if first is None:
-        return ""
+        return "not tested: the TLS handshake failed on every address"
     if first.alpn != "h2":
         return f"no HTTP/2: ALPN chose {first.alpn or 'nothing'}" + (
             f" ({first.error})" if first.error else "")

@@ -14,6 +14,7 @@ from wsdoctor.checks.http_probe import HttpExchange, HttpObservation
 from wsdoctor.checks.proxy_rules import through_proxy
 from wsdoctor.checks.tls_probe import TlsObservation
 from wsdoctor.fingerprints import IDENTIFYING_HEADERS, identify
+from wsdoctor.httpbody import body_text
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
 
 NO_RESPONSE = Code("WSD-HTTP-NO-RESPONSE", Status.FAIL, "No HTTP response within the time limit")
@@ -297,12 +298,12 @@ def judge_servers(facts: Facts) -> Iterator[Finding]:
             continue
         first = group[0]
         headers = _identifying(first)
-        body = first.body_start or ""
+        body = body_text(first.body_start or "", 60)
         yield SERVER.finding(
             "http",
             f"{_endpoints(group)} answered '{first.status_line}': {', '.join(identity)}"
             + (f" ({'; '.join(headers)})" if headers else "")
-            + (f"; body starts {body[:60]!r}" if body else "") + ".",
+            + (f"; body starts '{body}'" if body else "") + ".",
             title=f"Answered by {identity[0]}",
             evidence={"components": list(identity), "headers": [*headers],
                       "addresses": [e.endpoint for e in group], "status": first.status},

@@ -96,9 +96,11 @@ async def _run_heartbeat(
     next_at = _next_ping(None, interval)
     deadline = opened_at + cap
     outstanding: dict[bytes, float] = {}
-    socketio = False
+    engine = engineio.EngineIOClient()
     while True:
         now = time.monotonic()
+        if (beat_text := engine.due(now)) is not None:  # socket.io 2: the client pings
+            await conn.send_text(beat_text)
         if reference.done():
             ref = reference.result()
             if ref.timeout_s is not None:
@@ -123,8 +125,8 @@ async def _run_heartbeat(
         if isinstance(event, Closed):
             beat.closed = event
             break
-        if isinstance(event, Message):  # socket.io: answer its heartbeat, as its clients do
-            socketio, reply = engineio.answer(event.data, event.text, socketio)
+        if isinstance(event, Message):  # socket.io: its heartbeat, as its clients do
+            reply = engine.on_message(event.data, event.text, time.monotonic())
             if reply is not None:
                 await conn.send_text(reply)
         if isinstance(event, Frame) and event.opcode is Opcode.PONG \

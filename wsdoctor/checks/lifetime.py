@@ -53,8 +53,8 @@ class SilentWatch:
     """Answer to the ping sent at the cap (None when the connection ended before it)."""
     probe_rtt: float | None = None
     ended_at: float = 0.0
-    socketio: bool = False
-    """The server speaks socket.io: its heartbeat is answered, as its clients do."""
+    engine: engineio.EngineIOClient = field(default_factory=engineio.EngineIOClient)
+    """socket.io's heartbeat, kept as its clients keep it (answered, or sent for protocol 3)."""
 
     @property
     def open_s(self) -> float:
@@ -132,6 +132,8 @@ async def watch_silently(
         elapsed = clock() - opened_at
         if elapsed >= cap:
             break
+        if (beat := watch.engine.due(clock())) is not None:  # socket.io 2: the client pings
+            await conn.send_text(beat)
         event = await conn.next_event(min(1.0, cap - elapsed))
         if event is None:
             if progress is not None:
@@ -143,7 +145,7 @@ async def watch_silently(
             return watch
         _record_traffic(watch, event, clock())
         if isinstance(event, Message):  # socket.io: its heartbeat is the server's ping
-            watch.socketio, reply = engineio.answer(event.data, event.text, watch.socketio)
+            reply = watch.engine.on_message(event.data, event.text, clock())
             if reply == engineio.PONG:
                 watch.server_pings.append(clock() - watch.opened_at)
             if reply is not None:

@@ -26,6 +26,7 @@ from wsdoctor.checks.messages_app import (
     bisect_max_message,
     judge_app_exchange,
     judge_max_message,
+    message_kind,
     socketio_settings,
 )
 from wsdoctor.checks.messages_model import (  # re-exported: the observation's home
@@ -340,29 +341,29 @@ def judge_messages(facts: Facts) -> Iterator[Finding]:
                     "loop); check that no proxy filters control frames."))
     yield from _judge_large(obs, where)
     yield from judge_app_exchange(obs.app, obs.endpoint, where)
-    yield from judge_max_message(obs.max_message, obs.endpoint, where)
+    yield from judge_max_message(obs.max_message, obs.endpoint, where, obs.protocol)
 
 
 def _judge_large(obs: MessagesObservation, where: Resource) -> Iterator[Finding]:
     large = obs.large_message
     if large is None or large.outcome in ("echoed", "delivered"):
         return
-    size = human_size(large.size)
+    what = f"{human_size(large.size)} {message_kind(obs.protocol)}"
     if large.close_code == 1009:
         yield TOO_BIG.finding(
-            "messages", f"{obs.endpoint}: a {size} binary message was refused with close 1009 "
-            f"(message too big{', ' + repr(large.close_reason) if large.close_reason else ''}).",
+            "messages", f"{obs.endpoint}: a {what} was refused with close 1009 (message too "
+            "big" + (f", '{large.close_reason}'" if large.close_reason else "") + ").",
             evidence={"size": large.size, "close_code": 1009}, resource=where,
             fix=Fix(summary="If clients send messages this large, raise the application's "
                     "max message size (websockets: max_size; ws: maxPayload; Spring: "
                     "setMaxBinaryMessageBufferSize); otherwise ignore, or test with a smaller "
                     "--message-size."))
         return
-    how = {"closed": f"a close frame (code {large.close_code}, {large.close_reason!r})",
+    how = {"closed": f"a close frame (code {large.close_code}, '{large.close_reason or ''}')",
            "fin": "a TCP FIN with no close frame", "reset": "a TCP reset",
            "timeout": "nothing: no echo or pong came back within the time limit"}[large.outcome]
     yield LARGE_LOST.finding(
-        "messages", f"{obs.endpoint}: after a {size} binary message the server answered with "
+        "messages", f"{obs.endpoint}: after a {what} the server answered with "
         f"{how}. Small messages pass, so a size limit on the path (a proxy buffer, a WAF body "
         "limit, an application read limit) stopped it.",
         evidence={"size": large.size, "outcome": large.outcome, "close_code": large.close_code},

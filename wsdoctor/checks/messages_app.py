@@ -225,8 +225,13 @@ def judge_app_exchange(app: AppExchange | None, endpoint: str,
                     "expected (--expect REGEX), or raise --timeout for a slow answer."))
 
 
-def judge_max_message(found: MaxMessage | None, endpoint: str,
-                      where: Resource) -> Iterator[Finding]:
+def message_kind(protocol: str | None) -> str:
+    """What the large test message was: socket.io takes a text event, anything else binary."""
+    return "socket.io event (one text frame)" if protocol == "socket.io" else "binary message"
+
+
+def judge_max_message(found: MaxMessage | None, endpoint: str, where: Resource,
+                      protocol: str | None = None) -> Iterator[Finding]:
     """The bisection's answer, as information."""
     if found is None:
         return
@@ -234,7 +239,7 @@ def judge_max_message(found: MaxMessage | None, endpoint: str,
         detail = (f"{endpoint}: every size up to {found.largest_ok} bytes passed "
                   f"({found.tries} tries); no limit below the {BISECT_HIGH >> 20} MiB cap.")
     else:
-        detail = (f"{endpoint}: the largest binary message that passed is "
+        detail = (f"{endpoint}: the largest {message_kind(protocol)} that passed is "
                   f"{found.largest_ok or 0} bytes; {found.smallest_refused} bytes was refused "
                   f"({found.refused_how}); {found.tries} tries.")
     yield MAX_MESSAGE.finding(

@@ -19,7 +19,9 @@ PROXY_REFUSED = Code("WSD-PROXY-REFUSED", Status.FAIL,
                      "The proxy refused to open a tunnel to the target")
 PROXY_UPSTREAM = Code("WSD-PROXY-UPSTREAM", Status.FAIL,
                       "The proxy could not reach the target")
-CODES = (PROXY_UNREACHABLE, PROXY_AUTH, PROXY_REFUSED, PROXY_UPSTREAM)
+PROXY_CERT = Code("WSD-PROXY-CERT-UNTRUSTED", Status.WARN,
+                  "The HTTPS proxy's certificate is not trusted (-k went on)")
+CODES = (PROXY_UNREACHABLE, PROXY_AUTH, PROXY_REFUSED, PROXY_UPSTREAM, PROXY_CERT)
 
 _SQUID_CONNECT = """# squid.conf: allow CONNECT to the WebSocket port (default SSL_ports: 443)
 acl SSL_ports port 443 {port}
@@ -30,6 +32,19 @@ http_access allow CONNECT SSL_ports websocket_hosts   # before any 'http_access 
 def _named(attempt: TcpAttempt) -> str:
     who = attempt.proxy_software
     return f"the proxy {attempt.via}" + (f" ({who})" if who else "")
+
+
+def proxy_certificate_finding(proxy: str, error: str) -> Finding:
+    """-k carried the tunnels past the proxy's untrusted certificate: say so, apart from the
+    server's certificate (which the tls check judges inside the tunnel)."""
+    return PROXY_CERT.finding(
+        "tcp", f"The certificate of the HTTPS proxy {proxy} is not trusted here ({error}). -k "
+        "goes on past it, as past the server's; the server's certificate is judged on its own "
+        "by the tls check, inside the tunnel. Whoever can intercept the connection to the "
+        "proxy sees the tunnel requests and the proxy credentials.",
+        evidence={"proxy": proxy, "error": error}, resource=Resource(kind="Proxy", name=proxy),
+        fix=Fix(summary="Trust the proxy's CA with --cacert FILE (one bundle serves the proxy "
+                "and the server: concatenate both CAs if they differ), then drop -k."))
 
 
 def proxy_finding(attempt: TcpAttempt, host: str) -> Finding:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import re
 import time
 from collections.abc import Iterator
 from typing import Literal
@@ -12,10 +11,11 @@ from typing import Literal
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.dns import DnsObservation, addresses_to_probe
 from wsdoctor.checks.proxy_rules import CODES as PROXY_CODES
-from wsdoctor.checks.proxy_rules import proxy_finding, software
+from wsdoctor.checks.proxy_rules import proxy_certificate_finding, proxy_finding, software
+from wsdoctor.httpbody import body_text
 from wsdoctor.models import Finding, Fix, Model, Resource, Status, endpoint
 from wsdoctor.settings import Settings
-from wsdoctor.tunnel import ProxyError, open_path
+from wsdoctor.tunnel import ProxyError, open_path, proxy_certificate_problem
 
 ConnectOutcome = Literal[
     "connected", "refused", "timeout", "unreachable", "error",
@@ -56,6 +56,9 @@ class TcpObservation(Observation):
 
     check: Literal["tcp"] = "tcp"
     attempts: list[TcpAttempt]
+    proxy_certificate_error: str | None = None
+    """With -k and an ``https://`` proxy: why the proxy's certificate is not trusted here
+    (the tunnels went on regardless)."""
 
     @property
     def reachable(self) -> list[TcpAttempt]:
@@ -119,8 +122,8 @@ def _proxy_attempt(address: str, port: int, exc: ProxyError) -> TcpAttempt:
     else:
         outcome = "proxy_refused"
     headers = answer.headers if answer else []
-    body = " ".join(re.sub(r"<[^>]*>", " ", answer.body_start.decode("utf-8", "replace"))
-                    .split())[:200] if answer and answer.body_start else None
+    body = body_text(answer.body_start.decode("utf-8", "replace")) \
+        if answer and answer.body_start else None
     return TcpAttempt(
         address=address, port=port, outcome=outcome, error=str(exc), via=exc.proxy.url,
         proxy_software=software(headers), proxy_status_line=answer.status_line if answer
@@ -135,8 +138,12 @@ async def probe_tcp(ctx: ProbeContext) -> TcpObservation:
     if not addresses:
         raise Skip("no address to connect to: the name did not resolve")
     port = ctx.target.port
-    attempts = await asyncio.gather(*(connect_once(a, port, ctx.settings) for a in addresses))
-    return TcpObservation(attempts=list(attempts))
+    settings = ctx.settings
+    attempts = await asyncio.gather(*(connect_once(a, port, settings) for a in addresses))
+    untrusted = None
+    if settings.insecure and settings.proxy is not None and settings.proxy.scheme == "https":
+        untrusted = await proxy_certificate_problem(settings.proxy, settings, settings.timeout)
+    return TcpObservation(attempts=list(attempts), proxy_certificate_error=untrusted)
 
 
 _CODES = {"refused": REFUSED, "timeout": TIMEOUT, "unreachable": UNREACHABLE}
@@ -156,6 +163,8 @@ def judge_tcp(facts: Facts) -> Iterator[Finding]:
     if obs is None:
         return
     reachable = obs.reachable
+    if obs.proxy_certificate_error is not None and facts.settings.proxy is not None:
+        yield proxy_certificate_finding(facts.settings.proxy.url, obs.proxy_certificate_error)
     for attempt in obs.attempts:
         if attempt.outcome == "connected":
             continue

@@ -119,7 +119,8 @@ def lint_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     given = {"expect_idle": args.expect_idle, "expect_connections": args.expect_connections}
     options = RuleOptions(
         **{name: value for name, value in given.items() if value is not None},
-        websocket_routes=tuple(split_list(args.websocket_route)),
+        websocket_routes=tuple(split_list(args.websocket_route, "--websocket-route",
+                                          "give [KIND/][NS/]NAME")),
         all_routes=args.all_routes,
     )
     try:

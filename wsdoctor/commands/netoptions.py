@@ -29,9 +29,18 @@ def target_of(text: str) -> Target:
         raise UsageError(f"target {mask_userinfo(text)!r}: {exc}") from None
 
 
-def split_list(values: list[str] | None) -> list[str]:
-    """Repeatable, comma-separated option values as one list (``--only a,b --only c``)."""
-    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+def split_list(values: list[str] | None, option: str, hint: str = "") -> list[str]:
+    """Repeatable, comma-separated option values as one list (``--only a,b --only c``); an
+    empty value or item (``--only ''``, ``a,,b``) is a UsageError naming ``option``, never a
+    quiet "nothing given" (``hint`` says what to give)."""
+    out: list[str] = []
+    for value in values or []:
+        items = [item.strip() for item in value.split(",")]
+        if not all(items):
+            where = "an empty value" if not value.strip(" ,") else f"an empty item in '{value}'"
+            raise UsageError(f"{option}: {where}" + (f"; {hint}" if hint else ""))
+        out.extend(items)
+    return out
 
 
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +134,8 @@ def connection_settings(args: argparse.Namespace) -> dict[str, Any]:
         _checked("--dns-server", repr(args.dns_server), validate.dns_server, args.dns_server)
     if args.origin is not None:
         _checked("--origin", "", validate.origin, args.origin)
-    for name in split_list(args.subprotocol):
+    subprotocols = split_list(args.subprotocol, "--subprotocol", "give NAME[,NAME]")
+    for name in subprotocols:
         _checked("--subprotocol", "", validate.subprotocol, name)
     pins = [ResolvePin(host=h, port=p, address=a) for h, p, a in
             (_checked("--resolve", repr(t), validate.resolve_pin, t) for t in args.resolve)]
@@ -136,7 +146,7 @@ def connection_settings(args: argparse.Namespace) -> dict[str, Any]:
         "dns_server": args.dns_server,
         "headers": headers,
         "origin": args.origin,
-        "subprotocols": split_list(args.subprotocol),
+        "subprotocols": subprotocols,
         "cafile": args.cacert,
         "insecure": args.insecure,
         "timeout": args.timeout,

@@ -88,15 +88,26 @@ CHECK_IDS = ("dns", "tcp", "tls", "handshake", "http", "http2", "messages", "idl
              "keepalive", "capture", "affinity", "cluster", "hops", "load")
 
 
+#: What a list option's usage error says to do when a value is empty.
+CHECKS_HINT = "give CHECK[,CHECK], CHECK one of " + ", ".join(CHECK_IDS)
+CODES_HINT = "give CODE[,CODE] (wsdoctor explain --list prints every code)"
+
+
 def suppressed_codes(values: list[str] | None) -> list[str]:
     """``--suppress CODE[,CODE]`` in the registered spelling (any case is accepted); an
     unknown code is a usage error naming the nearest known ones, never a silent no-op."""
     from wsdoctor.docs import DocsError, canonical_codes
 
     try:
-        return canonical_codes(split_list(values))
+        return canonical_codes(split_list(values, "--suppress", CODES_HINT))
     except DocsError as exc:
         raise UsageError(f"--suppress: {exc}") from None
+
+
+def checks_of(values: list[str] | None, option: str) -> list[str]:
+    """``--only``/``--skip CHECK[,CHECK]``: an empty value is a usage error listing the checks
+    (an unknown one is refused by the settings, with the same list)."""
+    return split_list(values, option, CHECKS_HINT)
 
 
 def build_parser(
@@ -198,15 +209,16 @@ def settings_from_args(args: argparse.Namespace,
 
     if args.format == "json" and args.short:
         raise UsageError("--short is a text view: use it without --format json (or use -o)")
-    both = set(split_list(args.only)) & set(split_list(args.skip))
+    only, skip = checks_of(args.only, "--only"), checks_of(args.skip, "--skip")
+    both = set(only) & set(skip)
     if both:
         raise UsageError(f"{', '.join(sorted(both))}: given to both --only and --skip")
-    if "load" in split_list(args.only):
+    if "load" in only:
         raise UsageError("the load check runs as 'wsdoctor load TARGET --connections N'")
     return Settings(
         **connection_settings(args),
-        only=split_list(args.only),
-        skip=split_list(args.skip),
+        only=only,
+        skip=skip,
         suppress=suppressed_codes(args.suppress),
         message_size=args.message_size,
         pings=min(args.pings, 100),
@@ -300,7 +312,8 @@ def _lifetime_settings(args: argparse.Namespace) -> dict[str, Any]:
         "enable": enable,
         "expect_idle": args.expect_idle,
         "ping_interval": args.ping_interval,
-        "affinity_cookie": split_list(args.affinity_cookie),
+        "affinity_cookie": split_list(args.affinity_cookie, "--affinity-cookie",
+                                      "give a cookie NAME"),
         "backend_header": args.backend_header,
         "expect_affinity": args.expect_affinity,
         "affinity_connections": args.affinity_connections,

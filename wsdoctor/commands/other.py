@@ -14,12 +14,16 @@ def explain_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     parser = Parser(
         prog="wsdoctor explain", description="Print the documentation page of a finding code."
     )
-    parser.add_argument("code", metavar="CODE", help="e.g. WSD-TLS-EXPIRED (case-insensitive)")
+    parser.add_argument("code", metavar="CODE", nargs="?",
+                        help="e.g. WSD-TLS-EXPIRED (case-insensitive)")
+    parser.add_argument("--list", action="store_true", help="print every code with its title")
     args = parser.parse_args(list(argv))
-    from wsdoctor.docs import DocsError, explain
+    if args.list == (args.code is not None):
+        raise UsageError("give a CODE, or --list for every code")
+    from wsdoctor.docs import DocsError, code_list, explain
 
     try:
-        env.stdout.write(explain(args.code))
+        env.stdout.write(code_list() if args.list else explain(args.code))
     except DocsError as exc:
         raise UsageError(str(exc)) from None
     return ExitStatus.OK

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from wsdoctor.commands.diagnose import exit_status, run_tui
 from wsdoctor.console import Environment, Parser, UsageError, write_output
@@ -17,18 +17,26 @@ if TYPE_CHECKING:
 REPORT_LIMIT = 64 * 1024 * 1024
 
 
-def load_report(path: str) -> Report:
-    """A saved JSON report; UsageError (one line) when missing, not a wsdoctor report, a
-    device, too large, or a FIFO nobody writes to (read as empty, never waited for)."""
+def load_report(path: str, stdin: TextIO | None = None) -> Report:
+    """A saved JSON report (``-``: standard input, bounded the same way); UsageError (one
+    line) when missing, not a wsdoctor report, a device, too large, or a FIFO nobody writes
+    to (read as empty, never waited for)."""
     from pydantic import ValidationError
 
-    from wsdoctor.files import read_bounded
+    from wsdoctor.files import FileProblem, read_bounded, read_text_stream
     from wsdoctor.report import Report
 
+    data: bytes | str
     try:
-        data = read_bounded(path, REPORT_LIMIT)
+        if path == "-":
+            if stdin is None:
+                raise FileProblem("no standard input")
+            data = read_text_stream(stdin, REPORT_LIMIT)
+            path = "<stdin>"
+        else:
+            data = read_bounded(path, REPORT_LIMIT)
     except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        raise UsageError(f"{'<stdin>' if path == '-' else path}: {exc.strerror or exc}") from None
     if not data.strip():
         raise UsageError(f"{path}: empty, not a wsdoctor JSON report")
     try:
@@ -48,7 +56,8 @@ def show_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         description="Open a saved JSON report again (no network): the interactive TUI on a "
         "terminal, the text report otherwise.",
     )
-    parser.add_argument("report", metavar="REPORT.json", help="a report from --format json or -o")
+    parser.add_argument("report", metavar="REPORT.json",
+                        help="a report from --format json or -o; - reads it from stdin")
     parser.add_argument(
         "--format",
         choices=("auto", "text", "json", "markdown", "junit", "tui"),
@@ -65,16 +74,20 @@ def show_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     parser.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
     parser.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
     args = parser.parse_args(list(argv))
-    report = load_report(args.report)
+    fmt = args.format
+    from_stdin = args.report == "-"
+    if fmt == "auto":
+        fmt = "tui" if env.is_tty and not args.short and not from_stdin else "text"
+    if fmt == "tui" and from_stdin:
+        raise UsageError("--format tui reads the keyboard from stdin: save the report to a "
+                         "file to browse it, or use --format text")
+    report = load_report(args.report, env.stdin)
     from wsdoctor.models import Status
     from wsdoctor.reports import render
     from wsdoctor.reports.text import TextStyle, can_encode
     from wsdoctor.settings import Settings
 
     settings = Settings(fail_on=None if args.fail_on == "never" else Status(args.fail_on))
-    fmt = args.format
-    if fmt == "auto":
-        fmt = "tui" if env.is_tty and not args.short else "text"
     if fmt == "tui" and report.check("watch") is not None:
         from pathlib import Path
 

@@ -10,7 +10,6 @@ from wsdoctor.commands.netoptions import (
     add_connection_options,
     add_kubernetes_options,
     connection_settings,
-    split_list,
     target_of,
 )
 from wsdoctor.commands.options_clients import add_client_options, client_settings
@@ -126,6 +125,7 @@ def watch_command(argv: Sequence[str], env: Environment) -> ExitStatus:
     args = build_watch_parser().parse_args(list(argv))
     args.environ_kubeconfig = env.environ.get("KUBECONFIG") or None
     from wsdoctor.commands.diagnose import exit_status
+    from wsdoctor.commands.options import suppressed_codes
     from wsdoctor.console import unwritable
     from wsdoctor.models import Status
     from wsdoctor.settings import Settings
@@ -136,7 +136,7 @@ def watch_command(argv: Sequence[str], env: Environment) -> ExitStatus:
                             **client_settings(args, target.host, target.secure, env.environ,
                                               target.port),
                             backend_header=args.backend_header,
-                            suppress=split_list(args.suppress),
+                            suppress=suppressed_codes(args.suppress),
                             fail_on=None if args.fail_on == "never" else Status(args.fail_on))
         options = watch_options(args)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError

@@ -12,15 +12,21 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from wsdoctor.exporter.scheduler import Pool
 from wsdoctor.redact import mask_credentials
+from wsdoctor.untrusted import printable
 
 #: Seconds a client has to send a whole request head once it sent its first byte.
 HEAD_TIMEOUT = 5.0
@@ -28,6 +34,8 @@ HEAD_TIMEOUT = 5.0
 IDLE_TIMEOUT = 30.0
 #: Longest log line about a bad request (the request's bytes are quoted, escaped).
 LOG_LINE_LIMIT = 300
+#: Longest piece of a malformed request quoted back in the 400 answer and the log.
+QUOTE_LIMIT = 120
 
 
 class HeadDeadline(asyncio.Protocol):
@@ -113,8 +121,60 @@ async def listen(runner: web.AppRunner, host: str | None, port: int,
     server = runner.server
     assert server is not None, "runner.setup() first"
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: HeadDeadline(server(), head_timeout), host, port,
-                                    reuse_address=True)
+    return await loop.create_server(lambda: HeadDeadline(_protocol(server), head_timeout),
+                                    host, port, reuse_address=True)
+
+
+#: A bytes literal as aiohttp's parser quotes the offending line: ``b'GET /\x01 HTTP/1.1'``,
+#: ``bytearray(b'...')``.
+_BYTES_LITERAL = re.compile(r"""^(?:bytearray\()?b(['"])(.*)\1\)?$""")
+
+
+def request_error_sentence(message: str) -> str:
+    """aiohttp's message about a request it could not parse (reasons over several lines, the
+    line quoted as a Python bytes literal, a caret under the fault) as one sentence:
+    ``Malformed request: invalid char in url path, in the line "GET /\x01 HTTP/1.1".``"""
+    reasons: list[str] = []
+    quoted = None
+    for line in message.splitlines():
+        text = line.strip()
+        if not text or set(text) <= set("^~ "):
+            continue
+        literal = _BYTES_LITERAL.match(text)
+        if literal is not None:
+            try:
+                raw = ast.literal_eval(f"b{literal.group(1)}{literal.group(2)}{literal.group(1)}")
+            except (ValueError, SyntaxError):
+                raw = literal.group(2).encode("latin-1", "replace")
+            quoted = printable(bytes(raw).decode("latin-1"), limit=QUOTE_LIMIT)
+            continue
+        reason = text.removeprefix("400, message:").strip().rstrip(":.").strip()
+        if reason:
+            reasons.append(reason[0].lower() + reason[1:] if reason[1:2].islower() else reason)
+    said = ": ".join(reasons) or "it could not be parsed"
+    return f"Malformed request: {printable(said, limit=QUOTE_LIMIT)}" + \
+        (f', in the line "{quoted}".' if quoted else ".")
+
+
+class _SentenceErrors(RequestHandler):
+    """aiohttp's request handler, answering a request it cannot parse with one sentence (its
+    own body quotes the request line as a Python bytes literal over several lines)."""
+
+    __slots__ = ()
+
+    def handle_error(self, request: BaseRequest, status: int = 500,
+                     exc: BaseException | None = None, message: str | None = None,
+                     ) -> web.StreamResponse:
+        if message is not None:
+            message = request_error_sentence(message) + "\n"
+        return super().handle_error(request, status, exc, message)
+
+
+def _protocol(server: web.Server) -> RequestHandler:
+    """What ``server()`` makes for a connection, as :class:`_SentenceErrors` (with the same
+    settings: the server keeps them for its handlers)."""
+    return _SentenceErrors(server, loop=asyncio.get_running_loop(),
+                           **getattr(server, "_kwargs", {}))
 
 
 def bound_port(server: asyncio.Server) -> int | None:
@@ -135,7 +195,9 @@ class _OneLine(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None:
+        if isinstance(exc, HttpProcessingError) and exc.code == 400:
+            message = f"{message}: {request_error_sentence(exc.message)}"
+        elif exc is not None:
             message = f"{message}: {type(exc).__name__}: {exc}"
         # aiohttp quotes the header line it could not parse: a scraper's credential.
         message = mask_credentials(message)

@@ -183,10 +183,9 @@ class Exporter:
         try:
             spec = self.config.probe_spec(url, module, request.query.get("hostname"))
         except TargetError as exc:
-            return web.Response(status=400, text=one_line(
-                f"target {mask_userinfo(url)!r}: {exc}") + "\n")
+            return _bad_request(f"target '{mask_userinfo(url)}': {exc}")
         except ValueError as exc:
-            return web.Response(status=400, text=one_line(str(exc)) + "\n")
+            return _bad_request(str(exc))
         limit = spec.time_limit
         header = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
         if header:
@@ -285,6 +284,13 @@ class Exporter:
         app.router.add_get("/reports/{name}", self.report)
         app.router.add_post("/-/reload", self.reload_endpoint)
         return app
+
+
+def _bad_request(message: str) -> web.Response:
+    """A 400 whose body is one escaped sentence (what the client sent is quoted, never shown
+    as a Python repr)."""
+    text = one_line(message)
+    return web.Response(status=400, text=f"{text[:1].upper()}{text[1:].rstrip('.')}.\n")
 
 
 def _exposition_response(body: bytes) -> web.Response:

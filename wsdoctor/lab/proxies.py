@@ -294,6 +294,9 @@ class HAProxySite:
     """ALPN offered on the TLS bind, e.g. ``h2,http/1.1`` (HTTP/2 with RFC 8441 WebSockets)."""
     frontend_extra: list[str] = field(default_factory=list)
     """More frontend lines (``http-request deny if ...``; http mode)."""
+    terminate_tls: bool = False
+    """In tcp mode, end TLS (``tls``) on the bind and pass the plain bytes on: an HTTPS
+    forward proxy in front of squid, as TLS-offloaded corporate proxies are built."""
     hard_stop_after: float | None = None
     """After a reload, the old process closes the connections it still holds this long later
     (``global hard-stop-after``; HAProxy's default: wait for them forever)."""
@@ -302,7 +305,7 @@ class HAProxySite:
 def render_haproxy(site: HAProxySite, scratch: Path) -> str:
     """The haproxy.cfg for ``site``."""
     bind = f"bind {site.listen}:{site.port}"
-    if site.tls is not None and site.mode == "http":
+    if site.tls is not None and (site.mode == "http" or site.terminate_tls):
         pem = scratch / "site.pem"
         pem.write_bytes(site.tls.combined())
         bind += f" ssl crt {pem}"

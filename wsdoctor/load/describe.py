@@ -6,6 +6,7 @@ data; renderers escape it like every other string."""
 from __future__ import annotations
 
 from wsdoctor.fingerprints import identify
+from wsdoctor.httpbody import body_text
 from wsdoctor.knowledge_limits import CapKind, kinds_refusing, signature_of
 from wsdoctor.load.model import LoadCause
 
@@ -37,9 +38,9 @@ def quote_refusal(cause: LoadCause) -> str:
     parts = [response.status_line or f"HTTP {response.status_code}"]
     parts += [f"{h.name}: {h.value}" for h in response.headers
               if h.name.lower() in TELLING_HEADERS]
-    body = " ".join(response.body_start.split())
+    body = body_text(response.body_start, BODY_SHOWN + 1)
     if body:
-        parts.append(f'body "{body[:BODY_SHOWN]}{"…" if len(body) > BODY_SHOWN else ""}"')
+        parts.append(f'body "{body}"')
     return "; ".join(parts)
 
 

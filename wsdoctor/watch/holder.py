@@ -72,9 +72,9 @@ class Held:
     pongs: int = 0
     server_pings: int = 0
     messages: int = 0
-    socketio: bool = False
-    """The server opened with engine.io's open packet: the holder speaks socket.io's
-    heartbeat and joins its main namespace, as socket.io clients do."""
+    engine: engineio.EngineIOClient = field(default_factory=engineio.EngineIOClient)
+    """When the server opens with engine.io's open packet, the holder joins its main
+    namespace and keeps its heartbeat (answered, or sent for protocol 3), as its clients do."""
     connection: WsConnection | None = field(default=None, repr=False)
 
     def record(self) -> ConnectionRecord:
@@ -243,8 +243,11 @@ class ConnectionHolder:
         payload = b""
         while True:
             now = self.now()
+            if (beat := held.engine.due(now)) is not None:  # socket.io 2: the client pings
+                await conn.send_text(beat)
             wake = held.pending_ping_at + pong_timeout if held.pending_ping_at is not None \
                 else self._next_ping(held, last_ping)
+            wake = min(wake, held.engine.next_ping_at)
             event = await conn.next_event(None if wake == math.inf else max(0.0, wake - now))
             now = self.now()
             if event is None:
@@ -267,7 +270,7 @@ class ConnectionHolder:
             if isinstance(event, Message):
                 held.messages += 1
                 # As socket.io clients do (else socket.io cuts every connection after 45 s).
-                held.socketio, reply = engineio.answer(event.data, event.text, held.socketio)
+                reply = held.engine.on_message(event.data, event.text, now)
                 if reply is not None:
                     await conn.send_text(reply)
                 if held.replica is None and held.messages == 1:

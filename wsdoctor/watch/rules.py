@@ -12,6 +12,16 @@ from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
 from wsdoctor.watch.attribution import CAUSES, Cause, CauseKind, PathContext, attribute
 from wsdoctor.watch.causes import Timeline
 from wsdoctor.watch.model import ConnectionRecord, WatchObservation
+from wsdoctor.watch.reconnects import (
+    POD_KINDS,
+    RECONNECT,
+    RootCause,
+    attempt_evidence,
+    connection_ids,
+    failed_after,
+    reconnect_findings,
+    root_phrase,
+)
 
 if TYPE_CHECKING:
     pass
@@ -35,7 +45,6 @@ SILENT = Code("WSD-WATCH-SILENT-DROP", Status.FAIL,
               "Connections died silently: the path dropped their flow")
 APP_CLOSE = Code("WSD-WATCH-APP-CLOSE", Status.INFO, "The application closed connections")
 UNEXPLAINED = Code("WSD-WATCH-UNEXPLAINED", Status.WARN, "Drops without a pattern or an event")
-RECONNECT = Code("WSD-WATCH-RECONNECT-FAILED", Status.FAIL, "Reconnects failed")
 NO_DROPS = Code("WSD-WATCH-NO-DROPS", Status.OK, "No connection dropped")
 NOTHING_HELD = Code("WSD-WATCH-NOTHING-HELD", Status.FAIL, "No connection could be held")
 CLUSTER_BLIND = Code("WSD-WATCH-CLUSTER-UNWATCHED", Status.INFO,
@@ -65,11 +74,6 @@ spec:
 
 def _count(n: int) -> str:
     return f"{n} connection{'s' if n != 1 else ''}"
-
-
-def _ids(drops: list[ConnectionRecord]) -> str:
-    shown = ", ".join(f"#{d.id}" for d in drops[:12])
-    return shown + (f" and {len(drops) - 12} more" if len(drops) > 12 else "")
 
 
 def _endings(drops: list[ConnectionRecord]) -> str:
@@ -119,10 +123,10 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
     cluster = facts.get(ClusterObservation)
     path = PathContext.from_cluster(cluster)
     url = Resource(kind="URL", name=facts.target.url)
+    if not obs.connections and obs.interrupted and not obs.failed_attempts_total:
+        return  # ended before its first upgrade was tried: nothing measured, none failed
     yield from _blind(obs, url)
     if not obs.connections:
-        if obs.interrupted and not obs.failed_attempts_total:
-            return  # ended before its first upgrade was tried: nothing measured, none failed
         if obs.addresses:
             seen = f"No upgrade succeeded in {obs.duration_s:.0f} s " \
                 f"({obs.failed_attempts_total} attempts): there was nothing to watch."
@@ -130,15 +134,29 @@ def judge_watch(facts: Facts) -> Iterator[Finding]:
             seen = "No address upgraded before the watch (the handshake check of this " \
                 "report says why): there was nothing to hold."
         yield NOTHING_HELD.finding(
-            "watch", seen, resource=url, evidence=_attempt_evidence(obs),
+            "watch", seen, resource=url, evidence=attempt_evidence(obs),
             fix=Fix(summary="Make the upgrade work first: `wsdoctor TARGET` says why it "
                     "fails."))
         return
     causes = attribute(obs, path)
     timeline = Timeline(obs)
+    refused_after = failed_after(obs)
+    root: RootCause | None = None
     for (kind, _), items in _group(causes, obs).items():
-        yield _finding(kind, items, obs, path, timeline, url)
-    yield from _reconnect_findings(obs, url)
+        finding = _finding(kind, items, obs, path, timeline, url)
+        behind = [d for d, _ in items if d.id in refused_after]
+        phrase = root_phrase(kind, items[0][1], items[0][0], path)
+        if behind and phrase is not None:
+            finding = finding.model_copy(update={
+                "explains": [*finding.explains, RECONNECT.code],
+                "detail": f"{finding.detail} The reconnects of {connection_ids(behind)} then "
+                f"failed ({RECONNECT.code}): this is why."})
+            attempts = sum(refused_after[d.id] for d in behind)
+            if root is None or (kind in POD_KINDS, attempts) > (root.kind in POD_KINDS,
+                                                                root.attempts):
+                root = RootCause(kind, phrase, finding.code, behind, attempts)
+        yield finding
+    yield from reconnect_findings(obs, url, root)
     if not causes:
         yield NO_DROPS.finding(
             "watch", f"{len(obs.connections)} connections were held for "
@@ -193,46 +211,12 @@ def _blind(obs: WatchObservation, url: Resource) -> Iterator[Finding]:
                 "controller's ConfigMap (docs/rbac.yaml)."))
 
 
-def _attempt_evidence(obs: WatchObservation) -> dict[str, EvidenceValue]:
-    last = obs.failed_attempts[-1] if obs.failed_attempts else None
-    return {"failed_attempts": obs.failed_attempts_total,
-            "last_outcome": last.outcome if last else None,
-            "last_status": last.status_code if last else None,
-            "last_error": last.error if last else None}
-
-
-def _reconnect_findings(obs: WatchObservation, url: Resource) -> Iterator[Finding]:
-    if not obs.failed_attempts_total:
-        return
-    slow = [c for c in obs.connections if c.attempts > 1]
-    longest = max((c.reconnect_s or 0.0 for c in slow), default=None)
-    took = f"the longest reconnect took {longest:.1f} s" if longest is not None else \
-        "no reconnect after a failed attempt succeeded"
-    last = obs.failed_attempts[-1] if obs.failed_attempts else None
-    open_now = [c for c in obs.connections if c.ended_at is None]
-    still = len(open_now) < obs.options.connections and last is not None and \
-        last.at >= obs.duration_s - 2 * obs.options.backoff_max
-    what = f"HTTP {last.status_code}" if last and last.status_code else \
-        (last.outcome if last else "")
-    yield RECONNECT.finding(
-        "watch", f"{obs.failed_attempts_total} upgrade attempts failed (last: {what}"
-        f"{': ' + last.error if last and last.error else ''}); {took}"
-        + ("; reconnects were still failing when the watch ended." if still else "."),
-        resource=url, evidence={**_attempt_evidence(obs), "longest_reconnect_s": longest},
-        title=f"{obs.failed_attempts_total} reconnect attempts failed"
-        + (" (still failing at the end)" if still else
-           f"; the longest took {longest:.1f} s" if longest is not None else ""),
-        fix=Fix(summary="Reconnects must find a ready replica at once: keep capacity during "
-                "rollouts (maxUnavailable: 0), readiness probes that pass only when the app "
-                "accepts WebSockets, and client backoff with jitter."))
-
-
 def _finding(kind: str, items: list[tuple[ConnectionRecord, Cause]], obs: WatchObservation,
              path: PathContext, timeline: Timeline, url: Resource) -> Finding:
     drops = [d for d, _ in items]
     cause = items[0][1]
     n = len(drops)
-    conns = f"{n} connection{'s' if n != 1 else ''} ({_ids(drops)})"
+    conns = f"{n} connection{'s' if n != 1 else ''} ({connection_ids(drops)})"
     endings: list[str | int | float | bool | None] = []
     endings.extend(d.how() for d in drops[:50])
     evidence: dict[str, EvidenceValue] = {
@@ -358,7 +342,10 @@ def _timeout_finding(kind: str, drops: list[ConnectionRecord], cause: Cause, con
         title=f"Connections quiet for {seconds:.1f} s are cut{named}",
         fix=Fix(summary=f"Clients must send a heartbeat every {hint} s or more often, or "
                 f"raise the idle timeout{named}; run the watch with --heartbeat set to the "
-                "clients' interval to see the drops that remain."))
+                "clients' interval to see the drops that remain. To hold the timeout against "
+                "what the application needs, run `wsdoctor TARGET --expect-idle "
+                + (f"{heartbeat:g}s" if heartbeat is not None else "QUIET_TIME")
+                + "`: it measures the idle timeout and fails while it is shorter."))
 
 
 async def _not_a_diagnosis_probe(ctx: ProbeContext) -> Observation:

@@ -57,6 +57,8 @@ class Started:
     cluster: str
     cluster_note: str | None
     watched: list[str]
+    interrupted: bool = False
+    """Ctrl-C (or SIGTERM) came before anything was held."""
 
 
 @dataclass(frozen=True)
@@ -129,30 +131,35 @@ class WatchSession:
     def _redact(self) -> Redactor:
         return self.settings.redactor()
 
-    async def preflight(self) -> Report:
-        """dns, tcp, tls, handshake (and cluster, unless --no-kubernetes): what to hold."""
+    async def preflight(self, stop: asyncio.Event | None = None) -> Report:
+        """dns, tcp, tls, handshake (and cluster, unless --no-kubernetes): what to hold; the
+        checks still running when ``stop`` is set end as interrupted."""
         from wsdoctor.runner import diagnose
 
         only = ["handshake", "cluster"] if self.settings.kubernetes else ["handshake"]
         settings = self.settings.model_copy(update={"only": only, "skip": [], "enable": []})
-        return await diagnose(self.target, settings, options=self.report_options)
+        return await diagnose(self.target, settings, options=self.report_options, stop=stop)
 
     async def run(self, stop: asyncio.Event) -> Report:
         """Hold until the duration is over or ``stop`` is set; the final report."""
         started_at = datetime.now(UTC)
         start = self.clock()
-        preflight = await self.preflight()
-        addresses = upgraded_addresses(preflight)
+        preflight = await self.preflight(stop)
+        early = stop.is_set()  # Ctrl-C before anything was held: report what was measured
+        addresses = [] if early else upgraded_addresses(preflight)
         t0 = self.clock()
         recorder = Recorder(self.options, datetime.now(UTC))
         from wsdoctor.models import endpoint
 
         recorder.addresses = [endpoint(a, self.target.port) for a in addresses]
-        cluster_watch = await start_cluster_watch(
+        if early:
+            recorder.cluster, recorder.cluster_note = "off", "interrupted before it began"
+        cluster_watch = None if early else await start_cluster_watch(
             self.settings, preflight, recorder, lambda: self.clock() - t0,
             on_event=lambda event: self._emit(ClusterChanged(event)))
         self._emit(Started(preflight, recorder.started_at, recorder.addresses,
-                           recorder.cluster, recorder.cluster_note, recorder.watched))
+                           recorder.cluster, recorder.cluster_note, recorder.watched,
+                           interrupted=early))
 
         def build(finished: bool = False, interrupted: bool = False) -> Report:
             obs = recorder.observation(self.clock() - t0, finished=finished,
@@ -160,7 +167,7 @@ class WatchSession:
             return watch_report(self.target, self.settings, obs, preflight, started_at,
                                 self.clock() - start, self.report_options)
 
-        interrupted = False
+        interrupted = early
         try:
             if addresses:
                 interrupted = await self._hold(addresses, recorder, t0, stop, build, preflight)

@@ -121,6 +121,11 @@ class WatchTextStream:
 
     def _started(self, event: Started) -> None:
         write = self.out.write
+        if event.interrupted:
+            write(self.style.plain(f"wsdoctor watch {self.url}: interrupted before the first "
+                                   "connection was held; the report holds what was measured")
+                  + "\n")
+            return
         if not event.addresses:
             write(self.style.plain(f"wsdoctor watch {self.url}: no address upgraded; nothing "
                                    "to hold (the findings below say why)") + "\n")
