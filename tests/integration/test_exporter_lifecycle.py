@@ -237,19 +237,23 @@ LEAKY = (
 )
 
 
-async def test_a_malformed_header_line_is_logged_without_its_credential(tmp_path: Path) -> None:
-    """A request whose Authorization or Cookie line is malformed is logged as one line that
-    says so, without the credential the line carried."""
+async def test_a_malformed_header_line_is_quoted_without_its_credential(tmp_path: Path) -> None:
+    """A request whose Authorization or Cookie line is malformed is answered 400 and logged
+    as one line; both quote the line without the credential it carried."""
     config = write(tmp_path, "targets: []\n")
     log = io.StringIO()
+    answers = b""
     async with running_exporter(config, log=log) as ex:
         port = int(ex.base.rsplit(":", 1)[1])
         for request in LEAKY:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
-            assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.")
+            answer = await asyncio.wait_for(reader.read(), 5)
+            assert answer.split(b" ")[1:2] == [b"400"], answer
+            answers += answer
             writer.close()
         await asyncio.sleep(0.1)
+    assert SCRAPER_TOKEN.encode()[:10] not in answers and b"<redacted>" in answers, answers
     logged = log.getvalue()
     assert logged.count("Error handling request") == len(LEAKY), logged
     assert SCRAPER_TOKEN not in logged and SCRAPER_TOKEN[:10] not in logged, logged

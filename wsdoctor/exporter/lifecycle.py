@@ -146,7 +146,10 @@ def request_error_sentence(message: str) -> str:
                 raw = ast.literal_eval(f"b{literal.group(1)}{literal.group(2)}{literal.group(1)}")
             except (ValueError, SyntaxError):
                 raw = literal.group(2).encode("latin-1", "replace")
-            quoted = printable(bytes(raw).decode("latin-1"), limit=QUOTE_LIMIT)
+            # A header line quoted whole would carry the client's credential back (and
+            # into the log): its value is masked.
+            quoted = printable(mask_credentials(bytes(raw).decode("latin-1")),
+                               limit=QUOTE_LIMIT)
             continue
         reason = text.removeprefix("400, message:").strip().rstrip(":.").strip()
         if reason:
