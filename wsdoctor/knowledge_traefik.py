@@ -116,6 +116,16 @@ STICKY_PLACEMENT_SOURCE = (
     "a cookie on a weighted TraefikService alone was set but replays reached both pods; one on "
     "the weighted service's service pinned the pod (test_traefik_crd_lab)"
 )
+STICKY_COOKIE_PATH_SOURCE = (
+    f"{LAB}: sticky.cookie.path is accepted (the file provider's loadBalancer service and the "
+    "CRD provider's TraefikService) and sets the cookie's Path: path /api gave "
+    "'Set-Cookie: <name>=<16 hex>; Path=/api'; without it Traefik fills in path / "
+    "(test_traefik_affinity_lab, test_traefik_crd_lab)"
+)
+STICKY_COOKIE_PATH_ANNOTATION = "traefik.ingress.kubernetes.io/service.sticky.cookie.path"
+"""The same option for an Ingress, on the backend Service (Traefik docs,
+reference/routing-configuration/kubernetes/ingress, Service annotations; not measured here:
+the lab runs Traefik's CRD and file providers, not its Ingress provider)."""
 STICKY_COOKIE_DEFAULT_ATTRIBUTES = ("Path=/",)
 """The only attribute of an unconfigured sticky cookie: no Secure, HttpOnly, SameSite or
 Max-Age (a session cookie)."""

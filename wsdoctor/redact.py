@@ -142,16 +142,58 @@ _SHAPED = re.compile(
 )
 
 
+#: Brackets and punctuation around a word in an error line (``<nil>``, ``(none)``, ``expired.``).
+_WORD_EDGES = "<>()[]{}.,:;!?"
+#: The words an error line puts after ``token:``, ``password=`` or ``Bearer`` when it says what
+#: went wrong rather than quoting the credential. Only these stay: an unknown word may be a
+#: password (``password: letmein``), and a hidden word costs less than a printed secret.
+_ERROR_WORDS = frozenset({
+    "absent", "access", "api", "auth", "authentication", "authorization", "authorized", "bad",
+    "been", "blank", "cannot", "credential", "credentials", "denied", "disabled", "empty",
+    "error", "errored", "expired", "expires", "expiry", "failed", "failure", "false",
+    "forbidden", "found", "given", "has", "id", "incorrect", "invalid", "invalidated", "is",
+    "key", "login", "malformed", "mismatch", "missing", "nil", "no", "none", "not", "null",
+    "ok", "password", "present", "provided", "refresh", "refreshed", "rejected", "request",
+    "required", "revoked", "secret", "session", "set", "supplied", "timeout", "token", "true",
+    "unauthorized", "unavailable", "undefined", "unknown", "unset", "valid", "validation",
+    "verification", "verify", "was", "wrong",
+})
+_WORD_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def looks_like_token(value: str) -> bool:
+    """Whether a value after ``token:``/``Bearer`` may be the credential rather than a word of
+    an error message: anything but the known error words (``expired``, ``invalid``,
+    ``not-found``, ``<nil>``, ``NULL``, ``invalidToken``) is taken for one."""
+    core = value.strip(_WORD_EDGES)
+    if not core:
+        return False
+    parts = re.split(r"[-_]", core)
+    for part in parts:
+        words = _WORD_PARTS.findall(part)
+        if not words or "".join(words) != part:
+            return True
+        if any(word.lower() not in _ERROR_WORDS for word in words):
+            return True
+    return False
+
+
 def mask_credentials(text: str) -> str:
     """``text`` with every token-shaped credential replaced by ``<redacted>`` (the scheme or
-    ``name=`` in front kept, so the line still says what was there)."""
+    ``name=`` in front kept, so the line still says what was there). After a scheme or a
+    secret-sounding name, every value but the words of an error message goes (see
+    :func:`looks_like_token`): "token: expired" stays as it is, "password: letmein" does not."""
 
     def replace(match: re.Match[str]) -> str:
         if match.group("header"):
             return match.group("header") + REDACTED
         if match.group("scheme"):
+            if not looks_like_token(match.group("cred")):
+                return match.group(0)
             return match.group("scheme") + REDACTED
         if match.group("name"):
+            if not looks_like_token(match.group("value")):
+                return match.group(0)
             return match.group("name") + REDACTED
         return REDACTED
 

@@ -79,3 +79,25 @@ def test_nginx_round_robin_sets_no_cookie_and_replays_nothing(
     assert obs["replayed_cookies"] == [] and obs["replayed_pinned_together"] is None
     assert obs["affinity_cookie"] is None and obs["distinct_replicas"] == 2
     assert [f["code"] for f in found] == ["WSD-AFFINITY-NONE"] and status == 1
+
+
+def test_haproxy_cookie_path_is_slash_unless_an_attr_narrows_it(
+    start_haproxy: Callable[[HAProxySite], HAProxy], replicas: list[Backend],
+) -> None:
+    """HAProxy inserts SERVERID with path=/ (covers /ws: no Path finding); attr "Path=/api" is
+    written after it and, the last Path winning, leaves /ws uncovered: the fix names HAProxy's
+    attr, not an ingress-nginx annotation."""
+    backends = [(b.name, b.port) for b in replicas]
+    plain = start_haproxy(HAProxySite(backends=backends, cookie="SERVERID"))
+    obs, found, _, _ = affinity(f"ws://127.0.0.1:{plain.port}/ws")
+    [cookie] = obs["cookies_upgrade"]
+    assert (cookie["name"], cookie["path"]) == ("SERVERID", "/")
+    assert obs["affinity_component"] == "HAProxy"
+    assert "WSD-AFFINITY-COOKIE-PATH" not in [f["code"] for f in found]
+    narrowed = start_haproxy(HAProxySite(backends=backends, cookie="SERVERID",
+                                         cookie_attr="Path=/api"))
+    obs, found, _, _ = affinity(f"ws://127.0.0.1:{narrowed.port}/ws")
+    assert [c["path"] for c in obs["cookies_upgrade"]] == ["/api"]
+    [path] = [f for f in found if f["code"] == "WSD-AFFINITY-COOKIE-PATH"]
+    assert 'attr "Path=..."' in path["fix"]["summary"] and "path=/" in path["fix"]["summary"]
+    assert "nginx.ingress" not in json.dumps(path["fix"])

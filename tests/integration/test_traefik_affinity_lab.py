@@ -81,3 +81,22 @@ def test_without_sticky_cookie_reconnects_spread(
     obs, findings = affinity(traefik, lab_ca_file, "--expect-affinity")
     assert obs["affinity_cookie"] is None and obs["distinct_replicas"] == 2
     assert [f["code"] for f in findings if f["status"] == "fail"] == ["WSD-AFFINITY-NONE"]
+
+
+def test_sticky_cookie_path_is_accepted_and_sets_the_cookies_path(
+    start_traefik: Callable[[TraefikSite], Traefik], replicas: list[Backend], lab_ca: LabCA,
+    lab_ca_file: Path,
+) -> None:
+    """Given sticky.cookie.path /api, Traefik starts with it and sets Path=/api on its
+    cookie (measured: the option exists); the WebSocket at /ws is not covered, and the fix is
+    Traefik's own path option, not an ingress-nginx annotation."""
+    traefik = start_traefik(TraefikSite(tls=lab_ca.issue([LAB_HOST]), routes=[TraefikRoute(
+        replicas=[r.port for r in replicas], weighted=False,
+        sticky=StickyCookie(path="/api"))]))
+    obs, findings = affinity(traefik, lab_ca_file)
+    cookie = next(c for c in obs["cookies_upgrade"] if c["name"] == obs["affinity_cookie"])
+    assert obs["affinity_component"] == "Traefik" and cookie["path"] == "/api"
+    [path] = [f for f in findings if f["code"] == "WSD-AFFINITY-COOKIE-PATH"]
+    fix = path["fix"]["summary"] + path["fix"]["snippet"]
+    assert "sticky.cookie.path" in fix and "path: /ws" in fix
+    assert "nginx.ingress" not in fix

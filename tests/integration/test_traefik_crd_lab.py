@@ -29,12 +29,14 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "k8s" / "traefik
 
 def cluster_objects(replicas: list[Backend], secret: bytes | None,
                     sticky_annotation: bool = False,
-                    weighted_only: bool = False) -> list[dict[str, Any]]:
+                    weighted_only: bool = False,
+                    cookie_path: str | None = None) -> list[dict[str, Any]]:
     """The traefik-lab objects, with one EndpointSlice per lab replica (its address and port:
     Traefik keeps one server per endpoint address, so replicas need addresses of their own), the
     TLS Secret when given, and (``sticky_annotation``) the IngressRoute sending straight to
     the Service, which carries Traefik's sticky annotation instead, or (``weighted_only``) the
-    sticky cookie on the weighted TraefikService rather than on its service."""
+    sticky cookie on the weighted TraefikService rather than on its service, and
+    (``cookie_path``) the service's sticky cookie with that path."""
     objects = []
     for doc in yaml.safe_load_all(FIXTURE.read_text()):
         if doc["kind"] == "EndpointSlice":
@@ -46,6 +48,8 @@ def cluster_objects(replicas: list[Backend], secret: bytes | None,
                     "ready": True, "serving": True, "terminating": False}}]
                 objects.append(piece)
             continue
+        if cookie_path is not None and doc["kind"] == "TraefikService":
+            doc["spec"]["weighted"]["services"][0]["sticky"]["cookie"]["path"] = cookie_path
         if weighted_only and doc["kind"] == "TraefikService":
             weighted = doc["spec"]["weighted"]
             weighted["sticky"] = weighted["services"][0].pop("sticky")
@@ -195,3 +199,24 @@ def test_missing_secret_makes_traefik_serve_its_default_certificate(
     first = report["findings"][0]
     assert first["code"] == "WSD-K8S-DEFAULT-CERT", [f["code"] for f in report["findings"]]
     assert "ws-tls is missing" in first["detail"]
+
+
+def test_sticky_cookie_path_from_the_crd_is_set_and_its_fix_names_that_field(
+    cluster_and_traefik: Callable[[list[dict[str, Any]]], tuple[Traefik, Path, RunningAPI]],
+    pods: list[Backend], lab_ca: LabCA, lab_ca_file: Path,
+) -> None:
+    """Given the TraefikService's sticky cookie with path /api, the real CRD provider sets
+    lab_sticky with Path=/api; the WebSocket at /ws is not covered, and the fix names the
+    TraefikService and its cookie's path field, not an ingress-nginx annotation."""
+    traefik, kubeconfig, _ = cluster_and_traefik(
+        cluster_objects(pods, pem_pair(lab_ca), cookie_path="/api"))
+    report = diagnose(traefik, lab_ca_file, kubeconfig, "--only", "affinity,cluster",
+                      "--affinity-cookie", "lab_sticky")
+    affinity = next(c for c in report["checks"] if c["id"] == "affinity")["observation"]
+    assert [(c["name"], c["path"]) for c in affinity["cookies_upgrade"]] == [
+        ("lab_sticky", "/api")]
+    [path] = [f for f in report["findings"] if f["code"] == "WSD-AFFINITY-COOKIE-PATH"]
+    fix = path["fix"]["summary"] + path["fix"]["snippet"]
+    assert "TraefikService lab/ws-weighted" in fix
+    assert "spec.weighted.services[0].sticky.cookie.path" in fix and "path: /ws" in fix
+    assert "nginx.ingress" not in fix

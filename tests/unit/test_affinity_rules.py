@@ -160,3 +160,92 @@ def test_no_affinity_fix_is_the_serving_controllers_own(
     assert wanted in snippet and snippet.startswith(on)
     if controller != "ingress-nginx":
         assert "nginx.ingress.kubernetes.io" not in snippet + fail.fix.summary
+
+
+def _affinity_config(controller: str, kind: str, name: str, field: str) -> object:
+    from wsdoctor.kube.affinity import AffinityConfig
+    from wsdoctor.models import Resource
+
+    return AffinityConfig(controller=controller, cookie="sticky",
+                          resource=Resource(kind=kind, namespace="chat", name=name, field=field))
+
+
+@pytest.mark.parametrize(
+    ("kind", "controller", "configured", "wanted"),
+    [
+        ("Ingress", "ingress-nginx", None,
+         ['nginx.ingress.kubernetes.io/session-cookie-path: "/ws"', "on Ingress chat/chat"]),
+        ("Ingress", "traefik", None,
+         ['traefik.ingress.kubernetes.io/service.sticky.cookie.path: "/ws"',
+          "on Service chat/chat-svc"]),
+        ("IngressRoute", "traefik",
+         ("traefik", "TraefikService", "w", "spec.weighted.services[0].sticky.cookie"),
+         ["spec.weighted.services[0].sticky.cookie.path", "path: /ws", "TraefikService chat/w"]),
+        ("IngressRoute", "traefik", None,
+         ["spec.routes[].services[].sticky.cookie.path", "on IngressRoute chat/chat"]),
+        ("Ingress", "nginx-inc", None,
+         ['nginx.com/sticky-cookie-services: "serviceName=<service> <cookie> path=/ws"',
+          "on Ingress chat/chat"]),
+        ("Ingress", "haproxytech", None, ["has no option for the cookie's path", "path=/"]),
+        ("Ingress", "haproxy-ingress", None,
+         ["has no session-cookie-path", 'attr "Path=..."', "session-cookie-keywords"]),
+        ("VirtualService", "istio",
+         ("istio", "DestinationRule", "chat",
+          "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie"),
+         ["httpCookie:", "path: /ws", "on DestinationRule chat/chat"]),
+    ],
+)
+def test_cookie_path_fix_is_the_serving_controllers_own(
+    kind: str, controller: str, configured: tuple[str, str, str, str] | None, wanted: list[str]
+) -> None:
+    """A cookie Path that misses the WebSocket gets the fix of the controller that set the
+    cookie, on the object that configures it; where a controller has no path option, the
+    fix says so and where the Path comes from instead. Never ingress-nginx's elsewhere."""
+    cookie = CookieSeen(name="sticky", value="sha256:x", path="/api", secure=True)
+    cluster = _cluster(kind, controller)
+    if configured is not None:
+        obs = cluster.observation
+        cluster = cluster.model_copy(update={"observation": obs.model_copy(  # type: ignore[union-attr]
+            update={"affinity": _affinity_config(*configured)})})
+    facts = Facts(
+        target=parse_target("wss://chat.example.com/ws?room=1"), settings=Settings(),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        results={"affinity": CheckResult(id="affinity", status=CheckStatus.OK,
+                                         observation=pinned_obs(cookie, True, ["r1"] * 3)),
+                 "cluster": cluster},
+    )
+    [fix] = [f.fix for f in judge_affinity(facts) if f.code == "WSD-AFFINITY-COOKIE-PATH"]
+    assert fix is not None
+    text = fix.summary + "\n" + (fix.snippet or "")
+    for part in wanted:
+        assert part in text, text
+    if controller != "ingress-nginx":
+        assert "nginx.ingress.kubernetes.io" not in text
+    if controller == "haproxytech":
+        assert fix.snippet is None and "Make the cookie's Path" not in fix.summary
+
+
+@pytest.mark.parametrize(
+    ("component", "wanted", "unwanted"),
+    [
+        ("Traefik", ["sticky.cookie.path", "traefik.ingress.kubernetes.io/service.sticky."
+                     "cookie.path"], "nginx.ingress.kubernetes.io"),
+        ("HAProxy", ['attr "Path=..."', "path=/"], "nginx.ingress.kubernetes.io"),
+        (None, ["session-cookie-path", "sticky.cookie.path", "httpCookie.path"], None),
+    ],
+)
+def test_cookie_path_fix_without_the_cluster_follows_the_cookies_name(
+    component: str | None, wanted: list[str], unwanted: str | None
+) -> None:
+    """Without the cluster, Traefik's or HAProxy's default cookie name picks that proxy's
+    fix; an unknown cookie gets the recipe of every controller."""
+    cookie = CookieSeen(name="c", value="sha256:x", path="/api", secure=True)
+    obs = pinned_obs(cookie, True, ["r1"] * 3).model_copy(
+        update={"affinity_component": component})
+    [fix] = [f.fix for f in judge(obs) if f.code == "WSD-AFFINITY-COOKIE-PATH"]
+    assert fix is not None
+    text = fix.summary + "\n" + (fix.snippet or "")
+    for part in wanted:
+        assert part in text, text
+    if unwanted is not None:
+        assert unwanted not in text

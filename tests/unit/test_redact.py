@@ -214,3 +214,40 @@ def test_url_passwords_are_masked_by_every_redactor() -> None:
     for kept in ("ssh://git@host/repo", "git@github.com:a/b", "wss://host/a@b:c", "a@b",
                  "--proxy socks5://USER:PASSWORD@proxy:port", "http://$USER:${PASS}@h"):
         assert redact.text(kept) == kept
+
+
+def test_ordinary_words_after_a_credential_name_stay() -> None:
+    """An exec plugin's "token: expired" says what went wrong, not a secret: words (and
+    Go's <nil>, a NULL, a camelCase error code) after token:, password=, Bearer stay whole."""
+    from wsdoctor.redact import mask_credentials
+
+    for plain in (
+        "error: token: expired", "token: invalid", "token: missing", "token: not found",
+        "token=none", "token: null", 'got {"token": "NULL"}', "token: <nil>",
+        "access token: expired.", "password: wrong", "session: invalidToken",
+        "token verification failed", "Bearer invalidated", "basic authentication required",
+    ):
+        assert mask_credentials(plain) == plain
+
+
+def test_token_shaped_values_after_a_credential_name_go() -> None:
+    """Any value but the words of an error message is a credential, whatever word stands in
+    front of it: digits, symbols, mixed case, and plain words such as a weak password."""
+    from wsdoctor.redact import mask_credentials
+
+    masked = {
+        "token: s3cr3tvalue": "token: <redacted>",
+        "token=hunter2 rejected": "token=<redacted> rejected",
+        "password: correcthorsebatterystaple": "password: <redacted>",
+        "token: wJalrXUtnFEMIKbPxRfiCY": "token: <redacted>",
+        'client_secret="Zm9vYmFy/+=="': 'client_secret="<redacted>"',
+        "Bearer 0a1b2c3d4e5f": "Bearer <redacted>",
+        "token expired: sha256~AbCdEf0123456789": "token expired: <redacted>",
+        # Plain lower-case words that are not an error message's are passwords too.
+        "password: letmein": "password: <redacted>",
+        "Bearer abcdefghij": "Bearer <redacted>",
+        "token: hunter rejected": "token: <redacted> rejected",
+        "api_key=Dragonfly": "api_key=<redacted>",
+    }
+    for text, expected in masked.items():
+        assert mask_credentials(text) == expected

@@ -26,6 +26,7 @@ from wsdoctor.knowledge import (
     affinity_cookie_component,
     is_affinity_cookie_name,
 )
+from wsdoctor.kube.serving import cookie_path_fix
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Scalar, Status
 from wsdoctor.wsconn import upgrade
 
@@ -291,11 +292,7 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
                 "affinity", f"Cookie {name} has Path={seen.path}, which does not cover "
                 f"{target.path}: browsers do not send it on the WebSocket upgrade.",
                 evidence=evidence, resource=resource,
-                fix=Fix(summary="Set the cookie's path to cover the WebSocket path "
-                        "(ingress-nginx: session-cookie-path; with regex paths it is required).",
-                        snippet="metadata:\n  annotations:\n    nginx.ingress.kubernetes.io/"
-                        f"session-cookie-path: \"{target.path.split('?')[0]}\"\n",
-                        language="yaml"))
+                fix=cookie_path_fix(facts, target.path, obs.affinity_component))
         if target.secure and not seen.secure:
             yield COOKIE_INSECURE.finding(
                 "affinity", f"Cookie {name} is set over wss without the Secure attribute.",

@@ -101,7 +101,7 @@ def demo_command(argv: Sequence[str], env: Environment) -> ExitStatus:
         return ExitStatus.CANNOT_RUN
     _stop_on_sigterm()
     from wsdoctor.lab.demo import demo_deployment
-    from wsdoctor.lab.proxies import LabError
+    from wsdoctor.lab.process import LabError
 
     try:
         if args.bisect:

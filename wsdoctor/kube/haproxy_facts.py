@@ -229,3 +229,18 @@ REAL_KEY = {
         "deny-list": "denylist-source-range",
     },
 }
+
+
+#: The Path HAProxy gives the cookie it inserts (``cookie NAME insert``): always ``path=/``,
+#: so its own cookie covers every path. An ``attr "Path=/x"`` on the cookie line is written
+#: after it ("NAME=s1; path=/; Path=/x"), and a browser keeps the last Path (RFC 6265 §5.3
+#: step 7). haproxytech has no key for either (its cookie keys: cookie-persistence,
+#: cookie-persistence-no-dynamic, cookie-indirect, cookie-nocache, cookie-type);
+#: haproxy-ingress passes ``session-cookie-keywords`` (default, insert strategy: "indirect
+#: nocache httponly", pkg/converters/ingress/annotations/backend.go) onto the cookie line.
+INSERTED_COOKIE_PATH = "/"
+INSERTED_COOKIE_PATH_SOURCE = (
+    "measured on HAProxy 2.6 in the lab: 'cookie SERVERID insert indirect nocache' set "
+    "'SERVERID=s1; path=/'; with attr \"Path=/api\" it set 'SERVERID=s1; path=/; Path=/api' "
+    "(tests/integration/test_affinity_behaviour_lab.py)"
+)

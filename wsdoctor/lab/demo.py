@@ -23,7 +23,8 @@ from typing import Literal
 
 from wsdoctor.lab.backend import Backend, BackendOptions, LabLoop
 from wsdoctor.lab.certs import LabCA
-from wsdoctor.lab.proxies import LabProcess, Nginx, NginxLocation, NginxSite
+from wsdoctor.lab.process import LabProcess
+from wsdoctor.lab.proxies import Nginx, NginxLocation, NginxSite
 
 DEMO_HOST = "chat.demo.test"
 DEMO_READ_TIMEOUT = 3.0
@@ -87,7 +88,7 @@ def demo_deployment(proxy: Proxy = "nginx") -> Iterator[DemoDeployment]:
 
 def _start_nginx(ca: LabCA, ports: list[int]) -> tuple[LabProcess, int, int]:
     """nginx like ingress-nginx with the Ingress's 3 s proxy-read-timeout."""
-    from wsdoctor.lab.proxies import free_port
+    from wsdoctor.lab.process import free_port
 
     site = NginxSite(
         host=DEMO_HOST,

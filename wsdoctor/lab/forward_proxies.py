@@ -11,7 +11,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 
-from wsdoctor.lab.proxies import LabProcess, find_binary, free_port
+from wsdoctor.lab.process import LabProcess, find_binary, free_port
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from wsdoctor.lab.proxies import LabError, LabProcess, _wait_for_port, free_port
+from wsdoctor.lab.process import LabError, LabProcess, free_port, wait_for_port
 from wsdoctor.lab.traefik_config import (
     EntryPointTimeouts,
     RateLimit,
@@ -88,7 +88,7 @@ class Traefik(LabProcess):
         try:
             self._spawn([find_traefik(), f"--configFile={static}"], None)
             assert self.proc is not None
-            _wait_for_port("127.0.0.1", self.api_port, self.proc, "traefik", self.log)
+            wait_for_port("127.0.0.1", self.api_port, self.proc, "traefik", self.log)
             self.wait_for_routers({f"{r.name}@file" for r in site.routes}, ready_timeout)
         except BaseException:
             self.stop()

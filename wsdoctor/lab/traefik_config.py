@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wsdoctor.lab.certs import CertPair
-from wsdoctor.lab.proxies import free_port
+from wsdoctor.lab.process import free_port
 
 
 @dataclass
@@ -21,6 +21,8 @@ class StickyCookie:
     secure: bool = False
     http_only: bool = False
     same_site: Literal["", "none", "lax", "strict"] = ""
+    path: str | None = None
+    """None: Traefik's default, ``/``."""
 
     def config(self) -> dict[str, Any]:
         cookie: dict[str, Any] = {}
@@ -32,6 +34,8 @@ class StickyCookie:
             cookie["httpOnly"] = True
         if self.same_site:
             cookie["sameSite"] = self.same_site
+        if self.path is not None:
+            cookie["path"] = self.path
         return {"cookie": cookie}
 
 
