@@ -105,12 +105,33 @@ def mask_userinfo(text: str) -> str:
     return text[:start] + REDACTED + text[start + at:]
 
 
+#: ``user:password@`` after a URL's ``scheme://`` (the password may hold ``@``; a user alone,
+#: ``git@``, is no secret).
+_URL_PASSWORD = re.compile(r"(?<=://)[^\s/?#@'\"<>]*:[^\s/?#'\"<>]*@")
+#: A placeholder in a fix or an example (``USER:PASSWORD@``, ``$USER:${PASS}@``): no secret.
+_PLACEHOLDER = re.compile(r"(?:[A-Z_]*|\$\{?\w+\}?):(?:[A-Z_]+|\$\{?\w+\}?)@")
+
+
+def mask_url_passwords(text: str) -> str:
+    """``text`` with the ``user:password`` of every URL in it replaced: a cluster's object or
+    a server's page may carry one (``auth-url: https://user:pw@auth/``), nobody told us."""
+    if "://" not in text or "@" not in text:
+        return text
+    return _URL_PASSWORD.sub(
+        lambda m: m.group() if _PLACEHOLDER.fullmatch(m.group()) else REDACTED + "@", text)
+
+
 #: Credentials recognisable by their shape in text nobody told us the secrets of (what an
-#: exec credential plugin prints on stderr): a scheme and its credential, a ``name=value``
-#: whose name says secret, JWTs, and well-known token prefixes (EKS ``k8s-aws-v1.``, Google
-#: OAuth ``ya29.``, OpenShift ``sha256~``, GitHub, GitLab, Slack, AWS access key ids).
+#: exec credential plugin prints on stderr, a header line a client sent): the value of a
+#: secret-bearing header line (``Cookie: a=b; c=d``, at a line's start or after a quote), a
+#: scheme and its credential, a ``name=value`` whose name says secret, JWTs, and well-known
+#: token prefixes (EKS ``k8s-aws-v1.``, Google OAuth ``ya29.``, OpenShift ``sha256~``, GitHub,
+#: GitLab, Slack, AWS access key ids).
 _SHAPED = re.compile(
-    r"(?P<scheme>\b(?:bearer|basic|token)\s+)(?P<cred>[A-Za-z0-9._~+/=-]{8,})"
+    r"(?P<header>(?<![^\n'\"])(?:" + "|".join(sorted(SECRET_HEADERS, key=len, reverse=True))
+    + r")\s*:[ \t]*(?:(?:bearer|basic|token|digest|negotiate|apikey)[ \t]+)?)"
+    r"(?P<hvalue>[^\s'\"][^'\"\r\n]*)"
+    r"|(?P<scheme>\b(?:bearer|basic|token)\s+)(?P<cred>[A-Za-z0-9._~+/=-]{8,})"
     r"|(?P<name>[\"']?\b[\w.-]*(?:token|secret|passw(?:or)?d|api[-_]?key|access[-_]?key|"
     r"credentials?|session)\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;&]{4,})"
     r"|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
@@ -164,6 +185,8 @@ def mask_credentials(text: str) -> str:
     :func:`looks_like_token`): "token: expired" stays as it is, "password: letmein" does not."""
 
     def replace(match: re.Match[str]) -> str:
+        if match.group("header"):
+            return match.group("header") + REDACTED
         if match.group("scheme"):
             if not looks_like_token(match.group("cred")):
                 return match.group(0)
@@ -199,11 +222,36 @@ def _base64_forms(secret: str) -> set[str]:
     return forms
 
 
-def _alternatives(forms: set[str], flags: int) -> re.Pattern[str] | None:
-    """One pattern for ``forms``, longest first; a short form only as a whole word."""
+#: Named HTML entities of the punctuation templates escape.
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
+
+
+def _any_escape(char: str) -> str:
+    """A pattern for one ASCII punctuation character of a secret as a server may have escaped
+    it in an echo: itself, percent-encoded, an HTML character reference (Go's html/template
+    writes ``+`` as ``&#43;``, Handlebars ``=`` as ``&#x3D;``), a JSON ``\\u`` escape."""
+    code = ord(char)
+    escapes = [re.escape(char), f"%{code:02x}", f"&#0*{code};", f"&#x0*{code:x};",
+               rf"\\u{code:04x}"]
+    escapes += [re.escape(_NAMED[char])] if char in _NAMED else []
+    escapes += [r"\\/"] if char == "/" else []
+    return f"(?:{'|'.join(escapes)})"
+
+
+def _escaped(form: str) -> str:
+    """A pattern for ``form`` with each ASCII punctuation character in any escaped spelling."""
+    return "".join(_any_escape(c) if c.isascii() and not c.isalnum() and not c.isspace()
+                   else re.escape(c) for c in form)
+
+
+def _alternatives(forms: set[str], flags: int, *, escapes: bool = False
+                  ) -> re.Pattern[str] | None:
+    """One pattern for ``forms``, longest first; a short form only as a whole word; with
+    ``escapes``, punctuation in any escaped spelling (:func:`_escaped`)."""
+    spell = _escaped if escapes else re.escape
     patterns = [
-        re.escape(f) if len(f) >= SHORT_SECRET
-        else rf"(?<![A-Za-z0-9]){re.escape(f)}(?![A-Za-z0-9])"
+        spell(f) if len(f) >= SHORT_SECRET
+        else rf"(?<![A-Za-z0-9]){spell(f)}(?![A-Za-z0-9])"
         for f in sorted(forms, key=len, reverse=True)
     ]
     return re.compile("|".join(patterns), flags) if patterns else None
@@ -223,14 +271,16 @@ class Redactor:
         self._whole = sorted((s.lower() for s in wanted if len(s) >= SHORT_SECRET
                               and not _LABELLED.match(s)), key=len)
         self._pattern = _alternatives(usable({f for s in wanted for f in _forms(s)}),
-                                      re.IGNORECASE)
+                                      re.IGNORECASE, escapes=True)
         self._encoded = _alternatives(usable({f for s in wanted for f in _base64_forms(s)}), 0)
 
     def __bool__(self) -> bool:
         return self._pattern is not None
 
     def text(self, text: str) -> str:
-        """``text`` with every secret (and a secret cut at either end of it) replaced."""
+        """``text`` with every secret (and a secret cut at either end of it) replaced, and the
+        password of any URL in it (:func:`mask_url_passwords`)."""
+        text = mask_url_passwords(text)
         if self._pattern is None or len(text) < MIN_SECRET:
             return text
         text = self._pattern.sub(REDACTED, text)
@@ -260,8 +310,6 @@ class Redactor:
 
     def __call__(self, value: T) -> T:
         """``value`` (a string, a model, a list...) with every string in it redacted."""
-        if self._pattern is None:
-            return value
         return map_strings(value, lambda text, _field: self.text(text))
 
 

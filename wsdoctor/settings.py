@@ -260,12 +260,16 @@ class Settings(Model):
     def _cafile(cls, value: str | None) -> str | None:
         return None if value is None else validate.cafile(value)
 
+    def redactor_secrets(self) -> list[str]:
+        """What :meth:`redactor` hides: the header values' secrets and :attr:`secrets`."""
+        return [*(s for h in self.headers for s in header_secrets(h.name, h.value)),
+                *self.secrets]
+
     def redactor(self) -> Redactor:
         """What keeps this run's secrets out of every output (build it once per run)."""
         from wsdoctor.redact import Redactor
 
-        found = [s for h in self.headers for s in header_secrets(h.name, h.value)]
-        return Redactor([*found, *self.secrets])
+        return Redactor(self.redactor_secrets())
 
     def pinned_address(self, host: str, port: int) -> str | None:
         """The address pinned for ``host:port`` with ``--resolve``, if any."""

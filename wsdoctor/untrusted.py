@@ -12,6 +12,7 @@ Imports nothing heavy: ``wsdoctor.cli`` uses it on every error line.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -61,8 +62,8 @@ def one_line(text: str) -> str:
 
 def map_strings(value: T, fn: Callable[[str, str], str], key: str = "") -> T:
     """``value`` with ``fn(text, field)`` applied to every string inside it: pydantic models
-    (copied, never mutated), lists, tuples and dicts (keys too); the same object back when
-    nothing changed. Enums and other types are left alone."""
+    and dataclass instances (copied, never mutated), lists, tuples and dicts (keys too); the
+    same object back when nothing changed. Enums and other types are left alone."""
     result: Any = value
     if isinstance(value, str) and type(value) is str:  # not a StrEnum: those are code's
         result = fn(value, key)
@@ -76,6 +77,15 @@ def map_strings(value: T, fn: Callable[[str, str], str], key: str = "") -> T:
         if any(nk is not k or nv is not v
                for (nk, nv), (k, v) in zip(pairs, value.items(), strict=True)):
             result = dict(pairs)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for item in dataclasses.fields(value):
+            old = getattr(value, item.name)
+            new = map_strings(old, fn, item.name)
+            if new is not old:
+                changes[item.name] = new
+        if changes:
+            result = dataclasses.replace(value, **changes)
     else:
         fields = getattr(type(value), "model_fields", None)
         if isinstance(fields, dict) and hasattr(value, "model_copy"):

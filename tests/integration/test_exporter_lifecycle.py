@@ -224,3 +224,37 @@ async def test_malformed_requests_get_a_400_and_one_log_line(tmp_path: Path) -> 
     assert len(lines) == len(MALFORMED), lines
     assert all("Traceback" not in line and line.isprintable() for line in lines), lines
     assert all(line.startswith("wsdoctor probe: Error handling request") for line in lines)
+
+
+#: A scraper's credential, in header lines aiohttp cannot parse (a control character, a
+#: folded line): its error quotes the line.
+SCRAPER_TOKEN = "promTok-9Xq2Lm7Vb3Kc"
+LEAKY = (
+    b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + SCRAPER_TOKEN.encode()
+    + b"\x01\x1b]52;c;cHduZWQ=\x07\r\n\r\n",
+    b"GET /metrics HTTP/1.1\r\nHost: x\r\nCookie: sid=" + SCRAPER_TOKEN.encode()
+    + b"\x7f; theme=dark\r\n\r\n",
+)
+
+
+async def test_a_malformed_header_line_is_quoted_without_its_credential(tmp_path: Path) -> None:
+    """A request whose Authorization or Cookie line is malformed is answered 400 and logged
+    as one line; both quote the line without the credential it carried."""
+    config = write(tmp_path, "targets: []\n")
+    log = io.StringIO()
+    answers = b""
+    async with running_exporter(config, log=log) as ex:
+        port = int(ex.base.rsplit(":", 1)[1])
+        for request in LEAKY:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            answer = await asyncio.wait_for(reader.read(), 5)
+            assert answer.split(b" ")[1:2] == [b"400"], answer
+            answers += answer
+            writer.close()
+        await asyncio.sleep(0.1)
+    assert SCRAPER_TOKEN.encode()[:10] not in answers and b"<redacted>" in answers, answers
+    logged = log.getvalue()
+    assert logged.count("Error handling request") == len(LEAKY), logged
+    assert SCRAPER_TOKEN not in logged and SCRAPER_TOKEN[:10] not in logged, logged
+    assert "Authorization: Bearer <redacted>" in logged and "Cookie: <redacted>" in logged

@@ -228,3 +228,18 @@ def test_non_ascii_paths_are_sent_percent_encoded(echoing: EchoingServer) -> Non
     report = Report.model_validate_json(result.stdout)
     assert report.target.path == "/caf%C3%A9?q=%C3%BCber"
     assert [c.id for c in report.checks if c.status == "error"] == []
+
+
+def test_a_pushgateway_echoing_its_credentials_is_quoted_without_them(lab_loop: LabLoop) -> None:
+    """--pushgateway with user:password to a gateway that refuses with the Basic credential it
+    got in its reason phrase (and escapes): the error line masks the URL and the echo."""
+    gateway = lab_loop.run(start_echoing(upgrade=False))
+    try:
+        result = run_cli("ws://127.0.0.1:1/", "--no-kubernetes", "--timeout", "1", "--format",
+                         "json", "--pushgateway",
+                         f"http://alice:{PASSWORD}@127.0.0.1:{gateway.port}")
+    finally:
+        lab_loop.run(gateway.stop())
+    assert result.status == 3 and result.stderr.count("\n") == 1, result.stderr
+    assert_clean(result.stderr, "the push error line")
+    assert "401: Unauthorized Basic <redacted>" in result.stderr  # the echo was there

@@ -6,6 +6,7 @@ report is always written."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 from collections.abc import Iterator
@@ -305,3 +306,21 @@ def test_a_server_echoing_the_token_in_its_error_keeps_it_out_of_the_report(
     text = report.model_dump_json()
     assert "upstream rejected Authorization: Bearer <redacted> (expired)" in text
     assert "admin-token" not in text
+
+
+def test_a_url_password_in_an_annotation_stays_out_of_the_report(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """An Ingress whose auth-url carries ``user:password@`` (nobody told wsdoctor it is a
+    secret): the report keeps the annotation with the password masked."""
+    api = running.api
+    kind = api.type_of("networking.k8s.io/v1", "Ingress")
+    assert kind is not None
+    ingress = copy.deepcopy(api.get(kind, "chat", "chat"))
+    assert ingress is not None
+    ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"] = \
+        "https://gate:Gz7-Kq2mWv9pXr@auth.example.com/verify"
+    api.update(ingress)
+    text = run(running, tmp_path, "wss://chat.example.com/ws").model_dump_json()
+    assert "Gz7-Kq2mWv9pXr" not in text
+    assert "https://<redacted>@auth.example.com/verify" in text

@@ -162,3 +162,32 @@ def test_secrets_an_exec_plugin_prints_on_stderr_never_reach_the_output(
         assert secret not in shown, (secret, shown)
     assert "exited with status 1" in shown and "error: token <redacted> refused" in shown
     assert "Bearer <redacted>" in shown
+
+
+#: A token of no known shape (Rancher's ``kubeconfig-user-ID:KEY``): only the plugin's stdout
+#: says it is one.
+OPAQUE_TOKEN = "kubeconfig-user-q7x2k:m4Wz9pLr6TbN"
+
+
+def test_an_opaque_token_the_plugin_printed_is_redacted_from_its_stderr(
+    running: RunningAPI, tmp_path: Path
+) -> None:
+    """A plugin prints its ExecCredential, then fails quoting the token alone (no scheme, no
+    name=, no known prefix) next to escape sequences: the line is shown without the token or
+    its halves, and escaped."""
+    exe = plugin(
+        tmp_path, "opaque-plugin",
+        "import sys\n"
+        f"print('{{\"kind\": \"ExecCredential\", "
+        f"\"status\": {{\"token\": \"{OPAQUE_TOKEN}\"}}}}')\n"
+        f"sys.stderr.write('could not cache {OPAQUE_TOKEN} "
+        "\\x1b]52;c;cHduZWQ=\\x07 for alice\\n')\n"
+        "sys.exit(1)\n",
+    )
+    kubeconfig = exec_kubeconfig(running, tmp_path, str(exe))
+    for output in ("json", "text"):
+        done, _ = wsdoctor("--kubeconfig", str(kubeconfig), "--format", output, timeout=40)
+        shown = done.stdout + done.stderr
+        for piece in (OPAQUE_TOKEN, OPAQUE_TOKEN.partition(":")[2]):
+            assert piece not in shown, (output, shown)
+        assert "could not cache <redacted>" in shown and "\x1b" not in shown, shown

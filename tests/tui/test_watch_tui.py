@@ -131,3 +131,23 @@ async def test_a_live_watch_shows_its_connections_and_q_ends_it_with_the_report(
     check = report.check("watch")
     assert check is not None and check.observation is not None
     assert check.observation.finished and check.observation.interrupted  # type: ignore
+
+
+async def test_a_forged_saved_watch_puts_no_escape_on_the_screen() -> None:
+    """A saved watch whose target URL, cluster note and finding titles carry escape
+    sequences (a forged file) is drawn with them escaped: the header showed the URL raw."""
+    from tests.integration.test_hostile_output import RAW, screen_text
+
+    evil = "\x1b]52;c;cHduZWQ=\x07\x1b[2J\u202e\x9b31m"
+    report = saved_report()
+    forged = report.model_copy(update={
+        "target": report.target.model_copy(update={"url": f"{report.target.url}{evil}"}),
+        "findings": [f.model_copy(update={"title": f.title + evil}) for f in report.findings]})
+    app = WatchApp(report=forged, saved_from="forged.json")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        shown = screen_text(app)
+        raw = RAW.search(shown)
+        assert raw is None, shown[max(0, raw.start() - 80):raw.start() + 5]
+        assert "\\x1b]52;c;cHduZWQ=\\x07" in shown  # the URL is on screen, escaped
+        await pilot.press("q")

@@ -176,6 +176,8 @@ def test_credential_shapes_are_masked_and_plain_error_lines_kept() -> None:
         'got {"token": "k8s-aws-v1.aHR0cHM6Ly9zdHMuYW1hem9u"}': 'got {"token": "<redacted>"}',
         "bad eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-part here": "bad <redacted> here",
         "key AKIAIOSFODNN7EXAMPLE and ya29.a0AfH6SMBx1234567890": "key <redacted> and <redacted>",
+        "char: b'Cookie: sid=Ab3Cd5; theme=dark' ^": "char: b'Cookie: <redacted>' ^",
+        'the line "X-Api-Key: k3y\\x01".': 'the line "X-Api-Key: <redacted>".',
     }
     for text, expected in masked.items():
         assert mask_credentials(text) == expected
@@ -184,8 +186,34 @@ def test_credential_shapes_are_masked_and_plain_error_lines_kept() -> None:
         "execution.",
         'Unable to locate credentials. You can configure credentials by running "aws configure".',
         "error: executable gke-gcloud-auth-plugin not found at /usr/lib/google-cloud-sdk/bin",
+        "no cookie: the browser sent none",
     ):
         assert mask_credentials(plain) == plain
+
+
+def test_a_secret_is_found_whatever_escaped_its_punctuation() -> None:
+    """``+``, ``/`` and ``=`` of a token echoed as HTML character references (Go's
+    html/template, Handlebars), percent-encoding or JSON escapes, mixed: still the secret."""
+    from wsdoctor.redact import Redactor
+
+    redact = Redactor(header_secrets("Authorization", "Bearer tok+Zq8vN3xYp7Lw2Kd9+Ab/c="))
+    for echoed in ("tok&#43;Zq8vN3xYp7Lw2Kd9&#43;Ab/c=", "tok&#x2B;Zq8vN3xYp7Lw2Kd9+Ab&#47;c&#x3D;",
+                   "tok%2bZq8vN3xYp7Lw2Kd9+Ab%2Fc=", "tok\\u002bZq8vN3xYp7Lw2Kd9+Ab\\/c="):
+        assert redact.text(f"page: {echoed}.") == f"page: {REDACTED}.", echoed
+    assert redact.text("tok plus Zq8v") == "tok plus Zq8v"
+
+
+def test_url_passwords_are_masked_by_every_redactor() -> None:
+    """A URL's ``user:password@`` is masked even by a run with no secret; a user alone, a
+    path or an address with ``@`` stay."""
+    from wsdoctor.redact import Redactor
+
+    redact = Redactor()
+    assert redact.text("auth-url https://gate:p@ss@auth/x, redis://:pw@r:6379/0") == \
+        f"auth-url https://{REDACTED}@auth/x, redis://{REDACTED}@r:6379/0"
+    for kept in ("ssh://git@host/repo", "git@github.com:a/b", "wss://host/a@b:c", "a@b",
+                 "--proxy socks5://USER:PASSWORD@proxy:port", "http://$USER:${PASS}@h"):
+        assert redact.text(kept) == kept
 
 
 def test_ordinary_words_after_a_credential_name_stay() -> None:

@@ -95,3 +95,23 @@ def test_safe_leaves_enums_and_clean_models_alone() -> None:
     assert safe(shown) == shown
     clean = Resource(kind="Address", name="127.0.0.1:80")
     assert safe(clean) is clean
+
+
+def test_map_strings_reaches_into_dataclasses_without_mutating_them() -> None:
+    """A frozen dataclass (a watch event) holding a model and a string is copied with both
+    changed; one with nothing to change comes back as the same object."""
+    import dataclasses
+
+    from wsdoctor.models import Resource
+    from wsdoctor.untrusted import map_strings
+
+    @dataclasses.dataclass(frozen=True)
+    class Event:
+        note: str
+        resource: Resource
+
+    event = Event("a\x1bb", Resource(kind="Pod", namespace="n", name="x\x1by"))
+    changed = map_strings(event, lambda text, _field: text.replace("\x1b", "?"))
+    assert changed == Event("a?b", Resource(kind="Pod", namespace="n", name="x?y"))
+    assert event.note == "a\x1bb"
+    assert map_strings(changed, lambda text, _field: text) is changed

@@ -187,12 +187,15 @@ def write_metrics(
         try:
             push(report, settings, args.pushgateway, args.push_job)
         except OSError as exc:  # URLError and HTTPError are OSErrors
-            from wsdoctor.redact import mask_userinfo
+            from wsdoctor.redact import Redactor, mask_userinfo, url_secrets
             from wsdoctor.untrusted import one_line
 
-            # The gateway's answer (an HTTP reason phrase) is the server's text: escaped.
-            env.stderr.write(one_line(f"wsdoctor: cannot push metrics to "
-                                      f"{mask_userinfo(args.pushgateway)}: {exc}") + "\n")
+            # The gateway's answer (an HTTP reason phrase) is the server's text: escaped, and
+            # without the run's secrets nor the gateway URL's credentials (sent as Basic).
+            redact = Redactor([*url_secrets(args.pushgateway), *settings.redactor_secrets()])
+            env.stderr.write(one_line(redact.text(f"wsdoctor: cannot push metrics to "
+                                                  f"{mask_userinfo(args.pushgateway)}: {exc}"))
+                             + "\n")
             return False
     return True
 

@@ -25,6 +25,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from wsdoctor.exporter.scheduler import Pool
+from wsdoctor.redact import mask_credentials
 from wsdoctor.untrusted import printable
 
 #: Seconds a client has to send a whole request head once it sent its first byte.
@@ -145,7 +146,10 @@ def request_error_sentence(message: str) -> str:
                 raw = ast.literal_eval(f"b{literal.group(1)}{literal.group(2)}{literal.group(1)}")
             except (ValueError, SyntaxError):
                 raw = literal.group(2).encode("latin-1", "replace")
-            quoted = printable(bytes(raw).decode("latin-1"), limit=QUOTE_LIMIT)
+            # A header line quoted whole would carry the client's credential back (and
+            # into the log): its value is masked.
+            quoted = printable(mask_credentials(bytes(raw).decode("latin-1")),
+                               limit=QUOTE_LIMIT)
             continue
         reason = text.removeprefix("400, message:").strip().rstrip(":.").strip()
         if reason:
@@ -198,6 +202,8 @@ class _OneLine(logging.Handler):
             message = f"{message}: {request_error_sentence(exc.message)}"
         elif exc is not None:
             message = f"{message}: {type(exc).__name__}: {exc}"
+        # aiohttp quotes the header line it could not parse: a scraper's credential.
+        message = mask_credentials(message)
         text = "".join(c if c.isprintable() else " " if c in "\r\n\t" else f"\\x{ord(c):02x}"
                        for c in " ".join(message.split()))
         if len(text) > LOG_LINE_LIMIT:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -221,7 +222,21 @@ def _redacted(line: str, spec: dict[str, Any], out: bytes) -> str:
     given = [str(item.get("value") or "") for item in spec.get("env") or []
              if isinstance(item, dict) and is_secret_header(str(item.get("name") or ""))]
     printed = out.decode(errors="replace").strip()
-    return mask_credentials(Redactor([*given, *([printed] if printed else [])]).text(line))
+    return mask_credentials(Redactor([*given, *([printed] if printed else []),
+                                      *_printed_secrets(printed)]).text(line))
+
+
+def _printed_secrets(printed: str) -> list[str]:
+    """The credentials inside what a plugin printed on stdout (its ExecCredential's token
+    and key, also from a document cut short): a plugin's stderr quotes the token alone."""
+    found = re.findall(r'"(?:token|clientKeyData)"\s*:\s*"((?:[^"\\]|\\.)+)"', printed)
+    try:
+        status = json.loads(printed).get("status")
+    except (ValueError, AttributeError):
+        status = None
+    if isinstance(status, dict):
+        found += [str(status.get(k)) for k in ("token", "clientKeyData") if status.get(k)]
+    return found
 
 
 class _TooMuchOutput(Exception):

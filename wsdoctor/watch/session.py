@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from wsdoctor.checks.handshake import HandshakeObservation
@@ -32,6 +33,7 @@ from wsdoctor.watch.model import (
 from wsdoctor.watch.recorder import Recorder, watch_report
 
 if TYPE_CHECKING:
+    from wsdoctor.redact import Redactor
     from wsdoctor.watch.kubewatch import ClusterWatch
 
 #: How often the report is rebuilt (and written when something changed).
@@ -120,8 +122,14 @@ class WatchSession:
     """Why the report file could not be written (the watch goes on; the command says so)."""
 
     def _emit(self, event: WatchEvent) -> None:
+        """Give ``event`` to the sink with the run's secrets redacted (a cluster event, a note
+        or a record may quote one); a Tick's or Finished's report is redacted when built."""
         if self.sink is not None:
-            self.sink(event)
+            self.sink(event if isinstance(event, Tick | Finished) else self._redact(event))
+
+    @cached_property
+    def _redact(self) -> Redactor:
+        return self.settings.redactor()
 
     async def preflight(self, stop: asyncio.Event | None = None) -> Report:
         """dns, tcp, tls, handshake (and cluster, unless --no-kubernetes): what to hold; the
@@ -175,16 +183,14 @@ class WatchSession:
                     stop: asyncio.Event, build: Callable[..., Report],
                     preflight: Report) -> bool:
         """Run the holder until the duration ends or ``stop``; True when interrupted."""
-        redact = self.settings.redactor()
-
         def on_holder(event: HolderEvent) -> None:
             recorder.on_holder(event)
             if isinstance(event, Opened):
-                self._emit(ConnectionOpened(redact(event.held.record())))
+                self._emit(ConnectionOpened(event.held.record()))
             elif isinstance(event, Ended):
-                self._emit(ConnectionDropped(redact(event.held.record())))
+                self._emit(ConnectionDropped(event.held.record()))
             elif isinstance(event, AttemptFailed):
-                self._emit(AttemptFailedEvent(redact(event.attempt)))
+                self._emit(AttemptFailedEvent(event.attempt))
 
         holder = ConnectionHolder(self.target, self.settings, addresses, self.options,
                                   on_holder, clock=self.clock, started=t0)

@@ -20,6 +20,8 @@ from textual.widgets import Footer, RichLog, Static
 from wsdoctor.report import Report
 from wsdoctor.reports.tui.format import finding_mark
 from wsdoctor.reports.tui.widgets.timeline import drop_marks, render_timeline
+from wsdoctor.untrusted import printable
+from wsdoctor.untrusted import safe as safe_report
 from wsdoctor.watch.model import WatchObservation
 from wsdoctor.watch.session import (
     Finished,
@@ -89,6 +91,7 @@ class WatchApp(App[Report | None]):
         self.timeline = Static(id="timeline")
         self.verdict = Static(id="verdict")
         self.log_view = RichLog(id="log", max_lines=2000, wrap=False)
+        self._shown: tuple[Report, Report] | None = None
         if no_color and not self.no_color:
             self.no_color = True
             self._filters.append(Monochrome())
@@ -109,8 +112,8 @@ class WatchApp(App[Report | None]):
             self.run_worker(self._work, name="watch", thread=True, exit_on_error=False)
             self.set_interval(REFRESH_S, self.redraw)
             self.log_view.write(Text("preflight: resolving and upgrading…", style="dim"))
-        elif self.report is not None:
-            obs = _watch_of(self.report)
+        elif (shown := self.shown()) is not None:
+            obs = _watch_of(shown)
             if obs is not None:
                 self.started_at = obs.started_at
                 from wsdoctor.watch.text import timeline_lines
@@ -130,7 +133,8 @@ class WatchApp(App[Report | None]):
             self._loop, self._stop = loop, stop
             loop.run_until_complete(self.session.run(stop))
         except Exception as exc:
-            self.post_message(WatchFailed(f"{type(exc).__name__}: {exc}"))
+            error = self.session.settings.redactor()(f"{type(exc).__name__}: {exc}")
+            self.post_message(WatchFailed(printable(error)))
         finally:
             self._loop = None
             loop.close()
@@ -181,8 +185,17 @@ class WatchApp(App[Report | None]):
 
     # -- view -------------------------------------------------------------------------------
 
+    def shown(self) -> Report | None:
+        """The report as drawn: every string escaped (:func:`wsdoctor.untrusted.safe`: a saved
+        report may be forged), made once per report."""
+        if self.report is None:
+            return None
+        if self._shown is None or self._shown[0] is not self.report:
+            self._shown = (self.report, safe_report(self.report))
+        return self._shown[1]
+
     def redraw(self) -> None:
-        report = self.report
+        report = self.shown()
         obs = _watch_of(report) if report is not None else None
         now = obs.duration_s if obs is not None and (self.ended or obs.finished) else \
             time.monotonic() - self.started if self.started_at is not None else 0.0
