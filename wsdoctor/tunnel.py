@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from wsdoctor.settings import ProxyConfig, Settings
+from wsdoctor.untrusted import header_text
 
 HEAD_LIMIT = 64 * 1024
 BODY_QUOTE = 512
@@ -186,7 +187,7 @@ async def _connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 
 def _parse_answer(head: bytes) -> ProxyAnswer:
-    lines = head.decode("latin-1").split("\r\n")
+    lines = header_text(head).split("\r\n")
     answer = ProxyAnswer(status_line=lines[0][:200])
     parts = lines[0].split(" ", 2)
     if len(parts) >= 2 and parts[0].startswith("HTTP/") and parts[1].isdigit():

@@ -40,6 +40,26 @@ TEXT_LIMIT = 10000
 MULTILINE_FIELDS = frozenset({"detail", "snippet", "traceback", "description"})
 
 
+def header_text(raw: bytes) -> str:
+    """What a server sent in an HTTP head (status line, header value) as text: UTF-8 when
+    the bytes are valid UTF-8 (what servers that send non-ASCII mean), else latin-1 (every
+    byte kept, one character each). The text is untrusted: show it through
+    :func:`printable`, which escapes a control character however it was encoded."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def rewrap_latin1(text: str) -> str:
+    """A head value a parser decoded as latin-1 (``websockets`` does), read as
+    :func:`header_text` would have read its bytes."""
+    try:
+        return header_text(text.encode("latin-1"))
+    except UnicodeEncodeError:
+        return text
+
+
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

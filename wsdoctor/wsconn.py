@@ -37,6 +37,7 @@ from wsdoctor.route import connect_tcp, host_header
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import TlsWatch, client_context
 from wsdoctor.tunnel import ProxyError
+from wsdoctor.untrusted import header_text, rewrap_latin1
 from wsdoctor.wsconnection import READ_SIZE, Closed, Ending, Event, Message, WsConnection
 
 HEAD_LIMIT = 64 * 1024
@@ -123,7 +124,8 @@ def arrival_time(writer: asyncio.StreamWriter) -> float:
 
 
 def _format_headers(headers: Headers) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in headers.raw_items()]
+    """websockets decodes values as latin-1; read them as :func:`header_text` does."""
+    return [(k, rewrap_latin1(v)) for k, v in headers.raw_items()]
 
 
 async def open_stream(
@@ -356,8 +358,9 @@ def _describe(exc: BaseException | None) -> str | None:
 
 
 def printable(data: bytes, limit: int = 200) -> str:
-    """Bytes as text fit to quote: latin-1, control characters escaped, at most ``limit``."""
-    text = data[:limit].decode("latin-1")
+    """Head bytes as text fit to quote (UTF-8 if valid, else latin-1), control characters
+    escaped, at most ``limit`` characters."""
+    text = header_text(data)[:limit]
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
@@ -376,7 +379,7 @@ def _complete_head(attempt: UpgradeAttempt, raw: bytes) -> bool:
     head, sep, _ = raw.partition(b"\r\n\r\n")
     if not sep or not head.startswith(b"HTTP/"):
         return False
-    lines = head.decode("latin-1").split("\r\n")
+    lines = header_text(head).split("\r\n")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not (parts[1].isdigit() and len(parts[1]) == 3):
         return False

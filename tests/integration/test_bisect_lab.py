@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import run_cli
 from wsdoctor.lab.backend import LabLoop
-from wsdoctor.lab.chain import Chain, Fault, bisect_chain
+from wsdoctor.lab.chain import AUTH_HEADER, Chain, Fault, bisect_chain
 
 pytestmark = pytest.mark.lab
 
@@ -172,3 +172,29 @@ def test_pod_network_as_inside_the_cluster(lab_loop: LabLoop) -> None:
     assert (table["pod"]["upgrade"], table["controller"]["upgrade"]) == ("101", "HTTP 426")
     assert first_fail(report)["code"] == "WSD-HOPS-FAULT-AT-CONTROLLER"
     assert not [p for _, p in requests if p.endswith("/portforward")]
+
+
+def test_pod_that_needs_what_the_controller_adds(lab_loop: LabLoop) -> None:
+    """Given pods that answer 401 without the X-Auth-Request-User header nginx adds (ingress-
+    nginx auth-url with auth-response-headers on the Ingress), when bisected, then the pod
+    hop's 401 is reported as credentials the controller adds, on the auth annotation, with a
+    -H to pass; given that header with -H, the pod hop gets it too and upgrades."""
+    with bisect_chain("pod-auth", loop=lab_loop) as chain:
+        report, _ = bisect(chain)
+        with_header, _ = bisect(chain, "-H", f"{AUTH_HEADER[0]}: {AUTH_HEADER[1]}")
+    table = rows(report)
+    assert [table[h]["upgrade"] for h in ("pod", "controller", "public")] == [
+        "HTTP 401", "101", "101"]
+    [finding] = [f for f in report["findings"] if f["check"] == "hops"]
+    assert finding["code"] == "WSD-HOPS-CREDENTIALS" and finding["status"] == "warn"
+    assert finding["title"].startswith("The pod answers 401 where the ingress controller pod")
+    assert finding["resource"]["field"] == (
+        'metadata.annotations["nginx.ingress.kubernetes.io/auth-url"]')
+    assert 'WWW-Authenticate: Bearer realm="chat"' in finding["detail"]
+    assert "no -H headers (none were given)" in finding["detail"]
+    assert f"-H '{AUTH_HEADER[0]}: ...'" in finding["fix"]["snippet"]
+    table = rows(with_header)
+    assert [table[h]["upgrade"] for h in ("pod", "controller", "public")] == ["101"] * 3
+    hop_codes = [f["code"] for f in with_header["findings"] if f["check"] == "hops"]
+    assert hop_codes == ["WSD-HOPS-ALIKE"]
+    assert AUTH_HEADER[1] not in json.dumps(with_header)  # a -H value is never printed

@@ -89,3 +89,57 @@ def test_origin_check_403_suggests_origin_and_passes_with_it(
     ok = run_cli(f"ws://127.0.0.1:{port}/", "--origin", "https://app.example", "--only",
                  "handshake", "--format", "json")
     assert ok.status == 0, ok.stdout
+
+
+def _handshake_attempt(url: str) -> tuple[str, dict[str, Any]]:
+    """The markdown report (UTF-8, unlike text to a pipe) and the JSON handshake attempt,
+    after checking that the plain HTTP request read the same header (its JSON keeps the
+    status line raw, the handshake's is quoted with escapes)."""
+    text = run_cli(url, "--timeout", "1", "--format", "markdown").stdout
+    report = json.loads(run_cli(url, "--format", "json", "--timeout", "1").stdout)
+    checks = {c["id"]: c["observation"] for c in report["checks"]}
+    attempt: dict[str, Any] = checks["handshake"]["attempts"][0]
+    plain = checks["http"]["exchanges"][0]
+    assert plain["status_line"].startswith("HTTP/1.1 403 ")
+    assert plain["headers"][0] == attempt["headers"][0]
+    return text, attempt
+
+
+def test_utf8_reason_and_headers_are_shown_as_sent(
+    lab_loop: LabLoop, canned: list[CannedServer]
+) -> None:
+    """Given a server that writes its reason phrase and headers in UTF-8 (a localised proxy
+    page, a Server name with an accent), the report shows that text, not latin-1 mojibake,
+    and a cookie in non-ASCII is still redacted to its name."""
+    server = lab_loop.run(CannedServer(
+        403, "Accès refusé",
+        [("Server", "pröxy ✓"), ("X-Raison", "réservé aux abonnés"),
+         ("Set-Cookie", "sessión=sécret-ü-token; Path=/")], encoding="utf-8").start())
+    canned.append(server)
+    text, attempt = _handshake_attempt(server.url())
+    assert "HTTP/1.1 403 Accès refusé" in text and "(Server: pröxy ✓)" in text
+    assert "Ã" not in text and "Â" not in text
+    assert attempt["status_line"] == "HTTP/1.1 403 Accès refusé"
+    headers = {h["name"]: h["value"] for h in attempt["headers"]}
+    assert headers["X-Raison"] == "réservé aux abonnés"
+    assert "sécret" not in json.dumps(attempt, ensure_ascii=False)
+    assert headers["Set-Cookie"].startswith("sessión=")
+
+
+def test_c1_control_sent_in_utf8_stays_escaped(
+    lab_loop: LabLoop, canned: list[CannedServer]
+) -> None:
+    """Given a reason phrase and a header carrying CSI (U+009B, the one-byte ESC [) and a
+    bidi override encoded in UTF-8, the rendered report shows them as escapes: reading UTF-8 must
+    not hand a terminal a control it would act on. Invalid UTF-8 is still read as latin-1."""
+    server = lab_loop.run(CannedServer(
+        403, "Denied \u009b31mred", [("Server", "evil\u202eproxy")], encoding="utf-8").start())
+    canned.append(server)
+    text, attempt = _handshake_attempt(server.url())
+    assert "\u009b" not in text and "\u202e" not in text and "\x1b" not in text
+    assert "Denied \\\\x9b31mred" in text and "Â" not in text  # markdown doubles the \\
+    assert "evil\\\\u202eproxy" in text
+    assert attempt["status_line"] == "HTTP/1.1 403 Denied \\x9b31mred"
+    raw = lab_loop.run(CannedServer(403, "Refus\xe9", encoding="latin-1").start())
+    canned.append(raw)
+    assert "HTTP/1.1 403 Refusé" in _handshake_attempt(raw.url())[0]

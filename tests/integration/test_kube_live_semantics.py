@@ -175,3 +175,16 @@ def test_live_verdict_is_the_lint_verdict(
     offline, live = lint_codes(manifest), live_codes(manifest, url, tmp_path)
     for code in codes:
         assert (code in live) == (code in offline) == (half == "FAILED"), (code, live, offline)
+
+
+def test_unparsable_limit_is_not_a_rate_limit_live_or_offline(tmp_path: Path) -> None:
+    """Given limit-rps "20r/s" and limit-connections "ten" on the route, the cluster check and
+    lint agree: the annotation is invalid and no rate limit (503 above it) is claimed; with
+    the corrected values both report the limit and not the invalid annotation."""
+    for half, expected in (("FAILED", "WSD-NGINX-ANNOTATION-INVALID"),
+                           ("PASSED", "WSD-NGINX-RATE-LIMIT")):
+        manifest = RULES / f"nginx-limit-unparsed-{half}.yaml"
+        offline = lint_codes(manifest)
+        live = live_codes(manifest, "ws://chat.example.com/ws", tmp_path)
+        pair = {"WSD-NGINX-ANNOTATION-INVALID", "WSD-NGINX-RATE-LIMIT"}
+        assert live & pair == offline & pair == {expected}, (half, live, offline)

@@ -194,10 +194,14 @@ def test_refused_only_in_front_of_the_controller() -> None:
 
 def test_a_difference_the_public_address_does_not_show_is_not_a_fault() -> None:
     """Given the pod refusing what the controller (adding headers) gets accepted, and the
-    public address upgrading, nothing is placed and the hops are not called alike."""
+    public address upgrading, no fault is placed and the hops are not called alike: the
+    refusal is told as credentials the controller adds (the pod, 403, what to check)."""
     found = list(judge(facts([hop("pod", status=403), hop("controller")],
                              measured_idle=False)))
-    assert codes(found) == []
+    assert codes(found) == ["WSD-HOPS-CREDENTIALS"]
+    assert found[0].title.startswith("The pod answers 403 where the ingress controller pod")
+    assert "identity header from external authentication" in found[0].detail
+    assert "no -H headers (none were given)" in found[0].detail
 
 
 def test_front_provider_from_the_load_balancer_service() -> None:
@@ -291,3 +295,35 @@ def test_no_affinity_asked_for_is_no_fault() -> None:
     hops = [hop("pod"), with_affinity(hop("controller"), affinity(2))]
     found = list(judge(facts(hops, measured_idle=False, public_affinity=affinity(2))))
     assert codes(found) == ["WSD-HOPS-ALIKE"]
+
+
+def test_a_controller_refusing_403_behind_an_upgrading_public_address_asks_for_credentials(
+) -> None:
+    """Given the pod upgrading, the controller pod answering 403 and the public address
+    upgrading, the finding names the controller hop and what the load balancer in front
+    adds or lets through (a source-range annotation on the route is named)."""
+    route = KubeObject(api_version="networking.k8s.io/v1", kind="Ingress", name="chat",
+                       namespace="chat", annotations={
+                           "nginx.ingress.kubernetes.io/whitelist-source-range": "203.0.113.0/24"})
+    found = list(judge(facts([hop("pod"), hop("controller", status=403)],
+                             cluster_obs=cluster(objects=[route]))))
+    assert codes(found) == ["WSD-HOPS-CREDENTIALS"]
+    [finding] = found
+    assert finding.status.value == "warn"
+    assert finding.title.startswith("The ingress controller pod answers 403 where the public ")
+    assert finding.evidence["hop"] == "controller" and finding.evidence["in_front"] == "public"
+    assert "source address allow-list" in finding.detail
+    assert finding.resource is not None and finding.resource.field == (
+        'metadata.annotations["nginx.ingress.kubernetes.io/whitelist-source-range"]')
+
+
+def test_a_pod_refusing_401_is_named_only_when_the_path_in_front_upgrades() -> None:
+    """A 401 at the pod with the public address upgrading is the credentials finding; with
+    the public address refusing too, the upgrade fault is placed at the pod as before."""
+    found = list(judge(facts([hop("pod", status=401), hop("controller")])))
+    assert codes(found) == ["WSD-HOPS-CREDENTIALS"]
+    assert found[0].evidence["in_front"] == "controller"
+    assert found[0].resource == Resource(kind="Pod", namespace="chat", name="chat-1")
+    both = list(judge(facts([hop("pod", status=401), hop("controller", status=401)],
+                            public_status=401)))
+    assert codes(both) == ["WSD-HOPS-FAULT-AT-POD"]

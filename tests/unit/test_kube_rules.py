@@ -330,3 +330,35 @@ spec: {{ingressClassName: nginx}}
     ing = snap.find("Ingress", "chat", "chat")
     assert ing is not None
     assert ingress_controller(snap, ing) == (controller, "nginx")
+
+
+def test_unparsable_limit_is_one_finding_about_a_limit_not_in_force() -> None:
+    """Given limit-rps "20r/s" and limit-connections "ten" (which ingress-nginx's ratelimit
+    parser reads as 0: no limit), each gets one WSD-NGINX-ANNOTATION-INVALID worded for a
+    limit (not for a timeout), and no WSD-NGINX-RATE-LIMIT claims a 503 above a limit."""
+    _, findings = _judge(RULES / "nginx-limit-unparsed-FAILED.yaml")
+    invalid = {str(f.evidence["annotation"]).rsplit("/", 1)[1]: f for f in findings
+               if f.code == "WSD-NGINX-ANNOTATION-INVALID"}
+    assert sorted(invalid) == ["limit-connections", "limit-rps"]
+    assert [f.code for f in findings].count("WSD-NGINX-ANNOTATION-INVALID") == 2
+    assert "WSD-NGINX-RATE-LIMIT" not in [f.code for f in findings]
+    for finding in invalid.values():
+        assert "Timeouts" not in finding.detail and "seconds" not in finding.detail
+        assert "no " in finding.detail and "limit is in force" in finding.detail
+    assert '"20r/s"' in invalid["limit-rps"].detail
+    assert "requests per second" in invalid["limit-rps"].detail
+    assert "concurrent connections" in invalid["limit-connections"].detail
+    assert invalid["limit-rps"].fix is not None
+    assert 'limit-rps: "20"' in str(invalid["limit-rps"].fix.snippet)
+    _, corrected = _judge(RULES / "nginx-limit-unparsed-PASSED.yaml")
+    limits = sorted(str(f.evidence["annotation"]) for f in corrected
+                    if f.code == "WSD-NGINX-RATE-LIMIT")
+    assert limits == ["nginx.ingress.kubernetes.io/limit-connections",
+                      "nginx.ingress.kubernetes.io/limit-rps"]
+
+
+def test_zero_limit_is_no_limit(tmp_path: Path) -> None:
+    """limit-connections "0" is how ingress-nginx spells no limit: no rate-limit finding."""
+    text = (RULES / "nginx-rate-limit-FAILED.yaml").read_text().replace('"10"', '"0"')
+    assert 'limit-connections: "0"' in text
+    assert "WSD-NGINX-RATE-LIMIT" not in [f.code for f in _lint_text(tmp_path, text)]

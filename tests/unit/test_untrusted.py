@@ -13,7 +13,15 @@ from wsdoctor.models import CheckStatus, Finding, Fix, Resource, Scheme, Status,
 from wsdoctor.report import CheckReport, Report
 from wsdoctor.reports import render
 from wsdoctor.reports.text import TextStyle
-from wsdoctor.untrusted import LINE_LIMIT, json_safe, one_line, printable, safe
+from wsdoctor.untrusted import (
+    LINE_LIMIT,
+    header_text,
+    json_safe,
+    one_line,
+    printable,
+    rewrap_latin1,
+    safe,
+)
 
 HOSTILE = "\x1b[2J\x1b]52;c;cHduZWQ=\x07\x9b31m\u202eevil\u202c\x00\x0b\x7f\ufffe\uffff\r"
 
@@ -115,3 +123,14 @@ def test_map_strings_reaches_into_dataclasses_without_mutating_them() -> None:
     assert changed == Event("a?b", Resource(kind="Pod", namespace="n", name="x?y"))
     assert event.note == "a\x1bb"
     assert map_strings(changed, lambda text, _field: text) is changed
+
+
+def test_head_bytes_are_utf8_when_valid_else_latin1() -> None:
+    """A head in UTF-8 reads as what the server wrote; bytes that are not UTF-8 keep one
+    character per byte; a C1 control sent as UTF-8 is still escaped when shown."""
+    assert header_text("Accès ✓".encode()) == "Accès ✓"
+    assert header_text(b"Refus\xe9 \xff") == "Refusé ÿ"
+    assert rewrap_latin1("Accès ✓".encode().decode("latin-1")) == "Accès ✓"
+    assert rewrap_latin1("Refusé") == "Refusé"  # was latin-1 already (not valid UTF-8)
+    assert rewrap_latin1("✓") == "✓"  # not latin-1 at all: left alone
+    assert printable(header_text("a\u009b31mb".encode())) == "a\\x9b31mb"

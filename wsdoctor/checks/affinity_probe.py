@@ -18,6 +18,7 @@ from wsdoctor.knowledge import REPLICA_HEADERS
 from wsdoctor.models import Model, Target
 from wsdoctor.route import host_header
 from wsdoctor.settings import Settings
+from wsdoctor.untrusted import header_text
 from wsdoctor.wsconn import Closed, Message, UpgradeAttempt, WsConnection, open_stream
 
 HEAD_LIMIT = 64 * 1024
@@ -128,7 +129,7 @@ async def plain_get(target: Target, address: str, settings: Settings) -> PlainRe
         return PlainResponse(error=f"{type(exc).__name__}: {exc}")
     finally:
         writer.close()
-    text = bytes(head).split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    text = header_text(bytes(head).split(b"\r\n\r\n", 1)[0])
     status_line, *header_lines = text.split("\r\n")
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():

@@ -25,9 +25,12 @@ FAULT_IN_FRONT = Code("WSD-HOPS-FAULT-IN-FRONT", Status.FAIL,
                       "What is in front of the ingress controller adds the fault")
 FAULT_UNPLACED = Code("WSD-HOPS-FAULT-UNPLACED", Status.FAIL,
                       "A fault appears between hops that could not all be tested")
+CREDENTIALS = Code("WSD-HOPS-CREDENTIALS", Status.WARN,
+                   "A hop behind the public address asks for credentials the path adds")
 SKIPPED = Code("WSD-HOPS-SKIPPED", Status.WARN, "Some hops could not be tested")
 ALIKE = Code("WSD-HOPS-ALIKE", Status.OK, "Every hop behaves like the public address")
-CODES = (FAULT_AT_POD, FAULT_AT_CONTROLLER, FAULT_IN_FRONT, FAULT_UNPLACED, SKIPPED, ALIKE)
+CODES = (FAULT_AT_POD, FAULT_AT_CONTROLLER, FAULT_IN_FRONT, FAULT_UNPLACED, CREDENTIALS, SKIPPED,
+         ALIKE)
 
 
 async def probe_hops(ctx: ProbeContext) -> Observation:

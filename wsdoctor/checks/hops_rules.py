@@ -23,6 +23,7 @@ from wsdoctor.checks.hops import (
     FAULT_UNPLACED,
     SKIPPED,
 )
+from wsdoctor.checks.hops_credentials import credentials_refused
 from wsdoctor.checks.hops_fixes import (
     FRONT_AFFINITY_FIX,
     controller_idle_fix,
@@ -90,6 +91,9 @@ def judge(facts: Facts) -> Iterator[Finding]:
     by_role: dict[str, HopResult] = {h.plan.role: h for h in obs.hops}
     for fault in placed:
         yield _finding(fault, facts, cluster, by_role)
+    refused = credentials_refused(hops, facts, cluster)
+    if refused is not None:
+        yield refused
     skipped = [h for h in obs.hops if h.status != "tested"]
     if skipped:
         yield _skipped(skipped)

@@ -21,6 +21,7 @@ from wsdoctor.redact import redact_header
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import client_context
 from wsdoctor.tunnel import ProxyError, open_path
+from wsdoctor.untrusted import header_text
 
 HttpOutcome = Literal[
     "response", "connect_failed", "tls_failed", "timeout", "closed", "reset", "bad_response",
@@ -108,7 +109,7 @@ def build_request(target: Target, settings: Settings, host_header: str) -> list[
 
 def _parse_head(head: bytes) -> tuple[str, int, list[tuple[str, str]]]:
     """Status line, status code and headers of a response head; ValueError if not HTTP."""
-    lines = head.decode("latin-1").split("\r\n")
+    lines = header_text(head).split("\r\n")
     status_line = lines[0]
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():

@@ -119,17 +119,44 @@ def _annotation_fix(name: str, value: str) -> Fix:
     )
 
 
+#: What an integer annotation counts, for the sentence that says the value is not one, and
+#: what ingress-nginx does instead. It reads each with ``parser.GetIntAnnotation``
+#: (``strconv.Atoi``); the timeouts fall back to the ConfigMap value or the default, and
+#: ``ratelimit.Parse`` drops the error (``rps, _ := parser.GetIntAnnotation(...)``), so an
+#: unparsable limit is 0: no limit (kubernetes/ingress-nginx
+#: internal/ingress/annotations/ratelimit/main.go @ 19770f5b41d6ff3de36dc2dca111f8e0c4279da8).
+_INT_MEANING = {
+    "limit-connections": ("a whole number of concurrent connections per client IP", "100",
+                          ", so no connection limit is in force"),
+    "limit-rps": ('a whole number of requests per second per client IP ("20", not "20r/s")',
+                  "20", ", so no rate limit is in force"),
+    "limit-rpm": ('a whole number of requests per minute per client IP ("300", not "300r/m")',
+                  "300", ", so no rate limit is in force"),
+    "session-cookie-max-age": ("a whole number of seconds", "172800",
+                               ", so the affinity cookie gets no Max-Age"),
+    "session-cookie-expires": ("a whole number of seconds", "172800",
+                               ", so the affinity cookie gets no Expires"),
+}
+_TIMEOUT_DEFAULT = {"proxy-connect-timeout": 5}
+
+
+def _int_annotation(raw: str | None) -> int | None:
+    """The value ingress-nginx reads from an integer annotation, None when it cannot."""
+    return None if raw is None else parse_unitless_seconds(raw)
+
+
 def _check_values(ing: KubeObject) -> Iterator[Finding]:
     for key in _INT_ANNOTATIONS:
         raw = ing.annotations.get(NGINX + key)
-        if raw is not None and parse_unitless_seconds(raw) is None:
-            example = "3600" if "timeout" in key else "100"
+        if raw is not None and _int_annotation(raw) is None:
+            default = _TIMEOUT_DEFAULT.get(key, 60)
+            expected, example, instead = _INT_MEANING.get(key, (
+                'unitless seconds ("3600", not "3600s" or "1h")', "3600",
+                f" and uses the ConfigMap value or its default ({default} s)"))
             yield ANNOTATION_INVALID.finding(
                 CHECK_ID,
-                f"{ing.ref}: {NGINX}{key}: {raw!r} is not a whole number; ingress-nginx ignores "
-                "it and uses the ConfigMap value or its default"
-                + (" (60 s)" if "timeout" in key else "")
-                + ". Timeouts are unitless seconds.",
+                f"{ing.ref}: {NGINX}{key}: {raw!r} is not {expected}; ingress-nginx ignores "
+                f"it{instead}.",
                 resource=ing.resource(annotation_field(NGINX + key)),
                 evidence={"annotation": NGINX + key, "value": raw},
                 fix=_annotation_fix(key, example),
@@ -337,7 +364,9 @@ def _websocket_features(ing: KubeObject) -> Iterator[Finding]:
     """What a WebSocket route should know about its limits, CORS and buffers."""
     a = ing.annotations
     for key in ("limit-connections", "limit-rps", "limit-rpm"):
-        if NGINX + key in a:
+        # An unparsable or zero limit is no limit (see _INT_MEANING); the first is
+        # WSD-NGINX-ANNOTATION-INVALID's, and neither answers 503.
+        if (_int_annotation(a.get(NGINX + key)) or 0) > 0:
             yield RATE_LIMIT.finding(
                 CHECK_ID,
                 f"{ing.ref}: {key}={a[NGINX + key]} answers 503 above the limit; it counts per "

@@ -72,6 +72,9 @@ class BackendOptions:
     """``close``: accept, then close at once with 1013 (Try Again Later), as WebSocket apps
     do; ``503``: answer the upgrade with 503 Service Unavailable."""
     replies: dict[str, str] = field(default_factory=dict)
+    require_header: tuple[str, str] | None = None
+    """Answer an upgrade without this header (name, value) with 401, as an application behind
+    an authenticating proxy does (it trusts the header the proxy adds)."""
     """An application protocol: a text message equal to a key is answered with its value
     (other messages are ignored unless ``echo``)."""
 
@@ -104,6 +107,12 @@ class Backend:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            needed = self.options.require_header
+            if needed is not None and request.headers.get(needed[0]) != needed[1]:
+                self.refused += 1
+                response = connection.respond(401, f"{needed[0]} missing\n")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="chat"'
+                return response
             if self.options.over_limit == "503" and self._full():
                 self.refused += 1
                 return connection.respond(503, "too many connections\n")

@@ -8,7 +8,10 @@ Each fault sits at one hop:
 - ``front-idle``: HAProxy cuts idle connections (``timeout tunnel``, 4 s by default);
 - ``controller-upgrade``: nginx does not forward Upgrade/Connection (what an ingress-nginx
   ``configuration-snippet`` resetting ``Connection`` does; the Ingress carries it);
-- ``pod-idle``: the application closes connections idle for 2 s (close 1000).
+- ``pod-idle``: the application closes connections idle for 2 s (close 1000);
+- ``pod-auth``: the application answers 401 without ``X-Auth-Request-User``, which nginx adds
+  (what ingress-nginx renders for ``auth-url`` with ``auth-response-headers``; the Ingress
+  carries them): the public address upgrades, the pod reached directly does not.
 """
 
 from __future__ import annotations
@@ -32,8 +35,15 @@ if TYPE_CHECKING:
     from wsdoctor.lab.kubeapi import FakeKubeAPI
 
 CHAIN_HOST = "chat.lab.test"
-Fault = Literal["none", "front-idle", "controller-upgrade", "pod-idle"]
-FAULTS: tuple[Fault, ...] = ("none", "front-idle", "controller-upgrade", "pod-idle")
+Fault = Literal["none", "front-idle", "controller-upgrade", "pod-idle", "pod-auth"]
+FAULTS: tuple[Fault, ...] = ("none", "front-idle", "controller-upgrade", "pod-idle", "pod-auth")
+#: The header the ``pod-auth`` chain's nginx adds and its pods require.
+AUTH_HEADER = ("X-Auth-Request-User", "lab-user")
+AUTH_ANNOTATIONS = {
+    "nginx.ingress.kubernetes.io/auth-url":
+        "http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth",
+    "nginx.ingress.kubernetes.io/auth-response-headers": AUTH_HEADER[0],
+}
 BREAK_UPGRADE = 'proxy_set_header Connection "";'
 FORWARD_RULE = Rule(verbs=("get", "create"), resources=("pods/portforward",))
 """What docs/deploy/rbac-portforward.yaml grants (a test keeps them equal)."""
@@ -77,6 +87,8 @@ def cluster_objects(fault: Fault, pod_ports: dict[str, int] | None = None
         if fault == "controller-upgrade" and doc["kind"] == "Ingress":
             doc["metadata"]["annotations"][
                 "nginx.ingress.kubernetes.io/configuration-snippet"] = BREAK_UPGRADE
+        if fault == "pod-auth" and doc["kind"] == "Ingress":
+            doc["metadata"]["annotations"].update(AUTH_ANNOTATIONS)
         if pod_ports is not None and doc["kind"] == "Pod":
             doc["status"]["podIP"] = "127.0.0.1"
             port = pod_ports[doc["metadata"]["name"]]
@@ -113,7 +125,9 @@ def bisect_chain(fault: Fault = "none", *, front_idle: float = 4.0, app_idle: fl
         running = stack.enter_context(serve(api))
         close_after = app_idle if fault == "pod-idle" else None
         replicas = tuple(
-            lab.run(Backend(BackendOptions(name=name, close_after=close_after)).start())
+            lab.run(Backend(BackendOptions(
+                name=name, close_after=close_after,
+                require_header=AUTH_HEADER if fault == "pod-auth" else None)).start())
             for name in ("chat-5f7d-aaaaa", "chat-5f7d-bbbbb"))
         for replica in replicas:
             stack.callback(lab.run, replica.stop())
@@ -121,7 +135,9 @@ def bisect_chain(fault: Fault = "none", *, front_idle: float = 4.0, app_idle: fl
         nginx = Nginx(NginxSite(host=CHAIN_HOST, tls=ca.issue([CHAIN_HOST]), locations=[
             NginxLocation(path="/ws", upstreams=[r.port for r in replicas],
                           forward_upgrade=fault != "controller-upgrade",
-                          read_timeout=3600, send_timeout=3600)]))
+                          read_timeout=3600, send_timeout=3600,
+                          directives=[f"proxy_set_header {AUTH_HEADER[0]} {AUTH_HEADER[1]};"]
+                          if fault == "pod-auth" else [])]))
         stack.callback(nginx.stop)
         api.forward_pod("ingress-nginx", "ingress-nginx-controller-6c8d-xk2lp", 443,
                         ("127.0.0.1", nginx.port))

@@ -188,13 +188,14 @@ async def start_hostile(hostility: Hostility, host: str = "127.0.0.1") -> Hostil
 
 class CannedServer:
     """Answers every request with one fixed HTTP response (a proxy's refusal, recorded), then
-    closes: ``CannedServer(503, "Service Temporarily Unavailable", body=...)``."""
+    closes: ``CannedServer(503, "Service Temporarily Unavailable", body=...)``. The head is
+    sent as ``encoding`` (``"utf-8"``: a server that writes non-ASCII as UTF-8)."""
 
     def __init__(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = (),
-                 body: bytes = b"", host: str = "127.0.0.1") -> None:
+                 body: bytes = b"", host: str = "127.0.0.1", encoding: str = "latin-1") -> None:
         head = [f"HTTP/1.1 {status} {reason}", *(f"{n}: {v}" for n, v in headers),
                 f"Content-Length: {len(body)}", "Connection: close"]
-        self.response = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        self.response = ("\r\n".join(head) + "\r\n\r\n").encode(encoding) + body
         self.host = host
         self.port = 0
         self.server: asyncio.Server | None = None
