@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from wsdoctor.commands.netoptions import (
+    add_backend_header_option,
     add_connection_options,
     add_kubernetes_options,
+    add_verdict_output_options,
     connection_settings,
     target_of,
 )
@@ -86,9 +88,7 @@ def build_load_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-many", action="store_true",
                      help=f"allow more than {SAFE_CONNECTIONS} connections (up to "
                      "this machine's open-file limit)")
-    run.add_argument("--backend-header", metavar="NAME",
-                     help="response header naming the replica (default: X-Pod-Name, "
-                     "X-Served-By... if present; else a first message naming it)")
+    add_backend_header_option(run)
     add_connection_options(parser)
     add_client_options(parser, messages=False)
     add_kubernetes_options(parser)
@@ -99,13 +99,7 @@ def build_load_parser() -> argparse.ArgumentParser:
     out.add_argument("--short", action="store_true",
                      help="failures only, one line each, for pasting into chat")
     out.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report to FILE")
-    out.add_argument("--fail-on", choices=("warn", "fail", "never"), default="fail",
-                     help="exit 1 when a finding is at least this severe (default: fail)")
-    out.add_argument("--suppress", action="append", metavar="CODE[,CODE]",
-                     help="leave these finding codes out")
-    out.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
-    out.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
-    out.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    add_verdict_output_options(out)
     return parser
 
 

@@ -1,6 +1,6 @@
 """The options every command that connects to a target shares (``wsdoctor TARGET``,
 ``wsdoctor watch``, ``wsdoctor load``): the target, the connection and kubernetes groups and
-their validation.
+their validation, and what the two holding commands share beyond them.
 Only argparse at import time."""
 
 from __future__ import annotations
@@ -110,6 +110,25 @@ def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read the route's TLS Secret (tls.crt only) to compare with the served certificate",
     )
+
+
+def add_backend_header_option(group: argparse._ArgumentGroup) -> None:
+    """``--backend-header`` of the commands that hold connections (``watch``, ``load``)."""
+    group.add_argument("--backend-header", metavar="NAME",
+                       help="response header naming the replica (default: X-Pod-Name, "
+                       "X-Served-By... if present; else a first message naming it)")
+
+
+def add_verdict_output_options(out: argparse._ArgumentGroup) -> None:
+    """The output options after ``--format``/``-o`` that ``watch`` and ``load`` share: how the
+    verdict sets the exit status, which codes to leave out, how the terminal is written."""
+    out.add_argument("--fail-on", choices=("warn", "fail", "never"), default="fail",
+                     help="exit 1 when a finding is at least this severe (default: fail)")
+    out.add_argument("--suppress", action="append", metavar="CODE[,CODE]",
+                     help="leave these finding codes out")
+    out.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+    out.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
+    out.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 
 def _checked(option: str, shown: str, check: Any, *args: Any) -> Any:

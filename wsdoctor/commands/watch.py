@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from wsdoctor.commands.netoptions import (
+    add_backend_header_option,
     add_connection_options,
     add_kubernetes_options,
+    add_verdict_output_options,
     connection_settings,
     target_of,
 )
@@ -85,9 +87,7 @@ def build_watch_parser() -> argparse.ArgumentParser:
     hold.add_argument("--backoff", type=positive_duration, default=0.5, metavar="DURATION",
                       help="first wait before reconnecting, doubled after each failure up to "
                       "30 s (default: 0.5s)")
-    hold.add_argument("--backend-header", metavar="NAME",
-                      help="response header naming the replica (default: X-Pod-Name, "
-                      "X-Served-By... if present; else a first message naming it)")
+    add_backend_header_option(hold)
     add_connection_options(parser)
     add_client_options(parser, messages=False)
     add_kubernetes_options(parser)
@@ -97,13 +97,7 @@ def build_watch_parser() -> argparse.ArgumentParser:
                      "(default: auto); json prints the final report")
     out.add_argument("-o", "--output", metavar="FILE",
                      help="write the JSON report to FILE as the watch goes (atomically)")
-    out.add_argument("--fail-on", choices=("warn", "fail", "never"), default="fail",
-                     help="exit 1 when a finding is at least this severe (default: fail)")
-    out.add_argument("--suppress", action="append", metavar="CODE[,CODE]",
-                     help="leave these finding codes out")
-    out.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
-    out.add_argument("--ascii", action="store_true", help="ASCII marks instead of √ ‼ ×")
-    out.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    add_verdict_output_options(out)
     return parser
 
 
