@@ -10,13 +10,8 @@ from __future__ import annotations
 import enum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class Model(BaseModel):
-    """Base of every wsdoctor data model: immutable, strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+from wsdoctor.modelbase import Field as Field  # re-exported: the models' field specifier
+from wsdoctor.modelbase import Model as Model  # re-exported: the base of every model
 
 
 class Observation(Model):

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
+from wsdoctor.modelbase import Secret
 from wsdoctor.settings import ProxyConfig
 
 #: curl's default proxy port when the URL has none (curl's --proxy documentation), except
@@ -48,11 +49,12 @@ def parse_proxy_url(text: str, source: str = "--proxy") -> ProxyConfig:
     username = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
     return ProxyConfig(
-        scheme=scheme,
+        scheme=scheme,  # type: ignore[arg-type]  # one of _DEFAULT_PORTS, checked above
         host=parts.hostname,
         port=port or _DEFAULT_PORTS[scheme],
-        username=username,
-        password=password if password is not None else ("" if username is not None else None),
+        username=None if username is None else Secret(username),
+        password=Secret(password) if password is not None
+        else (Secret("") if username is not None else None),
         source=source,
     )
 

@@ -8,11 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, GetCoreSchemaHandler, SerializeAsAny
-from pydantic_core import CoreSchema
-
 from wsdoctor import __version__
-from wsdoctor.models import CheckStatus, Finding, Model, Observation, Status, Target
+from wsdoctor.models import CheckStatus, Field, Finding, Model, Observation, Status, Target
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler
+    from pydantic_core import CoreSchema
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -22,9 +23,9 @@ ReportStatus = Literal["ok", "warn", "fail", "error"]
 class _EveryObservation:
     """The observation of a check report is one of every check's observation types, told apart
     by ``check`` (:data:`wsdoctor.report_union.ObservationUnion`). Those types are imported
-    when a schema is built from it (reading a saved report, the JSON Schema), not with this
-    module: a run builds its report from the observations it holds and dumps each by its own
-    type (:meth:`Report.to_json`), so it imports only the checks it runs."""
+    when pydantic builds a schema from it (reading a saved report, the JSON Schema), not with
+    this module: a run builds its report from the observations it holds and dumps each by its
+    own type, so it imports only the checks it runs."""
 
     def __get_pydantic_core_schema__(
         self, source: object, handler: GetCoreSchemaHandler
@@ -93,32 +94,12 @@ class Report(Model):
         would act on written as ``\\u`` escapes: every JSON output is this."""
         from wsdoctor.untrusted import json_safe
 
-        # The same text as ``self.model_dump_json``, without building the serializer of every
-        # observation type the union names: a run holds a few of them (see _ReportDump).
-        dump = _ReportDump.model_construct(
-            _fields_set=self.model_fields_set,
-            **{**self.__dict__, "checks": [
-                _CheckReportDump.model_construct(_fields_set=c.model_fields_set, **c.__dict__)
-                for c in self.checks]})
-        return json_safe(dump.model_dump_json(indent=2)) + "\n"
+        return json_safe(self.model_dump_json(indent=2)) + "\n"
 
     @classmethod
     def load(cls, path: Path) -> Report:
         """Read a saved JSON report."""
         return cls.model_validate_json(path.read_bytes())
-
-
-class _CheckReportDump(CheckReport):
-    """A :class:`CheckReport` to dump: its observation is serialized by its own type (the
-    union would pick the same type, but building the union builds all fifteen)."""
-
-    observation: SerializeAsAny[Observation] | None = None  # type: ignore[assignment]
-
-
-class _ReportDump(Report):
-    """A :class:`Report` whose checks dump as :class:`_CheckReportDump`: the same JSON."""
-
-    checks: list[_CheckReportDump]  # type: ignore[assignment]
 
 
 def report_status(findings: list[Finding], checks: Iterable[CheckReport]) -> ReportStatus:

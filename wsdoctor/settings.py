@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
-
 from wsdoctor import validate
 from wsdoctor.durations import parse_duration
-from wsdoctor.models import Model, Status
+from wsdoctor.modelbase import Field, Model, Secret
+from wsdoctor.models import Status
 from wsdoctor.redact import REDACTED, header_secrets
 
 #: The default large message: under the default limits of the common servers (websockets:
@@ -24,6 +23,9 @@ def _version() -> str:
 
 
 if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler
+    from pydantic_core import CoreSchema
+
     from wsdoctor.redact import Redactor
 
 __all__ = ["DEFAULT_MESSAGE_SIZE", "REDACTED", "Header", "LoadPlan", "ProxyConfig",
@@ -40,7 +42,17 @@ def _seconds(value: object) -> object:
     return parse_duration(value) if isinstance(value, str) else value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds)]
+class _Duration:
+    """Marks a float field that pydantic also reads from a duration's text (outside data)."""
+
+    def __get_pydantic_core_schema__(self, source: object,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_before_validator_function(_seconds, handler(source))
+
+
+Seconds = Annotated[float, _Duration()]
 """Seconds, also given as a duration (the exporter's ``settings:`` take ``timeout: 1m30s``)."""
 
 
@@ -52,10 +64,9 @@ class ResolvePin(Model):
     """0 for any port (``*``)."""
     address: str
 
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        return validate.ip_address(value)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._normalise("address", validate.ip_address)
 
 
 class Header(Model):
@@ -64,15 +75,10 @@ class Header(Model):
     name: str
     value: str
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validate.header_name(value)
-
-    @field_validator("value")
-    @classmethod
-    def _value(cls, value: str) -> str:
-        return validate.header_value(value)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._normalise("name", validate.header_name)
+        self._normalise("value", validate.header_value)
 
 
 #: Connections no load run opens, whatever it is asked.
@@ -106,10 +112,17 @@ class ProxyConfig(Model):
     scheme: Literal["http", "https", "socks5", "socks5h"]
     host: str
     port: int
-    username: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    username: Secret | None = Field(default=None, exclude=True, repr=False)
+    password: Secret | None = Field(default=None, exclude=True, repr=False)
     source: str = "--proxy"
     """Where it came from: ``--proxy`` or the environment variable (``HTTPS_PROXY``...)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("username", "password"):
+            value = getattr(self, name)
+            if isinstance(value, str):  # as pydantic's SecretStr took it
+                self._set(name, Secret(value))
 
     @property
     def url(self) -> str:
@@ -167,7 +180,7 @@ class Settings(Model):
     """Client certificate (PEM, may hold the key and the chain) for servers that require mTLS."""
     client_key: str | None = None
     """The client certificate's private key (PEM), when not in ``client_cert``."""
-    client_key_password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    client_key_password: Secret | None = Field(default=None, exclude=True, repr=False)
     """Passphrase of an encrypted key (read from the environment, never recorded)."""
     proxy: ProxyConfig | None = None
     """Connect through this proxy (HTTP CONNECT tunnel or SOCKS5), like curl's ``--proxy``."""
@@ -240,25 +253,17 @@ class Settings(Model):
     credentials, a key's passphrase (see :func:`wsdoctor.redact.url_secrets`). Never in any
     output: not in the report's options, nor anywhere a server echoes them."""
 
-    @field_validator("dns_server")
-    @classmethod
-    def _dns_server(cls, value: str | None) -> str | None:
-        return None if value is None else validate.dns_server(value)
-
-    @field_validator("origin")
-    @classmethod
-    def _origin(cls, value: str | None) -> str | None:
-        return None if value is None else validate.origin(value)
-
-    @field_validator("subprotocols")
-    @classmethod
-    def _subprotocols(cls, value: list[str]) -> list[str]:
-        return [validate.subprotocol(name) for name in value]
-
-    @field_validator("cafile")
-    @classmethod
-    def _cafile(cls, value: str | None) -> str | None:
-        return None if value is None else validate.cafile(value)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.client_key_password, str):  # as pydantic's SecretStr took it
+            self._set("client_key_password", Secret(self.client_key_password))
+        if self.dns_server is not None:
+            self._normalise("dns_server", validate.dns_server)
+        if self.origin is not None:
+            self._normalise("origin", validate.origin)
+        self._normalise("subprotocols", lambda names: [validate.subprotocol(n) for n in names])
+        if self.cafile is not None:
+            self._normalise("cafile", validate.cafile)
 
     def redactor_secrets(self) -> list[str]:
         """What :meth:`redactor` hides: the header values' secrets and :attr:`secrets`."""

@@ -263,8 +263,15 @@ def test_the_console_script_ends_as_a_normal_exit_would(tmp_path: Path) -> None:
 def test_the_console_script_does_not_look_for_pydantic_plugins(tmp_path: Path) -> None:
     """The console entry point spares pydantic's search for plugins (every installed
     distribution's entry points) unless the environment sets PYDANTIC_DISABLE_PLUGINS itself
-    (empty: look for them, as pydantic does by default)."""
+    (empty: look for them, as pydantic does by default). Reading a saved report is a path
+    that uses pydantic (a run itself does not import it)."""
     import os
+
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "wsdoctor", "ws://127.0.0.1:1/", "--only", "tcp",
+                    "--format", "json", "--no-kubernetes", "-o", str(report)],
+                   capture_output=True, timeout=60, check=False)
+    assert report.exists()
 
     script = (
         "import sys, importlib.metadata as metadata\n"
@@ -277,7 +284,7 @@ def test_the_console_script_does_not_look_for_pydantic_plugins(tmp_path: Path) -
         "import atexit\n"
         "atexit.register(lambda: print('GROUPS', seen, file=sys.stderr))\n"
         "from wsdoctor.cli import run\n"
-        "sys.argv = ['wsdoctor', 'ws://127.0.0.1:1/', '--only', 'tcp', '--format', 'json']\n"
+        f"sys.argv = ['wsdoctor', 'show', {str(report)!r}, '--format', 'json']\n"
         "run()\n"
     )
     environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}

@@ -91,15 +91,13 @@ CASES = {
     "load --help": (["load", "--help"], set(), {0}),
     "explain": (["explain", "wsd-tls-expired"], set(), {0}),
     "explain unknown": (["explain", "WSD-TLS-EXPRED"], set(), {2}),
-    "lint": (["lint", "MANIFEST"], {"pydantic", "yaml"}, {0, 1}),
+    "lint": (["lint", "MANIFEST"], {"yaml"}, {0, 1}),
     "show": (["show", "REPORT", "--format", "text"], {"pydantic", "websockets"}, {1}),
-    "diagnose ws:// text": (["ws://127.0.0.1:1/", "--format", "text"],
-                            {"pydantic", "websockets"}, {1}),
-    "diagnose ws:// json": (["ws://127.0.0.1:1/", "--format", "json"],
-                            {"pydantic", "websockets"}, {1}),
+    "diagnose ws:// text": (["ws://127.0.0.1:1/", "--format", "text"], {"websockets"}, {1}),
+    "diagnose ws:// json": (["ws://127.0.0.1:1/", "--format", "json"], {"websockets"}, {1}),
     "load ws:// text": (["load", "ws://127.0.0.1:1/", "-c", "2", "--hold", "0",
                          "--steady-refusals", "0", "--no-kubernetes", "--format", "text"],
-                        {"pydantic", "websockets"}, {1}),
+                        {"websockets"}, {1}),
 }
 
 

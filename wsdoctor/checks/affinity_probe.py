@@ -11,6 +11,7 @@ import json
 import re
 import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 from websockets.frames import Frame
 
@@ -66,7 +67,7 @@ def parse_set_cookie(header: str) -> SetCookie | None:
     name, value = name.strip(), value.strip().strip('"')
     if not sep or not name:
         return None
-    attrs: dict[str, object] = {}
+    attrs: dict[str, Any] = {}
     for attribute in attributes:
         key, _, val = attribute.partition("=")
         key, val = key.strip().lower(), val.strip()
@@ -87,7 +88,7 @@ def parse_set_cookie(header: str) -> SetCookie | None:
                 pass
         elif key == "expires":
             attrs["expires"] = val or None
-    seen = CookieSeen.model_validate({"name": name, "value": fingerprint(value), **attrs})
+    seen = CookieSeen(name=name, value=fingerprint(value), **attrs)
     return SetCookie(name=name, value=value, seen=seen)
 
 

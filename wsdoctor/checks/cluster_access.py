@@ -61,7 +61,7 @@ def access_failure(exc: ApiError, access: ClusterAccess) -> AccessFailure:
         message = f"{where}: {exc.message}"
         cause = exc.cause
     return AccessFailure(
-        cause=cause,
+        cause=cause,  # type: ignore[arg-type]  # AccessError.cause is one of these
         message=message,
         context=access.context,
         server=access.server,

@@ -80,7 +80,7 @@ def record(attempt: UpgradeAttempt, port: int, settings: Settings,
         body_start=attempt.body_start[:BODY_QUOTE].decode("utf-8", "replace"),
         error=attempt.error,
         error_type=attempt.error_type,
-        failed_step=step,
+        failed_step=step,  # type: ignore[arg-type]  # the attempt's step: one of these
         certificate_error=certificate_error,
         plain_http_answer=plain_http_answer,
         connect_s=_round(attempt.connect_s),

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
-
 from wsdoctor.checks.affinity import AffinityObservation
 from wsdoctor.checks.base import Observation
 from wsdoctor.checks.handshake import HandshakeObservation
@@ -16,6 +14,7 @@ from wsdoctor.checks.messages import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.kube.hops import HopPlan
 from wsdoctor.kube.snapshot import PermissionGap
+from wsdoctor.modelbase import Field
 from wsdoctor.models import CheckStatus, Finding, Model
 
 Reach = Literal["port-forward", "pod-network"]

@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from websockets.frames import Frame, Opcode
 
@@ -131,7 +131,7 @@ async def _exercise(ctx: ProbeContext, address: str, verify: bool) -> Http2Attem
     except (OSError, TimeoutError) as exc:
         return Http2Attempt(address=address, port=target.port, error=f"{exc}")
     user = frozenset(h.name.lower() for h in settings.headers)
-    found: dict[str, object] = {
+    found: dict[str, Any] = {
         "address": address, "port": target.port, "alpn": seen.alpn,
         "connect_protocol": seen.connect_protocol, "settings": seen.settings,
         "status": seen.status, "reset": seen.reset, "error": seen.error,
@@ -140,7 +140,7 @@ async def _exercise(ctx: ProbeContext, address: str, verify: bool) -> Http2Attem
         "body_start": seen.body_start.decode("utf-8", "replace"),
     }
     if conn is None:
-        return Http2Attempt.model_validate(found)
+        return Http2Attempt(**found)
     step = "echo"
     try:
         first = await _first_message(conn, engineio.looks_like_engineio(target.path),
@@ -178,7 +178,7 @@ async def _exercise(ctx: ProbeContext, address: str, verify: bool) -> Http2Attem
     except BaseException:
         conn.abort()
         raise
-    return Http2Attempt.model_validate(found)
+    return Http2Attempt(**found)
 
 
 async def probe_http2(ctx: ProbeContext) -> Http2Observation:

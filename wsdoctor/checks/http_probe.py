@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.tcp import TcpObservation
@@ -160,7 +160,7 @@ async def fetch(
 ) -> HttpExchange:
     """GET ``path`` from ``address:port`` (TLS when ``tls`` is given); never raises for I/O."""
 
-    def done(outcome: HttpOutcome, error: str | None = None, **seen: object) -> HttpExchange:
+    def done(outcome: HttpOutcome, error: str | None = None, **seen: Any) -> HttpExchange:
         return HttpExchange(purpose=purpose, url=url, address=address, port=port,
                             outcome=outcome, error=error, **seen)
 

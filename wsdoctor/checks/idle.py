@@ -191,7 +191,7 @@ def _fix_for_short(
         summary=f"Raise the idle timeout of the component {which} to at least {expect:g} s "
         f"({describe_components(entries)}), or {heartbeat}.",
         snippet=snippet,
-        language=language,
+        language=language,  # type: ignore[arg-type]  # idle_timeout_fix gives one of these
     )
 
 

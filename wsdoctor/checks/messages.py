@@ -11,7 +11,7 @@ import re
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from websockets.frames import Frame, Opcode
 
@@ -165,14 +165,15 @@ async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float,
         if closed.violation is not None:
             raise  # the connection's end, judged as a protocol violation
         return LargeMessageResult(
-            size=size, outcome="closed" if closed.ending == "close_frame" else closed.ending.value,
+            size=size, outcome="closed" if closed.ending == "close_frame"
+            else closed.ending.value,  # type: ignore[arg-type]  # fin, reset or timeout
             duration_s=round(time.perf_counter() - start, 6),
             close_code=closed.code, close_reason=closed.reason)
     return LargeMessageResult(size=size, outcome=outcome,
                               duration_s=round(time.perf_counter() - start, 6))
 
 
-async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, object]) -> None:
+async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, Any]) -> None:
     """The steps in order; each result goes into ``found`` as soon as it exists."""
     settings = ctx.settings
     found["during"] = "opening"
@@ -223,11 +224,11 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
     first = upgraded[0]
     verify = False if first.certificate_error else None
     attempt, conn, _ = await upgrade_past_certificate(ctx, first.address)
-    base = {"address": first.address, "port": first.port,
+    base: dict[str, Any] = {"address": first.address, "port": first.port,
             "upgrade_outcome": attempt.outcome.value, "upgrade_error": attempt.error}
     if conn is None:
-        return MessagesObservation.model_validate(base)
-    found: dict[str, object] = {}
+        return MessagesObservation(**base)
+    found: dict[str, Any] = {}
     try:
         await _exchange(conn, ctx, found)
     except _Ended as ended:
@@ -253,7 +254,7 @@ async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
             span_s=round(conn.pings_received[-1] - conn.pings_received[0], 6))
     if ctx.settings.find_max_message:
         found["max_message"] = await _find_max(ctx, first.address, verify, found)
-    return MessagesObservation.model_validate(base | found)
+    return MessagesObservation(**base, **found)
 
 
 async def _find_max(ctx: ProbeContext, address: str, verify: bool | None,

@@ -171,22 +171,25 @@ def module_settings(module: ModuleConfig, spec: TargetConfig, headers: list[Head
         except DocsError as exc:
             raise At(["settings", "suppress"], str(exc)) from None
     try:
-        settings = Settings(
+        settings = Settings.model_validate({  # YAML's values, coerced and checked by pydantic
             **merged,
-            only=list(module.checks or []),
-            skip=list(module.skip),
-            fail_on=Status(module.fail_on),
-            headers=headers,
-            resolve=pins,
-            origin=spec.origin,
-            subprotocols=list(spec.subprotocols),
-        )
+            "only": list(module.checks or []),
+            "skip": list(module.skip),
+            "fail_on": Status(module.fail_on),
+            "headers": headers,
+            "resolve": pins,
+            "origin": spec.origin,
+            "subprotocols": list(spec.subprotocols),
+        })
     except ValidationError as exc:
         error = exc.errors()[0]
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             message = "unknown setting (a typo?)"
         loc = list(error["loc"])  # a key of its own (origin:) is not under settings:
+        field, _, rest = message.partition(": ")  # a check across the whole settings
+        if not loc and rest and field in Settings.__dataclass_fields__:
+            loc, message = [field], rest
         where = [MANAGED[loc[0]], *loc[1:]] if loc and loc[0] in MANAGED else ["settings", *loc]
         raise At(where, message) from None
     if settings.kubeconfig is not None:

@@ -263,7 +263,8 @@ def _binds_short(t: ConfiguredTimeout, seconds: float, expect: float) -> Finding
             summary=f"Set {t.component} {t.setting} to at least {expect:g} s {where}, or send "
             f"heartbeats more often than every {human_seconds(heartbeat_hint(seconds))}.",
             snippet=snippet,
-            language=language if language in ("yaml", "nginx", "haproxy", "text") else "text",
+            language=language if language in ("yaml", "nginx", "haproxy", "text")  # type: ignore[arg-type]
+            else "text",
         ),
         title=f"{t.component} {t.setting} of {t.seconds:g} s cuts idle WebSockets "
         f"(the application needs {expect:g} s)",

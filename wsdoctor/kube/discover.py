@@ -87,7 +87,7 @@ def path_matches(path_type: str, pattern: str, path: str, nginx_regex: bool = Fa
 def ingress_rules(snap: ClusterSnapshot, obj: KubeObject) -> Iterator[RouteRule]:
     ns = obj.namespace or "default"
     controller, cls = ingress_controller(snap, obj)
-    base = {
+    base: dict[str, Any] = {
         "kind": obj.kind,
         "api_version": obj.api_version,
         "namespace": ns,

@@ -102,7 +102,7 @@ def pod_hop(snap: ClusterSnapshot, route: RouteSummary, target: Target) -> HopPl
     candidates = _slice_endpoints(snap, namespace, name, port.get("name")) or \
         _selected_pods(snap, svc, port.get("targetPort") or port.get("port"))
     ready = sorted((c for c in candidates if c[3]), key=lambda c: c[0])
-    base = {"role": "pod", "service": backend.service, "replicas": len(ready),
+    base: dict[str, Any] = {"role": "pod", "service": backend.service, "replicas": len(ready),
             "scheme": _backend_scheme(snap, route, port), "namespace": namespace}
     if not ready:
         return HopPlan(**base, problem=f"Service {backend.service} has no ready endpoint")

@@ -11,8 +11,6 @@ from pathlib import Path, PurePath
 from typing import Any, Literal, TextIO
 from urllib.parse import quote
 
-from pydantic import Field
-
 from wsdoctor import __version__
 from wsdoctor.docs import page_url
 from wsdoctor.kube.manifests import (
@@ -26,6 +24,7 @@ from wsdoctor.kube.manifests import (
 from wsdoctor.kube.rulebase import RuleOptions
 from wsdoctor.kube.rules import CONFIG_CODES, judge_snapshot, websocket_routes
 from wsdoctor.kube.websocket import RouteJudgement
+from wsdoctor.modelbase import Field
 from wsdoctor.models import Finding, Model, Status
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

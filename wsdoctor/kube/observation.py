@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from wsdoctor.kube.configured import AffinityConfig, ConfiguredTimeout
 from wsdoctor.kube.failures import AccessFailure, ReadFailure
 from wsdoctor.kube.snapshot import ClusterSnapshot
+from wsdoctor.modelbase import Field
 from wsdoctor.models import Model, Observation
 
 

@@ -10,9 +10,7 @@ import re
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Literal, TypeVar, cast
 
-from pydantic import Field, PrivateAttr
-
-from wsdoctor.models import Model, Resource
+from wsdoctor.models import Field, Model, Resource
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -101,9 +99,7 @@ class KubeObject(Model):
             body["metadata"] = bad_meta
         data = raw.get("data") if kind == "ConfigMap" else None
         namespace = meta.get("namespace")
-        # Every field is of its declared type by construction above: skip re-validation
-        # (lint builds tens of thousands of these).
-        return cls.model_construct(
+        return cls(
             api_version=str(raw.get("apiVersion") or ""),
             kind=kind,
             name=str(meta.get("name") or meta.get("generateName") or ""),
@@ -193,19 +189,16 @@ class ClusterSnapshot(Model):
     """API groups not installed in the cluster (a CRD group that is absent is not an error)."""
     permission_gaps: list[PermissionGap] = Field(default_factory=list)
 
-    _index: SnapshotIndex | None = PrivateAttr(default=None)
-
     @property
     def index(self) -> SnapshotIndex:
         """The lookup index of :attr:`objects` (built on first use)."""
-        # Read the private slot directly: pydantic's attribute fallback is slow, and rules
-        # ask for the index hundreds of thousands of times on large inputs.
-        private = self.__pydantic_private__
-        index = private.get("_index") if private is not None else None
-        objects = self.__dict__["objects"]
+        # Kept in the instance's dict beside the fields (not a field: not compared, copied or
+        # dumped); rules ask for it hundreds of thousands of times on large inputs.
+        index = self.__dict__.get("_index")
+        objects = self.objects
         if index is None or not index.valid_for(objects):
             index = SnapshotIndex(objects)
-            self._index = index
+            object.__setattr__(self, "_index", index)
         return cast(SnapshotIndex, index)
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:

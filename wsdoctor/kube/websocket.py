@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pydantic import Field
-
 from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
 from wsdoctor.kube.discover import RouteRule
@@ -26,6 +24,7 @@ from wsdoctor.kube.wsevidence import (
     route_evidence,
     rule_evidence,
 )
+from wsdoctor.modelbase import Field
 from wsdoctor.models import Finding, Fix, Model, Resource, Status
 
 #: The annotation that settles it for one route: "true" or "false".

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from wsdoctor.checks.base import Observation
 from wsdoctor.checks.handshake import HandshakeAttempt
+from wsdoctor.modelbase import Field
 from wsdoctor.models import Model
 from wsdoctor.settings import LoadPlan
 

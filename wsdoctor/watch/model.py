@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
-
 from wsdoctor.checks.base import Observation
+from wsdoctor.modelbase import Field
 from wsdoctor.models import Model
 
 Ending = Literal["close_frame", "fin", "reset", "silent"]
