@@ -6,10 +6,10 @@ Kept apart from ``wsdoctor.checks`` so that rules outside the probes (the cluste
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from wsdoctor.docs import page_url
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
+from wsdoctor.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+
+from wsdoctor.records import dataclass
 
 #: The open packet: type 0 and a JSON handshake carrying the session id.
 _OPEN = re.compile(rb'0\{.*"sid"\s*:', re.S)

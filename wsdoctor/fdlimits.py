@@ -4,7 +4,7 @@ many connections (``wsdoctor load``, ``wsdoctor watch``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from wsdoctor.records import dataclass
 
 #: File descriptors kept for everything else (the kube client, the event loop, stdio).
 FD_RESERVE = 64

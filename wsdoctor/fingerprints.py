@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from wsdoctor.models import Fix
+from wsdoctor.records import dataclass
 
 FAKE_CERT_CN = "Kubernetes Ingress Controller Fake Certificate"
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from wsdoctor.models import Target
+from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import client_context
 from wsdoctor.tunnel import open_path

@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from wsdoctor.records import dataclass
 
 
 class TimeoutKind(enum.StrEnum):

@@ -9,8 +9,9 @@ value explains the number (:mod:`wsdoctor.kube.limits`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from wsdoctor.records import dataclass
 
 Signature = Literal["http", "close", "reset", "stall", "tcp-refused"]
 """How a refusal looks: an HTTP status instead of the 101; a close frame right after the

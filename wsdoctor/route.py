@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 
 from wsdoctor.models import Target
+from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 from wsdoctor.tunnel import HEAD_LIMIT, open_path
 

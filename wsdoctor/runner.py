@@ -7,13 +7,13 @@ import asyncio
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from wsdoctor.checks.base import Check, Code, Facts, ProbeContext, RuleSpec, Skip
 from wsdoctor.checks.registry import ENTRIES, Entry
 from wsdoctor.models import CheckResult, CheckStatus, Finding, Observation, Status, Target
+from wsdoctor.records import dataclass
 from wsdoctor.report import CheckReport, Report, report_status
 from wsdoctor.settings import Settings
 

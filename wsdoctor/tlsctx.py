@@ -7,9 +7,10 @@ from __future__ import annotations
 import ssl
 import weakref
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 
 #: ALPN a WebSocket client offers: the upgrade is an HTTP/1.1 request (RFC 6455).

@@ -12,9 +12,10 @@ import asyncio
 import base64
 import ipaddress
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
+from wsdoctor.records import dataclass
 from wsdoctor.settings import ProxyConfig, Settings
 from wsdoctor.untrusted import header_text
 

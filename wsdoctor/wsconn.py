@@ -20,7 +20,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
@@ -33,6 +33,7 @@ from websockets.uri import parse_uri
 
 from wsdoctor.httpbody import decode_chunked, is_chunked
 from wsdoctor.models import Target
+from wsdoctor.records import dataclass
 from wsdoctor.route import connect_tcp, host_header
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import TlsWatch, client_context

@@ -14,13 +14,13 @@ import asyncio
 import enum
 import ssl
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from wsdoctor.records import dataclass
 from wsdoctor.wsviolations import FrameSplitter, Violation, classify, text_violation
 
 if TYPE_CHECKING:

@@ -10,10 +10,11 @@ knows *which bytes* the protocol rejected (and never inflates more than one fram
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.frames import Close
+
+from wsdoctor.records import dataclass
 
 #: Bytes of the offending frame kept for the report (header and the start of the payload).
 QUOTE_LIMIT = 48

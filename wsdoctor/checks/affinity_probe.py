@@ -10,13 +10,14 @@ import hashlib
 import json
 import re
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from websockets.frames import Frame
 
 from wsdoctor.knowledge import REPLICA_HEADERS
 from wsdoctor.models import Model, Target
+from wsdoctor.records import dataclass
 from wsdoctor.route import host_header
 from wsdoctor.settings import Settings
 from wsdoctor.untrusted import header_text

@@ -8,8 +8,6 @@ the evidence that one of them is the affinity cookie.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from wsdoctor.checks.affinity_probe import (
     GREETING_WAIT_S,
     SetCookie,
@@ -18,6 +16,7 @@ from wsdoctor.checks.affinity_probe import (
     replica_in_message,
 )
 from wsdoctor.models import Target
+from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 from wsdoctor.wsconn import upgrade
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TypeVar
 
 from wsdoctor.codes import Code as Code
 from wsdoctor.models import CheckResult, CheckStatus, Finding, Target
 from wsdoctor.models import Observation as Observation
+from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 
 ObsT = TypeVar("ObsT", bound=Observation)

@@ -6,11 +6,11 @@ Kubernetes CRD provider does not read it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wsdoctor.checks.base import Code, Facts
 from wsdoctor.models import Finding, Fix, Resource, Status
+from wsdoctor.records import dataclass
 
 if TYPE_CHECKING:
     from wsdoctor.checks.cluster import ClusterObservation

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from wsdoctor.checks.base import Code
@@ -40,6 +39,7 @@ from wsdoctor.checks.handshake_refusals import (
 )
 from wsdoctor.httpbody import body_text
 from wsdoctor.models import EvidenceValue, Fix, Status, Target
+from wsdoctor.records import dataclass
 
 F = Status.FAIL
 UPGRADE_NOT_FORWARDED = Code("WSD-HANDSHAKE-UPGRADE-NOT-FORWARDED", F,

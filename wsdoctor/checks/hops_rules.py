@@ -8,7 +8,6 @@ observation (for the objects to name in fixes)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 from wsdoctor.checks.affinity import NONE as AFFINITY_NONE
 from wsdoctor.checks.affinity import NOT_HONOURED
@@ -50,6 +49,7 @@ from wsdoctor.checks.messages import LARGE_LOST, PING_UNANSWERED, TOO_BIG
 from wsdoctor.checks.messages_protocol import CLOSED_AT_ONCE, CLOSED_EARLY
 from wsdoctor.kube.crosscheck import IDLE_BINDS, IDLE_BINDS_SHORT, IDLE_OUTSIDE
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource
+from wsdoctor.records import dataclass
 
 CHECK_ID = "hops"
 _IDLE_SYMPTOMS = (TIMEOUT, TIMEOUT_SHORT, APP_CLOSE, SILENT_DROP, IDLE_OUTSIDE, IDLE_BINDS,

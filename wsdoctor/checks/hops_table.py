@@ -4,8 +4,6 @@ the table row. Pure functions; the verdict rules and the renderers share them.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from wsdoctor.checks.affinity import AffinityObservation
 from wsdoctor.checks.base import Facts
 from wsdoctor.checks.handshake import HandshakeAttempt, HandshakeObservation
@@ -13,6 +11,7 @@ from wsdoctor.checks.hops_model import HopName, HopResult, HopRow, HopsObservati
 from wsdoctor.checks.idle import IdleObservation
 from wsdoctor.checks.messages import MessagesObservation, human_size
 from wsdoctor.models import CheckStatus
+from wsdoctor.records import dataclass
 
 #: A hop is cut "sooner" than the one behind it only by more than this (seconds, or 5 %).
 IDLE_MARGIN = 0.5

@@ -4,7 +4,6 @@ failure already reported is not reported again as an HTTP failure)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from wsdoctor.checks.base import Code, Facts
@@ -16,6 +15,7 @@ from wsdoctor.checks.tls_probe import TlsObservation
 from wsdoctor.fingerprints import IDENTIFYING_HEADERS, identify
 from wsdoctor.httpbody import body_text
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
+from wsdoctor.records import dataclass
 
 NO_RESPONSE = Code("WSD-HTTP-NO-RESPONSE", Status.FAIL, "No HTTP response within the time limit")
 CLOSED = Code("WSD-HTTP-CLOSED", Status.FAIL, "The connection closed before an HTTP response")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from websockets.frames import Frame, Opcode
@@ -34,6 +34,7 @@ from wsdoctor.checks.lifetime import (
     watch_silently,
 )
 from wsdoctor.models import Finding, Fix, Resource, Status
+from wsdoctor.records import dataclass
 from wsdoctor.wsconn import Closed, Message, WsConnection
 
 FIRST_PING_S = 0.5

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from websockets.frames import Frame, Opcode
@@ -22,6 +22,7 @@ from wsdoctor.checks.base import ProbeContext, Skip
 from wsdoctor.checks.past_certificate import upgrade_past_certificate
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.knowledge import describe_components, next_default
+from wsdoctor.records import dataclass
 from wsdoctor.wsconn import Closed, Ending, Message, WsConnection
 from wsdoctor.wsconnection import AT_ONCE_S
 

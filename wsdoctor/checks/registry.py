@@ -10,8 +10,9 @@ test holds it equal to each module's ``CHECK``. ``CHECKS`` (every check) imports
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import import_module
+
+from wsdoctor.records import dataclass
 
 TYPE_CHECKING = False  # not typing's: this module is imported on every diagnosis
 if TYPE_CHECKING:

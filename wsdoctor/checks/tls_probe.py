@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.dns import is_address
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.models import Model, endpoint
+from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import TlsWatch, client_context
 from wsdoctor.tunnel import ProxyError, open_path

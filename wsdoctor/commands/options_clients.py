@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from wsdoctor.settings import SendMessage
+
 #: The environment variable holding the client key's passphrase, unless --key-password-env.
 KEY_PASSWORD_ENV = "WSDOCTOR_KEY_PASSWORD"
 #: A message given with --send is at most this large (it is held in memory and in the run).
@@ -100,20 +102,22 @@ def check_client_certificate(cert: str, key: str | None, password: str | None) -
         raise UsageError(f"--cert {cert}: not a certificate matching the key ({exc})") from None
 
 
-def parse_send(items: list[str]) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
+def parse_send(items: list[str]) -> list[SendMessage]:
+    from wsdoctor.settings import SendMessage
+
+    messages: list[SendMessage] = []
     for item in items:
         if item.startswith("@@"):
-            messages.append({"text": item[1:], "source": "text"})
+            messages.append(SendMessage(text=item[1:], source="text"))
         elif item.startswith("@"):
             path = item[1:]
             _readable("--send", path)
             if os.path.getsize(path) > SEND_LIMIT:
                 raise UsageError(f"--send {item}: larger than {SEND_LIMIT // (1 << 20)} MiB")
             with open(path, "rb") as handle:
-                messages.append({"binary": handle.read(), "source": item})
+                messages.append(SendMessage(binary=handle.read(), source=item))
         else:
-            messages.append({"text": item, "source": "text"})
+            messages.append(SendMessage(text=item, source="text"))
     return messages
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from wsdoctor.exporter.targetspec import (
     module_settings,
 )
 from wsdoctor.kube.yamlload import InputRefused, load_one
+from wsdoctor.records import dataclass
 from wsdoctor.untrusted import printable
 
 __all__ = ["ConfigError", "ExporterConfig", "ProbeSpec", "default_config",

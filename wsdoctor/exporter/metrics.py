@@ -12,7 +12,7 @@ everything else is ``wsdoctor_*``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -26,6 +26,7 @@ from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.checks.tls import TlsObservation
 from wsdoctor.exporter.blackbox import Gauge, add_blackbox, observation_of
 from wsdoctor.models import CheckStatus, Status
+from wsdoctor.records import dataclass
 from wsdoctor.report import Report
 
 CHECK_STATUSES = tuple(s.value for s in CheckStatus)

@@ -15,12 +15,13 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 
 from wsdoctor.exporter.config import ExporterConfig, ProbeSpec
 from wsdoctor.exporter.metrics import probe_succeeded
 from wsdoctor.models import CheckStatus, Finding
+from wsdoctor.records import dataclass
 from wsdoctor.report import CheckReport, Report, report_status
 
 

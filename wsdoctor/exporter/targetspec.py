@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 from wsdoctor import validate
 from wsdoctor.exporter.schema import LONG_CHECKS, Expectations, ModuleConfig, TargetConfig
 from wsdoctor.models import Status, Target
+from wsdoctor.records import dataclass
 from wsdoctor.settings import Header, ResolvePin, Settings
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 
 from prometheus_client.core import (
@@ -29,6 +29,7 @@ from prometheus_client.core import (
 )
 
 from wsdoctor.exporter.config import ExporterConfig, ProbeSpec
+from wsdoctor.records import dataclass
 from wsdoctor.watch.attribution import CAUSES, PathContext, attribute
 from wsdoctor.watch.holder import AttemptFailed, ConnectionHolder, Ended, HolderEvent, Opened
 from wsdoctor.watch.recorder import Recorder

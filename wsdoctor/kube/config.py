@@ -14,11 +14,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from wsdoctor.records import dataclass
 from wsdoctor.redact import mask_userinfo
 
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from wsdoctor.kube.kubeconfig import Entry, KubeconfigError, Selected, resolve
+from wsdoctor.records import dataclass
 
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 MAX_OUTPUT = 1 << 20

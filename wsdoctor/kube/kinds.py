@@ -3,7 +3,7 @@ used for (named when RBAC forbids one). docs/rbac.yaml grants exactly these."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from wsdoctor.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ holds them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
+
+from wsdoctor.records import dataclass
 
 MAX_BYTES = 4 * 2**20
 """Larger files are refused: a kubeconfig is a few kilobytes."""

@@ -11,7 +11,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,6 +21,7 @@ from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, ObjectKey, objec
 from wsdoctor.kube.yamlload import InputRefused, documents, line_index, read_file, read_stream
 from wsdoctor.kube.yamlload import line_of as find_line
 from wsdoctor.models import Finding, Fix, Resource, Status
+from wsdoctor.records import dataclass
 
 #: Kinds that have no namespace (the rest default to ``-n``, like kubectl apply).
 CLUSTER_SCOPED = frozenset(

@@ -4,10 +4,10 @@ measured idle timeout (``idle``) and the cookies set (``affinity``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wsdoctor.codes import Code
+from wsdoctor.records import dataclass
 
 if TYPE_CHECKING:
     from wsdoctor.checks.base import Facts

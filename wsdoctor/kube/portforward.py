@@ -24,12 +24,13 @@ import json
 import socket
 import ssl
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from wsdoctor import __version__
 from wsdoctor.kube.snapshot import PermissionGap
+from wsdoctor.records import dataclass
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection

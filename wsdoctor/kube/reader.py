@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from wsdoctor.kube import backends, discover
@@ -38,6 +38,7 @@ from wsdoctor.kube.readplan import (
     route_namespaces,
 )
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject, PermissionGap
+from wsdoctor.records import dataclass
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from wsdoctor.kube.snapshot import ClusterSnapshot
 from wsdoctor.models import Finding
+from wsdoctor.records import dataclass
 
 #: Check id of every cluster finding, live (``wsdoctor HOST``) or offline (``wsdoctor lint``).
 CHECK_ID = "cluster"

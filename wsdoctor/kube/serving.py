@@ -5,11 +5,11 @@ answers (Traefik). None when neither tells: the fix then covers every controller
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wsdoctor.kube.haproxy_facts import INSERTED_COOKIE_PATH
 from wsdoctor.models import Fix
+from wsdoctor.records import dataclass
 
 if TYPE_CHECKING:
     from wsdoctor.checks.base import Facts

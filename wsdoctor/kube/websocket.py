@@ -11,7 +11,6 @@ backend that runs a known WebSocket application."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from wsdoctor.codes import Code
 from wsdoctor.kube import backends, discover
@@ -26,6 +25,7 @@ from wsdoctor.kube.wsevidence import (
 )
 from wsdoctor.modelbase import Field
 from wsdoctor.models import Finding, Fix, Model, Resource, Status
+from wsdoctor.records import dataclass
 
 #: The annotation that settles it for one route: "true" or "false".
 ANNOTATION = "wsdoctor.io/websocket"

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from wsdoctor.kube import backends
 from wsdoctor.kube.discover import RouteRule
 from wsdoctor.kube.rulebase import parse_haproxy_time, parse_unitless_seconds
 from wsdoctor.kube.snapshot import ClusterSnapshot, KubeObject
+from wsdoctor.records import dataclass
 
 #: Path words that name a WebSocket endpoint in the common frameworks: raw ``/ws``,
 #: socket.io and SockJS, Rails ActionCable ``/cable``, SignalR ``/hub(s)``, Phoenix

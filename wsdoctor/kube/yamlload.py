@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from wsdoctor.kube.snapshot import field_path
+from wsdoctor.records import dataclass
 
 #: Largest manifest file (or standard input) read, in bytes.
 MAX_FILE_BYTES = 64 * 1024 * 1024

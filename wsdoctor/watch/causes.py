@@ -5,10 +5,11 @@ attribution O(n log n) for tens of thousands of drops. Pure."""
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Literal
 
 from wsdoctor.models import Resource
+from wsdoctor.records import dataclass
 from wsdoctor.watch.model import ConnectionRecord, FailedAttempt, WatchObservation
 
 if TYPE_CHECKING:

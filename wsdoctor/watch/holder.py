@@ -25,13 +25,14 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from websockets.frames import Frame, Opcode
 
 from wsdoctor import engineio
 from wsdoctor.checks.affinity_probe import replica_header, replica_in_message
 from wsdoctor.models import Target, endpoint
+from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 from wsdoctor.watch.model import ConnectionRecord, Ending, FailedAttempt, WatchOptions
 from wsdoctor.wsconn import Closed, Message, WsConnection, upgrade

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from wsdoctor.records import dataclass
 from wsdoctor.watch.model import ClusterChange
 
 #: Metadata that changes without changing what a controller renders.

@@ -4,10 +4,10 @@ check's discovery. Pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wsdoctor.kube import backends
+from wsdoctor.records import dataclass
 
 if TYPE_CHECKING:
     from wsdoctor.checks.cluster import ClusterObservation

@@ -14,8 +14,10 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from wsdoctor.records import dataclass
 
 _QUERY = (("label_selector", "labelSelector"), ("field_selector", "fieldSelector"),
           ("resource_version", "resourceVersion"), ("timeout_seconds", "timeoutSeconds"),

@@ -5,10 +5,10 @@ its drops (the root cause), which in turn says that its reconnects failed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from wsdoctor.checks.base import Code
 from wsdoctor.models import EvidenceValue, Finding, Fix, Resource, Status
+from wsdoctor.records import dataclass
 from wsdoctor.watch.attribution import PathContext
 from wsdoctor.watch.causes import Cause
 from wsdoctor.watch.model import ConnectionRecord, WatchObservation

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from wsdoctor.checks.handshake import HandshakeObservation
 from wsdoctor.models import Target
+from wsdoctor.records import dataclass
 from wsdoctor.report import Report
 from wsdoctor.settings import Settings
 from wsdoctor.watch.attribution import Cause, PathContext, attribute

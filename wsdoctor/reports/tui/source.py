@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from wsdoctor.checks.base import Check
 from wsdoctor.models import Target
+from wsdoctor.records import dataclass
 from wsdoctor.report import Report
 from wsdoctor.runner import Event, EventSink, diagnose, select_checks
 from wsdoctor.settings import Settings

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from wsdoctor.checks.base import Check, Hop
 from wsdoctor.models import CheckStatus, Finding, Status
+from wsdoctor.records import dataclass
 from wsdoctor.report import CheckReport, Report
 from wsdoctor.runner import (
     CheckFinished,
