@@ -38,6 +38,11 @@ _CONSTRAINTS = ("gt", "ge", "lt", "le", "allow_inf_nan")
 
 MISSING: Any = dataclasses.MISSING
 
+#: Field types (as written, under ``from __future__ import annotations``) whose int values are
+#: stored as floats, as pydantic stores them: so a dump writes ``120.0`` whoever built it.
+_FLOAT_TYPES = frozenset({float, "float", "float | None", "Seconds", "Seconds | None"})
+_FLOAT_LISTS = frozenset({"list[float]"})
+
 
 def Field(
     default: Any = MISSING,
@@ -86,6 +91,8 @@ class Model:
     _init: ClassVar[tuple[tuple[str, Any, Callable[[], Any] | None], ...]] = ()
     _names: ClassVar[tuple[str, ...]] = ()
     _shown: ClassVar[tuple[str, ...]] = ()
+    _floats: ClassVar[tuple[str, ...]] = ()
+    _float_lists: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -106,6 +113,8 @@ class Model:
             (f.name, {k: f.metadata[k] for k in _CONSTRAINTS if k in f.metadata})
             for f in fields if any(k in f.metadata for k in _CONSTRAINTS))
         cls._dumped = tuple(f.name for f in fields if not f.metadata.get("exclude"))
+        cls._floats = tuple(f.name for f in fields if f.type in _FLOAT_TYPES)
+        cls._float_lists = tuple(f.name for f in fields if f.type in _FLOAT_LISTS)
 
     def __init__(self, **values: Any) -> None:
         state = self.__dict__
@@ -123,6 +132,13 @@ class Model:
         self.__post_init__()
 
     def __post_init__(self) -> None:
+        state = self.__dict__
+        for name in self._floats:  # an int given for a float is the float (as pydantic has it)
+            if type(state[name]) is int:
+                state[name] = float(state[name])
+        for name in self._float_lists:
+            if any(type(v) is int for v in state[name]):
+                state[name] = [float(v) for v in state[name]]
         for name, limits in self._constrained:
             _check(name, getattr(self, name), limits)
 

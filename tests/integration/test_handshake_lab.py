@@ -52,6 +52,26 @@ def test_healthy_lab_passes_and_validates(healthy_nginx: Nginx, lab_ca_file: Pat
     assert messages["end"]["ending"] == "close_frame" and messages["end"]["code"] == 1000
 
 
+def test_the_json_a_run_writes_is_what_pydantic_writes_of_it(
+    healthy_nginx: Nginx, lab_ca_file: Path,
+) -> None:
+    """A run writes its report without pydantic (wsdoctor.modelbase): read back by pydantic
+    (every observation validated by its type, as `show` does) and written again by pydantic's
+    own serializer, it is the same JSON, value for value; and validating it again gives an
+    equal report (nothing lost or coerced on the way)."""
+    from wsdoctor.modelbase import adapter
+    from wsdoctor.report import Report
+
+    result = run_cli(f"wss://{LAB_HOST}:{healthy_nginx.port}/ws",
+                     *pinned_args(healthy_nginx.port, lab_ca_file), "--format", "json")
+    report = Report.model_validate_json(result.stdout)
+    assert {c.id for c in report.checks} >= {"dns", "tcp", "tls", "handshake", "http",
+                                             "messages", "affinity"}
+    by_pydantic = json.loads(adapter(Report).dump_json(report))
+    assert by_pydantic == json.loads(result.stdout)
+    assert Report.model_validate_json(report.to_json()) == report
+
+
 def test_secrets_never_reach_the_report(healthy_nginx: Nginx, lab_ca_file: Path) -> None:
     """-H values and cookies are redacted in the handshake observation."""
     _, report = diagnose(f"wss://{LAB_HOST}:{healthy_nginx.port}/ws", healthy_nginx.port,
