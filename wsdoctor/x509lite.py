@@ -97,7 +97,9 @@ def _time(tag: int, value: bytes) -> datetime:
         raise _Unsure("time form")
     if not text[:-1].isdigit():
         raise der.DerError("bad time")
-    return datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
+    # not strptime: its first use imports _strptime, calendar and locale
+    return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
+                    int(text[10:12]), int(text[12:14]), tzinfo=UTC)
 
 
 def _key(spki: bytes) -> tuple[str, int, str | None, Any]:

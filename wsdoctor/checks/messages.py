@@ -152,7 +152,7 @@ async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float,
         if socketio:  # a binary frame is a malformed packet to socket.io: an event it drops
             await conn.send_text(engineio.sized_event(size))
         else:
-            await conn.send_binary(payload)
+            await conn.send_binary(payload, incompressible=True)
         if echoes:
             event, _ = await _wait_for(
                 conn, lambda e: isinstance(e, Message) and len(e.data) == size, timeout)
