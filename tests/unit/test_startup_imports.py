@@ -123,15 +123,17 @@ def test_each_path_imports_only_what_it_uses(case: str, tmp_path: Path) -> None:
 
 #: wsdoctor's own modules a default diagnosis without a cluster does not use: the checks it does
 #: not run (their observation types are imported only to read a saved report), the cluster's
-#: observation and rules (nothing read, nothing to judge without a kubeconfig), the watch, and
-#: the other reports' renderers.
+#: client, observation and rules (nothing read, nothing to judge without a kubeconfig), the
+#: fixes that name cluster objects, the watch, the other reports' renderers, and the check of
+#: a certificate's self-signature (no certificate on a ws:// run).
 UNUSED_BY_A_DIAGNOSIS = frozenset({
     "wsdoctor.checks.load", "wsdoctor.load.engine", "wsdoctor.load.model",
     "wsdoctor.checks.idle", "wsdoctor.checks.keepalive", "wsdoctor.checks.capture",
     "wsdoctor.checks.hops", "wsdoctor.checks.hops_model", "wsdoctor.report_union",
     "wsdoctor.checks.cluster_rules", "wsdoctor.kube.rules", "wsdoctor.kube.affinity",
     "wsdoctor.kube.timeouts", "wsdoctor.kube.observation", "wsdoctor.kube.snapshot",
-    "wsdoctor.watch.model", "wsdoctor.reports.markdown",
+    "wsdoctor.watch.model", "wsdoctor.reports.markdown", "wsdoctor.kube.client",
+    "wsdoctor.kube.serving", "wsdoctor.x509lite", "wsdoctor.selfsig",
 })
 
 

@@ -19,7 +19,6 @@ from wsdoctor.models import Model, endpoint
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import TlsWatch, client_context
 from wsdoctor.tunnel import ProxyError, open_path
-from wsdoctor.x509lite import describe as describe_certificate
 
 HandshakeOutcome = Literal[
     "completed", "reset", "closed", "timeout", "not_tls", "alert", "connect_failed", "error"
@@ -65,7 +64,9 @@ def parse_certificate(der: bytes, *, verified: bool = False) -> CertificateInfo:
     :mod:`wsdoctor.x509lite` describes it when it can (as cryptography would, without the
     ~25 ms of importing cryptography); anything else is parsed by cryptography."""
     if verified:
-        fields = describe_certificate(der)
+        from wsdoctor.x509lite import describe  # only once there is a certificate
+
+        fields = describe(der)
         if fields is not None:
             return CertificateInfo(**fields)
     return _parse_with_cryptography(der)
