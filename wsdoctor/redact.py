@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import json
 import re
 from collections.abc import Iterable
@@ -202,6 +201,8 @@ def mask_credentials(text: str) -> str:
 
 def _forms(secret: str) -> set[str]:
     """The ways a server may echo ``secret`` as text (matched ignoring case)."""
+    import html  # here: only a run given secrets needs it
+
     return {secret, unquote(secret), quote(secret, safe=""), quote(secret), quote_plus(secret),
             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
             html.escape(secret)}

@@ -165,26 +165,41 @@ class _Run:
         self.emit(CheckProgress(check_id=check_id, message=self.redact(message),
                                 fraction=fraction))
 
-    async def run_check(self, check: Check) -> None:
-        for need in check.needs:
+    async def wait_for(self, needs: Iterable[str]) -> None:
+        for need in needs:
             if need in self.done:
                 await self.done[need].wait()
-        self.emit(CheckStarted(check=check))
-        start = time.perf_counter()
+
+    def did_not_run(self, check: Check, needs: Iterable[str]) -> CheckResult | None:
+        """The skipped result of ``check`` when one of ``needs`` was skipped or failed."""
         missing = [
             n
-            for n in check.needs
+            for n in needs
             if n in self.results
             and self.results[n].status in (CheckStatus.SKIPPED, CheckStatus.ERROR)
         ]
-        if missing:
-            result = CheckResult(
-                id=check.id,
-                status=CheckStatus.SKIPPED,
-                reason=f"needs {', '.join(missing)}, which did not run "
-                f"({'; '.join(self.results[n].reason or '' for n in missing)})",
-            )
-        else:
+        if not missing:
+            return None
+        return CheckResult(
+            id=check.id,
+            status=CheckStatus.SKIPPED,
+            reason=f"needs {', '.join(missing)}, which did not run "
+            f"({'; '.join(self.results[n].reason or '' for n in missing)})",
+        )
+
+    async def run_check(self, check: Check) -> None:
+        first = check.needs if check.starts_after is None else check.starts_after
+        early = first != check.needs
+        await self.wait_for(first)
+        self.emit(CheckStarted(check=check))
+        start = time.perf_counter()
+        result = None
+        if early and self.did_not_run(check, first) is None:
+            result = self.redact(await self._probe(check, start))
+        await self.wait_for(check.needs)  # at once, unless it started early
+        # A need that did not run skips the check, whatever an early probe found.
+        result = self.did_not_run(check, check.needs) or result
+        if result is None:
             result = self.redact(await self._probe(check, start))
         self.results[check.id] = result
         self.done[check.id].set()
@@ -208,9 +223,21 @@ class _Run:
 
     async def _probe(self, check: Check, start: float) -> CheckResult:
         limit = check.time_limit(self.settings)
-        ctx = ProbeContext(check.id, self.facts(), self.progress)
+        timer: asyncio.Timeout | None = None
+
+        async def needs_done() -> Facts:
+            """The limit stops while the early probe waits, and counts again from the end."""
+            if timer is not None:
+                timer.reschedule(None)
+            await self.wait_for(check.needs)
+            if timer is not None:
+                timer.reschedule(asyncio.get_running_loop().time() + limit)
+            return self.facts()
+
+        ctx = ProbeContext(check.id, self.facts(), self.progress,
+                           needs_done if check.starts_after is not None else None)
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(limit) as timer:
                 observation = await self._unless_stopped(check.probe(ctx))
         except Interrupted:
             return CheckResult(

@@ -10,6 +10,8 @@ from contextvars import ContextVar
 from dataclasses import field
 from typing import Any
 
+from wsdoctor.der import oid as _oid
+from wsdoctor.der import tlv as _tlv
 from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 
@@ -119,30 +121,6 @@ def _carries_certificate(message: bytes, tls13: bool) -> bool:
 _OIDS = {"2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.6": "C", "2.5.4.7": "L",
          "2.5.4.8": "ST", "0.9.2342.19200300.100.1.25": "DC", "1.2.840.113549.1.9.1": "E",
          "2.5.4.5": "serialNumber"}
-
-
-def _tlv(data: bytes, at: int) -> tuple[int, bytes, int]:
-    tag = data[at]
-    length = data[at + 1]
-    at += 2
-    if length & 0x80:
-        count = length & 0x7F
-        length = int.from_bytes(data[at:at + count], "big")
-        at += count
-    if at + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, data[at:at + length], at + length
-
-
-def _oid(value: bytes) -> str:
-    parts = [value[0] // 40, value[0] % 40]
-    number = 0
-    for byte in value[1:]:
-        number = (number << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(number)
-            number = 0
-    return ".".join(map(str, parts))
 
 
 def describe_name(der: bytes) -> str:

@@ -142,6 +142,31 @@ def test_one_bad_address_of_two_is_named(
     assert check(report, "messages")["observation"]["address"] == "127.0.0.1"
 
 
+def test_messages_go_to_the_first_address_that_upgraded(
+    start_nginx: Callable[[NginxSite], Nginx], start_dnsmasq: Callable[[DnsZone], Dnsmasq],
+    replicas: list[Backend], lab_ca: LabCA, lab_ca_file: Path,
+) -> None:
+    """Two ingress addresses, the first with no backend: the messages check (which opens its
+    connection to the first reachable address while the handshake check still runs) drops
+    that connection and talks to the second, the first that upgraded."""
+    cert = lab_ca.issue([LAB_HOST])
+    broken = start_nginx(NginxSite(host=LAB_HOST, tls=cert, locations=[
+        NginxLocation(path="/ws", upstreams=[])]))
+    start_nginx(NginxSite(host=LAB_HOST, tls=cert, listen="127.0.0.2", port=broken.port,
+                          locations=[NginxLocation(path="/ws",
+                                                   upstreams=[r.port for r in replicas])]))
+    dns = start_dnsmasq(DnsZone(addresses={LAB_HOST: ["127.0.0.1", "127.0.0.2"]}))
+    result = run_cli(f"wss://{LAB_HOST}:{broken.port}/ws", "--dns-server", dns.server,
+                     "--cacert", str(lab_ca_file), "--format", "json")
+    report = json.loads(result.stdout)
+    reachable = [a["address"] for a in check(report, "tcp")["observation"]["attempts"]]
+    assert reachable == ["127.0.0.1", "127.0.0.2"]  # the early guess is the broken one
+    messages = check(report, "messages")["observation"]
+    assert (messages["address"], messages["upgrade_outcome"]) == ("127.0.0.2", "upgraded")
+    assert messages["echoes"] is True and messages["large_message"]["outcome"] == "echoed"
+    assert not [f for f in report["findings"] if f["check"] == "messages"]
+
+
 def test_plain_ws_to_the_tls_port_says_use_wss(healthy_nginx: Nginx, lab_ca_file: Path) -> None:
     """ws:// to nginx's TLS port: nginx's 400 is read as the wrong scheme, not a lost upgrade."""
     status, report = diagnose(f"ws://{LAB_HOST}:{healthy_nginx.port}/ws", healthy_nginx.port,

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -152,3 +153,50 @@ def test_selection_adds_needs_and_rejects_unknown_ids() -> None:
     assert [c.id for c in select_checks(Settings(), checks)] == ["a", "b"]
     with pytest.raises(SelectionError):
         select_checks(Settings(only=["nope"]), checks)
+
+
+def early(id_: str, probe: object, *, needs: tuple[str, ...], starts_after: tuple[str, ...],
+          limit: float = 0.2) -> Check:
+    return Check(id=id_, title=id_.upper(), hop=Hop.MESSAGES, probe=probe,  # type: ignore[arg-type]
+                 needs=needs, starts_after=starts_after, time_limit=lambda s: limit)
+
+
+def test_an_early_check_starts_before_its_needs_end_and_reads_them_after_waiting() -> None:
+    """Given c needs a slow b but starts after a, c's probe runs while b still runs, and after
+    waiting for its needs it reads b's observation; its time limit does not count the wait."""
+    order: list[str] = []
+
+    async def slow_b(ctx: ProbeContext) -> Observation:
+        await asyncio.sleep(0.4)  # longer than c's own limit
+        order.append("b done")
+        return TcpObservation(attempts=[])
+
+    async def probe_c(ctx: ProbeContext) -> Observation:
+        assert ctx.get(DnsObservation) is not None and ctx.get(TcpObservation) is None
+        order.append("c started")
+        await ctx.wait_for_needs()
+        assert ctx.get(TcpObservation) is not None, "c must see b's observation"
+        return DnsObservation(name="c.test", source="literal", addresses=[])
+
+    b = replace(make("b", slow_b, needs=("a",)), time_limit=lambda s: 1.0)
+    report = run([make("a", probe_a), b,
+                  early("c", probe_c, needs=("b",), starts_after=("a",), limit=0.2)])
+    assert order == ["c started", "b done"]
+    assert [c.status for c in report.checks] == [CheckStatus.OK] * 3  # type: ignore[attr-defined]
+
+
+def test_an_early_check_is_skipped_when_a_need_did_not_run() -> None:
+    """Given c starts after a but needs b, which skips, c is skipped naming b, whatever its
+    early probe found; the same as a check that waited for b."""
+    async def probe_c(ctx: ProbeContext) -> Observation:
+        await ctx.wait_for_needs()
+        return DnsObservation(name="c.test", source="literal", addresses=[])
+
+    waited = run([make("a", probe_a), make("b", probe_skip, needs=("a",)),
+                  make("c", probe_c, needs=("b",))])
+    started = run([make("a", probe_a), make("b", probe_skip, needs=("a",)),
+                   early("c", probe_c, needs=("b",), starts_after=("a",))])
+    for report in (waited, started):
+        c = report.checks[2]  # type: ignore[attr-defined]
+        assert c.status is CheckStatus.SKIPPED and c.observation is None
+        assert c.reason == "needs b, which did not run (not root: run with sudo to enable)"

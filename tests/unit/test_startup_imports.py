@@ -121,15 +121,17 @@ def test_each_path_imports_only_what_it_uses(case: str, tmp_path: Path) -> None:
 
 #: wsdoctor's own modules a default diagnosis without a cluster does not use: the checks it does
 #: not run (their observation types are imported only to read a saved report), the cluster's
-#: observation and rules (nothing read, nothing to judge without a kubeconfig), the watch, and
-#: the other reports' renderers.
+#: client, observation and rules (nothing read, nothing to judge without a kubeconfig), the
+#: fixes that name cluster objects, the watch, the other reports' renderers, and the check of
+#: a certificate's self-signature (no certificate on a ws:// run).
 UNUSED_BY_A_DIAGNOSIS = frozenset({
     "wsdoctor.checks.load", "wsdoctor.load.engine", "wsdoctor.load.model",
     "wsdoctor.checks.idle", "wsdoctor.checks.keepalive", "wsdoctor.checks.capture",
     "wsdoctor.checks.hops", "wsdoctor.checks.hops_model", "wsdoctor.report_union",
     "wsdoctor.checks.cluster_rules", "wsdoctor.kube.rules", "wsdoctor.kube.affinity",
     "wsdoctor.kube.timeouts", "wsdoctor.kube.observation", "wsdoctor.kube.snapshot",
-    "wsdoctor.watch.model", "wsdoctor.reports.markdown",
+    "wsdoctor.watch.model", "wsdoctor.reports.markdown", "wsdoctor.kube.client",
+    "wsdoctor.kube.serving", "wsdoctor.x509lite", "wsdoctor.selfsig",
 })
 
 
@@ -211,5 +213,31 @@ def test_a_server_without_http2_costs_no_h2_import(
         [f"wss://h1.example:{port}/ws", "--resolve", f"h1.example:{port}:127.0.0.1",
          "--cacert", str(ca_file), "--format", "json"], tmp_path)
     assert status == 1  # the 404 refuses the upgrade
-    assert "cryptography" in chains  # the TLS check did read the certificate
     assert "h2" not in chains, chains["h2"]
+
+
+def test_a_verified_chain_is_read_without_cryptography(
+    http11_tls_server: tuple[int, Path], tmp_path: Path
+) -> None:
+    """Given a wss:// server whose chain verifies (--cacert), when a whole diagnosis runs, its
+    certificates are described (names, key, expiry) without importing cryptography; without
+    --cacert the chain fails verification and cryptography reads it (the control: the spy
+    sees cryptography when it is imported)."""
+    port, ca_file = http11_tls_server
+    target = [f"wss://h1.example:{port}/ws", "--resolve", f"h1.example:{port}:127.0.0.1",
+              "--format", "json"]
+    report = tmp_path / "report.json"
+    status, chains = heavy_imports([*target, "--cacert", str(ca_file), "-o", str(report)],
+                                   tmp_path)
+    assert status == 1  # the 404 refuses the upgrade
+    assert "cryptography" not in chains, chains["cryptography"]
+    tls = next(c for c in json.loads(report.read_text())["checks"] if c["id"] == "tls")
+    attempt = tls["observation"]["attempts"][0]
+    assert attempt["verified"] is True
+    assert attempt["chain"][0]["sans"] == ["h1.example"]
+    assert attempt["chain"][0]["key_type"] in ("RSA", "EC")
+    _, chains = heavy_imports([*target, "-o", str(report)], tmp_path)
+    assert "cryptography" in chains
+    attempt = next(c for c in json.loads(report.read_text())["checks"]
+                   if c["id"] == "tls")["observation"]["attempts"][0]
+    assert attempt["verified"] is False and attempt["chain"][0]["sans"] == ["h1.example"]

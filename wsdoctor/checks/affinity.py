@@ -26,7 +26,6 @@ from wsdoctor.knowledge import (
     affinity_cookie_component,
     is_affinity_cookie_name,
 )
-from wsdoctor.kube.serving import cookie_path_fix
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Scalar, Status
 from wsdoctor.wsconn import upgrade
 
@@ -288,6 +287,8 @@ def judge_affinity(facts: Facts) -> Iterator[Finding]:
                 "not with the 101: a client that only opens the WebSocket never gets it.",
                 evidence=evidence, resource=resource, fix=_affinity_fix(target.path, facts))
         if seen.path and not _path_covers(seen.path, target.path):
+            from wsdoctor.kube.serving import cookie_path_fix  # only for this finding
+
             yield COOKIE_PATH.finding(
                 "affinity", f"Cookie {name} has Path={seen.path}, which does not cover "
                 f"{target.path}: browsers do not send it on the WebSocket upgrade.",

@@ -91,10 +91,18 @@ class ProbeContext:
         check_id: str,
         facts: Facts,
         progress: Callable[[str, float | None, str], None] | None = None,
+        needs_done: Callable[[], Awaitable[Facts]] | None = None,
     ) -> None:
         self.check_id = check_id
         self.facts = facts
         self._progress = progress
+        self._needs_done = needs_done
+
+    async def wait_for_needs(self) -> None:
+        """For a check that starts early (:attr:`Check.starts_after`): wait until every check
+        it needs has finished; :meth:`get` then sees their observations."""
+        if self._needs_done is not None:
+            self.facts = await self._needs_done()
 
     @property
     def target(self) -> Target:
@@ -132,6 +140,11 @@ class Check:
     """The codes its rules emit; a function returns them when they live in a module imported
     only when there is something to judge (the cluster rules)."""
     needs: tuple[str, ...] = ()
+    starts_after: tuple[str, ...] | None = None
+    """Some of ``needs``: the probe starts once these have finished and calls
+    :meth:`ProbeContext.wait_for_needs` before it reads the others (to open a connection while
+    a needed check still runs). The check is still skipped when one of ``needs`` did not run,
+    and its time limit counts from when they all have finished."""
     default: bool = True
     time_limit: Callable[[Settings], float] = lambda s: s.timeout * 4 + 1.0
     summarize: Callable[[Observation], str] | None = None

@@ -39,7 +39,6 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
     settings = ctx.settings
     if not settings.kubernetes:
         raise Skip("--no-kubernetes")
-    from wsdoctor.kube.client import ApiError
     from wsdoctor.kube.config import ClusterConfigError, NoClusterConfig, load_access
 
     start = time.perf_counter()
@@ -55,6 +54,8 @@ async def probe_cluster(ctx: ProbeContext) -> ClusterObservation:
         return _unreadable(failure, time.perf_counter() - start)
     except NoClusterConfig as exc:
         raise Skip(str(exc)) from None
+    from wsdoctor.kube.client import ApiError  # not before: most runs have no cluster
+
     try:
         ctx.progress(f"reading cluster {access.context}", 0.1)
         return await _discover(ctx, access, start)

@@ -10,14 +10,13 @@ import os
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from websockets.frames import Frame, Opcode
 
 from wsdoctor import engineio
-from wsdoctor.checks.base import Check, Code, Facts, Hop, ProbeContext, Skip, rule
-from wsdoctor.checks.handshake import HandshakeObservation
+from wsdoctor.checks.base import Check, Code, Facts, Hop, ProbeContext, rule
 from wsdoctor.checks.messages_app import CODES as APP_CODES
 from wsdoctor.checks.messages_app import (
     Ended,
@@ -37,6 +36,7 @@ from wsdoctor.checks.messages_model import (  # re-exported: the observation's h
     human_size,
     summarize_messages,
 )
+from wsdoctor.checks.messages_open import Opening, opening_on_first_upgraded, wait_for_event
 from wsdoctor.checks.messages_protocol import CODES as ENDING_CODES
 from wsdoctor.checks.messages_protocol import (
     ConnectionEnd,
@@ -45,16 +45,14 @@ from wsdoctor.checks.messages_protocol import (
     judge_end,
     judge_pings,
 )
-from wsdoctor.checks.past_certificate import upgrade_past_certificate
 from wsdoctor.checks.proxy_rules import through_proxy
 from wsdoctor.models import Finding, Fix, Resource, Status
-from wsdoctor.wsconn import Closed, Event, Message, WsConnection, message_limit, upgrade
-from wsdoctor.wsconnection import AT_ONCE_S
-
-#: How long the check listens before sending: a server that accepts and closes at once is
-#: told apart from one that closes in answer to the first message.
-SETTLE_S = AT_ONCE_S
-
+from wsdoctor.wsconn import (
+    Message,
+    WsConnection,
+    message_limit,
+    upgrade,
+)
 
 NO_ECHO = Code("WSD-MESSAGES-NO-ECHO", Status.INFO,
                "The application does not echo; only pings were measured")
@@ -66,27 +64,6 @@ UPGRADE_FAILED = Code("WSD-MESSAGES-UPGRADE-FAILED", Status.FAIL,
                       "A second upgrade to the same address failed")
 
 
-_Ended = Ended
-
-
-async def _wait_for(conn: WsConnection, wanted: Callable[[Event], bool],
-                    timeout: float) -> tuple[Event | None, int]:
-    """The first event ``wanted`` accepts within ``timeout``, and how many other messages
-    arrived meanwhile. Raises :class:`_Ended` when the connection ends."""
-    deadline = time.monotonic() + timeout
-    others = 0
-    while (remaining := deadline - time.monotonic()) > 0:
-        event = await conn.next_event(remaining)
-        if event is None:
-            break
-        if isinstance(event, Closed):
-            raise _Ended(event)
-        if wanted(event):
-            return event, others
-        others += isinstance(event, Message)
-    return None, others
-
-
 async def _echo(conn: WsConnection, kind: Literal["text", "binary"], wait: float,
                 greetings: int = 0) -> EchoResult:
     payload = f"wsdoctor {kind} echo {os.urandom(6).hex()}".encode()
@@ -95,7 +72,7 @@ async def _echo(conn: WsConnection, kind: Literal["text", "binary"], wait: float
         await conn.send_text(payload.decode())
     else:
         await conn.send_binary(payload)
-    event, others = await _wait_for(
+    event, others = await wait_for_event(
         conn, lambda e: isinstance(e, Message) and e.data == payload, wait)
     return EchoResult(kind=kind, size=len(payload), echoed=event is not None,
                       rtt_s=round(time.perf_counter() - start, 6) if event else None,
@@ -106,18 +83,10 @@ async def _ping_once(conn: WsConnection, index: int, timeout: float) -> float | 
     payload = f"wsdoctor-{index}-{os.urandom(4).hex()}".encode()
     start = time.perf_counter()
     await conn.ping(payload)
-    event, _ = await _wait_for(
+    event, _ = await wait_for_event(
         conn, lambda e: isinstance(e, Frame) and e.opcode is Opcode.PONG
         and bytes(e.data) == payload, timeout)
     return round(time.perf_counter() - start, 6) if event is not None else None
-
-
-def _settle(ctx: ProbeContext) -> float:
-    """How long to wait for the server's first message before sending anything: briefly, or
-    up to a second for a socket.io URL (its open packet decides what is sent)."""
-    if engineio.looks_like_engineio(ctx.target.path):
-        return max(SETTLE_S, min(ctx.settings.timeout, 1.0))
-    return SETTLE_S
 
 
 async def _join_socketio(conn: WsConnection, timeout: float) -> bool:
@@ -125,11 +94,11 @@ async def _join_socketio(conn: WsConnection, timeout: float) -> bool:
     and its acknowledgement (socket.io closes a client that sends to a namespace it has not
     joined)."""
     try:
-        await _wait_for(conn, lambda e: isinstance(e, Message), timeout)
+        await wait_for_event(conn, lambda e: isinstance(e, Message), timeout)
         await conn.send_text(engineio.CONNECT)
-        ack, _ = await _wait_for(conn, lambda e: isinstance(e, Message) and bool(
+        ack, _ = await wait_for_event(conn, lambda e: isinstance(e, Message) and bool(
             re.match(engineio.CONNECT_ACK.encode(), e.data)), timeout)
-    except _Ended:
+    except Ended:
         return False
     return ack is not None
 
@@ -152,15 +121,15 @@ async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float,
         if socketio:  # a binary frame is a malformed packet to socket.io: an event it drops
             await conn.send_text(engineio.sized_event(size))
         else:
-            await conn.send_binary(payload)
+            await conn.send_binary(payload, incompressible=True)
         if echoes:
-            event, _ = await _wait_for(
+            event, _ = await wait_for_event(
                 conn, lambda e: isinstance(e, Message) and len(e.data) == size, timeout)
             outcome: Literal["echoed", "delivered", "timeout"] = "echoed" if event else "timeout"
         else:
             answered = await _ping_once(conn, -1, timeout)
             outcome = "delivered" if answered is not None else "timeout"
-    except _Ended as ended:
+    except Ended as ended:
         closed = ended.closed
         if closed.violation is not None:
             raise  # the connection's end, judged as a protocol violation
@@ -173,13 +142,12 @@ async def _large(conn: WsConnection, size: int, echoes: bool, timeout: float,
                               duration_s=round(time.perf_counter() - start, 6))
 
 
-async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, Any]) -> None:
-    """The steps in order; each result goes into ``found`` as soon as it exists."""
+async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, Any],
+                    opening: Opening) -> None:
+    """The steps in order, after the opening; each result goes into ``found`` as soon as it
+    exists."""
     settings = ctx.settings
-    found["during"] = "opening"
-    first, _ = await _wait_for(conn, lambda e: isinstance(e, Message), _settle(ctx))
-    _, more = await _wait_for(conn, lambda _: False, SETTLE_S) if first else (None, 0)
-    greetings = int(first is not None) + more
+    first, greetings = opening.first, opening.greetings
     socketio = isinstance(first, Message) and engineio.is_open_packet(first.data, first.text)
     if socketio:
         found["protocol"] = "socket.io"
@@ -217,21 +185,19 @@ async def _exchange(conn: WsConnection, ctx: ProbeContext, found: dict[str, Any]
 
 async def probe_messages(ctx: ProbeContext) -> MessagesObservation:
     """Echo, pings, a large message and a close on one fresh connection."""
-    handshake = ctx.get(HandshakeObservation)
-    upgraded = handshake.upgraded if handshake else []
-    if not upgraded:
-        raise Skip("no address upgraded to WebSocket (see the handshake check)")
-    first = upgraded[0]
+    opening, first = await opening_on_first_upgraded(ctx)
     verify = False if first.certificate_error else None
-    attempt, conn, _ = await upgrade_past_certificate(ctx, first.address)
+    attempt, conn = opening.attempt, opening.conn
     base: dict[str, Any] = {"address": first.address, "port": first.port,
             "upgrade_outcome": attempt.outcome.value, "upgrade_error": attempt.error}
     if conn is None:
         return MessagesObservation(**base)
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {"during": "opening"}
     try:
-        await _exchange(conn, ctx, found)
-    except _Ended as ended:
+        if opening.ended is not None:
+            raise opening.ended
+        await _exchange(conn, ctx, found, opening)
+    except Ended as ended:
         conn.abort()
         closed = ended.closed
         found["end"] = ConnectionEnd(
@@ -380,6 +346,7 @@ CHECK = Check(
     hop=Hop.MESSAGES,
     probe=probe_messages,
     needs=("handshake",),
+    starts_after=("tcp",),
     rules=(rule(judge_messages),),
     codes=(NO_ECHO, PING_UNANSWERED, TOO_BIG, LARGE_LOST, UPGRADE_FAILED, *ENDING_CODES,
            *APP_CODES),

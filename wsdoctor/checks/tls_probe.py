@@ -12,8 +12,6 @@ from dataclasses import field
 from datetime import datetime
 from typing import Any, Literal
 
-# Imported here, before the run starts, not inside a probe: a first import of cryptography
-# takes ~25 ms and would stall every concurrent probe on the event loop.
 from wsdoctor.checks.base import Observation, ProbeContext, Skip
 from wsdoctor.checks.dns import is_address
 from wsdoctor.checks.tcp import TcpObservation
@@ -60,9 +58,23 @@ def _attribute(name: Any, oid: Any) -> str | None:
     return str(values[0].value) if values else None
 
 
-def parse_certificate(der: bytes) -> CertificateInfo:
-    """Describe a DER certificate: names, validity, fingerprint, key and self-signedness."""
-    # cryptography only when a certificate is in hand: plain ws:// runs and `show` never load it
+def parse_certificate(der: bytes, *, verified: bool = False) -> CertificateInfo:
+    """Describe a DER certificate: names, validity, fingerprint, key and self-signedness.
+
+    ``verified``: the certificate is part of a chain OpenSSL verified, so it is well formed and
+    :mod:`wsdoctor.x509lite` describes it when it can (as cryptography would, without the
+    ~25 ms of importing cryptography); anything else is parsed by cryptography."""
+    if verified:
+        from wsdoctor.x509lite import describe  # only once there is a certificate
+
+        fields = describe(der)
+        if fields is not None:
+            return CertificateInfo(**fields)
+    return _parse_with_cryptography(der)
+
+
+def _parse_with_cryptography(der: bytes) -> CertificateInfo:
+    # imported only here: a healthy chain (see parse_certificate) and ws:// runs never load it
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -322,13 +334,14 @@ def _attempt(address: str, port: int, verdict: HandshakeResult,
     seen = capture if capture is not None and capture.outcome == "completed" else verdict
     chain: list[CertificateInfo] = []
     unparsed = None
+    error = verdict.verify_error
+    verified = error is None and seen.outcome == "completed"
     for der in seen.chain or verdict.chain:
         try:
-            chain.append(parse_certificate(der))
+            chain.append(parse_certificate(der, verified=verified))
         except Exception as exc:  # a certificate cryptography rejects is evidence, not a bug
             unparsed = f"a certificate of the chain cannot be parsed: {exc}"
             break
-    error = verdict.verify_error
     return TlsAttempt(
         address=address,
         port=port,
