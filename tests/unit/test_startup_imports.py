@@ -104,8 +104,9 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_path_imports_only_what_it_uses(case: str, tmp_path: Path) -> None:
     """Given a command, when it runs, it imports no heavy library beyond those it needs
-    (no cryptography for ws://, no kubernetes without a kubeconfig, no renderer it does
-    not use, nothing at all for --help and explain)."""
+    (no pydantic for a run or a lint: it reads outside data only; no cryptography for ws://,
+    no kubernetes without a kubeconfig, no renderer it does not use, nothing at all for
+    --help and explain)."""
     argv, allowed, statuses = CASES[case]
     manifest = tmp_path / "chat.yaml"
     manifest.write_text(MANIFEST)
@@ -241,3 +242,20 @@ def test_a_verified_chain_is_read_without_cryptography(
     attempt = next(c for c in json.loads(report.read_text())["checks"]
                    if c["id"] == "tls")["observation"]["attempts"][0]
     assert attempt["verified"] is False and attempt["chain"][0]["sans"] == ["h1.example"]
+
+
+def test_product_records_do_not_use_the_stdlib_dataclass_decorator() -> None:
+    """Python 3.11's ``dataclasses.dataclass`` execs five or six generated methods a class
+    (~0.5 ms each class, ~20 ms for what a diagnosis imports): the product's records use
+    ``wsdoctor.records.dataclass`` and its models ``wsdoctor.modelbase.Model`` instead (the lab,
+    which runs servers for tests and the demo, may use the stdlib's)."""
+    root = Path(__file__).resolve().parents[2] / "wsdoctor"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if "lab" in path.relative_to(root).parts or path.name in ("records.py", "modelbase.py"):
+            continue
+        text = path.read_text()
+        if "from dataclasses import dataclass" in text or "@dataclasses.dataclass" in text:
+            offenders.append(str(path.relative_to(root)))
+    assert len(list(root.rglob("*.py"))) > 100  # the walk found the package
+    assert not offenders, f"use wsdoctor.records.dataclass in: {', '.join(offenders)}"
