@@ -1,5 +1,5 @@
 """A certificate described without cryptography (whose import costs ~25 ms on every wss://
-run): the fields of :class:`~wsdoctor.checks.tls_probe.CertificateInfo`, exactly as
+run): the fields of :class:`~wsdoctor.checks.tls_certificate.CertificateInfo`, exactly as
 cryptography gives them, for the certificates a healthy chain is made of.
 
 :func:`describe` answers only what it is sure of and returns None for anything else (a string
