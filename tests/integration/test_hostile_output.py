@@ -25,8 +25,9 @@ from rich.console import Console
 
 from tests.exporter_support import running_exporter, wait_for, write_config
 from tests.helpers import run_cli
+from tests.hostile_support import Secrets
 from wsdoctor.lab.backend import LabLoop
-from wsdoctor.lab.echoing import EchoingServer, encodings, start_echoing
+from wsdoctor.lab.echoing import EchoingServer, start_echoing
 from wsdoctor.report import Report
 from wsdoctor.reports.tui import DoctorApp, LiveRun, make_app
 from wsdoctor.reports.tui.state import Selection
@@ -46,22 +47,9 @@ HEADERS = {
     "refuse": [("Authorization", f"Basic {BASIC}"), ("X-Api-Key", API_KEY),
                ("Cookie", f"session={COOKIE}; theme=dark")],
 }
-#: Every form in which a secret must not appear: as the server echoes it, and its first and
-#: last ten characters (a quote cut in the middle of a secret).
-FORBIDDEN = sorted({form for secret in (TOKEN, API_KEY, COOKIE, PASSWORD, BASIC,
-                                         f"alice:{PASSWORD}")
-                    for form in [*encodings(secret), secret[:10], secret[-10:]]})
-#: What a terminal acts on or XML cannot carry, raw.
-RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-                 "\ufffe\uffff]")
-
-
-def assert_clean(text: str, where: str) -> None:
-    """No secret in any echoed form, no raw escape or XML-invalid character."""
-    leaked = [form for form in FORBIDDEN if form in text]
-    assert not leaked, f"{where} leaks {leaked}"
-    raw = RAW.search(text)
-    assert raw is None, f"{where} has a raw {raw.group()!r} at {raw.start()}"
+#: Every form in which a secret must not appear (see :class:`tests.hostile_support.Secrets`).
+SECRETS = Secrets(TOKEN, API_KEY, COOKIE, PASSWORD, BASIC, f"alice:{PASSWORD}")
+assert_clean = SECRETS.assert_clean
 
 
 @pytest.fixture(params=["upgrade", "refuse"])
