@@ -14,6 +14,7 @@ from wsdoctor.records import dataclass
 from wsdoctor.settings import Settings
 from wsdoctor.tlsctx import client_context
 from wsdoctor.tunnel import open_path
+from wsdoctor.untrusted import header_text
 
 if TYPE_CHECKING:
     from wsdoctor.h2ws import H2WebSocket
@@ -41,8 +42,10 @@ class H2Attempt:
 
 
 def text(value: bytes | str) -> str:
-    """A header name or value as text (HTTP/2 headers arrive as bytes)."""
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+    """A header name or value as text (HTTP/2 headers arrive as bytes): UTF-8 when it is,
+    else latin-1, as the HTTP/1.1 path reads a head (:func:`wsdoctor.untrusted.header_text`),
+    so a server's U+202E is one character, escaped as such, not three of mojibake."""
+    return header_text(value) if isinstance(value, bytes) else value
 
 
 async def open_h2_websocket(target: Target, address: str, settings: Settings,

@@ -31,6 +31,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
 
 from wsdoctor.h2alpn import H2Attempt, text
+from wsdoctor.httpbody import body_text
 from wsdoctor.models import Target
 from wsdoctor.settings import Settings
 from wsdoctor.wsconn import Closed, Ending, Message
@@ -261,7 +262,7 @@ async def _extended_connect(attempt: H2Attempt, target: Target, settings: Settin
     elif isinstance(answer, StreamReset):
         attempt.reset = _error_name(answer.error_code)
     elif isinstance(answer, ConnectionTerminated):
-        attempt.reset = f"GOAWAY {_error_name(answer.error_code)}"
+        attempt.reset = f"GOAWAY {_error_name(answer.error_code)}" + _debug(answer)
     else:
         attempt.error = "the server closed the connection before answering"
     writer.close()
@@ -287,6 +288,14 @@ async def _body(reader: asyncio.StreamReader, conn: H2Connection, writer: asynci
     return body[:BODY_QUOTE]
 
 
+def _debug(goaway: ConnectionTerminated) -> str:
+    """A GOAWAY's debug data, quoted (servers say why there: ``too_many_streams``). Untrusted
+    text: redacted by the runner and escaped by the renderers like a refusal's body."""
+    data = (goaway.additional_data or b"")[:BODY_QUOTE].decode("utf-8", "replace")
+    quote = body_text(data, 160)
+    return f", debug data: '{quote}'" if quote else ""
+
+
 def _setting_name(code: object) -> str:
     try:
         return SettingCodes(code).name  # type: ignore[arg-type]
@@ -298,4 +307,4 @@ def _error_name(code: object) -> str:
     try:
         return ErrorCodes(code).name  # type: ignore[arg-type]
     except (ValueError, TypeError):
-        return str(code)
+        return f"0x{code:x}" if isinstance(code, int) else str(code)  # as RFC 9113 lists them

@@ -45,7 +45,8 @@ class Http2Attempt(Model):
     headers: list[HeaderField] = []
     body_start: str = ""
     reset: str | None = None
-    """HTTP/2 error code of a RST_STREAM or GOAWAY instead of an answer."""
+    """HTTP/2 error code of a RST_STREAM or GOAWAY instead of an answer (its name, or ``0x...``
+    for a code no RFC names), with a GOAWAY's debug data quoted."""
     error: str | None = None
     connect_s: float | None = None
     """From the extended CONNECT to its response headers."""
