@@ -8,18 +8,20 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from wsdoctor.checks.lifetime import heartbeat_hint
 from wsdoctor.knowledge import (
-    CONTROLLER_IDLE_COMPONENTS,
-    FRONT_COMPONENTS,
-    GENERIC_FRONT_COMPONENTS,
     IDLE_TIMEOUT_DEFAULTS,
-    INGRESS_NGINX_UPGRADE_BREAKERS,
     IdleTimeoutDefault,
     TimeoutKind,
     describe_components,
-    front_provider,
     idle_timeout_fix,
     idle_tolerance,
     match_idle_timeout,
+)
+from wsdoctor.knowledge_hops import (
+    CONTROLLER_IDLE_COMPONENTS,
+    FRONT_COMPONENTS,
+    GENERIC_FRONT_COMPONENTS,
+    INGRESS_NGINX_UPGRADE_BREAKERS,
+    front_provider,
 )
 from wsdoctor.models import Fix, Resource
 

@@ -309,7 +309,7 @@ def _front_fix(fault: Placed, facts: Facts, cluster: ClusterObservation | None) 
         return front_idle_fix(cluster, cut, facts.settings.expect_idle)
     if fault.aspect == "affinity":
         return Fix(summary=FRONT_AFFINITY_FIX)
-    from wsdoctor.knowledge import FRONT_UPGRADE_FIX
+    from wsdoctor.knowledge_hops import FRONT_UPGRADE_FIX
 
     return Fix(summary=FRONT_UPGRADE_FIX)
 
