@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_hostile_output import FORBIDDEN, TOKEN
+from tests.integration.test_hostile_output import SECRETS, TOKEN
 from tests.tui.tmux import WSDOCTOR, Tmux, have_tmux
 from wsdoctor.lab.backend import LabLoop
 from wsdoctor.lab.echoing import EchoingServer, start_echoing
@@ -37,7 +37,7 @@ def _terminal_untouched(tmux: Tmux) -> None:
     assert "pwned" not in title, title
     assert tmux.tmux("list-buffers", check=False).strip() == ""  # no OSC 52 clipboard write
     history = tmux.history()
-    leaked = [form for form in FORBIDDEN if form in history]
+    leaked = [form for form in SECRETS.forms if form in history]
     assert not leaked, leaked
 
 

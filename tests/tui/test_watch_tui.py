@@ -136,7 +136,8 @@ async def test_a_live_watch_shows_its_connections_and_q_ends_it_with_the_report(
 async def test_a_forged_saved_watch_puts_no_escape_on_the_screen() -> None:
     """A saved watch whose target URL, cluster note and finding titles carry escape
     sequences (a forged file) is drawn with them escaped: the header showed the URL raw."""
-    from tests.integration.test_hostile_output import RAW, screen_text
+    from tests.hostile_support import RAW
+    from tests.integration.test_hostile_output import screen_text
 
     evil = "\x1b]52;c;cHduZWQ=\x07\x1b[2J\u202e\x9b31m"
     report = saved_report()
