@@ -21,10 +21,10 @@ pytestmark = pytest.mark.lab
 DENY_H2_WEBSOCKETS = "http-request deny if { req.hdr(upgrade) -m found } { req.ver 2.0 }"
 
 
-def run(haproxy: HAProxy, ca_file: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+def run(haproxy: HAProxy, ca_file: Path, *extra: str,
+        only: str = "handshake,http2") -> tuple[int, dict[str, Any]]:
     result = run_cli(f"wss://{LAB_HOST}:{haproxy.port}/", *pinned_args(haproxy.port, ca_file),
-                     "--format", "json", "--no-kubernetes", "--only", "handshake,http2",
-                     *extra)
+                     "--format", "json", "--no-kubernetes", "--only", only, *extra)
     return result.status, json.loads(result.stdout)
 
 
@@ -82,6 +82,57 @@ def test_send_and_expect_run_on_the_http2_path_too(
     status, data = run(haproxy, lab_ca_file, "--send", "hello", "--expect", "^welcome$")
     assert status == 0
     assert http2(data)["observation"]["attempts"][0]["app"]["matched"] is True
+
+
+#: HAProxy sends HTTP/2 requests to r2 and HTTP/1.1 ones to r1 (a route by protocol).
+H2_TO_R2 = ["use-server r2 if { req.ver 2.0 }", "use-server r1 unless { req.ver 2.0 }"]
+
+
+def start_split(start: Callable[[HAProxySite], HAProxy], over_h1: Backend, over_h2: Backend,
+                ca: LabCA) -> HAProxy:
+    return start(HAProxySite(backends=[("r1", over_h1.port), ("r2", over_h2.port)],
+                             tls=ca.issue([LAB_HOST]), alpn="h2,http/1.1",
+                             backend_extra=H2_TO_R2))
+
+
+def test_a_reply_that_differs_over_http2_is_a_finding(
+    start_haproxy: Callable[[HAProxySite], HAProxy], start_backend: Callable[..., Backend],
+    lab_ca: LabCA, lab_ca_file: Path,
+) -> None:
+    """HTTP/2 requests routed to another replica that answers something else: the HTTP/1.1
+    reply matches --expect (messages ok), the HTTP/2 one does not, and that is the failure,
+    quoting the HTTP/2 reply and saying HTTP/1.1 matched."""
+    good = start_backend(echo=False, replies={"hello": "welcome"})
+    other = start_backend(echo=False, replies={"hello": "who are you?"})
+    haproxy = start_split(start_haproxy, good, other, lab_ca)
+    status, data = run(haproxy, lab_ca_file, "--send", "hello", "--expect", "^welcome$",
+                       only="handshake,http2,messages")
+    assert status == 1
+    fails = [f for f in data["findings"] if f["status"] == "fail"]
+    assert [f["code"] for f in fails] == ["WSD-HTTP2-EXPECT-MISMATCH"], fails
+    detail = fails[0]["detail"]
+    assert "'who are you?'" in detail and "over HTTP/1.1 the reply matched" in detail
+    assert fails[0]["evidence"]["http1_matched"] is True
+    messages = next(c for c in data["checks"] if c["id"] == "messages")
+    assert messages["observation"]["app"]["matched"] is True
+
+
+def test_a_reply_wrong_on_both_paths_is_the_messages_finding_only(
+    start_haproxy: Callable[[HAProxySite], HAProxy], start_backend: Callable[..., Backend],
+    lab_ca: LabCA, lab_ca_file: Path,
+) -> None:
+    """Both replicas answer something else: one failure, the messages check's (the same
+    application over both protocols), not a second one for HTTP/2."""
+    one = start_backend(echo=False, replies={"hello": "who are you?"})
+    two = start_backend(echo=False, replies={"hello": "who are you?"})
+    haproxy = start_split(start_haproxy, one, two, lab_ca)
+    status, data = run(haproxy, lab_ca_file, "--send", "hello", "--expect", "^welcome$",
+                       only="handshake,http2,messages")
+    assert status == 1
+    codes = [f["code"] for f in data["findings"] if f["status"] == "fail"]
+    assert codes == ["WSD-MESSAGES-EXPECT-MISMATCH"], codes
+    attempt = http2(data)["observation"]["attempts"][0]
+    assert attempt["app"]["matched"] is False  # the HTTP/2 reply was judged, and left to it
 
 
 def test_a_backend_down_for_both_paths_is_the_handshakes_finding_only(

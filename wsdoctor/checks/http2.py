@@ -18,6 +18,7 @@ from wsdoctor import engineio
 from wsdoctor.checks.base import Check, Code, Facts, Hop, Observation, ProbeContext, Skip, rule
 from wsdoctor.checks.handshake import HandshakeObservation, HeaderField
 from wsdoctor.checks.messages_app import AppExchange, Ended, app_exchange, socketio_settings
+from wsdoctor.checks.messages_model import MessagesObservation
 from wsdoctor.checks.tcp import TcpObservation
 from wsdoctor.httpbody import body_text
 from wsdoctor.models import EvidenceValue, Finding, Fix, Model, Resource, Status, endpoint
@@ -84,7 +85,9 @@ H2_BROKEN = Code("WSD-HTTP2-WEBSOCKET-BROKEN", Status.FAIL,
                  "The WebSocket over HTTP/2 opens, but frames do not flow")
 H2_NO_WEBSOCKET = Code("WSD-HTTP2-NO-WEBSOCKET", Status.INFO,
                        "HTTP/2 without WebSockets: browsers use HTTP/1.1 for them")
-CODES = (H2_REFUSED, H2_BROKEN, H2_NO_WEBSOCKET)
+H2_EXPECT_MISMATCH = Code("WSD-HTTP2-EXPECT-MISMATCH", Status.FAIL,
+                          "Over HTTP/2 the application's reply does not match --expect")
+CODES = (H2_REFUSED, H2_BROKEN, H2_NO_WEBSOCKET, H2_EXPECT_MISMATCH)
 
 
 async def _ping(conn: object, index: int, timeout: float) -> float | None:
@@ -260,6 +263,43 @@ def judge_http2(facts: Facts) -> Iterator[Finding]:
                 evidence=evidence, resource=where)
 
 
+def judge_http2_app(facts: Facts) -> Iterator[Finding]:
+    """The application's reply over HTTP/2 that does not match ``--expect`` while the HTTP/1.1
+    one did (or was not tested): browsers that open WebSockets over HTTP/2 get another answer.
+    When the HTTP/1.1 reply does not match either, the messages check's finding says it."""
+    obs = facts.get(Http2Observation)
+    if obs is None:
+        return
+    messages = facts.get(MessagesObservation)
+    over_h1 = messages.app if messages is not None else None
+    if over_h1 is not None and over_h1.matched is False:
+        return
+    for attempt in obs.attempts:
+        app = attempt.app
+        if app is None or app.matched is not False:
+            continue
+        sent = "; ".join(app.sent) or "nothing"
+        seen = " | ".join(f"'{r}'" for r in app.received)
+        answer = f"{app.received_count} message(s) arrived within {app.waited_s:.1f} s and " \
+            f"none matches {app.expect!r}: {seen}" if app.received else \
+            f"nothing arrived within {app.waited_s:.1f} s"
+        h1 = "over HTTP/1.1 the reply matched" if over_h1 is not None and over_h1.matched \
+            else "HTTP/1.1 was not tested with it (the messages check did not run)"
+        yield H2_EXPECT_MISMATCH.finding(
+            "http2", f"{attempt.endpoint}: over HTTP/2 (RFC 8441 extended CONNECT), after "
+            f"sending {sent}, {answer}; {h1}. Browsers that open WebSockets over HTTP/2 "
+            "(Chrome, Firefox, when the server advertises it) get this answer.",
+            evidence={"sent": [*app.sent], "expect": app.expect, "received": [*app.received],
+                      "received_count": app.received_count,
+                      "http1_matched": over_h1.matched if over_h1 is not None else None},
+            resource=Resource(kind="Address", name=attempt.endpoint),
+            fix=Fix(summary="Find what differs on the HTTP/2 route: the proxy may send HTTP/2 "
+                    "requests to another backend or drop a header the application needs when "
+                    "it turns the extended CONNECT into an upgrade; or stop advertising "
+                    "SETTINGS_ENABLE_CONNECT_PROTOCOL (HAProxy "
+                    "h2-workaround-bogus-websocket-clients, Envoy allow_connect off)."))
+
+
 def summarize_http2(obs: Observation) -> str:
     """``h2, extended CONNECT :status 200 in 1.2 ms, echo ok, 3/3 pings, close 1000``."""
     assert isinstance(obs, Http2Observation)
@@ -295,7 +335,7 @@ CHECK = Check(
     hop=Hop.UPGRADE,
     probe=probe_http2,
     needs=("tcp", "handshake"),
-    rules=(rule(judge_http2, "handshake"),),
+    rules=(rule(judge_http2, "handshake"), rule(judge_http2_app, "messages")),
     codes=CODES,
     summarize=summarize_http2,
     time_limit=lambda s: s.timeout * 8 + s.echo_wait + 2.0,

@@ -223,6 +223,8 @@ class HAProxySite:
     """ALPN offered on the TLS bind, e.g. ``h2,http/1.1`` (HTTP/2 with RFC 8441 WebSockets)."""
     frontend_extra: list[str] = field(default_factory=list)
     """More frontend lines (``http-request deny if ...``; http mode)."""
+    backend_extra: list[str] = field(default_factory=list)
+    """More backend lines (``use-server r2 if { req.ver 2.0 }``: HTTP/2 to another replica)."""
     terminate_tls: bool = False
     """In tcp mode, end TLS (``tls``) on the bind and pass the plain bytes on: an HTTPS
     forward proxy in front of squid, as TLS-offloaded corporate proxies are built."""
@@ -266,7 +268,7 @@ frontend lab
 {"".join(f"  {line}{chr(10)}" for line in site.frontend_extra)}  default_backend app
 backend app
   balance roundrobin
-{cookie}{servers}
+{"".join(f"  {line}{chr(10)}" for line in site.backend_extra)}{cookie}{servers}
 """
 
 
