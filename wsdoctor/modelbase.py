@@ -21,7 +21,9 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from wsdoctor.records import build
 
 if TYPE_CHECKING:
     from typing import Self
@@ -88,9 +90,6 @@ class Model:
     __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
     _constrained: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()
     _dumped: ClassVar[tuple[str, ...]] = ()
-    _init: ClassVar[tuple[tuple[str, Any, Callable[[], Any] | None], ...]] = ()
-    _names: ClassVar[tuple[str, ...]] = ()
-    _shown: ClassVar[tuple[str, ...]] = ()
     _floats: ClassVar[tuple[str, ...]] = ()
     _float_lists: ClassVar[tuple[str, ...]] = ()
 
@@ -101,35 +100,16 @@ class Model:
             if name in own and isinstance(value, list | dict | set):
                 setattr(cls, name, dataclasses.field(
                     default_factory=functools.partial(copy.copy, value)))
-        # A dataclass to pydantic, dataclasses.fields() and replace(); its methods are the
-        # generic ones below: generating them per class (exec) costs ~0.6 ms a class.
-        dataclasses.dataclass(init=False, repr=False, eq=False, kw_only=True)(cls)
+        # A dataclass to pydantic, dataclasses.fields() and replace(), with the records'
+        # generic methods: generating them per class (exec) costs ~0.6 ms a class.
+        build(cls, frozen=True, kw_only=True)
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-        cls._init = tuple((f.name, f.default, None if f.default_factory is MISSING
-                           else cast("Callable[[], Any]", f.default_factory)) for f in fields)
-        cls._names = tuple(f.name for f in fields)
-        cls._shown = tuple(f.name for f in fields if f.repr)
         cls._constrained = tuple(
             (f.name, {k: f.metadata[k] for k in _CONSTRAINTS if k in f.metadata})
             for f in fields if any(k in f.metadata for k in _CONSTRAINTS))
         cls._dumped = tuple(f.name for f in fields if not f.metadata.get("exclude"))
         cls._floats = tuple(f.name for f in fields if f.type in _FLOAT_TYPES)
         cls._float_lists = tuple(f.name for f in fields if f.type in _FLOAT_LISTS)
-
-    def __init__(self, **values: Any) -> None:
-        state = self.__dict__
-        for name, default, factory in self._init:
-            if name in values:
-                state[name] = values.pop(name)
-            elif factory is not None:
-                state[name] = factory()
-            elif default is not MISSING:
-                state[name] = default
-            else:
-                raise TypeError(f"{type(self).__name__}: missing field {name!r}")
-        if values:
-            raise TypeError(f"{type(self).__name__}: unknown field {next(iter(values))!r}")
-        self.__post_init__()
 
     def __post_init__(self) -> None:
         state = self.__dict__
@@ -141,28 +121,6 @@ class Model:
                 state[name] = [float(v) for v in state[name]]
         for name, limits in self._constrained:
             _check(name, getattr(self, name), limits)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def _values(self) -> tuple[Any, ...]:
-        state = self.__dict__
-        return tuple(state[name] for name in self._names)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={self.__dict__[name]!r}" for name in self._shown)
-        return f"{type(self).__qualname__}({shown})"
 
     def _set(self, name: str, value: object) -> None:
         """Replace a field's value while it is built (``__post_init__``'s normalising)."""

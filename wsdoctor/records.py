@@ -38,13 +38,15 @@ def dataclass(*, frozen: bool = False) -> Callable[[_T], _T]: ...
 def dataclass(cls: _T | None = None, /, *, frozen: bool = False) -> Any:
     """``dataclasses.dataclass`` (or ``dataclass(frozen=True)``) without generated code."""
     if cls is None:
-        return lambda c: _build(c, frozen)
-    return _build(cls, frozen)
+        return lambda c: build(c, frozen=frozen)
+    return build(cls, frozen=frozen)
 
 
-def _build(cls: _T, frozen: bool) -> _T:
+def build(cls: _T, *, frozen: bool, kw_only: bool = False) -> _T:
+    """Make ``cls`` a dataclass with the generic methods (``kw_only``: no positional
+    arguments; :class:`wsdoctor.modelbase.Model` builds its classes with this too)."""
     own = dict(cls.__dict__)
-    dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
+    dataclasses.dataclass(init=False, repr=False, eq=False, kw_only=kw_only)(cls)
     fields = dataclasses.fields(cls)
     names = tuple(f.name for f in fields)
     init: tuple[tuple[str, bool, Any, Callable[[], Any] | None], ...] = tuple(
@@ -95,12 +97,12 @@ def _build(cls: _T, frozen: bool) -> _T:
     methods: dict[str, Any] = {"__init__": __init__, "__repr__": __repr__, "__eq__": __eq__}
     if frozen:
         def __setattr__(self: Any, attr: str, value: object) -> None:
-            if attr in names:
+            if type(self) is cls or attr in names:  # as the stdlib's frozen dataclass
                 raise dataclasses.FrozenInstanceError(f"cannot assign to field '{attr}'")
             object.__setattr__(self, attr, value)
 
         def __delattr__(self: Any, attr: str) -> None:
-            if attr in names:
+            if type(self) is cls or attr in names:  # as the stdlib's frozen dataclass
                 raise dataclasses.FrozenInstanceError(f"cannot delete field '{attr}'")
             object.__delattr__(self, attr)
 
