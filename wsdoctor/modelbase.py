@@ -83,6 +83,16 @@ def _check(name: str, value: object, limits: dict[str, Any]) -> None:
             raise ValueError(f"{name}: Input should be {word} {limits[key]}")
 
 
+class FieldError(ValueError):
+    """A field's value refused by a model's own check (``__post_init__``): reads as
+    ``field: reason``, and keeps both, so whoever validated outside data can point at the key
+    (pydantic reports such an error at the model, not at the field)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(Field,))
 class Model:
     """Base of every wsdoctor data model: immutable, keyword-only, no unknown fields."""
@@ -132,7 +142,7 @@ class Model:
         try:
             self._set(name, fn(getattr(self, name)))
         except ValueError as exc:
-            raise ValueError(f"{name}: {exc}") from None
+            raise FieldError(name, str(exc)) from None
 
     def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
         """A copy with ``update`` applied (checked as on construction)."""

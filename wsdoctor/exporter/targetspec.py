@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from wsdoctor import validate
 from wsdoctor.exporter.schema import LONG_CHECKS, Expectations, ModuleConfig, TargetConfig
+from wsdoctor.modelbase import FieldError
 from wsdoctor.models import Status, Target
 from wsdoctor.records import dataclass
 from wsdoctor.settings import Header, ResolvePin, Settings
@@ -187,9 +188,9 @@ def module_settings(module: ModuleConfig, spec: TargetConfig, headers: list[Head
         if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             message = "unknown setting (a typo?)"
         loc = list(error["loc"])  # a key of its own (origin:) is not under settings:
-        field, _, rest = message.partition(": ")  # a check across the whole settings
-        if not loc and rest and field in Settings.__dataclass_fields__:
-            loc, message = [field], rest
+        cause = error.get("ctx", {}).get("error")  # a setting's own check names its key
+        if not loc and isinstance(cause, FieldError):
+            loc, message = [cause.field], cause.reason
         where = [MANAGED[loc[0]], *loc[1:]] if loc and loc[0] in MANAGED else ["settings", *loc]
         raise At(where, message) from None
     if settings.kubeconfig is not None:
